@@ -1,0 +1,216 @@
+"""The `kakehashi` command line. Objects are wired here and handed down."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+import unicodedata
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from knowledge.errors import KnowledgeError
+from knowledge.settings import Settings, load_settings
+from retrieval.answer import Answer, Answerer, make_chat_model
+from retrieval.engine import ingest, open_index
+from retrieval.errors import RetrievalError
+from retrieval.index import KINDS, Filters, SearchIndex
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
+
+
+class CliError(Exception):
+    """A usage problem the user can fix; printed without a traceback."""
+
+
+def _stdin_lines(stream: TextIO) -> Iterator[str]:
+    for line in stream:
+        line = line.strip()
+        if line:
+            yield line
+
+
+def _print_json(obj: dict[str, Any], out: TextIO) -> None:
+    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def format_answer(answer: Answer) -> str:
+    lines = [answer.answer, ""]
+    if not answer.confident:
+        lines.append("（根拠が弱い回答です / weak evidence）" if answer.language == "ja" else "(weak evidence)")
+    lines.append("出典:" if answer.language == "ja" else "Sources:")
+    for c in answer.citations:
+        lines.append(f"  [{c.n}] {c.title} — {c.source}")
+    return "\n".join(lines)
+
+
+def _open(settings: Settings) -> SearchIndex:
+    index = open_index(settings)
+    if len(index) == 0:
+        # First use on a fresh machine: build the index rather than answer from nothing.
+        report = ingest(settings, index)
+        print(f"index was empty: ingested {report.embedded} passages in {report.seconds:.1f}s", file=sys.stderr)
+    return index
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    index = open_index(settings)
+    report = ingest(settings, index, rebuild=args.rebuild)
+    print(f"added:   {len(report.added)} {' '.join(report.added[:20])}{' …' if len(report.added) > 20 else ''}")
+    print(f"updated: {len(report.updated)} {' '.join(report.updated[:20])}")
+    print(f"removed: {len(report.removed)} {' '.join(report.removed[:20])}")
+    print(f"skipped: {report.skipped} unchanged passages")
+    rate = f", {report.chunks_per_second:.1f} chunks/s" if report.embedded else ""
+    print(f"embedded {report.embedded} passages in {report.seconds:.2f}s{rate}; index holds {len(index)} passages")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    answerer = Answerer(index=_open(settings), chat_model=make_chat_model(settings), k=max(settings.top_k, 5))
+    filters = Filters(kind=args.kind)
+    questions: Sequence[str] | Iterator[str] = _stdin_lines(sys.stdin) if args.question == "-" else [args.question]
+    for question in questions:
+        answer = answerer.ask(question, filters=filters)
+        if args.json:
+            _print_json(answer.to_json(), sys.stdout)
+        else:
+            print(format_answer(answer))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    index = _open(settings)
+    hits = index.search(args.query, k=args.k, filters=Filters(kind=args.kind, ministry=args.ministry,
+                                                            stage=args.stage, modality=args.modality))
+    if args.json:
+        _print_json({"query": args.query, "hits": [
+            {"rank": i, "id": h.chunk.id, "kind": h.chunk.kind, "title": h.chunk.title, "source": h.chunk.source,
+             "score": h.score, "dense": h.dense, "lexical": h.lexical, "text": h.chunk.text}
+            for i, h in enumerate(hits, 1)]}, sys.stdout)
+        return 0
+    if not hits:
+        print("no passages found")
+    for i, hit in enumerate(hits, 1):
+        dense = f"{hit.dense:.3f}" if hit.dense is not None else "-"
+        lexical = f"{hit.lexical:.2f}" if hit.lexical is not None else "-"
+        print(f"[{i}] {hit.score:.4f} (dense {dense}, bm25 {lexical}) {hit.chunk.kind} {hit.chunk.title}")
+        print(f"    {hit.chunk.source}")
+        snippet = hit.chunk.text.replace("\n", " ")
+        print(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+    return 0
+
+
+def _squash(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def run_question_eval(answerer: Answerer, rows: list[dict[str, Any]]) -> dict[str, float]:
+    recall1 = recall5 = rr = fact = 0.0
+    latencies = []
+    answerer.ask("ウォームアップ")  # load caches so latency measures the warm path
+    for row in rows:
+        started = time.perf_counter()
+        answer = answerer.ask(row["q"])
+        latencies.append((time.perf_counter() - started) * 1000)
+        wanted = [_squash(a) for a in row["any"]]
+        rank = next((c.n for c in answer.citations if any(w in _squash(c.text) for w in wanted)), None)
+        recall1 += rank == 1
+        recall5 += rank is not None and rank <= 5
+        rr += 1 / rank if rank else 0
+        fact += any(w in _squash(answer.answer) for w in wanted)
+        if rank is None or rank > 5 or not any(w in _squash(answer.answer) for w in wanted):
+            print(f"  miss {row['id']}: rank={rank} answer={answer.answer[:80]!r}", file=sys.stderr)
+    n = len(rows) or 1
+    return {"questions": len(rows), "recall@1": recall1 / n, "recall@5": recall5 / n, "mrr": rr / n,
+            "answer_has_fact": fact / n, "p50_ms": statistics.median(latencies) if latencies else 0.0,
+            "p95_ms": _percentile(latencies, 0.95) if latencies else 0.0}
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise CliError(f"{path}: evaluation file not found (use --eval-dir)")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise CliError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+    return rows
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    eval_dir = Path(args.eval_dir)
+    answerer = Answerer(index=_open(settings), chat_model=make_chat_model(settings), k=max(settings.top_k, 5))
+    questions = _read_jsonl(eval_dir / "dev_questions.jsonl")
+    result = run_question_eval(answerer, questions)
+    print(f"questions: {result['questions']}")
+    print(f"Recall@1: {result['recall@1']:.3f}")
+    print(f"Recall@5: {result['recall@5']:.3f}")
+    print(f"MRR: {result['mrr']:.3f}")
+    print(f"answer contains fact: {result['answer_has_fact']:.3f}")
+    print(f"warm latency p50: {result['p50_ms']:.1f} ms, p95: {result['p95_ms']:.1f} ms")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kakehashi", description="Kakehashi: support desk and matchmaking for "
+                                     "Japanese healthcare and drug-discovery startups.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="build or update the index from the knowledge files")
+    p.add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="answer a question with cited sources")
+    p.add_argument("question", help="the question, or - to read one per line from stdin")
+    p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.add_argument("--kind", choices=KINDS, help="only passages of this kind")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("search", help="show ranked passages")
+    p.add_argument("query")
+    p.add_argument("--kind", choices=KINDS)
+    p.add_argument("--ministry", help="e.g. MHLW, MEXT, METI, CAO, AMED")
+    p.add_argument("--stage", help="e.g. basic, applied, non_clinical, phase1, phase2, manufacturing")
+    p.add_argument("--modality", help="e.g. cell_therapy, gene_therapy, antibody, small_molecule")
+    p.add_argument("-k", type=int, default=8, help="how many passages")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="measure retrieval and answers on the development set")
+    p.add_argument("--eval-dir", default=str(DEFAULT_EVAL_DIR), help="folder with dev_questions.jsonl")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    try:
+        settings = load_settings()
+        return args.func(args, settings)
+    except (KnowledgeError, RetrievalError, CliError) as exc:
+        print(f"kakehashi: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

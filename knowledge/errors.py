@@ -1,0 +1,35 @@
+"""Exceptions raised while loading or changing the knowledge base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class KnowledgeError(Exception):
+    """The knowledge base cannot be loaded or changed as asked."""
+
+
+class RecordError(KnowledgeError):
+    """A record or manifest is invalid; the message names file, line, record and field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path,
+        line: int | None = None,
+        record_id: str | None = None,
+        field: str | None = None,
+        problems: list[tuple[str, int, str]] | None = None,
+    ) -> None:
+        self.reason = message
+        self.path = path
+        self.line = line
+        self.record_id = record_id
+        self.field = field
+        self.problems = problems or []
+        where = str(path) + (f":{line}" if line else "")
+        what = ", ".join(
+            part for part in (f"record {record_id}" if record_id else "", f"field {field}" if field else "") if part
+        )
+        super().__init__(f"{where}: {what + ': ' if what else ''}{message}")

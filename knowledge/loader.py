@@ -1,0 +1,191 @@
+"""Load and validate the knowledge base: records, documents, and the passages they cite."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from knowledge.errors import KnowledgeError, RecordError
+from knowledge.schema import CDMO, RECORD_DIRS, RECORD_TYPES, VC, DocumentMeta, Program, Record
+
+DOCUMENTS_DIR = "documents"
+DOCUMENTS_MANIFEST = "documents.yaml"
+
+
+def normalize(text: str) -> str:
+    """NFKC, used for every match between user text and stored text."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def squash(text: str) -> str:
+    """NFKC without any whitespace: slide text breaks lines and spaces arbitrarily."""
+    return "".join(normalize(text).split())
+
+
+@dataclass(frozen=True)
+class Document:
+    meta: DocumentMeta
+    path: Path
+    text: str
+
+
+@dataclass
+class KnowledgeBase:
+    root: Path
+    programs: list[Program] = field(default_factory=list)
+    vcs: list[VC] = field(default_factory=list)
+    cdmos: list[CDMO] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    record_paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def records(self) -> list[Record]:
+        return [*self.programs, *self.vcs, *self.cdmos]
+
+    def get(self, record_id: str) -> Record:
+        for record in self.records:
+            if record.id == record_id:
+                return record
+        raise KeyError(record_id)
+
+    def document(self, name: str) -> Document:
+        for document in self.documents:
+            if document.meta.file == name:
+                return document
+        raise KeyError(name)
+
+
+def _line_of(node: yaml.Node, location: tuple[int | str, ...]) -> int:
+    """The 1-based line of the YAML node at a pydantic error location, as deep as it resolves."""
+    line = node.start_mark.line + 1
+    for part in location:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if match is None:
+                break
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(record)"
+
+
+def parse_record(path: Path, kind: str, text: str | None = None) -> Record:
+    """Parse one record file; every problem names the file, line, record and field."""
+    text = path.read_text(encoding="utf-8") if text is None else text
+    try:
+        node = yaml.compose(text)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise RecordError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line) from exc
+    if not isinstance(data, dict) or node is None:
+        raise RecordError("a record file must hold one YAML mapping", path=path, line=1)
+    record_id = data.get("id") if isinstance(data.get("id"), str) else None
+    declared = data.get("kind", kind)
+    if declared != kind:
+        raise RecordError(
+            f"kind is {declared!r} but the file is under {RECORD_DIRS[kind]}/",
+            path=path, line=_line_of(node, ("kind",)), record_id=record_id, field="kind",
+        )
+    try:
+        return RECORD_TYPES[kind].model_validate(data)
+    except ValidationError as exc:
+        problems = exc.errors()
+        first = problems[0]
+        location = tuple(first["loc"])
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise RecordError(
+            f"{first['msg']}{more}",
+            path=path, line=_line_of(node, location), record_id=record_id, field=_field_path(location),
+            problems=[(_field_path(tuple(p["loc"])), _line_of(node, tuple(p["loc"])), p["msg"]) for p in problems],
+        ) from exc
+
+
+def _load_documents(root: Path) -> list[Document]:
+    manifest = root / DOCUMENTS_DIR / DOCUMENTS_MANIFEST
+    if not manifest.exists():
+        raise KnowledgeError(f"{manifest}: the document manifest is missing")
+    try:
+        node = yaml.compose(manifest.read_text(encoding="utf-8"))
+        entries = yaml.safe_load(manifest.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as exc:
+        raise RecordError(f"invalid YAML: {exc}", path=manifest) from exc
+    if not isinstance(entries, list):
+        raise RecordError("the document manifest must be a YAML list", path=manifest, line=1)
+    documents = []
+    for index, entry in enumerate(entries):
+        try:
+            meta = DocumentMeta.model_validate(entry)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            location = (index, *first["loc"])
+            raise RecordError(
+                first["msg"], path=manifest, line=_line_of(node, location),
+                record_id=entry.get("id") if isinstance(entry, dict) else None,
+                field=_field_path(tuple(first["loc"])),
+            ) from exc
+        path = root / DOCUMENTS_DIR / meta.file
+        if not path.exists():
+            raise RecordError(f"document file {meta.file} does not exist", path=manifest,
+                              line=_line_of(node, (index, "file")), record_id=meta.id, field="file")
+        documents.append(Document(meta=meta, path=path, text=path.read_text(encoding="utf-8")))
+    return documents
+
+
+def check_sources(record: Record, path: Path, documents: dict[str, str]) -> None:
+    """Every cited passage must stand in its document, so each fact stays traceable."""
+    cited = [("sources", i, s) for i, s in enumerate(record.sources)]
+    if isinstance(record, VC):
+        cited += [
+            (f"investments[{j}].sources", i, s)
+            for j, inv in enumerate(record.investments)
+            for i, s in enumerate(inv.sources)
+        ]
+    for prefix, index, source in cited:
+        if source.document not in documents:
+            raise RecordError(f"unknown document {source.document!r}", path=path, record_id=record.id,
+                              field=f"{prefix}[{index}].document")
+        if squash(source.quote) not in documents[source.document]:
+            raise RecordError(
+                f"quote not found in {source.document}: {source.quote[:60]!r}",
+                path=path, record_id=record.id, field=f"{prefix}[{index}].quote",
+            )
+
+
+def load_knowledge(root: Path) -> KnowledgeBase:
+    """Load every record and document under `root`, failing on the first invalid file."""
+    if not root.is_dir():
+        raise KnowledgeError(f"{root}: knowledge directory does not exist (set KAKEHASHI_KNOWLEDGE_DIR)")
+    kb = KnowledgeBase(root=root, documents=_load_documents(root))
+    squashed = {d.meta.file: squash(d.text) for d in kb.documents}
+    seen: dict[str, Path] = {}
+    for kind, folder in RECORD_DIRS.items():
+        for path in sorted((root / folder).glob("*.yaml")):
+            record = parse_record(path, kind)
+            if record.id in seen:
+                raise RecordError(f"duplicate id, also in {seen[record.id]}", path=path,
+                                  record_id=record.id, field="id")
+            if path.stem != record.id:
+                raise RecordError(f"file name must be the record id ({record.id}.yaml)", path=path,
+                                  record_id=record.id, field="id")
+            check_sources(record, path, squashed)
+            seen[record.id] = path
+            kb.record_paths[record.id] = path
+            getattr(kb, {"program": "programs", "vc": "vcs", "cdmo": "cdmos"}[kind]).append(record)
+    return kb

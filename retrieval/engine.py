@@ -1,0 +1,36 @@
+"""Build the search index from settings, and keep it in step with the knowledge files."""
+
+from __future__ import annotations
+
+from knowledge.loader import KnowledgeBase, load_knowledge
+from knowledge.settings import Settings
+from retrieval.chunking import knowledge_chunks
+from retrieval.embeddings import Embedder, make_embedder
+from retrieval.index import IngestReport, SearchIndex
+from retrieval.lexical import LexicalIndex
+from retrieval.store import ChromaStore, VectorStore
+from retrieval.tokenize import make_tokenizer
+
+
+def open_index(
+    settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None
+) -> SearchIndex:
+    """The hybrid index named by settings; collaborators passed in are used as they are."""
+    tokenizer = make_tokenizer(settings.tokenizer)
+    lexical_path = settings.lexical_path / f"bm25-{settings.chroma_collection}.pkl"
+    return SearchIndex(
+        embedder=embedder or make_embedder(settings),
+        store=store or ChromaStore.from_settings(settings),
+        lexical=LexicalIndex.load(lexical_path, tokenizer),
+        lexical_path=lexical_path,
+        rrf_k=settings.rrf_k,
+        candidates=settings.candidates,
+    )
+
+
+def ingest(
+    settings: Settings, index: SearchIndex, *, kb: KnowledgeBase | None = None, rebuild: bool = False
+) -> IngestReport:
+    """Load and validate the knowledge files, then index what changed."""
+    kb = kb or load_knowledge(settings.knowledge_dir)
+    return index.ingest(knowledge_chunks(kb, chunk_chars=settings.chunk_chars), rebuild=rebuild)

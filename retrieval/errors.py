@@ -1,0 +1,23 @@
+"""Exceptions raised by retrieval, ingestion and answering."""
+
+from __future__ import annotations
+
+
+class RetrievalError(Exception):
+    """Search or answering cannot proceed."""
+
+
+class EmbeddingError(RetrievalError):
+    """The embedding model cannot be loaded or run."""
+
+
+class IndexMismatchError(RetrievalError):
+    """The stored index was built with another embedding model or dimension."""
+
+
+class StoreUnavailableError(RetrievalError):
+    """The vector store (e.g. a Chroma server) cannot be reached."""
+
+
+class LLMError(RetrievalError):
+    """The configured chat model failed, timed out or answered with nothing usable."""

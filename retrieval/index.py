@@ -1,0 +1,177 @@
+"""Hybrid search: dense vectors in the vector store + BM25, fused by reciprocal rank.
+
+Ingestion is incremental: a passage's id carries a hash of its content, so only
+new or changed passages are embedded, and gone ones are deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval.chunking import Chunk
+from retrieval.embeddings import Embedder
+from retrieval.glossary import expand
+from retrieval.lexical import LexicalIndex, Metadata
+from retrieval.store import VectorStore, Where
+
+KINDS = ("program", "vc", "cdmo", "document")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Metadata filters; each set field must match."""
+
+    kind: str | None = None
+    ministry: str | None = None
+    stage: str | None = None
+    modality: str | None = None
+
+    def _conditions(self) -> list[tuple[str, str | bool]]:
+        conditions: list[tuple[str, str | bool]] = []
+        if self.kind:
+            conditions.append(("kind", self.kind))
+        if self.ministry:
+            conditions.append(("ministry", self.ministry))
+        if self.stage:
+            conditions.append((f"stage_{self.stage}", True))
+        if self.modality:
+            conditions.append((f"modality_{self.modality}", True))
+        return conditions
+
+    def chroma_where(self) -> Where | None:
+        clauses: list[Where] = [{key: {"$eq": value}} for key, value in self._conditions()]
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def matches(self, metadata: Metadata) -> bool:
+        return all(metadata.get(key) == value for key, value in self._conditions())
+
+    @property
+    def empty(self) -> bool:
+        return not self._conditions()
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    dense: float | None = None
+    lexical: float | None = None
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+def _bigrams(text: str) -> set[str]:
+    squashed = "".join(text.split())
+    return {squashed[i : i + 2] for i in range(len(squashed) - 1)}
+
+
+def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
+    """Slides repeated with small edits; overlap of character bigrams catches them."""
+    grams_a, grams_b = _bigrams(a), _bigrams(b)
+    if not grams_a or not grams_b:
+        return a == b
+    return len(grams_a & grams_b) / min(len(grams_a), len(grams_b)) >= threshold
+
+
+class SearchIndex:
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        store: VectorStore,
+        lexical: LexicalIndex,
+        lexical_path: Path,
+        rrf_k: int = 60,
+        candidates: int = 40,
+    ) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.lexical = lexical
+        self._lexical_path = lexical_path
+        self._rrf_k = rrf_k
+        self._candidates = candidates
+        store.ensure(embedder.signature)
+
+    def __len__(self) -> int:
+        return len(self.lexical)
+
+    def ingest(self, chunks: Sequence[Chunk], *, rebuild: bool = False) -> IngestReport:
+        started = time.perf_counter()
+        if rebuild:
+            self.store.reset()
+            self.store.ensure(self.embedder.signature)
+            self.lexical = LexicalIndex(self.lexical.tokenizer)
+        desired = {c.id: c for c in chunks}
+        existing = self.lexical.ids()
+        in_store = self.store.ids()
+        fresh = [c for i, c in desired.items() if i not in existing or i not in in_store]
+        gone = sorted(existing - desired.keys())
+
+        report = IngestReport()
+        existing_origins = {self.lexical.get(i).origin for i in existing}
+        desired_origins = {c.origin for c in desired.values()}
+        changed_origins = {c.origin for c in fresh if c.id not in existing} | {self.lexical.get(i).origin for i in gone}
+        report.added = sorted(changed_origins - existing_origins)
+        report.updated = sorted((changed_origins & existing_origins) & desired_origins)
+        report.removed = sorted(existing_origins - desired_origins)
+        report.skipped = len(desired) - len(fresh)
+
+        vectors = self.embedder.embed_passages([c.search_text for c in fresh]) if fresh else None
+        report.embedded = len(fresh)
+        if fresh and vectors is not None:
+            self.store.upsert(fresh, vectors)
+        self.store.delete(gone)
+        for chunk_id in gone:
+            self.lexical.remove(chunk_id)
+        for chunk in fresh:
+            self.lexical.add(chunk)
+        # Metadata can change without the text (e.g. where else a slide is repeated): no re-embedding needed.
+        for chunk_id, chunk in desired.items():
+            if chunk_id in existing and chunk_id in in_store and self.lexical.get(chunk_id).metadata != chunk.metadata:
+                self.lexical.add(chunk)
+        self.lexical.save(self._lexical_path)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def search(self, query: str, *, k: int = 8, filters: Filters | None = None) -> list[Hit]:
+        filters = filters or Filters()
+        dense = self.store.query(self.embedder.embed_query(query), limit=self._candidates,
+                                 where=filters.chroma_where())
+        lexical = self.lexical.search(expand(query), limit=self._candidates,
+                                      where=None if filters.empty else filters.matches)
+        fused: dict[str, float] = defaultdict(float)
+        dense_scores = dict(dense)
+        lexical_scores = dict(lexical)
+        for ranking in (dense, lexical):
+            for rank, (chunk_id, _) in enumerate(ranking):
+                fused[chunk_id] += 1.0 / (self._rrf_k + rank + 1)
+        kept: list[Hit] = []
+        for chunk_id, score in sorted(fused.items(), key=lambda item: -item[1]):
+            if chunk_id not in self.lexical:
+                continue  # in the vector store only: a half-finished ingest, reconciled by the next one
+            chunk = self.lexical.get(chunk_id)
+            if any(near_duplicate(chunk.text, hit.chunk.text) for hit in kept):
+                continue
+            kept.append(Hit(chunk=chunk, score=score, dense=dense_scores.get(chunk_id),
+                            lexical=lexical_scores.get(chunk_id)))
+            if len(kept) >= k:
+                break
+        return kept
