@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from knowledge.schema import CDMO, RECORD_DIRS, RECORD_TYPES, VC, DocumentMeta, 
 
 DOCUMENTS_DIR = "documents"
 DOCUMENTS_MANIFEST = "documents.yaml"
+_UNQUOTED_QUOTE_WITH_HASH = re.compile(r"^\s*(?:-\s+)?quote:\s+[^\"'\s|>].*\s#")
 
 
 def normalize(text: str) -> str:
@@ -96,6 +98,11 @@ def parse_record(path: Path, kind: str, text: str | None = None) -> Record:
         raise RecordError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line) from exc
     if not isinstance(data, dict) or node is None:
         raise RecordError("a record file must hold one YAML mapping", path=path, line=1)
+    for number, line in enumerate(text.splitlines(), 1):
+        # In YAML " #" starts a comment, which would silently cut a quoted passage short.
+        if _UNQUOTED_QUOTE_WITH_HASH.match(line):
+            raise RecordError("this quote contains ' #', which YAML reads as a comment; put the quote in "
+                              "double quotes", path=path, line=number, record_id=data.get("id"), field="quote")
     record_id = data.get("id") if isinstance(data.get("id"), str) else None
     declared = data.get("kind", kind)
     if declared != kind:
