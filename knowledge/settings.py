@@ -27,7 +27,9 @@ class SettingsError(KnowledgeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KAKEHASHI_", extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="KAKEHASHI_", extra="ignore", validate_default=True, populate_by_name=True
+    )
 
     knowledge_dir: Path = Field(
         default=DEFAULT_KNOWLEDGE_DIR, description="Folder with programs/, vcs/, cdmos/ and documents/."
@@ -74,11 +76,39 @@ class Settings(BaseSettings):
     )
     llm_timeout_s: float = Field(default=30.0, gt=0, description="Seconds before an LLM call is abandoned.")
 
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "KAKEHASHI_SLACK_BOT_TOKEN"),
+        description="Bot token (xoxb-...) for the Slack Web API.",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "KAKEHASHI_SLACK_SIGNING_SECRET"),
+        description="Signing secret that verifies requests from Slack (HTTP mode).",
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "KAKEHASHI_SLACK_APP_TOKEN"),
+        description="App-level token (xapp-...) for Socket Mode.",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "KAKEHASHI_SLACK_API_URL"),
+        description="Slack Web API base URL; point it at a local fake Slack in tests.",
+    )
+    supporters_channel: str | None = Field(
+        default=None, description="Channel ID where hand-offs to human supporters are posted (e.g. C0123456789)."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL for consultations, feedback and answers; default: SQLite in data_dir.",
+    )
+
     @model_validator(mode="after")
     def _llm_needs_provider(self) -> Settings:
         if self.llm_model and ":" not in self.llm_model and not self.llm_base_url:
             raise ValueError("llm_model needs a provider prefix (e.g. 'openai:gpt-4o-mini') or llm_base_url")
         return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'kakehashi.sqlite3'}"
 
     @property
     def chroma_path(self) -> Path:
