@@ -102,6 +102,7 @@ SUPPORT_JA = {
     "policy": "政策",
 }
 
+EMBED_CHARS = 600
 _HTML_TAG = re.compile(r"<[^>]+>")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
 
@@ -118,6 +119,12 @@ class Chunk:
     text: str
     search_text: str
     metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+    @property
+    def embed_text(self) -> str:
+        """The head of the passage: records put name, ministry and summary first, and the
+        embedding cost grows faster than linearly with length while the tail adds little meaning."""
+        return self.search_text[:EMBED_CHARS]
 
     @property
     def content_hash(self) -> str:
@@ -150,11 +157,11 @@ def render_program(program: Program) -> str:
     if program.agency:
         ministry += f" / 実施: {MINISTRY_JA[program.agency]}"
     lines.append(ministry)
-    if program.budgets:
-        lines.append("予算: " + "; ".join(b.text for b in program.budgets))
     lines.append("概要: " + program.summary_ja)
     if program.summary_en:
         lines.append("Summary: " + program.summary_en)
+    if program.budgets:
+        lines.append("予算: " + "; ".join(b.text for b in program.budgets))
     lines.append("対象者: " + _join(program.eligible, APPLICANT_JA))
     if program.stages:
         lines.append("開発段階: " + _join(program.stages, STAGE_JA))
@@ -287,7 +294,7 @@ def document_chunks(document: Document, *, chunk_chars: int) -> list[Chunk]:
         ordinal = len(chunks)
         chunks.append(
             Chunk(
-                id=_chunk_id(meta.file, body),
+                id=_chunk_id(meta.file, search_text),
                 origin=meta.file,
                 kind="document",
                 title=buffer_section or meta.title,

