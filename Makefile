@@ -1,0 +1,27 @@
+# Two entry points (see README): `make run` sets up and runs the main job, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: setup run test bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The local CPU build of torch first: otherwise a dependency pulls the CUDA build (several GB).
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/kakehashi ingest
+	$(BIN)/kakehashi ask "MEDISOではどんな相談ができますか？"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m pytest -q -m benchmark -s benchmarks
