@@ -298,6 +298,7 @@ class Matcher:
         # Vectors this Matcher embedded itself (records newer than the index, VC portfolio texts), by content hash.
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        self._warned_stale: set[str] = set()
         self._vc_program = next(
             (p for p in self._active["program"] if any("認定VC" in r for r in p.requirements)), None
         )
@@ -334,7 +335,10 @@ class Matcher:
                 # Edited or added since the last ingest: compare with what the record says now.
                 stale[record.id] = chunk_id
         if stale:
-            log.info("embedding %d record(s) not in the index: %s", len(stale), ", ".join(sorted(stale)))
+            if kind not in self._warned_stale:
+                self._warned_stale.add(kind)
+                log.warning("%d %s record(s) changed since the last ingest are embedded here (run `kakehashi "
+                            "ingest`): %s", len(stale), kind, ", ".join(sorted(stale)[:10]))
             vectors = self._embed_once({stale[r]: self._chunk_texts[r] for r in stale})
             for record_id, chunk_id in stale.items():
                 sims[record_id] = float(np.dot(vectors[chunk_id], query))
@@ -421,7 +425,8 @@ class Matcher:
         return True
 
     def _programs(self, profile: Profile, query: np.ndarray, language: Language, limit: int) -> list[Recommendation]:
-        candidates = [p for p in self._active["program"] if isinstance(p, Program) and self.program_eligible(profile, p)]
+        candidates = [p for p in self._active["program"]
+                      if isinstance(p, Program) and self.program_eligible(profile, p)]
         if not candidates or limit <= 0:
             return []
         sims = self._similarities("program", query)
@@ -485,7 +490,9 @@ class Matcher:
         return _Scored(record=program, score=score, fits=fits, detail=detail)
 
     def _terms(self, field_name: str, value: str) -> list[str]:
-        return [*self.vocabulary.terms_for(field_name, value), *label(field_name, value, "ja").replace("、", "・").split("・")]
+        # The record's passages are Japanese: the vocabulary's words plus the parts of the display name.
+        words = label(field_name, value, "ja").replace("、", "・").split("・")
+        return [*self.vocabulary.terms_for(field_name, value), *words]
 
     def _explain_program(self, profile: Profile, scored: _Scored, language: Language) -> Recommendation:
         program = scored.record
@@ -653,7 +660,8 @@ class Matcher:
         wants_manufacturing = Support.MANUFACTURING in profile.needs or Stage.MANUFACTURING in profile.stages
         candidates: list[tuple[CDMO, list[str]]] = []
         for cdmo in cdmos:
-            modalities = [m.value for m in profile.modalities if m in cdmo.modalities or Modality.ANY in cdmo.modalities]
+            modalities = [m.value for m in profile.modalities
+                          if m in cdmo.modalities or Modality.ANY in cdmo.modalities]
             if profile.modalities and not modalities:
                 continue  # cannot make what this team develops
             if modalities or wants_manufacturing:

@@ -1,0 +1,184 @@
+"""`kakehashi match`, and the matchmaking part of `kakehashi eval`.
+
+bot/cli.py wires these in: `register(sub)` adds the subcommand, and `cmd_eval` calls
+`eval_match(...)`. Nothing here imports bot.cli at module level, since bot.cli imports this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from knowledge.loader import load_knowledge
+from knowledge.settings import Settings
+from retrieval.answer import make_chat_model
+from retrieval.engine import ingest, open_index
+from retrieval.index import SearchIndex
+from retrieval.match import Limits, Matcher, MatchResult, Recommendation
+from retrieval.profile import render_profile
+
+DEV_MATCH_FILE = "dev_match.jsonl"
+_QUOTE_CHARS = 110
+
+_HEADINGS = {
+    "ja": {"program": "支援策", "vc": "認定VC", "cdmo": "CDMO", "sources": "出典", "none": "（該当なし）",
+           "score": "適合度"},
+    "en": {"program": "Support programs", "vc": "Certified VCs", "cdmo": "CDMOs", "sources": "Sources",
+           "none": "(none)", "score": "fit"},
+}
+
+
+def _squash(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _index(settings: Settings) -> SearchIndex:
+    index = open_index(settings)
+    if len(index) == 0:
+        # First use on a fresh machine: build the index rather than match against nothing.
+        report = ingest(settings, index)
+        print(f"index was empty: ingested {report.embedded} passages in {report.seconds:.1f}s", file=sys.stderr)
+    return index
+
+
+def make_matcher(settings: Settings, *, index: SearchIndex | None = None) -> Matcher:
+    """A Matcher over the knowledge files named in settings, reusing `index` when given."""
+    return Matcher(kb=load_knowledge(settings.knowledge_dir), index=index or _index(settings),
+                   chat_model=make_chat_model(settings))
+
+
+def _format_recommendation(rank: int, rec: Recommendation, language: str) -> list[str]:
+    words = _HEADINGS[language]
+    other = f"（{rec.name_en}）" if language == "en" and rec.name_en and rec.name_en != rec.name else ""
+    lines = [f"{rank}. {rec.name}{other}  [{rec.id}]  {words['score']} {rec.score:.3f}"]
+    lines += [f"   - {reason}" for reason in rec.reasons]
+    lines.append(f"   {words['sources']}:")
+    for n, citation in enumerate(rec.citations, 1):
+        quote = " ".join(citation.text.replace("**", "").split())
+        quote = quote if len(quote) <= _QUOTE_CHARS else quote[:_QUOTE_CHARS] + "…"
+        lines.append(f"     [{n}] {citation.source}: 「{quote}」")
+    return lines
+
+
+def format_match(result: MatchResult) -> str:
+    """The profile as understood, then each kind's recommendations with reasons and sources."""
+    language = result.language
+    words = _HEADINGS[language]
+    lines = [render_profile(result.profile, language), ""]
+    if not result.nothing_fits:
+        for kind in ("program", "vc", "cdmo"):
+            recs = result.of_kind(kind)
+            lines.append(f"■ {words[kind]}")
+            if not recs:
+                lines.append(f"  {words['none']}")
+            for rank, rec in enumerate(recs, 1):
+                lines += _format_recommendation(rank, rec, language)
+            lines.append("")
+    lines += result.notes
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _stdin_profiles(stream: TextIO) -> Iterator[str]:
+    for line in stream:
+        if line.strip():
+            yield line.strip()
+
+
+def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
+    matcher = make_matcher(settings)
+    texts = _stdin_profiles(sys.stdin) if args.profile == "-" else [args.profile]
+    for text in texts:
+        if not text.strip():
+            from bot.cli import CliError  # here, not at the top: bot.cli imports this module
+
+            raise CliError("the profile text is empty: describe who you are, your stage, modality and needs")
+        result = matcher.match(text, limits=Limits())
+        if args.json:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        else:
+            sys.stdout.write(format_match(result))
+            sys.stdout.flush()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `match` to the `kakehashi` subcommands (the object `add_subparsers()` returned)."""
+    p = subparsers.add_parser("match", help="recommend programs, certified VCs and CDMOs for a profile, with reasons")
+    p.add_argument("profile", metavar="PROFILE_TEXT",
+                   help="who you are, stage, modality, disease area and needs, in Japanese or English; "
+                   "- reads one profile per line from stdin")
+    p.add_argument("--json", action="store_true", help="print one JSON object per profile")
+    p.set_defaults(func=cmd_match)
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def run_match_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextIO = sys.stderr) -> dict[str, float]:
+    """How often a wanted program is among the top 5 programs, and the warm latency of match()."""
+    matcher.match("ウォームアップ: 非臨床段階の創薬スタートアップ")  # load caches so latency measures the warm path
+    hits = 0
+    latencies: list[float] = []
+    for row in rows:
+        started = time.perf_counter()
+        result = matcher.match(row["profile"], limits=Limits())
+        latencies.append((time.perf_counter() - started) * 1000)
+        wanted = [_squash(name) for name in row["programs_any"]]
+        top = [matcher.kb.get(r.id) for r in result.of_kind("program")[:5]]
+        names = [_squash(getattr(record, "name_ja", "")) for record in top]
+        rank = next((i for i, name in enumerate(names, 1) if any(w in name for w in wanted)), None)
+        hits += rank is not None
+        if rank is None:
+            print(f"  miss {row.get('id', '?')}: top programs {[r.id for r in top]}", file=err)
+    # Latency over more calls than the small dev set gives a steadier median.
+    for row in rows * 4:
+        started = time.perf_counter()
+        matcher.match(row["profile"], limits=Limits())
+        latencies.append((time.perf_counter() - started) * 1000)
+    n = len(rows) or 1
+    return {"profiles": len(rows), "program_in_top5": hits / n,
+            "p50_ms": statistics.median(latencies) if latencies else 0.0,
+            "p95_ms": _percentile(latencies, 0.95) if latencies else 0.0}
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    from bot.cli import CliError  # here, not at the top: bot.cli imports this module
+
+    if not path.exists():
+        raise CliError(f"{path}: evaluation file not found (use --eval-dir)")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+        if not isinstance(row, dict) or "profile" not in row or "programs_any" not in row:
+            raise CliError(f"{path}:{number}: each line needs `profile` and `programs_any`")
+        rows.append(row)
+    return rows
+
+
+def eval_match(*, settings: Settings, eval_dir: Path, index: SearchIndex | None = None,
+               out: TextIO = sys.stdout) -> dict[str, float]:
+    """Run dev_match.jsonl from `eval_dir` and print the top-5 program hit rate and warm latency."""
+    rows = _read_rows(Path(eval_dir) / DEV_MATCH_FILE)
+    result = run_match_eval(make_matcher(settings, index=index), rows)
+    out.write(f"match profiles: {result['profiles']}\n")
+    out.write(f"match: wanted program in top 5: {result['program_in_top5']:.3f}\n")
+    out.write(f"match warm latency p50: {result['p50_ms']:.1f} ms, p95: {result['p95_ms']:.1f} ms\n")
+    out.flush()
+    return result
