@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot import cli_match, cli_serve
 from knowledge.errors import KnowledgeError
 from knowledge.settings import Settings, load_settings
 from retrieval.answer import Answer, Answerer, make_chat_model
@@ -162,6 +163,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     print(f"MRR: {result['mrr']:.3f}")
     print(f"answer contains fact: {result['answer_has_fact']:.3f}")
     print(f"warm latency p50: {result['p50_ms']:.1f} ms, p95: {result['p95_ms']:.1f} ms")
+    cli_match.eval_match(settings=settings, eval_dir=eval_dir, index=answerer.index)
     return 0
 
 
@@ -192,8 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("eval", help="measure retrieval and answers on the development set")
-    p.add_argument("--eval-dir", default=str(DEFAULT_EVAL_DIR), help="folder with dev_questions.jsonl")
+    p.add_argument("--eval-dir", default=str(DEFAULT_EVAL_DIR), help="folder with dev_questions.jsonl and dev_match.jsonl")
     p.set_defaults(func=cmd_eval)
+
+    cli_match.register(sub)
+    cli_serve.register(sub)
     return parser
 
 

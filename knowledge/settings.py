@@ -99,6 +99,21 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL for consultations, feedback and answers; default: SQLite in data_dir.",
     )
+    slack_staff_user_ids: str = Field(
+        default="",
+        pattern=r"^\s*([UW][A-Z0-9]{2,}\s*(,\s*[UW][A-Z0-9]{2,}\s*)*)?$",
+        description="Comma-separated Slack user IDs of human supporters (e.g. U012ABCDEF,U034GHIJKL): they see "
+        "open consultations on the App Home tab. Anyone in the supporters' channel may take a consultation.",
+    )
+    slack_stream: bool = Field(
+        default=True,
+        description="Stream answers in Slack's AI-app threads (chat.startStream); off posts whole messages. "
+        "Workspaces that do not allow streaming fall back to whole messages either way.",
+    )
+    slack_max_input_chars: int = Field(
+        default=2000, ge=100, le=12000,
+        description="User text longer than this is cut (with a note) before it is searched or posted back.",
+    )
 
     @model_validator(mode="after")
     def _llm_needs_provider(self) -> Settings:

@@ -1,0 +1,121 @@
+"""`kakehashi serve`: the Slack app, over Socket Mode (default) or Slack's HTTP requests (--http).
+
+The lead's bot/cli.py adds it with `cli_serve.register(sub)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+from types import FrameType
+
+from slack_sdk.errors import SlackApiError
+
+from knowledge.loader import load_knowledge
+from knowledge.settings import Settings, SettingsError
+from retrieval.answer import Answerer, make_chat_model
+from retrieval.engine import ingest, open_index
+
+log = logging.getLogger("kakehashi.serve")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "serve", help="run the Slack app: Socket Mode, or --http to serve Slack's requests at /slack/events")
+    p.add_argument("--http", action="store_true", help="serve HTTP (Events API, commands, interactivity) "
+                   "at /slack/events instead of connecting over Socket Mode")
+    p.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    p.add_argument("--host", default="0.0.0.0", help="HTTP address to bind (default 0.0.0.0)")
+    p.set_defaults(func=cmd_serve)
+    return p
+
+
+def check_slack_settings(settings: Settings, *, http: bool) -> None:
+    """Everything `serve` needs, checked before anything slow; one message naming each problem."""
+    problems = []
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    if not token:
+        problems.append("SLACK_BOT_TOKEN is not set (the xoxb-... bot token from the app's OAuth & Permissions page)")
+    elif not token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    if http:
+        if not (settings.slack_signing_secret and settings.slack_signing_secret.get_secret_value()):
+            problems.append("SLACK_SIGNING_SECRET is not set (Basic Information > App Credentials); "
+                            "HTTP mode verifies every request with it")
+    else:
+        app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+        if not app_token:
+            problems.append("SLACK_APP_TOKEN is not set (an xapp-... app-level token with connections:write); "
+                            "Socket Mode needs it, or use --http")
+        elif not app_token.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    if not settings.supporters_channel:
+        problems.append("KAKEHASHI_SUPPORTERS_CHANNEL is not set (the channel ID, e.g. C0123456789, where "
+                        "hand-offs to human supporters are posted)")
+    elif not _CHANNEL_ID.match(settings.supporters_channel):
+        problems.append("KAKEHASHI_SUPPORTERS_CHANNEL must be a channel ID such as C0123456789, not a name")
+    if not re.match(r"^https?://", settings.slack_api_url):
+        problems.append("SLACK_API_URL must be an http(s) URL")
+    if problems:
+        raise SettingsError("cannot start the Slack app: " + "; ".join(problems))
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here so the other subcommands do not pay for bolt.
+    from bot.slack.app import build_app, make_client
+    from bot.slack.server import EVENTS_PATH, serve_http, serve_socket_mode
+    from bot.slack.sources import SourceCatalog
+    from bot.store import DeskStore, StoreError, parsed_safe
+    from retrieval.match import Matcher
+
+    check_slack_settings(settings, http=args.http)
+    if not 0 < args.port < 65536:
+        raise SettingsError(f"--port must be between 1 and 65535, not {args.port}")
+    logging.getLogger("kakehashi").setLevel(min(logging.getLogger().level, logging.INFO))
+
+    client = make_client(settings)
+    try:
+        identity = client.auth_test()
+    except SlackApiError as exc:
+        raise SettingsError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from exc
+    except OSError as exc:
+        raise SettingsError(f"cannot reach the Slack Web API at {settings.slack_api_url}: {exc}") from exc
+    try:
+        store = DeskStore(url=settings.effective_database_url)
+    except StoreError as exc:
+        raise SettingsError(f"KAKEHASHI_DATABASE_URL ({parsed_safe(settings.effective_database_url)}): {exc}") from exc
+
+    index = open_index(settings)
+    if len(index) == 0:
+        report = ingest(settings, index)
+        print(f"index was empty: ingested {report.embedded} passages in {report.seconds:.1f}s", file=sys.stderr)
+    kb = load_knowledge(settings.knowledge_dir)
+    chat_model = make_chat_model(settings)
+    answerer = Answerer(index=index, chat_model=chat_model, k=max(settings.top_k, 5))
+    matcher = Matcher(kb=kb, index=index, chat_model=chat_model)
+    app = build_app(settings=settings, answerer=answerer, matcher=matcher, store=store,
+                    catalog=SourceCatalog.from_kb(kb), client=client)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    who = f"{identity.get('user')} in {identity.get('team')}"
+    if args.http:
+        def ready(server: object) -> None:
+            print(f"kakehashi: serving Slack as {who} at http://{args.host}:{args.port}{EVENTS_PATH}",
+                  file=sys.stderr, flush=True)
+
+        try:
+            serve_http(app, host=args.host, port=args.port, on_ready=ready)
+        except OSError as exc:
+            raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    else:
+        print(f"kakehashi: connecting to Slack as {who} over Socket Mode", file=sys.stderr, flush=True)
+        assert settings.slack_app_token is not None
+        serve_socket_mode(app, app_token=settings.slack_app_token.get_secret_value())
+    return 0

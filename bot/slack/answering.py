@@ -1,0 +1,208 @@
+"""Questions in, cited answers out: the one path every surface (mention, DM, thread follow-up,
+AI-app thread, slash command) takes, and the same for match requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.chat_stream import ChatStream
+
+from bot.slack import blocks as kit
+from bot.slack.deps import Deps, Place
+from bot.slack.edge import post, report_failure, slack_error
+from bot.slack.messages import t
+from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
+from retrieval.answer import Answer
+from retrieval.language import detect_language
+from retrieval.profile import Profile
+
+STREAM_BUFFER_CHARS = 120
+CONTEXT_MESSAGES = 20
+
+
+def plain_question(raw: str, *, bot_user_id: str | None) -> str:
+    return slack_to_plain(raw or "", bot_user_id=bot_user_id)
+
+
+def thread_messages(client: WebClient, place: Place, *, deps: Deps) -> list[dict[str, Any]]:
+    """The thread so far (conversations.replies); an empty list if Slack will not give it."""
+    if not place.thread_ts:
+        return []
+    try:
+        response = client.conversations_replies(channel=place.channel, ts=place.thread_ts, limit=CONTEXT_MESSAGES)
+    except SlackApiError as exc:
+        deps.logger.warning("conversations.replies %s/%s failed: %s", place.channel, place.thread_ts,
+                            slack_error(exc))
+        return []
+    return list(response.get("messages") or [])
+
+
+def with_thread_context(question: str, messages: list[dict[str, Any]], *, current_ts: str | None,
+                        bot_user_id: str | None, limit: int) -> tuple[str, bool]:
+    """The question preceded by the user's earlier questions in the thread (same language only, so
+    the answer stays in the language of the question); the opening question and the latest one."""
+    language = detect_language(question)
+    earlier = []
+    for message in messages:
+        if message.get("ts") == current_ts or message.get("bot_id") or message.get("user") == bot_user_id:
+            continue
+        if message.get("subtype") not in (None, "thread_broadcast"):
+            continue
+        text = plain_question(str(message.get("text") or ""), bot_user_id=bot_user_id)
+        if text and text != question and detect_language(text) == language:
+            earlier.append(text)
+    if not earlier:
+        return question, False
+    chosen = [earlier[0]] if len(earlier) == 1 else [earlier[0], earlier[-1]]
+    budget = limit - len(question) - 1
+    context = "\n".join(chosen)
+    if budget < 20:
+        return question, False
+    return context[-budget:] + "\n" + question, True
+
+
+def _markdown_safe(text: str) -> str:
+    """Streamed text is markdown: keep Slack's control characters from acting."""
+    return text.replace("<", "＜").replace(">", "＞")
+
+
+def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream], place: Place, *, answer: Answer,
+                     footer: list[dict[str, Any]], full: list[dict[str, Any]], deps: Deps) -> tuple[str, str]:
+    """Stream the answer (chat.startStream/appendStream/stopStream) with the sources and buttons at the
+    end; where the workspace does not allow streaming, post the whole message instead."""
+    text = kit.answer_fallback_text(answer)
+    streamer: ChatStream | None = None
+    try:
+        streamer = start_stream(buffer_size=STREAM_BUFFER_CHARS)
+        for line in answer.answer.split("\n"):
+            streamer.append(markdown_text=_markdown_safe(line) + "\n")
+        streamer.stop(blocks=footer)
+        if streamer.ts:
+            return place.channel, streamer.ts
+        raise SlackApiError("stream gave no ts", {"ok": False, "error": "no_ts"})
+    except SlackApiError as exc:
+        started = streamer.ts if streamer is not None else None
+        deps.logger.info("streaming unavailable (%s); posting the whole answer", slack_error(exc))
+        if started:
+            try:
+                client.chat_update(channel=place.channel, ts=started, text=text, blocks=full)
+                return place.channel, started
+            except SlackApiError as update_exc:
+                deps.logger.warning("chat.update of a broken stream failed: %s", slack_error(update_exc))
+        return post(client, place, text=text, blocks=full, logger=deps.logger)
+
+
+def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Place, surface: str,
+                    bot_user_id: str | None, message_ts: str | None = None, thread_context: bool = False,
+                    lead_question: bool = False, start_stream: Callable[..., ChatStream] | None = None,
+                    moved: Callable[[str], Any] | None = None) -> str | None:
+    """Answer one question in `place`. Returns the answer id, or None when we could only apologize."""
+    plain = plain_question(raw_text, bot_user_id=bot_user_id)
+    language = detect_language(plain) if plain else "ja"
+    try:
+        if not plain:
+            post(client, place, text=t("no_text", language), logger=deps.logger)
+            return None
+        question = cut(plain, deps.max_input_chars)
+        notes = [t("input_cut", language, limit=deps.max_input_chars)] if question.truncated else []
+        query = question.text
+        if thread_context:
+            messages = thread_messages(client, place, deps=deps)
+            query, used = with_thread_context(question.text, messages, current_ts=message_ts,
+                                              bot_user_id=bot_user_id, limit=deps.max_input_chars)
+            if used:
+                notes.append(t("thread_context", language))
+        answer = deps.answerer.ask(query)
+        record = deps.store.record_answer(
+            surface=surface, question=question.text, answer=answer.answer, language=answer.language,
+            confident=answer.confident, mode=answer.mode, citations=[_citation_json(c) for c in answer.citations],
+            user_id=place.user_id, team_id=place.team_id, channel_id=place.channel, thread_ts=place.thread_ts)
+        lead = (t("asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(question.text, 300)))
+                if lead_question and place.user_id else None)
+        full = kit.answer_blocks(answer, answer_id=record.id, catalog=deps.catalog, notes=notes, lead=lead)
+        if start_stream is not None and deps.settings.slack_stream and place.thread_ts:
+            footer = kit.answer_footer_blocks(answer, answer_id=record.id, catalog=deps.catalog, notes=notes)
+            channel, ts = deliver_streamed(client, start_stream, place, answer=answer, footer=footer, full=full,
+                                           deps=deps)
+        else:
+            channel, ts = post(client, place, text=kit.answer_fallback_text(answer), blocks=full, logger=deps.logger)
+        deps.store.set_answer_message(record.id, channel_id=channel, message_ts=ts,
+                                      thread_ts=_thread_of(place, channel, ts))
+        if moved is not None and channel != place.channel:
+            _tell_moved(deps, moved, language)
+        return record.id
+    except Exception as exc:  # the Slack edge: whatever failed, the user hears back with a reference
+        report_failure(deps.logger, client, what=f"answering ({surface})", error=exc, place=place, language=language)
+        return None
+
+
+def _tell_moved(deps: Deps, moved: Callable[[str], Any], language: str) -> None:
+    """The answer went to the user's DM: say so where they asked (a courtesy; the answer is out)."""
+    try:
+        moved(t("posted_to_dm", language))
+    except Exception as exc:  # response_url expired or unreachable: the answer itself was delivered
+        deps.logger.warning("could not say the answer moved to a DM: %s", exc)
+
+
+def _thread_of(place: Place, channel: str, ts: str) -> str:
+    """The thread the reply lives in: the asked-in thread, or the reply itself when it is top level
+    (or went to the user's DM instead)."""
+    return place.thread_ts if place.thread_ts and channel == place.channel else ts
+
+
+def _citation_json(citation: Any) -> dict[str, Any]:
+    return {"n": citation.n, "id": citation.id, "kind": citation.kind, "title": citation.title,
+            "source": citation.source, "score": citation.score}
+
+
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, surface: str,
+                   bot_user_id: str | None = None, lead_question: bool = False,
+                   moved: Callable[[str], Any] | None = None, profile: Profile | None = None) -> str | None:
+    """Recommendations for the situation in `text` (or for `profile`, as a form gave it), as cards in
+    `place`. Returns the record id."""
+    plain = plain_question(text, bot_user_id=bot_user_id)
+    language = detect_language(plain) if plain else "ja"
+    try:
+        if deps.matcher is None:
+            raise RuntimeError("no matcher is configured")
+        situation = cut(plain, deps.max_input_chars)
+        result = deps.matcher.match_profile(profile) if profile is not None else deps.matcher.match(situation.text)
+        language = _field(result, "language") or language
+        understood = _field(result, "profile")
+        profile_text = deps.render_profile(understood, language) if understood is not None else ""
+        recommendations = list(_field(result, "recommendations") or [])
+        citations = [
+            {"n": i, "id": str(_field(r, "id", "")), "kind": str(_field(r, "kind", "")),
+             "title": str(_field(r, "name", "")),
+             "source": "; ".join(str(_field(c, "source", "")) for c in (_field(r, "citations") or [])[:2]),
+             "score": _field(r, "score")}
+            for i, r in enumerate(recommendations, 1)
+        ]
+        record = deps.store.record_answer(
+            surface=surface, question=situation.text, answer=kit.match_fallback_text(result, language),
+            language=language, confident=bool(recommendations), mode="match", citations=citations,
+            user_id=place.user_id, team_id=place.team_id, channel_id=place.channel, thread_ts=place.thread_ts)
+        lead = (t("asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(situation.text, 300)))
+                if lead_question and place.user_id else None)
+        blocks = kit.match_blocks(result, answer_id=record.id, catalog=deps.catalog, language=language,
+                                  profile_text=profile_text, lead=lead)
+        if situation.truncated:
+            blocks.insert(0, {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": t("input_cut", language, limit=deps.max_input_chars)}]})
+        channel, ts = post(client, place, text=kit.match_fallback_text(result, language), blocks=blocks,
+                           logger=deps.logger)
+        deps.store.set_answer_message(record.id, channel_id=channel, message_ts=ts,
+                                      thread_ts=_thread_of(place, channel, ts))
+        if moved is not None and channel != place.channel:
+            _tell_moved(deps, moved, language)
+        return record.id
+    except Exception as exc:  # the Slack edge
+        report_failure(deps.logger, client, what=f"matching ({surface})", error=exc, place=place, language=language)
+        return None

@@ -1,0 +1,85 @@
+"""`build_app`: the one place the Slack app is wired from the collaborators it is handed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.slack import listeners
+from bot.slack.deps import AnswererLike, Deps, MatcherLike
+from bot.slack.edge import new_reference
+from bot.slack.middleware import dedupe_events, ignore_bots
+from bot.slack.sources import SourceCatalog
+from bot.store import DeskStore
+from knowledge.settings import Settings, SettingsError
+
+WEB_API_TIMEOUT_S = 30
+
+
+class _DropRecords(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def staff_ids(settings: Settings) -> frozenset[str]:
+    return frozenset(x.strip() for x in settings.slack_staff_user_ids.split(",") if x.strip())
+
+
+def make_client(settings: Settings) -> WebClient:
+    """The Web API client: Slack's URL from settings (the test seam), 429s retried after Retry-After."""
+    if settings.slack_bot_token is None:
+        raise SettingsError("SLACK_BOT_TOKEN is not set: the bot token (xoxb-...) from the app's OAuth page")
+    base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=base_url,
+        timeout=WEB_API_TIMEOUT_S,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=1),
+        ],
+    )
+
+
+def build_app(*, settings: Settings, answerer: AnswererLike, matcher: MatcherLike | None, store: DeskStore,
+              catalog: SourceCatalog | None = None, client: WebClient | None = None,
+              logger: logging.Logger | None = None, **app_options: Any) -> App:
+    """A bolt App answering on every surface; `app_options` go to bolt's App (e.g. token_verification_enabled)."""
+    logger = logger or logging.getLogger("kakehashi.slack")
+    client = client or make_client(settings)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    # bolt also reads SLACK_BOT_TOKEN from the environment and warns that the client wins; the client
+    # was made from that same token, so the warning is noise.
+    quiet = _DropRecords("As you gave `client` as well")
+    logger.addFilter(quiet)
+    try:
+        app = App(client=client, signing_secret=secret, process_before_response=False, logger=logger, **app_options)
+    finally:
+        logger.removeFilter(quiet)
+    deps = Deps(settings=settings, answerer=answerer, matcher=matcher, store=store,
+                catalog=catalog or SourceCatalog.empty(), logger=logger, staff_user_ids=staff_ids(settings))
+
+    app.use(dedupe_events(store=store, logger=logger))
+    app.use(ignore_bots(logger=logger))
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        # Listeners catch their own failures and tell the user; this is for what slipped past them.
+        logger.error("unhandled error [ref %s] in %s: %s", new_reference(), body.get("type"), error,
+                     exc_info=(type(error), error, error.__traceback__))
+
+    listeners.register(app, deps)
+    return app

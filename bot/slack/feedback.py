@@ -1,0 +1,49 @@
+"""👍 / 👎 on an answer; 👎 asks what was wrong. Every rating is recorded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.slack import blocks as kit
+from bot.slack.deps import Deps
+from bot.slack.edge import ephemeral
+from bot.slack.handoff import origin_of
+from bot.slack.messages import t
+from bot.slack.text import cut
+
+
+def rate_up(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    user = body["user"]["id"]
+    answer_id = body["actions"][0].get("value") or None
+    record = deps.store.get_answer(answer_id) if answer_id else None
+    deps.store.add_feedback(answer_id=answer_id, user_id=user, rating="up")
+    channel, thread_ts = origin_of(body)
+    ephemeral(client, channel=channel, user=user, text=t("thanks_feedback", record.language if record else "ja"),
+              thread_ts=thread_ts, logger=deps.logger)
+
+
+def rate_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    """Record the 👎 at once (a closed form still counts), then ask what was wrong."""
+    user = body["user"]["id"]
+    answer_id = body["actions"][0].get("value") or None
+    record = deps.store.get_answer(answer_id) if answer_id else None
+    language = record.language if record else "ja"
+    row = deps.store.add_feedback(answer_id=answer_id, user_id=user, rating="down")
+    channel, thread_ts = origin_of(body)
+    metadata = {"f": row.id, "c": channel, "t": thread_ts, "l": language}
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=kit.feedback_modal(private_metadata=metadata, language=language))
+
+
+def explain_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    view = body["view"]
+    meta = json.loads(view.get("private_metadata") or "{}")
+    state = view["state"]["values"]
+    reasons = [o["value"] for o in ((state.get("reasons") or {}).get("value") or {}).get("selected_options") or []]
+    comment = cut(((state.get("comment") or {}).get("value") or {}).get("value") or "", 2000).text
+    deps.store.explain_feedback(int(meta["f"]), reasons=reasons, comment=comment)
+    ephemeral(client, channel=meta.get("c"), user=body["user"]["id"], text=t("thanks_feedback", meta.get("l", "ja")),
+              thread_ts=meta.get("t"), logger=deps.logger)

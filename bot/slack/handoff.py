@@ -1,0 +1,167 @@
+"""Hand-off to a human supporter (the MEDISO part): the request form, the consultation card in the
+supporters' channel, taking and resolving it, and telling the asker in their thread at each step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack import blocks as kit
+from bot.slack.answering import plain_question, thread_messages
+from bot.slack.deps import Deps, Place
+from bot.slack.edge import ephemeral, new_reference, post, report_failure, slack_error
+from bot.slack.messages import t
+from bot.store import Consultation
+from retrieval.profile import Profile
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def origin_of(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(channel, thread) of the message a button was clicked on; (None, None) on the App Home."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    message = body.get("message") or {}
+    thread_ts = message.get("thread_ts") or message.get("ts") or (body.get("container") or {}).get("message_ts")
+    return channel, thread_ts
+
+
+def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    """「相談員につなぐ」: the short form (topic, urgency, consent to share the thread)."""
+    user = body["user"]["id"]
+    answer_id = body["actions"][0].get("value") or ""
+    record = deps.store.get_answer(answer_id) if answer_id else None
+    channel, thread_ts = origin_of(body)
+    language = record.language if record else "ja"
+    if not deps.settings.supporters_channel:
+        ephemeral(client, channel=channel, user=user, text=t("handoff_unavailable", language), thread_ts=thread_ts,
+                  logger=deps.logger)
+        return
+    metadata = {"a": answer_id, "c": (record.channel_id if record else None) or channel,
+                "t": (record.thread_ts if record else None) or thread_ts, "l": language}
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=kit.handoff_modal(private_metadata=metadata, language=language,
+                                             topic=record.question if record else ""))
+
+
+def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user_id: str | None) -> None:
+    """After the form is acknowledged: record the consultation, post its card, tell the asker."""
+    view = body["view"]
+    meta = _metadata(view)
+    values = kit.handoff_form_values(view["state"]["values"])
+    user = body["user"]["id"]
+    team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+    language = meta.get("l") or "ja"
+    place = Place(channel=meta.get("c") or user, thread_ts=meta.get("t"), user_id=user, team_id=team)
+    try:
+        record = deps.store.get_answer(meta["a"]) if meta.get("a") else None
+        summary, profile, permalink = "", None, None
+        if values["consent"]:
+            messages = thread_messages(client, place, deps=deps)
+            summary = kit.thread_summary(messages, bot_user_id=bot_user_id)
+            said = [plain_question(str(m.get("text") or ""), bot_user_id=bot_user_id) for m in messages
+                    if not m.get("bot_id") and m.get("user") != bot_user_id]
+            profile = deps.extract_profile("\n".join([record.question if record else "", *said, values["topic"]]))
+            permalink = _permalink(deps, client, place)
+        consultation = deps.store.open_consultation(
+            asker_user_id=user, topic=values["topic"], urgency=values["urgency"], consent_to_share=values["consent"],
+            question=record.question if record and values["consent"] else "", thread_summary=summary,
+            profile=profile.model_dump(mode="json") if profile is not None else None,
+            answer_id=record.id if record else None, asker_channel_id=place.channel, asker_thread_ts=place.thread_ts,
+            team_id=team, language=language, thread_permalink=permalink)
+        card = card_blocks(deps, consultation)
+        response = client.chat_postMessage(channel=deps.settings.supporters_channel, blocks=card,
+                                           text=kit.consultation_fallback_text(consultation), unfurl_links=False)
+        deps.store.set_card(consultation.id, channel_id=str(response["channel"]), ts=str(response["ts"]))
+        post(client, place, text=t("handoff_done", language, ref=consultation.ref), logger=deps.logger)
+    except Exception as exc:  # the Slack edge
+        report_failure(deps.logger, client, what="hand-off", error=exc, place=place, language=language)
+
+
+def _permalink(deps: Deps, client: WebClient, place: Place) -> str | None:
+    if not place.thread_ts:
+        return None
+    try:
+        return str(client.chat_getPermalink(channel=place.channel, message_ts=place.thread_ts)["permalink"])
+    except SlackApiError as exc:
+        deps.logger.info("no permalink for %s/%s: %s", place.channel, place.thread_ts, slack_error(exc))
+        return None
+
+
+def card_blocks(deps: Deps, consultation: Consultation) -> list[dict[str, Any]]:
+    answer = deps.store.get_answer(consultation.answer_id) if consultation.answer_id else None
+    profile_text = ""
+    if consultation.consent_to_share and consultation.profile_json:
+        try:
+            profile = Profile.model_validate(json.loads(consultation.profile_json))
+            profile_text = deps.render_profile(profile, consultation.language)
+        except (ValidationError, json.JSONDecodeError) as exc:
+            deps.logger.warning("stored profile of %s is unreadable: %s", consultation.ref, exc)
+    return kit.consultation_card(consultation, answer=answer, profile_text=profile_text,
+                                 permalink=consultation.thread_permalink)
+
+
+def _refresh_card(deps: Deps, client: WebClient, consultation: Consultation) -> None:
+    if not (consultation.card_channel_id and consultation.card_ts):
+        return
+    client.chat_update(channel=consultation.card_channel_id, ts=consultation.card_ts,
+                       text=kit.consultation_fallback_text(consultation), blocks=card_blocks(deps, consultation))
+
+
+def _tell_asker(deps: Deps, client: WebClient, consultation: Consultation, text: str) -> None:
+    place = Place(channel=consultation.asker_channel_id or consultation.asker_user_id,
+                  thread_ts=consultation.asker_thread_ts, user_id=consultation.asker_user_id)
+    try:
+        post(client, place, text=text, logger=deps.logger)
+    except SlackApiError as exc:
+        deps.logger.error("could not tell %s about %s [ref %s]: %s", consultation.asker_user_id, consultation.ref,
+                          new_reference(), slack_error(exc))
+
+
+def change_state(deps: Deps, client: WebClient, body: dict[str, Any], *, action: str) -> None:
+    """A supporter clicked 担当する (take) or 対応済みにする (resolve), on the card or the App Home."""
+    user = body["user"]["id"]
+    channel, thread_ts = origin_of(body)
+    try:
+        consultation_id = int(body["actions"][0]["value"])
+        if action == "take":
+            consultation, changed = deps.store.take(consultation_id, supporter=user)
+        else:
+            consultation, changed = deps.store.resolve(consultation_id, supporter=user)
+        if not changed:
+            note = (t("already_resolved", "ja") if consultation.status == "resolved"
+                    else t("already_taken", "ja", supporter=consultation.assignee_user_id))
+            ephemeral(client, channel=channel, user=user, text=note, logger=deps.logger)
+        else:
+            _refresh_card(deps, client, consultation)
+            key = "handoff_taken" if action == "take" else "handoff_resolved"
+            _tell_asker(deps, client, consultation, t(key, consultation.language, ref=consultation.ref,
+                                                      supporter=user))
+        if (body.get("view") or {}).get("type") == "home":
+            publish_home(deps, client, user)
+    except Exception as exc:  # the Slack edge
+        place = Place(channel=channel, thread_ts=thread_ts, user_id=user) if channel else Place(channel=user)
+        report_failure(deps.logger, client, what=f"consultation {action}", error=exc, place=place)
+
+
+def publish_home(deps: Deps, client: WebClient, user_id: str) -> None:
+    staff = deps.is_staff(user_id)
+    consultations, counts, month = [], None, ""
+    if staff:
+        consultations = deps.store.consultations(statuses=("open", "taken"))
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        counts = deps.store.consultation_counts(since=start)
+        month = f"{start:%Y年%m月}"
+    client.views_publish(user_id=user_id, view=kit.home_view(is_staff=staff, consultations=consultations,
+                                                             counts=counts, month_label=month))

@@ -1,0 +1,46 @@
+"""Buttons: feedback, hand-off, the match form, and the supporters' take / resolve."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.slack import blocks as kit
+from bot.slack import feedback, handoff, matchform
+from bot.slack.deps import Deps, Place
+from bot.slack.edge import report_failure
+
+
+def register(app: App, deps: Deps) -> None:
+    def guarded(what: str, work: Callable[[WebClient, dict[str, Any]], None]) -> Callable[..., None]:
+        def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+            ack()
+            try:
+                work(client, body)
+            except Exception as exc:  # the Slack edge
+                channel, thread_ts = handoff.origin_of(body)
+                user = body["user"]["id"]
+                place = Place(channel=channel or user, thread_ts=thread_ts if channel else None, user_id=user)
+                report_failure(deps.logger, client, what=what, error=exc, place=place)
+
+        listener.__name__ = f"on_{what.replace(' ', '_')}"
+        return listener
+
+    app.action(kit.FEEDBACK_UP)(guarded("feedback up", lambda c, b: feedback.rate_up(deps, c, b)))
+    app.action(kit.FEEDBACK_DOWN)(guarded("feedback down", lambda c, b: feedback.rate_down(deps, c, b)))
+    app.action(kit.HANDOFF)(guarded("hand-off form", lambda c, b: handoff.open_form(deps, c, b)))
+    app.action(kit.OPEN_MATCH)(guarded("match form", lambda c, b: _open_match(c, b)))
+    app.action(kit.TAKE)(guarded("take", lambda c, b: handoff.change_state(deps, c, b, action="take")))
+    app.action(kit.RESOLVE)(guarded("resolve", lambda c, b: handoff.change_state(deps, c, b, action="resolve")))
+
+    @app.action(kit.LINK)
+    def on_link(ack: Ack) -> None:
+        ack()  # a link-out button: Slack opens the URL, we only acknowledge
+
+
+def _open_match(client: WebClient, body: dict[str, Any]) -> None:
+    channel, thread_ts = handoff.origin_of(body)
+    matchform.open_form(client, trigger_id=body["trigger_id"], channel=channel, thread_ts=thread_ts)

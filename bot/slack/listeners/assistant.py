@@ -1,0 +1,53 @@
+"""Slack's AI-app surface (bolt's Assistant): suggested prompts, a status while we work, a thread
+title, and the answer streamed where the workspace allows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App, Assistant, BoltContext, Say, SayStream, SetStatus, SetSuggestedPrompts, SetTitle
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.answering import answer_and_post, plain_question
+from bot.slack.deps import Deps, Place
+from bot.slack.edge import report_failure, slack_error
+from bot.slack.messages import SUGGESTED_PROMPTS_JA, t
+from bot.slack.text import shorten
+from retrieval.language import detect_language
+
+
+def register(app: App, deps: Deps) -> None:
+    assistant = Assistant(logger=deps.logger)
+
+    @assistant.thread_started
+    def start(say: Say, set_suggested_prompts: SetSuggestedPrompts, payload: dict[str, Any],
+              client: WebClient) -> None:
+        try:
+            say(t("greeting", "ja"))
+            set_suggested_prompts(prompts=SUGGESTED_PROMPTS_JA, title=t("prompts_title", "ja"))
+        except Exception as exc:  # the Slack edge
+            thread = payload.get("assistant_thread") or {}
+            place = Place(channel=thread["channel_id"], thread_ts=thread.get("thread_ts")) \
+                if thread.get("channel_id") else None
+            report_failure(deps.logger, client, what="assistant thread start", error=exc, place=place)
+
+    @assistant.user_message
+    def on_message(payload: dict[str, Any], client: WebClient, context: BoltContext, set_status: SetStatus,
+                   set_title: SetTitle, say_stream: SayStream) -> None:
+        place = Place(channel=payload["channel"], thread_ts=payload["thread_ts"], user_id=payload.get("user"),
+                      team_id=context.team_id)
+        question = plain_question(payload.get("text") or "", bot_user_id=context.bot_user_id)
+        language = detect_language(question) if question else "ja"
+        first = not deps.store.is_bot_thread(place.channel, payload["thread_ts"])
+        try:
+            if first and question:
+                set_title(shorten(question, 60))
+            set_status(status=t("status", language))
+        except SlackApiError as exc:  # cosmetic: answer anyway
+            deps.logger.info("assistant status/title failed: %s", slack_error(exc))
+        answer_and_post(deps, client, raw_text=payload.get("text") or "", place=place, surface="assistant",
+                        bot_user_id=context.bot_user_id, message_ts=payload.get("ts"), thread_context=not first,
+                        start_stream=say_stream)
+
+    app.assistant(assistant)

@@ -1,0 +1,67 @@
+"""`/kakehashi ask …`, `/kakehashi match …`, `/kakehashi help`.
+
+Slack allows three seconds: the acknowledgement goes out at once and the work runs after it
+(bolt's lazy listeners)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.slack import matchform
+from bot.slack.answering import answer_and_post, match_and_post
+from bot.slack.blocks import help_blocks
+from bot.slack.deps import Deps, Place
+from bot.slack.edge import report_failure
+from bot.slack.messages import t
+from bot.slack.text import escape_mrkdwn, shorten, slack_to_plain
+from retrieval.language import detect_language
+
+COMMAND = "/kakehashi"
+_SUBCOMMANDS = {"ask": "ask", "質問": "ask", "match": "match", "マッチ": "match", "マッチング": "match",
+                "help": "help", "ヘルプ": "help", "使い方": "help"}
+
+
+def parse(text: str | None) -> tuple[str, str]:
+    """(subcommand, rest); text without a known subcommand is a question."""
+    text = (text or "").strip()
+    if not text:
+        return "help", ""
+    head, _, rest = text.partition(" ")
+    sub = _SUBCOMMANDS.get(head.lower())
+    return (sub, rest.strip()) if sub else ("ask", text)
+
+
+def register(app: App, deps: Deps) -> None:
+    def acknowledge(ack: Ack, command: dict[str, Any]) -> None:
+        sub, rest = parse(command.get("text"))
+        language = detect_language(rest) if rest else "ja"
+        if sub == "help":
+            ack(text="Kakehashi", blocks=help_blocks(language))
+        elif sub == "match" and not rest:
+            ack()  # the form opens from the lazy listener, with the trigger id
+        elif sub == "match":
+            ack(text=t("working_match", language))
+        else:
+            ack(text=f"{t('working', language)}\n>{escape_mrkdwn(shorten(slack_to_plain(rest), 200))}")
+
+    def work(command: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond) -> None:
+        sub, rest = parse(command.get("text"))
+        if sub == "help":
+            return
+        place = Place(channel=command["channel_id"], user_id=command["user_id"], team_id=command.get("team_id"))
+        if sub == "match" and not rest:
+            try:
+                matchform.open_form(client, trigger_id=command["trigger_id"], channel=command["channel_id"],
+                                    thread_ts=None)
+            except Exception as exc:  # the Slack edge
+                report_failure(deps.logger, client, what="opening the match form", error=exc, place=place)
+            return
+        run = match_and_post if sub == "match" else answer_and_post
+        kwargs: dict[str, Any] = {"text": rest} if sub == "match" else {"raw_text": rest}
+        run(deps, client, place=place, surface="command", bot_user_id=context.bot_user_id, lead_question=True,
+            moved=lambda note: respond(text=note, response_type="ephemeral"), **kwargs)
+
+    app.command(COMMAND)(ack=acknowledge, lazy=[work])

@@ -1,0 +1,45 @@
+"""Global middleware at the edge: each Events API delivery handled once, bots never answered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import BoltRequest, BoltResponse
+
+from bot.store import DeskStore
+
+# Message subtypes a person produces; edits, deletions, joins and bot posts are not questions.
+PERSON_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+def dedupe_events(*, store: DeskStore, logger: logging.Logger) -> Callable[..., Any]:
+    """Slack re-sends an event it thinks we missed (X-Slack-Retry-Num); answer each event_id once,
+    across processes that share the database."""
+
+    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
+        body = req.body or {}
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not store.claim_event(str(event_id)):
+            retry = (req.headers.get("x-slack-retry-num") or ["?"])[0]
+            logger.info("skipping event %s: already handled (retry %s)", event_id, retry)
+            return BoltResponse(status=200, body="")
+        return next()
+
+    return middleware
+
+
+def ignore_bots(*, logger: logging.Logger) -> Callable[..., Any]:
+    """Messages from any bot (ours included) and non-person message subtypes are acknowledged and dropped."""
+
+    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
+        event = (req.body or {}).get("event") or {}
+        if event.get("type") in ("message", "app_mention") and (
+            event.get("bot_id") or event.get("bot_profile") or event.get("subtype") not in PERSON_SUBTYPES
+        ):
+            logger.debug("ignoring %s/%s from a bot or system", event.get("type"), event.get("subtype"))
+            return BoltResponse(status=200, body="")
+        return next()
+
+    return middleware

@@ -1,0 +1,326 @@
+"""The help desk's records: every answer given, feedback on it, and consultations handed to people.
+
+One SQLAlchemy schema: an SQLite file by default, any SQLAlchemy URL in production. Each
+method is one short transaction and returns detached rows, so callers on any thread can read
+them freely. Consultations count as MEDISO reports them: opened, taken, resolved, with times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+CONSULTATION_STATUSES = ("open", "taken", "resolved")
+
+
+class StoreError(Exception):
+    """The desk database cannot be opened or written."""
+
+
+class ConsultationNotFound(StoreError):
+    """No consultation has this id."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AnswerRecord(Base):
+    """One answer the bot gave, with where it was posted and the passages it cited."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
+    surface: Mapped[str] = mapped_column(String(16))  # mention | dm | assistant | thread | command | match
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(4))
+    confident: Mapped[bool] = mapped_column(Boolean)
+    mode: Mapped[str] = mapped_column(String(16))
+    citations_json: Mapped[str] = mapped_column(Text, default="[]")
+
+    @property
+    def citations(self) -> list[dict[str, Any]]:
+        return json.loads(self.citations_json or "[]")
+
+
+class FeedbackRecord(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    answer_id: Mapped[str | None] = mapped_column(ForeignKey("answers.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    rating: Mapped[str] = mapped_column(String(8))  # up | down
+    reasons: Mapped[str] = mapped_column(Text, default="")  # comma-separated codes
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class Consultation(Base):
+    """A hand-off to a human supporter, from the asker's thread to the supporters' channel."""
+
+    __tablename__ = "consultations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    asker_user_id: Mapped[str] = mapped_column(String(32))
+    asker_channel_id: Mapped[str | None] = mapped_column(String(32))
+    asker_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(4), default="ja")
+    topic: Mapped[str] = mapped_column(Text)
+    urgency: Mapped[str] = mapped_column(String(12))  # low | normal | high
+    consent_to_share: Mapped[bool] = mapped_column(Boolean)
+    question: Mapped[str] = mapped_column(Text, default="")
+    thread_summary: Mapped[str] = mapped_column(Text, default="")
+    profile_json: Mapped[str] = mapped_column(Text, default="")
+    answer_id: Mapped[str | None] = mapped_column(ForeignKey("answers.id"))
+    thread_permalink: Mapped[str | None] = mapped_column(Text)
+    card_channel_id: Mapped[str | None] = mapped_column(String(32))
+    card_ts: Mapped[str | None] = mapped_column(String(32))
+    assignee_user_id: Mapped[str | None] = mapped_column(String(32))
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+
+    @property
+    def ref(self) -> str:
+        """The number the asker and supporters quote: K-0007."""
+        return f"K-{self.id:04d}"
+
+
+class ProcessedEvent(Base):
+    """Events API deliveries already handled: Slack retries the same event_id."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
+
+
+class DeskStore:
+    def __init__(self, *, url: str, echo: bool = False) -> None:
+        self.url = url
+        try:
+            parsed = make_url(url)
+            kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+            if parsed.get_backend_name() == "sqlite":
+                # Listeners run on a thread pool: share the file between threads, wait on locks.
+                kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+                if parsed.database and parsed.database != ":memory:":
+                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(parsed, **kwargs)
+            Base.metadata.create_all(self.engine)
+        except (SQLAlchemyError, ValueError, OSError) as exc:
+            raise StoreError(f"cannot open the desk database {parsed_safe(url)}: {exc}") from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except SQLAlchemyError:
+                session.rollback()
+                raise
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- deliveries ---------------------------------------------------------------------------
+
+    def claim_event(self, event_id: str, *, keep: dt.timedelta = dt.timedelta(days=2)) -> bool:
+        """True the first time an event id is seen (in any process sharing this database)."""
+        try:
+            with self._session() as session:
+                session.add(ProcessedEvent(event_id=event_id))
+        except IntegrityError:
+            return False
+        if secrets.randbelow(200) == 0:
+            with self._session() as session:
+                session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < _now() - keep))
+        return True
+
+    # --- answers ------------------------------------------------------------------------------
+
+    def record_answer(self, *, surface: str, question: str, answer: str, language: str, confident: bool,
+                      mode: str, citations: list[dict[str, Any]], user_id: str | None = None,
+                      team_id: str | None = None, channel_id: str | None = None,
+                      thread_ts: str | None = None) -> AnswerRecord:
+        row = AnswerRecord(id=secrets.token_hex(6), surface=surface, question=question, answer=answer,
+                           language=language, confident=confident, mode=mode,
+                           citations_json=json.dumps(citations, ensure_ascii=False), user_id=user_id,
+                           team_id=team_id, channel_id=channel_id, thread_ts=thread_ts)
+        with self._session() as session:
+            session.add(row)
+        return row
+
+    def set_answer_message(self, answer_id: str, *, channel_id: str, message_ts: str | None,
+                           thread_ts: str | None = None) -> None:
+        values: dict[str, Any] = {"channel_id": channel_id, "message_ts": message_ts}
+        if thread_ts:
+            values["thread_ts"] = thread_ts
+        with self._session() as session:
+            session.execute(update(AnswerRecord).where(AnswerRecord.id == answer_id).values(**values))
+
+    def get_answer(self, answer_id: str) -> AnswerRecord | None:
+        with self._session() as session:
+            return session.get(AnswerRecord, answer_id)
+
+    def answers(self) -> list[AnswerRecord]:
+        with self._session() as session:
+            return list(session.scalars(select(AnswerRecord).order_by(AnswerRecord.created_at)))
+
+    def is_bot_thread(self, channel_id: str, thread_ts: str) -> bool:
+        """Whether the bot has answered in this thread, so follow-ups need no new mention."""
+        with self._session() as session:
+            found = session.scalar(select(AnswerRecord.id).where(
+                AnswerRecord.channel_id == channel_id, AnswerRecord.thread_ts == thread_ts).limit(1))
+        return found is not None
+
+    def handed_off(self, channel_id: str, thread_ts: str) -> bool:
+        """Whether a person is (or will be) handling this thread: then the bot keeps quiet unless asked."""
+        with self._session() as session:
+            found = session.scalar(select(Consultation.id).where(
+                Consultation.asker_channel_id == channel_id, Consultation.asker_thread_ts == thread_ts,
+                Consultation.status.in_(("open", "taken"))).limit(1))
+        return found is not None
+
+    # --- feedback -----------------------------------------------------------------------------
+
+    def add_feedback(self, *, answer_id: str | None, user_id: str | None, rating: str,
+                     reasons: list[str] | None = None, comment: str = "") -> FeedbackRecord:
+        if rating not in ("up", "down"):
+            raise ValueError(f"rating must be up or down, not {rating!r}")
+        with self._session() as session:
+            if answer_id and session.get(AnswerRecord, answer_id) is None:
+                answer_id = None  # an answer from another database: keep the feedback, drop the link
+            row = FeedbackRecord(answer_id=answer_id, user_id=user_id, rating=rating,
+                                 reasons=",".join(reasons or []), comment=comment)
+            session.add(row)
+        return row
+
+    def explain_feedback(self, feedback_id: int, *, reasons: list[str], comment: str) -> None:
+        """The reasons a user gave for a 👎, added to the rating recorded at the click."""
+        with self._session() as session:
+            session.execute(update(FeedbackRecord).where(FeedbackRecord.id == feedback_id)
+                            .values(reasons=",".join(reasons), comment=comment))
+
+    def feedback(self) -> list[FeedbackRecord]:
+        with self._session() as session:
+            return list(session.scalars(select(FeedbackRecord).order_by(FeedbackRecord.id)))
+
+    # --- consultations ------------------------------------------------------------------------
+
+    def open_consultation(self, *, asker_user_id: str, topic: str, urgency: str, consent_to_share: bool,
+                          question: str = "", thread_summary: str = "", profile: dict[str, Any] | None = None,
+                          answer_id: str | None = None, asker_channel_id: str | None = None,
+                          asker_thread_ts: str | None = None, team_id: str | None = None,
+                          language: str = "ja", thread_permalink: str | None = None) -> Consultation:
+        with self._session() as session:
+            if answer_id and session.get(AnswerRecord, answer_id) is None:
+                answer_id = None
+            row = Consultation(asker_user_id=asker_user_id, topic=topic, urgency=urgency,
+                               consent_to_share=consent_to_share, question=question, thread_summary=thread_summary,
+                               profile_json=json.dumps(profile, ensure_ascii=False) if profile else "",
+                               answer_id=answer_id, asker_channel_id=asker_channel_id,
+                               asker_thread_ts=asker_thread_ts, team_id=team_id, language=language, status="open",
+                               thread_permalink=thread_permalink)
+            session.add(row)
+        return row
+
+    def set_card(self, consultation_id: int, *, channel_id: str, ts: str) -> None:
+        with self._session() as session:
+            session.execute(update(Consultation).where(Consultation.id == consultation_id)
+                            .values(card_channel_id=channel_id, card_ts=ts))
+
+    def get_consultation(self, consultation_id: int) -> Consultation:
+        with self._session() as session:
+            row = session.get(Consultation, consultation_id)
+        if row is None:
+            raise ConsultationNotFound(f"no consultation {consultation_id}")
+        return row
+
+    def take(self, consultation_id: int, *, supporter: str) -> tuple[Consultation, bool]:
+        """Assign an open consultation; False when someone else was first (the row says who)."""
+        with self._session() as session:
+            changed = session.execute(
+                update(Consultation)
+                .where(Consultation.id == consultation_id, Consultation.status == "open")
+                .values(status="taken", assignee_user_id=supporter, taken_at=_now())
+            ).rowcount
+        return self.get_consultation(consultation_id), bool(changed)
+
+    def resolve(self, consultation_id: int, *, supporter: str) -> tuple[Consultation, bool]:
+        with self._session() as session:
+            row = session.get(Consultation, consultation_id)
+            if row is None:
+                raise ConsultationNotFound(f"no consultation {consultation_id}")
+            changed = session.execute(
+                update(Consultation)
+                .where(Consultation.id == consultation_id, Consultation.status != "resolved")
+                .values(status="resolved", resolved_at=_now(), resolved_by=supporter,
+                        assignee_user_id=func.coalesce(Consultation.assignee_user_id, supporter),
+                        taken_at=func.coalesce(Consultation.taken_at, _now()))
+            ).rowcount
+        return self.get_consultation(consultation_id), bool(changed)
+
+    def consultations(self, *, statuses: tuple[str, ...] = CONSULTATION_STATUSES,
+                      limit: int = 100) -> list[Consultation]:
+        with self._session() as session:
+            query = (select(Consultation).where(Consultation.status.in_(statuses))
+                     .order_by(Consultation.created_at.desc(), Consultation.id.desc()).limit(limit))
+            return list(session.scalars(query))
+
+    def consultation_counts(self, *, since: dt.datetime | None = None) -> dict[str, int]:
+        """Consultations by status (and in total) since a time, for the desk's monthly report."""
+        with self._session() as session:
+            query = select(Consultation.status, func.count()).group_by(Consultation.status)
+            if since is not None:
+                query = query.where(Consultation.created_at >= since)
+            counts = {status: 0 for status in CONSULTATION_STATUSES}
+            counts.update({status: n for status, n in session.execute(query)})
+        counts["total"] = sum(counts[s] for s in CONSULTATION_STATUSES)
+        return counts
+
+
+def parsed_safe(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as a placeholder, never as given
+        return "<unparsable database URL>"

@@ -1,0 +1,167 @@
+"""Fixtures for the Slack suite: the real app served over HTTP on 127.0.0.1, a fake Slack Web API,
+and a driver that sends signed requests. Import the fixtures into a test module by name."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from slack_bolt import App
+
+from bot.slack.app import build_app
+from bot.slack.server import RunningServer, start_http
+from bot.slack.sources import SourceCatalog
+from bot.store import DeskStore
+from knowledge.loader import KnowledgeBase
+from knowledge.settings import Settings
+from retrieval.answer import Answerer
+from retrieval.index import SearchIndex
+from retrieval.match import Matcher
+from tests.fakeslack import TOKEN, FakeSlack
+from tests.slackdriver import SlackDriver
+
+SIGNING_SECRET = "test-signing-secret"
+SUPPORTERS = "C0SUPPORT"
+STAFF = "U0STAFF1"
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    """bolt's listener pool, counting work in flight so a test can wait until the app is idle
+    (listeners run after Slack gets its 200, so "nothing was posted" needs the app to be done)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=8, thread_name_prefix="bolt-listener")
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._idle:
+            self._busy += 1
+
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+        return super().submit(run)
+
+    def wait_idle(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("the app's listeners did not finish")
+                self._idle.wait(remaining)
+
+
+@dataclass
+class Rig:
+    fake: FakeSlack
+    driver: SlackDriver
+    store: DeskStore
+    settings: Settings
+    app: App
+    server: RunningServer
+    executor: TrackingExecutor
+
+    def settle(self) -> None:
+        """Wait until every listener started so far has finished."""
+        self.executor.wait_idle()
+
+
+def slack_settings(base: Settings, *, api_url: str, database: Path, **changes: object) -> Settings:
+    return base.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN),
+        "slack_signing_secret": SecretStr(SIGNING_SECRET),
+        "slack_api_url": api_url,
+        "supporters_channel": SUPPORTERS,
+        "database_url": f"sqlite:///{database}",
+        "slack_staff_user_ids": STAFF,
+        **changes,
+    })
+
+
+@pytest.fixture(scope="session")
+def slack_answerer(seed_index: SearchIndex) -> Answerer:
+    return Answerer(index=seed_index, k=8)
+
+
+@pytest.fixture(scope="session")
+def slack_matcher(seed_kb: KnowledgeBase, seed_index: SearchIndex) -> Matcher:
+    return Matcher(kb=seed_kb, index=seed_index)
+
+
+@pytest.fixture(scope="session")
+def slack_catalog(seed_kb: KnowledgeBase) -> SourceCatalog:
+    return SourceCatalog.from_kb(seed_kb)
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: object, matcher: object,
+             catalog: SourceCatalog, **changes: object) -> Rig:
+    settings = slack_settings(base, api_url=fake.url, database=tmp_path / "desk.sqlite3", **changes)
+    store = DeskStore(url=settings.effective_database_url)
+    executor = TrackingExecutor()
+    app = build_app(settings=settings, answerer=answerer, matcher=matcher, store=store,  # type: ignore[arg-type]
+                    catalog=catalog, logger=logging.getLogger("kakehashi.slack.test"), listener_executor=executor)
+    server = start_http(app, host="127.0.0.1", port=0)
+    driver = SlackDriver(server.url, signing_secret=SIGNING_SECRET, response_url=fake.response_url)
+    return Rig(fake=fake, driver=driver, store=store, settings=settings, app=app, server=server, executor=executor)
+
+
+@pytest.fixture
+def rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, slack_answerer: Answerer,
+        slack_matcher: Matcher, slack_catalog: SourceCatalog) -> Iterator[Rig]:
+    made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
+                    matcher=slack_matcher, catalog=slack_catalog)
+    yield made
+    made.settle()
+    made.server.stop()
+    made.executor.shutdown(wait=True)
+    made.store.close()
+
+
+# --- what a user does in Slack: the message lands in Slack's history, then the event is sent ------
+
+def user_says(rig: Rig, text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER",
+              thread_ts: str | None = None, mention: bool = False, channel_type: str = "channel",
+              event_id: str | None = None, retry_num: int | None = None) -> tuple[str, object]:
+    """Post `text` as a user (into the fake's history) and deliver the matching signed event.
+    Returns (ts, reply) where reply is the app's HTTP response to the event."""
+    from tests.fakeslack import BOT_USER_ID
+
+    body = f"<@{BOT_USER_ID}> {text}" if mention else text
+    ts = rig.fake.add_message(channel, text=body, user=user, thread_ts=thread_ts)
+    event: dict[str, object] = {"type": "app_mention" if mention else "message", "user": user, "text": body, "ts": ts,
+                                "channel": channel, "event_ts": ts, "channel_type": channel_type}
+    if mention:
+        event.pop("channel_type")
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return ts, rig.driver.event(event, event_id=event_id, retry_num=retry_num)
+
+
+def posted_text(call: object) -> str:
+    """Everything a user sees in a posted message: its blocks and text, as one string."""
+    import json
+
+    args = call.args  # type: ignore[attr-defined]
+    return json.dumps(args.get("blocks") or [], ensure_ascii=False) + "\n" + str(args.get("text") or "")

@@ -1,0 +1,96 @@
+"""Questions as Slack delivers them: @mentions, follow-ups in threads, direct messages."""
+
+from __future__ import annotations
+
+from tests.fakeslack import BOT_USER_ID
+from tests.slack_fixtures import (  # noqa: F401 (fixtures)
+    Rig,
+    fake_slack,
+    posted_text,
+    rig,
+    slack_answerer,
+    slack_catalog,
+    slack_matcher,
+    user_says,
+)
+
+SEED_QUESTION = "MEDISOではどのような相談ができますか？"
+
+
+def test_mention_gets_a_threaded_answer_with_numbered_sources(rig: Rig) -> None:
+    ts, reply = user_says(rig, SEED_QUESTION, mention=True)
+    assert reply.status == 200 and reply.seconds < 1.0  # acknowledged before the answer is worked out
+    post = rig.fake.wait_for("chat.postMessage")[0]
+    assert post.args["channel"] == "C0GENERAL" and post.args["thread_ts"] == ts
+    seen = posted_text(post)
+    assert "サポーター" in seen  # the fact the seed documents give
+    sources = next(b for b in post.args["blocks"] if b["type"] == "section" and "*出典*" in b["text"]["text"])
+    assert "*[1]*" in sources["text"]["text"] and "厚生労働省" in sources["text"]["text"]
+    buttons = next(b for b in post.args["blocks"] if b["type"] == "actions")["elements"]
+    assert ["👍" in buttons[0]["text"]["text"], "👎" in buttons[1]["text"]["text"]] == [True, True]
+    assert "相談員につなぐ" in buttons[2]["text"]["text"]
+    assert rig.fake.wait_for("reactions.add")[0].args["name"] == "eyes"
+
+    rig.settle()
+    [row] = rig.store.answers()
+    assert row.surface == "mention" and row.user_id == "U0ASKER" and row.thread_ts == ts and row.confident
+    assert row.question == SEED_QUESTION and row.citations and buttons[0]["value"] == row.id
+    message = rig.fake.message("C0GENERAL", row.message_ts)  # the stored ts is the posted message
+    assert message.thread_ts == ts
+
+
+def test_follow_up_in_our_thread_is_answered_with_the_thread_as_context(rig: Rig) -> None:
+    root, _ = user_says(rig, "MEDISOとは何ですか？", mention=True)
+    rig.fake.wait_for("chat.postMessage")
+    user_says(rig, "どのような相談ができますか？", thread_ts=root)
+    second = rig.fake.wait_for("chat.postMessage", count=2)[1]
+    assert second.args["thread_ts"] == root
+    assert "スレッドのこれまでのやり取りを踏まえて" in posted_text(second)
+    assert "サポーター" in posted_text(second)
+    rig.settle()
+    replies = rig.fake.calls_to("conversations.replies")
+    assert replies and replies[-1].args["ts"] == root
+    assert [r.surface for r in rig.store.answers()] == ["mention", "thread"]
+
+
+def test_messages_outside_our_threads_are_left_alone(rig: Rig) -> None:
+    other_root = rig.fake.add_message("C0GENERAL", text="雑談です", user="U0OTHER")
+    user_says(rig, "MEDISOとは？", thread_ts=other_root)  # a thread the bot is not part of
+    user_says(rig, "MEDISOとは？")  # a channel message without a mention
+    # A mention in our own thread comes twice (app_mention and message); it is answered once.
+    root, _ = user_says(rig, SEED_QUESTION, mention=True)
+    rig.fake.wait_for("chat.postMessage")
+    user_says(rig, "補足です", thread_ts=root, mention=True)
+    event = {"type": "message", "user": "U0ASKER", "text": f"<@{BOT_USER_ID}> 補足です", "ts": "1700009999.000001",
+             "channel": "C0GENERAL", "thread_ts": root, "channel_type": "channel"}
+    rig.driver.event(event)
+    rig.fake.wait_for("chat.postMessage", count=2)
+    rig.settle()
+    assert len(rig.fake.calls_to("chat.postMessage")) == 2
+
+
+def test_direct_message_is_answered_in_its_thread_in_english(rig: Rig) -> None:
+    ts, _ = user_says(rig, "What is the total fund of the Drug Discovery Venture Ecosystem program?",
+                      channel="D0ASKER", channel_type="im")
+    post = rig.fake.wait_for("chat.postMessage")[0]
+    assert post.args["channel"] == "D0ASKER" and post.args["thread_ts"] == ts
+    seen = posted_text(post)
+    assert "Sources" in seen and "Talk to a supporter" in seen and "From the sources" in seen
+    rig.settle()
+    assert rig.store.answers()[0].language == "en"
+
+
+def test_empty_mention_asks_for_a_question(rig: Rig) -> None:
+    user_says(rig, "", mention=True)
+    post = rig.fake.wait_for("chat.postMessage")[0]
+    assert "ご質問をどうぞ" in post.args["text"]
+    rig.settle()
+    assert rig.store.answers() == []
+
+
+def test_long_question_is_cut_with_a_note(rig: Rig) -> None:
+    user_says(rig, SEED_QUESTION + "詳しく教えてください。" * 400, mention=True)
+    post = rig.fake.wait_for("chat.postMessage")[0]
+    assert "入力が長いため、最初の2000文字だけを読みました" in posted_text(post)
+    rig.settle()
+    assert len(rig.store.answers()[0].question) == 2000
