@@ -9,32 +9,22 @@ import os
 import statistics
 import sys
 import time
-import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot import cli_match, cli_serve
+from bot.cli_common import CliError, make_answerer, percentile, read_jsonl, ready_index, stdin_lines
 from knowledge.errors import KnowledgeError
+from knowledge.loader import load_knowledge, squash
 from knowledge.settings import Settings, load_settings
 from retrieval.answer import Answer, Answerer, make_chat_model
 from retrieval.engine import ingest, open_index
 from retrieval.errors import RetrievalError
-from retrieval.index import KINDS, Filters, SearchIndex
+from retrieval.index import KINDS, Filters
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
-
-
-class CliError(Exception):
-    """A usage problem the user can fix; printed without a traceback."""
-
-
-def _stdin_lines(stream: TextIO) -> Iterator[str]:
-    for line in stream:
-        line = line.strip()
-        if line:
-            yield line
 
 
 def _print_json(obj: dict[str, Any], out: TextIO) -> None:
@@ -52,15 +42,6 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def _open(settings: Settings) -> SearchIndex:
-    index = open_index(settings)
-    if len(index) == 0:
-        # First use on a fresh machine: build the index rather than answer from nothing.
-        report = ingest(settings, index)
-        print(f"index was empty: ingested {report.embedded} passages in {report.seconds:.1f}s", file=sys.stderr)
-    return index
-
-
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     index = open_index(settings)
     report = ingest(settings, index, rebuild=args.rebuild)
@@ -74,9 +55,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    answerer = Answerer(index=_open(settings), chat_model=make_chat_model(settings), k=max(settings.top_k, 5))
+    index = ready_index(settings)
+    answerer = make_answerer(settings, index, make_chat_model(settings))
     filters = Filters(kind=args.kind)
-    questions: Sequence[str] | Iterator[str] = _stdin_lines(sys.stdin) if args.question == "-" else [args.question]
+    questions: Sequence[str] | Iterator[str] = stdin_lines(sys.stdin) if args.question == "-" else [args.question]
     for question in questions:
         answer = answerer.ask(question, filters=filters)
         if args.json:
@@ -87,7 +69,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    index = _open(settings)
+    index = ready_index(settings)
     hits = index.search(args.query, k=args.k, filters=Filters(kind=args.kind, ministry=args.ministry,
                                                             stage=args.stage, modality=args.modality))
     if args.json:
@@ -108,15 +90,6 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _squash(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 def run_question_eval(answerer: Answerer, rows: list[dict[str, Any]]) -> dict[str, float]:
     recall1 = recall5 = rr = fact = 0.0
     latencies = []
@@ -125,37 +98,27 @@ def run_question_eval(answerer: Answerer, rows: list[dict[str, Any]]) -> dict[st
         started = time.perf_counter()
         answer = answerer.ask(row["q"])
         latencies.append((time.perf_counter() - started) * 1000)
-        wanted = [_squash(a) for a in row["any"]]
-        rank = next((c.n for c in answer.citations if any(w in _squash(c.text) for w in wanted)), None)
+        wanted = [squash(a) for a in row["any"]]
+        rank = next((c.n for c in answer.citations if any(w in squash(c.text) for w in wanted)), None)
+        has_fact = any(w in squash(answer.answer) for w in wanted)
         recall1 += rank == 1
         recall5 += rank is not None and rank <= 5
         rr += 1 / rank if rank else 0
-        fact += any(w in _squash(answer.answer) for w in wanted)
-        if rank is None or rank > 5 or not any(w in _squash(answer.answer) for w in wanted):
+        fact += has_fact
+        if rank is None or rank > 5 or not has_fact:
             print(f"  miss {row['id']}: rank={rank} answer={answer.answer[:80]!r}", file=sys.stderr)
     n = len(rows) or 1
     return {"questions": len(rows), "recall@1": recall1 / n, "recall@5": recall5 / n, "mrr": rr / n,
             "answer_has_fact": fact / n, "p50_ms": statistics.median(latencies) if latencies else 0.0,
-            "p95_ms": _percentile(latencies, 0.95) if latencies else 0.0}
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        raise CliError(f"{path}: evaluation file not found (use --eval-dir)")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise CliError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
-    return rows
+            "p95_ms": percentile(latencies, 0.95)}
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     eval_dir = Path(args.eval_dir)
-    answerer = Answerer(index=_open(settings), chat_model=make_chat_model(settings), k=max(settings.top_k, 5))
-    questions = _read_jsonl(eval_dir / "dev_questions.jsonl")
+    kb = load_knowledge(settings.knowledge_dir)
+    index = ready_index(settings, kb=kb)
+    answerer = make_answerer(settings, index, make_chat_model(settings))
+    questions = read_jsonl(eval_dir / "dev_questions.jsonl", required=("q", "any"))
     result = run_question_eval(answerer, questions)
     print(f"questions: {result['questions']}")
     print(f"Recall@1: {result['recall@1']:.3f}")
@@ -163,7 +126,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     print(f"MRR: {result['mrr']:.3f}")
     print(f"answer contains fact: {result['answer_has_fact']:.3f}")
     print(f"warm latency p50: {result['p50_ms']:.1f} ms, p95: {result['p95_ms']:.1f} ms")
-    cli_match.eval_match(settings=settings, eval_dir=eval_dir, index=answerer.index)
+    cli_match.eval_match(settings=settings, eval_dir=eval_dir, index=index, kb=kb)
     return 0
 
 

@@ -1,7 +1,7 @@
 """`kakehashi match`, and the matchmaking part of `kakehashi eval`.
 
 bot/cli.py wires these in: `register(sub)` adds the subcommand, and `cmd_eval` calls
-`eval_match(...)`. Nothing here imports bot.cli at module level, since bot.cli imports this.
+`eval_match(...)`.
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ import json
 import statistics
 import sys
 import time
-import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from knowledge.loader import load_knowledge
+from bot.cli_common import CliError, percentile, read_jsonl, ready_index, stdin_lines
+from knowledge.loader import KnowledgeBase, load_knowledge, squash
 from knowledge.settings import Settings
 from retrieval.answer import make_chat_model
-from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult, Recommendation
 from retrieval.profile import render_profile
@@ -35,23 +33,11 @@ _HEADINGS = {
 }
 
 
-def _squash(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
-
-
-def _index(settings: Settings) -> SearchIndex:
-    index = open_index(settings)
-    if len(index) == 0:
-        # First use on a fresh machine: build the index rather than match against nothing.
-        report = ingest(settings, index)
-        print(f"index was empty: ingested {report.embedded} passages in {report.seconds:.1f}s", file=sys.stderr)
-    return index
-
-
-def make_matcher(settings: Settings, *, index: SearchIndex | None = None) -> Matcher:
-    """A Matcher over the knowledge files named in settings, reusing `index` when given."""
-    return Matcher(kb=load_knowledge(settings.knowledge_dir), index=index or _index(settings),
-                   chat_model=make_chat_model(settings))
+def make_matcher(settings: Settings, *, index: SearchIndex | None = None,
+                 kb: KnowledgeBase | None = None) -> Matcher:
+    """A Matcher over the knowledge files named in settings, reusing `index` and `kb` when given."""
+    kb = kb or load_knowledge(settings.knowledge_dir)
+    return Matcher(kb=kb, index=index or ready_index(settings, kb=kb), chat_model=make_chat_model(settings))
 
 
 def _format_recommendation(rank: int, rec: Recommendation, language: str) -> list[str]:
@@ -85,19 +71,11 @@ def format_match(result: MatchResult) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _stdin_profiles(stream: TextIO) -> Iterator[str]:
-    for line in stream:
-        if line.strip():
-            yield line.strip()
-
-
 def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
     matcher = make_matcher(settings)
-    texts = _stdin_profiles(sys.stdin) if args.profile == "-" else [args.profile]
+    texts = stdin_lines(sys.stdin) if args.profile == "-" else [args.profile]
     for text in texts:
         if not text.strip():
-            from bot.cli import CliError  # here, not at the top: bot.cli imports this module
-
             raise CliError("the profile text is empty: describe who you are, your stage, modality and needs")
         result = matcher.match(text, limits=Limits())
         if args.json:
@@ -121,11 +99,6 @@ def register(subparsers: Any) -> None:
 
 # --- evaluation ---------------------------------------------------------------------------------
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 def run_match_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextIO = sys.stderr) -> dict[str, float]:
     """How often a wanted program is among the top 5 programs, and the warm latency of match()."""
     matcher.match("ウォームアップ: 非臨床段階の創薬スタートアップ")  # load caches so latency measures the warm path
@@ -135,9 +108,9 @@ def run_match_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextIO 
         started = time.perf_counter()
         result = matcher.match(row["profile"], limits=Limits())
         latencies.append((time.perf_counter() - started) * 1000)
-        wanted = [_squash(name) for name in row["programs_any"]]
+        wanted = [squash(name) for name in row["programs_any"]]
         top = [matcher.kb.get(r.id) for r in result.of_kind("program")[:5]]
-        names = [_squash(getattr(record, "name_ja", "")) for record in top]
+        names = [squash(getattr(record, "name_ja", "")) for record in top]
         rank = next((i for i, name in enumerate(names, 1) if any(w in name for w in wanted)), None)
         hits += rank is not None
         if rank is None:
@@ -150,33 +123,14 @@ def run_match_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextIO 
     n = len(rows) or 1
     return {"profiles": len(rows), "program_in_top5": hits / n,
             "p50_ms": statistics.median(latencies) if latencies else 0.0,
-            "p95_ms": _percentile(latencies, 0.95) if latencies else 0.0}
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    from bot.cli import CliError  # here, not at the top: bot.cli imports this module
-
-    if not path.exists():
-        raise CliError(f"{path}: evaluation file not found (use --eval-dir)")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CliError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
-        if not isinstance(row, dict) or "profile" not in row or "programs_any" not in row:
-            raise CliError(f"{path}:{number}: each line needs `profile` and `programs_any`")
-        rows.append(row)
-    return rows
+            "p95_ms": percentile(latencies, 0.95)}
 
 
 def eval_match(*, settings: Settings, eval_dir: Path, index: SearchIndex | None = None,
-               out: TextIO = sys.stdout) -> dict[str, float]:
+               kb: KnowledgeBase | None = None, out: TextIO = sys.stdout) -> dict[str, float]:
     """Run dev_match.jsonl from `eval_dir` and print the top-5 program hit rate and warm latency."""
-    rows = _read_rows(Path(eval_dir) / DEV_MATCH_FILE)
-    result = run_match_eval(make_matcher(settings, index=index), rows)
+    rows = read_jsonl(Path(eval_dir) / DEV_MATCH_FILE, required=("profile", "programs_any"))
+    result = run_match_eval(make_matcher(settings, index=index, kb=kb), rows)
     out.write(f"match profiles: {result['profiles']}\n")
     out.write(f"match: wanted program in top 5: {result['program_in_top5']:.3f}\n")
     out.write(f"match warm latency p50: {result['p50_ms']:.1f} ms, p95: {result['p95_ms']:.1f} ms\n")

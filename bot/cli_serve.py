@@ -14,10 +14,10 @@ from types import FrameType
 
 from slack_sdk.errors import SlackApiError
 
+from bot.cli_common import make_answerer, ready_index
 from knowledge.loader import load_knowledge
 from knowledge.settings import Settings, SettingsError
-from retrieval.answer import Answerer, make_chat_model
-from retrieval.engine import ingest, open_index
+from retrieval.answer import make_chat_model
 
 log = logging.getLogger("kakehashi.serve")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -89,13 +89,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except StoreError as exc:
         raise SettingsError(f"KAKEHASHI_DATABASE_URL ({parsed_safe(settings.effective_database_url)}): {exc}") from exc
 
-    index = open_index(settings)
-    if len(index) == 0:
-        report = ingest(settings, index)
-        print(f"index was empty: ingested {report.embedded} passages in {report.seconds:.1f}s", file=sys.stderr)
     kb = load_knowledge(settings.knowledge_dir)
+    index = ready_index(settings, kb=kb)
     chat_model = make_chat_model(settings)
-    answerer = Answerer(index=index, chat_model=chat_model, k=max(settings.top_k, 5))
+    answerer = make_answerer(settings, index, chat_model)
     matcher = Matcher(kb=kb, index=index, chat_model=chat_model)
     app = build_app(settings=settings, answerer=answerer, matcher=matcher, store=store,
                     catalog=SourceCatalog.from_kb(kb), client=client)

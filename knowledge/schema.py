@@ -47,9 +47,6 @@ class Stage(StrEnum):
     APPROVAL = "approval"  # approval / launch / market
 
 
-STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
-
-
 class Modality(StrEnum):
     SMALL_MOLECULE = "small_molecule"
     ANTIBODY = "antibody"  # incl. ADC

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -107,8 +108,10 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
         return None
     from langchain.chat_models import init_chat_model
 
-    provider, _, name = settings.llm_model.partition(":") if ":" in settings.llm_model else ("openai", "", "")
-    model_name = name or settings.llm_model
+    provider, colon, model_name = settings.llm_model.partition(":")
+    if not colon:
+        # Settings admit a bare model name only with llm_base_url: an OpenAI-compatible endpoint.
+        provider, model_name = "openai", settings.llm_model
     kwargs: dict[str, Any] = {"timeout": settings.llm_timeout_s, "max_retries": 1, "temperature": 0}
     if settings.llm_base_url:
         kwargs["base_url"] = settings.llm_base_url
@@ -141,17 +144,19 @@ class Answerer:
                 tokens[token] = weight * idf
         return tokens
 
-    def _coverage(self, weights: dict[str, float], text: str) -> float:
-        if not weights:
-            return 0.0
-        present = set(self.index.lexical.tokenizer.tokenize(text))
+    def _tokens(self, text: str) -> set[str]:
+        return set(self.index.lexical.tokenizer.tokenize(text))
+
+    @staticmethod
+    def _coverage(weights: dict[str, float], present: Collection[str]) -> float:
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
 
     def _confident(self, weights: dict[str, float], hits: list[Hit]) -> bool:
         if not hits:
             return False
-        best = max(self._coverage(weights, h.chunk.search_text) for h in hits[:3])
+        # The lexical index already holds each passage's tokens; no need to tokenize them again.
+        best = max(self._coverage(weights, self.index.lexical.terms(h.chunk.id)) for h in hits[:3])
         top_dense = max((h.dense or 0.0) for h in hits[:3])
         # Calibrated on hand-written on- and off-topic questions (not the eval set): off-topic
         # questions can share a word with the corpus ("capital"), but then the dense match stays low.
@@ -164,9 +169,9 @@ class Answerer:
         """How well a sentence answers: it shares the question's rare terms (itself or with the line
         before it, which often names the program), says something the question does not, and has
         the kind of fact the question asks for (an amount, a date, a count)."""
-        own = self._coverage(weights, sentence)
-        with_context = self._coverage(weights, context + sentence)
-        tokens = set(self.index.lexical.tokenizer.tokenize(sentence))
+        tokens = self._tokens(sentence)
+        own = self._coverage(weights, tokens)
+        with_context = self._coverage(weights, self._tokens(context + sentence))
         novel = len({t for t in tokens if t not in weights and not _HIRAGANA_ONLY.match(t)})
         informative = 0.25 + 0.75 * min(1.0, novel / 8)
         if sentence.startswith("#"):

@@ -126,10 +126,6 @@ class Chunk:
         embedding cost grows faster than linearly with length while the tail adds little meaning."""
         return self.search_text[:EMBED_CHARS]
 
-    @property
-    def content_hash(self) -> str:
-        return self.id.rsplit("#", 1)[-1]
-
 
 def _chunk_id(origin: str, text: str) -> str:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

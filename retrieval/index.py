@@ -134,19 +134,21 @@ class SearchIndex:
         report.removed = sorted(existing_origins - desired_origins)
         report.skipped = len(desired) - len(fresh)
 
-        vectors = self.embedder.embed_passages([c.embed_text for c in fresh]) if fresh else None
+        if fresh:
+            self.store.upsert(fresh, self.embedder.embed_passages([c.embed_text for c in fresh]))
         report.embedded = len(fresh)
-        if fresh and vectors is not None:
-            self.store.upsert(fresh, vectors)
         self.store.delete(gone)
         for chunk_id in gone:
             self.lexical.remove(chunk_id)
         for chunk in fresh:
             self.lexical.add(chunk)
-        # Metadata can change without the text (e.g. where else a slide is repeated): no re-embedding needed.
-        for chunk_id, chunk in desired.items():
-            if chunk_id in existing and chunk_id in in_store and self.lexical.get(chunk_id).metadata != chunk.metadata:
-                self.lexical.add(chunk)
+        # Metadata can change without the text (e.g. where else a slide is repeated): both stores take
+        # the new metadata, nothing is embedded or tokenized again.
+        relabeled = [c for i, c in desired.items()
+                     if i in existing and i in in_store and self.lexical.get(i).metadata != c.metadata]
+        self.store.update_metadata(relabeled)
+        for chunk in relabeled:
+            self.lexical.relabel(chunk)
         self.lexical.save(self._lexical_path)
         report.seconds = time.perf_counter() - started
         return report

@@ -57,10 +57,18 @@ class LexicalIndex:
     def get(self, chunk_id: str) -> Chunk:
         return self._chunks[chunk_id]
 
+    def terms(self, chunk_id: str) -> Counter[str]:
+        """The tokens of a passage's search text, as indexed."""
+        return self._terms[chunk_id]
+
     def add(self, chunk: Chunk) -> None:
         self._chunks[chunk.id] = chunk
         self._terms[chunk.id] = Counter(self.tokenizer.tokenize(chunk.search_text))
         self._compiled = None
+
+    def relabel(self, chunk: Chunk) -> None:
+        """The same passage (same id, so the same text) with new metadata."""
+        self._chunks[chunk.id] = chunk
 
     def remove(self, chunk_id: str) -> None:
         self._chunks.pop(chunk_id, None)

@@ -24,6 +24,10 @@ class VectorStore(ABC):
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
 
     @abstractmethod
+    def update_metadata(self, chunks: Sequence[Chunk]) -> None:
+        """New metadata for passages already stored, keeping their vectors."""
+
+    @abstractmethod
     def delete(self, ids: Sequence[str]) -> None: ...
 
     @abstractmethod
@@ -112,6 +116,12 @@ class ChromaStore(VectorStore):
                 documents=[c.text for c in part],
                 metadatas=[dict(c.metadata) for c in part],
             )
+
+    def update_metadata(self, chunks: Sequence[Chunk]) -> None:
+        for start in range(0, len(chunks), 1000):
+            part = chunks[start : start + 1000]
+            self._call("update", self.collection.update, ids=[c.id for c in part],
+                       metadatas=[dict(c.metadata) for c in part])
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:

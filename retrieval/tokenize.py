@@ -71,7 +71,6 @@ class SudachiTokenizer:
 
         self._tokenizer = Dictionary().create()
         self._mode = SplitMode.C
-        self._fallback = BigramTokenizer()
 
     def tokenize(self, text: str) -> list[str]:
         normalized = normalize_for_match(text)

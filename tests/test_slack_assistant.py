@@ -4,7 +4,7 @@ message where the workspace does not allow streaming)."""
 from __future__ import annotations
 
 from tests.fakeslack import TEAM_ID
-from tests.slack_fixtures import Rig, fake_slack, posted_text, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401 (fixtures)
+from tests.slack_fixtures import Rig, posted_text
 
 DM = "D0ASSIST"
 THREAD = "1700000100.000100"

@@ -13,6 +13,9 @@ from bot.slack.listeners.commands import parse
 from bot.slack.sources import SourceCatalog, SourceInfo
 from bot.slack.text import cut, escape_mrkdwn, slack_to_plain, split_for_sections
 from retrieval.answer import Answer, Citation
+from retrieval.match import Citation as MatchCitation
+from retrieval.match import MatchResult, Recommendation
+from retrieval.profile import Profile
 
 CATALOG = SourceCatalog(
     records={"mhlw-mediso": SourceInfo(ministry="MHLW", documents=("医療系ベンチャー振興のための取組",),
@@ -93,11 +96,11 @@ def test_user_text_in_the_lead_is_escaped_by_the_caller_and_answer_text_is_escap
 
 
 def test_match_blocks_cards_with_reasons_sources_and_link_out() -> None:
-    rec = SimpleNamespace(kind="program", id="mhlw-mediso", name="MEDISO", score=0.8123,
-                          reasons=["対象者: スタートアップ", "ニーズに合う支援: <伴走支援>"],
-                          citations=[SimpleNamespace(source="001.txt（資料）", text="MEDISOは…")])
-    vc = {"kind": "vc", "id": "some-vc", "name": "VC & Co", "score": 0.5, "reasons": ["出資実績"], "citations": []}
-    result = SimpleNamespace(recommendations=[rec, vc], notes=["注意 <x>"], language="ja")
+    rec = Recommendation(kind="program", id="mhlw-mediso", name="MEDISO", score=0.8123,
+                         reasons=["対象者: スタートアップ", "ニーズに合う支援: <伴走支援>"],
+                         citations=[MatchCitation(source="001.txt（資料）", text="MEDISOは…")])
+    vc = Recommendation(kind="vc", id="some-vc", name="VC & Co", score=0.5, reasons=["出資実績"], citations=[])
+    result = MatchResult(profile=Profile(), recommendations=[rec, vc], notes=["注意 <x>"], language="ja")
     blocks = kit.match_blocks(result, answer_id="m1", catalog=CATALOG, language="ja", profile_text="- 段階: 非臨床")
     _check_limits(blocks)
     text = _all_text(blocks)

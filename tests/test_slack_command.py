@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.slack_fixtures import Rig, fake_slack, posted_text, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401 (fixtures)
+from tests.slack_fixtures import Rig, posted_text
 
 
 def test_ask_is_acknowledged_at_once_then_answered_in_the_channel(rig: Rig) -> None:

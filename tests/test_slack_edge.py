@@ -20,17 +20,7 @@ from retrieval.engine import open_index
 from retrieval.index import SearchIndex
 from tests.fakellm import FakeOpenAI
 from tests.fakeslack import BOT_ID, BOT_USER_ID, FakeSlack
-from tests.slack_fixtures import (  # noqa: F401 (fixtures)
-    Rig,
-    fake_slack,
-    make_rig,
-    posted_text,
-    rig,
-    slack_answerer,
-    slack_catalog,
-    slack_matcher,
-    user_says,
-)
+from tests.slack_fixtures import Rig, make_rig, posted_text, user_says
 from tests.slackdriver import sign
 
 QUESTION = "MEDISOではどのような相談ができますか？"

@@ -5,18 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.slack_fixtures import (  # noqa: F401 (fixtures)
-    STAFF,
-    SUPPORTERS,
-    Rig,
-    fake_slack,
-    posted_text,
-    rig,
-    slack_answerer,
-    slack_catalog,
-    slack_matcher,
-    user_says,
-)
+from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, posted_text, user_says
 
 QUESTION = "非臨床段階の細胞治療スタートアップです。MEDISOではどのような相談ができますか？"
 

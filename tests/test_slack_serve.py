@@ -18,11 +18,7 @@ from bot.cli import build_parser
 from knowledge.settings import Settings
 from retrieval.index import SearchIndex
 from tests.fakeslack import BOT_USER_ID, TOKEN, FakeSlack
-from tests.slack_fixtures import (
-    SIGNING_SECRET,
-    SUPPORTERS,
-    fake_slack,  # noqa: F401 (fixtures)
-)
+from tests.slack_fixtures import SIGNING_SECRET, SUPPORTERS
 from tests.slackdriver import SlackDriver
 
 REPO = Path(__file__).resolve().parents[1]

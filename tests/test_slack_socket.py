@@ -11,7 +11,7 @@ import pytest
 
 from bot.slack.server import connect_socket_mode
 from tests.fakeslack import BOT_USER_ID, TEAM_ID
-from tests.slack_fixtures import Rig, fake_slack, posted_text, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401 (fixtures)
+from tests.slack_fixtures import Rig, posted_text
 
 fakesocket = pytest.importorskip("tests.fakesocket", reason="needs the websockets package")
 FakeSocketMode = fakesocket.FakeSocketMode

@@ -17,7 +17,7 @@ from bot.slack.messages import t
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
 from retrieval.answer import Answer
 from retrieval.language import detect_language
-from retrieval.profile import Profile
+from retrieval.profile import Profile, render_profile
 
 STREAM_BUFFER_CHARS = 120
 CONTEXT_MESSAGES = 20
@@ -158,10 +158,6 @@ def _citation_json(citation: Any) -> dict[str, Any]:
             "source": citation.source, "score": citation.score}
 
 
-def _field(obj: Any, name: str, default: Any = None) -> Any:
-    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
-
-
 def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, surface: str,
                    bot_user_id: str | None = None, lead_question: bool = False,
                    moved: Callable[[str], Any] | None = None, profile: Profile | None = None) -> str | None:
@@ -174,15 +170,12 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
             raise RuntimeError("no matcher is configured")
         situation = cut(plain, deps.max_input_chars)
         result = deps.matcher.match_profile(profile) if profile is not None else deps.matcher.match(situation.text)
-        language = _field(result, "language") or language
-        understood = _field(result, "profile")
-        profile_text = deps.render_profile(understood, language) if understood is not None else ""
-        recommendations = list(_field(result, "recommendations") or [])
+        language = result.language
+        profile_text = render_profile(result.profile, language)
+        recommendations = result.recommendations
         citations = [
-            {"n": i, "id": str(_field(r, "id", "")), "kind": str(_field(r, "kind", "")),
-             "title": str(_field(r, "name", "")),
-             "source": "; ".join(str(_field(c, "source", "")) for c in (_field(r, "citations") or [])[:2]),
-             "score": _field(r, "score")}
+            {"n": i, "id": r.id, "kind": r.kind, "title": r.name,
+             "source": "; ".join(c.source for c in r.citations[:2]), "score": r.score}
             for i, r in enumerate(recommendations, 1)
         ]
         record = deps.store.record_answer(

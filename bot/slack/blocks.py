@@ -16,6 +16,7 @@ from bot.slack.sources import SourceCatalog, ministry_label
 from bot.slack.text import escape_mrkdwn, shorten, slack_to_plain, split_for_sections
 from knowledge.schema import Applicant, Modality, Stage, Support
 from retrieval.answer import Answer, Citation
+from retrieval.match import MatchResult, Recommendation
 from retrieval.chunking import APPLICANT_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
 
 Block = dict[str, Any]
@@ -105,6 +106,15 @@ def _json_metadata(data: dict[str, Any]) -> str:
     return text
 
 
+def read_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """What a modal of ours carried in private_metadata; {} when it is missing or not ours."""
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 # --- answers ------------------------------------------------------------------------------------
 
 
@@ -161,16 +171,18 @@ def answer_footer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatal
     return blocks
 
 
+def _rating_buttons(*, answer_id: str, language: str) -> list[Block]:
+    """👍 / 👎 and 「相談員につなぐ」, under every answer and every set of recommendations."""
+    return [
+        _button("👍 " + t("good", language), FEEDBACK_UP, answer_id),
+        _button("👎 " + t("bad", language), FEEDBACK_DOWN, answer_id),
+        _button("🙋 " + t("handoff", language), HANDOFF, answer_id, style="primary"),
+    ]
+
+
 def answer_actions(*, answer_id: str, language: str) -> Block:
-    return {
-        "type": "actions",
-        "block_id": "kk_answer_actions",
-        "elements": [
-            _button("👍 " + t("good", language), FEEDBACK_UP, answer_id),
-            _button("👎 " + t("bad", language), FEEDBACK_DOWN, answer_id),
-            _button("🙋 " + t("handoff", language), HANDOFF, answer_id, style="primary"),
-        ],
-    }
+    return {"type": "actions", "block_id": "kk_answer_actions",
+            "elements": _rating_buttons(answer_id=answer_id, language=language)}
 
 
 def answer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatalog, notes: Sequence[str] = (),
@@ -192,61 +204,47 @@ def apology_blocks(*, reference: str, language: str) -> list[Block]:
     return [_section(t("apology", language, ref=escape_mrkdwn(reference)))]
 
 
-def notice_blocks(text: str) -> list[Block]:
-    return [_section(text)]
-
-
 # --- matchmaking --------------------------------------------------------------------------------
 
 
-def _field(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def recommendation_blocks(index: int, rec: Any, *, catalog: SourceCatalog, language: str) -> list[Block]:
-    kind = str(_field(rec, "kind", "program"))
-    label = KIND_LABEL.get(kind, {}).get(language, kind)
-    name = escape_mrkdwn(shorten(str(_field(rec, "name", "")), 120))
-    score = _field(rec, "score")
+def recommendation_blocks(index: int, rec: Recommendation, *, catalog: SourceCatalog, language: str) -> list[Block]:
+    label = KIND_LABEL.get(rec.kind, {}).get(language, rec.kind)
+    name = escape_mrkdwn(shorten(rec.name, 120))
     head = f"*{index}. {name}*  `{escape_mrkdwn(label)}`"
-    if isinstance(score, (int, float)):
-        head += f"  ({'適合度' if language == 'ja' else 'fit'} {score:.2f})"
-    reasons = [f"• {escape_mrkdwn(shorten(str(r), 200))}" for r in (_field(rec, "reasons") or [])[:4]]
+    head += f"  ({'適合度' if language == 'ja' else 'fit'} {rec.score:.2f})"
+    reasons = [f"• {escape_mrkdwn(shorten(r, 200))}" for r in rec.reasons[:4]]
     section = _section("\n".join([head, *reasons]))
-    url = _safe_url(catalog.url(str(_field(rec, "id", ""))))
+    url = _safe_url(catalog.url(rec.id))
     if url:
-        section["accessory"] = _button("詳細を見る" if language == "ja" else "Details", LINK,
-                                       str(_field(rec, "id", "")), url=url)
+        section["accessory"] = _button("詳細を見る" if language == "ja" else "Details", LINK, rec.id, url=url)
     blocks = [section]
     quotes = []
-    for n, citation in enumerate((_field(rec, "citations") or [])[:MAX_CARD_SOURCES], 1):
-        source = escape_mrkdwn(shorten(str(_field(citation, "source", "")), 80))
-        quote = escape_mrkdwn(shorten(str(_field(citation, "text", "")).replace("**", ""), 110))
+    for n, citation in enumerate(rec.citations[:MAX_CARD_SOURCES], 1):
+        source = escape_mrkdwn(shorten(citation.source, 80))
+        quote = escape_mrkdwn(shorten(citation.text.replace("**", ""), 110))
         quotes.append(f"[{n}] {source} — “{quote}”" if quote else f"[{n}] {source}")
     if quotes:
         blocks.append(_context(*quotes))
     return blocks
 
 
-def match_blocks(result: Any, *, answer_id: str, catalog: SourceCatalog, language: str, profile_text: str,
+def match_blocks(result: MatchResult, *, answer_id: str, catalog: SourceCatalog, language: str, profile_text: str,
                  lead: str | None = None) -> list[Block]:
     """Recommendation cards: the profile we understood, then each match with reasons and sources."""
     blocks: list[Block] = [_context(lead)] if lead else []
     if profile_text.strip():
         blocks.append(_section(escape_mrkdwn(profile_text.strip()[:1500])))
     recommendations = shown_recommendations(result)
-    notes = [escape_mrkdwn(str(n)) for n in (_field(result, "notes") or [])]
+    notes = [escape_mrkdwn(n) for n in result.notes]
     if not recommendations and not notes:
         blocks.append(_section(t("no_matches", language)))
     elif notes:
         blocks.append(_context(*(f":information_source: {n}" for n in notes[:5])))
     kind = None
     for i, rec in enumerate(recommendations, 1):
-        if _field(rec, "kind") != kind:
-            kind = _field(rec, "kind")
-            blocks.append({"type": "header", "text": _text(KIND_HEADING.get(str(kind), {}).get(language, str(kind)))})
+        if rec.kind != kind:
+            kind = rec.kind
+            blocks.append({"type": "header", "text": _text(KIND_HEADING.get(kind, {}).get(language, kind))})
         else:
             blocks.append({"type": "divider"})
         blocks += recommendation_blocks(i, rec, catalog=catalog, language=language)
@@ -255,27 +253,24 @@ def match_blocks(result: Any, *, answer_id: str, catalog: SourceCatalog, languag
         "type": "actions",
         "block_id": "kk_match_actions",
         "elements": [
-            _button("👍 " + t("good", language), FEEDBACK_UP, answer_id),
-            _button("👎 " + t("bad", language), FEEDBACK_DOWN, answer_id),
-            _button("🙋 " + t("handoff", language), HANDOFF, answer_id, style="primary"),
+            *_rating_buttons(answer_id=answer_id, language=language),
             _button("条件を変えて探す" if language == "ja" else "Search again", OPEN_MATCH, "again"),
         ],
     })
     return blocks
 
 
-def shown_recommendations(result: Any) -> list[Any]:
+def shown_recommendations(result: MatchResult) -> list[Recommendation]:
     """The best few of each kind (programs, then VCs, then CDMOs), so no kind crowds out the others."""
-    recommendations = list(_field(result, "recommendations") or [])
     shown = []
     for kind, limit in CARDS_PER_KIND.items():
-        shown += [r for r in recommendations if _field(r, "kind") == kind][:limit]
-    shown += [r for r in recommendations if _field(r, "kind") not in CARDS_PER_KIND][:2]
+        shown += result.of_kind(kind)[:limit]
+    shown += [r for r in result.recommendations if r.kind not in CARDS_PER_KIND][:2]
     return shown
 
 
-def match_fallback_text(result: Any, language: str) -> str:
-    names = [str(_field(r, "name", "")) for r in shown_recommendations(result)[:6]]
+def match_fallback_text(result: MatchResult, language: str) -> str:
+    names = [r.name for r in shown_recommendations(result)[:6]]
     lead = "おすすめ: " if language == "ja" else "Recommendations: "
     return escape_mrkdwn(shorten(lead + ", ".join(names), 2900)) if names else t("no_matches", language)
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.slack.sources import SourceCatalog
 from bot.store import DeskStore
 from knowledge.settings import Settings
 from retrieval.answer import Answer
-from retrieval.profile import Profile, extract_profile, render_profile
+from retrieval.match import MatchResult
+from retrieval.profile import Profile
 
 
 class AnswererLike(Protocol):
@@ -19,11 +19,11 @@ class AnswererLike(Protocol):
 
 
 class MatcherLike(Protocol):
-    """retrieval.match.Matcher: a result with `.profile`, `.language`, `.recommendations` and `.notes`."""
+    """retrieval.match.Matcher, as the listeners use it."""
 
-    def match(self, text: str) -> Any: ...
+    def match(self, text: str) -> MatchResult: ...
 
-    def match_profile(self, profile: Profile) -> Any: ...
+    def match_profile(self, profile: Profile) -> MatchResult: ...
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,6 @@ class Deps:
     catalog: SourceCatalog
     logger: logging.Logger
     staff_user_ids: frozenset[str] = frozenset()
-    render_profile: Callable[[Profile, Any], str] = field(default=render_profile)
-    extract_profile: Callable[[str], Profile] = field(default=extract_profile)
 
     @property
     def max_input_chars(self) -> int:

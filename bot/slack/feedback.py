@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_sdk import WebClient
@@ -40,7 +39,7 @@ def rate_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
 
 def explain_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     view = body["view"]
-    meta = json.loads(view.get("private_metadata") or "{}")
+    meta = kit.read_metadata(view)
     state = view["state"]["values"]
     reasons = [o["value"] for o in ((state.get("reasons") or {}).get("value") or {}).get("selected_options") or []]
     comment = cut(((state.get("comment") or {}).get("value") or {}).get("value") or "", 2000).text

@@ -17,15 +17,7 @@ from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, new_reference, post, report_failure, slack_error
 from bot.slack.messages import t
 from bot.store import Consultation
-from retrieval.profile import Profile
-
-
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
+from retrieval.profile import Profile, extract_profile, render_profile
 
 
 def origin_of(body: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -57,7 +49,7 @@ def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
 def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user_id: str | None) -> None:
     """After the form is acknowledged: record the consultation, post its card, tell the asker."""
     view = body["view"]
-    meta = _metadata(view)
+    meta = kit.read_metadata(view)
     values = kit.handoff_form_values(view["state"]["values"])
     user = body["user"]["id"]
     team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
@@ -71,7 +63,7 @@ def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user
             summary = kit.thread_summary(messages, bot_user_id=bot_user_id)
             said = [plain_question(str(m.get("text") or ""), bot_user_id=bot_user_id) for m in messages
                     if not m.get("bot_id") and m.get("user") != bot_user_id]
-            profile = deps.extract_profile("\n".join([record.question if record else "", *said, values["topic"]]))
+            profile = extract_profile("\n".join([record.question if record else "", *said, values["topic"]]))
             permalink = _permalink(deps, client, place)
         consultation = deps.store.open_consultation(
             asker_user_id=user, topic=values["topic"], urgency=values["urgency"], consent_to_share=values["consent"],
@@ -104,7 +96,7 @@ def card_blocks(deps: Deps, consultation: Consultation) -> list[dict[str, Any]]:
     if consultation.consent_to_share and consultation.profile_json:
         try:
             profile = Profile.model_validate(json.loads(consultation.profile_json))
-            profile_text = deps.render_profile(profile, consultation.language)
+            profile_text = render_profile(profile, consultation.language)
         except (ValidationError, json.JSONDecodeError) as exc:
             deps.logger.warning("stored profile of %s is unreadable: %s", consultation.ref, exc)
     return kit.consultation_card(consultation, answer=answer, profile_text=profile_text,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_sdk import WebClient
@@ -10,7 +9,7 @@ from slack_sdk import WebClient
 from bot.slack import blocks as kit
 from bot.slack.answering import match_and_post
 from bot.slack.deps import Deps, Place
-from retrieval.profile import Profile
+from retrieval.profile import Profile, extract_profile
 
 
 def open_form(client: WebClient, *, trigger_id: str, channel: str | None, thread_ts: str | None,
@@ -19,9 +18,9 @@ def open_form(client: WebClient, *, trigger_id: str, channel: str | None, thread
                       view=kit.match_modal(private_metadata={"c": channel, "t": thread_ts}, initial_text=initial_text))
 
 
-def form_profile(deps: Deps, values: dict[str, Any]) -> Profile:
+def form_profile(values: dict[str, Any]) -> Profile:
     """The form's choices as a profile, with whatever the free text adds to them."""
-    free = deps.extract_profile(values["free_text"]) if values["free_text"] else Profile()
+    free = extract_profile(values["free_text"]) if values["free_text"] else Profile()
 
     def both(chosen: list[str], extracted: list[Any]) -> list[Any]:
         return [*chosen, *(str(x) for x in extracted if str(x) not in chosen)]
@@ -41,10 +40,10 @@ def form_profile(deps: Deps, values: dict[str, Any]) -> Profile:
 def submit_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     """Results go where the form was opened from (a channel or thread); from the App Home, to a DM."""
     view = body["view"]
-    meta = json.loads(view.get("private_metadata") or "{}")
+    meta = kit.read_metadata(view)
     user = body["user"]["id"]
     team = (body.get("team") or {}).get("id")
     values = kit.match_form_values(view["state"]["values"])
     place = Place(channel=meta.get("c") or user, thread_ts=meta.get("t"), user_id=user, team_id=team)
     match_and_post(deps, client, text=kit.match_form_text(values), place=place, surface="match_form",
-                   lead_question=not meta.get("t"), profile=form_profile(deps, values))
+                   lead_question=not meta.get("t"), profile=form_profile(values))

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-Language = Literal["ja", "en"]
-
 _TEXT: dict[str, dict[str, str]] = {
     "sources": {"ja": "出典", "en": "Sources"},
     "weak_evidence": {

@@ -1,0 +1,65 @@
+"""What the subcommands (`cli`, `cli_match`, `cli_serve`) share: errors, input, wiring, evaluation helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from knowledge.loader import KnowledgeBase
+from knowledge.settings import Settings
+from retrieval.answer import Answerer
+from retrieval.engine import ingest, open_index
+from retrieval.index import SearchIndex
+
+
+class CliError(Exception):
+    """A usage problem the user can fix; printed without a traceback."""
+
+
+def stdin_lines(stream: TextIO) -> Iterator[str]:
+    """Non-blank lines, stripped: one question or profile each."""
+    for line in stream:
+        line = line.strip()
+        if line:
+            yield line
+
+
+def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> SearchIndex:
+    """The index named by settings; an empty one is built first (from `kb` when the caller already read
+    it), so a fresh machine answers from the knowledge base rather than from nothing."""
+    index = open_index(settings)
+    if len(index) == 0:
+        report = ingest(settings, index, kb=kb)
+        print(f"index was empty: ingested {report.embedded} passages in {report.seconds:.1f}s", file=sys.stderr)
+    return index
+
+
+def make_answerer(settings: Settings, index: SearchIndex, chat_model: Any = None) -> Answerer:
+    # Answers cite at least five passages, whatever top_k says: the JSON contract promises the top 5.
+    return Answerer(index=index, chat_model=chat_model, k=max(settings.top_k, 5))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else 0.0
+
+
+def read_jsonl(path: Path, *, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """An evaluation file, one JSON object a line; a bad line is named by file and line number."""
+    if not path.exists():
+        raise CliError(f"{path}: evaluation file not found (use --eval-dir)")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+        if required and (not isinstance(row, dict) or any(key not in row for key in required)):
+            raise CliError(f"{path}:{number}: each line needs {' and '.join(f'`{k}`' for k in required)}")
+        rows.append(row)
+    return rows
