@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,35 @@ class KnowledgeBase:
         raise KeyError(name)
 
 
+class _Tree:
+    """The knowledge folder as it is, or as it would be with `overlay` applied (relative posix path -> new text,
+    None for a removed file): a change is validated as a whole before anything is written."""
+
+    def __init__(self, root: Path, overlay: Mapping[str, str | None] | None = None) -> None:
+        self.root = root
+        self.overlay = dict(overlay or {})
+
+    def exists(self, rel: str) -> bool:
+        if rel in self.overlay:
+            return self.overlay[rel] is not None
+        return (self.root / rel).is_file()
+
+    def read(self, rel: str) -> str:
+        if rel in self.overlay:
+            text = self.overlay[rel]
+            if text is None:
+                raise FileNotFoundError(self.root / rel)
+            return text
+        return (self.root / rel).read_text(encoding="utf-8")
+
+    def yaml_files(self, folder: str) -> list[str]:
+        on_disk = {f"{folder}/{p.name}" for p in (self.root / folder).glob("*.yaml")}
+        added = {rel for rel, text in self.overlay.items()
+                 if text is not None and rel.startswith(f"{folder}/") and rel.endswith(".yaml") and rel.count("/") == 1}
+        removed = {rel for rel, text in self.overlay.items() if text is None}
+        return sorted((on_disk | added) - removed)
+
+
 def _line_of(node: yaml.Node, location: tuple[int | str, ...]) -> int:
     """The 1-based line of the YAML node at a pydantic error location, as deep as it resolves."""
     line = node.start_mark.line + 1
@@ -103,6 +133,11 @@ def parse_record(path: Path, kind: str, text: str | None = None) -> Record:
         if _UNQUOTED_QUOTE_WITH_HASH.match(line):
             raise RecordError("this quote contains ' #', which YAML reads as a comment; put the quote in "
                               "double quotes", path=path, line=number, record_id=data.get("id"), field="quote")
+    return record_from_node(node, data, path=path, kind=kind)
+
+
+def record_from_node(node: yaml.Node, data: dict[str, Any], *, path: Path, kind: str) -> Record:
+    """Validate one record mapping; `node` is its YAML node, for the line of each problem."""
     record_id = data.get("id") if isinstance(data.get("id"), str) else None
     declared = data.get("kind", kind)
     if declared != kind:
@@ -124,13 +159,15 @@ def parse_record(path: Path, kind: str, text: str | None = None) -> Record:
         ) from exc
 
 
-def _load_documents(root: Path) -> list[Document]:
-    manifest = root / DOCUMENTS_DIR / DOCUMENTS_MANIFEST
-    if not manifest.exists():
+def _load_documents(tree: _Tree) -> list[Document]:
+    manifest_rel = f"{DOCUMENTS_DIR}/{DOCUMENTS_MANIFEST}"
+    manifest = tree.root / manifest_rel
+    if not tree.exists(manifest_rel):
         raise KnowledgeError(f"{manifest}: the document manifest is missing")
+    text = tree.read(manifest_rel)
     try:
-        node = yaml.compose(manifest.read_text(encoding="utf-8"))
-        entries = yaml.safe_load(manifest.read_text(encoding="utf-8")) or []
+        node = yaml.compose(text)
+        entries = yaml.safe_load(text) or []
     except yaml.YAMLError as exc:
         raise RecordError(f"invalid YAML: {exc}", path=manifest) from exc
     if not isinstance(entries, list):
@@ -147,11 +184,14 @@ def _load_documents(root: Path) -> list[Document]:
                 record_id=entry.get("id") if isinstance(entry, dict) else None,
                 field=_field_path(tuple(first["loc"])),
             ) from exc
-        path = root / DOCUMENTS_DIR / meta.file
-        if not path.exists():
+        rel = f"{DOCUMENTS_DIR}/{meta.file}"
+        if not tree.exists(rel):
             raise RecordError(f"document file {meta.file} does not exist", path=manifest,
                               line=_line_of(node, (index, "file")), record_id=meta.id, field="file")
-        documents.append(Document(meta=meta, path=path, text=path.read_text(encoding="utf-8")))
+        if any(d.meta.id == meta.id for d in documents):
+            raise RecordError(f"duplicate document id {meta.id!r}", path=manifest,
+                              line=_line_of(node, (index, "id")), record_id=meta.id, field="id")
+        documents.append(Document(meta=meta, path=tree.root / rel, text=tree.read(rel)))
     return documents
 
 
@@ -175,16 +215,19 @@ def check_sources(record: Record, path: Path, documents: dict[str, str]) -> None
             )
 
 
-def load_knowledge(root: Path) -> KnowledgeBase:
-    """Load every record and document under `root`, failing on the first invalid file."""
+def load_knowledge(root: Path, *, overlay: Mapping[str, str | None] | None = None) -> KnowledgeBase:
+    """Load every record and document under `root` (with `overlay`'s files in place of the disk's, to
+    check a change before it is written), failing on the first invalid file."""
     if not root.is_dir():
         raise KnowledgeError(f"{root}: knowledge directory does not exist (set KAKEHASHI_KNOWLEDGE_DIR)")
-    kb = KnowledgeBase(root=root, documents=_load_documents(root))
+    tree = _Tree(root, overlay)
+    kb = KnowledgeBase(root=root, documents=_load_documents(tree))
     squashed = {d.meta.file: squash(d.text) for d in kb.documents}
     seen: dict[str, Path] = {}
     for kind, folder in RECORD_DIRS.items():
-        for path in sorted((root / folder).glob("*.yaml")):
-            record = parse_record(path, kind)
+        for rel in tree.yaml_files(folder):
+            path = root / rel
+            record = parse_record(path, kind, tree.read(rel))
             if record.id in seen:
                 raise RecordError(f"duplicate id, also in {seen[record.id]}", path=path,
                                   record_id=record.id, field="id")

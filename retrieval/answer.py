@@ -155,8 +155,11 @@ class Answerer:
     def _confident(self, weights: dict[str, float], hits: list[Hit]) -> bool:
         if not hits:
             return False
-        # The lexical index already holds each passage's tokens; no need to tokenize them again.
-        best = max(self._coverage(weights, self.index.lexical.terms(h.chunk.id)) for h in hits[:3])
+        # The lexical index already holds each passage's tokens; no need to tokenize them again (unless a
+        # knowledge update swapped the index between the search and now).
+        lexical = self.index.lexical
+        best = max(self._coverage(weights, lexical.terms(h.chunk.id) if h.chunk.id in lexical
+                                  else self._tokens(h.chunk.search_text)) for h in hits[:3])
         top_dense = max((h.dense or 0.0) for h in hits[:3])
         # Calibrated on hand-written on- and off-topic questions (not the eval set): off-topic
         # questions can share a word with the corpus ("capital"), but then the dense match stays low.

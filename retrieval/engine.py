@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from filelock import FileLock
+
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.settings import Settings
 from retrieval.chunking import knowledge_chunks
@@ -34,3 +36,13 @@ def ingest(
     """Load and validate the knowledge files, then index what changed."""
     kb = kb or load_knowledge(settings.knowledge_dir)
     return index.ingest(knowledge_chunks(kb, chunk_chars=settings.chunk_chars), rebuild=rebuild)
+
+
+def embedded_store_lock(settings: Settings) -> FileLock | None:
+    """Chroma's embedded store takes one writing process at a time (its own docs say so), so the process
+    serving the bot holds this lock and other commands leave indexing to it. None with a Chroma server,
+    which takes writers from any number of processes."""
+    if settings.chroma_host:
+        return None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(settings.data_dir / "embedded-store.lock"))

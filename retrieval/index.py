@@ -6,11 +6,14 @@ new or changed passages are embedded, and gone ones are deleted.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from filelock import FileLock
 
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder
@@ -108,56 +111,72 @@ class SearchIndex:
         self._lexical_path = lexical_path
         self._rrf_k = rrf_k
         self._candidates = candidates
+        self._ingest_lock = threading.Lock()
         store.ensure(embedder.signature)
 
     def __len__(self) -> int:
         return len(self.lexical)
 
     def ingest(self, chunks: Sequence[Chunk], *, rebuild: bool = False) -> IngestReport:
+        """Bring the index to exactly `chunks`. Only passages missing from the vector store are embedded
+        (another process may have embedded them already) and only passages missing from this process's
+        lexical index are tokenized. Searches running meanwhile keep using the old lexical index, which is
+        swapped for the new one whole, so they never see a half-applied change."""
+        with self._ingest_lock, FileLock(str(self._lexical_path) + ".lock"):
+            return self._ingest(chunks, rebuild=rebuild)
+
+    def _ingest(self, chunks: Sequence[Chunk], *, rebuild: bool) -> IngestReport:
         started = time.perf_counter()
         if rebuild:
             self.store.reset()
             self.store.ensure(self.embedder.signature)
             self.lexical = LexicalIndex(self.lexical.tokenizer)
+        current = self.lexical
         desired = {c.id: c for c in chunks}
-        existing = self.lexical.ids()
+        existing = current.ids()
         in_store = self.store.ids()
-        fresh = [c for i, c in desired.items() if i not in existing or i not in in_store]
+        to_embed = [c for i, c in desired.items() if i not in in_store]
+        to_tokenize = [c for i, c in desired.items() if i not in existing]
         gone = sorted(existing - desired.keys())
 
         report = IngestReport()
-        existing_origins = {self.lexical.get(i).origin for i in existing}
+        existing_origins = {current.get(i).origin for i in existing}
         desired_origins = {c.origin for c in desired.values()}
-        changed_origins = {c.origin for c in fresh if c.id not in existing} | {self.lexical.get(i).origin for i in gone}
+        changed_origins = {c.origin for c in to_tokenize} | {current.get(i).origin for i in gone}
         report.added = sorted(changed_origins - existing_origins)
         report.updated = sorted((changed_origins & existing_origins) & desired_origins)
         report.removed = sorted(existing_origins - desired_origins)
-        report.skipped = len(desired) - len(fresh)
+        report.skipped = len(desired) - len(to_tokenize)
 
-        if fresh:
-            self.store.upsert(fresh, self.embedder.embed_passages([c.embed_text for c in fresh]))
-        report.embedded = len(fresh)
-        self.store.delete(gone)
-        for chunk_id in gone:
-            self.lexical.remove(chunk_id)
-        for chunk in fresh:
-            self.lexical.add(chunk)
+        if to_embed:
+            self.store.upsert(to_embed, self.embedder.embed_passages([c.embed_text for c in to_embed]))
+        report.embedded = len(to_embed)
         # Metadata can change without the text (e.g. where else a slide is repeated): both stores take
         # the new metadata, nothing is embedded or tokenized again.
-        relabeled = [c for i, c in desired.items()
-                     if i in existing and i in in_store and self.lexical.get(i).metadata != c.metadata]
-        self.store.update_metadata(relabeled)
-        for chunk in relabeled:
-            self.lexical.relabel(chunk)
-        self.lexical.save(self._lexical_path)
+        relabeled = [c for i, c in desired.items() if i in existing and current.get(i).metadata != c.metadata]
+        self.store.update_metadata([c for c in relabeled if c.id in in_store])
+        if to_tokenize or gone or relabeled or rebuild:
+            updated = current.copy()
+            for chunk_id in gone:
+                updated.remove(chunk_id)
+            for chunk in to_tokenize:
+                updated.add(chunk)
+            for chunk in relabeled:
+                updated.relabel(chunk)
+            updated.save(self._lexical_path)
+            updated.prepare()
+            self.lexical = updated
+        # Vectors of gone passages go last: until the swap above, searches may still cite them.
+        self.store.delete(sorted((in_store - desired.keys()) | set(gone)))
         report.seconds = time.perf_counter() - started
         return report
 
     def search(self, query: str, *, k: int = 8, filters: Filters | None = None) -> list[Hit]:
         filters = filters or Filters()
+        lexical_index = self.lexical  # one snapshot for the whole search: an ingest may swap it meanwhile
         dense = self.store.query(self.embedder.embed_query(query), limit=self._candidates,
                                  where=filters.chroma_where())
-        lexical = self.lexical.search(expand(query), limit=self._candidates,
+        lexical = lexical_index.search(expand(query), limit=self._candidates,
                                       where=None if filters.empty else filters.matches)
         fused: dict[str, float] = defaultdict(float)
         dense_scores = dict(dense)
@@ -167,9 +186,9 @@ class SearchIndex:
                 fused[chunk_id] += 1.0 / (self._rrf_k + rank + 1)
         kept: list[Hit] = []
         for chunk_id, score in sorted(fused.items(), key=lambda item: -item[1]):
-            if chunk_id not in self.lexical:
+            if chunk_id not in lexical_index:
                 continue  # in the vector store only: a half-finished ingest, reconciled by the next one
-            chunk = self.lexical.get(chunk_id)
+            chunk = lexical_index.get(chunk_id)
             if any(near_duplicate(chunk.text, hit.chunk.text) for hit in kept):
                 continue
             kept.append(Hit(chunk=chunk, score=score, dense=dense_scores.get(chunk_id),

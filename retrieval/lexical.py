@@ -66,6 +66,13 @@ class LexicalIndex:
         self._terms[chunk.id] = Counter(self.tokenizer.tokenize(chunk.search_text))
         self._compiled = None
 
+    def copy(self) -> LexicalIndex:
+        """A copy to change while searches go on reading this one (the per-passage entries are shared)."""
+        twin = LexicalIndex(self.tokenizer, k1=self._k1, b=self._b)
+        twin._chunks = dict(self._chunks)
+        twin._terms = dict(self._terms)
+        return twin
+
     def relabel(self, chunk: Chunk) -> None:
         """The same passage (same id, so the same text) with new metadata."""
         self._chunks[chunk.id] = chunk
@@ -84,6 +91,10 @@ class LexicalIndex:
         n = len(self._chunks)
         df = self.document_frequency(token)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def prepare(self) -> None:
+        """Build the postings now rather than on the first search after a change."""
+        self._compile()
 
     def _compile(self) -> _Compiled:
         if self._compiled is not None:

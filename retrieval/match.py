@@ -280,6 +280,7 @@ class Matcher:
         chat_model: BaseChatModel | None = None,
         vocabulary: ProfileVocabulary | None = None,
         today: dt.date | None = None,
+        vector_cache: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.kb = kb
         self.index = index
@@ -296,7 +297,7 @@ class Matcher:
         self._chunk_texts = {record_id: chunk.search_text for record_id, chunk in chunks.items()}
         self._titles = {d.meta.file: d.meta.title for d in kb.documents}
         # Vectors this Matcher embedded itself (records newer than the index, VC portfolio texts), by content hash.
-        self._vectors: dict[str, np.ndarray] = {}
+        self._vectors: dict[str, np.ndarray] = {} if vector_cache is None else vector_cache
         self._lock = threading.Lock()
         self._warned_stale: set[str] = set()
         self._vc_program = next(
