@@ -1,8 +1,11 @@
 """The help desk's records: every answer given, feedback on it, and consultations handed to people.
 
-One SQLAlchemy schema: an SQLite file by default, any SQLAlchemy URL in production. Each
-method is one short transaction and returns detached rows, so callers on any thread can read
-them freely. Consultations count as MEDISO reports them: opened, taken, resolved, with times.
+One SQLAlchemy schema: an SQLite file by default, any SQLAlchemy URL in production (PostgreSQL
+through psycopg 3: `postgresql+psycopg://`). The schema is versioned with Alembic (bot/migrations);
+opening the store upgrades it. Each method is one short transaction and returns detached rows, so
+callers on any thread can read them freely. A database that cannot be reached raises
+StoreUnavailableError, which callers may retry (`retried`). Consultations count as MEDISO reports
+them: opened, taken, resolved, with times.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -29,18 +33,58 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 CONSULTATION_STATUSES = ("open", "taken", "resolved")
+# Seconds to wait for a PostgreSQL connection: the dedupe middleware asks the database before
+# Slack's 3-second acknowledgement, so a server that does not answer must fail fast.
+PG_CONNECT_TIMEOUT_S = 2
+
+T = TypeVar("T")
 
 
 class StoreError(Exception):
     """The desk database cannot be opened or written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The database did not answer (down, unreachable, locked, unreadable): worth retrying later."""
+
+
+class StoreConflictError(StoreError):
+    """A row with this key exists already."""
+
+
 class ConsultationNotFound(StoreError):
     """No consultation has this id."""
+
+
+def _unavailable(exc: SQLAlchemyError) -> bool:
+    # A bare DatabaseError is what SQLite raises for an unreadable file ("file is not a database").
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError) or (
+        type(exc) is DatabaseError)
+
+
+def retried(call: Callable[[], T], *, attempts: int = 3, backoff_s: float = 0.2) -> T:
+    """`call()`, tried again after 0.2 s, 0.4 s, ... while the database is unavailable; the last
+    StoreUnavailableError is raised. Bounded: for work that can wait a second, never for the ack path."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except StoreUnavailableError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(backoff_s * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _now() -> dt.datetime:
@@ -132,7 +176,12 @@ class ProcessedEvent(Base):
 
 
 class DeskStore:
-    def __init__(self, *, url: str, echo: bool = False) -> None:
+    """The desk database. Opening it brings the schema up to date unless `upgrade=False`
+    (`kakehashi db current` looks without changing anything)."""
+
+    def __init__(self, *, url: str, echo: bool = False, upgrade: bool = True) -> None:
+        from bot import migrations
+
         self.url = url
         try:
             parsed = make_url(url)
@@ -142,9 +191,11 @@ class DeskStore:
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
                 if parsed.database and parsed.database != ":memory:":
                     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+                kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
             self.engine = create_engine(parsed, **kwargs)
-            Base.metadata.create_all(self.engine)
-        except (SQLAlchemyError, ValueError, OSError) as exc:
+            self.revision = migrations.upgrade(self.engine)[1] if upgrade else None
+        except (SQLAlchemyError, migrations.MigrationError, ValueError, OSError) as exc:
             raise StoreError(f"cannot open the desk database {parsed_safe(url)}: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -154,9 +205,17 @@ class DeskStore:
             try:
                 yield session
                 session.commit()
-            except SQLAlchemyError:
+            except IntegrityError as exc:
                 session.rollback()
-                raise
+                raise StoreConflictError(f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+            except SQLAlchemyError as exc:
+                try:
+                    session.rollback()
+                except SQLAlchemyError:
+                    pass  # the connection is already gone; the original error is what matters
+                kind = StoreUnavailableError if _unavailable(exc) else StoreError
+                raise kind(f"desk database {parsed_safe(self.url)}: {type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -168,7 +227,7 @@ class DeskStore:
         try:
             with self._session() as session:
                 session.add(ProcessedEvent(event_id=event_id))
-        except IntegrityError:
+        except StoreConflictError:
             return False
         if secrets.randbelow(200) == 0:
             with self._session() as session:
@@ -180,11 +239,14 @@ class DeskStore:
     def record_answer(self, *, surface: str, question: str, answer: str, language: str, confident: bool,
                       mode: str, citations: list[dict[str, Any]], user_id: str | None = None,
                       team_id: str | None = None, channel_id: str | None = None,
-                      thread_ts: str | None = None) -> AnswerRecord:
-        row = AnswerRecord(id=secrets.token_hex(6), surface=surface, question=question, answer=answer,
+                      thread_ts: str | None = None, answer_id: str | None = None,
+                      message_ts: str | None = None) -> AnswerRecord:
+        """Store an answer. `answer_id` (from new_answer_id) lets the answer be posted, with buttons
+        that name it, before it is recorded."""
+        row = AnswerRecord(id=answer_id or new_answer_id(), surface=surface, question=question, answer=answer,
                            language=language, confident=confident, mode=mode,
                            citations_json=json.dumps(citations, ensure_ascii=False), user_id=user_id,
-                           team_id=team_id, channel_id=channel_id, thread_ts=thread_ts)
+                           team_id=team_id, channel_id=channel_id, thread_ts=thread_ts, message_ts=message_ts)
         with self._session() as session:
             session.add(row)
         return row
@@ -317,10 +379,53 @@ class DeskStore:
         counts["total"] = sum(counts[s] for s in CONSULTATION_STATUSES)
         return counts
 
+    # --- gaps report (read-only) --------------------------------------------------------------
+
+    @staticmethod
+    def _stored_time(at: dt.datetime) -> dt.datetime:
+        """Times are stored as naive UTC; an aware time is converted first."""
+        return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
+
+    def low_confidence_answers(self, *, since: dt.datetime,
+                               until: dt.datetime | None = None) -> list[AnswerRecord]:
+        """Answers given without confidence from `since` (up to `until`), oldest first."""
+        with self._session() as session:
+            query = select(AnswerRecord).where(AnswerRecord.confident.is_(False),
+                                               AnswerRecord.created_at >= self._stored_time(since))
+            if until is not None:
+                query = query.where(AnswerRecord.created_at < self._stored_time(until))
+            return list(session.scalars(query.order_by(AnswerRecord.created_at)))
+
+    def down_feedback(self, *, since: dt.datetime,
+                      until: dt.datetime | None = None) -> list[tuple[FeedbackRecord, AnswerRecord | None]]:
+        """👎 ratings from `since` (up to `until`), oldest first, each with the answer it rated
+        (None when the answer is not in this database)."""
+        with self._session() as session:
+            query = (select(FeedbackRecord, AnswerRecord)
+                     .outerjoin(AnswerRecord, FeedbackRecord.answer_id == AnswerRecord.id)
+                     .where(FeedbackRecord.rating == "down",
+                            FeedbackRecord.created_at >= self._stored_time(since)))
+            if until is not None:
+                query = query.where(FeedbackRecord.created_at < self._stored_time(until))
+            return [(feedback, answer) for feedback, answer in
+                    session.execute(query.order_by(FeedbackRecord.created_at, FeedbackRecord.id))]
+
+    def consultations_since(self, *, since: dt.datetime, until: dt.datetime | None = None) -> list[Consultation]:
+        """Consultations opened from `since` (up to `until`), oldest first, whatever their status."""
+        with self._session() as session:
+            query = select(Consultation).where(Consultation.created_at >= self._stored_time(since))
+            if until is not None:
+                query = query.where(Consultation.created_at < self._stored_time(until))
+            return list(session.scalars(query.order_by(Consultation.created_at, Consultation.id)))
+
+
+def new_answer_id() -> str:
+    return secrets.token_hex(6)
+
 
 def parsed_safe(url: str) -> str:
     """The URL without its password, for messages and logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown as a placeholder, never as given
+    except (SQLAlchemyError, ValueError, TypeError):  # an unparsable URL is shown as a placeholder, never as given
         return "<unparsable database URL>"

@@ -126,6 +126,8 @@ def parse_record(path: Path, kind: str, text: str | None = None) -> Record:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         raise RecordError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line) from exc
+    except RecursionError as exc:  # PyYAML parses nesting recursively: "[[[[…" deep enough overflows it
+        raise RecordError("invalid YAML: nested too deeply", path=path, line=1) from exc
     if not isinstance(data, dict) or node is None:
         raise RecordError("a record file must hold one YAML mapping", path=path, line=1)
     for number, line in enumerate(text.splitlines(), 1):

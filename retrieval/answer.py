@@ -6,11 +6,13 @@ and says plainly when the evidence is weak instead of guessing.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
-from collections.abc import Collection
+import threading
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -24,6 +26,7 @@ from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_QUESTION_CHARS = 2000
 _HIRAGANA_ONLY = re.compile(r"^[\u3041-\u309f]+$")
@@ -41,13 +44,13 @@ _FIELD_QUESTIONS = {
     "支援内容": r"支援内容|どんな支援|what support|kind of support",
 }
 _RECORD_FIELD = re.compile(r"^(" + "|".join(_FIELD_QUESTIONS) + r"):")
-_ASKS_STAGE = re.compile(r"段階|フェーズ|ステージ|stage|phase", re.I)
+_ASKS_STAGE = re.compile(r"段階|フェーズ|ステージ|stage|phase", re.IGNORECASE)
 _STAGE_WORDS = re.compile(r"基礎研究|応用研究|非臨床|前臨床|臨床試験|第\d相|治験|製造|上市|実用化")
 _COUNTER = re.compile(r"何(症例|件|社|人|名|例|か所|拠点|億円|年)")
 
-_ASKS_AMOUNT = re.compile(r"いくら|金額|予算|要求額|総額|how much|budget|amount|cost", re.I)
-_ASKS_TIME = re.compile(r"いつ|期間|何年|時期|when|period|year|date", re.I)
-_ASKS_COUNT = re.compile(r"何件|何社|何症例|何人|何名|いくつ|どのくらい|どれくらい|how many|how large|share|割合", re.I)
+_ASKS_AMOUNT = re.compile(r"いくら|金額|予算|要求額|総額|how much|budget|amount|cost", re.IGNORECASE)
+_ASKS_TIME = re.compile(r"いつ|期間|何年|時期|when|period|year|date", re.IGNORECASE)
+_ASKS_COUNT = re.compile(r"何件|何社|何症例|何人|何名|いくつ|どのくらい|どれくらい|how many|how large|share|割合", re.IGNORECASE)
 
 WEAK_NOTE = {
     "ja": "資料の中に、この質問に確かに答える記述が見つかりませんでした。推測はしません。"
@@ -112,7 +115,8 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
     if not colon:
         # Settings admit a bare model name only with llm_base_url: an OpenAI-compatible endpoint.
         provider, model_name = "openai", settings.llm_model
-    kwargs: dict[str, Any] = {"timeout": settings.llm_timeout_s, "max_retries": 1, "temperature": 0}
+    # No retries: each would add up to another timeout, and the extractive answer is a good fallback.
+    kwargs: dict[str, Any] = {"timeout": settings.llm_timeout_s, "max_retries": 0, "temperature": 0}
     if settings.llm_base_url:
         kwargs["base_url"] = settings.llm_base_url
     if settings.llm_api_key:
@@ -120,11 +124,43 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
     return init_chat_model(model_name, model_provider=provider, **kwargs)  # type: ignore[return-value]
 
 
+def _within(seconds: float, call: Callable[[], T]) -> T:
+    """`call()`, given up after `seconds`. An HTTP client's timeout bounds each read, not the whole
+    reply, so a server that trickles bytes would hold the question forever; the call runs on its
+    own thread and is abandoned (it ends when the server lets it) when time is up."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            outcome["value"] = context.run(call)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="kakehashi-llm", daemon=True).start()
+    if not done.wait(seconds):
+        raise LLMError(f"chat model gave no complete answer within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 class Answerer:
-    def __init__(self, *, index: SearchIndex, chat_model: BaseChatModel | None = None, k: int = 8) -> None:
+    def __init__(self, *, index: SearchIndex, chat_model: BaseChatModel | None = None, k: int = 8,
+                 llm_timeout_s: float | None = None) -> None:
+        """`llm_timeout_s` bounds a whole LLM answer; by default the chat model's own request
+        timeout (make_chat_model sets it from settings)."""
         self.index = index
         self.chat_model = chat_model
         self.k = k
+        if llm_timeout_s is None:
+            configured = getattr(chat_model, "request_timeout", None)
+            llm_timeout_s = (float(configured) if isinstance(configured, int | float) and configured > 0
+                             else Settings.model_fields["llm_timeout_s"].default)
+        self.llm_timeout_s = llm_timeout_s
 
     # --- evidence -----------------------------------------------------------------------------
 
@@ -255,7 +291,9 @@ class Answerer:
         chain = prompt | self.chat_model | StrOutputParser()
         passages = "\n\n".join(f"[{i}] {h.chunk.title}（{h.chunk.source}）\n{h.chunk.text}" for i, h in enumerate(hits, 1))
         try:
-            text = chain.invoke({"question": question, "passages": passages})
+            text = _within(self.llm_timeout_s, lambda: chain.invoke({"question": question, "passages": passages}))
+        except LLMError:
+            raise
         except Exception as exc:  # provider errors come in many types (HTTP, timeout, parsing)
             raise LLMError(f"chat model failed: {type(exc).__name__}: {exc}") from exc
         text = (text or "").strip()

@@ -12,15 +12,19 @@ from slack_sdk.web.chat_stream import ChatStream
 
 from bot.slack import blocks as kit
 from bot.slack.deps import Deps, Place
-from bot.slack.edge import post, report_failure, slack_error
+from bot.slack.edge import new_reference, post, report_failure, slack_error
 from bot.slack.messages import t
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
+from bot.store import StoreError, StoreUnavailableError, new_answer_id, retried
 from retrieval.answer import Answer
 from retrieval.language import detect_language
 from retrieval.profile import Profile, render_profile
 
 STREAM_BUFFER_CHARS = 120
 CONTEXT_MESSAGES = 20
+# An answer is recorded after it is posted; while the database is down, tried again after 0.5 s and 1 s.
+RECORD_ATTEMPTS = 3
+RECORD_BACKOFF_S = 0.5
 
 
 def plain_question(raw: str, *, bot_user_id: str | None) -> str:
@@ -116,27 +120,53 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
             if used:
                 notes.append(t("thread_context", language))
         answer = deps.answerer.ask(query)
-        record = deps.store.record_answer(
-            surface=surface, question=question.text, answer=answer.answer, language=answer.language,
-            confident=answer.confident, mode=answer.mode, citations=[_citation_json(c) for c in answer.citations],
-            user_id=place.user_id, team_id=place.team_id, channel_id=place.channel, thread_ts=place.thread_ts)
+        answer_id = new_answer_id()
         lead = (t("asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(question.text, 300)))
                 if lead_question and place.user_id else None)
-        full = kit.answer_blocks(answer, answer_id=record.id, catalog=deps.catalog, notes=notes, lead=lead)
+        full = kit.answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes, lead=lead)
         if start_stream is not None and deps.settings.slack_stream and place.thread_ts:
-            footer = kit.answer_footer_blocks(answer, answer_id=record.id, catalog=deps.catalog, notes=notes)
+            footer = kit.answer_footer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes)
             channel, ts = deliver_streamed(client, start_stream, place, answer=answer, footer=footer, full=full,
                                            deps=deps)
         else:
             channel, ts = post(client, place, text=kit.answer_fallback_text(answer), blocks=full, logger=deps.logger)
-        deps.store.set_answer_message(record.id, channel_id=channel, message_ts=ts,
-                                      thread_ts=_thread_of(place, channel, ts))
+        record_answer(
+            deps, answer_id=answer_id, surface=surface, question=question.text, answer=answer.answer,
+            language=answer.language, confident=answer.confident, mode=answer.mode,
+            citations=[_citation_json(c) for c in answer.citations], user_id=place.user_id, team_id=place.team_id,
+            channel_id=channel, message_ts=ts, thread_ts=_thread_of(place, channel, ts))
         if moved is not None and channel != place.channel:
             _tell_moved(deps, moved, language)
-        return record.id
+        return answer_id
     except Exception as exc:  # the Slack edge: whatever failed, the user hears back with a reference
         report_failure(deps.logger, client, what=f"answering ({surface})", error=exc, place=place, language=language)
         return None
+
+
+def record_answer(deps: Deps, **fields: Any) -> bool:
+    """Record an answer that was already posted. The database being down must not cost the user
+    the answer: the write is retried briefly, then logged as an error with a reference."""
+    attempts = 0
+
+    def attempt() -> None:
+        nonlocal attempts
+        attempts += 1
+        try:
+            deps.store.record_answer(**fields)
+        except StoreUnavailableError as exc:
+            if attempts < RECORD_ATTEMPTS:
+                deps.logger.warning("recording answer %s failed (attempt %d of %d), retrying: %s",
+                                    fields.get("answer_id"), attempts, RECORD_ATTEMPTS, exc)
+            raise
+
+    try:
+        retried(attempt, attempts=RECORD_ATTEMPTS, backoff_s=RECORD_BACKOFF_S)
+        return True
+    except StoreError as exc:
+        deps.logger.error("answer %s was posted to %s/%s but not recorded [ref %s]: %s", fields.get("answer_id"),
+                          fields.get("channel_id"), fields.get("message_ts"), new_reference(), exc,
+                          exc_info=(type(exc), exc, exc.__traceback__))
+        return False
 
 
 def _tell_moved(deps: Deps, moved: Callable[[str], Any], language: str) -> None:
@@ -178,24 +208,24 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
              "source": "; ".join(c.source for c in r.citations[:2]), "score": r.score}
             for i, r in enumerate(recommendations, 1)
         ]
-        record = deps.store.record_answer(
-            surface=surface, question=situation.text, answer=kit.match_fallback_text(result, language),
-            language=language, confident=bool(recommendations), mode="match", citations=citations,
-            user_id=place.user_id, team_id=place.team_id, channel_id=place.channel, thread_ts=place.thread_ts)
+        answer_id = new_answer_id()
         lead = (t("asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(situation.text, 300)))
                 if lead_question and place.user_id else None)
-        blocks = kit.match_blocks(result, answer_id=record.id, catalog=deps.catalog, language=language,
+        blocks = kit.match_blocks(result, answer_id=answer_id, catalog=deps.catalog, language=language,
                                   profile_text=profile_text, lead=lead)
         if situation.truncated:
             blocks.insert(0, {"type": "context", "elements": [
                 {"type": "mrkdwn", "text": t("input_cut", language, limit=deps.max_input_chars)}]})
         channel, ts = post(client, place, text=kit.match_fallback_text(result, language), blocks=blocks,
                            logger=deps.logger)
-        deps.store.set_answer_message(record.id, channel_id=channel, message_ts=ts,
-                                      thread_ts=_thread_of(place, channel, ts))
+        record_answer(
+            deps, answer_id=answer_id, surface=surface, question=situation.text,
+            answer=kit.match_fallback_text(result, language), language=language, confident=bool(recommendations),
+            mode="match", citations=citations, user_id=place.user_id, team_id=place.team_id, channel_id=channel,
+            message_ts=ts, thread_ts=_thread_of(place, channel, ts))
         if moved is not None and channel != place.channel:
             _tell_moved(deps, moved, language)
-        return record.id
+        return answer_id
     except Exception as exc:  # the Slack edge
         report_failure(deps.logger, client, what=f"matching ({surface})", error=exc, place=place, language=language)
         return None

@@ -9,17 +9,30 @@ from slack_sdk import WebClient
 from bot.slack import blocks as kit
 from bot.slack.deps import Deps
 from bot.slack.edge import ephemeral
-from bot.slack.handoff import origin_of
+from bot.slack.handoff import not_saved, origin_of
 from bot.slack.messages import t
 from bot.slack.text import cut
+from bot.store import StoreUnavailableError
+from retrieval.language import detect_language
+
+
+def _message_language(body: dict[str, Any]) -> str:
+    """The clicked answer's language, from its text, for when the database cannot say."""
+    text = str((body.get("message") or {}).get("text") or "")
+    return detect_language(text) if text else "ja"
 
 
 def rate_up(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     user = body["user"]["id"]
     answer_id = body["actions"][0].get("value") or None
-    record = deps.store.get_answer(answer_id) if answer_id else None
-    deps.store.add_feedback(answer_id=answer_id, user_id=user, rating="up")
     channel, thread_ts = origin_of(body)
+    try:
+        record = deps.store.get_answer(answer_id) if answer_id else None
+        deps.store.add_feedback(answer_id=answer_id, user_id=user, rating="up")
+    except StoreUnavailableError as exc:
+        not_saved(deps, client, what="feedback 👍", error=exc, user=user, channel=channel, thread_ts=thread_ts,
+                  language=_message_language(body))
+        return
     ephemeral(client, channel=channel, user=user, text=t("thanks_feedback", record.language if record else "ja"),
               thread_ts=thread_ts, logger=deps.logger)
 
@@ -28,10 +41,15 @@ def rate_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     """Record the 👎 at once (a closed form still counts), then ask what was wrong."""
     user = body["user"]["id"]
     answer_id = body["actions"][0].get("value") or None
-    record = deps.store.get_answer(answer_id) if answer_id else None
-    language = record.language if record else "ja"
-    row = deps.store.add_feedback(answer_id=answer_id, user_id=user, rating="down")
     channel, thread_ts = origin_of(body)
+    try:
+        record = deps.store.get_answer(answer_id) if answer_id else None
+        row = deps.store.add_feedback(answer_id=answer_id, user_id=user, rating="down")
+    except StoreUnavailableError as exc:
+        not_saved(deps, client, what="feedback 👎", error=exc, user=user, channel=channel, thread_ts=thread_ts,
+                  language=_message_language(body))
+        return
+    language = record.language if record else "ja"
     metadata = {"f": row.id, "c": channel, "t": thread_ts, "l": language}
     client.views_open(trigger_id=body["trigger_id"],
                       view=kit.feedback_modal(private_metadata=metadata, language=language))
@@ -43,6 +61,11 @@ def explain_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     state = view["state"]["values"]
     reasons = [o["value"] for o in ((state.get("reasons") or {}).get("value") or {}).get("selected_options") or []]
     comment = cut(((state.get("comment") or {}).get("value") or {}).get("value") or "", 2000).text
-    deps.store.explain_feedback(int(meta["f"]), reasons=reasons, comment=comment)
+    try:
+        deps.store.explain_feedback(int(meta["f"]), reasons=reasons, comment=comment)
+    except StoreUnavailableError as exc:
+        not_saved(deps, client, what="feedback reasons", error=exc, user=body["user"]["id"], channel=meta.get("c"),
+                  thread_ts=meta.get("t"), language=meta.get("l", "ja"))
+        return
     ephemeral(client, channel=meta.get("c"), user=body["user"]["id"], text=t("thanks_feedback", meta.get("l", "ja")),
               thread_ts=meta.get("t"), logger=deps.logger)

@@ -8,7 +8,8 @@ from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
 
-from bot.store import DeskStore
+from bot.slack.edge import new_reference
+from bot.store import DeskStore, StoreError
 
 # Message subtypes a person produces; edits, deletions, joins and bot posts are not questions.
 PERSON_SUBTYPES = (None, "thread_broadcast", "file_share")
@@ -16,12 +17,21 @@ PERSON_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 def dedupe_events(*, store: DeskStore, logger: logging.Logger) -> Callable[..., Any]:
     """Slack re-sends an event it thinks we missed (X-Slack-Retry-Num); answer each event_id once,
-    across processes that share the database."""
+    across processes that share the database. With the database down it fails open: answering
+    a retry twice is better than answering nothing."""
+
+    def claim(event_id: str) -> bool:
+        try:
+            return store.claim_event(event_id)
+        except StoreError as exc:
+            logger.error("cannot check event %s for duplicates; handling it anyway [ref %s]: %s", event_id,
+                         new_reference(), exc)
+            return True
 
     def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
         body = req.body or {}
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not store.claim_event(str(event_id)):
+        if event_id and not claim(str(event_id)):
             retry = (req.headers.get("x-slack-retry-num") or ["?"])[0]
             logger.info("skipping event %s: already handled (retry %s)", event_id, retry)
             return BoltResponse(status=200, body="")

@@ -3,6 +3,7 @@ WSGI adapter), or Socket Mode."""
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -11,9 +12,12 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+
+from bot.slack.edge import new_reference
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
@@ -30,6 +34,30 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
+_OBJECTS = ("event", "user", "team", "channel", "enterprise", "view", "container", "message")
+_LISTS_OF_OBJECTS = ("actions", "authorizations")
+
+
+def _unreadable(environ: dict[str, Any]) -> bool:
+    """Whether bolt cannot even read this POST: it raises while parsing (a body that is not UTF-8 JSON
+    or a form, fields of the wrong type), before any signature check, and the server would answer 500
+    with a traceback. The body is put back for bolt to read again."""
+    try:
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    except (KeyError, ValueError, OSError):
+        return True
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(raw), str(len(raw))
+    request = WsgiHttpRequest(environ)
+    try:
+        body = BoltRequest(body=raw.decode("utf-8"), query=request.query_string, headers=request.get_headers()).body
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):  # ValueError covers JSON and UTF-8
+        return True
+    # Slack's objects are objects: bolt's own middleware reads them with .get() and would fail.
+    return any(name in body and not isinstance(body[name], dict) for name in _OBJECTS) or any(
+        name in body and not (isinstance(body[name], list) and all(isinstance(i, dict) for i in body[name]))
+        for name in _LISTS_OF_OBJECTS)
+
+
 def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
     """Slack's events, commands and interactivity at /slack/events; GET /healthz for probes."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
@@ -38,7 +66,20 @@ def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok"]
-        return slack(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == EVENTS_PATH and (
+                _unreadable(environ)):
+            log.info("refused a request whose body is not a Slack payload")
+            start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"Bad Request"]
+        try:
+            return slack(environ, start_response)
+        except Exception as exc:  # bolt answers only after handling: nothing was sent yet
+            # Fields of the wrong type in a signed payload (an "event" that is not an object) make
+            # bolt's own dispatch raise; the request cannot be handled, and the server must not crash.
+            log.error("bolt could not handle a request [ref %s]: %s: %s", new_reference(),
+                      type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__))
+            start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"Bad Request"]
 
     return application
 

@@ -14,6 +14,7 @@ from bot.slack.deps import Deps, Place
 from bot.slack.edge import report_failure, slack_error
 from bot.slack.messages import SUGGESTED_PROMPTS_JA, t
 from bot.slack.text import shorten
+from bot.store import StoreError
 from retrieval.language import detect_language
 
 
@@ -39,7 +40,11 @@ def register(app: App, deps: Deps) -> None:
                       team_id=context.team_id)
         question = plain_question(payload.get("text") or "", bot_user_id=context.bot_user_id)
         language = detect_language(question) if question else "ja"
-        first = not deps.store.is_bot_thread(place.channel, payload["thread_ts"])
+        try:
+            first = not deps.store.is_bot_thread(place.channel, payload["thread_ts"])
+        except StoreError as exc:  # the database is down: answer anyway, as a follow-up (no new title)
+            deps.logger.warning("cannot tell whether %s is a new thread: %s", payload["thread_ts"], exc)
+            first = False
         try:
             if first and question:
                 set_title(shorten(question, 60))

@@ -1,0 +1,77 @@
+"""`kakehashi db upgrade` and `kakehashi db current`: the desk database's schema version.
+
+bot/cli.py adds it with `cli_db.register(sub)`. The server upgrades on start as well; these are
+for deployments that migrate as a separate step, and for checking where a database stands.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bot.cli_common import CliError
+from knowledge.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    p = subparsers.add_parser("db", help="the desk database (KAKEHASHI_DATABASE_URL): schema migrations")
+    db = p.add_subparsers(dest="db_command", required=True)
+    up = db.add_parser("upgrade", help="bring the schema to the newest revision (a database made before "
+                       "migrations existed is adopted, not re-created)")
+    up.set_defaults(func=cmd_upgrade)
+    current = db.add_parser("current", help="show the database's revision and the newest one; changes nothing")
+    current.set_defaults(func=cmd_current)
+    return p
+
+
+def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here so the other subcommands do not pay for Alembic.
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot import migrations
+    from bot.store import DeskStore, StoreError, parsed_safe
+
+    url = settings.effective_database_url
+    try:
+        store = DeskStore(url=url, upgrade=False)
+        try:
+            before, after = migrations.upgrade(store.engine)
+        finally:
+            store.close()
+    except (StoreError, migrations.MigrationError, SQLAlchemyError) as exc:
+        raise CliError(f"cannot upgrade {parsed_safe(url)}: {exc}") from exc
+    if before == after:
+        print(f"{parsed_safe(url)}: already at {after} (head)")
+    else:
+        print(f"{parsed_safe(url)}: upgraded from {before or 'an empty database'} to {after} (head)")
+    return 0
+
+
+def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot import migrations
+    from bot.store import DeskStore, StoreError, parsed_safe
+
+    url = settings.effective_database_url
+    head = migrations.head_revision()
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" and (
+                not Path(parsed.database).exists()):
+            # Opening it would create an empty file: "current" changes nothing.
+            print(f"{parsed_safe(url)}: no database yet; newest is {head} (`kakehashi db upgrade` creates it)")
+            return 0
+        store = DeskStore(url=url, upgrade=False)
+        try:
+            current = migrations.current_revision(store.engine)
+        finally:
+            store.close()
+    except (StoreError, SQLAlchemyError) as exc:
+        raise CliError(f"cannot read {parsed_safe(url)}: {exc}") from exc
+    if current == head:
+        print(f"{parsed_safe(url)}: {current} (head)")
+    else:
+        print(f"{parsed_safe(url)}: {current or 'no revision'}; newest is {head}: run `kakehashi db upgrade`")
+    return 0
