@@ -12,12 +12,14 @@ import signal
 import sys
 from types import FrameType
 
+from filelock import Timeout
 from slack_sdk.errors import SlackApiError
 
-from bot.cli_common import make_answerer, ready_index
-from knowledge.loader import load_knowledge
+from bot.cli_common import make_answerer
+from knowledge.editor import KnowledgeEditor
 from knowledge.settings import Settings, SettingsError
 from retrieval.answer import make_chat_model
+from retrieval.engine import embedded_store_lock, ingest, open_index
 
 log = logging.getLogger("kakehashi.serve")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -67,10 +69,11 @@ def check_slack_settings(settings: Settings, *, http: bool) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here so the other subcommands do not pay for bolt.
     from bot.slack.app import build_app, make_client
+    from bot.slack.gapsreport import start_weekly_gaps
     from bot.slack.server import EVENTS_PATH, serve_http, serve_socket_mode
-    from bot.slack.sources import SourceCatalog
+    from bot.slack.sources import LiveSourceCatalog
     from bot.store import DeskStore, StoreError, parsed_safe
-    from retrieval.match import Matcher
+    from retrieval.live import LiveKnowledge
 
     check_slack_settings(settings, http=args.http)
     if not 0 < args.port < 65536:
@@ -89,13 +92,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except StoreError as exc:
         raise SettingsError(f"KAKEHASHI_DATABASE_URL ({parsed_safe(settings.effective_database_url)}): {exc}") from exc
 
-    kb = load_knowledge(settings.knowledge_dir)
-    index = ready_index(settings, kb=kb)
+    store_lock = embedded_store_lock(settings)
+    if store_lock is not None:
+        try:
+            store_lock.acquire(timeout=0)
+        except Timeout as exc:
+            raise SettingsError(
+                f"another kakehashi process is serving from the embedded index in {settings.data_dir}; the embedded "
+                "store takes one process. Run several bots against a Chroma server (KAKEHASHI_CHROMA_HOST)") from exc
+    editor = KnowledgeEditor(root=settings.knowledge_dir, max_upload_bytes=settings.kb_max_upload_mb * 1024 * 1024)
+    kb = editor.load()
+    index = open_index(settings)
+    # Incremental: whatever changed while no bot was running is indexed now, the rest is skipped.
+    report = ingest(settings, index, kb=kb)
+    if report.embedded:
+        print(f"kakehashi: indexed {report.embedded} new or changed passages in {report.seconds:.1f}s", file=sys.stderr)
     chat_model = make_chat_model(settings)
     answerer = make_answerer(settings, index, chat_model)
-    matcher = Matcher(kb=kb, index=index, chat_model=chat_model)
-    app = build_app(settings=settings, answerer=answerer, matcher=matcher, store=store,
-                    catalog=SourceCatalog.from_kb(kb), client=client)
+    live = LiveKnowledge(settings=settings, editor=editor, index=index, answerer=answerer, chat_model=chat_model,
+                         kb=kb)
+    app = build_app(settings=settings, answerer=live, matcher=live, store=store, catalog=LiveSourceCatalog(live),
+                    client=client, editor=editor, live=live)
+    start_weekly_gaps(settings=settings, store=store, answerer=answerer, client=client, logger=log)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

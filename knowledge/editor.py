@@ -52,6 +52,8 @@ EXPORT_META = "kakehashi-export.json"
 RECORD_SUFFIXES = (".yaml", ".yml")
 DOCUMENT_SUFFIXES = (".pdf", ".docx", ".md", ".markdown", ".txt")
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")
+_DATE_FIELDS = frozenset({"as_of", "opens", "closes", "announced", "date"})
 _BODY_FIELD = {"program": "summary_ja", "vc": "notes_ja", "cdmo": "services_ja"}
 # Field order in written files: identity first, the facts, then provenance, as the seed files read.
 _LEADING = ("id", "kind")
@@ -157,9 +159,20 @@ def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _RecordDumper.add_representer(str, _str_presenter)
 
 
+def _dates_as_dates(value: Any, key: str | None = None) -> Any:
+    """JSON mode turns dates into strings, which YAML would quote; the hand-written files use plain dates."""
+    if isinstance(value, dict):
+        return {k: _dates_as_dates(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_dates(v) for v in value]
+    if key in _DATE_FIELDS and isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    return value
+
+
 def render_record(record: Record) -> str:
     """The YAML file for a record, laid out like the hand-written ones."""
-    data = record.model_dump(mode="json", exclude_none=True)
+    data = _dates_as_dates(record.model_dump(mode="json", exclude_none=True))
     ordered = {key: data[key] for key in _LEADING if key in data}
     ordered |= {key: value for key, value in data.items() if key not in _LEADING and key not in _TRAILING}
     ordered |= {key: data[key] for key in _TRAILING if key in data}
@@ -216,6 +229,8 @@ class KnowledgeEditor:
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
     def _record_rel(self, record_id: str) -> tuple[str, str]:
+        if not _SLUG.match(record_id):
+            raise UnknownRecordError(f"{record_id!r} is not a record id (lowercase letters, digits and hyphens)")
         for kind, folder in RECORD_DIRS.items():
             rel = f"{folder}/{record_id}.yaml"
             if (self.root / rel).is_file():
@@ -330,7 +345,7 @@ class KnowledgeEditor:
         record = record_from_node(node, dict(data), path=Path(rel), kind=kind)
         with self.locked():
             self._check_base(rel, base, record_id=record.id, new=base is None)
-            check_sources(record, Path(rel), self._documents_squashed(load_knowledge(self.root)))
+            # Sources are checked by _commit's whole-knowledge validation (one load, inside Slack's 3 s).
             before = self._read(rel)
             return self._commit(action="add" if before is None else "update",
                                 summary=self._summary(kind, record, before),

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(default=None, description="Chroma server host; unset uses the embedded store.")
     chroma_port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port.")
     chroma_collection: str = Field(default="kakehashi", description="Chroma collection name.")
+    chroma_timeout_s: float = Field(
+        default=10.0, gt=0, le=600,
+        description="Seconds before a request to the Chroma server is abandoned (connect, read or write); a "
+        "question asked while the server is down or hung then gets an error reply instead of waiting.",
+    )
 
     top_k: int = Field(default=8, ge=1, le=100, description="Passages returned by search and used for answers.")
     candidates: int = Field(default=40, ge=1, le=1000, description="Candidates fetched per retriever before fusion.")
@@ -102,8 +107,9 @@ class Settings(BaseSettings):
     slack_staff_user_ids: str = Field(
         default="",
         pattern=r"^\s*([UW][A-Z0-9]{2,}\s*(,\s*[UW][A-Z0-9]{2,}\s*)*)?$",
-        description="Comma-separated Slack user IDs of human supporters (e.g. U012ABCDEF,U034GHIJKL): they see "
-        "open consultations on the App Home tab. Anyone in the supporters' channel may take a consultation.",
+        description="Comma-separated Slack user IDs of staff (e.g. U012ABCDEF,U034GHIJKL): they see open "
+        "consultations and stale records on the App Home tab and may change the knowledge base. Anyone in the "
+        "supporters' channel may take a consultation.",
     )
     slack_staff_usergroup: str | None = Field(
         default=None, pattern=r"^S[A-Z0-9]{2,}$",

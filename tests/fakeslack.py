@@ -3,6 +3,9 @@ and answers like Slack, with failures to inject (429 with Retry-After, ok:false 
 
 It keeps channels' messages, so conversations.replies returns what the bot posted (and what a
 test says users wrote), and streams (chat.startStream/appendStream/stopStream) become messages.
+It keeps user groups (usergroups.users.list) and uploaded files: files.info describes them and
+their url_private_download serves the bytes to a request with the bot token in the Authorization
+header; without it, like Slack, an HTML sign-in page with status 200.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 TEAM_ID = "T0KAKEHASHI"
 BOT_USER_ID = "U0KAKEBOT"
 BOT_ID = "B0KAKEBOT"
 TOKEN = "xoxb-test-token"
+SIGN_IN_PAGE = b"<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
 
 
 @dataclass
@@ -82,6 +86,8 @@ class FakeSlack:
         self.failures: dict[str, list[Failure]] = {}
         self.messages: dict[str, list[Message]] = {}
         self.socket_url: str | None = None  # apps.connections.open hands this WebSocket URL out
+        self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list: group id -> member ids
+        self.files: dict[str, tuple[dict[str, Any], bytes]] = {}  # file id -> (file object, bytes)
         self._ts = itertools.count(1)
         self._lock = threading.Condition()
         owner = self
@@ -113,6 +119,30 @@ class FakeSlack:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                auth = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip() or None
+                if parts.path.startswith("/files-pri/"):
+                    status, content_type, data = owner._download(parts.path, auth)
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                # Web API methods that slack_sdk calls with GET (files.info, usergroups.users.list, ...)
+                args = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+                method = parts.path.rsplit("/", 1)[-1]
+                status, headers, payload = owner._handle(method, args, auth or args.get("token"))
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -152,6 +182,25 @@ class FakeSlack:
             self.messages.setdefault(channel, []).append(Message(channel=channel, ts=ts, text=text,
                                                                  thread_ts=thread_ts, user=user))
         return ts
+
+    def add_file(self, name: str, data: bytes, *, user: str, mimetype: str = "application/octet-stream",
+                 size: int | None = None) -> dict[str, Any]:
+        """A file a user uploaded; returns the file object as Slack puts it in the message event's `files`
+        (`size` may be given to claim another size than the bytes have, as a hostile client could)."""
+        with self._lock:
+            file_id = f"F{next(self._ts):09d}"
+        base = f"http://127.0.0.1:{self._server.server_address[1]}/files-pri/{TEAM_ID}-{file_id}"
+        file = {
+            "id": file_id, "created": int(time.time()), "timestamp": int(time.time()), "name": name, "title": name,
+            "mimetype": mimetype, "filetype": name.rsplit(".", 1)[-1].lower() if "." in name else "",
+            "user": user, "user_team": TEAM_ID, "editable": False, "size": len(data) if size is None else size,
+            "mode": "hosted", "is_external": False, "is_public": False, "public_url_shared": False,
+            "url_private": f"{base}/{name}", "url_private_download": f"{base}/download/{name}",
+            "permalink": f"https://kakehashi-test.slack.com/files/{user}/{file_id}/{name}",
+        }
+        with self._lock:
+            self.files[file_id] = (file, data)
+        return dict(file)
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
@@ -291,6 +340,30 @@ class FakeSlack:
         if not thread:
             return {"ok": False, "error": "thread_not_found"}
         return {"ok": True, "messages": [m.to_slack() for m in thread], "has_more": False}
+
+    def _download(self, path: str, token: str | None) -> tuple[int, str, bytes]:
+        self._record("file_download", {"path": path}, token)
+        file_id = path.split("/")[2].rsplit("-", 1)[-1]
+        with self._lock:
+            found = self.files.get(file_id)
+        if token != self.token:
+            return 200, "text/html; charset=utf-8", SIGN_IN_PAGE  # what Slack serves without a valid token
+        if found is None:
+            return 404, "text/plain", b"Not Found"
+        file, data = found
+        return 200, str(file.get("mimetype") or "application/octet-stream"), data
+
+    def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        found = self.files.get(str(args.get("file")))
+        if found is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": dict(found[0]), "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup"))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user"))

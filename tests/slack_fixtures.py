@@ -115,13 +115,17 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake.stop()
 
 
-def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: object, matcher: object,
-             catalog: SourceCatalog, **changes: object) -> Rig:
+def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: object = None, matcher: object = None,
+             catalog: SourceCatalog | None = None, editor: object = None, live: object = None,
+             **changes: object) -> Rig:
+    """The app over HTTP against `fake`; with `editor` and `live`, staff may change the knowledge from Slack
+    (`live` then also answers and matches unless `answerer` / `matcher` are given)."""
     settings = slack_settings(base, api_url=fake.url, database=tmp_path / "desk.sqlite3", **changes)
     store = DeskStore(url=settings.effective_database_url)
     executor = TrackingExecutor()
     app = build_app(settings=settings, answerer=answerer, matcher=matcher, store=store,  # type: ignore[arg-type]
-                    catalog=catalog, logger=logging.getLogger("kakehashi.slack.test"), listener_executor=executor)
+                    catalog=catalog, logger=logging.getLogger("kakehashi.slack.test"), listener_executor=executor,
+                    editor=editor, live=live)  # type: ignore[arg-type]
     server = start_http(app, host="127.0.0.1", port=0)
     driver = SlackDriver(server.url, signing_secret=SIGNING_SECRET, response_url=fake.response_url)
     return Rig(fake=fake, driver=driver, store=store, settings=settings, app=app, server=server, executor=executor)

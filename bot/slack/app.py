@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -17,9 +17,14 @@ from bot.slack import listeners
 from bot.slack.deps import AnswererLike, Deps, MatcherLike
 from bot.slack.edge import new_reference
 from bot.slack.middleware import dedupe_events, ignore_bots
-from bot.slack.sources import SourceCatalog
+from bot.slack.sources import LiveSourceCatalog, SourceCatalog
+from bot.slack.staff import StaffDirectory, parse_user_ids
 from bot.store import DeskStore
 from knowledge.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from knowledge.editor import KnowledgeEditor
+    from retrieval.live import LiveKnowledge
 
 WEB_API_TIMEOUT_S = 30
 
@@ -34,7 +39,7 @@ class _DropRecords(logging.Filter):
 
 
 def staff_ids(settings: Settings) -> frozenset[str]:
-    return frozenset(x.strip() for x in settings.slack_staff_user_ids.split(",") if x.strip())
+    return parse_user_ids(settings.slack_staff_user_ids)
 
 
 def make_client(settings: Settings) -> WebClient:
@@ -54,10 +59,22 @@ def make_client(settings: Settings) -> WebClient:
     )
 
 
-def build_app(*, settings: Settings, answerer: AnswererLike, matcher: MatcherLike | None, store: DeskStore,
-              catalog: SourceCatalog | None = None, client: WebClient | None = None,
-              logger: logging.Logger | None = None, **app_options: Any) -> App:
-    """A bolt App answering on every surface; `app_options` go to bolt's App (e.g. token_verification_enabled)."""
+def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | None = None,
+              matcher: MatcherLike | None = None, catalog: SourceCatalog | None = None,
+              client: WebClient | None = None, logger: logging.Logger | None = None,
+              editor: KnowledgeEditor | None = None, live: LiveKnowledge | None = None, **app_options: Any) -> App:
+    """A bolt App answering on every surface; `app_options` go to bolt's App (e.g. token_verification_enabled).
+
+    With `editor`, staff may change the knowledge base from Slack (`/kakehashi kb`, forms, uploads); with
+    `live` (a LiveKnowledge over the same editor) the bot answers, matches and cites from the current
+    knowledge and makes each change searchable without a restart. `live` stands in for `answerer` and
+    `matcher` when they are not given."""
+    if live is not None:
+        answerer = live if answerer is None else answerer
+        matcher = live if matcher is None else matcher
+        catalog = LiveSourceCatalog(live) if catalog is None else catalog
+    if answerer is None:
+        raise TypeError("build_app needs an answerer (or live knowledge)")
     logger = logger or logging.getLogger("kakehashi.slack")
     client = client or make_client(settings)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -69,8 +86,11 @@ def build_app(*, settings: Settings, answerer: AnswererLike, matcher: MatcherLik
         app = App(client=client, signing_secret=secret, process_before_response=False, logger=logger, **app_options)
     finally:
         logger.removeFilter(quiet)
+    staff = StaffDirectory(user_ids=staff_ids(settings), usergroup=settings.slack_staff_usergroup, client=client,
+                           logger=logger)
     deps = Deps(settings=settings, answerer=answerer, matcher=matcher, store=store,
-                catalog=catalog or SourceCatalog.empty(), logger=logger, staff_user_ids=staff_ids(settings))
+                catalog=catalog or SourceCatalog.empty(), logger=logger, staff_user_ids=staff.user_ids, staff=staff,
+                editor=editor, live=live)
 
     app.use(dedupe_events(store=store, logger=logger))
     app.use(ignore_bots(logger=logger))

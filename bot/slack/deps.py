@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.slack.sources import SourceCatalog
+from bot.slack.staff import StaffDirectory
 from bot.store import DeskStore
 from knowledge.settings import Settings
 from retrieval.answer import Answer
 from retrieval.match import MatchResult
 from retrieval.profile import Profile
+
+if TYPE_CHECKING:
+    from knowledge.editor import KnowledgeEditor
+    from retrieval.live import LiveKnowledge
 
 
 class AnswererLike(Protocol):
@@ -45,10 +50,17 @@ class Deps:
     catalog: SourceCatalog
     logger: logging.Logger
     staff_user_ids: frozenset[str] = frozenset()
+    staff: StaffDirectory | None = None
+    # The knowledge editor and the live knowledge (also the answerer and matcher); None: a bot that
+    # only answers, and `/kakehashi kb` says editing is not available.
+    editor: KnowledgeEditor | None = None
+    live: LiveKnowledge | None = None
 
     @property
     def max_input_chars(self) -> int:
         return self.settings.slack_max_input_chars
 
     def is_staff(self, user_id: str | None) -> bool:
+        if self.staff is not None:
+            return self.staff.is_staff(user_id)
         return bool(user_id) and user_id in self.staff_user_ids

@@ -16,7 +16,7 @@ from bot.slack.answering import plain_question, thread_messages
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, new_reference, post, report_failure, slack_error
 from bot.slack.messages import t
-from bot.store import Consultation
+from bot.store import Consultation, StoreUnavailableError
 from retrieval.profile import Profile, extract_profile, render_profile
 
 
@@ -28,11 +28,32 @@ def origin_of(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return channel, thread_ts
 
 
+def not_saved(deps: Deps, client: WebClient, *, what: str, error: Exception, user: str, channel: str | None,
+              thread_ts: str | None = None, language: str = "ja") -> str:
+    """A click or form the database could not record: logged with a reference, and the user is
+    asked to try again (ephemeral where they clicked; by DM from the App Home)."""
+    reference = new_reference()
+    deps.logger.error("%s could not be saved [ref %s]: %s", what, reference, error)
+    text = t("not_saved", language, ref=reference)
+    if channel:
+        ephemeral(client, channel=channel, user=user, text=text, thread_ts=thread_ts, logger=deps.logger)
+    else:
+        try:
+            post(client, Place(channel=user, user_id=user), text=text, logger=deps.logger)
+        except SlackApiError as exc:
+            deps.logger.error("could not tell %s [ref %s]: %s", user, reference, slack_error(exc))
+    return reference
+
+
 def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     """「相談員につなぐ」: the short form (topic, urgency, consent to share the thread)."""
     user = body["user"]["id"]
     answer_id = body["actions"][0].get("value") or ""
-    record = deps.store.get_answer(answer_id) if answer_id else None
+    try:
+        record = deps.store.get_answer(answer_id) if answer_id else None
+    except StoreUnavailableError as exc:  # the form works without the answer; the database may be back by submit
+        deps.logger.warning("hand-off form without answer %s: %s", answer_id, exc)
+        record = None
     channel, thread_ts = origin_of(body)
     language = record.language if record else "ja"
     if not deps.settings.supporters_channel:
@@ -74,8 +95,14 @@ def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user
         card = card_blocks(deps, consultation)
         response = client.chat_postMessage(channel=deps.settings.supporters_channel, blocks=card,
                                            text=kit.consultation_fallback_text(consultation), unfurl_links=False)
-        deps.store.set_card(consultation.id, channel_id=str(response["channel"]), ts=str(response["ts"]))
+        try:
+            deps.store.set_card(consultation.id, channel_id=str(response["channel"]), ts=str(response["ts"]))
+        except StoreUnavailableError as exc:  # saved and posted; only later card refreshes will miss it
+            deps.logger.error("card of %s not linked [ref %s]: %s", consultation.ref, new_reference(), exc)
         post(client, place, text=t("handoff_done", language, ref=consultation.ref), logger=deps.logger)
+    except StoreUnavailableError as exc:
+        not_saved(deps, client, what="hand-off", error=exc, user=user, channel=place.channel,
+                  thread_ts=place.thread_ts, language=language)
     except Exception as exc:  # the Slack edge
         report_failure(deps.logger, client, what="hand-off", error=exc, place=place, language=language)
 
@@ -141,6 +168,9 @@ def change_state(deps: Deps, client: WebClient, body: dict[str, Any], *, action:
                                                       supporter=user))
         if (body.get("view") or {}).get("type") == "home":
             publish_home(deps, client, user)
+    except StoreUnavailableError as exc:
+        not_saved(deps, client, what=f"consultation {action}", error=exc, user=user, channel=channel,
+                  thread_ts=thread_ts)
     except Exception as exc:  # the Slack edge
         place = Place(channel=channel, thread_ts=thread_ts, user_id=user) if channel else Place(channel=user)
         report_failure(deps.logger, client, what=f"consultation {action}", error=exc, place=place)
@@ -155,5 +185,9 @@ def publish_home(deps: Deps, client: WebClient, user_id: str) -> None:
         start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         counts = deps.store.consultation_counts(since=start)
         month = f"{start:%Y年%m月}"
-    client.views_publish(user_id=user_id, view=kit.home_view(is_staff=staff, consultations=consultations,
-                                                             counts=counts, month_label=month))
+    view = kit.home_view(is_staff=staff, consultations=consultations, counts=counts, month_label=month)
+    if staff:
+        from bot.slack.kbflow import with_freshness  # the knowledge editor's part of the App Home
+
+        view = with_freshness(deps, view)
+    client.views_publish(user_id=user_id, view=view)

@@ -33,6 +33,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "en": ":bow: Sorry, I could not answer just now. Please try again in a moment; if it keeps happening, "
         "contact us with this reference: `{ref}`",
     },
+    "not_saved": {
+        "ja": ":warning: データベースに接続できず、保存できませんでした。少し時間をおいてもう一度お試しください"
+        "（参照番号 `{ref}`）。",
+        "en": ":warning: That could not be saved: the database is not reachable. Please try again in a moment "
+        "(reference `{ref}`).",
+    },
     "no_text": {
         "ja": "ご質問をどうぞ。例: `AMEDの創薬ベンチャーエコシステム強化事業とは？`",
         "en": "Please ask a question, e.g. `What is the Drug Discovery Venture Ecosystem program?`",
@@ -76,6 +82,103 @@ _TEXT: dict[str, dict[str, str]] = {
         "for healthcare and drug-discovery startups, citing the sources.",
     },
     "prompts_title": {"ja": "たとえば、こんな質問ができます", "en": "Try asking"},
+    # --- the knowledge editor (staff) ---
+    "kb_refused": {
+        "ja": "申し訳ありません。ナレッジ（支援制度・VC・CDMO・資料）を変更できるのは相談員（スタッフ）だけです。"
+        "質問は `/kakehashi ask` やDMでいつでもどうぞ。",
+        "en": "Sorry, only the desk's staff can change the knowledge base (programs, VCs, CDMOs, documents). "
+        "You can still ask me anything with `/kakehashi ask` or a direct message.",
+    },
+    "kb_unavailable": {
+        "ja": "このボットではナレッジの編集が有効になっていません。",
+        "en": "Editing the knowledge base is not enabled in this bot.",
+    },
+    "kb_usage": {
+        "ja": "使い方: {usage}（`/kakehashi kb help` で一覧）",
+        "en": "Usage: {usage} (`/kakehashi kb help` lists every command)",
+    },
+    "kb_unknown": {"ja": ":warning: {error}", "en": ":warning: {error}"},
+    "kb_nothing": {
+        "ja": "変更はありません: {error}",
+        "en": "Nothing changed: {error}",
+    },
+    "kb_failed": {
+        "ja": ":warning: 変更できませんでした（何も書き込んでいません）: {error}",
+        "en": ":warning: Could not make the change (nothing was written): {error}",
+    },
+    "kb_refreshing": {"ja": ":hourglass_flowing_sand: 検索に反映しています…", "en": ":hourglass_flowing_sand: Updating the search index…"},
+    "kb_searchable": {
+        "ja": ":mag: 検索に反映しました（{seconds:.1f}秒）。いまから回答とおすすめに使われます。",
+        "en": ":mag: Searchable now ({seconds:.1f} s): answers and recommendations use it from now on.",
+    },
+    "kb_refresh_failed": {
+        "ja": ":warning: 変更は保存しましたが、検索への反映に失敗しました。次の質問のときにもう一度試みます。"
+        "参照番号: `{ref}`",
+        "en": ":warning: The change is saved, but updating the search index failed; it is retried at the next "
+        "question. Reference: `{ref}`",
+    },
+    "kb_not_live": {
+        "ja": "変更は保存しました。このボットは自動で再読み込みしないため、`kakehashi ingest` と再起動で反映されます。",
+        "en": "The change is saved. This bot does not reload by itself: run `kakehashi ingest` and restart it.",
+    },
+    "kb_conflict": {
+        "ja": "{who}がこの記録を変更しました（変更 #{change}、{when}）。保存していません。"
+        "フォームを閉じて開き直し、最新の内容に変更を加えてください。",
+        "en": "{who} changed this record after you opened it (change #{change}, {when}); nothing was saved. "
+        "Close the form, open it again and redo your edit on the new version.",
+    },
+    "kb_conflict_unknown": {
+        "ja": "フォームを開いたあとに、この記録が変更されました。保存していません。フォームを開き直してください。",
+        "en": "This record changed after you opened the form; nothing was saved. Please open it again.",
+    },
+    "kb_id_taken": {
+        "ja": "このIDはすでに使われています。別のIDにするか、`/kakehashi kb edit {id}` で編集してください。",
+        "en": "This id is already taken; choose another, or edit it with `/kakehashi kb edit {id}`.",
+    },
+    "kb_upload_refused": {
+        "ja": "ファイルをありがとうございます。ただ、資料をナレッジに追加できるのは相談員（スタッフ）だけです。"
+        "内容についてのご質問は、文章でどうぞ。",
+        "en": "Thank you for the file. Only the desk's staff can add documents to the knowledge base; "
+        "please ask your question in words.",
+    },
+    "kb_upload_working": {
+        "ja": ":inbox_tray: `{name}` を読み込んでいます…",
+        "en": ":inbox_tray: Reading `{name}`…",
+    },
+    "kb_upload_added": {
+        "ja": ":page_facing_up: 資料「{title}」を追加しました（変更 #{change}、ID `{doc_id}`、{passages} 節）。"
+        "題名・府省・日付が違えば「詳細を編集」から直してください。",
+        "en": ":page_facing_up: Added the document \"{title}\" (change #{change}, id `{doc_id}`, {passages} "
+        "passages). If the title, ministry or date is wrong, fix it with \"Edit details\".",
+    },
+    "kb_upload_unreadable": {
+        "ja": ":no_entry_sign: `{name}` は追加できませんでした（何も変更していません）。{why}\n> {detail}",
+        "en": ":no_entry_sign: I could not add `{name}` (nothing changed). {why}\n> {detail}",
+    },
+    "kb_upload_same": {
+        "ja": "`{name}` と同じ内容の資料がすでにあります。何も変更していません。",
+        "en": "A document with the same content as `{name}` is already there; nothing changed.",
+    },
+    "kb_upload_too_many": {
+        "ja": "一度に読み込むのは {limit} ファイルまでです。残りはもう一度アップロードしてください。",
+        "en": "I read at most {limit} files at a time; please upload the rest again.",
+    },
+    "kb_document_saved": {
+        "ja": ":white_check_mark: 資料「{title}」の情報を更新しました（変更 #{change}）。",
+        "en": ":white_check_mark: Updated the details of \"{title}\" (change #{change}).",
+    },
+}
+
+# Why an upload could not be read, by DocumentReadError.reason (the English detail follows it).
+READ_FAILURE_JA = {
+    "too_large": "ファイルが大きすぎます。分割するか画像を圧縮して、もう一度アップロードしてください。",
+    "unsupported_type": "この形式には対応していません。PDF・Word（.docx）・Markdown・テキストをアップロードしてください。",
+    "encrypted": "パスワードで保護（暗号化）されています。保護を外してからアップロードしてください。",
+    "no_text": "文字が読み取れません（スキャンした画像だけのPDFなど）。文字を含むファイルか、OCRしたテキストをアップロードしてください。",
+    "corrupt": "ファイルが壊れているか、拡張子と中身が一致しません。",
+    "zip_bomb": "展開すると異常に大きくなるファイルのため、安全のため読み込みません。",
+    "encoding": "文字コードが読み取れません。UTF-8で保存し直してアップロードしてください。",
+    "download": "Slackからファイルを取得できませんでした。もう一度お試しください。",
 }
 
 SUGGESTED_PROMPTS_JA: list[dict[str, str]] = [

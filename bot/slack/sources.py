@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import Program
@@ -59,3 +60,31 @@ class SourceCatalog:
     def url(self, record_id: str) -> str | None:
         info = self._records.get(record_id)
         return info.url if info else None
+
+
+class _HasKnowledge(Protocol):
+    @property
+    def kb(self) -> KnowledgeBase: ...
+
+
+class LiveSourceCatalog(SourceCatalog):
+    """The catalog of whatever knowledge is live now: rebuilt when staff changes swap the knowledge base."""
+
+    def __init__(self, live: _HasKnowledge) -> None:
+        self._live = live
+        self._built_for: KnowledgeBase | None = None
+        super().__init__(records={}, documents={})
+
+    def _current(self) -> None:
+        kb = self._live.kb
+        if kb is not self._built_for:
+            fresh = SourceCatalog.from_kb(kb)
+            self._records, self._documents, self._built_for = fresh._records, fresh._documents, kb
+
+    def lookup(self, citation_id: str) -> SourceInfo | None:
+        self._current()
+        return super().lookup(citation_id)
+
+    def url(self, record_id: str) -> str | None:
+        self._current()
+        return super().url(record_id)

@@ -1,4 +1,4 @@
-"""`/kakehashi ask …`, `/kakehashi match …`, `/kakehashi help`.
+"""`/kakehashi ask …`, `/kakehashi match …`, `/kakehashi help`; `/kakehashi kb …` (staff) is in kb.py.
 
 Slack allows three seconds: the acknowledgement goes out at once and the work runs after it
 (bolt's lazy listeners)."""
@@ -15,13 +15,14 @@ from bot.slack.answering import answer_and_post, match_and_post
 from bot.slack.blocks import help_blocks
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import report_failure
+from bot.slack.listeners import kb
 from bot.slack.messages import t
 from bot.slack.text import escape_mrkdwn, shorten, slack_to_plain
 from retrieval.language import detect_language
 
 COMMAND = "/kakehashi"
 _SUBCOMMANDS = {"ask": "ask", "質問": "ask", "match": "match", "マッチ": "match", "マッチング": "match",
-                "help": "help", "ヘルプ": "help", "使い方": "help"}
+                "help": "help", "ヘルプ": "help", "使い方": "help", "kb": "kb", "ナレッジ": "kb"}
 
 
 def parse(text: str | None) -> tuple[str, str]:
@@ -38,7 +39,9 @@ def register(app: App, deps: Deps) -> None:
     def acknowledge(ack: Ack, command: dict[str, Any]) -> None:
         sub, rest = parse(command.get("text"))
         language = detect_language(rest) if rest else "ja"
-        if sub == "help":
+        if sub == "kb":
+            kb.acknowledge(deps, ack, command, rest)
+        elif sub == "help":
             ack(text="Kakehashi", blocks=help_blocks(language))
         elif sub == "match" and not rest:
             ack()  # the form opens from the lazy listener, with the trigger id
@@ -50,6 +53,9 @@ def register(app: App, deps: Deps) -> None:
     def work(command: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond) -> None:
         sub, rest = parse(command.get("text"))
         if sub == "help":
+            return
+        if sub == "kb":
+            kb.work(deps, client, command, rest, respond)
             return
         place = Place(channel=command["channel_id"], user_id=command["user_id"], team_id=command.get("team_id"))
         if sub == "match" and not rest:

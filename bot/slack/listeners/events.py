@@ -1,4 +1,5 @@
-"""Events API: @mentions in channels, direct messages, follow-ups in our threads, the App Home."""
+"""Events API: @mentions in channels, direct messages, follow-ups in our threads, the App Home,
+and documents staff upload for the knowledge base (bot/slack/uploads.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack import uploads
 from bot.slack.answering import answer_and_post
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import slack_error
@@ -17,6 +19,8 @@ from bot.slack.handoff import publish_home
 def register(app: App, deps: Deps) -> None:
     @app.event("app_mention")
     def on_mention(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        if uploads.is_upload(deps, event):
+            return  # a document for the knowledge base: the message event for it adds it
         _seen(deps, client, event)
         answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
                         surface="mention", bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
@@ -25,6 +29,9 @@ def register(app: App, deps: Deps) -> None:
     @app.event("message")
     def on_message(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         kind = event.get("channel_type")
+        if uploads.is_upload(deps, event):
+            uploads.handle(deps, client, event)
+            return
         if kind == "im" and not event.get("thread_ts"):
             answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
                             surface="dm", bot_user_id=context.bot_user_id, message_ts=event.get("ts"))
