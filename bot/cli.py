@@ -13,13 +13,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import cli_match, cli_serve
+from filelock import Timeout
+
+from bot import cli_db, cli_kb, cli_match, cli_report, cli_serve
 from bot.cli_common import CliError, make_answerer, percentile, read_jsonl, ready_index, stdin_lines
 from knowledge.errors import KnowledgeError
 from knowledge.loader import load_knowledge, squash
 from knowledge.settings import Settings, load_settings
 from retrieval.answer import Answer, Answerer, make_chat_model
-from retrieval.engine import ingest, open_index
+from retrieval.engine import embedded_store_lock, ingest, open_index
 from retrieval.errors import RetrievalError
 from retrieval.index import KINDS, Filters
 
@@ -43,8 +45,19 @@ def format_answer(answer: Answer) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    index = open_index(settings)
-    report = ingest(settings, index, rebuild=args.rebuild)
+    lock = embedded_store_lock(settings)
+    if lock is not None:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as exc:
+            raise CliError("a running bot serves from the embedded index and indexes knowledge changes itself; "
+                           "stop it first to rebuild") from exc
+    try:
+        index = open_index(settings)
+        report = ingest(settings, index, rebuild=args.rebuild)
+    finally:
+        if lock is not None:
+            lock.release()
     print(f"added:   {len(report.added)} {' '.join(report.added[:20])}{' …' if len(report.added) > 20 else ''}")
     print(f"updated: {len(report.updated)} {' '.join(report.updated[:20])}")
     print(f"removed: {len(report.removed)} {' '.join(report.removed[:20])}")
@@ -161,7 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     cli_match.register(sub)
+    cli_report.register(sub)
+    cli_kb.register(sub)
     cli_serve.register(sub)
+    cli_db.register(sub)
     return parser
 
 
@@ -178,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `kakehashi kb diff 12 | head`: the reader left; not an error worth a traceback.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -62,10 +62,8 @@ def seed_index(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: Embedd
     return index
 
 
-@pytest.fixture
-def small_knowledge_dir(tmp_path: Path) -> Path:
+def make_small_knowledge_dir(root: Path) -> Path:
     """A copy of a few real records and one document: quick to embed, safe to edit."""
-    root = tmp_path / "knowledge"
     (root / "documents").mkdir(parents=True)
     for folder in ("programs", "vcs", "cdmos"):
         (root / folder).mkdir()
@@ -81,3 +79,8 @@ def small_knowledge_dir(tmp_path: Path) -> Path:
         ):
             shutil.copy(path, root / "programs")
     return root
+
+
+@pytest.fixture
+def small_knowledge_dir(tmp_path: Path) -> Path:
+    return make_small_knowledge_dir(tmp_path / "knowledge")

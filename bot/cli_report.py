@@ -1,0 +1,203 @@
+"""`kakehashi report gaps`: where the bot fell short, grouped by topic, so staff know what to add.
+
+Reads the desk database (answers given without confidence, 👎 ratings with their reasons,
+hand-offs to supporters) and the search index (to group questions and to name what in the
+knowledge base comes closest). Needs no Slack settings. bot/cli.py adds it with `register(sub)`;
+the weekly Slack post (bot/slack/gapsreport.py) builds its report with `gap_report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from bot.cli_common import CliError
+from bot.slack.blocks import FEEDBACK_REASONS
+from bot.store import DeskStore, StoreError, parsed_safe
+from knowledge.settings import Settings
+from retrieval.engine import open_index
+from retrieval.gaps import GAP_KINDS, GapItem, GapReport, build_gap_report
+from retrieval.index import SearchIndex
+from retrieval.language import detect_language
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+EXAMPLES_SHOWN = 5
+
+ITEM_LABEL = {"low_confidence": "low confidence", "thumbs_down": "👎", "handoff": "hand-off"}
+KIND_LABEL = {
+    "low_confidence": {"ja": "自信なし", "en": "low confidence"},
+    "thumbs_down": {"ja": "👎", "en": "👎"},
+    "handoff": {"ja": "相談員へ", "en": "hand-offs"},
+}
+
+
+def _utc(stored: dt.datetime) -> dt.datetime:
+    """The store keeps naive UTC."""
+    return stored.replace(tzinfo=dt.UTC) if stored.tzinfo is None else stored
+
+
+def collect_gap_items(store: DeskStore, *, since: dt.datetime, until: dt.datetime | None = None) -> list[GapItem]:
+    """Every sign of a gap in the window: answers given without confidence, 👎 ratings (with the
+    question they rated), and consultations handed to supporters."""
+    items: list[GapItem] = []
+    for answer in store.low_confidence_answers(since=since, until=until):
+        items.append(GapItem(kind="low_confidence", text=answer.question, at=_utc(answer.created_at), ref=answer.id,
+                             language=answer.language, answer_id=answer.id))
+    for feedback, answer in store.down_feedback(since=since, until=until):
+        text = answer.question if answer is not None else feedback.comment
+        if not text.strip():
+            continue  # a 👎 on an answer this database does not hold, with nothing said: nothing to group
+        items.append(GapItem(
+            kind="thumbs_down", text=text, at=_utc(feedback.created_at),
+            reasons=tuple(code for code in feedback.reasons.split(",") if code), comment=feedback.comment,
+            ref=answer.id if answer is not None else f"feedback-{feedback.id}",
+            language=answer.language if answer is not None else detect_language(text),
+            answer_id=answer.id if answer is not None else None))
+    for consultation in store.consultations_since(since=since, until=until):
+        text = consultation.topic.strip() or consultation.question.strip()
+        if text:
+            items.append(GapItem(kind="handoff", text=text, at=_utc(consultation.created_at), ref=consultation.ref,
+                                 language=consultation.language, answer_id=consultation.answer_id))
+    return items
+
+
+def gap_report(settings: Settings, store: DeskStore, *, index: SearchIndex | Callable[[], SearchIndex],
+               now: dt.datetime, days: int) -> GapReport:
+    """The report for the `days` before `now`. `index` may be a function that opens it, so an empty
+    window never loads the embedding model; an empty index still groups, without knowledge-base hints."""
+    since = now - dt.timedelta(days=days)
+    items = collect_gap_items(store, since=since, until=now)
+    if not items:
+        return GapReport(topics=(), since=since, until=now, threshold=settings.gaps_topic_similarity,
+                         counts={kind: 0 for kind in GAP_KINDS})
+    index = index if isinstance(index, SearchIndex) else index()
+    empty_note = ("the search index is empty: run `kakehashi ingest` to see what in the knowledge base comes "
+                  "closest to each topic")
+    notes = () if len(index) else (empty_note,)
+    report = build_gap_report(items, embedder=index.embedder, index=index if len(index) else None,
+                              threshold=settings.gaps_topic_similarity, since=since, until=now)
+    return replace(report, notes=(*report.notes, *notes))
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+def _when(at: dt.datetime) -> str:
+    return f"{at.astimezone(JST):%Y-%m-%d %H:%M}"
+
+
+def kind_label(kind: str) -> str:
+    ja, en = KIND_LABEL[kind]["ja"], KIND_LABEL[kind]["en"]
+    return ja if ja == en else f"{ja} / {en}"
+
+
+def reason_label(code: str, language: str = "ja") -> str:
+    labels = FEEDBACK_REASONS.get(code)
+    return labels[language] if labels else code
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def format_gap_report(report: GapReport, *, days: int) -> str:
+    """Readable by staff in either language: headings in Japanese with English."""
+    if report.empty:
+        return f"no gaps in the last {days} days（過去{days}日間、不足は見つかりませんでした）\n"
+    by_kind = ", ".join(f"{kind_label(k)} {report.counts.get(k, 0)}" for k in GAP_KINDS)
+    period = (f"{_when(report.since)} 〜 {_when(report.until)} JST" if report.since and report.until
+              else f"last {days} days")
+    lines = [
+        f"ナレッジの不足 / knowledge gaps — 過去{days}日 / last {days} days ({period})",
+        f"件数 / items: {report.items}（{by_kind}） — トピック / topics: {len(report.topics)}",
+        "",
+    ]
+    for n, topic in enumerate(report.topics, 1):
+        lines.append(f"{n}. トピック / topic: {_one_line(topic.label, 160)}")
+        if topic.terms:
+            lines.append(f"   キーワード / key terms: {', '.join(topic.terms)}")
+        by_kind = ", ".join(f"{kind_label(k)} {topic.counts[k]}" for k in GAP_KINDS)
+        lines.append(f"   件数 / count: 質問 / questions {topic.questions}（{by_kind}）; "
+                     f"最新 / latest {_when(topic.latest_at)}")
+        if topic.reasons:
+            reasons = ", ".join(f"{reason_label(code, 'ja')} / {reason_label(code, 'en')} ×{count}"
+                                for code, count in topic.reasons.items())
+            lines.append(f"   👎の理由 / reasons: {reasons}")
+        for comment in topic.comments[:3]:
+            lines.append(f"   コメント / comment: 「{_one_line(comment, 160)}」")
+        if topic.nearest is not None:
+            hint = topic.nearest
+            where = f"{hint.title}（{hint.kind} {hint.origin}, {hint.similarity:.3f}）"
+            if hint.close:
+                lines.append(f"   ナレッジベースで最も近い / closest in the knowledge base: {where}")
+            else:
+                lines.append(f"   近いものなし：新しいトピック / nothing close: new topic（最も近い / closest: {where}）")
+        lines.append("   質問 / questions:")
+        for item in topic.items[:EXAMPLES_SHOWN]:
+            lines.append(f"     - {_when(item.at)} [{ITEM_LABEL[item.kind]}] {_one_line(item.text, 140)}"
+                         f"{f'  ({item.ref})' if item.ref else ''}")
+        if len(topic.items) > EXAMPLES_SHOWN:
+            lines.append(f"     …ほか / more: {len(topic.items) - EXAMPLES_SHOWN}")
+        lines.append("")
+    lines += [f"注 / note: {note}" for note in report.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- the command --------------------------------------------------------------------------------
+
+def open_store(settings: Settings) -> DeskStore:
+    """The desk database named by settings; a missing SQLite file is an error, not a new empty database."""
+    url = settings.effective_database_url
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError or ValueError for a malformed URL
+        raise CliError(f"KAKEHASHI_DATABASE_URL is not a database URL: {parsed_safe(url)}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not Path(parsed.database).exists():
+        raise CliError(f"no desk database at {parsed.database}: set KAKEHASHI_DATA_DIR (or KAKEHASHI_DATABASE_URL) "
+                       "to where the bot keeps its data")
+    try:
+        return DeskStore(url=url)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_report_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    days = args.days if args.days is not None else settings.gaps_window_days
+    if days < 1:
+        raise CliError(f"--days must be 1 or more, not {days}")
+    now = dt.datetime.now(dt.UTC)
+    store = open_store(settings)
+    try:
+        report = gap_report(settings, store, index=lambda: open_index(settings), now=now, days=days)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+    if args.json:
+        payload: dict[str, Any] = {"days": days, **report.to_json()}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(format_gap_report(report, days=days))
+    sys.stdout.flush()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `report` (with `report gaps`) to the `kakehashi` subcommands."""
+    p = subparsers.add_parser("report", help="reports for supporters")
+    reports = p.add_subparsers(dest="report", required=True, metavar="REPORT")
+    g = reports.add_parser("gaps", help="questions the bot could not answer well, grouped by topic: what to add "
+                           "to the knowledge base")
+    g.add_argument("--days", type=int, default=None,
+                   help="how many days back (default: KAKEHASHI_GAPS_WINDOW_DAYS, 7)")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.set_defaults(func=cmd_report_gaps)

@@ -1,0 +1,137 @@
+"""Staff keep the knowledge current from the command line, end to end: the real `kakehashi` program on a
+copy of the knowledge files, with the real embedder, index and answerer after each change."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_small_knowledge_dir
+from tests.docfactory import docx_zip_bomb, encrypted_pdf, image_only_pdf, japanese_docx, japanese_pdf
+from tests.kbfiles import NEW_ID, NEW_NAME, program_yaml, tree_digest
+
+REPO = Path(__file__).resolve().parents[1]
+QUESTION = "ほしぞら創薬加速パートナーシップ事業の補助上限はいくら？"
+PROFILE = "希少疾患の核酸医薬を開発する創業2年のスタートアップです。非臨床試験の資金を探しています。"
+
+pytestmark = pytest.mark.slow
+
+
+class Kakehashi:
+    def __init__(self, knowledge: Path, data: Path) -> None:
+        self.knowledge = knowledge
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("KAKEHASHI_", "SLACK_"))} | {
+            "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge), "KAKEHASHI_DATA_DIR": str(data),
+            "KAKEHASHI_KB_MAX_UPLOAD_MB": "2", "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
+
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
+                                env=self.env, cwd=REPO, timeout=600, check=False)
+        if ok:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    def ask(self, question: str) -> dict:
+        return json.loads(self("ask", "--json", question).stdout)
+
+    def match_ids(self, profile: str) -> list[str]:
+        return [r["id"] for r in json.loads(self("match", "--json", profile).stdout)["recommendations"]]
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Kakehashi:
+    root = tmp_path_factory.mktemp("kb-cli")
+    kakehashi = Kakehashi(make_small_knowledge_dir(root / "knowledge"), root / "data")
+    kakehashi("ingest")
+    return kakehashi
+
+
+def test_add_answer_match_retire_update_revert(cli: Kakehashi, tmp_path: Path) -> None:
+    record = tmp_path / "hoshizora.yaml"
+    record.write_text(program_yaml(), encoding="utf-8")
+    added = cli("kb", "add", str(record))
+    assert "change 1: add program" in added.stdout and "embedded 1 passages" in added.stdout
+
+    answer = cli.ask(QUESTION)
+    assert answer["citations"][0]["title"] == NEW_NAME
+    assert "2億円" in answer["answer"]
+    assert NEW_ID in cli.match_ids(PROFILE)
+
+    assert "change 2: retire" in cli("kb", "retire", NEW_ID).stdout
+    assert NEW_ID not in cli.match_ids(PROFILE)
+    assert all(c["title"] != NEW_NAME for c in cli.ask(QUESTION)["citations"])
+    assert "[retired]" in cli("kb", "list", "--kind", "program").stdout
+    cli("kb", "restore", NEW_ID)
+
+    shown = cli("kb", "show", NEW_ID).stdout
+    assert shown.startswith("# kakehashi-base: ")
+    record.write_text(shown.replace("最大2億円", "最大5億円"), encoding="utf-8")
+    update = cli("kb", "add", str(record))
+    assert "change 4: update program" in update.stdout and "summary_ja" in update.stdout
+    assert "5億円" in cli.ask(QUESTION)["answer"]
+
+    # The same printed copy again: the record changed since, so the second save is refused, naming the change.
+    stale = cli("kb", "add", str(record), ok=False)
+    assert stale.returncode == 2 and "change 4" in stale.stderr
+
+    cli("kb", "revert", "4")
+    after_revert = cli.ask(QUESTION)["answer"]
+    assert "2億円" in after_revert and "5億円" not in after_revert
+    history = cli("kb", "history", NEW_ID).stdout.splitlines()
+    assert [line.split()[5] for line in history] == ["revert", "update", "restore", "retire", "add"]
+    diff = cli("kb", "diff", "4").stdout
+    assert "-summary_ja: 希少疾患の核酸医薬に取り組む創業3年以内のスタートアップに、ほしぞら基金から非臨床試験費用を最大2億円" in diff
+
+
+def test_documents_from_pdf_and_docx_are_answerable(cli: Kakehashi, tmp_path: Path) -> None:
+    pdf = tmp_path / "きらめき再生医療支援.pdf"
+    pdf.write_bytes(japanese_pdf(["きらめき再生医療支援プログラムは、iPS細胞由来製品の治験製造を行うベンチャーに、"
+                                  "GMP製造施設の利用料の3分の2を助成する。申請締切は令和9年1月15日。"],
+                                 title="きらめき再生医療支援プログラム 公募要領"))
+    added = cli("kb", "add", str(pdf), "--ministry", "MHLW", "--id", "kirameki-saisei")
+    assert "add-document kirameki-saisei" in added.stdout
+    answer = cli.ask("きらめき再生医療支援プログラムの申請締切はいつ？")
+    assert "令和9年1月15日" in answer["answer"]
+    assert "きらめき再生医療支援プログラム 公募要領" in cli("kb", "list", "--kind", "document").stdout
+
+    docx = tmp_path / "sakura.docx"
+    docx.write_bytes(japanese_docx(heading="さくら医療機器実証事業", paragraphs=[
+        "さくら医療機器実証事業では、医療機器スタートアップが病院で行う実証研究の費用を一件あたり三千万円まで支援する。"],
+        table=[["区分", "上限"], ["実証研究", "三千万円"]]))
+    cli("kb", "add", str(docx))
+    assert "三千万円" in cli.ask("さくら医療機器実証事業は一件いくらまで支援しますか")["answer"]
+
+
+@pytest.mark.parametrize(("name", "make", "expected"), [
+    ("broken.yaml", lambda: b"id: x\nkind: program\nname_ja: [unclosed\n", "broken.yaml:4"),
+    ("fake.pdf", lambda: "これはPDFではありません".encode(), "not a PDF"),
+    ("locked.pdf", lambda: encrypted_pdf(), "password"),
+    ("scan.pdf", lambda: image_only_pdf(), "OCR"),
+    ("bomb.docx", lambda: docx_zip_bomb(), "bomb"),
+    ("huge.txt", lambda: "あ".encode() * (3 * 1024 * 1024 // 3 + 10), "MB"),
+    ("sheet.xlsx", lambda: b"PK\x03\x04", "PDF"),
+])
+def test_invalid_and_hostile_files_are_refused_with_nothing_changed(cli: Kakehashi, tmp_path: Path, name: str,
+                                                                    make: object, expected: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(make())  # type: ignore[operator]
+    before = tree_digest(cli.knowledge)
+    result = cli("kb", "add", str(path), ok=False)
+    assert result.returncode == 2
+    assert expected.lower() in result.stderr.lower(), result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree_digest(cli.knowledge) == before
+
+
+def test_stale_and_usage_errors(cli: Kakehashi) -> None:
+    stale = cli("kb", "stale", "--days", "30", "--json").stdout.splitlines()
+    assert stale and all(json.loads(line)["reasons"] for line in stale)
+    unknown = cli("kb", "retire", "no-such-record", ok=False)
+    assert unknown.returncode == 2 and "no-such-record" in unknown.stderr
+    missing = cli("kb", "revert", "999", ok=False)
+    assert missing.returncode == 2 and "no change 999" in missing.stderr
