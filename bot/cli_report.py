@@ -3,7 +3,7 @@
 Reads the desk database (answers given without confidence, 👎 ratings with their reasons,
 hand-offs to supporters) and the search index (to group questions and to name what in the
 knowledge base comes closest). Needs no Slack settings. bot/cli.py adds it with `register(sub)`;
-the weekly Slack post (bot/slack/gapsreport.py) builds its report with `gap_report`.
+the weekly Slack post (bot/slack/gapsreport.py) shares bot/desk_gaps.py with it.
 """
 
 from __future__ import annotations
@@ -12,23 +12,18 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from bot.cli_common import CliError
-from bot.slack.blocks import FEEDBACK_REASONS
+from bot.desk_gaps import JST, gap_report, reason_label
 from bot.store import DeskStore, StoreError, parsed_safe
 from knowledge.settings import Settings
 from retrieval.engine import open_index
-from retrieval.gaps import GAP_KINDS, GapItem, GapReport, build_gap_report
-from retrieval.index import SearchIndex
-from retrieval.language import detect_language
+from retrieval.gaps import GAP_KINDS, GapReport
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 EXAMPLES_SHOWN = 5
 
 ITEM_LABEL = {"low_confidence": "low confidence", "thumbs_down": "👎", "handoff": "hand-off"}
@@ -37,54 +32,6 @@ KIND_LABEL = {
     "thumbs_down": {"ja": "👎", "en": "👎"},
     "handoff": {"ja": "相談員へ", "en": "hand-offs"},
 }
-
-
-def _utc(stored: dt.datetime) -> dt.datetime:
-    """The store keeps naive UTC."""
-    return stored.replace(tzinfo=dt.UTC) if stored.tzinfo is None else stored
-
-
-def collect_gap_items(store: DeskStore, *, since: dt.datetime, until: dt.datetime | None = None) -> list[GapItem]:
-    """Every sign of a gap in the window: answers given without confidence, 👎 ratings (with the
-    question they rated), and consultations handed to supporters."""
-    items: list[GapItem] = []
-    for answer in store.low_confidence_answers(since=since, until=until):
-        items.append(GapItem(kind="low_confidence", text=answer.question, at=_utc(answer.created_at), ref=answer.id,
-                             language=answer.language, answer_id=answer.id))
-    for feedback, answer in store.down_feedback(since=since, until=until):
-        text = answer.question if answer is not None else feedback.comment
-        if not text.strip():
-            continue  # a 👎 on an answer this database does not hold, with nothing said: nothing to group
-        items.append(GapItem(
-            kind="thumbs_down", text=text, at=_utc(feedback.created_at),
-            reasons=tuple(code for code in feedback.reasons.split(",") if code), comment=feedback.comment,
-            ref=answer.id if answer is not None else f"feedback-{feedback.id}",
-            language=answer.language if answer is not None else detect_language(text),
-            answer_id=answer.id if answer is not None else None))
-    for consultation in store.consultations_since(since=since, until=until):
-        text = consultation.topic.strip() or consultation.question.strip()
-        if text:
-            items.append(GapItem(kind="handoff", text=text, at=_utc(consultation.created_at), ref=consultation.ref,
-                                 language=consultation.language, answer_id=consultation.answer_id))
-    return items
-
-
-def gap_report(settings: Settings, store: DeskStore, *, index: SearchIndex | Callable[[], SearchIndex],
-               now: dt.datetime, days: int) -> GapReport:
-    """The report for the `days` before `now`. `index` may be a function that opens it, so an empty
-    window never loads the embedding model; an empty index still groups, without knowledge-base hints."""
-    since = now - dt.timedelta(days=days)
-    items = collect_gap_items(store, since=since, until=now)
-    if not items:
-        return GapReport(topics=(), since=since, until=now, threshold=settings.gaps_topic_similarity,
-                         counts={kind: 0 for kind in GAP_KINDS})
-    index = index if isinstance(index, SearchIndex) else index()
-    empty_note = ("the search index is empty: run `kakehashi ingest` to see what in the knowledge base comes "
-                  "closest to each topic")
-    notes = () if len(index) else (empty_note,)
-    report = build_gap_report(items, embedder=index.embedder, index=index if len(index) else None,
-                              threshold=settings.gaps_topic_similarity, since=since, until=now)
-    return replace(report, notes=(*report.notes, *notes))
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -96,11 +43,6 @@ def _when(at: dt.datetime) -> str:
 def kind_label(kind: str) -> str:
     ja, en = KIND_LABEL[kind]["ja"], KIND_LABEL[kind]["en"]
     return ja if ja == en else f"{ja} / {en}"
-
-
-def reason_label(code: str, language: str = "ja") -> str:
-    labels = FEEDBACK_REASONS.get(code)
-    return labels[language] if labels else code
 
 
 def _one_line(text: str, limit: int) -> str:

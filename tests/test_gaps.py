@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import update
 
 from bot.cli import main
-from bot.cli_report import collect_gap_items, format_gap_report, gap_report
+from bot.cli_report import format_gap_report
+from bot.desk_gaps import collect_gap_items, gap_report
 from bot.slack.app import make_client
 from bot.slack.deps import Deps
 from bot.slack.gapsreport import (

@@ -20,12 +20,12 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.cli_report import JST, gap_report, reason_label
+from bot.desk_gaps import JST, gap_report, reason_label
 from bot.slack.deps import AnswererLike, Deps
 from bot.slack.edge import new_reference
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten
-from bot.store import DeskStore
+from bot.store import DeskStore, StoreError
 from knowledge.settings import Settings
 from retrieval.gaps import GAP_KINDS, GapReport, GapTopic
 from retrieval.index import SearchIndex
@@ -162,7 +162,11 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
     index = index or getattr(deps.answerer, "index", None)
     if not isinstance(index, SearchIndex):
         raise TypeError("post_weekly_gaps needs a SearchIndex (pass index=, or an Answerer in deps)")
-    if not deps.store.claim_event(week_key(now)):
+    try:
+        if not deps.store.claim_event(week_key(now)):
+            return False
+    except StoreError as exc:  # the database is down: the scheduler tries again at its next check
+        deps.logger.error("gaps report for %s: cannot claim the week in the database: %s", week_key(now), exc)
         return False
     try:
         report = gap_report(deps.settings, deps.store, index=index, now=now, days=deps.settings.gaps_window_days)

@@ -34,6 +34,8 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
+MAX_BODY_BYTES = 1024 * 1024
+DISCARD_LIMIT_BYTES = 32 * 1024 * 1024
 _OBJECTS = ("event", "user", "team", "channel", "enterprise", "view", "container", "message")
 _LISTS_OF_OBJECTS = ("actions", "authorizations")
 
@@ -58,6 +60,17 @@ def _unreadable(environ: dict[str, Any]) -> bool:
         for name in _LISTS_OF_OBJECTS)
 
 
+def _discard(environ: dict[str, Any], length: int) -> None:
+    """Read and drop a refused body (up to a bound) so the client gets the 413 rather than a reset
+    connection while it is still sending; without parsing, this costs milliseconds."""
+    remaining = min(length, DISCARD_LIMIT_BYTES)
+    while remaining > 0:
+        chunk = environ["wsgi.input"].read(min(remaining, 65536))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+
+
 def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
     """Slack's events, commands and interactivity at /slack/events; GET /healthz for probes."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
@@ -66,6 +79,17 @@ def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok"]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if environ.get("REQUEST_METHOD") == "POST" and not 0 <= length <= MAX_BODY_BYTES:
+            # Slack's payloads (a full modal submission included) are tens of kilobytes; reading and
+            # parsing megabytes from anyone who can reach the port is only a way to tie the bot up.
+            log.info("refused a request of %s bytes", environ.get("CONTENT_LENGTH"))
+            _discard(environ, length)
+            start_response("413 Content Too Large", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"Content Too Large"]
         if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == EVENTS_PATH and (
                 _unreadable(environ)):
             log.info("refused a request whose body is not a Slack payload")
