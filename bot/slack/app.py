@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -96,10 +96,15 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
     app.use(ignore_bots(logger=logger))
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> None:
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
         # Listeners catch their own failures and tell the user; this is for what slipped past them.
         logger.error("unhandled error [ref %s] in %s: %s", new_reference(), body.get("type"), error,
                      exc_info=(type(error), error, error.__traceback__))
+        if isinstance(error, ValueError | KeyError | TypeError | AttributeError):
+            # A payload missing what its type promises (bolt's own dispatch raises on it): retrying the
+            # same bytes cannot help, so Slack hears "bad request" rather than a server error.
+            return BoltResponse(status=400, body="Bad Request")
+        return None
 
     listeners.register(app, deps)
     return app
