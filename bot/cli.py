@@ -54,7 +54,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                            "stop it first to rebuild") from exc
     try:
         index = open_index(settings)
-        report = ingest(settings, index, rebuild=args.rebuild)
+        report = ingest(settings, index, rebuild=args.rebuild, prune=True)
     finally:
         if lock is not None:
             lock.release()

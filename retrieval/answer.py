@@ -290,6 +290,8 @@ class Answerer:
         prompt = ChatPromptTemplate.from_messages([("system", system), ("human", human)])
         chain = prompt | self.chat_model | StrOutputParser()
         passages = "\n\n".join(f"[{i}] {h.chunk.title}（{h.chunk.source}）\n{h.chunk.text}" for i, h in enumerate(hits, 1))
+        # An uploaded document must not be able to close the quoted-material block and speak as the prompt.
+        passages = re.sub(r"</?\s*passages\s*>", "[passages]", passages, flags=re.IGNORECASE)
         try:
             text = _within(self.llm_timeout_s, lambda: chain.invoke({"question": question, "passages": passages}))
         except LLMError:

@@ -31,11 +31,12 @@ def open_index(
 
 
 def ingest(
-    settings: Settings, index: SearchIndex, *, kb: KnowledgeBase | None = None, rebuild: bool = False
+    settings: Settings, index: SearchIndex, *, kb: KnowledgeBase | None = None, rebuild: bool = False,
+    prune: bool = False,
 ) -> IngestReport:
-    """Load and validate the knowledge files, then index what changed."""
+    """Load and validate the knowledge files, then index what changed (`prune`: see SearchIndex.ingest)."""
     kb = kb or load_knowledge(settings.knowledge_dir)
-    return index.ingest(knowledge_chunks(kb, chunk_chars=settings.chunk_chars), rebuild=rebuild)
+    return index.ingest(knowledge_chunks(kb, chunk_chars=settings.chunk_chars), rebuild=rebuild, prune=prune)
 
 
 def embedded_store_lock(settings: Settings) -> FileLock | None:

@@ -117,15 +117,19 @@ class SearchIndex:
     def __len__(self) -> int:
         return len(self.lexical)
 
-    def ingest(self, chunks: Sequence[Chunk], *, rebuild: bool = False) -> IngestReport:
+    def ingest(self, chunks: Sequence[Chunk], *, rebuild: bool = False, prune: bool = False) -> IngestReport:
         """Bring the index to exactly `chunks`. Only passages missing from the vector store are embedded
         (another process may have embedded them already) and only passages missing from this process's
         lexical index are tokenized. Searches running meanwhile keep using the old lexical index, which is
-        swapped for the new one whole, so they never see a half-applied change."""
-        with self._ingest_lock, FileLock(str(self._lexical_path) + ".lock"):
-            return self._ingest(chunks, rebuild=rebuild)
+        swapped for the new one whole, so they never see a half-applied change.
 
-    def _ingest(self, chunks: Sequence[Chunk], *, rebuild: bool) -> IngestReport:
+        Vectors are deleted only for passages this process saw go: with a shared Chroma server another
+        host may be a change ahead, and its new passages must not be taken for strays. `prune` also
+        deletes every stored vector the knowledge does not hold (an explicit `kakehashi ingest`)."""
+        with self._ingest_lock, FileLock(str(self._lexical_path) + ".lock"):
+            return self._ingest(chunks, rebuild=rebuild, prune=prune)
+
+    def _ingest(self, chunks: Sequence[Chunk], *, rebuild: bool, prune: bool) -> IngestReport:
         started = time.perf_counter()
         if rebuild:
             self.store.reset()
@@ -167,7 +171,8 @@ class SearchIndex:
             updated.prepare()
             self.lexical = updated
         # Vectors of gone passages go last: until the swap above, searches may still cite them.
-        self.store.delete(sorted((in_store - desired.keys()) | set(gone)))
+        strays = in_store - desired.keys() if prune else set()
+        self.store.delete(sorted(strays | (set(gone) & in_store)))
         report.seconds = time.perf_counter() - started
         return report
 

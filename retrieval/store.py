@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -13,6 +15,8 @@ from retrieval.chunking import Chunk
 from retrieval.errors import IndexMismatchError, StoreUnavailableError
 
 Where = dict[str, Any]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class VectorStore(ABC):
@@ -44,12 +48,20 @@ class VectorStore(ABC):
 
 class ChromaStore(VectorStore):
     """Chroma with our own embeddings: no embedding function is ever attached, so Chroma never
-    falls back to its default model (which it would try to download)."""
+    falls back to its default model (which it would try to download).
 
-    def __init__(self, *, client: Any, collection: str) -> None:
+    With a Chroma server, every request is bounded by `chroma_timeout_s`; a server that is down fails
+    each call at once with StoreUnavailableError, and the next call after it is back succeeds (the HTTP
+    client opens a new connection). A collection that another process rebuilt (dropped and created
+    anew, so with a new id) is opened again by name on the next call."""
+
+    def __init__(self, *, client: Any, collection: str, where: str = "the embedded Chroma store") -> None:
         self._client = client
         self._name = collection
+        self._where = where
         self._collection: Any = None
+        self._signature: dict[str, str | int] | None = None
+        self._reopen_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChromaStore:
@@ -57,44 +69,86 @@ class ChromaStore(VectorStore):
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if settings.chroma_host:
+            where = f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+        else:
+            where = f"the embedded Chroma store in {settings.chroma_path}"
         try:
             if settings.chroma_host:
-                client = chromadb.HttpClient(
-                    host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
-                )
+                client = _http_client(settings, chroma_settings)
             else:
                 settings.chroma_path.mkdir(parents=True, exist_ok=True)
                 client = chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
         except Exception as exc:  # chromadb raises ValueError / httpx errors / its own
-            where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else settings.chroma_path
-            raise StoreUnavailableError(f"cannot open the Chroma store at {where}: {exc}") from exc
-        return cls(client=client, collection=settings.chroma_collection)
+            raise StoreUnavailableError(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
+        return cls(client=client, collection=settings.chroma_collection, where=where)
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, operation: Callable[[Any], T]) -> T:
+        """`operation(collection)`, with Chroma's many error types turned into StoreUnavailableError."""
+        collection = self.collection
         try:
-            return fn(*args, **kwargs)
+            try:
+                return operation(collection)
+            except Exception as exc:
+                if not _collection_gone(exc):
+                    raise
+            return operation(self._reopen(collection))
         except (IndexMismatchError, StoreUnavailableError):
             raise
         except Exception as exc:
-            raise StoreUnavailableError(f"Chroma {what} failed: {exc}") from exc
+            raise StoreUnavailableError(f"{self._where}: {what} failed: {type(exc).__name__}: {exc}") from exc
 
-    def ensure(self, signature: dict[str, str | int]) -> None:
-        collection = self._call(
-            "get_or_create_collection",
-            self._client.get_or_create_collection,
-            self._name,
-            embedding_function=None,
-            metadata=dict(signature),
-            configuration={"hnsw": {"space": "cosine"}},
-        )
-        stored = {k: (collection.metadata or {}).get(k) for k in signature}
-        if stored != dict(signature):
+    def _open(self, *, create: bool) -> Any:
+        assert self._signature is not None
+        if create:
+            collection = self._client.get_or_create_collection(
+                self._name, embedding_function=None, metadata=dict(self._signature),
+                configuration={"hnsw": {"space": "cosine"}})
+        else:
+            collection = self._client.get_collection(self._name, embedding_function=None)
+        stored = {k: (collection.metadata or {}).get(k) for k in self._signature}
+        if stored != dict(self._signature):
             raise IndexMismatchError(
                 f"the Chroma collection {self._name!r} was built with {stored}, but settings ask for "
-                f"{dict(signature)}; rebuild it with `kakehashi ingest --rebuild` (or choose another "
+                f"{dict(self._signature)}; rebuild it with `kakehashi ingest --rebuild` (or choose another "
                 "KAKEHASHI_CHROMA_COLLECTION)"
             )
+        return collection
+
+    def _reopen(self, failed: Any) -> Any:
+        """The collection by name again, after ours was found gone. Not created: an empty collection would
+        make every answer quietly lose its dense half, where an error says what to do."""
+        with self._reopen_lock:
+            if self._collection is not failed:  # another thread already opened it again
+                return self._collection
+            try:
+                collection = self._open(create=False)
+            except IndexMismatchError:
+                raise
+            except Exception as exc:
+                if _collection_gone(exc):
+                    raise StoreUnavailableError(
+                        f"{self._where}: the collection {self._name!r} is gone (dropped, or the server lost its "
+                        "data); run `kakehashi ingest` to build it again") from exc
+                raise
+            self._collection = collection
+            return collection
+
+    def ensure(self, signature: dict[str, str | int]) -> None:
+        self._signature = dict(signature)
+        try:
+            collection = self._open(create=True)
+        except (IndexMismatchError, StoreUnavailableError):
+            raise
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"{self._where}: get_or_create_collection failed: {type(exc).__name__}: {exc}") from exc
         self._collection = collection
+
+    @property
+    def where(self) -> str:
+        """Where the vectors live, as messages name it."""
+        return self._where
 
     @property
     def collection(self) -> Any:
@@ -108,39 +162,40 @@ class ChromaStore(VectorStore):
         # Chroma caps batch sizes; stay well under it.
         for start in range(0, len(chunks), 1000):
             part = chunks[start : start + 1000]
-            self._call(
-                "upsert",
-                self.collection.upsert,
-                ids=[c.id for c in part],
-                embeddings=vectors[start : start + len(part)],
-                documents=[c.text for c in part],
-                metadatas=[dict(c.metadata) for c in part],
-            )
+            embeddings = vectors[start : start + len(part)]
+            self._call("upsert", lambda c, part=part, embeddings=embeddings: c.upsert(
+                ids=[x.id for x in part], embeddings=embeddings, documents=[x.text for x in part],
+                metadatas=[dict(x.metadata) for x in part]))
 
     def update_metadata(self, chunks: Sequence[Chunk]) -> None:
         for start in range(0, len(chunks), 1000):
             part = chunks[start : start + 1000]
-            self._call("update", self.collection.update, ids=[c.id for c in part],
-                       metadatas=[dict(c.metadata) for c in part])
+            self._call("update", lambda c, part=part: c.update(
+                ids=[x.id for x in part], metadatas=[dict(x.metadata) for x in part]))
 
     def delete(self, ids: Sequence[str]) -> None:
-        if ids:
-            for start in range(0, len(ids), 1000):
-                self._call("delete", self.collection.delete, ids=list(ids[start : start + 1000]))
+        for start in range(0, len(ids), 1000):
+            part = list(ids[start : start + 1000])
+            self._call("delete", lambda c, part=part: c.delete(ids=part))
 
     def ids(self) -> set[str]:
-        result = self._call("get", self.collection.get, include=[])
+        result = self._call("get", lambda c: c.get(include=[]))
         return set(result["ids"])
 
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of `ids`, in that order (to copy an index to another store without
+        embedding it again)."""
+        result = self._call("get", lambda c: c.get(ids=list(ids), include=["embeddings"]))
+        by_id = dict(zip(result["ids"], result["embeddings"], strict=True))
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise StoreUnavailableError(f"{self._where}: {len(missing)} passages have no vector, e.g. {missing[0]}")
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
     def query(self, vector: np.ndarray, *, limit: int, where: Where | None = None) -> list[tuple[str, float]]:
-        result = self._call(
-            "query",
-            self.collection.query,
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=limit,
-            where=where or None,
-            include=["distances"],
-        )
+        query_vector = np.asarray(vector, dtype=np.float32)
+        result = self._call("query", lambda c: c.query(
+            query_embeddings=[query_vector], n_results=limit, where=where or None, include=["distances"]))
         ids = result["ids"][0]
         distances = result["distances"][0]
         return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
@@ -149,6 +204,37 @@ class ChromaStore(VectorStore):
         try:
             self._client.delete_collection(self._name)
         except Exception as exc:  # NotFoundError when there is nothing to drop
-            if "does not exist" not in str(exc) and type(exc).__name__ != "NotFoundError":
-                raise StoreUnavailableError(f"Chroma delete_collection failed: {exc}") from exc
+            if not _collection_gone(exc):
+                raise StoreUnavailableError(
+                    f"{self._where}: delete_collection failed: {type(exc).__name__}: {exc}") from exc
         self._collection = None
+
+
+def _collection_gone(exc: BaseException) -> bool:
+    """Chroma's NotFoundError (checked by name: chromadb is imported only where a store is opened)."""
+    return type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc)
+
+
+def _http_client(settings: Settings, chroma_settings: Any) -> Any:
+    """chromadb.HttpClient with every request bounded by settings.chroma_timeout_s.
+
+    chromadb (1.x) has no client timeout setting: its httpx session is made with timeout=None, so a hung
+    server would hold a question forever, and the constructor already asks the server for its tenant.
+    So the server is asked for a heartbeat first, with the timeout, and the session's timeout is set.
+    chromadb shares one session between the clients of a process that name the same host and port."""
+    import chromadb
+    import httpx
+
+    assert settings.chroma_host
+    timeout = httpx.Timeout(settings.chroma_timeout_s)
+    host = f"[{settings.chroma_host}]" if ":" in settings.chroma_host else settings.chroma_host
+    heartbeat = httpx.get(f"http://{host}:{settings.chroma_port}/api/v2/heartbeat", timeout=timeout)
+    heartbeat.raise_for_status()
+    client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = timeout
+    else:  # a chromadb that builds its client otherwise: say so rather than hang silently one day
+        log.warning("cannot bound requests to the Chroma server to %gs: this chromadb version has no "
+                    "httpx session where expected", settings.chroma_timeout_s)
+    return client

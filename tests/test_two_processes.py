@@ -1,0 +1,245 @@
+"""Two real `kakehashi serve --http` processes behind one Slack app, as two hosts would run them: the same
+Chroma server, the same desk database and the same (shared) knowledge folder, each with its own data dir
+and so its own lexical index. A consultation taken through one is taken for the other, a knowledge change
+made with `kakehashi kb add` is answered by both, and an event delivered to both is answered once.
+
+The desk database is PostgreSQL when KAKEHASHI_TEST_POSTGRES_URL names a server (as in CI), else one
+SQLite file both processes open."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from knowledge.editor import HEAD_FILE, HISTORY_DIR
+from knowledge.settings import Settings
+from retrieval.embeddings import Embedder
+from retrieval.engine import ingest, open_index
+from tests.chroma_server import ChromaServer, free_port
+from tests.db_fixtures import POSTGRES_URL, fresh_postgres_database
+from tests.fakeslack import BOT_USER_ID, TOKEN, FakeSlack
+from tests.kbfiles import NEW_NAME, program_yaml
+from tests.slack_fixtures import SIGNING_SECRET, STAFF, SUPPORTERS, posted_text
+from tests.slackdriver import SlackDriver
+
+REPO = Path(__file__).resolve().parents[1]
+QUESTION = "ほしぞら創薬加速パートナーシップ事業の補助上限はいくら？"
+FACT = "2億円"
+CITED = f"* {NEW_NAME} · "  # the new record among an answer's sources
+
+
+@dataclass
+class Serve:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    driver: SlackDriver
+    port: int
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KAKEHASHI_", "SLACK_")) and k != "OPENAI_API_KEY"}
+    return {**env, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **extra}
+
+
+@pytest.fixture
+def shared_database() -> Iterator[str]:
+    if POSTGRES_URL:
+        with fresh_postgres_database() as url:
+            yield url
+    else:
+        yield ""  # the test makes an SQLite file in its tmp_path
+
+
+@pytest.fixture
+def deployment(chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path: Path, memo_embedder: Embedder,
+               fake_slack: FakeSlack, shared_database: str) -> Iterator[tuple[dict[str, str], Serve, Serve]]:
+    """The shared pieces, the server collection already filled (by this process, with the session's
+    embedder: no serve process embeds anything at start), and the two bots up."""
+    collection = f"two-hosts-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    seeder = chroma_server.settings(Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "seeder"),
+                                    collection=collection)
+    ingest(seeder, open_index(seeder, embedder=memo_embedder))
+    database = shared_database or f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    shared = _environment(
+        KAKEHASHI_KNOWLEDGE_DIR=str(small_knowledge_dir), KAKEHASHI_CHROMA_COLLECTION=collection,
+        KAKEHASHI_CHROMA_TIMEOUT_S="5", KAKEHASHI_DATABASE_URL=database, SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url, KAKEHASHI_SUPPORTERS_CHANNEL=SUPPORTERS,
+        KAKEHASHI_SLACK_STAFF_USER_IDS=STAFF, **chroma_server.env())
+    bots = []
+    for name in ("a", "b"):
+        port = free_port()
+        log = tmp_path / f"serve-{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=REPO, env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / name)}, stdout=out,
+                stderr=subprocess.STDOUT)
+        driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", signing_secret=SIGNING_SECRET,
+                             response_url=fake_slack.response_url)
+        bots.append(Serve(name=name, process=process, log=log, driver=driver, port=port))
+    try:
+        deadline = time.monotonic() + 120
+        for bot in bots:
+            while not _healthy(bot):
+                assert bot.process.poll() is None, bot.output()
+                assert time.monotonic() < deadline, f"bot {bot.name} did not come up:\n{bot.output()}"
+                time.sleep(0.2)
+        yield shared, bots[0], bots[1]
+    finally:
+        for bot in bots:
+            bot.process.send_signal(signal.SIGTERM)
+        for bot in bots:
+            try:
+                bot.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                bot.process.kill()
+                bot.process.wait()
+
+
+def _healthy(bot: Serve) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{bot.port}/healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _mention(fake: FakeSlack, text: str, *, channel: str = "C0GENERAL") -> dict[str, Any]:
+    body = f"<@{BOT_USER_ID}> {text}"
+    ts = fake.add_message(channel, text=body, user="U0ASKER")
+    return {"type": "app_mention", "user": "U0ASKER", "channel": channel, "ts": ts, "event_ts": ts, "text": body}
+
+
+def _thread_reply(fake: FakeSlack, event: dict[str, Any], *, timeout: float = 60) -> Any:
+    return fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == event["ts"], timeout=timeout)[0]
+
+
+def _ask(bot: Serve, fake: FakeSlack, channel: str) -> str:
+    """`/kakehashi ask QUESTION` in `channel`, through `bot`; what it posted there."""
+    def in_channel(call: Any) -> bool:
+        return call.args["channel"] == channel
+
+    before = len([c for c in fake.calls_to("chat.postMessage") if in_channel(c)])
+    assert bot.driver.command(f"ask {QUESTION}", channel=channel).status == 200
+    return posted_text(fake.wait_for("chat.postMessage", in_channel, count=before + 1, timeout=60)[before])
+
+
+def _wait_in_log(bot: Serve, pattern: str, *, timeout: float = 20) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.search(pattern, bot.output())
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{pattern!r} not in bot {bot.name}'s log:\n{bot.output()[-3000:]}"
+        time.sleep(0.1)
+
+
+def test_two_bots_share_consultations_knowledge_and_event_dedupe(
+        deployment: tuple[dict[str, str], Serve, Serve], fake_slack: FakeSlack, tmp_path: Path,
+        small_knowledge_dir: Path) -> None:
+    shared, a, b = deployment
+    for bot in (a, b):  # started against the filled collection: tokenized their own lexical index, embedded 0
+        assert "indexed" not in bot.output(), bot.output()
+
+    # (c) The same event delivered to both (as Slack's retry could land on the other host): one answer.
+    event = _mention(fake_slack, "MEDISOではどのような相談ができますか？")
+    replies: dict[str, int] = {}
+    senders = [threading.Thread(target=lambda bot=bot: replies.__setitem__(
+        bot.name, bot.driver.event(event, event_id="Ev0TWOHOSTS").status)) for bot in (a, b)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(30)
+    assert replies == {"a": 200, "b": 200}
+    answer = _thread_reply(fake_slack, event)
+    skipped = [bot for bot in (a, b) if re.search(r"skipping event Ev0TWOHOSTS", bot.output())]
+    if not skipped:  # the loser may still be checking: it logs its decision
+        deadline = time.monotonic() + 15
+        while not skipped and time.monotonic() < deadline:
+            time.sleep(0.1)
+            skipped = [bot for bot in (a, b) if "skipping event Ev0TWOHOSTS" in bot.output()]
+    assert len(skipped) == 1, (a.output()[-2000:], b.output()[-2000:])
+    time.sleep(1.0)  # time for a second answer, were there one
+    assert [c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == event["ts"]] == [answer]
+
+    # (a) A consultation handed off and taken through A is already taken when B gets a second "take".
+    root = event["ts"]
+    message = next(m for m in fake_slack.thread("C0GENERAL", root) if m.bot_id).to_slack()
+    handoff = next(e for blk in message["blocks"] if blk["type"] == "actions" for e in blk["elements"]
+                   if e["action_id"] == "kk_handoff")
+    a.driver.click(action_id="kk_handoff", value=handoff["value"], user="U0ASKER", channel="C0GENERAL",
+                   message=message)
+    view = fake_slack.wait_for("views.open")[0].args["view"]
+    assert a.driver.submit(view, {
+        "topic": {"value": {"type": "plain_text_input", "value": "申請書の書き方"}},
+        "urgency": {"value": {"type": "radio_buttons", "selected_option": {"value": "high"}}},
+        "consent": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}},
+    }, user="U0ASKER").status == 200
+    # The asker hears "handed off" once the card is posted and linked to the consultation.
+    fake_slack.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == root
+                        and "K-0001" in str(c.args.get("text")), timeout=30)
+    card_ts = fake_slack.messages[SUPPORTERS][0].ts
+    card = fake_slack.message(SUPPORTERS, card_ts).to_slack()
+    take = next(e for blk in card["blocks"] if blk["type"] == "actions" for e in blk["elements"]
+                if e["action_id"] == "kk_take")
+    a.driver.click(action_id="kk_take", value=take["value"], user="U0SUPPORTER", channel=SUPPORTERS, message=card)
+    updated = fake_slack.wait_for("chat.update", lambda c: c.args["ts"] == card_ts, timeout=30)[0]
+    assert "担当: <@U0SUPPORTER>" in posted_text(updated)
+    b.driver.click(action_id="kk_take", value=take["value"], user="U0LATE", channel=SUPPORTERS, message=card)
+    late = fake_slack.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0LATE", timeout=30)[0].args
+    assert "<@U0SUPPORTER>" in late["text"] and "担当しています" in late["text"]
+    assert len(fake_slack.calls_to("chat.update")) == 1  # B changed nothing
+
+    # (b) A knowledge change made with the CLI on a third host is answered by both bots.
+    for bot, channel in ((a, "C0ALPHA"), (b, "C0BRAVO")):
+        before = _ask(bot, fake_slack, channel)
+        assert FACT not in before and CITED not in before
+    record = tmp_path / "hoshizora.yaml"
+    record.write_text(program_yaml(), encoding="utf-8")
+    added = subprocess.run([sys.executable, "-m", "bot.cli", "kb", "add", str(record)], cwd=REPO,
+                           env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / "cli")}, capture_output=True,
+                           text=True, timeout=300, check=False)
+    changed_at = time.monotonic()
+    assert added.returncode == 0, added.stderr
+    assert "embedded 1 passages" in added.stdout  # the CLI embedded the one new passage, into the server
+    committed = (small_knowledge_dir / HISTORY_DIR / HEAD_FILE).stat().st_mtime  # the change, before its indexing
+    seen_after: dict[str, float] = {}
+    seen_after_commit: dict[str, float] = {}
+    for bot, channel in ((b, "C0BRAVO"), (a, "C0ALPHA")):
+        deadline = time.monotonic() + 30
+        while True:
+            text = _ask(bot, fake_slack, channel)
+            if CITED in text and FACT in text:
+                seen_after[bot.name] = time.monotonic() - changed_at
+                seen_after_commit[bot.name] = time.time() - committed
+                break
+            assert time.monotonic() < deadline, f"bot {bot.name} never answered from the change: {text[:500]}"
+            time.sleep(0.5)
+    for bot in (a, b):  # each indexed the change itself: one record tokenized, nothing embedded
+        refreshed = _wait_in_log(bot, r"knowledge refreshed to generation (.+?): (\d+) added, (\d+) updated, "
+                                      r"(\d+) removed, (\d+) embedded in ([\d.]+)s")
+        assert refreshed.group(2, 3, 4, 5) == ("1", "0", "0", "0"), refreshed.group(0)
+        print(f"bot {bot.name}: {refreshed.group(0)}; answered from the change {seen_after[bot.name]:.2f}s after "
+              f"`kb add` returned, {seen_after_commit[bot.name]:.2f}s after it committed the change")
+
+    for bot in (a, b):
+        output = bot.output()
+        assert TOKEN not in output and SIGNING_SECRET not in output
+        assert "Traceback" not in output and " ERROR " not in output, output[-3000:]
