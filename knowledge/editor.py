@@ -30,6 +30,7 @@ import yaml
 from filelock import FileLock, Timeout
 
 from knowledge.errors import KnowledgeError, RecordError
+from knowledge.files import write_atomic
 from knowledge.loader import (
     DOCUMENTS_DIR,
     DOCUMENTS_MANIFEST,
@@ -119,21 +120,6 @@ class Change:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write-then-rename in the same folder: a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _strip_base(text: str) -> tuple[str, str | None]:

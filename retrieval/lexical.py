@@ -7,9 +7,7 @@ so ingestion can tell what is new, changed or gone without asking the vector sto
 from __future__ import annotations
 
 import math
-import os
 import pickle
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.files import write_atomic
 from retrieval.chunking import Chunk
 from retrieval.errors import IndexMismatchError
 from retrieval.tokenize import Tokenizer
@@ -149,16 +148,7 @@ class LexicalIndex:
             "chunks": list(self._chunks.values()),
             "terms": self._terms,
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
     @classmethod
     def load(cls, path: Path, tokenizer: Tokenizer) -> LexicalIndex:

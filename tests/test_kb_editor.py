@@ -173,24 +173,23 @@ def test_export_and_import_move_records_documents_and_history(editor: KnowledgeE
     assert any(p.name.startswith(".replaced-") for p in target_root.iterdir())  # the old tree is kept
 
 
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
 def test_a_hostile_or_invalid_archive_changes_nothing(editor: KnowledgeEditor, tmp_path: Path) -> None:
     before = tree_digest(editor.root)
-    evil = tmp_path / "evil.tar.gz"
-    with tarfile.open(evil, "w:gz") as archive:
-        for name, data in (("kakehashi-export.json", b"{}"), ("../outside.txt", b"x")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+    evil = _tar(tmp_path / "evil.tar.gz", {"kakehashi-export.json": b"{}", "../outside.txt": b"x"})
     with pytest.raises(KnowledgeError, match="unexpected entries"):
         editor.import_archive(evil)
-    broken = tmp_path / "broken.tar.gz"
-    with tarfile.open(broken, "w:gz") as archive:
-        for name, data in (("kakehashi-export.json", json.dumps({"format": 1}).encode()),
-                           ("programs/bad.yaml", b"id: bad\nkind: program\n"),
-                           ("documents/documents.yaml", b"[]\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+    broken = _tar(tmp_path / "broken.tar.gz", {"kakehashi-export.json": json.dumps({"format": 1}).encode(),
+                                                "programs/bad.yaml": b"id: bad\nkind: program\n",
+                                                "documents/documents.yaml": b"[]\n"})
     with pytest.raises(RecordError, match="bad.yaml"):
         editor.import_archive(broken)
     not_tar = tmp_path / "not.tar.gz"

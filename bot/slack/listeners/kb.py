@@ -113,14 +113,8 @@ def work(deps: Deps, client: WebClient, command: dict[str, Any], rest: str, resp
     try:
         _run(deps, client, sub, args, user=user, language=language, say=say, trigger_id=command["trigger_id"],
              origin={"c": command["channel_id"], "l": language})
-    except (UnknownRecordError, ValueError) as exc:
-        say(t("kb_unknown", language, error=escape_mrkdwn(str(exc))))
-    except NothingToChangeError as exc:
-        say(t("kb_nothing", language, error=escape_mrkdwn(str(exc))))
-    except KnowledgeError as exc:
-        say(t("kb_failed", language, error=escape_mrkdwn(str(exc))))
-    except Exception as exc:  # noqa: BLE001 - the Slack edge: only the staff member hears, with a reference
-        say(t("apology", language, ref=_logged(deps, f"/kakehashi kb {sub}", exc)))
+    except Exception as exc:  # noqa: BLE001 - the Slack edge: only the staff member hears
+        say(_failure_text(deps, exc, language, what=f"/kakehashi kb {sub}"))
 
 
 def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str, language: str,
@@ -354,14 +348,8 @@ def on_button(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClient, res
             announce_change(deps, client, user=user, change=change, language=language)
         elif action_id == forms.DOCUMENT_EDIT:
             uploads.open_document_form(deps, client, trigger_id=body.get("trigger_id"), value=value)
-    except (UnknownRecordError, ValueError) as exc:
-        tell(t("kb_unknown", language, error=escape_mrkdwn(str(exc))))
-    except NothingToChangeError as exc:
-        tell(t("kb_nothing", language, error=escape_mrkdwn(str(exc))))
-    except KnowledgeError as exc:
-        tell(t("kb_failed", language, error=escape_mrkdwn(str(exc))))
-    except Exception as exc:  # noqa: BLE001 - the Slack edge: only the staff member hears, with a reference
-        tell(t("apology", language, ref=_logged(deps, f"kb button {action_id}", exc)))
+    except Exception as exc:  # noqa: BLE001 - the Slack edge: only the staff member hears
+        tell(_failure_text(deps, exc, language, what=f"kb button {action_id}"))
 
 
 def submit_document(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -392,3 +380,14 @@ def register(app: App, deps: Deps) -> None:
 def document_button_value(*, doc_id: str, slack_file: str, name: str) -> str:
     return json.dumps({"d": doc_id, "s": slack_file, "n": name[:300]}, ensure_ascii=False)
 
+
+def _failure_text(deps: Deps, exc: Exception, language: str, *, what: str) -> str:
+    """What staff are told when a kb command or button fails: the editor's own words for what they can fix,
+    an apology with a reference (and a log entry) for anything else."""
+    if isinstance(exc, UnknownRecordError | ValueError):
+        return t("kb_unknown", language, error=escape_mrkdwn(str(exc)))
+    if isinstance(exc, NothingToChangeError):
+        return t("kb_nothing", language, error=escape_mrkdwn(str(exc)))
+    if isinstance(exc, KnowledgeError):
+        return t("kb_failed", language, error=escape_mrkdwn(str(exc)))
+    return t("apology", language, ref=_logged(deps, what, exc))
