@@ -136,7 +136,12 @@ class LexicalIndex:
         if where is not None:
             mask = np.fromiter((where(self._chunks[i].metadata) for i in ids), dtype=bool, count=len(ids))
             scores = np.where(mask, scores, 0.0)
-        top = np.argsort(-scores, kind="stable")[:limit]
+        if limit < len(scores):
+            # Only the best `limit` need sorting: at 100k passages a full sort was half the search time.
+            best = np.argpartition(-scores, limit - 1)[:limit]
+            top = best[np.argsort(-scores[best], kind="stable")]
+        else:
+            top = np.argsort(-scores, kind="stable")[:limit]
         return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def save(self, path: Path) -> None:

@@ -35,6 +35,10 @@ class VectorStore(ABC):
     def delete(self, ids: Sequence[str]) -> None: ...
 
     @abstractmethod
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these passages; ids not stored are left out."""
+
+    @abstractmethod
     def ids(self) -> set[str]: ...
 
     @abstractmethod
@@ -167,6 +171,15 @@ class ChromaStore(VectorStore):
                 ids=[x.id for x in part], embeddings=embeddings, documents=[x.text for x in part],
                 metadatas=[dict(x.metadata) for x in part]))
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), 1000):
+            part = list(ids[start : start + 1000])
+            got = self._call("get", lambda c, part=part: c.get(ids=part, include=["embeddings"]))
+            found.update({i: np.asarray(v, dtype=np.float32)
+                          for i, v in zip(got["ids"], got["embeddings"], strict=True)})
+        return found
+
     def update_metadata(self, chunks: Sequence[Chunk]) -> None:
         for start in range(0, len(chunks), 1000):
             part = chunks[start : start + 1000]
@@ -181,16 +194,6 @@ class ChromaStore(VectorStore):
     def ids(self) -> set[str]:
         result = self._call("get", lambda c: c.get(include=[]))
         return set(result["ids"])
-
-    def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """The stored vectors of `ids`, in that order (to copy an index to another store without
-        embedding it again)."""
-        result = self._call("get", lambda c: c.get(ids=list(ids), include=["embeddings"]))
-        by_id = dict(zip(result["ids"], result["embeddings"], strict=True))
-        missing = [i for i in ids if i not in by_id]
-        if missing:
-            raise StoreUnavailableError(f"{self._where}: {len(missing)} passages have no vector, e.g. {missing[0]}")
-        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
 
     def query(self, vector: np.ndarray, *, limit: int, where: Where | None = None) -> list[tuple[str, float]]:
         query_vector = np.asarray(vector, dtype=np.float32)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from knowledge.settings import Settings
@@ -145,7 +146,8 @@ def copy_index_to(index: SearchIndex, settings: Settings) -> None:
     chunks = list(index.lexical.chunks())
     for start in range(0, len(chunks), 500):
         part = chunks[start : start + 500]
-        target.upsert(part, source.vectors([c.id for c in part]))
+        stored = source.vectors([c.id for c in part])
+        target.upsert(part, np.asarray([stored[c.id] for c in part], dtype=np.float32))
     index.lexical.save(settings.lexical_path / f"bm25-{settings.chroma_collection}.pkl")
 
 
