@@ -38,11 +38,11 @@ def _ms(values: list[float]) -> str:
     return f"p50 {statistics.median(ordered):6.1f} ms  p95 {p95:6.1f} ms  max {ordered[-1]:6.1f} ms  (n={len(ordered)})"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="passes over all profiles")
     parser.add_argument("--show", action="store_true", help="print each profile's top picks")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
     started = time.perf_counter()

@@ -1,0 +1,1 @@
+"""Benchmarks: they print figures (see BENCHMARKS.md); `make bench` runs them."""
