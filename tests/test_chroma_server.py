@@ -115,8 +115,7 @@ def shared_collection(chroma_server: ChromaServer, small_knowledge_dir: Path, tm
 
 
 def test_hosts_sharing_a_server_embed_each_passage_once(shared_collection: Callable[[str], Settings],
-                                                        small_knowledge_dir: Path, memo_embedder: Embedder) -> None:
-    embedder = memo_embedder
+                                                        small_knowledge_dir: Path, embedder: Embedder) -> None:
     first_settings, second_settings = shared_collection("a"), shared_collection("b")
     first, second = open_index(first_settings, embedder=embedder), open_index(second_settings, embedder=embedder)
     built = ingest(first_settings, first)
@@ -138,8 +137,7 @@ def test_hosts_sharing_a_server_embed_each_passage_once(shared_collection: Calla
 
 
 def test_a_rebuild_by_another_host_is_picked_up(shared_collection: Callable[[str], Settings],
-                                                memo_embedder: Embedder) -> None:
-    embedder = memo_embedder
+                                                embedder: Embedder) -> None:
     settings_a, settings_b = shared_collection("a"), shared_collection("b")
     a, b = open_index(settings_a, embedder=embedder), open_index(settings_b, embedder=embedder)
     ingest(settings_a, a)

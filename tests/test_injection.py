@@ -60,7 +60,7 @@ def _no_secrets(text: str, where: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def injected(tmp_path_factory: pytest.TempPathFactory, memo_embedder: Embedder) -> tuple[Settings, SearchIndex,
+def injected(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tuple[Settings, SearchIndex,
                                                                                          KnowledgeEditor]:
     """A copy of the small knowledge folder with the hostile upload added and indexed (shared by the module:
     the tests only read it)."""
@@ -71,7 +71,7 @@ def injected(tmp_path_factory: pytest.TempPathFactory, memo_embedder: Embedder) 
                                  via="slack"), title=TITLE, ministry="MHLW")
     assert change.action == "add-document"
     settings = Settings(knowledge_dir=small_knowledge_dir, data_dir=root / "data")
-    index = open_index(settings, embedder=memo_embedder)
+    index = open_index(settings, embedder=embedder)
     assert ingest(settings, index, kb=editor.load()).embedded > 0
     return settings, index, editor
 

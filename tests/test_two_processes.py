@@ -68,14 +68,14 @@ def shared_database() -> Iterator[str]:
 
 
 @pytest.fixture
-def deployment(chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path: Path, memo_embedder: Embedder,
+def deployment(chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder,
                fake_slack: FakeSlack, shared_database: str) -> Iterator[tuple[dict[str, str], Serve, Serve]]:
     """The shared pieces, the server collection already filled (by this process, with the session's
     embedder: no serve process embeds anything at start), and the two bots up."""
     collection = f"two-hosts-{os.getpid()}-{time.monotonic_ns() % 10**9}"
     seeder = chroma_server.settings(Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "seeder"),
                                     collection=collection)
-    ingest(seeder, open_index(seeder, embedder=memo_embedder))
+    ingest(seeder, open_index(seeder, embedder=embedder))
     database = shared_database or f"sqlite:///{tmp_path / 'desk.sqlite3'}"
     shared = _environment(
         KAKEHASHI_KNOWLEDGE_DIR=str(small_knowledge_dir), KAKEHASHI_CHROMA_COLLECTION=collection,
