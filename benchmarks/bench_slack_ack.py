@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from benchmarks.bench_query import EXTRA_QUESTIONS
 from benchmarks.corpora import build, corpus_dir, settings_for
 from benchmarks.machine import print_machine
 from bot.slack.sources import SourceCatalog
@@ -49,15 +50,8 @@ from tests.fakeslack import BOT_USER_ID, FakeSlack
 from tests.slack_fixtures import Rig, make_rig, posted_text
 from tests.slackdriver import Reply
 
-QUESTIONS = [
-    "MEDISOではどのような相談ができますか？",
-    "創薬ベンチャーエコシステム強化事業の補助率は？",
-    "再生・細胞医療・遺伝子治療製造設備投資支援事業は全部でいくらの事業？",
-    "BINDSとはどんな事業？",
-    "What does AMED's CiCLE program fund?",
-    "バイオ医薬品の製造人材を育成する事業はありますか",
-    "治験の費用を支援してくれる制度を教えて",
-]
+# The questions of the query benchmark, asked over Slack.
+QUESTIONS = EXTRA_QUESTIONS
 
 
 def percentile(values: list[float], q: float) -> float:

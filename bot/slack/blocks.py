@@ -16,8 +16,8 @@ from bot.slack.sources import SourceCatalog, ministry_label
 from bot.slack.text import escape_mrkdwn, shorten, slack_to_plain, split_for_sections
 from knowledge.schema import Applicant, Modality, Stage, Support
 from retrieval.answer import Answer, Citation
-from retrieval.match import MatchResult, Recommendation
 from retrieval.chunking import APPLICANT_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
+from retrieval.match import MatchResult, Recommendation
 
 Block = dict[str, Any]
 
@@ -99,7 +99,7 @@ def _safe_url(url: str | None) -> str | None:
     return url
 
 
-def _json_metadata(data: dict[str, Any]) -> str:
+def json_metadata(data: dict[str, Any]) -> str:
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     if len(text) > 3000:
         raise ValueError("private_metadata over Slack's 3,000 characters")
@@ -285,7 +285,7 @@ def match_modal(*, private_metadata: dict[str, Any], initial_text: str = "") -> 
     return {
         "type": "modal",
         "callback_id": MATCH_VIEW,
-        "private_metadata": _json_metadata(private_metadata),
+        "private_metadata": json_metadata(private_metadata),
         "title": _text("支援を探す"),
         "submit": _text("探す"),
         "close": _text("キャンセル"),
@@ -358,7 +358,7 @@ def feedback_modal(*, private_metadata: dict[str, Any], language: str) -> Block:
     return {
         "type": "modal",
         "callback_id": FEEDBACK_VIEW,
-        "private_metadata": _json_metadata(private_metadata),
+        "private_metadata": json_metadata(private_metadata),
         "title": _text("フィードバック" if ja else "Feedback"),
         "submit": _text("送信" if ja else "Send"),
         "close": _text("キャンセル" if ja else "Cancel"),
@@ -383,7 +383,7 @@ def handoff_modal(*, private_metadata: dict[str, Any], language: str, topic: str
     return {
         "type": "modal",
         "callback_id": HANDOFF_VIEW,
-        "private_metadata": _json_metadata(private_metadata),
+        "private_metadata": json_metadata(private_metadata),
         "title": _text("相談員につなぐ" if ja else "Talk to a supporter"),
         "submit": _text("依頼する" if ja else "Request"),
         "close": _text("キャンセル" if ja else "Cancel"),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.slack.blocks import json_metadata
 from bot.slack.text import escape_mrkdwn, shorten, split_for_sections
 from knowledge.schema import Applicant, DiseaseArea, Ministry, Modality, ProgramCategory, Stage, Support
 from retrieval.chunking import APPLICANT_JA, DISEASE_JA, MINISTRY_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
@@ -210,13 +210,6 @@ def button(label: str, action_id: str, value: str, *, style: str | None = None,
     return element
 
 
-def _metadata(data: dict[str, Any]) -> str:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    if len(text) > 3000:
-        raise ValueError("private_metadata over Slack's 3,000 characters")
-    return text
-
-
 def _text_value(value: Any) -> str:
     if value is None:
         return ""
@@ -371,7 +364,7 @@ def record_modal(kind: str, *, data: dict[str, Any] | None = None, base: str | N
     return {
         "type": "modal",
         "callback_id": RECORD_VIEW,
-        "private_metadata": _metadata(metadata),
+        "private_metadata": json_metadata(metadata),
         "title": _plain(title, 24),
         "submit": _plain("保存", 24),
         "close": _plain("キャンセル", 24),
@@ -695,7 +688,7 @@ def document_modal(*, file: str, title: str, ministry: str | None, date: Any, de
     return {
         "type": "modal",
         "callback_id": DOCUMENT_VIEW,
-        "private_metadata": _metadata({"f": file, "d": doc_id, **(origin or {})}),
+        "private_metadata": json_metadata({"f": file, "d": doc_id, **(origin or {})}),
         "title": _plain("資料の情報", 24),
         "submit": _plain("保存", 24),
         "close": _plain("キャンセル", 24),
