@@ -6,11 +6,9 @@ and says plainly when the evidence is weak instead of guessing.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
-import threading
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -20,6 +18,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from knowledge.settings import Settings
 from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
+from retrieval.deadline import chat_timeout, within
 from retrieval.errors import LLMError
 from retrieval.glossary import expansion_terms
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
@@ -124,30 +123,6 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
     return init_chat_model(model_name, model_provider=provider, **kwargs)  # type: ignore[return-value]
 
 
-def _within(seconds: float, call: Callable[[], T]) -> T:
-    """`call()`, given up after `seconds`. An HTTP client's timeout bounds each read, not the whole
-    reply, so a server that trickles bytes would hold the question forever; the call runs on its
-    own thread and is abandoned (it ends when the server lets it) when time is up."""
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-    context = contextvars.copy_context()
-
-    def run() -> None:
-        try:
-            outcome["value"] = context.run(call)
-        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread below
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="kakehashi-llm", daemon=True).start()
-    if not done.wait(seconds):
-        raise LLMError(f"chat model gave no complete answer within {seconds:g} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 class Answerer:
     def __init__(self, *, index: SearchIndex, chat_model: BaseChatModel | None = None, k: int = 8,
                  llm_timeout_s: float | None = None) -> None:
@@ -156,11 +131,7 @@ class Answerer:
         self.index = index
         self.chat_model = chat_model
         self.k = k
-        if llm_timeout_s is None:
-            configured = getattr(chat_model, "request_timeout", None)
-            llm_timeout_s = (float(configured) if isinstance(configured, int | float) and configured > 0
-                             else Settings.model_fields["llm_timeout_s"].default)
-        self.llm_timeout_s = llm_timeout_s
+        self.llm_timeout_s = chat_timeout(chat_model) if llm_timeout_s is None else llm_timeout_s
 
     # --- evidence -----------------------------------------------------------------------------
 
@@ -293,7 +264,7 @@ class Answerer:
         # An uploaded document must not be able to close the quoted-material block and speak as the prompt.
         passages = re.sub(r"</?\s*passages\s*>", "[passages]", passages, flags=re.IGNORECASE)
         try:
-            text = _within(self.llm_timeout_s, lambda: chain.invoke({"question": question, "passages": passages}))
+            text = within(self.llm_timeout_s, lambda: chain.invoke({"question": question, "passages": passages}))
         except LLMError:
             raise
         except Exception as exc:  # provider errors come in many types (HTTP, timeout, parsing)

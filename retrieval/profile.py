@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from knowledge.schema import Applicant, DiseaseArea, Modality, Stage, Support
 from retrieval.chunking import APPLICANT_JA, DISEASE_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
+from retrieval.deadline import chat_timeout, within
 from retrieval.errors import LLMError, VocabularyError
 from retrieval.language import Language, detect_language
 
@@ -319,7 +320,9 @@ def _llm_profile(text: str, chat_model: BaseChatModel) -> Profile:
     prompt = ChatPromptTemplate.from_messages([("system", load_prompt("profile_system")), ("human", "{text}")])
     try:
         structured = chat_model.with_structured_output(Profile)
-        result = (prompt | structured).invoke({"text": text})
+        result = within(chat_timeout(chat_model), lambda: (prompt | structured).invoke({"text": text}))
+    except LLMError:
+        raise
     except Exception as exc:  # providers raise many types (HTTP, timeout, tool-call parsing)
         raise LLMError(f"chat model failed to extract a profile: {type(exc).__name__}: {exc}") from exc
     try:

@@ -108,3 +108,20 @@ def test_the_answer_deadline_follows_the_configured_timeout(seed_index: SearchIn
         answer = answerer.ask("BINDSとはどんな事業？")
         elapsed = time.monotonic() - started
     assert answer.mode == "extractive" and 0.35 <= elapsed < 0.4 + MARGIN_S
+
+
+def test_a_trickling_llm_during_matchmaking_falls_back_to_the_vocabulary_in_bounded_time() -> None:
+    from retrieval.profile import extract_profile
+
+    text = "iPS細胞由来の細胞治療を開発する大学発スタートアップです。治験の資金を探しています。"
+    # Each read is quick, so the HTTP client's own timeout never fires; only the overall deadline does.
+    trickle = Drip(json.dumps(completion("遅すぎる回答 " * 40)).encode(), pause=0.3)
+    with FakeOpenAI(lambda body: (200, trickle)) as server:
+        settings = Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key="sk-test",
+                            llm_timeout_s=TIMEOUT_S)
+        started = time.monotonic()
+        profile = extract_profile(text, chat_model=make_chat_model(settings))
+        elapsed = time.monotonic() - started
+    assert elapsed < TIMEOUT_S + MARGIN_S
+    assert profile == extract_profile(text)  # exactly what the vocabulary alone reads
+    assert "cell_therapy" in {m.value for m in profile.modalities}
