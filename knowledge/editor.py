@@ -496,6 +496,26 @@ class KnowledgeEditor:
                                 records=(slug,), actor=actor,
                                 files={f"{DOCUMENTS_DIR}/{file}": extracted.text, manifest_rel: manifest})
 
+    def update_document_details(self, doc_id: str, *, actor: Actor, title: str | None = None,
+                                ministry: str | None = None, date: dt.date | None = None,
+                                description_ja: str | None = None) -> Change:
+        """New title, ministry, date or description for a document, its text untouched. An empty
+        description clears it; None leaves a field as it is."""
+        with self.locked():
+            kb = load_knowledge(self.root)
+            document = next((d for d in kb.documents if d.meta.id == doc_id), None)
+            if document is None:
+                raise UnknownRecordError(f"no document has the id {doc_id!r} (see `kakehashi kb list --kind document`)")
+            updates: dict[str, Any] = {"title": title, "ministry": ministry, "date": date}
+            updates = {k: v for k, v in updates.items() if v is not None}
+            if description_ja is not None:
+                updates["description_ja"] = description_ja.strip() or None
+            meta = DocumentMeta.model_validate({**document.meta.model_dump(), **updates})
+            manifest_rel = f"{DOCUMENTS_DIR}/{DOCUMENTS_MANIFEST}"
+            return self._commit(action="update-document", summary=f"update-document {doc_id} (details)",
+                                records=(doc_id,), actor=actor,
+                                files={manifest_rel: self._manifest_with(self._read(manifest_rel) or "", meta)})
+
     @staticmethod
     def _manifest_with(text: str, meta: DocumentMeta) -> str:
         entry = meta.model_dump(mode="json", exclude_none=True)

@@ -222,3 +222,16 @@ def test_quote_constant_is_in_the_deck(small_knowledge_dir: Path) -> None:
 
     deck = load_knowledge(small_knowledge_dir).documents[0].text
     assert squash(QUOTE) in squash(deck)
+
+
+def test_document_details_change_without_touching_its_text(editor: KnowledgeEditor) -> None:
+    document = load_knowledge(editor.root).documents[0]
+    change = editor.update_document_details(document.meta.id, actor=STAFF, title="新しい題名", description_ja="")
+    assert [f.path for f in change.files] == ["documents/documents.yaml"]
+    updated = load_knowledge(editor.root).document(document.meta.file)
+    assert updated.meta.title == "新しい題名" and updated.meta.description_ja is None
+    assert updated.text == document.text and updated.meta.date == document.meta.date
+    with pytest.raises(NothingToChangeError):
+        editor.update_document_details(document.meta.id, actor=STAFF, title="新しい題名")
+    with pytest.raises(KnowledgeError, match="no document"):
+        editor.update_document_details("no-such-doc", actor=STAFF, title="x")

@@ -448,6 +448,7 @@ def test_edit_details_of_an_uploaded_document(live_rig: Rig) -> None:
                      message=message.to_slack())
     view = rig.fake.wait_for("views.open")[0].args["view"]
     assert view["callback_id"] == kbforms.DOCUMENT_VIEW
+    downloads = sum(1 for c in rig.fake.calls if c.method == "file_download")
     reply = rig.driver.submit(view, {
         "title": _text("つばさ事業 説明会のご案内"), "ministry": _select("METI"), "date": _date("2026-05-01"),
         "description_ja": _text("説明会の日程"),
@@ -458,6 +459,9 @@ def test_edit_details_of_an_uploaded_document(live_rig: Rig) -> None:
     meta = next(d.meta for d in kb.documents if d.meta.title == "つばさ事業 説明会のご案内")
     assert meta.ministry.value == "METI" and str(meta.date) == "2026-05-01" and meta.description_ja == "説明会の日程"
     assert _editor(rig).history()[0].action == "update-document"
+    # Only the details changed: the file was not fetched again and the extracted text is as it was.
+    assert sum(1 for c in rig.fake.calls if c.method == "file_download") == downloads
+    assert [f.path for f in _editor(rig).history()[0].files] == ["documents/documents.yaml"]
 
 
 @pytest.mark.parametrize(("name", "make", "reason_ja"), [

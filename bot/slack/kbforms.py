@@ -701,7 +701,7 @@ def document_from_form(state_values: dict[str, Any]) -> dict[str, Any]:
     title = (_picked(state_values, "title").get("value") or "").strip()
     ministry = (_picked(state_values, "ministry").get("selected_option") or {}).get("value")
     date_text = _picked(state_values, "date").get("selected_date")
-    description = (_picked(state_values, "description_ja").get("value") or "").strip() or None
+    description = (_picked(state_values, "description_ja").get("value") or "").strip()  # "" clears it
     errors = {}
     if not title:
         errors["title"] = "題名を入力してください / Enter a title"

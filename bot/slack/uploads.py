@@ -18,11 +18,10 @@ from urllib.parse import urlsplit
 
 import yaml
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.slack import kbforms as forms
 from bot.slack.deps import Deps, Place
-from bot.slack.edge import ephemeral, post, report_failure, slack_error
+from bot.slack.edge import ephemeral, post, report_failure
 from bot.slack.kbflow import actor_for, announce_change, editor_of, refresh_and_tell
 from bot.slack.messages import READ_FAILURE_JA, t
 from bot.slack.text import escape_mrkdwn, shorten
@@ -275,22 +274,13 @@ def open_document_form(deps: Deps, client: WebClient, *, trigger_id: str | None,
 
 def save_document_details(deps: Deps, client: WebClient, *, user: str, meta: dict[str, Any],
                           values: dict[str, Any]) -> None:
-    """After the details form closes. The editor replaces a document from its file, so the file is
-    fetched from Slack again (it is still there) and added under the same id with the new details."""
+    """After the details form closes: the manifest entry changes, the extracted text stays."""
     place = Place(channel=user, user_id=user)
     language = "ja"
     try:
-        file = client.files_info(file=str(meta.get("s")))["file"]
-        data = download(str(file.get("url_private_download")), token=str(client.token or ""),
-                        max_bytes=deps.settings.kb_max_upload_mb * _MIB, api_url=deps.settings.slack_api_url)
-        change = editor_of(deps).add_document(name=str(meta.get("n") or file_name(file)), data=data,
-                                              actor=actor_for(user), doc_id=str(meta.get("d")), **values)
+        change = editor_of(deps).update_document_details(str(meta.get("d")), actor=actor_for(user), **values)
     except NothingToChangeError:
         post(client, place, text=t("kb_nothing", language, error=shown_name(str(meta.get("d")))), logger=deps.logger)
-        return
-    except (DownloadError, SlackApiError) as exc:
-        detail = slack_error(exc) if isinstance(exc, SlackApiError) else str(exc)
-        post(client, place, text=t("kb_failed", language, error=escape_mrkdwn(detail)), logger=deps.logger)
         return
     except KnowledgeError as exc:
         post(client, place, text=t("kb_failed", language, error=escape_mrkdwn(str(exc))), logger=deps.logger)
