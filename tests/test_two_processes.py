@@ -30,7 +30,7 @@ from retrieval.engine import ingest, open_index
 from tests.chroma_server import ChromaServer, free_port
 from tests.db_fixtures import POSTGRES_URL, fresh_postgres_database
 from tests.fakeslack import BOT_USER_ID, TOKEN, FakeSlack
-from tests.kbfiles import NEW_NAME, program_yaml
+from tests.kbfiles import NEW_ID, NEW_NAME, program_yaml
 from tests.slack_fixtures import SIGNING_SECRET, STAFF, SUPPORTERS, posted_text
 from tests.slackdriver import SlackDriver
 
@@ -238,6 +238,18 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
         assert refreshed.group(2, 3, 4, 5) == ("1", "0", "0", "0"), refreshed.group(0)
         print(f"bot {bot.name}: {refreshed.group(0)}; answered from the change {seen_after[bot.name]:.2f}s after "
               f"`kb add` returned, {seen_after_commit[bot.name]:.2f}s after it committed the change")
+
+    # (d) A change made through one bot (a staff member's `/kakehashi kb retire`, sent to A) reaches the other.
+    assert a.driver.command(f"kb retire {NEW_ID}", user=STAFF, channel="C0ALPHA").status == 200
+    # B answers without it at once (A deleted its vector from the shared server), and drops it from its own
+    # lexical index at its next check.
+    deadline = time.monotonic() + 30
+    while True:
+        text = _ask(b, fake_slack, "C0BRAVO")
+        if CITED not in text and re.search(r"refreshed to generation .+?: 0 added, 0 updated, 1 removed", b.output()):
+            break
+        assert time.monotonic() < deadline, f"bot b did not take the retirement: {text[:300]}\n{b.output()[-2000:]}"
+        time.sleep(0.5)
 
     for bot in (a, b):
         output = bot.output()
