@@ -79,13 +79,16 @@ def _context(*texts: str) -> Block:
     return {"type": "context", "elements": [_mrkdwn(x) for x in texts if x][:10]}
 
 
-def _button(label: str, action_id: str, value: str, style: str | None = None, url: str | None = None) -> Block:
-    button: Block = {"type": "button", "text": _text(label), "action_id": action_id, "value": value[:2000]}
+def button(label: str, action_id: str, value: str, *, style: str | None = None, url: str | None = None,
+           confirm: dict[str, Any] | None = None) -> Block:
+    element: Block = {"type": "button", "text": _text(label), "action_id": action_id, "value": value[:2000]}
     if style:
-        button["style"] = style
+        element["style"] = style
     if url:
-        button["url"] = url
-    return button
+        element["url"] = url
+    if confirm:
+        element["confirm"] = confirm
+    return element
 
 
 def _option(label: str, value: str) -> dict[str, Any]:
@@ -174,9 +177,9 @@ def answer_footer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatal
 def _rating_buttons(*, answer_id: str, language: str) -> list[Block]:
     """👍 / 👎 and 「相談員につなぐ」, under every answer and every set of recommendations."""
     return [
-        _button("👍 " + t("good", language), FEEDBACK_UP, answer_id),
-        _button("👎 " + t("bad", language), FEEDBACK_DOWN, answer_id),
-        _button("🙋 " + t("handoff", language), HANDOFF, answer_id, style="primary"),
+        button("👍 " + t("good", language), FEEDBACK_UP, answer_id),
+        button("👎 " + t("bad", language), FEEDBACK_DOWN, answer_id),
+        button("🙋 " + t("handoff", language), HANDOFF, answer_id, style="primary"),
     ]
 
 
@@ -216,7 +219,7 @@ def recommendation_blocks(index: int, rec: Recommendation, *, catalog: SourceCat
     section = _section("\n".join([head, *reasons]))
     url = _safe_url(catalog.url(rec.id))
     if url:
-        section["accessory"] = _button("詳細を見る" if language == "ja" else "Details", LINK, rec.id, url=url)
+        section["accessory"] = button("詳細を見る" if language == "ja" else "Details", LINK, rec.id, url=url)
     blocks = [section]
     quotes = []
     for n, citation in enumerate(rec.citations[:MAX_CARD_SOURCES], 1):
@@ -254,7 +257,7 @@ def match_blocks(result: MatchResult, *, answer_id: str, catalog: SourceCatalog,
         "block_id": "kk_match_actions",
         "elements": [
             *_rating_buttons(answer_id=answer_id, language=language),
-            _button("条件を変えて探す" if language == "ja" else "Search again", OPEN_MATCH, "again"),
+            button("条件を変えて探す" if language == "ja" else "Search again", OPEN_MATCH, "again"),
         ],
     })
     return blocks
@@ -464,11 +467,11 @@ def consultation_card(consultation: Any, *, answer: Any | None = None, profile_t
         blocks.append(_context(":lock: 相談者はスレッドの共有に同意していません。相談したいことのみ共有されています。"))
     elements: list[Block] = []
     if c.status == "open":
-        elements.append(_button("担当する", TAKE, str(c.id), style="primary"))
+        elements.append(button("担当する", TAKE, str(c.id), style="primary"))
     elif c.status == "taken":
-        elements.append(_button("対応済みにする", RESOLVE, str(c.id), style="primary"))
+        elements.append(button("対応済みにする", RESOLVE, str(c.id), style="primary"))
     if permalink and _safe_url(permalink) and c.consent_to_share:
-        elements.append(_button("スレッドを開く", LINK, str(c.id), url=permalink))
+        elements.append(button("スレッドを開く", LINK, str(c.id), url=permalink))
     if elements:
         blocks.append({"type": "actions", "block_id": "kk_card_actions", "elements": elements})
     if c.status == "taken":
@@ -513,7 +516,7 @@ def help_blocks(language: str = "ja") -> list[Block]:
                      "• `/kakehashi match <about you>` — programs, VCs and CDMOs that fit (no text opens a form)\n"
                      "• `/kakehashi help` — this message\n"
                      "• Mention `@Kakehashi` in a channel or send me a direct message; I answer in the thread."),
-            {"type": "actions", "elements": [_button(t("match_button", "en"), OPEN_MATCH, "help")]},
+            {"type": "actions", "elements": [button(t("match_button", "en"), OPEN_MATCH, "help")]},
         ]
     return [
         _section("*Kakehashi（かけはし）* は、医療・創薬スタートアップ向けの支援制度・認定VC・CDMOについて、"
@@ -524,7 +527,7 @@ def help_blocks(language: str = "ja") -> list[Block]:
                  "• `/kakehashi help` — この説明\n"
                  "• チャンネルで `@Kakehashi` とメンションするか、DMで質問すると、スレッドでお答えします。\n"
                  "• 回答の「相談員につなぐ」から、人の相談員（サポーター）に引き継げます。"),
-        {"type": "actions", "elements": [_button(t("match_button", "ja"), OPEN_MATCH, "help")]},
+        {"type": "actions", "elements": [button(t("match_button", "ja"), OPEN_MATCH, "help")]},
     ]
 
 
@@ -535,7 +538,7 @@ def home_view(*, is_staff: bool, consultations: Sequence[Any] = (), counts: dict
         _section("医療・創薬スタートアップのための相談窓口ボットです。支援制度（補助金・委託事業・税制）、"
                  "AMED認定VC、CDMOについて、政府資料に基づいて出典つきでお答えし、条件に合う支援をご紹介します。"
                  "難しいご相談は、人の相談員（サポーター）におつなぎします。"),
-        {"type": "actions", "elements": [_button(t("match_button", "ja"), OPEN_MATCH, "home", style="primary")]},
+        {"type": "actions", "elements": [button(t("match_button", "ja"), OPEN_MATCH, "home", style="primary")]},
         {"type": "divider"},
         _section("*できること*\n"
                  "• チャンネルで `@Kakehashi 質問` — スレッドで出典つきの回答\n"
@@ -561,8 +564,8 @@ def home_view(*, is_staff: bool, consultations: Sequence[Any] = (), counts: dict
                 line += f"\n担当: <@{c.assignee_user_id}>"
             section = _section(line)
             if c.status == "open":
-                section["accessory"] = _button("担当する", TAKE, str(c.id), style="primary")
+                section["accessory"] = button("担当する", TAKE, str(c.id), style="primary")
             elif c.status == "taken":
-                section["accessory"] = _button("対応済みにする", RESOLVE, str(c.id))
+                section["accessory"] = button("対応済みにする", RESOLVE, str(c.id))
             blocks.append(section)
     return {"type": "home", "blocks": blocks[:100]}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.slack.blocks import json_metadata
+from bot.slack.blocks import button, json_metadata
 from bot.slack.text import escape_mrkdwn, shorten, split_for_sections
 from knowledge.schema import Applicant, DiseaseArea, Ministry, Modality, ProgramCategory, Stage, Support
 from retrieval.chunking import APPLICANT_JA, DISEASE_JA, MINISTRY_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
@@ -198,16 +198,6 @@ def _option(value: str, label: str) -> dict[str, Any]:
 def _confirm(title: str, text: str, *, confirm: str, style: str = "danger") -> dict[str, Any]:
     return {"title": _plain(title, 100), "text": _mrkdwn(text[:300]), "confirm": _plain(confirm, 30),
             "deny": _plain("キャンセル", 30), "style": style}
-
-
-def button(label: str, action_id: str, value: str, *, style: str | None = None,
-           confirm: dict[str, Any] | None = None) -> Block:
-    element: Block = {"type": "button", "text": _plain(label), "action_id": action_id, "value": value[:2000]}
-    if style:
-        element["style"] = style
-    if confirm:
-        element["confirm"] = confirm
-    return element
 
 
 def _text_value(value: Any) -> str:
