@@ -23,6 +23,7 @@ from slack_sdk import WebClient
 from bot.desk_gaps import JST, gap_report, reason_label
 from bot.slack.deps import AnswererLike, Deps
 from bot.slack.edge import new_reference
+from bot.slack.messages import t
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten
 from bot.store import DeskStore, StoreError
@@ -38,33 +39,6 @@ TOPICS_SHOWN = 15  # 3 blocks of heading, 2 a topic, 1 for the rest: within Slac
 EXAMPLES_SHOWN = 3
 CHECK_EVERY_S = 300.0
 
-_WORDS: dict[str, dict[str, str]] = {
-    "title": {"ja": "ナレッジベースの不足（週次レポート）", "en": "Knowledge gaps (weekly report)"},
-    "period": {"ja": "期間: {since} 〜 {until}（JST、過去{days}日）", "en": "Period: {since} to {until} (JST, last {days} days)"},
-    "totals": {"ja": "自信のない回答 {low_confidence}・👎 {thumbs_down}・相談員へのハンドオフ {handoff}・トピック {topics}",
-               "en": "low-confidence answers {low_confidence} · 👎 {thumbs_down} · hand-offs {handoff} · topics {topics}"},
-    "none": {"ja": ":tada: 過去{days}日間、不足は見つかりませんでした。", "en": ":tada: No gaps in the last {days} days."},
-    "questions": {"ja": "質問 {questions}件（自信なし {low_confidence}・👎 {thumbs_down}・ハンドオフ {handoff}）・最新 {latest}",
-                  "en": "{questions} questions (low confidence {low_confidence} · 👎 {thumbs_down} · hand-offs "
-                  "{handoff}) · latest {latest}"},
-    "terms": {"ja": "キーワード: {terms}", "en": "Key terms: {terms}"},
-    "reasons": {"ja": "👎の理由: {reasons}", "en": "👎 reasons: {reasons}"},
-    "close": {"ja": ":books: 最も近い記載: {title}（{origin}）", "en": ":books: Closest in the knowledge base: {title} ({origin})"},
-    "new": {"ja": ":new: 近い記載なし（新しいトピック）— 最も近いもの: {title}",
-            "en": ":new: Nothing close: a new topic (closest: {title})"},
-    "more": {"ja": "ほか {n} トピック。すべては `kakehashi report gaps` で確認できます。",
-             "en": "{n} more topics: run `kakehashi report gaps` to see them all."},
-    "fallback": {"ja": "ナレッジベースの不足: {topics}トピック、{items}件（過去{days}日）",
-                 "en": "Knowledge gaps: {topics} topics, {items} items (last {days} days)"},
-    "fallback_none": {"ja": "ナレッジベースの不足: 過去{days}日間はありませんでした",
-                      "en": "Knowledge gaps: none in the last {days} days"},
-}
-
-
-def _w(key: str, language: str, **values: Any) -> str:
-    return _WORDS[key][language if language in ("ja", "en") else "ja"].format(**values)
-
-
 def _days(report: GapReport) -> int:
     if report.since and report.until:
         return max(1, round((report.until - report.since).total_seconds() / 86400))
@@ -77,18 +51,18 @@ def _jst(at: dt.datetime | None, pattern: str = "%Y-%m-%d") -> str:
 
 def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
     lines = [f"*{n}. {escape_mrkdwn(shorten(topic.label, 200))}*",
-             _w("questions", language, questions=topic.questions, latest=_jst(topic.latest_at, "%m/%d %H:%M"),
+             t("gaps_questions", language, questions=topic.questions, latest=_jst(topic.latest_at, "%m/%d %H:%M"),
                 **topic.counts)]
     if topic.terms:
-        lines.append(_w("terms", language, terms=escape_mrkdwn(", ".join(topic.terms))))
+        lines.append(t("gaps_terms", language, terms=escape_mrkdwn(", ".join(topic.terms))))
     if topic.reasons:
         reasons = ", ".join(f"{reason_label(code, language)} ×{count}" for code, count in topic.reasons.items())
-        lines.append(_w("reasons", language, reasons=escape_mrkdwn(reasons)))
+        lines.append(t("gaps_reasons", language, reasons=escape_mrkdwn(reasons)))
     if topic.nearest is not None:
         hint = topic.nearest
         title = escape_mrkdwn(shorten(hint.title, 120))
-        lines.append(_w("close", language, title=title, origin=escape_mrkdwn(hint.origin)) if hint.close
-                     else _w("new", language, title=title))
+        lines.append(t("gaps_close", language, title=title, origin=escape_mrkdwn(hint.origin)) if hint.close
+                     else t("gaps_new", language, title=title))
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:SECTION_LIMIT]}}]
     # Other wordings of the question, and what 👎 raters wrote: what staff need to write the answer.
     examples = [i.text for i in topic.items if " ".join(i.text.split()) != " ".join(topic.label.split())]
@@ -108,30 +82,30 @@ def gaps_blocks(report: GapReport, language: str = "ja", *, max_topics: int = TO
     reasons and where the knowledge base stands; user text escaped; within Slack's limits."""
     days = _days(report)
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _w("title", language), "emoji": True}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": _w(
-            "period", language, since=_jst(report.since), until=_jst(report.until), days=days)}]},
+        {"type": "header", "text": {"type": "plain_text", "text": t("gaps_title", language), "emoji": True}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": t(
+            "gaps_period", language, since=_jst(report.since), until=_jst(report.until), days=days)}]},
     ]
     if report.empty:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _w("none", language, days=days)}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": t("gaps_none", language, days=days)}})
         return blocks
-    blocks[1]["elements"].append({"type": "mrkdwn", "text": _w(
-        "totals", language, topics=len(report.topics), **{k: report.counts.get(k, 0) for k in GAP_KINDS})})
+    blocks[1]["elements"].append({"type": "mrkdwn", "text": t(
+        "gaps_totals", language, topics=len(report.topics), **{k: report.counts.get(k, 0) for k in GAP_KINDS})})
     blocks.append({"type": "divider"})
     shown = max(0, min(max_topics, (MAX_BLOCKS - len(blocks) - 1) // 2))
     for n, topic in enumerate(report.topics[:shown], 1):
         blocks += _topic_blocks(n, topic, language)
     rest = len(report.topics) - shown
     if rest > 0:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _w("more", language, n=rest)}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t("gaps_more", language, n=rest)}]})
     return blocks[:MAX_BLOCKS]
 
 
 def gaps_fallback_text(report: GapReport, language: str = "ja") -> str:
     """The notification text (and what clients without blocks show)."""
     if report.empty:
-        return _w("fallback_none", language, days=_days(report))
-    return _w("fallback", language, topics=len(report.topics), items=report.items, days=_days(report))
+        return t("gaps_fallback_none", language, days=_days(report))
+    return t("gaps_fallback", language, topics=len(report.topics), items=report.items, days=_days(report))
 
 
 # --- posting ------------------------------------------------------------------------------------

@@ -3,6 +3,26 @@
 from __future__ import annotations
 
 _TEXT: dict[str, dict[str, str]] = {
+    # the weekly gaps report (bot/slack/gapsreport.py)
+    "gaps_title": {"ja": "ナレッジベースの不足（週次レポート）", "en": "Knowledge gaps (weekly report)"},
+    "gaps_period": {"ja": "期間: {since} 〜 {until}（JST、過去{days}日）", "en": "Period: {since} to {until} (JST, last {days} days)"},
+    "gaps_totals": {"ja": "自信のない回答 {low_confidence}・👎 {thumbs_down}・相談員へのハンドオフ {handoff}・トピック {topics}",
+               "en": "low-confidence answers {low_confidence} · 👎 {thumbs_down} · hand-offs {handoff} · topics {topics}"},
+    "gaps_none": {"ja": ":tada: 過去{days}日間、不足は見つかりませんでした。", "en": ":tada: No gaps in the last {days} days."},
+    "gaps_questions": {"ja": "質問 {questions}件（自信なし {low_confidence}・👎 {thumbs_down}・ハンドオフ {handoff}）・最新 {latest}",
+                  "en": "{questions} questions (low confidence {low_confidence} · 👎 {thumbs_down} · hand-offs "
+                  "{handoff}) · latest {latest}"},
+    "gaps_terms": {"ja": "キーワード: {terms}", "en": "Key terms: {terms}"},
+    "gaps_reasons": {"ja": "👎の理由: {reasons}", "en": "👎 reasons: {reasons}"},
+    "gaps_close": {"ja": ":books: 最も近い記載: {title}（{origin}）", "en": ":books: Closest in the knowledge base: {title} ({origin})"},
+    "gaps_new": {"ja": ":new: 近い記載なし（新しいトピック）— 最も近いもの: {title}",
+            "en": ":new: Nothing close: a new topic (closest: {title})"},
+    "gaps_more": {"ja": "ほか {n} トピック。すべては `kakehashi report gaps` で確認できます。",
+             "en": "{n} more topics: run `kakehashi report gaps` to see them all."},
+    "gaps_fallback": {"ja": "ナレッジベースの不足: {topics}トピック、{items}件（過去{days}日）",
+                 "en": "Knowledge gaps: {topics} topics, {items} items (last {days} days)"},
+    "gaps_fallback_none": {"ja": "ナレッジベースの不足: 過去{days}日間はありませんでした",
+                      "en": "Knowledge gaps: none in the last {days} days"},
     "sources": {"ja": "出典", "en": "Sources"},
     "weak_evidence": {
         "ja": ":warning: 根拠が弱い回答です。内容を資料で確かめるか、相談員につないでください。",
