@@ -22,33 +22,40 @@ def _message_language(body: dict[str, Any]) -> str:
     return detect_language(text) if text else "ja"
 
 
-def rate_up(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+def _rate(deps: Deps, client: WebClient, body: dict[str, Any], rating: str) -> tuple[Any, Any] | None:
+    """Store a 👍 / 👎 on the clicked answer: (the answer, the feedback row), or None when the database
+    could not take it (the user has been told)."""
     user = body["user"]["id"]
     answer_id = body["actions"][0].get("value") or None
-    channel, thread_ts = origin_of(body)
     try:
         record = deps.store.get_answer(answer_id) if answer_id else None
-        deps.store.add_feedback(answer_id=answer_id, user_id=user, rating="up")
+        row = deps.store.add_feedback(answer_id=answer_id, user_id=user, rating=rating)
     except StoreUnavailableError as exc:
-        not_saved(deps, client, what="feedback 👍", error=exc, user=user, channel=channel, thread_ts=thread_ts,
-                  language=_message_language(body))
+        channel, thread_ts = origin_of(body)
+        not_saved(deps, client, what=f"feedback {'👍' if rating == 'up' else '👎'}", error=exc, user=user,
+                  channel=channel, thread_ts=thread_ts, language=_message_language(body))
+        return None
+    return record, row
+
+
+def rate_up(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    rated = _rate(deps, client, body, "up")
+    if rated is None:
         return
-    ephemeral(client, channel=channel, user=user, text=t("thanks_feedback", record.language if record else "ja"),
-              thread_ts=thread_ts, logger=deps.logger)
+    record, _ = rated
+    channel, thread_ts = origin_of(body)
+    ephemeral(client, channel=channel, user=body["user"]["id"],
+              text=t("thanks_feedback", record.language if record else "ja"), thread_ts=thread_ts,
+              logger=deps.logger)
 
 
 def rate_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     """Record the 👎 at once (a closed form still counts), then ask what was wrong."""
-    user = body["user"]["id"]
-    answer_id = body["actions"][0].get("value") or None
-    channel, thread_ts = origin_of(body)
-    try:
-        record = deps.store.get_answer(answer_id) if answer_id else None
-        row = deps.store.add_feedback(answer_id=answer_id, user_id=user, rating="down")
-    except StoreUnavailableError as exc:
-        not_saved(deps, client, what="feedback 👎", error=exc, user=user, channel=channel, thread_ts=thread_ts,
-                  language=_message_language(body))
+    rated = _rate(deps, client, body, "down")
+    if rated is None:
         return
+    record, row = rated
+    channel, thread_ts = origin_of(body)
     language = record.language if record else "ja"
     metadata = {"f": row.id, "c": channel, "t": thread_ts, "l": language}
     client.views_open(trigger_id=body["trigger_id"],
