@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 from bot.slack import kbforms as forms
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, post, report_failure
-from bot.slack.kbflow import actor_for, announce_change, editor_of, refresh_and_tell
+from bot.slack.kbflow import actor_for, announce_change, current_kb, editor_of, refresh_and_tell
 from bot.slack.messages import READ_FAILURE_JA, t
 from bot.slack.text import escape_mrkdwn, shorten
 from knowledge.editor import Change, NothingToChangeError
@@ -261,7 +261,8 @@ def open_document_form(deps: Deps, client: WebClient, *, trigger_id: str | None,
         target = json.loads(value)
     except json.JSONDecodeError:
         raise ValueError("not a document button") from None
-    kb = editor_of(deps).load()
+    # The knowledge in memory, not a fresh read of every file: views.open must come within Slack's 3 s.
+    kb = current_kb(deps)
     document = next((d for d in kb.documents if d.meta.id == target.get("d")), None)
     if document is None:
         raise ValueError(f"no document {target.get('d')!r} (it may have been reverted)")
