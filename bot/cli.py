@@ -13,15 +13,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from filelock import Timeout
-
 from bot import cli_db, cli_kb, cli_match, cli_report, cli_serve
-from bot.cli_common import CliError, make_answerer, percentile, read_jsonl, ready_index, stdin_lines
+from bot.cli_common import (
+    CliError,
+    embedded_store_held,
+    make_answerer,
+    percentile,
+    read_jsonl,
+    ready_index,
+    stdin_lines,
+)
 from knowledge.errors import KnowledgeError
 from knowledge.loader import load_knowledge, squash
 from knowledge.settings import Settings, load_settings
 from retrieval.answer import Answer, Answerer, make_chat_model
-from retrieval.engine import embedded_store_lock, ingest, open_index
+from retrieval.engine import ingest, open_index
 from retrieval.errors import RetrievalError
 from retrieval.index import KINDS, Filters
 
@@ -45,19 +51,12 @@ def format_answer(answer: Answer) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    lock = embedded_store_lock(settings)
-    if lock is not None:
-        try:
-            lock.acquire(timeout=0)
-        except Timeout as exc:
+    with embedded_store_held(settings) as held:
+        if not held:
             raise CliError("a running bot serves from the embedded index and indexes knowledge changes itself; "
-                           "stop it first to rebuild") from exc
-    try:
+                           "stop it first to rebuild")
         index = open_index(settings)
         report = ingest(settings, index, rebuild=args.rebuild, prune=True)
-    finally:
-        if lock is not None:
-            lock.release()
     print(f"added:   {len(report.added)} {' '.join(report.added[:20])}{' …' if len(report.added) > 20 else ''}")
     print(f"updated: {len(report.updated)} {' '.join(report.updated[:20])}")
     print(f"removed: {len(report.removed)} {' '.join(report.removed[:20])}")

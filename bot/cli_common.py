@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from filelock import Timeout
+
+from knowledge.editor import KnowledgeEditor
 from knowledge.loader import KnowledgeBase
 from knowledge.settings import Settings
 from retrieval.answer import Answerer
-from retrieval.engine import ingest, open_index
+from retrieval.engine import embedded_store_lock, ingest, open_index
 from retrieval.index import SearchIndex
 
 
@@ -25,6 +29,29 @@ def stdin_lines(stream: TextIO) -> Iterator[str]:
         line = line.strip()
         if line:
             yield line
+
+
+@contextmanager
+def embedded_store_held(settings: Settings) -> Iterator[bool]:
+    """Hold the embedded store's lock for the block, if no one else does; yields False when a running bot
+    has it. Always True with a Chroma server, which needs no lock."""
+    lock = embedded_store_lock(settings)
+    if lock is None:
+        yield True
+        return
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def make_editor(settings: Settings) -> KnowledgeEditor:
+    return KnowledgeEditor(root=settings.knowledge_dir, max_upload_bytes=settings.kb_max_upload_mb * 1024 * 1024)
 
 
 def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> SearchIndex:

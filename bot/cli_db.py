@@ -7,10 +7,16 @@ for deployments that migrate as a separate step, and for checking where a databa
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cli_common import CliError
 from knowledge.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -24,22 +30,32 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    # Imported here so the other subcommands do not pay for Alembic.
+@contextmanager
+def _engine(url: str, *, doing: str) -> Iterator[Engine]:
+    """The database's engine, opened without upgrading and disposed after; a failure names the url."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot import migrations
     from bot.store import DeskStore, StoreError, parsed_safe
 
-    url = settings.effective_database_url
     try:
         store = DeskStore(url=url, upgrade=False)
         try:
-            before, after = migrations.upgrade(store.engine)
+            yield store.engine
         finally:
             store.close()
     except (StoreError, migrations.MigrationError, SQLAlchemyError) as exc:
-        raise CliError(f"cannot upgrade {parsed_safe(url)}: {exc}") from exc
+        raise CliError(f"cannot {doing} {parsed_safe(url)}: {exc}") from exc
+
+
+def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here so the other subcommands do not pay for Alembic.
+    from bot import migrations
+    from bot.store import parsed_safe
+
+    url = settings.effective_database_url
+    with _engine(url, doing="upgrade") as engine:
+        before, after = migrations.upgrade(engine)
     if before == after:
         print(f"{parsed_safe(url)}: already at {after} (head)")
     else:
@@ -52,24 +68,21 @@ def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot import migrations
-    from bot.store import DeskStore, StoreError, parsed_safe
+    from bot.store import parsed_safe
 
     url = settings.effective_database_url
     head = migrations.head_revision()
     try:
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" and (
-                not Path(parsed.database).exists()):
-            # Opening it would create an empty file: "current" changes nothing.
-            print(f"{parsed_safe(url)}: no database yet; newest is {head} (`kakehashi db upgrade` creates it)")
-            return 0
-        store = DeskStore(url=url, upgrade=False)
-        try:
-            current = migrations.current_revision(store.engine)
-        finally:
-            store.close()
-    except (StoreError, SQLAlchemyError) as exc:
+    except SQLAlchemyError as exc:
         raise CliError(f"cannot read {parsed_safe(url)}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" and (
+            not Path(parsed.database).exists()):
+        # Opening it would create an empty file: "current" changes nothing.
+        print(f"{parsed_safe(url)}: no database yet; newest is {head} (`kakehashi db upgrade` creates it)")
+        return 0
+    with _engine(url, doing="read") as engine:
+        current = migrations.current_revision(engine)
     if current == head:
         print(f"{parsed_safe(url)}: {current} (head)")
     else:

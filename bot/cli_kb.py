@@ -16,15 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from filelock import Timeout
-
-from bot.cli_common import CliError
-from knowledge.editor import BASE_HEADER, Actor, Change, KnowledgeEditor
+from bot.cli_common import CliError, embedded_store_held, make_editor
+from knowledge.editor import BASE_HEADER, Actor, Change
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.freshness import stale_records
 from knowledge.schema import Ministry
 from knowledge.settings import Settings
-from retrieval.engine import embedded_store_lock, ingest, open_index
+from retrieval.engine import ingest, open_index
 
 KINDS = ("program", "vc", "cdmo", "document")
 
@@ -88,10 +86,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return kb
 
 
-def make_editor(settings: Settings) -> KnowledgeEditor:
-    return KnowledgeEditor(root=settings.knowledge_dir, max_upload_bytes=settings.kb_max_upload_mb * 1024 * 1024)
-
-
 def cli_actor() -> Actor:
     try:
         user = getpass.getuser()
@@ -103,19 +97,12 @@ def cli_actor() -> Actor:
 def reindex(settings: Settings) -> None:
     """Index what the change touched, unless a running bot owns the embedded store (it indexes the change
     itself within seconds of its next question)."""
-    lock = embedded_store_lock(settings)
-    if lock is not None:
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+    with embedded_store_held(settings) as held:
+        if not held:
             print("indexing: the running bot holds the embedded index and will index this change itself",
                   file=sys.stderr)
             return
-    try:
         report = ingest(settings, open_index(settings))
-    finally:
-        if lock is not None:
-            lock.release()
     print(f"indexed: {len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed; "
           f"embedded {report.embedded} passages in {report.seconds:.2f}s")
 

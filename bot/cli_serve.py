@@ -15,8 +15,7 @@ from types import FrameType
 from filelock import Timeout
 from slack_sdk.errors import SlackApiError
 
-from bot.cli_common import make_answerer
-from knowledge.editor import KnowledgeEditor
+from bot.cli_common import make_answerer, make_editor
 from knowledge.settings import Settings, SettingsError
 from retrieval.answer import make_chat_model
 from retrieval.engine import embedded_store_lock, ingest, open_index
@@ -100,7 +99,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             raise SettingsError(
                 f"another kakehashi process is serving from the embedded index in {settings.data_dir}; the embedded "
                 "store takes one process. Run several bots against a Chroma server (KAKEHASHI_CHROMA_HOST)") from exc
-    editor = KnowledgeEditor(root=settings.knowledge_dir, max_upload_bytes=settings.kb_max_upload_mb * 1024 * 1024)
+    editor = make_editor(settings)
     kb = editor.load()
     index = open_index(settings)
     # Incremental: whatever changed while no bot was running is indexed now, the rest is skipped.

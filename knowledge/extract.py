@@ -470,12 +470,7 @@ def _read_docx(name: str, data: bytes, *, max_chars: int) -> ExtractedDocument:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
     except Exception as exc:
-        raise DocumentReadError(
-            f"{name} is a damaged .docx file (its zip structure cannot be read: {exc}). "
-            "Open it in Word, save it again, and upload that.",
-            name=name,
-            reason="corrupt",
-        ) from exc
+        raise _corrupt_docx(name, f"its zip structure cannot be read: {exc}") from exc
     _check_zip(name, infos)
     members = {info.filename for info in infos}
     if "word/document.xml" not in members:
@@ -500,12 +495,7 @@ def _read_docx(name: str, data: bytes, *, max_chars: int) -> ExtractedDocument:
     except DocumentReadError:
         raise
     except Exception as exc:
-        raise DocumentReadError(
-            f"{name} is a damaged .docx file ({type(exc).__name__}: {str(exc)[:120]}). "
-            "Open it in Word, save it again, and upload that.",
-            name=name,
-            reason="corrupt",
-        ) from exc
+        raise _corrupt_docx(name, f"{type(exc).__name__}: {str(exc)[:120]}") from exc
 
     text = _tidy("\n\n".join(blocks.out))
     if not _meaningful_chars(text):
@@ -527,6 +517,14 @@ def _read_docx(name: str, data: bytes, *, max_chars: int) -> ExtractedDocument:
         date=date,
         kind="docx",
         pages=None,
+    )
+
+
+def _corrupt_docx(name: str, detail: str) -> DocumentReadError:
+    return DocumentReadError(
+        f"{name} is a damaged .docx file ({detail}). Open it in Word, save it again, and upload that.",
+        name=name,
+        reason="corrupt",
     )
 
 

@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -25,7 +25,6 @@ from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MAX_QUESTION_CHARS = 2000
 _HIRAGANA_ONLY = re.compile(r"^[\u3041-\u309f]+$")
@@ -35,15 +34,19 @@ _AMOUNT = re.compile(r"\d[\d,.]*\s*(?:兆|億|万|百万|千)?円|\d[\d,.]*\s*(?
 _DATE = re.compile(r"(?:令和|平成|R)\s*\d+|\d{4}\s*(?:年|-|–|～|/)|\d+月")
 _NUMBER = re.compile(r"\d")
 _UNSEEN_IDF = 1.5
+# A record's field line, and the question words that ask about it.
 _FIELD_QUESTIONS = {
-    "対象者": r"対象|誰|だれ|応募|申請|who|eligib|apply",
-    "開発段階": r"段階|フェーズ|ステージ|stage|phase",
-    "モダリティ": r"モダリティ|modalit",
-    "疾患領域": r"疾患|領域|disease",
-    "支援内容": r"支援内容|どんな支援|what support|kind of support",
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "対象者": r"対象|誰|だれ|応募|申請|who|eligib|apply",
+        "開発段階": r"段階|フェーズ|ステージ|stage|phase",
+        "モダリティ": r"モダリティ|modalit",
+        "疾患領域": r"疾患|領域|disease",
+        "支援内容": r"支援内容|どんな支援|what support|kind of support",
+    }.items()
 }
 _RECORD_FIELD = re.compile(r"^(" + "|".join(_FIELD_QUESTIONS) + r"):")
-_ASKS_STAGE = re.compile(r"段階|フェーズ|ステージ|stage|phase", re.IGNORECASE)
+_ASKS_STAGE = _FIELD_QUESTIONS["開発段階"]
 _STAGE_WORDS = re.compile(r"基礎研究|応用研究|非臨床|前臨床|臨床試験|第\d相|治験|製造|上市|実用化")
 _COUNTER = re.compile(r"何(症例|件|社|人|名|例|か所|拠点|億円|年)")
 
@@ -138,16 +141,15 @@ class Answerer:
     def _content_tokens(self, question: str) -> dict[str, float]:
         """Query tokens that carry meaning, weighted by how rare they are in the corpus;
         glossary expansions count half, since the user did not write them."""
-        tokenizer = self.index.lexical.tokenizer
+        lexical = self.index.lexical  # one snapshot: a knowledge update may swap the index meanwhile
         tokens: dict[str, float] = {}
         for weight, text in ((0.5, expansion_terms(question)), (1.0, question)):
-            for token in set(tokenizer.tokenize(text)):
+            for token in set(lexical.tokenizer.tokenize(text)):
                 if _HIRAGANA_ONLY.match(token):
                     continue
                 # A word found nowhere in the corpus (English against Japanese slides) would carry
                 # the top idf and make every English answer look weak; it counts as a common word.
-                df = self.index.lexical.document_frequency(token)
-                idf = self.index.lexical.idf(token) if df else _UNSEEN_IDF
+                idf = lexical.idf(token) if lexical.document_frequency(token) else _UNSEEN_IDF
                 tokens[token] = weight * idf
         return tokens
 
@@ -187,7 +189,7 @@ class Answerer:
         if sentence.startswith("#"):
             informative *= 0.5
         field = _RECORD_FIELD.match(sentence)
-        if field and not re.search(_FIELD_QUESTIONS[field.group(1)], question, re.IGNORECASE):
+        if field and not _FIELD_QUESTIONS[field.group(1)].search(question):
             # Structured fields (who, stage, modality) answer only questions about them.
             informative *= 0.6
         score = (0.25 * own + 0.75 * with_context) * informative + 0.08 / (rank + 1)

@@ -110,6 +110,11 @@ def _postings(token_ids: np.ndarray, sizes: np.ndarray, counts: np.ndarray) -> t
     return rows[order], counts[order].astype(np.float32)
 
 
+def _idf(n: int, df: int) -> float:
+    """BM25's idf of a token found in `df` of `n` passages."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
 class LexicalIndex:
     def __init__(self, tokenizer: Tokenizer, *, k1: float = 1.5, b: float = 0.75) -> None:
         self.tokenizer = tokenizer
@@ -172,9 +177,7 @@ class LexicalIndex:
         return 0 if posting is None else len(posting[0])
 
     def idf(self, token: str) -> float:
-        n = len(self._chunks)
-        df = self.document_frequency(token)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return _idf(len(self._chunks), self.document_frequency(token))
 
     def prepare(self) -> None:
         """Build the postings now rather than on the first search after a change."""
@@ -220,8 +223,7 @@ class LexicalIndex:
             if posting is None:
                 continue
             rows, tf = posting
-            idf = math.log(1 + (n - len(rows) + 0.5) / (len(rows) + 0.5))
-            scores[rows] += query_count * idf * tf * (self._k1 + 1) / (tf + compiled.norm[rows])
+            scores[rows] += query_count * _idf(n, len(rows)) * tf * (self._k1 + 1) / (tf + compiled.norm[rows])
         return compiled.ids, scores
 
     def search(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,6 +16,8 @@ from retrieval.errors import IndexMismatchError, StoreUnavailableError
 
 Where = dict[str, Any]
 T = TypeVar("T")
+S = TypeVar("S")
+_BATCH = 1000
 log = logging.getLogger(__name__)
 
 
@@ -161,11 +163,7 @@ class ChromaStore(VectorStore):
         return self._collection
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        if not chunks:
-            return
-        # Chroma caps batch sizes; stay well under it.
-        for start in range(0, len(chunks), 1000):
-            part = chunks[start : start + 1000]
+        for start, part in _batches(chunks):
             embeddings = vectors[start : start + len(part)]
             self._call("upsert", lambda c, part=part, embeddings=embeddings: c.upsert(
                 ids=[x.id for x in part], embeddings=embeddings, documents=[x.text for x in part],
@@ -173,23 +171,20 @@ class ChromaStore(VectorStore):
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
-        for start in range(0, len(ids), 1000):
-            part = list(ids[start : start + 1000])
-            got = self._call("get", lambda c, part=part: c.get(ids=part, include=["embeddings"]))
+        for _, part in _batches(ids):
+            got = self._call("get", lambda c, part=part: c.get(ids=list(part), include=["embeddings"]))
             found.update({i: np.asarray(v, dtype=np.float32)
                           for i, v in zip(got["ids"], got["embeddings"], strict=True)})
         return found
 
     def update_metadata(self, chunks: Sequence[Chunk]) -> None:
-        for start in range(0, len(chunks), 1000):
-            part = chunks[start : start + 1000]
+        for _, part in _batches(chunks):
             self._call("update", lambda c, part=part: c.update(
                 ids=[x.id for x in part], metadatas=[dict(x.metadata) for x in part]))
 
     def delete(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), 1000):
-            part = list(ids[start : start + 1000])
-            self._call("delete", lambda c, part=part: c.delete(ids=part))
+        for _, part in _batches(ids):
+            self._call("delete", lambda c, part=part: c.delete(ids=list(part)))
 
     def ids(self) -> set[str]:
         result = self._call("get", lambda c: c.get(include=[]))
@@ -211,6 +206,12 @@ class ChromaStore(VectorStore):
                 raise StoreUnavailableError(
                     f"{self._where}: delete_collection failed: {type(exc).__name__}: {exc}") from exc
         self._collection = None
+
+
+def _batches(items: Sequence[S]) -> Iterator[tuple[int, Sequence[S]]]:
+    """`items` in slices, with where each starts: Chroma caps batch sizes; stay well under it."""
+    for start in range(0, len(items), _BATCH):
+        yield start, items[start : start + _BATCH]
 
 
 def _collection_gone(exc: BaseException) -> bool:
