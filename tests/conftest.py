@@ -73,6 +73,17 @@ def seed_index(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: Embedd
     return index
 
 
+@pytest.fixture(scope="session")
+def seed_data_for_subprocesses(seed_index: SearchIndex, seed_settings: Settings,
+                               tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the seed data dir for `kakehashi` processes the tests start. Chroma's embedded store takes
+    one process: another process opening the session's own store compacts its log under this one, which
+    then intermittently misses passages (seen as rankings that differ from the Chroma server's)."""
+    copy = tmp_path_factory.mktemp("seed-data-copy") / "data"
+    shutil.copytree(seed_settings.data_dir, copy)
+    return copy
+
+
 def make_small_knowledge_dir(root: Path) -> Path:
     """A copy of a few real records and one document: quick to embed, safe to edit."""
     (root / "documents").mkdir(parents=True)

@@ -291,13 +291,14 @@ def test_eval_match_prints_hit_rate_and_latency(seed_settings: Settings, seed_in
     assert "p50" in out.getvalue() and result["p50_ms"] > 0
 
 
-def test_kakehashi_match_subprocess(seed_settings: Settings, seed_index: SearchIndex) -> None:
+def test_kakehashi_match_subprocess(seed_settings: Settings, seed_index: SearchIndex,
+                                    seed_data_for_subprocesses: Path) -> None:
     from bot.cli import build_parser
 
     choices = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     if "match" not in choices:
         pytest.skip("bot/cli.py does not register `match` yet")
-    env = {"KAKEHASHI_DATA_DIR": str(seed_settings.data_dir),
+    env = {"KAKEHASHI_DATA_DIR": str(seed_data_for_subprocesses),
            "KAKEHASHI_KNOWLEDGE_DIR": str(seed_settings.knowledge_dir),
            "ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-m", "bot.cli", "match", "--json", CELL_STARTUP], capture_output=True,

@@ -49,10 +49,11 @@ def _cli(*args: str) -> list[str]:
 
 
 def test_serve_http_answers_a_signed_mention(seed_settings: Settings, seed_index: SearchIndex,
+                                             seed_data_for_subprocesses: Path,
                                              fake_slack: FakeSlack, tmp_path: Path) -> None:
     port = _free_port()
     env = _environment(
-        KAKEHASHI_DATA_DIR=str(seed_settings.data_dir), KAKEHASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'desk.db'}",
+        KAKEHASHI_DATA_DIR=str(seed_data_for_subprocesses), KAKEHASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'desk.db'}",
         SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
         KAKEHASHI_SUPPORTERS_CHANNEL=SUPPORTERS)
     log = (tmp_path / "serve.log").open("w+")
@@ -97,12 +98,13 @@ def test_serve_http_answers_a_signed_mention(seed_settings: Settings, seed_index
 
 
 def test_serve_socket_mode_connects_out_and_answers(seed_settings: Settings, seed_index: SearchIndex,
+                                                    seed_data_for_subprocesses: Path,
                                                     fake_slack: FakeSlack, tmp_path: Path) -> None:
     fakesocket = pytest.importorskip("tests.fakesocket")
     socket_mode = fakesocket.FakeSocketMode().start()
     fake_slack.socket_url = socket_mode.url
     env = _environment(
-        KAKEHASHI_DATA_DIR=str(seed_settings.data_dir), KAKEHASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'desk.db'}",
+        KAKEHASHI_DATA_DIR=str(seed_data_for_subprocesses), KAKEHASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'desk.db'}",
         SLACK_BOT_TOKEN=TOKEN, SLACK_APP_TOKEN="xapp-1-test", SLACK_API_URL=fake_slack.url,
         KAKEHASHI_SUPPORTERS_CHANNEL=SUPPORTERS)
     log = (tmp_path / "serve.log").open("w+")
