@@ -56,7 +56,14 @@ def make_editor(settings: Settings) -> KnowledgeEditor:
 
 def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> SearchIndex:
     """The index named by settings; an empty one is built first (from `kb` when the caller already read
-    it), so a fresh machine answers from the knowledge base rather than from nothing."""
+    it), so a fresh machine answers from the knowledge base rather than from nothing. Refused while a
+    bot serves from the embedded store: a second process opening it compacts the store's log under the
+    bot, whose searches then intermittently miss passages."""
+    with embedded_store_held(settings) as free:
+        if not free:
+            raise CliError(f"a running bot serves from the embedded index in {settings.data_dir}; ask it in "
+                           "Slack, or run the bot against a Chroma server (KAKEHASHI_CHROMA_HOST) to use the "
+                           "command line alongside it")
     index = open_index(settings)
     if len(index) == 0:
         report = ingest(settings, index, kb=kb)

@@ -21,12 +21,13 @@ def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subpr
                           env=full_env, cwd=REPO, timeout=300)
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    return {"KAKEHASHI_DATA_DIR": str(settings.data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(settings.knowledge_dir)}
+def _env(settings: Settings, data_dir: Path) -> dict[str, str]:
+    return {"KAKEHASHI_DATA_DIR": str(data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(settings.knowledge_dir)}
 
 
-def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex) -> None:
-    result = run(["ask", "--json", "BINDSとはどんな事業？"], _env(seed_settings))
+def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex,
+        seed_data_for_subprocesses: Path) -> None:
+    result = run(["ask", "--json", "BINDSとはどんな事業？"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["question"] == "BINDSとはどんな事業？"
@@ -41,30 +42,34 @@ def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex) -> 
         assert citation["text"] and isinstance(citation["score"], float)
 
 
-def test_ask_reads_questions_from_stdin(seed_settings: Settings, seed_index: SearchIndex) -> None:
+def test_ask_reads_questions_from_stdin(seed_settings: Settings, seed_index: SearchIndex,
+        seed_data_for_subprocesses: Path) -> None:
     questions = "MEDISOとは？\n\nWhat is BTEP?\n"
-    result = run(["ask", "--json", "-"], _env(seed_settings), stdin=questions)
+    result = run(["ask", "--json", "-"], _env(seed_settings, seed_data_for_subprocesses), stdin=questions)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["question"] for line in lines] == ["MEDISOとは？", "What is BTEP?"]
     assert lines[1]["answer"].startswith("From the sources")
 
 
-def test_ask_for_a_person_lists_sources(seed_settings: Settings, seed_index: SearchIndex) -> None:
-    result = run(["ask", "創薬ベンチャーエコシステム強化事業の基金総額は？"], _env(seed_settings))
+def test_ask_for_a_person_lists_sources(seed_settings: Settings, seed_index: SearchIndex,
+        seed_data_for_subprocesses: Path) -> None:
+    result = run(["ask", "創薬ベンチャーエコシステム強化事業の基金総額は？"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 0, result.stderr
     assert "出典:" in result.stdout and "[1]" in result.stdout
 
 
-def test_search_with_kind_filter(seed_settings: Settings, seed_index: SearchIndex) -> None:
-    result = run(["search", "iPS細胞", "--kind", "vc", "-k", "3", "--json"], _env(seed_settings))
+def test_search_with_kind_filter(seed_settings: Settings, seed_index: SearchIndex,
+        seed_data_for_subprocesses: Path) -> None:
+    result = run(["search", "iPS細胞", "--kind", "vc", "-k", "3", "--json"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)["hits"]
     assert hits and all(h["kind"] == "vc" for h in hits)
 
 
-def test_ingest_reports_nothing_to_do_on_an_unchanged_index(seed_settings: Settings, seed_index: SearchIndex) -> None:
-    result = run(["ingest"], _env(seed_settings))
+def test_ingest_reports_nothing_to_do_on_an_unchanged_index(seed_settings: Settings, seed_index: SearchIndex,
+        seed_data_for_subprocesses: Path) -> None:
+    result = run(["ingest"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 0, result.stderr
     assert "embedded 0 passages" in result.stdout
     assert f"skipped: {len(seed_index)} unchanged" in result.stdout
@@ -85,3 +90,14 @@ def test_bad_setting_stops_startup(tmp_path: Path) -> None:
     result = run(["ask", "MEDISO"], {"KAKEHASHI_DATA_DIR": str(tmp_path), "KAKEHASHI_CANDIDATES": "lots"})
     assert result.returncode == 2
     assert "KAKEHASHI_CANDIDATES" in result.stderr
+
+
+def test_commands_leave_an_embedded_index_a_bot_is_serving_alone(seed_settings: Settings, seed_index: SearchIndex,
+                                                                 seed_data_for_subprocesses: Path) -> None:
+    from filelock import FileLock
+
+    held = FileLock(str(seed_data_for_subprocesses / "embedded-store.lock"))  # what `serve` holds
+    with held:
+        result = run(["ask", "BINDSとは？"], _env(seed_settings, seed_data_for_subprocesses))
+    assert result.returncode == 2 and "a running bot serves from the embedded index" in result.stderr
+    assert "Traceback" not in result.stderr
