@@ -175,6 +175,16 @@ class ProcessedEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
 
 
+class BotThread(Base):
+    """A thread the bot answers in, written before the first answer is posted there."""
+
+    __tablename__ = "bot_threads"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    thread_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
 class DeskStore:
     """The desk database. Opening it brings the schema up to date unless `upgrade=False`
     (`kakehashi db current` looks without changing anything)."""
@@ -267,11 +277,24 @@ class DeskStore:
         with self._session() as session:
             return list(session.scalars(select(AnswerRecord).order_by(AnswerRecord.created_at)))
 
+    def open_thread(self, channel_id: str, thread_ts: str) -> None:
+        """Mark a thread as one the bot answers in, before its answer is out: a follow-up sent while
+        the answer is being written is then a follow-up too. Marking it again changes nothing."""
+        try:
+            with self._session() as session:
+                if session.get(BotThread, (channel_id, thread_ts)) is None:
+                    session.add(BotThread(channel_id=channel_id, thread_ts=thread_ts))
+        except StoreConflictError:
+            pass  # another process (or listener) marked it between the look and the write
+
     def is_bot_thread(self, channel_id: str, thread_ts: str) -> bool:
-        """Whether the bot has answered in this thread, so follow-ups need no new mention."""
+        """Whether the bot is answering or has answered in this thread, so follow-ups need no new mention."""
         with self._session() as session:
-            found = session.scalar(select(AnswerRecord.id).where(
-                AnswerRecord.channel_id == channel_id, AnswerRecord.thread_ts == thread_ts).limit(1))
+            found = session.scalar(select(BotThread.thread_ts).where(
+                BotThread.channel_id == channel_id, BotThread.thread_ts == thread_ts).limit(1))
+            if found is None:  # answers recorded before threads were marked
+                found = session.scalar(select(AnswerRecord.id).where(
+                    AnswerRecord.channel_id == channel_id, AnswerRecord.thread_ts == thread_ts).limit(1))
         return found is not None
 
     def handed_off(self, channel_id: str, thread_ts: str) -> bool:

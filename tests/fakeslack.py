@@ -88,6 +88,7 @@ class FakeSlack:
         self.socket_url: str | None = None  # apps.connections.open hands this WebSocket URL out
         self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list: group id -> member ids
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}  # file id -> (file object, bytes)
+        self._holds: dict[str, threading.Event] = {}  # method -> the gate its next call waits on
         self._ts = itertools.count(1)
         self._lock = threading.Condition()
         owner = self
@@ -174,6 +175,14 @@ class FakeSlack:
             self.failures.setdefault(method, []).append(
                 Failure(status=status, error=error, retry_after=retry_after, times=times))
 
+    def hold(self, method: str) -> threading.Event:
+        """The next call of `method` is received (and recorded) but answered only once the returned
+        event is set, as when Slack is slow; at most 30 s."""
+        gate = threading.Event()
+        with self._lock:
+            self._holds[method] = gate
+        return gate
+
     def add_message(self, channel: str, *, text: str, user: str, thread_ts: str | None = None,
                     ts: str | None = None) -> str:
         """A message a person wrote (so conversations.replies returns it); its ts."""
@@ -247,6 +256,10 @@ class FakeSlack:
 
     def _handle(self, method: str, args: dict[str, Any], token: str | None) -> tuple[int, dict[str, str], Any]:
         self._record(method, args, token)
+        with self._lock:
+            gate = self._holds.pop(method, None)
+        if gate is not None:
+            gate.wait(30)
         with self._lock:
             queue = self.failures.get(method) or []
             if queue:

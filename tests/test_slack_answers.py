@@ -44,6 +44,22 @@ def test_follow_up_in_our_thread_is_answered_with_the_thread_as_context(rig: Rig
     assert [r.surface for r in rig.store.answers()] == ["mention", "thread"]
 
 
+def test_a_follow_up_sent_before_the_first_answer_is_posted_is_answered(rig: Rig) -> None:
+    """Slack holds the first answer's chat.postMessage; the asker's follow-up in the thread meanwhile must
+    not be taken for a stranger's message (the answer is not recorded yet)."""
+    first_post = rig.fake.hold("chat.postMessage")
+    try:
+        root, _ = user_says(rig, "MEDISOとは何ですか？", mention=True)
+        rig.fake.wait_for("chat.postMessage")  # on its way to Slack, not yet posted
+        user_says(rig, "どのような相談ができますか？", thread_ts=root)
+        follow_up = rig.fake.wait_for("chat.postMessage", count=2)[1]
+    finally:
+        first_post.set()
+    assert follow_up.args["thread_ts"] == root and "サポーター" in posted_text(follow_up)
+    rig.settle()
+    assert sorted(r.surface for r in rig.store.answers()) == ["mention", "thread"]
+
+
 def test_messages_outside_our_threads_are_left_alone(rig: Rig) -> None:
     other_root = rig.fake.add_message("C0GENERAL", text="雑談です", user="U0OTHER")
     user_says(rig, "MEDISOとは？", thread_ts=other_root)  # a thread the bot is not part of

@@ -68,6 +68,19 @@ def test_message_location_and_bot_threads(store: DeskStore) -> None:
     assert [a.id for a in store.answers()] == [answer_id]
 
 
+def test_a_thread_is_the_bots_once_opened_before_any_answer_is_recorded(database_url: str) -> None:  # noqa: F811
+    first, second = DeskStore(url=database_url), DeskStore(url=database_url)
+    try:
+        assert not second.is_bot_thread("C1", "400.1")
+        first.open_thread("C1", "400.1")
+        second.open_thread("C1", "400.1")  # again, from another process: no error, one row
+        assert second.is_bot_thread("C1", "400.1") and not second.is_bot_thread("C1", "400.2")
+        assert not second.is_bot_thread("C2", "400.1")
+    finally:
+        first.close()
+        second.close()
+
+
 def test_each_event_is_claimed_once_across_stores_sharing_the_database(database_url: str) -> None:  # noqa: F811
     first, second = DeskStore(url=database_url), DeskStore(url=database_url)
     try:

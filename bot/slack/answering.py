@@ -110,6 +110,7 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
         if not plain:
             post(client, place, text=t("no_text", language), logger=deps.logger)
             return None
+        open_thread(deps, place)
         question = cut(plain, deps.max_input_chars)
         notes = [t("input_cut", language, limit=deps.max_input_chars)] if question.truncated else []
         query = question.text
@@ -141,6 +142,18 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
     except Exception as exc:  # the Slack edge: whatever failed, the user hears back with a reference
         report_failure(deps.logger, client, what=f"answering ({surface})", error=exc, place=place, language=language)
         return None
+
+
+def open_thread(deps: Deps, place: Place) -> None:
+    """Mark the reply's thread as ours before answering, so a follow-up sent while the answer is being
+    written is answered too. The database being down must not cost the answer: logged and carried on."""
+    if not place.thread_ts:
+        return  # a top-level reply: its own ts becomes the thread once posted and recorded
+    try:
+        deps.store.open_thread(place.channel, place.thread_ts)
+    except StoreError as exc:
+        deps.logger.warning("could not mark thread %s/%s as the bot's; follow-ups without a mention are answered "
+                            "once the answer is recorded: %s", place.channel, place.thread_ts, exc)
 
 
 def record_answer(deps: Deps, **fields: Any) -> bool:
@@ -198,6 +211,7 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
     try:
         if deps.matcher is None:
             raise RuntimeError("no matcher is configured")
+        open_thread(deps, place)
         situation = cut(plain, deps.max_input_chars)
         result = deps.matcher.match_profile(profile) if profile is not None else deps.matcher.match(situation.text)
         language = result.language
