@@ -84,7 +84,8 @@ def format_gap_report(report: GapReport, *, days: int) -> str:
                 lines.append(f"   近いものなし：新しいトピック / nothing close: new topic（最も近い / closest: {where}）")
         lines.append("   質問 / questions:")
         for item in topic.items[:EXAMPLES_SHOWN]:
-            lines.append(f"     - {_when(item.at)} [{ITEM_LABEL[item.kind]}] {_one_line(item.text, 140)}"
+            dm = " [DM]" if item.private else ""  # staff see it here; the weekly channel post does not quote it
+            lines.append(f"     - {_when(item.at)} [{ITEM_LABEL[item.kind]}]{dm} {_one_line(item.text, 140)}"
                          f"{f'  ({item.ref})' if item.ref else ''}")
         if len(topic.items) > EXAMPLES_SHOWN:
             lines.append(f"     …ほか / more: {len(topic.items) - EXAMPLES_SHOWN}")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.slack.blocks import FEEDBACK_REASONS
-from bot.store import DeskStore
+from bot.store import AnswerRecord, DeskStore
 from knowledge.settings import Settings
 from retrieval.gaps import GAP_KINDS, GapItem, GapReport, build_gap_report
 from retrieval.index import SearchIndex
@@ -21,13 +21,18 @@ def _utc(stored: dt.datetime) -> dt.datetime:
     return stored.replace(tzinfo=dt.UTC) if stored.tzinfo is None else stored
 
 
+def asked_privately(answer: AnswerRecord) -> bool:
+    """A DM with the bot, or its assistant pane (which lives in the DM): only the asker saw it."""
+    return answer.surface in ("dm", "assistant") or (answer.channel_id or "").startswith("D")
+
+
 def collect_gap_items(store: DeskStore, *, since: dt.datetime, until: dt.datetime | None = None) -> list[GapItem]:
     """Every sign of a gap in the window: answers given without confidence, 👎 ratings (with the
     question they rated), and consultations handed to supporters."""
     items: list[GapItem] = []
     for answer in store.low_confidence_answers(since=since, until=until):
         items.append(GapItem(kind="low_confidence", text=answer.question, at=_utc(answer.created_at), ref=answer.id,
-                             language=answer.language, answer_id=answer.id))
+                             language=answer.language, answer_id=answer.id, private=asked_privately(answer)))
     for feedback, answer in store.down_feedback(since=since, until=until):
         text = answer.question if answer is not None else feedback.comment
         if not text.strip():
@@ -37,12 +42,18 @@ def collect_gap_items(store: DeskStore, *, since: dt.datetime, until: dt.datetim
             reasons=tuple(code for code in feedback.reasons.split(",") if code), comment=feedback.comment,
             ref=answer.id if answer is not None else f"feedback-{feedback.id}",
             language=answer.language if answer is not None else detect_language(text),
-            answer_id=answer.id if answer is not None else None))
+            answer_id=answer.id if answer is not None else None,
+            # A rating of an answer this database does not hold: where it was asked is unknown.
+            private=asked_privately(answer) if answer is not None else True))
     for consultation in store.consultations_since(since=since, until=until):
-        text = consultation.topic.strip() or consultation.question.strip()
+        topic = consultation.topic.strip()
+        text = topic or consultation.question.strip()
         if text:
+            # The topic was written for the supporters' channel (its hand-off card shows it); the question
+            # goes there only with the asker's consent.
             items.append(GapItem(kind="handoff", text=text, at=_utc(consultation.created_at), ref=consultation.ref,
-                                 language=consultation.language, answer_id=consultation.answer_id))
+                                 language=consultation.language, answer_id=consultation.answer_id,
+                                 private=not topic and not consultation.consent_to_share))
     return items
 
 

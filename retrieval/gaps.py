@@ -81,7 +81,8 @@ class GapItem:
 
     `ref` is what staff can look up (an answer id, or a consultation number like K-0007);
     `answer_id` ties the signs about one answer together, so a question that was answered
-    weakly, rated 👎 and handed off counts as one question with three signs.
+    weakly, rated 👎 and handed off counts as one question with three signs. `private`: asked
+    where only the asker and the bot could see it (a DM), so counted but never quoted in a channel.
     """
 
     kind: GapKind
@@ -92,10 +93,12 @@ class GapItem:
     language: str = "ja"
     comment: str = ""
     answer_id: str | None = None
+    private: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "text": self.text, "at": _iso(self.at), "reasons": list(self.reasons),
-                "ref": self.ref, "language": self.language, "comment": self.comment, "answer_id": self.answer_id}
+                "ref": self.ref, "language": self.language, "comment": self.comment, "answer_id": self.answer_id,
+                "private": self.private}
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,8 @@ class KbHint:
 
 @dataclass(frozen=True)
 class GapTopic:
-    label: str  # the question most typical of the topic
-    terms: tuple[str, ...]
+    label: str  # the question most typical of the topic; a shared one whenever the topic has one
+    terms: tuple[str, ...]  # from the shared questions whenever the topic has any
     items: tuple[GapItem, ...]  # newest first
     questions: int  # distinct questions: signs about one answer count once
     counts: dict[str, int]  # by kind
@@ -128,12 +131,19 @@ class GapTopic:
     nearest: KbHint | None = None
 
     @property
+    def private(self) -> bool:
+        """Every question in the topic was asked privately: its label and terms are not to be shown
+        in a channel."""
+        return all(i.private for i in self.items)
+
+    @property
     def new_topic(self) -> bool:
         """Nothing in the knowledge base comes close (unknown when no index was given)."""
         return self.nearest is not None and not self.nearest.close
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "terms": list(self.terms), "questions": self.questions, "counts": self.counts,
+        return {"label": self.label, "terms": list(self.terms), "private": self.private,
+                "questions": self.questions, "counts": self.counts,
                 "reasons": self.reasons, "comments": list(self.comments), "first_at": _iso(self.first_at),
                 "latest_at": _iso(self.latest_at), "nearest": self.nearest.to_json() if self.nearest else None,
                 "new_topic": self.new_topic, "items": [i.to_json() for i in self.items]}
@@ -338,13 +348,15 @@ def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: Sea
     topics: list[GapTopic] = []
     for members in clusters:
         member_items = sorted((i for m in members for i in by_text[m]), key=lambda i: i.at, reverse=True)
-        preferred = [m for m in members if detect_language(texts[m]) == prefer_language]
+        shared = [m for m in members if not all(i.private for i in by_text[m])]
+        labelled = shared or members
+        preferred = [m for m in labelled if detect_language(texts[m]) == prefer_language] or labelled
         label = shown[_medoid(members, similarity, preferred)]
         reasons = Counter(r for i in member_items if i.kind == "thumbs_down" for r in i.reasons)
         kinds = Counter(i.kind for i in member_items)
         distinct = {i.answer_id or f"{i.kind}:{i.ref}:{id(i)}" for i in member_items}
         topics.append(GapTopic(
-            label=label, terms=key_terms([texts[m] for m in members], texts, prefer_language=prefer_language),
+            label=label, terms=key_terms([texts[m] for m in labelled], texts, prefer_language=prefer_language),
             items=tuple(member_items), questions=len(distinct),
             counts={kind: kinds.get(kind, 0) for kind in GAP_KINDS},
             reasons=dict(reasons.most_common()),

@@ -276,6 +276,30 @@ def test_weekly_post_goes_out_once_a_week(desk: DeskStore, tmp_path: Path, seed_
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
 
 
+def test_questions_asked_in_dms_are_counted_but_not_quoted_in_the_channel(
+    desk: DeskStore, tmp_path: Path, seed_settings: Settings, fake_slack: FakeSlack, slack_answerer: Answerer,
+    seed_index: SearchIndex
+) -> None:
+    secret = "弊社ACME-Bioの未公開の抗体データを治験の税制優遇の申請に使えますか"
+    only_in_dms = "外国人研究者を雇うとき在留資格の手続きはどのくらいかかりますか"
+    for question, channel in ((secret, "D0ASKER"), (only_in_dms, "D0OTHER")):
+        desk.record_answer(surface="dm", question=question, answer="（回答）", language="ja", confident=False,
+                           mode="extractive", citations=[], user_id="U0ASKER", channel_id=channel,
+                           thread_ts="1700000000.000200")
+    settings = slack_settings(seed_settings, api_url=fake_slack.url, database=tmp_path / "desk.sqlite3")
+    assert post_weekly_gaps(_deps(settings, desk, slack_answerer), make_client(settings),
+                            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), index=seed_index)
+    posted = json.dumps(fake_slack.calls_to("chat.postMessage")[0].args["blocks"], ensure_ascii=False)
+    assert "ACME" not in posted and "未公開" not in posted and "在留資格" not in posted
+    assert any(q in posted for q in REGEN_TAX)  # asked in a channel: quoted as before
+    assert "DMでの質問" in posted  # ... and the private ones are counted, not hidden
+
+    report = gap_report(seed_settings, desk, index=seed_index, now=dt.datetime.now(dt.UTC), days=7)
+    private = [i for t in report.topics for i in t.items if i.private]
+    assert {i.text for i in private} == {secret, only_in_dms}
+    assert "[DM]" in format_gap_report(report, days=7)  # staff running the CLI see everything
+
+
 def test_week_key_and_due_time_are_japan_time() -> None:
     settings = Settings(gaps_weekday=0, gaps_hour=9)
     sunday_night_utc = dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)  # Monday 08:30 JST

@@ -50,10 +50,12 @@ def _jst(at: dt.datetime | None, pattern: str = "%Y-%m-%d") -> str:
 
 
 def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
-    lines = [f"*{n}. {escape_mrkdwn(shorten(topic.label, 200))}*",
+    """One topic. Questions asked in DMs are counted but never quoted here: the post goes to a channel."""
+    heading = t("gaps_private_topic", language) if topic.private else escape_mrkdwn(shorten(topic.label, 200))
+    lines = [f"*{n}. {heading}*",
              t("gaps_questions", language, questions=topic.questions, latest=_jst(topic.latest_at, "%m/%d %H:%M"),
                 **topic.counts)]
-    if topic.terms:
+    if topic.terms and not topic.private:
         lines.append(t("gaps_terms", language, terms=escape_mrkdwn(", ".join(topic.terms))))
     if topic.reasons:
         reasons = ", ".join(f"{reason_label(code, language)} ×{count}" for code, count in topic.reasons.items())
@@ -63,15 +65,19 @@ def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
         title = escape_mrkdwn(shorten(hint.title, 120))
         lines.append(t("gaps_close", language, title=title, origin=escape_mrkdwn(hint.origin)) if hint.close
                      else t("gaps_new", language, title=title))
+    private = sum(1 for i in topic.items if i.private)
+    if private and not topic.private:
+        lines.append(t("gaps_private_count", language, n=private))
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:SECTION_LIMIT]}}]
     # Other wordings of the question, and what 👎 raters wrote: what staff need to write the answer.
-    examples = [i.text for i in topic.items if " ".join(i.text.split()) != " ".join(topic.label.split())]
+    shared = [i for i in topic.items if not i.private]
     seen: list[str] = []
-    for text in examples:
-        if text not in seen:
+    for text in (i.text for i in shared):
+        if " ".join(text.split()) != " ".join(topic.label.split()) and text not in seen:
             seen.append(text)
+    comments = [i.comment.strip() for i in shared if i.kind == "thumbs_down" and i.comment.strip()]
     elements = [f"・{escape_mrkdwn(shorten(text, 150))}" for text in seen[:EXAMPLES_SHOWN]]
-    elements += [f"💬 「{escape_mrkdwn(shorten(comment, 150))}」" for comment in topic.comments[:2]]
+    elements += [f"💬 「{escape_mrkdwn(shorten(comment, 150))}」" for comment in comments[:2]]
     if elements:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": e} for e in elements[:10]]})
     return blocks

@@ -12,6 +12,9 @@ _TEXT: dict[str, dict[str, str]] = {
     "gaps_questions": {"ja": "質問 {questions}件（自信なし {low_confidence}・👎 {thumbs_down}・ハンドオフ {handoff}）・最新 {latest}",
                   "en": "{questions} questions (low confidence {low_confidence} · 👎 {thumbs_down} · hand-offs "
                   "{handoff}) · latest {latest}"},
+    "gaps_private_topic": {"ja": "（DMでの質問のため内容は表示しません）",
+                           "en": "(asked in DMs, so not quoted here)"},
+    "gaps_private_count": {"ja": "うちDMでの質問 {n}件（引用していません）", "en": "{n} of them asked in DMs (not quoted)"},
     "gaps_terms": {"ja": "キーワード: {terms}", "en": "Key terms: {terms}"},
     "gaps_reasons": {"ja": "👎の理由: {reasons}", "en": "👎 reasons: {reasons}"},
     "gaps_close": {"ja": ":books: 最も近い記載: {title}（{origin}）", "en": ":books: Closest in the knowledge base: {title} ({origin})"},
