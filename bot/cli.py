@@ -30,6 +30,7 @@ from retrieval.answer import Answer, Answerer, make_chat_model
 from retrieval.engine import ingest, open_index
 from retrieval.errors import RetrievalError
 from retrieval.index import KINDS, Filters
+from retrieval.retired import with_retired_notes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
@@ -69,10 +70,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     index = ready_index(settings)
     answerer = make_answerer(settings, index, make_chat_model(settings))
+    kb = load_knowledge(settings.knowledge_dir)
     filters = Filters(kind=args.kind)
     questions: Sequence[str] | Iterator[str] = stdin_lines(sys.stdin) if args.question == "-" else [args.question]
     for question in questions:
-        answer = answerer.ask(question, filters=filters)
+        answer = with_retired_notes(answerer.ask(question, filters=filters), kb)
         if args.json:
             _print_json(answer.to_json(), sys.stdout)
         else:

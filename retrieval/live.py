@@ -27,6 +27,7 @@ from retrieval.engine import ingest
 from retrieval.index import IngestReport, SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult
 from retrieval.profile import Profile
+from retrieval.retired import with_retired_notes
 
 log = logging.getLogger("kakehashi.live")
 
@@ -113,7 +114,8 @@ class LiveKnowledge:
 
     def ask(self, question: str, *, filters: Any = None) -> Answer:
         self.maybe_refresh()
-        return self.answerer.ask(question, filters=filters)
+        kb = self._snapshot.kb  # the knowledge this answer comes from, even if a refresh lands meanwhile
+        return with_retired_notes(self.answerer.ask(question, filters=filters), kb)
 
     def match(self, text: str, *, limits: Limits | None = None) -> MatchResult:
         self.maybe_refresh()

@@ -64,7 +64,9 @@ def test_add_answer_match_retire_update_revert(cli: Kakehashi, tmp_path: Path) -
 
     assert "change 2: retire" in cli("kb", "retire", NEW_ID).stdout
     assert NEW_ID not in cli.match_ids(PROFILE)
-    assert all(c["title"] != NEW_NAME for c in cli.ask(QUESTION)["citations"])
+    retired = cli.ask(QUESTION)
+    assert all(c["title"] != NEW_NAME for c in retired["citations"])
+    assert f"「{NEW_NAME}」（事業）は、スタッフが終了・取り下げとして記録" in retired["answer"]
     assert "[retired]" in cli("kb", "list", "--kind", "program").stdout
     cli("kb", "restore", NEW_ID)
 

@@ -46,7 +46,13 @@ def test_a_change_is_answered_and_matched_without_a_restart(live: LiveKnowledge)
 
     live.editor.retire(NEW_ID, actor=STAFF)
     assert NEW_ID not in [r.id for r in live.match(PROFILE).recommendations]
-    assert all(c.title != NEW_NAME for c in live.ask(QUESTION).citations)
+    retired = live.ask(QUESTION)
+    assert all(c.title != NEW_NAME for c in retired.citations)
+    # Asked by name, the program is said to have ended rather than left to a weak-evidence answer.
+    assert retired.answer.startswith(f"※「{NEW_NAME}」（事業）は、スタッフが終了・取り下げとして記録")
+    assert "not recommend" not in retired.answer
+    live.editor.restore(NEW_ID, actor=STAFF)
+    assert "取り下げ" not in live.ask(QUESTION).answer
 
 
 def test_questions_during_a_refresh_see_the_old_or_the_new_state_never_an_error(live: LiveKnowledge) -> None:

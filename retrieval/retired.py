@@ -1,0 +1,66 @@
+"""Records staff retired are kept for history but no longer searched or recommended. A question that
+names one would otherwise get only "the evidence is weak, ask a supporter"; it is told the record was
+retired instead, next to whatever the search found."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from knowledge.loader import KnowledgeBase
+from knowledge.schema import CDMO, VC, Program
+from retrieval.answer import Answer
+from retrieval.tokenize import normalize_for_match
+
+Record = Program | VC | CDMO
+
+# Shorter names (e.g. a two-letter abbreviation) would match inside unrelated words.
+MIN_NAME_CHARS = 3
+
+KIND_LABEL = {
+    "program": {"ja": "事業", "en": "program"},
+    "vc": {"ja": "認定VC", "en": "certified VC"},
+    "cdmo": {"ja": "CDMO", "en": "CDMO"},
+}
+RETIRED_NOTE = {
+    "ja": "※「{name}」（{kind}）は、スタッフが終了・取り下げとして記録しています（{as_of}時点の情報）。現在はご案内して"
+          "いません。最新の状況は相談員にご確認ください。",
+    "en": "Note: \"{name}\" ({kind}) has been recorded by staff as ended or withdrawn (facts as of {as_of}); "
+          "Kakehashi no longer recommends it. Please check its current status with a supporter.",
+}
+
+
+def record_names(record: Record) -> list[str]:
+    """Every name the record goes by, as written."""
+    if isinstance(record, Program):
+        names = [record.name_ja, record.name_en, *record.aliases]
+    elif isinstance(record, VC):
+        names = [record.name, record.name_en, *record.aliases]
+    else:
+        names = [record.name, record.name_ja, *record.aliases]
+    return [n for n in names if n]
+
+
+def retired_named(question: str, kb: KnowledgeBase) -> list[Record]:
+    """Retired records the question names (NFKC, case-insensitive), longest name first so a record
+    whose name contains another's is the one reported."""
+    asked = normalize_for_match(question)
+    found: list[tuple[int, Record]] = []
+    for record in kb.records:
+        if record.status != "retired":
+            continue
+        lengths = [len(n) for n in (normalize_for_match(name) for name in record_names(record))
+                   if len(n) >= MIN_NAME_CHARS and n in asked]
+        if lengths:
+            found.append((max(lengths), record))
+    return [record for _, record in sorted(found, key=lambda pair: -pair[0])]
+
+
+def with_retired_notes(answer: Answer, kb: KnowledgeBase) -> Answer:
+    """The answer with a note, in its language, for each retired record the question names."""
+    named = retired_named(answer.question, kb)
+    if not named:
+        return answer
+    language = answer.language if answer.language in RETIRED_NOTE else "ja"
+    notes = [RETIRED_NOTE[language].format(name=record.title, kind=KIND_LABEL[record.kind][language],
+                                           as_of=record.as_of.isoformat()) for record in named]
+    return replace(answer, answer="\n".join([*notes, answer.answer]), notes=[*answer.notes, *notes])
