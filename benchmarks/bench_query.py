@@ -126,6 +126,7 @@ def measure(label: str, rounds: int) -> dict[str, Any]:
             sys.stderr = stderr
     peak = peak_rss_mib()
     update = one_update(index)
+    recall = dense_recall(index, [index.embedder.embed_query(q) for q in questions], limit=settings.candidates)
     return {
         "label": label, "chunks": len(index), "open_ms": round(opened_ms), "rss_after_open_mib": round(rss_open, 1),
         "first_ask_ms": round(first_ask_ms), "first_match_ms": round(first_match_ms),
@@ -134,7 +135,31 @@ def measure(label: str, rounds: int) -> dict[str, Any]:
         "dev_recall@5": round(quality.get("recall@5", float("nan")), 3),
         "dev_answer_has_fact": round(quality.get("answer_has_fact", float("nan")), 3),
         "peak_rss_mib": round(peak, 1), "update_one": update, "peak_rss_after_update_mib": round(peak_rss_mib(), 1),
+        "dense_recall": recall,
+        "hnsw": {"ef_search": settings.chroma_ef_search, "max_neighbors": settings.chroma_max_neighbors,
+                 "ef_construction": settings.chroma_ef_construction},
     }
+
+
+def dense_recall(index: Any, queries: list[Any], *, limit: int) -> dict[str, float]:
+    """How much of the true nearest `limit` (and 10) passages Chroma's HNSW returns, against brute force
+    over every stored vector. Run last: reading all vectors would distort the peak RSS figures."""
+    import numpy as np
+
+    ids = sorted(index.store.ids())
+    stored = index.store.vectors(ids)
+    matrix = np.vstack([stored[i] for i in ids]).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    found_top, found_all = 0, 0
+    for vector in queries:
+        scores = matrix @ (vector / np.linalg.norm(vector))
+        exact = np.argpartition(-scores, limit)[:limit]
+        exact = exact[np.argsort(-scores[exact])]
+        returned = {chunk_id for chunk_id, _ in index.store.query(vector, limit=limit)}
+        found_top += sum(ids[j] in returned for j in exact[:10])
+        found_all += sum(ids[j] in returned for j in exact)
+    return {"at_10": round(found_top / (10 * len(queries)), 4), f"at_{limit}": round(found_all / (limit * len(queries)), 4),
+            "queries": len(queries)}
 
 
 def _worker(args: list[str]) -> dict[str, Any]:
@@ -180,6 +205,9 @@ def _print_one(r: dict[str, Any]) -> None:
           f"of which, timed alone: BM25 save {u['lexical_save_s']} s for a {u['lexical_file_mib']} MiB pickle, "
           f"postings rebuild {u['postings_build_s']} s, store.ids() {u['store_ids_s']} s); peak RSS after it "
           f"{r['peak_rss_after_update_mib']} MiB")
+    if r.get("dense_recall"):
+        print(f"[{r['label']}] Chroma dense candidates vs brute force ({r['dense_recall']['queries']} questions, "
+              f"HNSW {r['hnsw']}): recall {r['dense_recall']}")
     if b.get("vectors"):
         v = b["vectors"]
         print(f"[{r['label']}] vectors: pairwise cosine real {v['real_pairwise_mean']:.3f}±{v['real_pairwise_std']:.3f}"

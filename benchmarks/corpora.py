@@ -80,7 +80,9 @@ def _real_cache_files() -> list[Path]:
 
 def _wanted(label: str, size: int | None, sample: int, settings: Settings) -> dict[str, Any]:
     return {"generator": GENERATOR_VERSION, "label": label, "size": size, "sample": sample,
-            "tokenizer": settings.tokenizer, "chunk_chars": settings.chunk_chars}
+            "tokenizer": settings.tokenizer, "chunk_chars": settings.chunk_chars,
+            # The graph is fixed when the collection is made: a corpus built sparser is built again.
+            "hnsw": [settings.chroma_max_neighbors, settings.chroma_ef_construction]}
 
 
 def build(label: str, *, sample: int = DEFAULT_SAMPLE, force: bool = False) -> dict[str, Any]:

@@ -63,6 +63,22 @@ class Settings(BaseSettings):
         description="Seconds before a request to the Chroma server is abandoned (connect, read or write); a "
         "question asked while the server is down or hung then gets an error reply instead of waiting.",
     )
+    chroma_ef_search: int = Field(
+        default=200, ge=10, le=2000,
+        description="How widely Chroma's HNSW graph is searched for the dense candidates; higher is closer to "
+        "exact and a little slower. Applied to existing collections when they are opened.",
+    )
+    chroma_max_neighbors: int = Field(
+        default=32, ge=4, le=128,
+        description="Links per passage in Chroma's HNSW graph, fixed when a collection is created. Chroma's "
+        "default (16) left some seed passages unreachable, so a true top-10 passage could go missing and two "
+        "hosts rank one question differently (BENCHMARKS.md). Changing it takes `kakehashi ingest --rebuild`.",
+    )
+    chroma_ef_construction: int = Field(
+        default=200, ge=10, le=2000,
+        description="How widely Chroma searches while linking a new passage into the HNSW graph, fixed when a "
+        "collection is created; changing it takes `kakehashi ingest --rebuild`.",
+    )
 
     top_k: int = Field(default=8, ge=1, le=100, description="Passages returned by search and used for answers.")
     candidates: int = Field(default=40, ge=1, le=1000, description="Candidates fetched per retriever before fusion.")

@@ -61,10 +61,13 @@ class ChromaStore(VectorStore):
     client opens a new connection). A collection that another process rebuilt (dropped and created
     anew, so with a new id) is opened again by name on the next call."""
 
-    def __init__(self, *, client: Any, collection: str, where: str = "the embedded Chroma store") -> None:
+    def __init__(self, *, client: Any, collection: str, where: str = "the embedded Chroma store",
+                 ef_search: int = 200, max_neighbors: int = 32, ef_construction: int = 200) -> None:
         self._client = client
         self._name = collection
         self._where = where
+        self._ef_search = ef_search
+        self._graph = {"max_neighbors": max_neighbors, "ef_construction": ef_construction}
         self._collection: Any = None
         self._signature: dict[str, str | int] | None = None
         self._reopen_lock = threading.Lock()
@@ -87,7 +90,9 @@ class ChromaStore(VectorStore):
                 client = chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
         except Exception as exc:  # chromadb raises ValueError / httpx errors / its own
             raise StoreUnavailableError(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
-        return cls(client=client, collection=settings.chroma_collection, where=where)
+        return cls(client=client, collection=settings.chroma_collection, where=where,
+                   ef_search=settings.chroma_ef_search, max_neighbors=settings.chroma_max_neighbors,
+                   ef_construction=settings.chroma_ef_construction)
 
     def _call(self, what: str, operation: Callable[[Any], T]) -> T:
         """`operation(collection)`, with Chroma's many error types turned into StoreUnavailableError."""
@@ -109,7 +114,7 @@ class ChromaStore(VectorStore):
         if create:
             collection = self._client.get_or_create_collection(
                 self._name, embedding_function=None, metadata=dict(self._signature),
-                configuration={"hnsw": {"space": "cosine"}})
+                configuration={"hnsw": {"space": "cosine", "ef_search": self._ef_search, **self._graph}})
         else:
             collection = self._client.get_collection(self._name, embedding_function=None)
         stored = {k: (collection.metadata or {}).get(k) for k in self._signature}
@@ -119,7 +124,20 @@ class ChromaStore(VectorStore):
                 f"{dict(self._signature)}; rebuild it with `kakehashi ingest --rebuild` (or choose another "
                 "KAKEHASHI_CHROMA_COLLECTION)"
             )
+        self._adjust(collection)
         return collection
+
+    def _adjust(self, collection: Any) -> None:
+        """Bring an existing collection's search breadth to the settings (the one HNSW setting Chroma lets
+        a collection change), and say when its graph was built sparser than the settings ask."""
+        hnsw = (getattr(collection, "configuration", None) or {}).get("hnsw") or {}
+        if hnsw.get("ef_search") != self._ef_search:
+            collection.modify(configuration={"hnsw": {"ef_search": self._ef_search}})
+        built = {name: hnsw.get(name) for name in self._graph}
+        if built != self._graph:
+            log.warning("%s: the collection %r was built with HNSW %s, the settings ask for %s; dense search may "
+                        "miss passages until `kakehashi ingest --rebuild`", self._where, self._name, built,
+                        self._graph)
 
     def _reopen(self, failed: Any) -> Any:
         """The collection by name again, after ours was found gone. Not created: an empty collection would

@@ -76,12 +76,12 @@ def test_server_and_embedded_rank_alike(seed_index: SearchIndex, server_seed_ind
     for question in questions:
         embedded = [h.chunk.id for h in seed_index.search(question, k=5)]
         served = [h.chunk.id for h in server_seed_index.search(question, k=5)]
-        # HNSW is approximate and the two graphs were built in different orders, so the 40th dense
-        # candidate may differ and nudge a tie at the bottom of the fused list; the answer-bearing top
-        # must not.
+        # HNSW is approximate and the two graphs were built in different orders; with the graph settings
+        # (test_retrieval's exact-nearest check) the dense candidates match, and a float tie may still swap
+        # the bottom of the list, never the answer-bearing top.
         if embedded[:2] != served[:2] or len(set(embedded) & set(served)) < 4:
             differ.append((question, embedded, served))
-    assert not differ, differ
+    assert not differ, "\n".join(f"{q}\n  embedded: {e}\n  served:   {s}" for q, e, s in differ)
 
 
 def test_second_ingest_on_the_server_embeds_nothing(server_seed_settings: Settings,
