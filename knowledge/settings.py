@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         "question asked while the server is down or hung then gets an error reply instead of waiting.",
     )
     chroma_ef_search: int = Field(
-        default=200, ge=10, le=2000,
+        default=400, ge=10, le=2000,
         description="How widely Chroma's HNSW graph is searched for the dense candidates; higher is closer to "
         "exact and a little slower. Applied to existing collections when they are opened.",
     )

@@ -62,7 +62,7 @@ class ChromaStore(VectorStore):
     anew, so with a new id) is opened again by name on the next call."""
 
     def __init__(self, *, client: Any, collection: str, where: str = "the embedded Chroma store",
-                 ef_search: int = 200, max_neighbors: int = 32, ef_construction: int = 200) -> None:
+                 ef_search: int = 400, max_neighbors: int = 32, ef_construction: int = 200) -> None:
         self._client = client
         self._name = collection
         self._where = where
