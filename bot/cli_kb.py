@@ -109,6 +109,8 @@ def reindex(settings: Settings) -> None:
 
 def _report(change: Change) -> None:
     print(f"change {change.id}: {change.summary}")
+    for warning in change.warnings:
+        print(f"warning: {warning}")
 
 
 def _run_change(settings: Settings, make: Any) -> int:
@@ -189,7 +191,8 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _change_line(change: Change) -> str:
     when = change.at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{change.id:>5}  {when}  {change.actor.label:<16} {change.action:<15} {change.summary}"
+    warned = "".join(f"\n       warning: {w}" for w in change.warnings)
+    return f"{change.id:>5}  {when}  {change.actor.label:<16} {change.action:<15} {change.summary}{warned}"
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:

@@ -105,17 +105,19 @@ class Change:
     records: tuple[str, ...]
     files: tuple[FileChange, ...]
     reverts: int | None = None
+    warnings: tuple[str, ...] = ()  # what staff should know about an added document (e.g. pages skipped)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "at": self.at.isoformat(), "actor": asdict(self.actor), "action": self.action,
                 "summary": self.summary, "records": list(self.records), "reverts": self.reverts,
-                "files": [asdict(f) for f in self.files]}
+                "warnings": list(self.warnings), "files": [asdict(f) for f in self.files]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Change:
         return cls(id=int(data["id"]), at=dt.datetime.fromisoformat(data["at"]), actor=Actor(**data["actor"]),
                    action=data["action"], summary=data["summary"], records=tuple(data["records"]),
-                   files=tuple(FileChange(**f) for f in data["files"]), reverts=data.get("reverts"))
+                   files=tuple(FileChange(**f) for f in data["files"]), reverts=data.get("reverts"),
+                   warnings=tuple(data.get("warnings") or ()))
 
 
 def content_hash(text: str) -> str:
@@ -281,7 +283,7 @@ class KnowledgeEditor:
         journal.unlink()
 
     def _commit(self, *, action: str, summary: str, records: tuple[str, ...], files: Mapping[str, str | None],
-                actor: Actor, reverts: int | None = None) -> Change:
+                actor: Actor, reverts: int | None = None, warnings: tuple[str, ...] = ()) -> Change:
         """Validate the knowledge base as it would be, then write. Call with the lock held."""
         changes = tuple(FileChange(path=rel, before=self._read(rel), after=after) for rel, after in files.items())
         changes = tuple(c for c in changes if c.before != c.after)
@@ -289,7 +291,7 @@ class KnowledgeEditor:
             raise NothingToChangeError("nothing to change: the files already say that")
         load_knowledge(self.root, overlay={c.path: c.after for c in changes})
         change = Change(id=self.head() + 1, at=dt.datetime.now(dt.UTC), actor=actor, action=action,
-                        summary=summary, records=records, files=changes, reverts=reverts)
+                        summary=summary, records=records, files=changes, reverts=reverts, warnings=warnings)
         history = self.root / HISTORY_DIR
         journal = history / JOURNAL_FILE
         write_atomic(journal, json.dumps(change.to_json(), ensure_ascii=False))
@@ -493,7 +495,7 @@ class KnowledgeEditor:
             manifest = self._manifest_with(self._read(manifest_rel) or "", meta)
             action = "update-document" if existing else "add-document"
             return self._commit(action=action, summary=f"{action} {slug} ({meta.title}, from {name})",
-                                records=(slug,), actor=actor,
+                                records=(slug,), actor=actor, warnings=extracted.warnings,
                                 files={f"{DOCUMENTS_DIR}/{file}": extracted.text, manifest_rel: manifest})
 
     def update_document_details(self, doc_id: str, *, actor: Actor, title: str | None = None,

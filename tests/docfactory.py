@@ -112,12 +112,16 @@ def image_only_pdf(pages: int = 2, *, page_numbers: bool = False) -> bytes:
 
 
 def merge_pdfs(*pdfs: bytes) -> bytes:
-    """One PDF with the pages of all the given ones, in order (e.g. text pages with a scanned page)."""
+    """One PDF with the pages of all the given ones, in order (e.g. text pages with a scanned page), and
+    the first one's document info (title, dates)."""
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
-    for pdf in pdfs:
-        writer.append(PdfReader(io.BytesIO(pdf)))
+    readers = [PdfReader(io.BytesIO(pdf)) for pdf in pdfs]
+    for reader in readers:
+        writer.append(reader)
+    if readers and readers[0].metadata:
+        writer.add_metadata({key: str(value) for key, value in readers[0].metadata.items()})
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

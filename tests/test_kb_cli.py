@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_small_knowledge_dir
-from tests.docfactory import docx_zip_bomb, encrypted_pdf, image_only_pdf, japanese_docx, japanese_pdf
+from tests.docfactory import (
+    docx_zip_bomb,
+    encrypted_pdf,
+    image_only_pdf,
+    japanese_docx,
+    japanese_pdf,
+    merge_pdfs,
+)
 from tests.kbfiles import NEW_ID, NEW_NAME, program_yaml, tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,11 +99,14 @@ def test_add_answer_match_retire_update_revert(cli: Kakehashi, tmp_path: Path) -
 
 def test_documents_from_pdf_and_docx_are_answerable(cli: Kakehashi, tmp_path: Path) -> None:
     pdf = tmp_path / "きらめき再生医療支援.pdf"
-    pdf.write_bytes(japanese_pdf(["きらめき再生医療支援プログラムは、iPS細胞由来製品の治験製造を行うベンチャーに、"
-                                  "GMP製造施設の利用料の3分の2を助成する。申請締切は令和9年1月15日。"],
-                                 title="きらめき再生医療支援プログラム 公募要領"))
+    text_page = japanese_pdf(["きらめき再生医療支援プログラムは、iPS細胞由来製品の治験製造を行うベンチャーに、"
+                              "GMP製造施設の利用料の3分の2を助成する。申請締切は令和9年1月15日。"],
+                             title="きらめき再生医療支援プログラム 公募要領")
+    pdf.write_bytes(merge_pdfs(text_page, image_only_pdf(pages=1)))  # and a scanned page
     added = cli("kb", "add", str(pdf), "--ministry", "MHLW", "--id", "kirameki-saisei")
     assert "add-document kirameki-saisei" in added.stdout
+    warning = "warning: 1 of 2 pages have no text (images only, or unreadable): 2"
+    assert warning in added.stdout and warning in cli("kb", "history", "kirameki-saisei").stdout
     answer = cli.ask("きらめき再生医療支援プログラムの申請締切はいつ？")
     assert "令和9年1月15日" in answer["answer"]
     assert "きらめき再生医療支援プログラム 公募要領" in cli("kb", "list", "--kind", "document").stdout

@@ -413,12 +413,14 @@ def _thread_texts(rig: Rig, channel: str, ts: str) -> str:
 
 def test_uploaded_japanese_pdf_and_docx_become_answerable(live_rig: Rig) -> None:
     rig = live_rig
-    pdf = docfactory.japanese_pdf([PDF_SENTENCE, "対象は再生医療等製品の実用化を目指すスタートアップです。"],
-                                  title="つばさ再生医療実証プログラムのご案内")
+    text_pages = docfactory.japanese_pdf([PDF_SENTENCE, "対象は再生医療等製品の実用化を目指すスタートアップです。"],
+                                         title="つばさ再生医療実証プログラムのご案内")
+    pdf = docfactory.merge_pdfs(text_pages, docfactory.image_only_pdf(pages=1))  # a scanned appendix page
     ts = _upload(rig, "tsubasa.pdf", pdf, mimetype="application/pdf")
     _searchable(rig)
     said = _thread_texts(rig, _dm(STAFF), ts)
     assert "資料「つばさ再生医療実証プログラムのご案内」を追加しました" in said and kbforms.DOCUMENT_EDIT in said
+    assert "抽出時の注意: 1 of 2 pages have no text (images only, or unreadable): 2" in said  # staff learn the scanned page was not read
     downloads = rig.fake.calls_to("file_download")
     assert downloads and downloads[0].token == rig.fake.token  # the bot token went in the header
 

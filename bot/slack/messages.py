@@ -168,6 +168,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "ja": ":inbox_tray: `{name}` を読み込んでいます…",
         "en": ":inbox_tray: Reading `{name}`…",
     },
+    "kb_upload_warning": {"ja": ":warning: 抽出時の注意: {warning}", "en": ":warning: While extracting: {warning}"},
     "kb_upload_added": {
         "ja": ":page_facing_up: 資料「{title}」を追加しました（変更 #{change}、ID `{doc_id}`、{passages} 節）。"
         "題名・府省・日付が違えば「詳細を編集」から直してください。",

@@ -164,6 +164,8 @@ def add_file(deps: Deps, client: WebClient, file: dict[str, Any], *, user: str, 
     doc_id = meta.id if meta else change.records[0]
     text = t("kb_upload_added", language, title=escape_mrkdwn(shorten(title, 120)), change=change.id, doc_id=doc_id,
              passages=passages)
+    if change.warnings:
+        text += "\n" + "\n".join(t("kb_upload_warning", language, warning=escape_mrkdwn(w)) for w in change.warnings)
     value = json.dumps({"d": doc_id, "s": file.get("id"), "n": name[:300]}, ensure_ascii=False)
 
     def render(note: str) -> tuple[str, list[dict[str, Any]]]:
