@@ -231,3 +231,20 @@ def test_the_ai_app_thread_answers_while_the_database_is_down(db_rig: Rig, outag
     message = db_rig.fake.message(dm, stop.args["ts"])
     assert "[1]" in message.text and "*出典*" in posted_text(stop) and not message.streaming
     assert db_rig.store.answers() == []  # posted, not recorded: the log has it with a reference
+
+
+def test_a_follow_up_in_the_bots_thread_is_answered_while_the_database_is_down(db_rig: Rig, outage: Outage) -> None:
+    root, _ = user_says(db_rig, "MEDISOとは何ですか？", mention=True)
+    db_rig.fake.wait_for("chat.postMessage")
+    db_rig.settle()
+    with outage:
+        user_says(db_rig, "どのような相談ができますか？", thread_ts=root)
+        follow_up = db_rig.fake.wait_for("chat.postMessage", count=2)[1]
+        # A thread the bot never posted in stays quiet: Slack's copy of it shows no bot message.
+        other_root = db_rig.fake.add_message("C0GENERAL", text="雑談です", user="U0OTHER")
+        user_says(db_rig, "ランチどこにしますか", thread_ts=other_root)
+        db_rig.settle()
+    assert follow_up.args["thread_ts"] == root and "サポーター" in posted_text(follow_up)
+    assert len(db_rig.fake.calls_to("chat.postMessage")) == 2
+    asked = [c.args["ts"] for c in db_rig.fake.calls_to("conversations.replies")]
+    assert other_root in asked  # it was looked at, and left alone

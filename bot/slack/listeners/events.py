@@ -10,10 +10,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import uploads
-from bot.slack.answering import answer_and_post
+from bot.slack.answering import CONTEXT_MESSAGES, answer_and_post
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import slack_error
 from bot.slack.handoff import publish_home
+from bot.store import StoreError
 
 
 def register(app: App, deps: Deps) -> None:
@@ -41,8 +42,7 @@ def register(app: App, deps: Deps) -> None:
             return  # a channel message not for us (mentions come as app_mention)
         if context.bot_user_id and f"<@{context.bot_user_id}>" in (event.get("text") or ""):
             return  # the app_mention event for the same message answers it
-        if deps.store.is_bot_thread(event["channel"], thread_ts) and not deps.store.handed_off(event["channel"],
-                                                                                              thread_ts):
+        if _answering_in(deps, client, event["channel"], thread_ts, bot_user_id=context.bot_user_id):
             answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
                             surface="thread", bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
                             thread_context=True)
@@ -54,6 +54,24 @@ def register(app: App, deps: Deps) -> None:
                 publish_home(deps, client, event["user"])
             except SlackApiError as exc:
                 deps.logger.error("views.publish for %s failed: %s", event.get("user"), slack_error(exc))
+
+
+def _answering_in(deps: Deps, client: WebClient, channel: str, thread_ts: str, *, bot_user_id: str | None) -> bool:
+    """Whether follow-ups in this thread are the bot's to answer: it has answered there and nobody
+    took the thread over. While the desk database is down, Slack's own copy of the thread tells
+    whether the bot posted in it (a hand-off cannot be seen then, so the bot answers)."""
+    try:
+        return deps.store.is_bot_thread(channel, thread_ts) and not deps.store.handed_off(channel, thread_ts)
+    except StoreError as exc:
+        deps.logger.warning("desk database unavailable (%s); asking Slack whether %s/%s is the bot's thread",
+                            exc, channel, thread_ts)
+    try:
+        replies = client.conversations_replies(channel=channel, ts=thread_ts, limit=CONTEXT_MESSAGES)
+    except SlackApiError as exc:
+        deps.logger.error("cannot tell whether %s/%s is the bot's thread (database down, conversations.replies "
+                          "failed: %s); the follow-up is not answered", channel, thread_ts, slack_error(exc))
+        return False
+    return any(m.get("user") == bot_user_id and m.get("bot_id") for m in replies.get("messages") or [])
 
 
 def _place(event: dict[str, Any], context: BoltContext) -> Place:
