@@ -11,6 +11,7 @@ from bot.slack.blocks import FEEDBACK_REASONS
 from bot.store import AnswerRecord, DeskStore
 from knowledge.settings import Settings
 from retrieval.gaps import GAP_KINDS, GapItem, GapReport, build_gap_report
+from retrieval.embeddings import Embedder
 from retrieval.index import SearchIndex
 from retrieval.language import detect_language
 
@@ -57,15 +58,23 @@ def collect_gap_items(store: DeskStore, *, since: dt.datetime, until: dt.datetim
     return items
 
 
-def gap_report(settings: Settings, store: DeskStore, *, index: SearchIndex | Callable[[], SearchIndex],
-               now: dt.datetime, days: int) -> GapReport:
+def gap_report(settings: Settings, store: DeskStore, *, index: SearchIndex | Callable[[], SearchIndex] | None,
+               now: dt.datetime, days: int, embedder: Callable[[], Embedder] | None = None,
+               without_index_note: str = "") -> GapReport:
     """The report for the `days` before `now`. `index` may be a function that opens it, so an empty
-    window never loads the embedding model; an empty index still groups, without knowledge-base hints."""
+    window never loads the embedding model; an empty index still groups, without knowledge-base hints.
+    With no index at all, `embedder` groups and `without_index_note` says why the hints are missing."""
     since = now - dt.timedelta(days=days)
     items = collect_gap_items(store, since=since, until=now)
     if not items:
         return GapReport(topics=(), since=since, until=now, threshold=settings.gaps_topic_similarity,
                          counts={kind: 0 for kind in GAP_KINDS})
+    if index is None:
+        if embedder is None:
+            raise TypeError("gap_report needs an index or an embedder")
+        report = build_gap_report(items, embedder=embedder(), index=None, threshold=settings.gaps_topic_similarity,
+                                  since=since, until=now)
+        return replace(report, notes=(*report.notes, *((without_index_note,) if without_index_note else ())))
     index = index if isinstance(index, SearchIndex) else index()
     empty_note = ("the search index is empty: run `kakehashi ingest` to see what in the knowledge base comes "
                   "closest to each topic")

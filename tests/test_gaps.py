@@ -36,6 +36,7 @@ from bot.store import AnswerRecord, DeskStore
 from knowledge.settings import Settings, SettingsError, load_settings
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
+from retrieval.engine import embedded_store_lock
 from retrieval.gaps import (
     GapItem,
     GapReport,
@@ -191,6 +192,20 @@ def test_cli_prints_topics(desk: DeskStore, tmp_path: Path, seed_settings: Setti
     assert main(["report", "gaps", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["days"] == 7 and data["counts"]["thumbs_down"] == 1
+    texts = [{i["text"] for i in topic["items"]} for topic in data["topics"]]
+    assert any(set(REGEN_TAX) <= group and VISA not in group for group in texts)
+
+
+def test_cli_leaves_the_index_a_bot_serves_alone_and_still_groups(
+    desk: DeskStore, tmp_path: Path, seed_settings: Settings, seed_index: SearchIndex,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _cli_env(monkeypatch, seed_settings, tmp_path / "desk.sqlite3")
+    with embedded_store_lock(seed_settings):  # what `serve` holds while it runs
+        assert main(["report", "gaps", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert any("a running bot holds the embedded search index" in note for note in data["notes"])
+    assert all(topic["nearest"] is None for topic in data["topics"])
     texts = [{i["text"] for i in topic["items"]} for topic in data["topics"]]
     assert any(set(REGEN_TAX) <= group and VISA not in group for group in texts)
 
