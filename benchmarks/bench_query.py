@@ -158,8 +158,8 @@ def dense_recall(index: Any, queries: list[Any], *, limit: int) -> dict[str, flo
         returned = {chunk_id for chunk_id, _ in index.store.query(vector, limit=limit)}
         found_top += sum(ids[j] in returned for j in exact[:10])
         found_all += sum(ids[j] in returned for j in exact)
-    return {"at_10": round(found_top / (10 * len(queries)), 4), f"at_{limit}": round(found_all / (limit * len(queries)), 4),
-            "queries": len(queries)}
+    return {"at_10": round(found_top / (10 * len(queries)), 4),
+            f"at_{limit}": round(found_all / (limit * len(queries)), 4), "queries": len(queries)}
 
 
 def _worker(args: list[str]) -> dict[str, Any]:

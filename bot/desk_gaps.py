@@ -10,8 +10,8 @@ from dataclasses import replace
 from bot.slack.blocks import FEEDBACK_REASONS
 from bot.store import AnswerRecord, DeskStore
 from knowledge.settings import Settings
-from retrieval.gaps import GAP_KINDS, GapItem, GapReport, build_gap_report
 from retrieval.embeddings import Embedder
+from retrieval.gaps import GAP_KINDS, GapItem, GapReport, build_gap_report
 from retrieval.index import SearchIndex
 from retrieval.language import detect_language
 

@@ -420,7 +420,8 @@ def test_uploaded_japanese_pdf_and_docx_become_answerable(live_rig: Rig) -> None
     _searchable(rig)
     said = _thread_texts(rig, _dm(STAFF), ts)
     assert "資料「つばさ再生医療実証プログラムのご案内」を追加しました" in said and kbforms.DOCUMENT_EDIT in said
-    assert "抽出時の注意: 1 of 2 pages have no text (images only, or unreadable): 2" in said  # staff learn the scanned page was not read
+    # Staff learn that the scanned page was not read.
+    assert "抽出時の注意: 1 of 2 pages have no text (images only, or unreadable): 2" in said
     downloads = rig.fake.calls_to("file_download")
     assert downloads and downloads[0].token == rig.fake.token  # the bot token went in the header
 
