@@ -31,6 +31,7 @@ from retrieval.engine import ingest, open_index
 from retrieval.errors import RetrievalError
 from retrieval.index import KINDS, Filters
 from retrieval.retired import with_retired_notes
+from retrieval.store import ChromaStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
@@ -57,6 +58,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError("a running bot serves from the embedded index and indexes knowledge changes itself; "
                            "stop it first to rebuild")
         index = open_index(settings)
+        if isinstance(index.store, ChromaStore) and index.store.graph_outdated and not args.rebuild:
+            started = time.perf_counter()
+            moved = index.store.rebuild_graph()
+            print(f"re-linked the vector index with the configured HNSW graph: {moved} passages, nothing embedded, "
+                  f"{time.perf_counter() - started:.1f}s")
         report = ingest(settings, index, rebuild=args.rebuild, prune=True)
     print(f"added:   {len(report.added)} {' '.join(report.added[:20])}{' …' if len(report.added) > 20 else ''}")
     print(f"updated: {len(report.updated)} {' '.join(report.updated[:20])}")

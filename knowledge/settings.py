@@ -72,12 +72,13 @@ class Settings(BaseSettings):
         default=32, ge=4, le=128,
         description="Links per passage in Chroma's HNSW graph, fixed when a collection is created. Chroma's "
         "default (16) left some seed passages unreachable, so a true top-10 passage could go missing and two "
-        "hosts rank one question differently (BENCHMARKS.md). Changing it takes `kakehashi ingest --rebuild`.",
+        "hosts rank one question differently (BENCHMARKS.md). After a change, `kakehashi ingest` re-links the "
+        "stored vectors without embedding them again.",
     )
     chroma_ef_construction: int = Field(
         default=200, ge=10, le=2000,
         description="How widely Chroma searches while linking a new passage into the HNSW graph, fixed when a "
-        "collection is created; changing it takes `kakehashi ingest --rebuild`.",
+        "collection is created; after a change, `kakehashi ingest` re-links the stored vectors.",
     )
 
     top_k: int = Field(default=8, ge=1, le=100, description="Passages returned by search and used for answers.")

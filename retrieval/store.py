@@ -68,6 +68,7 @@ class ChromaStore(VectorStore):
         self._where = where
         self._ef_search = ef_search
         self._graph = {"max_neighbors": max_neighbors, "ef_construction": ef_construction}
+        self.graph_outdated = False  # the collection's HNSW graph differs from what the settings ask
         self._collection: Any = None
         self._signature: dict[str, str | int] | None = None
         self._reopen_lock = threading.Lock()
@@ -134,10 +135,39 @@ class ChromaStore(VectorStore):
         if hnsw.get("ef_search") != self._ef_search:
             collection.modify(configuration={"hnsw": {"ef_search": self._ef_search}})
         built = {name: hnsw.get(name) for name in self._graph}
-        if built != self._graph:
+        self.graph_outdated = built != self._graph
+        if self.graph_outdated:
             log.warning("%s: the collection %r was built with HNSW %s, the settings ask for %s; dense search may "
-                        "miss passages until `kakehashi ingest --rebuild`", self._where, self._name, built,
-                        self._graph)
+                        "miss passages until `kakehashi ingest` re-links it (nothing is embedded again)",
+                        self._where, self._name, built, self._graph)
+
+    def rebuild_graph(self) -> int:
+        """Re-create the collection with the configured HNSW graph from the vectors it holds (nothing is
+        embedded again); returns how many were moved. It is filled under a temporary name and then renamed,
+        so a failure part way leaves the old collection serving."""
+        assert self._signature is not None, "call ensure() first"
+        staging_name = f"{self._name}-relink"
+        old = self.collection
+        try:
+            if any(c.name == staging_name for c in self._client.list_collections()):
+                self._client.delete_collection(staging_name)  # left by a run that failed part way
+            staging = self._client.create_collection(
+                staging_name, embedding_function=None, metadata=dict(self._signature),
+                configuration={"hnsw": {"space": "cosine", "ef_search": self._ef_search, **self._graph}})
+            ids = sorted(self.ids())
+            for _, part in _batches(ids):
+                got = old.get(ids=list(part), include=["embeddings", "documents", "metadatas"])
+                staging.upsert(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"],
+                               metadatas=got["metadatas"])
+            self._client.delete_collection(self._name)
+            staging.modify(name=self._name)
+        except Exception as exc:  # chromadb's many error types, as in _call
+            raise StoreUnavailableError(
+                f"{self._where}: re-linking the collection {self._name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._collection = staging
+        self.graph_outdated = False
+        return len(ids)
 
     def _reopen(self, failed: Any) -> Any:
         """The collection by name again, after ours was found gone. Not created: an empty collection would

@@ -9,8 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from knowledge.settings import Settings
+from retrieval.embeddings import Embedder
+from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
+from retrieval.store import ChromaStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,3 +106,31 @@ def test_commands_leave_an_embedded_index_a_bot_is_serving_alone(seed_settings: 
         result = run(["ask", "BINDSとは？"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 2 and "a running bot serves from the embedded index" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedding(
+        small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> None:
+    older = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data", chroma_max_neighbors=16,
+                     chroma_ef_construction=100)  # how indexes were built before the denser graph
+    index = open_index(older, embedder=embedder)
+    ingest(older, index)
+    before = index.store.vectors(sorted(index.store.ids()))
+    env = _env(older, older.data_dir)
+
+    asked = run(["ask", "MEDISOとは？"], env)
+    assert asked.returncode == 0 and "kakehashi ingest` re-links it" in asked.stderr
+
+    result = run(["ingest"], env)
+    assert result.returncode == 0, result.stderr
+    assert f"re-linked the vector index with the configured HNSW graph: {len(before)} passages" in result.stdout
+    assert "embedded 0 passages" in result.stdout
+
+    store = ChromaStore.from_settings(Settings(knowledge_dir=small_knowledge_dir, data_dir=older.data_dir))
+    store.ensure(embedder.signature)
+    assert not store.graph_outdated and store.collection.configuration["hnsw"]["max_neighbors"] == 32
+    after = store.vectors(sorted(before))
+    assert after.keys() == before.keys()
+    # The same vectors, moved (Chroma's storage round trip may change the last bits of a float32).
+    assert all(np.allclose(after[i], before[i], rtol=0, atol=1e-6) for i in before)
+    again = run(["ask", "MEDISOとは？"], env)
+    assert again.returncode == 0 and "re-links" not in again.stderr and "サポーター" in again.stdout

@@ -194,4 +194,5 @@ def test_an_existing_collection_gets_the_search_breadth_and_a_sparser_graph_is_r
     with caplog.at_level("WARNING", logger="retrieval.store"):
         store.ensure(embedder.signature)
     assert store.collection.configuration["hnsw"]["ef_search"] == 300
-    assert "kakehashi ingest --rebuild" in caplog.text and "'max_neighbors': 16" in caplog.text
+    assert "`kakehashi ingest` re-links it" in caplog.text and "'max_neighbors': 16" in caplog.text
+    assert store.graph_outdated
