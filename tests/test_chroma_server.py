@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tests.test_answer as answer_tests
@@ -223,3 +224,24 @@ def test_a_hung_server_costs_a_question_at_most_the_timeout(server_rig: Rig, chr
     assert server_seed_settings.chroma_timeout_s <= seconds < server_seed_settings.chroma_timeout_s + 8
     back, _ = _ask(server_rig, "BINDSとはどんな事業？")
     assert "生命科学・創薬研究支援基盤事業" in back and not _is_apology(back, "ja")
+
+
+def test_an_older_graph_on_the_server_is_relinked_in_place(chroma_server: ChromaServer, seed_settings: Settings,
+                                                           seed_index: SearchIndex, tmp_path: Path) -> None:
+    older = chroma_server.settings(seed_settings, collection="kk-relink", data_dir=tmp_path,
+                                   chroma_max_neighbors=16, chroma_ef_construction=100)
+    chunks = list(seed_index.lexical.chunks())[:120]
+    vectors = seed_index.store.vectors([c.id for c in chunks])
+    first = ChromaStore.from_settings(older)
+    first.ensure(seed_index.embedder.signature)
+    first.upsert(chunks, np.asarray([vectors[c.id] for c in chunks], dtype=np.float32))
+
+    store = ChromaStore.from_settings(older.model_copy(update={"chroma_max_neighbors": 32,
+                                                               "chroma_ef_construction": 200}))
+    store.ensure(seed_index.embedder.signature)
+    assert store.graph_outdated
+    assert store.rebuild_graph() == len(chunks)
+    assert store.collection.configuration["hnsw"]["max_neighbors"] == 32 and store.ids() == {c.id for c in chunks}
+    # The host still holding the old collection finds the new one by name on its next call.
+    probe = vectors[chunks[0].id]
+    assert first.query(probe, limit=1)[0][0] == chunks[0].id
