@@ -130,12 +130,15 @@ class SearchIndex:
             return self._ingest(chunks, rebuild=rebuild, prune=prune)
 
     def _ingest(self, chunks: Sequence[Chunk], *, rebuild: bool, prune: bool) -> IngestReport:
+        if not rebuild:
+            return self._apply(chunks, self.lexical, prune=prune, rebuild=False)
+        # Everything again, built aside: the vector store swaps its new collection in as the block ends,
+        # and the lexical index is swapped whole like any other change.
+        with self.store.rebuilding(self.embedder.signature):
+            return self._apply(chunks, LexicalIndex(self.lexical.tokenizer), prune=prune, rebuild=True)
+
+    def _apply(self, chunks: Sequence[Chunk], current: LexicalIndex, *, prune: bool, rebuild: bool) -> IngestReport:
         started = time.perf_counter()
-        if rebuild:
-            self.store.reset()
-            self.store.ensure(self.embedder.signature)
-            self.lexical = LexicalIndex(self.lexical.tokenizer)
-        current = self.lexical
         desired = {c.id: c for c in chunks}
         existing = current.ids()
         in_store = self.store.ids()

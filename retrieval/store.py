@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -49,7 +50,16 @@ class VectorStore(ABC):
 
     @abstractmethod
     def reset(self) -> None:
-        """Drop the collection, for a rebuild."""
+        """Drop the collection."""
+
+    @contextmanager
+    def rebuilding(self, signature: dict[str, str | int]) -> Iterator[None]:
+        """Writes in the block go to a new, empty collection that takes the current one's place when the
+        block completes. This plain version drops the current one first; stores that can build aside and
+        swap (ChromaStore) keep serving the old one meanwhile."""
+        self.reset()
+        self.ensure(signature)
+        yield
 
 
 class ChromaStore(VectorStore):
@@ -141,32 +151,54 @@ class ChromaStore(VectorStore):
                         "miss passages until `kakehashi ingest` re-links it (nothing is embedded again)",
                         self._where, self._name, built, self._graph)
 
-    def rebuild_graph(self) -> int:
-        """Re-create the collection with the configured HNSW graph from the vectors it holds (nothing is
-        embedded again); returns how many were moved. It is filled under a temporary name and then renamed,
-        so a failure part way leaves the old collection serving."""
-        assert self._signature is not None, "call ensure() first"
-        staging_name = f"{self._name}-relink"
-        old = self.collection
+    @contextmanager
+    def rebuilding(self, signature: dict[str, str | int]) -> Iterator[None]:
+        """Writes in the block go to a collection made aside under a temporary name, which is renamed into
+        place when the block completes: other hosts sharing the server search the old collection until
+        then (and find the new one by name after), and a failure part way leaves the old one as it was."""
+        self._signature = dict(signature)
+        staging_name = f"{self._name}-next"
+        previous = self._collection
         try:
             if any(c.name == staging_name for c in self._client.list_collections()):
                 self._client.delete_collection(staging_name)  # left by a run that failed part way
             staging = self._client.create_collection(
-                staging_name, embedding_function=None, metadata=dict(self._signature),
+                staging_name, embedding_function=None, metadata=dict(signature),
                 configuration={"hnsw": {"space": "cosine", "ef_search": self._ef_search, **self._graph}})
-            ids = sorted(self.ids())
-            for _, part in _batches(ids):
-                got = old.get(ids=list(part), include=["embeddings", "documents", "metadatas"])
-                staging.upsert(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"],
-                               metadatas=got["metadatas"])
-            self._client.delete_collection(self._name)
-            staging.modify(name=self._name)
         except Exception as exc:  # chromadb's many error types, as in _call
+            raise StoreUnavailableError(f"{self._where}: cannot make the collection {staging_name!r}: "
+                                        f"{type(exc).__name__}: {exc}") from exc
+        self._collection = staging
+        try:
+            yield
+        except BaseException:
+            self._collection = previous
+            try:
+                self._client.delete_collection(staging_name)
+            except Exception as cleanup:  # noqa: BLE001 - the original failure is the one to report
+                log.warning("%s: could not drop %r after a failed rebuild: %s", self._where, staging_name, cleanup)
+            raise
+        try:
+            self.reset()
+            staging.modify(name=self._name)
+        except Exception as exc:
             raise StoreUnavailableError(
-                f"{self._where}: re-linking the collection {self._name!r} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+                f"{self._where}: the rebuilt collection could not take the name {self._name!r} and is left as "
+                f"{staging_name!r}: {type(exc).__name__}: {exc}; run `kakehashi ingest --rebuild` again") from exc
         self._collection = staging
         self.graph_outdated = False
+
+    def rebuild_graph(self) -> int:
+        """Re-create the collection with the configured HNSW graph from the vectors it holds (nothing is
+        embedded again); returns how many were moved."""
+        assert self._signature is not None, "call ensure() first"
+        old = self.collection
+        ids = sorted(self.ids())
+        with self.rebuilding(self._signature):
+            for _, part in _batches(ids):
+                got = old.get(ids=list(part), include=["embeddings", "documents", "metadatas"])
+                self.collection.upsert(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"],
+                                       metadatas=got["metadatas"])
         return len(ids)
 
     def _reopen(self, failed: Any) -> Any:

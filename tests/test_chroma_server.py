@@ -8,6 +8,7 @@ server, so this module adds no embedding time."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,6 +138,22 @@ def test_hosts_sharing_a_server_embed_each_passage_once(shared_collection: Calla
     assert first.store.ids() == first.lexical.ids() == second.lexical.ids()
 
 
+class _PausingEmbedder(Embedder):
+    """The real embedder, stopping once before it embeds passages until the test lets it go on."""
+
+    def __init__(self, inner: Embedder, reached: threading.Event, resume: threading.Event) -> None:
+        self._inner, self._reached, self._resume = inner, reached, resume
+        self.backend, self.model, self.dim = inner.backend, inner.model, inner.dim
+
+    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+        self._reached.set()
+        self._resume.wait(30)
+        return self._inner.embed_passages(texts)
+
+    def embed_query(self, text):  # type: ignore[no-untyped-def]
+        return self._inner.embed_query(text)
+
+
 def test_a_rebuild_by_another_host_is_picked_up(shared_collection: Callable[[str], Settings],
                                                 embedder: Embedder) -> None:
     settings_a, settings_b = shared_collection("a"), shared_collection("b")
@@ -144,10 +161,28 @@ def test_a_rebuild_by_another_host_is_picked_up(shared_collection: Callable[[str
     ingest(settings_a, a)
     ingest(settings_b, b)
     before = [h.chunk.id for h in b.search("MEDISO 相談", k=3)]
-    rebuilt = ingest(settings_a, a, rebuild=True)  # drops the collection and makes a new one (a new id)
-    assert rebuilt.embedded == len(a)
+    full = len(b.store.ids())
+
+    # a rebuilds (everything embedded again, into a new collection with a new id); b is asked meanwhile.
+    embedding = threading.Event()
+    resume = threading.Event()
+    pausing = _PausingEmbedder(embedder, embedding, resume)
+    a_rebuilding = open_index(settings_a, embedder=pausing)
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(ingest(settings_a, a_rebuilding, rebuild=True)))
+    worker.start()
+    try:
+        assert embedding.wait(30)
+        # Half way through a's rebuild, b still searches the whole old collection.
+        assert len(b.store.ids()) == full and [h.chunk.id for h in b.search("MEDISO 相談", k=3)] == before
+    finally:
+        resume.set()
+        worker.join(60)
+    [rebuilt] = result
+    assert rebuilt.embedded == full  # type: ignore[attr-defined]
     # b still holds the dropped collection; its next call opens the new one by name.
     assert [h.chunk.id for h in b.search("MEDISO 相談", k=3)] == before
+    assert len(b.store.ids()) == full
 
     a.store.reset()  # gone for good: b says what to do instead of answering from half an index
     with pytest.raises(StoreUnavailableError, match="is gone .* run `kakehashi ingest`"):

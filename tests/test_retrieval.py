@@ -124,6 +124,36 @@ def test_rebuild_replaces_the_index(small_knowledge_dir: Path, tmp_path: Path, e
     assert again.embedded == count == len(index)
 
 
+class _FailingEmbedder(Embedder):
+    """The real embedder's identity, failing as a model can (out of memory, a killed worker)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.backend, self.model, self.dim = inner.backend, inner.model, inner.dim
+
+    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+        raise MemoryError("the model ran out of memory")
+
+    def embed_query(self, text):  # type: ignore[no-untyped-def]
+        raise MemoryError("the model ran out of memory")
+
+
+def test_a_rebuild_that_fails_part_way_leaves_the_index_as_it_was(
+    small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    settings = _small_settings(small_knowledge_dir, tmp_path)
+    index = open_index(settings, embedder=embedder)
+    ingest(settings, index)
+    stored = index.store.ids()
+    hits = [h.chunk.id for h in index.search("MEDISO 相談", k=3)]
+    failing = open_index(settings, embedder=_FailingEmbedder(embedder))
+    with pytest.raises(MemoryError):
+        ingest(settings, failing, rebuild=True)
+    again = open_index(settings, embedder=embedder)
+    assert again.store.ids() == stored and [h.chunk.id for h in again.search("MEDISO 相談", k=3)] == hits
+    assert isinstance(again.store, ChromaStore)
+    assert [c.name for c in again.store._client.list_collections()] == [settings.chroma_collection]
+
+
 def test_chunks_carry_where_a_repeated_slide_also_stands(seed_index: SearchIndex) -> None:
     chunks: list[Chunk] = [c for c in seed_index.lexical.chunks() if c.kind == "document"]
     assert any(c.metadata.get("also_in") for c in chunks)
