@@ -57,7 +57,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         if not held:
             raise CliError("a running bot serves from the embedded index and indexes knowledge changes itself; "
                            "stop it first to rebuild")
-        index = open_index(settings)
+        index = open_index(settings, for_rebuild=args.rebuild)
         if isinstance(index.store, ChromaStore) and index.store.graph_outdated and not args.rebuild:
             started = time.perf_counter()
             moved = index.store.rebuild_graph()

