@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -140,7 +140,7 @@ class ChromaStore(VectorStore):
 
     def _adjust(self, collection: Any) -> None:
         """Bring an existing collection's search breadth to the settings (the one HNSW setting Chroma lets
-        a collection change), and say when its graph was built sparser than the settings ask."""
+        a collection change), and say when its graph was built otherwise than the settings ask."""
         hnsw = (getattr(collection, "configuration", None) or {}).get("hnsw") or {}
         if hnsw.get("ef_search") != self._ef_search:
             collection.modify(configuration={"hnsw": {"ef_search": self._ef_search}})
@@ -196,9 +196,13 @@ class ChromaStore(VectorStore):
         ids = sorted(self.ids())
         with self.rebuilding(self._signature):
             for _, part in _batches(ids):
-                got = old.get(ids=list(part), include=["embeddings", "documents", "metadatas"])
-                self.collection.upsert(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"],
-                                       metadatas=got["metadatas"])
+                try:
+                    got = old.get(ids=list(part), include=["embeddings", "documents", "metadatas"])
+                    self.collection.upsert(ids=got["ids"], embeddings=got["embeddings"],
+                                           documents=got["documents"], metadatas=got["metadatas"])
+                except Exception as exc:  # chromadb's many error types, as in _call
+                    raise StoreUnavailableError(f"{self._where}: re-linking {self._name!r} failed: "
+                                                f"{type(exc).__name__}: {exc}") from exc
         return len(ids)
 
     def _reopen(self, failed: Any) -> Any:
