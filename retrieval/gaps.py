@@ -330,15 +330,14 @@ def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: Sea
     texts: list[str] = []
     shown: list[str] = []  # as first written, for the label
     where: dict[str, int] = {}
+    by_text: dict[int, list[GapItem]] = {}
     for item in items:
         key = " ".join(_normalize(item.text).split())
         if key not in where:
             where[key] = len(texts)
             texts.append(key)
             shown.append(" ".join(item.text.split()))
-    by_text: dict[int, list[GapItem]] = {}
-    for item in items:
-        by_text.setdefault(where[" ".join(_normalize(item.text).split())], []).append(item)
+        by_text.setdefault(where[key], []).append(item)
 
     vectors = topic_vectors(texts, embedder=embedder)
     similarity = vectors @ vectors.T

@@ -131,17 +131,14 @@ class SearchIndex:
         host may be a change ahead, and its new passages must not be taken for strays. `prune` also
         deletes every stored vector the knowledge does not hold (an explicit `kakehashi ingest`)."""
         with self._ingest_lock, FileLock(str(self._lexical_path) + ".lock"):
-            return self._ingest(chunks, rebuild=rebuild, prune=prune)
+            if not rebuild:
+                return self._apply(chunks, self.lexical, prune=prune)
+            # Everything again, built aside: the vector store swaps its new collection in as the block ends,
+            # and the lexical index is swapped whole like any other change.
+            with self.store.rebuilding(self.embedder.signature):
+                return self._apply(chunks, LexicalIndex(self.lexical.tokenizer), prune=prune)
 
-    def _ingest(self, chunks: Sequence[Chunk], *, rebuild: bool, prune: bool) -> IngestReport:
-        if not rebuild:
-            return self._apply(chunks, self.lexical, prune=prune, rebuild=False)
-        # Everything again, built aside: the vector store swaps its new collection in as the block ends,
-        # and the lexical index is swapped whole like any other change.
-        with self.store.rebuilding(self.embedder.signature):
-            return self._apply(chunks, LexicalIndex(self.lexical.tokenizer), prune=prune, rebuild=True)
-
-    def _apply(self, chunks: Sequence[Chunk], current: LexicalIndex, *, prune: bool, rebuild: bool) -> IngestReport:
+    def _apply(self, chunks: Sequence[Chunk], current: LexicalIndex, *, prune: bool) -> IngestReport:
         started = time.perf_counter()
         desired = {c.id: c for c in chunks}
         existing = current.ids()
@@ -166,7 +163,8 @@ class SearchIndex:
         # the new metadata, nothing is embedded or tokenized again.
         relabeled = [c for i, c in desired.items() if i in existing and current.get(i).metadata != c.metadata]
         self.store.update_metadata([c for c in relabeled if c.id in in_store])
-        if to_tokenize or gone or relabeled or rebuild:
+        # A rebuild (into a new index) swaps even when it holds nothing.
+        if to_tokenize or gone or relabeled or current is not self.lexical:
             updated = current.copy()
             for chunk_id in gone:
                 updated.remove(chunk_id)

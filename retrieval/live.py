@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
@@ -24,7 +23,7 @@ from knowledge.loader import KnowledgeBase
 from knowledge.settings import Settings
 from retrieval.answer import Answer, Answerer
 from retrieval.engine import ingest
-from retrieval.index import IngestReport, SearchIndex
+from retrieval.index import Filters, IngestReport, SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult
 from retrieval.profile import Profile
 from retrieval.retired import with_retired_notes
@@ -112,7 +111,7 @@ class LiveKnowledge:
             log.error("could not refresh the knowledge base (answering from generation %s): %s",
                       self._snapshot.generation, exc)
 
-    def ask(self, question: str, *, filters: Any = None) -> Answer:
+    def ask(self, question: str, *, filters: Filters | None = None) -> Answer:
         self.maybe_refresh()
         kb = self._snapshot.kb  # the knowledge this answer comes from, even if a refresh lands meanwhile
         return with_retired_notes(self.answerer.ask(question, filters=filters), kb)

@@ -125,7 +125,7 @@ class ChromaStore(VectorStore):
         if create:
             collection = self._client.get_or_create_collection(
                 self._name, embedding_function=None, metadata=dict(self._signature),
-                configuration={"hnsw": {"space": "cosine", "ef_search": self._ef_search, **self._graph}})
+                configuration=self._configuration())
         else:
             collection = self._client.get_collection(self._name, embedding_function=None)
         stored = {k: (collection.metadata or {}).get(k) for k in self._signature}
@@ -137,6 +137,10 @@ class ChromaStore(VectorStore):
             )
         self._adjust(collection)
         return collection
+
+    def _configuration(self) -> dict[str, Any]:
+        """The HNSW configuration a collection is made with."""
+        return {"hnsw": {"space": "cosine", "ef_search": self._ef_search, **self._graph}}
 
     def _adjust(self, collection: Any) -> None:
         """Bring an existing collection's search breadth to the settings (the one HNSW setting Chroma lets
@@ -164,7 +168,7 @@ class ChromaStore(VectorStore):
                 self._client.delete_collection(staging_name)  # left by a run that failed part way
             staging = self._client.create_collection(
                 staging_name, embedding_function=None, metadata=dict(signature),
-                configuration={"hnsw": {"space": "cosine", "ef_search": self._ef_search, **self._graph}})
+                configuration=self._configuration())
         except Exception as exc:  # chromadb's many error types, as in _call
             raise StoreUnavailableError(f"{self._where}: cannot make the collection {staging_name!r}: "
                                         f"{type(exc).__name__}: {exc}") from exc
