@@ -74,9 +74,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    index = ready_index(settings)
+    kb = load_knowledge(settings.knowledge_dir)  # for retired-record notes, and to build an empty index
+    index = ready_index(settings, kb=kb)
     answerer = make_answerer(settings, index, make_chat_model(settings))
-    kb = load_knowledge(settings.knowledge_dir)
     filters = Filters(kind=args.kind)
     questions: Sequence[str] | Iterator[str] = stdin_lines(sys.stdin) if args.question == "-" else [args.question]
     for question in questions:

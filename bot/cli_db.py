@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli_common import CliError
@@ -68,7 +67,7 @@ def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot import migrations
-    from bot.store import parsed_safe
+    from bot.store import parsed_safe, sqlite_file
 
     url = settings.effective_database_url
     head = migrations.head_revision()
@@ -76,8 +75,8 @@ def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
         parsed = make_url(url)
     except SQLAlchemyError as exc:
         raise CliError(f"cannot read {parsed_safe(url)}: {exc}") from exc
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" and (
-            not Path(parsed.database).exists()):
+    file = sqlite_file(parsed)
+    if file is not None and not file.exists():
         # Opening it would create an empty file: "current" changes nothing.
         print(f"{parsed_safe(url)}: no database yet; newest is {head} (`kakehashi db upgrade` creates it)")
         return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli_common import CliError, embedded_store_held, make_editor
-from knowledge.editor import BASE_HEADER, Actor, Change
+from knowledge.editor import BASE_HEADER, RECORD_SUFFIXES, Actor, Change
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.freshness import stale_records
 from knowledge.schema import Ministry
@@ -132,8 +132,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     meta = {"title": args.title, "ministry": args.ministry, "date": args.date, "doc_id": args.doc_id,
             "description_ja": args.description}
     meta = {k: v for k, v in meta.items() if v is not None}
-    suffix = args.file.suffix.lower()
-    if meta and suffix in (".yaml", ".yml"):
+    if meta and args.file.suffix.lower() in RECORD_SUFFIXES:
         raise CliError("--title, --ministry, --date, --id and --description are for documents, not record files")
     return _run_change(settings, lambda: editor.add_file(args.file, actor=cli_actor(), **meta))
 
@@ -196,10 +195,8 @@ def _change_line(change: Change) -> str:
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
-    editor = make_editor(settings)
-    if args.record_id:
-        editor.load()  # an unknown id is still allowed: a removed record has history
-    changes = editor.history(args.record_id, limit=args.limit)
+    # An unknown id is allowed: a removed record still has history.
+    changes = make_editor(settings).history(args.record_id, limit=args.limit)
     if args.json:
         for change in changes:
             data = change.to_json()

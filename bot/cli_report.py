@@ -12,14 +12,13 @@ import argparse
 import datetime as dt
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from bot.cli_common import CliError, embedded_store_held
 from bot.desk_gaps import JST, gap_report, reason_label
-from bot.store import DeskStore, StoreError, parsed_safe
+from bot.store import DeskStore, StoreError, parsed_safe, sqlite_file
 from knowledge.settings import Settings
 from retrieval.embeddings import make_embedder
 from retrieval.engine import open_index
@@ -104,8 +103,8 @@ def open_store(settings: Settings) -> DeskStore:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError or ValueError for a malformed URL
         raise CliError(f"KAKEHASHI_DATABASE_URL is not a database URL: {parsed_safe(url)}") from exc
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
-            and not Path(parsed.database).exists():
+    file = sqlite_file(parsed)
+    if file is not None and not file.exists():
         raise CliError(f"no desk database at {parsed.database}: set KAKEHASHI_DATA_DIR (or KAKEHASHI_DATABASE_URL) "
                        "to where the bot keeps its data")
     try:

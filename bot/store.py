@@ -32,7 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     DatabaseError,
     DisconnectionError,
@@ -199,8 +199,8 @@ class DeskStore:
             if parsed.get_backend_name() == "sqlite":
                 # Listeners run on a thread pool: share the file between threads, wait on locks.
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
-                if parsed.database and parsed.database != ":memory:":
-                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                if (file := sqlite_file(parsed)) is not None:
+                    file.parent.mkdir(parents=True, exist_ok=True)
             elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
                 kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
             self.engine = create_engine(parsed, **kwargs)
@@ -444,6 +444,13 @@ class DeskStore:
 
 def new_answer_id() -> str:
     return secrets.token_hex(6)
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file an SQLite URL names (opening it creates it); None for in-memory SQLite and other databases."""
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database)
+    return None
 
 
 def parsed_safe(url: str) -> str:

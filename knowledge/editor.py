@@ -36,6 +36,7 @@ from knowledge.loader import (
     DOCUMENTS_MANIFEST,
     KnowledgeBase,
     check_sources,
+    load_documents,
     load_knowledge,
     parse_record,
     record_from_node,
@@ -51,7 +52,6 @@ BASE_HEADER = "# kakehashi-base: "
 TREE_PARTS = ("programs", "vcs", "cdmos", DOCUMENTS_DIR, HISTORY_DIR)
 EXPORT_META = "kakehashi-export.json"
 RECORD_SUFFIXES = (".yaml", ".yml")
-DOCUMENT_SUFFIXES = (".pdf", ".docx", ".md", ".markdown", ".txt")
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")
 _DATE_FIELDS = frozenset({"as_of", "opens", "closes", "announced", "date"})
@@ -318,9 +318,6 @@ class KnowledgeEditor:
             raise ConflictError(f"{record_id} was changed{who} after you opened it; nothing was saved. "
                                 "Open it again to see the new version and reapply your edit.", change=later)
 
-    def _documents_squashed(self, kb: KnowledgeBase) -> dict[str, str]:
-        return {d.meta.file: squash(d.text) for d in kb.documents}
-
     def save_record(self, data: Mapping[str, Any], *, actor: Actor, base: str | None = None) -> Change:
         """A record from a form: new when `base` is None, else an update of the version `base` names."""
         kind = data.get("kind")
@@ -359,7 +356,9 @@ class KnowledgeEditor:
         if base is not None and len(parsed) != 1:
             raise RecordError("a kakehashi-base line applies to a file with exactly one record", path=source, line=1)
         with self.locked():
-            squashed = self._documents_squashed(load_knowledge(self.root))
+            # Quotes are checked here too, so a bad one is named in the staff member's own file; only the
+            # documents are read, as _commit loads the records once, with the change in place.
+            squashed = {d.meta.file: squash(d.text) for d in load_documents(self.root)}
             files: dict[str, str | None] = {}
             actions, ids = [], []
             for record, verbatim in parsed:
@@ -477,8 +476,7 @@ class KnowledgeEditor:
         extracted = extract_document(name, data, max_bytes=self.max_upload_bytes)
         slug = doc_id or slugify(name, data)
         with self.locked():
-            kb = load_knowledge(self.root)
-            existing = next((d for d in kb.documents if d.meta.id == slug), None)
+            existing = next((d for d in load_documents(self.root) if d.meta.id == slug), None)
             file = existing.meta.file if existing else f"{slug}.txt"
             if existing is None and (self.root / DOCUMENTS_DIR / file).exists():
                 file = f"{slug}-{secrets.token_hex(3)}.txt"
@@ -504,8 +502,7 @@ class KnowledgeEditor:
         """New title, ministry, date or description for a document, its text untouched. An empty
         description clears it; None leaves a field as it is."""
         with self.locked():
-            kb = load_knowledge(self.root)
-            document = next((d for d in kb.documents if d.meta.id == doc_id), None)
+            document = next((d for d in load_documents(self.root) if d.meta.id == doc_id), None)
             if document is None:
                 raise UnknownRecordError(f"no document has the id {doc_id!r} (see `kakehashi kb list --kind document`)")
             updates: dict[str, Any] = {"title": title, "ministry": ministry, "date": date}

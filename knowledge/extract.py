@@ -601,10 +601,11 @@ class _DocxBlocks:
 
     def paragraph(self, p: object, *, depth: int) -> None:
         text = _paragraph_text(p).strip()
-        level, is_title = self._heading_level(p)
         if text and self.flat:
             self.emit(text)
         elif text:
+            # Only here: inside table cells (flat) headings are plain text, and each cell has a fresh style cache.
+            level, is_title = self._heading_level(p)
             if level:
                 self.emit("#" * min(level, 6) + " " + " ".join(text.split()))
                 if is_title and self.first_title is None:

@@ -197,6 +197,12 @@ def _load_documents(tree: _Tree) -> list[Document]:
     return documents
 
 
+def load_documents(root: Path) -> list[Document]:
+    """The source documents alone, without parsing every record: what a change that leaves the documents
+    as they are needs (its whole-knowledge check loads the records with the change in place)."""
+    return _load_documents(_Tree(root))
+
+
 def check_sources(record: Record, path: Path, documents: dict[str, str]) -> None:
     """Every cited passage must stand in its document, so each fact stays traceable."""
     cited = [("sources", i, s) for i, s in enumerate(record.sources)]
