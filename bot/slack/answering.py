@@ -102,15 +102,18 @@ def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream],
 def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Place, surface: str,
                     bot_user_id: str | None, message_ts: str | None = None, thread_context: bool = False,
                     lead_question: bool = False, start_stream: Callable[..., ChatStream] | None = None,
-                    moved: Callable[[str], Any] | None = None) -> str | None:
-    """Answer one question in `place`. Returns the answer id, or None when we could only apologize."""
+                    moved: Callable[[str], Any] | None = None, thread_marked: bool = False) -> str | None:
+    """Answer one question in `place`. Returns the answer id, or None when we could only apologize.
+    `thread_marked`: the caller found the thread already the bot's, so marking it again (a database
+    round trip per answer) is skipped."""
     plain = plain_question(raw_text, bot_user_id=bot_user_id)
     language = detect_language(plain) if plain else "ja"
     try:
         if not plain:
             post(client, place, text=t("no_text", language), logger=deps.logger)
             return None
-        open_thread(deps, place)
+        if not thread_marked:
+            open_thread(deps, place)
         question = cut(plain, deps.max_input_chars)
         notes = [t("input_cut", language, limit=deps.max_input_chars)] if question.truncated else []
         query = question.text
@@ -230,13 +233,12 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
         if situation.truncated:
             blocks.insert(0, {"type": "context", "elements": [
                 {"type": "mrkdwn", "text": t("input_cut", language, limit=deps.max_input_chars)}]})
-        channel, ts = post(client, place, text=kit.match_fallback_text(result, language), blocks=blocks,
-                           logger=deps.logger)
+        fallback = kit.match_fallback_text(result, language)
+        channel, ts = post(client, place, text=fallback, blocks=blocks, logger=deps.logger)
         record_answer(
-            deps, answer_id=answer_id, surface=surface, question=situation.text,
-            answer=kit.match_fallback_text(result, language), language=language, confident=bool(recommendations),
-            mode="match", citations=citations, user_id=place.user_id, team_id=place.team_id, channel_id=channel,
-            message_ts=ts, thread_ts=_thread_of(place, channel, ts))
+            deps, answer_id=answer_id, surface=surface, question=situation.text, answer=fallback, language=language,
+            confident=bool(recommendations), mode="match", citations=citations, user_id=place.user_id,
+            team_id=place.team_id, channel_id=channel, message_ts=ts, thread_ts=_thread_of(place, channel, ts))
         if moved is not None and channel != place.channel:
             _tell_moved(deps, moved, language)
         return answer_id

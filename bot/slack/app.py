@@ -38,10 +38,6 @@ class _DropRecords(logging.Filter):
         return not str(record.msg).startswith(self.prefix)
 
 
-def staff_ids(settings: Settings) -> frozenset[str]:
-    return parse_user_ids(settings.slack_staff_user_ids)
-
-
 def make_client(settings: Settings) -> WebClient:
     """The Web API client: Slack's URL from settings (the test seam), 429s retried after Retry-After."""
     if settings.slack_bot_token is None:
@@ -86,14 +82,14 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
         app = App(client=client, signing_secret=secret, process_before_response=False, logger=logger, **app_options)
     finally:
         logger.removeFilter(quiet)
-    staff = StaffDirectory(user_ids=staff_ids(settings), usergroup=settings.slack_staff_usergroup, client=client,
-                           logger=logger)
+    staff = StaffDirectory(user_ids=parse_user_ids(settings.slack_staff_user_ids),
+                           usergroup=settings.slack_staff_usergroup, client=client, logger=logger)
     deps = Deps(settings=settings, answerer=answerer, matcher=matcher, store=store,
-                catalog=catalog or SourceCatalog.empty(), logger=logger, staff_user_ids=staff.user_ids, staff=staff,
-                editor=editor, live=live)
+                catalog=catalog or SourceCatalog.empty(), logger=logger, staff=staff, editor=editor, live=live)
 
-    app.use(dedupe_events(store=store, logger=logger))
+    # Bots' posts (ours included) are dropped before the dedupe claim: no database write for them.
     app.use(ignore_bots(logger=logger))
+    app.use(dedupe_events(store=store, logger=logger))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:

@@ -49,8 +49,7 @@ class Deps:
     store: DeskStore
     catalog: SourceCatalog
     logger: logging.Logger
-    staff_user_ids: frozenset[str] = frozenset()
-    staff: StaffDirectory | None = None
+    staff: StaffDirectory | None = None  # None: nobody is staff (a Deps that only posts, e.g. the gaps report)
     # The knowledge editor and the live knowledge (also the answerer and matcher); None: a bot that
     # only answers, and `/kakehashi kb` says editing is not available.
     editor: KnowledgeEditor | None = None
@@ -61,6 +60,9 @@ class Deps:
         return self.settings.slack_max_input_chars
 
     def is_staff(self, user_id: str | None) -> bool:
-        if self.staff is not None:
-            return self.staff.is_staff(user_id)
-        return bool(user_id) and user_id in self.staff_user_ids
+        return self.staff is not None and self.staff.is_staff(user_id)
+
+    def check_staff(self, user_id: str | None, *, attempted: str) -> bool:
+        """The check every knowledge change goes through: is_staff, with the refusal logged (who tried what)."""
+        staff = self.staff or StaffDirectory(user_ids=frozenset(), usergroup=None, client=None, logger=self.logger)
+        return staff.check(user_id, attempted=attempted)

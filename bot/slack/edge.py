@@ -31,12 +31,18 @@ def slack_error(exc: SlackApiError) -> str:
         return "unknown_error"
 
 
-def report_failure(logger: logging.Logger, client: WebClient, *, what: str, error: BaseException,
-                   place: Place | None, language: str = "ja") -> str:
-    """Log the failure with a new reference id and tell the user in their thread (or by DM)."""
+def log_failure(logger: logging.Logger, *, what: str, error: BaseException) -> str:
+    """Log the failure, with its traceback, under a new reference id; returns the id to tell the user."""
     reference = new_reference()
     logger.error("%s failed [ref %s]: %s: %s", what, reference, type(error).__name__, error,
                  exc_info=(type(error), error, error.__traceback__))
+    return reference
+
+
+def report_failure(logger: logging.Logger, client: WebClient, *, what: str, error: BaseException,
+                   place: Place | None, language: str = "ja") -> str:
+    """Log the failure with a new reference id and tell the user in their thread (or by DM)."""
+    reference = log_failure(logger, what=what, error=error)
     if place is not None:
         try:
             post(client, place, text=t("apology", language, ref=reference),

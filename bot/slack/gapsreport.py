@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 
 from bot.desk_gaps import JST, gap_report, reason_label
 from bot.slack.deps import AnswererLike, Deps
-from bot.slack.edge import new_reference
+from bot.slack.edge import log_failure, new_reference
 from bot.slack.messages import t
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten
@@ -153,8 +153,7 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
         client.chat_postMessage(channel=channel, text=gaps_fallback_text(report), blocks=gaps_blocks(report),
                                 unfurl_links=False, unfurl_media=False)
     except Exception as exc:  # the Slack edge: a failed weekly post must not stop the bot
-        deps.logger.error("gaps report for %s failed [ref %s]: %s: %s", week_key(now), new_reference(),
-                          type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__))
+        log_failure(deps.logger, what=f"gaps report for {week_key(now)}", error=exc)
         return False
     deps.logger.info("gaps report for %s posted to %s: %d topics", week_key(now), channel, len(report.topics))
     return True

@@ -15,6 +15,7 @@ from bot.slack import blocks as kit
 from bot.slack.answering import plain_question, thread_messages
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, new_reference, post, report_failure, slack_error
+from bot.slack.kbflow import with_freshness
 from bot.slack.messages import t
 from bot.store import Consultation, StoreUnavailableError
 from retrieval.profile import Profile, extract_profile, render_profile
@@ -187,7 +188,5 @@ def publish_home(deps: Deps, client: WebClient, user_id: str) -> None:
         month = f"{start:%Y年%m月}"
     view = kit.home_view(is_staff=staff, consultations=consultations, counts=counts, month_label=month)
     if staff:
-        from bot.slack.kbflow import with_freshness  # the knowledge editor's part of the App Home
-
-        view = with_freshness(deps, view)
+        view = with_freshness(deps, view)  # the knowledge editor's part of the App Home
     client.views_publish(user_id=user_id, view=view)

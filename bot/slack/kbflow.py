@@ -15,10 +15,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.deps import Deps
-from bot.slack.edge import new_reference, slack_error
+from bot.slack.edge import log_failure, slack_error
+from bot.slack.kbforms import MAX_VIEW_BLOCKS, change_done_text, home_freshness_blocks
 from bot.slack.messages import t
 from knowledge.editor import Actor, Change, ConflictError, KnowledgeEditor
 from knowledge.errors import KnowledgeError, RecordError
+from knowledge.freshness import stale_records
 from knowledge.loader import KnowledgeBase
 
 Blocks = list[dict[str, Any]]
@@ -70,9 +72,7 @@ def refresh_and_tell(deps: Deps, client: WebClient, *, channel: str, ts: str,
             deps.live.refresh()
             note = t("kb_searchable", language, seconds=time.perf_counter() - started)
         except Exception as exc:  # the change is saved; the next question retries the refresh
-            reference = new_reference()
-            deps.logger.error("refreshing the knowledge after a change failed [ref %s]: %s: %s", reference,
-                              type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__))
+            reference = log_failure(deps.logger, what="refreshing the knowledge after a change", error=exc)
             note = t("kb_refresh_failed", language, ref=reference)
     text, blocks = render(note)
     try:
@@ -86,8 +86,6 @@ def announce_change(deps: Deps, client: WebClient, *, user: str, change: Change,
                     channel: str | None = None, thread_ts: str | None = None) -> None:
     """Post the confirmation (change id and summary) to the staff member's DM, or to `channel`, then
     refresh and update it with when it became searchable."""
-    from bot.slack.kbforms import change_done_text
-
     where = channel or user
     first = change_done_text(change, searchable=t("kb_refreshing", language), language=language)
     try:
@@ -108,9 +106,6 @@ def announce_change(deps: Deps, client: WebClient, *, user: str, change: Change,
 def with_freshness(deps: Deps, view: dict[str, Any]) -> dict[str, Any]:
     """A staff member's App Home with the knowledge freshness section (stale records, oldest first),
     kept within the 100 blocks a view may hold. Without an editor the view is returned as it is."""
-    from bot.slack.kbforms import MAX_VIEW_BLOCKS, home_freshness_blocks
-    from knowledge.freshness import stale_records
-
     if deps.editor is None:
         return view
     max_age = deps.settings.kb_stale_days

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 from bot.slack.blocks import button, json_metadata
 from bot.slack.text import escape_mrkdwn, shorten, split_for_sections
-from knowledge.schema import Applicant, DiseaseArea, Ministry, Modality, ProgramCategory, Stage, Support
+from knowledge.schema import RECORD_TYPES, Applicant, DiseaseArea, Ministry, Modality, ProgramCategory, Stage, Support
 from retrieval.chunking import APPLICANT_JA, DISEASE_JA, MINISTRY_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
 
 Block = dict[str, Any]
@@ -636,10 +638,6 @@ def errors_for_problems(kind: str, problems: Iterable[tuple[str, int | None, str
 def schema_problems(kind: str, data: dict[str, Any]) -> list[tuple[str, int | None, str]]:
     """The schema's verdict on a record dict, as (field path, line, message): lets a form that also has
     unreadable lines show every other problem at once."""
-    from pydantic import ValidationError
-
-    from knowledge.schema import RECORD_TYPES
-
     try:
         RECORD_TYPES[kind].model_validate(data)
     except ValidationError as exc:

@@ -187,10 +187,6 @@ _TEXT: dict[str, dict[str, str]] = {
         "ja": "一度に読み込むのは {limit} ファイルまでです。残りはもう一度アップロードしてください。",
         "en": "I read at most {limit} files at a time; please upload the rest again.",
     },
-    "kb_document_saved": {
-        "ja": ":white_check_mark: 資料「{title}」の情報を更新しました（変更 #{change}）。",
-        "en": ":white_check_mark: Updated the details of \"{title}\" (change #{change}).",
-    },
 }
 
 # Why an upload could not be read, by DocumentReadError.reason (the English detail follows it).

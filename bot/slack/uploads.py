@@ -87,11 +87,7 @@ def handle(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
             if in_dm:
                 post(client, place, text=t("kb_unavailable", language), logger=deps.logger)
             return
-        attempted = f"upload {names} in {channel}"
-        allowed = deps.staff.check(user, attempted=attempted) if deps.staff is not None else deps.is_staff(user)
-        if not allowed:
-            if deps.staff is None:
-                deps.logger.warning("refused a knowledge change: %s is not staff (tried: %r)", user, attempted)
+        if not deps.check_staff(user, attempted=f"upload {names} in {channel}"):
             if in_dm:
                 post(client, place, text=t("kb_upload_refused", language), logger=deps.logger)
             else:

@@ -41,10 +41,11 @@ def register(app: App, deps: Deps) -> None:
         question = plain_question(payload.get("text") or "", bot_user_id=context.bot_user_id)
         language = detect_language(question) if question else "ja"
         try:
-            first = not deps.store.is_bot_thread(place.channel, payload["thread_ts"])
+            marked = deps.store.is_bot_thread(place.channel, payload["thread_ts"])
+            first = not marked
         except StoreError as exc:  # the database is down: answer anyway, as a follow-up (no new title)
             deps.logger.warning("cannot tell whether %s is a new thread: %s", payload["thread_ts"], exc)
-            first = False
+            marked = first = False
         try:
             if first and question:
                 set_title(shorten(question, 60))
@@ -53,6 +54,6 @@ def register(app: App, deps: Deps) -> None:
             deps.logger.info("assistant status/title failed: %s", slack_error(exc))
         answer_and_post(deps, client, raw_text=payload.get("text") or "", place=place, surface="assistant",
                         bot_user_id=context.bot_user_id, message_ts=payload.get("ts"), thread_context=not first,
-                        start_stream=say_stream)
+                        start_stream=say_stream, thread_marked=marked)
 
     app.assistant(assistant)

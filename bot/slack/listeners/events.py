@@ -43,9 +43,11 @@ def register(app: App, deps: Deps) -> None:
         if context.bot_user_id and f"<@{context.bot_user_id}>" in (event.get("text") or ""):
             return  # the app_mention event for the same message answers it
         if _answering_in(deps, client, event["channel"], thread_ts, bot_user_id=context.bot_user_id):
+            # The thread is the bot's (the database says so; while it is down, Slack's copy does, and
+            # marking it would fail too): no second round trip to mark it.
             answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
                             surface="thread", bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
-                            thread_context=True)
+                            thread_context=True, thread_marked=True)
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], client: WebClient) -> None:

@@ -10,11 +10,11 @@ show on their fields; the write and the re-index follow the acknowledgement.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
@@ -22,7 +22,7 @@ from bot.slack import kbforms as forms
 from bot.slack import uploads
 from bot.slack.blocks import read_metadata
 from bot.slack.deps import Deps, Place
-from bot.slack.edge import new_reference, post, report_failure
+from bot.slack.edge import log_failure, post, report_failure
 from bot.slack.kbflow import (
     actor_for,
     announce_change,
@@ -32,7 +32,7 @@ from bot.slack.kbflow import (
     problems_of,
 )
 from bot.slack.messages import t
-from bot.slack.text import escape_mrkdwn, shorten
+from bot.slack.text import escape_mrkdwn
 from knowledge.editor import ConflictError, NothingToChangeError, UnknownRecordError
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.freshness import stale_records
@@ -89,7 +89,7 @@ def acknowledge(deps: Deps, ack: Ack, command: dict[str, Any], rest: str) -> Non
     if deps.editor is None:
         ack(text=t("kb_unavailable", language))
         return
-    if not _staff(deps, command.get("user_id"), f"/kakehashi kb {rest}"):
+    if not deps.check_staff(command.get("user_id"), attempted=f"/kakehashi kb {rest}"):
         ack(text=t("kb_refused", language))
         return
     sub, _ = parse_kb(rest)
@@ -142,7 +142,7 @@ def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str,
         announce_change(deps, client, user=user, change=change, language=language)
     elif sub == "show":
         text, _ = editor.record_text(args[0])
-        data, _ = editor.record_data(args[0])
+        data = yaml.safe_load(text) or {}
         title = str(data.get("name_ja") or data.get("name") or args[0])
         say(f"{args[0]}", forms.record_blocks(args[0], text, kind=str(data.get("kind")), title=title,
                                               status=str(data.get("status") or "active")))
@@ -218,13 +218,6 @@ def _precheck(deps: Deps, kind: str, record: forms.FormRecord, *, record_id: str
     return {}
 
 
-def _logged(deps: Deps, what: str, exc: BaseException) -> str:
-    reference = new_reference()
-    deps.logger.error("%s failed [ref %s]: %s: %s", what, reference, type(exc).__name__, exc,
-                      exc_info=(type(exc), exc, exc.__traceback__))
-    return reference
-
-
 def _errors(ack: Ack, errors: dict[str, str]) -> None:
     ack(response_action="errors", errors=errors)
 
@@ -244,7 +237,7 @@ def submit_record(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClient)
     if deps.editor is None:
         _errors(ack, {general: t("kb_unavailable", language)})
         return
-    if not _staff(deps, user, f"save {kind} {record_id or '(new)'}"):
+    if not deps.check_staff(user, attempted=f"save {kind} {record_id or '(new)'}"):
         _errors(ack, {general: t("kb_refused", language)})
         return
     try:
@@ -260,7 +253,8 @@ def submit_record(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClient)
     except UnknownRecordError as exc:
         errors = {general: t("kb_unknown", language, error=str(exc))}
     except Exception as exc:  # noqa: BLE001 - the Slack edge: said on the form, with a reference
-        errors = {general: t("apology", language, ref=_logged(deps, f"checking a {kind} form", exc))}
+        reference = log_failure(deps.logger, what=f"checking a {kind} form", error=exc)
+        errors = {general: t("apology", language, ref=reference)}
     if errors:
         _errors(ack, errors)
         return
@@ -295,15 +289,6 @@ def _save_after_ack(deps: Deps, client: WebClient, *, user: str, kind: str, reco
 # --- buttons --------------------------------------------------------------------------------------
 
 
-def _staff(deps: Deps, user: str | None, attempted: str) -> bool:
-    if deps.staff is not None:
-        return deps.staff.check(user, attempted=attempted)
-    if deps.is_staff(user):
-        return True
-    deps.logger.warning("refused a knowledge change: %s is not staff (tried: %r)", user, shorten(attempted, 200))
-    return False
-
-
 def _teller(client: WebClient, body: dict[str, Any], respond: Respond) -> Callable[..., None]:
     """Replies to a button: in the message's place (ephemeral) or, on the App Home, by DM."""
     user = body["user"]["id"]
@@ -328,7 +313,7 @@ def on_button(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClient, res
         if deps.editor is None:
             tell(t("kb_unavailable", language))
             return
-        if not _staff(deps, user, f"{action_id} {value}"):
+        if not deps.check_staff(user, attempted=f"{action_id} {value}"):
             tell(t("kb_refused", language))
             return
         editor = editor_of(deps)
@@ -358,7 +343,7 @@ def submit_document(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClien
     if deps.editor is None:
         _errors(ack, {"title": t("kb_unavailable", "ja")})
         return
-    if not _staff(deps, user, "save document details"):
+    if not deps.check_staff(user, attempted="save document details"):
         _errors(ack, {"title": t("kb_refused", "ja")})
         return
     try:
@@ -377,10 +362,6 @@ def register(app: App, deps: Deps) -> None:
         app.action(action_id)(lambda ack, body, client, respond: on_button(deps, ack, body, client, respond))
 
 
-def document_button_value(*, doc_id: str, slack_file: str, name: str) -> str:
-    return json.dumps({"d": doc_id, "s": slack_file, "n": name[:300]}, ensure_ascii=False)
-
-
 def _failure_text(deps: Deps, exc: Exception, language: str, *, what: str) -> str:
     """What staff are told when a kb command or button fails: the editor's own words for what they can fix,
     an apology with a reference (and a log entry) for anything else."""
@@ -390,4 +371,4 @@ def _failure_text(deps: Deps, exc: Exception, language: str, *, what: str) -> st
         return t("kb_nothing", language, error=escape_mrkdwn(str(exc)))
     if isinstance(exc, KnowledgeError):
         return t("kb_failed", language, error=escape_mrkdwn(str(exc)))
-    return t("apology", language, ref=_logged(deps, what, exc))
+    return t("apology", language, ref=log_failure(deps.logger, what=what, error=exc))
