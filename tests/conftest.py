@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import hypothesis
@@ -32,6 +37,57 @@ if os.environ.get("CI"):
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- `kakehashi` processes the tests start ----------------------------------------------------------
+
+def kakehashi(*args: str) -> list[str]:
+    """The command line of `kakehashi ARGS` (run it with cwd=REPO_ROOT)."""
+    return [sys.executable, "-m", "bot.cli", *args]
+
+
+def run_kakehashi(*args: str, env: dict[str, str], stdin: str | None = None,
+                  timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """`kakehashi ARGS` run to its end in `env` (see kakehashi_env), its output captured as text."""
+    return subprocess.run(kakehashi(*args), input=stdin, capture_output=True, text=True, env=env, cwd=REPO_ROOT,
+                          timeout=timeout, check=False)
+
+
+def kakehashi_env(**settings: str) -> dict[str, str]:
+    """The environment of a `kakehashi` process: this one's without a developer's own settings (read
+    here, not only in the autouse fixture below, as module-scoped fixtures start processes before it
+    runs), offline, unbuffered (a test reads its log while it runs), with `settings` on top."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KAKEHASHI_", "SLACK_")) and k != "OPENAI_API_KEY"}
+    return {**env, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **settings}
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], port: int, log: Path, *, timeout: float = 90.0) -> None:
+    """Block until `kakehashi serve --http` on `port` answers /healthz; fail with its log if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log.read_text(encoding="utf-8", errors="replace")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"serve on port {port} did not come up:\n" + log.read_text(
+            encoding="utf-8", errors="replace")[-3000:]
+        time.sleep(0.2)
+
+
+def stop_processes(*processes: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM all at once, as a service manager stops them; SIGKILL any still running after `timeout`."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(autouse=True)

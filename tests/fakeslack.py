@@ -101,46 +101,33 @@ class FakeSlack:
                 if not self.path.startswith("/api/"):
                     # A response_url (slash commands, interactivity): Slack answers "ok" in plain text.
                     owner._record("response_url", {"path": self.path, **json.loads(raw or b"{}")}, None)
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/plain")
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
+                    self._send(200, "text/plain", b"ok")
                     return
                 method = self.path.rsplit("/", 1)[-1].split("?")[0]
                 args = _decode(raw, self.headers.get("Content-Type") or "")
                 auth = self.headers.get("Authorization") or ""
                 token = auth.removeprefix("Bearer ").strip() or args.get("token")
-                status, headers, payload = owner._handle(method, args, token)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                self._answer(*owner._handle(method, args, token))
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 auth = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip() or None
                 if parts.path.startswith("/files-pri/"):
-                    status, content_type, data = owner._download(parts.path, auth)
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    self._send(*owner._download(parts.path, auth))
                     return
                 # Web API methods that slack_sdk calls with GET (files.info, usergroups.users.list, ...)
                 args = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
                 method = parts.path.rsplit("/", 1)[-1]
-                status, headers, payload = owner._handle(method, args, auth or args.get("token"))
-                body = json.dumps(payload).encode()
+                self._answer(*owner._handle(method, args, auth or args.get("token")))
+
+            def _answer(self, status: int, headers: dict[str, str], payload: Any) -> None:
+                self._send(status, "application/json; charset=utf-8", json.dumps(payload).encode(), headers)
+
+            def _send(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
-                for name, value in headers.items():
+                for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
@@ -347,9 +334,7 @@ class FakeSlack:
         return next((m for m in self.messages.get(channel, []) if m.ts == ts and m.streaming), None)
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = str(args.get("channel")), str(args.get("ts"))
-        thread = sorted((m for m in self.messages.get(channel, []) if m.ts == ts or m.thread_ts == ts),
-                        key=lambda m: float(m.ts))
+        thread = self.thread(str(args.get("channel")), str(args.get("ts")))
         if not thread:
             return {"ok": False, "error": "thread_not_found"}
         return {"ok": True, "messages": [m.to_slack() for m in thread], "has_more": False}

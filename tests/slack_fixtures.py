@@ -3,6 +3,7 @@ and a driver that sends signed requests. Import the fixtures into a test module 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,8 +26,8 @@ from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.index import SearchIndex
 from retrieval.match import Matcher
-from tests.fakeslack import TOKEN, FakeSlack
-from tests.slackdriver import SlackDriver
+from tests.fakeslack import BOT_USER_ID, TOKEN, FakeSlack
+from tests.slackdriver import Reply, SlackDriver
 
 SIGNING_SECRET = "test-signing-secret"
 SUPPORTERS = "C0SUPPORT"
@@ -79,6 +80,15 @@ class Rig:
     def settle(self) -> None:
         """Wait until every listener started so far has finished."""
         self.executor.wait_idle()
+
+    def close(self) -> None:
+        """Let the listeners finish, then stop serving and release the database."""
+        try:
+            self.settle()
+        finally:
+            self.server.stop()
+            self.executor.shutdown(wait=True)
+            self.store.close()
 
 
 def slack_settings(base: Settings, *, api_url: str, database: Path, **changes: object) -> Settings:
@@ -137,35 +147,51 @@ def rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, slack_an
     made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
                     matcher=slack_matcher, catalog=slack_catalog)
     yield made
-    made.settle()
-    made.server.stop()
-    made.executor.shutdown(wait=True)
-    made.store.close()
+    made.close()
 
 
 # --- what a user does in Slack: the message lands in Slack's history, then the event is sent ------
 
-def user_says(rig: Rig, text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER",
-              thread_ts: str | None = None, mention: bool = False, channel_type: str = "channel",
-              event_id: str | None = None, retry_num: int | None = None) -> tuple[str, object]:
-    """Post `text` as a user (into the fake's history) and deliver the matching signed event.
-    Returns (ts, reply) where reply is the app's HTTP response to the event."""
-    from tests.fakeslack import BOT_USER_ID
-
+def user_event(fake: FakeSlack, text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER",
+               thread_ts: str | None = None, mention: bool = False, channel_type: str = "channel") -> dict[str, Any]:
+    """Post `text` as a user (into the fake's history); the event Slack sends the app for it."""
     body = f"<@{BOT_USER_ID}> {text}" if mention else text
-    ts = rig.fake.add_message(channel, text=body, user=user, thread_ts=thread_ts)
-    event: dict[str, object] = {"type": "app_mention" if mention else "message", "user": user, "text": body, "ts": ts,
-                                "channel": channel, "event_ts": ts, "channel_type": channel_type}
-    if mention:
-        event.pop("channel_type")
+    ts = fake.add_message(channel, text=body, user=user, thread_ts=thread_ts)
+    event: dict[str, Any] = {"type": "app_mention" if mention else "message", "user": user, "text": body, "ts": ts,
+                             "channel": channel, "event_ts": ts}
+    if not mention:
+        event["channel_type"] = channel_type
     if thread_ts:
         event["thread_ts"] = thread_ts
-    return ts, rig.driver.event(event, event_id=event_id, retry_num=retry_num)
+    return event
+
+
+def user_says(rig: Rig, text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER",
+              thread_ts: str | None = None, mention: bool = False, channel_type: str = "channel",
+              event_id: str | None = None, retry_num: int | None = None) -> tuple[str, Reply]:
+    """Post `text` as a user (into the fake's history) and deliver the matching signed event.
+    Returns (ts, reply) where reply is the app's HTTP response to the event."""
+    event = user_event(rig.fake, text, channel=channel, user=user, thread_ts=thread_ts, mention=mention,
+                       channel_type=channel_type)
+    return event["ts"], rig.driver.event(event, event_id=event_id, retry_num=retry_num)
+
+
+def answered(rig: Rig, question: str) -> tuple[str, dict[str, Any]]:
+    """`question` asked with a mention and answered in its thread: (thread ts, the bot's message as Slack
+    shows it)."""
+    root, _ = user_says(rig, question, mention=True)
+    rig.fake.wait_for("chat.postMessage")
+    rig.settle()
+    return root, next(m for m in rig.fake.thread("C0GENERAL", root) if m.bot_id).to_slack()
+
+
+def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """The button `action_id` in a message's blocks (a message as Slack shows it, or a call's args)."""
+    return next(e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["action_id"] == action_id)
 
 
 def posted_text(call: object) -> str:
     """Everything a user sees in a posted message: its blocks and text, as one string."""
-    import json
-
     args = call.args  # type: ignore[attr-defined]
     return json.dumps(args.get("blocks") or [], ensure_ascii=False) + "\n" + str(args.get("text") or "")

@@ -203,10 +203,7 @@ def server_rig(seed_settings: Settings, server_seed_index: SearchIndex,
         chroma_server.start()  # the rest of the session needs it, whatever this test did
     else:
         chroma_server.thaw()
-    made.settle()
-    made.server.stop()
-    made.executor.shutdown(wait=True)
-    made.store.close()
+    made.close()
 
 
 def _ask(rig: Rig, question: str, *, timeout: float = 30.0) -> tuple[str, float]:

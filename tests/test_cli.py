@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,11 @@ from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
 from retrieval.store import ChromaStore
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import kakehashi_env, run_kakehashi
 
 
 def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("KAKEHASHI_", "SLACK_"))} | env
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
-                          env=full_env, cwd=REPO, timeout=300)
+    return run_kakehashi(*args, env=kakehashi_env(**env), stdin=stdin)
 
 
 def _env(settings: Settings, data_dir: Path) -> dict[str, str]:

@@ -21,7 +21,7 @@ from retrieval.answer import Answerer
 from retrieval.match import Matcher
 from tests.db_fixtures import admin_connection, database_url  # noqa: F401 - the fixture, by name
 from tests.fakeslack import FakeSlack
-from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, make_rig, posted_text, user_says
+from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, answered, button, make_rig, posted_text, user_says
 
 QUESTION = "MEDISOではどのような相談ができますか？"
 NOT_SAVED = "保存できませんでした"
@@ -73,10 +73,7 @@ def db_rig(database_url: str, seed_settings: Settings, fake_slack: FakeSlack, tm
     made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
                     matcher=slack_matcher, catalog=slack_catalog, database_url=database_url)
     yield made
-    made.settle()
-    made.server.stop()
-    made.executor.shutdown(wait=True)
-    made.store.close()
+    made.close()
 
 
 @pytest.fixture
@@ -88,12 +85,6 @@ def outage(db_rig: Rig) -> Iterator[Outage]:
 
 def _messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == level]
-
-
-def _button_value(call: Any, action_id: str) -> str:
-    blocks = call.args["blocks"] if hasattr(call, "args") else call["blocks"]
-    return next(e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == action_id)
 
 
 def test_answers_are_posted_while_the_database_is_down(db_rig: Rig, outage: Outage,
@@ -109,7 +100,7 @@ def test_answers_are_posted_while_the_database_is_down(db_rig: Rig, outage: Outa
         outage.end()
     seen = posted_text(post)
     assert post.args["thread_ts"] == ts and "*出典*" in seen and "申し訳ありません" not in seen
-    answer_id = _button_value(post, "kk_feedback_up")
+    answer_id = button(post.args, "kk_feedback_up")["value"]
     errors = _messages(caplog, logging.ERROR)
     assert any("Ev0DBDOWN" in m and "handling it anyway" in m for m in errors)  # dedupe failed open
     lost = [m for m in errors if answer_id in m and "not recorded" in m]
@@ -133,23 +124,15 @@ def test_the_answer_is_recorded_when_the_database_returns_during_the_retries(
         outage.end()
         db_rig.settle()
     [row] = db_rig.store.answers()
-    assert row.id == _button_value(post, "kk_feedback_up") and row.channel_id == post.args["channel"]
+    assert row.id == button(post.args, "kk_feedback_up")["value"] and row.channel_id == post.args["channel"]
     assert row.message_ts and db_rig.fake.message(row.channel_id, row.message_ts).text == post.args["text"]
     assert not any("not recorded" in m for m in _messages(caplog, logging.ERROR))
 
 
-def _answered(rig: Rig) -> dict[str, Any]:
-    """A question answered with the database up: the bot's message as Slack shows it."""
-    root, _ = user_says(rig, QUESTION, mention=True)
-    rig.fake.wait_for("chat.postMessage")
-    rig.settle()
-    return next(m for m in rig.fake.thread("C0GENERAL", root) if m.bot_id).to_slack()
-
-
 def test_feedback_during_an_outage_asks_the_user_to_try_again(db_rig: Rig, outage: Outage,
                                                               caplog: pytest.LogCaptureFixture) -> None:
-    message = _answered(db_rig)
-    answer_id = _button_value(message, "kk_feedback_up")
+    message = answered(db_rig, QUESTION)[1]
+    answer_id = button(message, "kk_feedback_up")["value"]
     with caplog.at_level(logging.ERROR, logger="kakehashi"):
         outage.start()
         for action in ("kk_feedback_up", "kk_feedback_down"):
@@ -199,8 +182,8 @@ def test_taking_a_consultation_during_an_outage_asks_the_supporter_to_try_again(
 
 
 def test_a_hand_off_submitted_during_an_outage_is_not_half_done(db_rig: Rig, outage: Outage) -> None:
-    message = _answered(db_rig)
-    db_rig.driver.click(action_id="kk_handoff", value=_button_value(message, "kk_handoff"), user="U0ASKER",
+    message = answered(db_rig, QUESTION)[1]
+    db_rig.driver.click(action_id="kk_handoff", value=button(message, "kk_handoff")["value"], user="U0ASKER",
                         channel="C0GENERAL", message=message)
     view = db_rig.fake.wait_for("views.open")[0].args["view"]
     values = {"topic": {"value": {"type": "plain_text_input", "value": "資金調達の相談"}},

@@ -7,10 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -46,10 +43,9 @@ from retrieval.gaps import (
     candidate_terms,
 )
 from retrieval.index import SearchIndex
+from tests.conftest import kakehashi_env, run_kakehashi
 from tests.fakeslack import FakeSlack
 from tests.slack_fixtures import SUPPORTERS, slack_settings
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # One topic the knowledge base lacks, asked three ways (two in Japanese, one in English) ...
 REGEN_TAX = (
@@ -212,16 +208,14 @@ def test_cli_leaves_the_index_a_bot_serves_alone_and_still_groups(
 
 def test_cli_says_when_there_are_no_gaps(tmp_path: Path, seed_settings: Settings) -> None:
     DeskStore(url=f"sqlite:///{tmp_path / 'empty.sqlite3'}").close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAKEHASHI_", "SLACK_"))}
-    env.update(KAKEHASHI_DATA_DIR=str(tmp_path), KAKEHASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "report", "gaps", "--days", "3"], check=False, cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    env = kakehashi_env(KAKEHASHI_DATA_DIR=str(tmp_path),
+                        KAKEHASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    done = run_kakehashi("report", "gaps", "--days", "3", env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "no gaps in the last 3 days" in done.stdout
 
     env["KAKEHASHI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'missing' / 'desk.sqlite3'}"
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "report", "gaps"], check=False, cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = run_kakehashi("report", "gaps", env=env, timeout=120)
     assert done.returncode == 2 and "no desk database at" in done.stderr
     assert not (tmp_path / "missing").exists()
 

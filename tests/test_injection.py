@@ -128,10 +128,7 @@ def llm_rig(injected: tuple[Settings, SearchIndex, KnowledgeEditor], fake_slack:
         try:
             yield rig, llm
         finally:
-            rig.settle()
-            rig.server.stop()
-            rig.executor.shutdown(wait=True)
-            rig.store.close()
+            rig.close()
 
 
 @pytest.mark.parametrize("question", [QUESTION_JA, QUESTION_EN], ids=["ja", "en"])

@@ -4,14 +4,12 @@ copy of the knowledge files, with the real embedder, index and answerer after ea
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_small_knowledge_dir
+from tests.conftest import kakehashi_env, make_small_knowledge_dir, run_kakehashi
 from tests.docfactory import (
     docx_zip_bomb,
     encrypted_pdf,
@@ -22,7 +20,6 @@ from tests.docfactory import (
 )
 from tests.kbfiles import NEW_ID, NEW_NAME, program_yaml, tree_digest
 
-REPO = Path(__file__).resolve().parents[1]
 QUESTION = "ほしぞら創薬加速パートナーシップ事業の補助上限はいくら？"
 PROFILE = "希少疾患の核酸医薬を開発する創業2年のスタートアップです。非臨床試験の資金を探しています。"
 
@@ -32,13 +29,11 @@ pytestmark = pytest.mark.slow
 class Kakehashi:
     def __init__(self, knowledge: Path, data: Path) -> None:
         self.knowledge = knowledge
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("KAKEHASHI_", "SLACK_"))} | {
-            "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge), "KAKEHASHI_DATA_DIR": str(data),
-            "KAKEHASHI_KB_MAX_UPLOAD_MB": "2", "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
+        self.env = kakehashi_env(KAKEHASHI_KNOWLEDGE_DIR=str(knowledge), KAKEHASHI_DATA_DIR=str(data),
+                                 KAKEHASHI_KB_MAX_UPLOAD_MB="2")
 
     def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                                env=self.env, cwd=REPO, timeout=600, check=False)
+        result = run_kakehashi(*args, env=self.env, timeout=600)
         if ok:
             assert result.returncode == 0, result.stderr
         return result

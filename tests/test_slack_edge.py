@@ -109,10 +109,7 @@ def broken_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, e
     made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=Answerer(index=index),
                     matcher=slack_matcher, catalog=slack_catalog)  # type: ignore[arg-type]
     yield made
-    made.settle()
-    made.server.stop()
-    made.executor.shutdown(wait=True)
-    made.store.close()
+    made.close()
 
 
 def test_retrieval_failure_gets_an_apology_with_a_reference_id(broken_rig: Rig,
@@ -147,9 +144,7 @@ def test_llm_failure_still_answers_from_the_sources(seed_settings: Settings, fak
             post = made.fake.wait_for("chat.postMessage")[0]
             made.settle()
         finally:
-            made.server.stop()
-            made.executor.shutdown(wait=True)
-            made.store.close()
+            made.close()
     assert llm.requests  # the model was asked
     seen = posted_text(post)
     assert "言語モデルが応答しなかった" in seen and "サポーター" in seen and "*出典*" in seen

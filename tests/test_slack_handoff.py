@@ -5,23 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, posted_text, user_says
+from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, answered, button, posted_text, user_says
 
 QUESTION = "非臨床段階の細胞治療スタートアップです。MEDISOではどのような相談ができますか？"
-
-
-def _answered(rig: Rig) -> tuple[str, dict[str, Any]]:
-    """A question answered in a channel thread: (thread ts, the bot's message as Slack shows it)."""
-    root, _ = user_says(rig, QUESTION, mention=True)
-    rig.fake.wait_for("chat.postMessage")
-    rig.settle()
-    message = next(m for m in rig.fake.thread("C0GENERAL", root) if m.bot_id)
-    return root, message.to_slack()
-
-
-def _button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
-    return next(e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == action_id)
 
 
 def _handoff_values(topic: str, *, urgency: str = "high", consent: bool = True) -> dict[str, Any]:
@@ -33,8 +19,8 @@ def _handoff_values(topic: str, *, urgency: str = "high", consent: bool = True) 
 
 
 def _hand_off(rig: Rig, *, consent: bool = True, topic: str = "申請書の書き方 <相談>") -> tuple[str, Any]:
-    root, message = _answered(rig)
-    rig.driver.click(action_id="kk_handoff", value=_button(message, "kk_handoff")["value"], user="U0ASKER",
+    root, message = answered(rig, QUESTION)
+    rig.driver.click(action_id="kk_handoff", value=button(message, "kk_handoff")["value"], user="U0ASKER",
                      channel="C0GENERAL", message=message)
     view = rig.fake.wait_for("views.open")[0].args["view"]
     assert view["callback_id"] == "kk_handoff_view"
@@ -123,8 +109,8 @@ def test_without_consent_the_card_carries_only_the_topic(rig: Rig) -> None:
 
 
 def test_feedback_is_recorded_and_thumbs_down_asks_why(rig: Rig) -> None:
-    _, message = _answered(rig)
-    answer_id = _button(message, "kk_feedback_up")["value"]
+    _, message = answered(rig, QUESTION)
+    answer_id = button(message, "kk_feedback_up")["value"]
     rig.driver.click(action_id="kk_feedback_up", value=answer_id, user="U0ASKER", channel="C0GENERAL",
                      message=message)
     thanks = rig.fake.wait_for("chat.postEphemeral")[0].args

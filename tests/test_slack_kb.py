@@ -46,20 +46,13 @@ def _live_rig(base: Settings, fake: FakeSlack, tmp_path: Path, embedder: Embedde
                     slack_staff_usergroup=GROUP, **changes)
 
 
-def _close(rig: Rig) -> None:
-    rig.settle()
-    rig.server.stop()
-    rig.executor.shutdown(wait=True)
-    rig.store.close()
-
-
 @pytest.fixture
 def live_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder,
              small_knowledge_dir: Path) -> Iterator[Rig]:
     """A few real records and one deck: quick to index."""
     rig = _live_rig(seed_settings, fake_slack, tmp_path, embedder, small_knowledge_dir)
     yield rig
-    _close(rig)
+    rig.close()
 
 
 @pytest.fixture
@@ -71,7 +64,7 @@ def seed_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, emb
     shutil.copytree(DEFAULT_KNOWLEDGE_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py", ".*"))
     rig = _live_rig(seed_settings, fake_slack, tmp_path, embedder, root)
     yield rig
-    _close(rig)
+    rig.close()
 
 
 def _editor(rig: Rig) -> KnowledgeEditor:
@@ -385,7 +378,7 @@ def test_staff_home_lists_stale_records_and_others_do_not_see_it(
         view = rig.fake.wait_for("views.open")[0].args["view"]
         assert json.loads(view["private_metadata"])["id"] == listed[0]
     finally:
-        _close(rig)
+        rig.close()
 
 
 # --- documents uploaded in Slack ---------------------------------------------------------------------

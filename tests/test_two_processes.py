@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +25,13 @@ from knowledge.settings import Settings
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from tests.chroma_server import ChromaServer, free_port
+from tests.conftest import REPO_ROOT, kakehashi, kakehashi_env, run_kakehashi, stop_processes, wait_until_healthy
 from tests.db_fixtures import POSTGRES_URL, fresh_postgres_database
-from tests.fakeslack import BOT_USER_ID, TOKEN, FakeSlack
+from tests.fakeslack import TOKEN, FakeSlack
 from tests.kbfiles import NEW_ID, NEW_NAME, program_yaml
-from tests.slack_fixtures import SIGNING_SECRET, STAFF, SUPPORTERS, posted_text
+from tests.slack_fixtures import SIGNING_SECRET, STAFF, SUPPORTERS, button, posted_text, user_event
 from tests.slackdriver import SlackDriver
 
-REPO = Path(__file__).resolve().parents[1]
 QUESTION = "ほしぞら創薬加速パートナーシップ事業の補助上限はいくら？"
 FACT = "2億円"
 CITED = f"* {NEW_NAME} · "  # the new record among an answer's sources
@@ -50,12 +47,6 @@ class Serve:
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def _environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KAKEHASHI_", "SLACK_")) and k != "OPENAI_API_KEY"}
-    return {**env, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **extra}
 
 
 @pytest.fixture
@@ -77,7 +68,7 @@ def deployment(chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path:
                                     collection=collection)
     ingest(seeder, open_index(seeder, embedder=embedder))
     database = shared_database or f"sqlite:///{tmp_path / 'desk.sqlite3'}"
-    shared = _environment(
+    shared = kakehashi_env(
         KAKEHASHI_KNOWLEDGE_DIR=str(small_knowledge_dir), KAKEHASHI_CHROMA_COLLECTION=collection,
         KAKEHASHI_CHROMA_TIMEOUT_S="5", KAKEHASHI_DATABASE_URL=database, SLACK_BOT_TOKEN=TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url, KAKEHASHI_SUPPORTERS_CHANNEL=SUPPORTERS,
@@ -88,43 +79,18 @@ def deployment(chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path:
         log = tmp_path / f"serve-{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=REPO, env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / name)}, stdout=out,
+                kakehashi("serve", "--http", "--host", "127.0.0.1", "--port", str(port)),
+                cwd=REPO_ROOT, env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / name)}, stdout=out,
                 stderr=subprocess.STDOUT)
         driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", signing_secret=SIGNING_SECRET,
                              response_url=fake_slack.response_url)
         bots.append(Serve(name=name, process=process, log=log, driver=driver, port=port))
     try:
-        deadline = time.monotonic() + 120
         for bot in bots:
-            while not _healthy(bot):
-                assert bot.process.poll() is None, bot.output()
-                assert time.monotonic() < deadline, f"bot {bot.name} did not come up:\n{bot.output()}"
-                time.sleep(0.2)
+            wait_until_healthy(bot.process, bot.port, bot.log, timeout=120)
         yield shared, bots[0], bots[1]
     finally:
-        for bot in bots:
-            bot.process.send_signal(signal.SIGTERM)
-        for bot in bots:
-            try:
-                bot.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                bot.process.kill()
-                bot.process.wait()
-
-
-def _healthy(bot: Serve) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{bot.port}/healthz", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _mention(fake: FakeSlack, text: str, *, channel: str = "C0GENERAL") -> dict[str, Any]:
-    body = f"<@{BOT_USER_ID}> {text}"
-    ts = fake.add_message(channel, text=body, user="U0ASKER")
-    return {"type": "app_mention", "user": "U0ASKER", "channel": channel, "ts": ts, "event_ts": ts, "text": body}
+        stop_processes(*(bot.process for bot in bots))
 
 
 def _thread_reply(fake: FakeSlack, event: dict[str, Any], *, timeout: float = 60) -> Any:
@@ -159,7 +125,7 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
         assert "indexed" not in bot.output(), bot.output()
 
     # (c) The same event delivered to both (as Slack's retry could land on the other host): one answer.
-    event = _mention(fake_slack, "MEDISOではどのような相談ができますか？")
+    event = user_event(fake_slack, "MEDISOではどのような相談ができますか？", mention=True)
     replies: dict[str, int] = {}
     senders = [threading.Thread(target=lambda bot=bot: replies.__setitem__(
         bot.name, bot.driver.event(event, event_id="Ev0TWOHOSTS").status)) for bot in (a, b)]
@@ -182,8 +148,7 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
     # (a) A consultation handed off and taken through A is already taken when B gets a second "take".
     root = event["ts"]
     message = next(m for m in fake_slack.thread("C0GENERAL", root) if m.bot_id).to_slack()
-    handoff = next(e for blk in message["blocks"] if blk["type"] == "actions" for e in blk["elements"]
-                   if e["action_id"] == "kk_handoff")
+    handoff = button(message, "kk_handoff")
     a.driver.click(action_id="kk_handoff", value=handoff["value"], user="U0ASKER", channel="C0GENERAL",
                    message=message)
     view = fake_slack.wait_for("views.open")[0].args["view"]
@@ -197,8 +162,7 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
                         and "K-0001" in str(c.args.get("text")), timeout=30)
     card_ts = fake_slack.messages[SUPPORTERS][0].ts
     card = fake_slack.message(SUPPORTERS, card_ts).to_slack()
-    take = next(e for blk in card["blocks"] if blk["type"] == "actions" for e in blk["elements"]
-                if e["action_id"] == "kk_take")
+    take = button(card, "kk_take")
     a.driver.click(action_id="kk_take", value=take["value"], user="U0SUPPORTER", channel=SUPPORTERS, message=card)
     updated = fake_slack.wait_for("chat.update", lambda c: c.args["ts"] == card_ts, timeout=30)[0]
     assert "担当: <@U0SUPPORTER>" in posted_text(updated)
@@ -213,9 +177,7 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
         assert FACT not in before and CITED not in before
     record = tmp_path / "hoshizora.yaml"
     record.write_text(program_yaml(), encoding="utf-8")
-    added = subprocess.run([sys.executable, "-m", "bot.cli", "kb", "add", str(record)], cwd=REPO,
-                           env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / "cli")}, capture_output=True,
-                           text=True, timeout=300, check=False)
+    added = run_kakehashi("kb", "add", str(record), env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / "cli")})
     changed_at = time.monotonic()
     assert added.returncode == 0, added.stderr
     assert "embedded 1 passages" in added.stdout  # the CLI embedded the one new passage, into the server
