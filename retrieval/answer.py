@@ -86,6 +86,8 @@ class Citation:
     source: str
     text: str
     score: float
+    # What a person recognises: the deck's title and date (and slide/page where known), or the record's name.
+    label: str = ""
 
 
 @dataclass
@@ -97,6 +99,14 @@ class Answer:
     language: Language = "ja"
     mode: str = "extractive"
     notes: list[str] = field(default_factory=list)
+    # What the question asked for (fact, fit, compare, list, thanks, clarify, out_of_scope, ...).
+    intent: str = "fact"
+    # The citation numbers the answer text uses; cards show only these.
+    cited: list[int] = field(default_factory=list)
+
+    def cited_citations(self) -> list[Citation]:
+        wanted = set(self.cited)
+        return [c for c in self.citations if c.n in wanted]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +114,8 @@ class Answer:
             "answer": self.answer,
             "confident": self.confident,
             "citations": [asdict(c) for c in self.citations],
+            "intent": self.intent,
+            "cited": list(self.cited),
         }
 
 

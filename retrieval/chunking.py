@@ -12,95 +12,17 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from knowledge.labels import labels
 from knowledge.loader import Document, KnowledgeBase, squash
 from knowledge.schema import CDMO, VC, Program, Record
 
-MINISTRY_JA = {
-    "MHLW": "厚生労働省",
-    "MEXT": "文部科学省",
-    "METI": "経済産業省",
-    "CAO": "内閣府",
-    "CAS": "内閣官房",
-    "AMED": "日本医療研究開発機構（AMED）",
-    "PMDA": "医薬品医療機器総合機構（PMDA）",
-    "DBJ": "日本政策投資銀行（DBJ）",
-    "other": "その他",
-}
-MINISTRY_EN = {
-    "MHLW": "Ministry of Health, Labour and Welfare",
-    "MEXT": "Ministry of Education, Culture, Sports, Science and Technology",
-    "METI": "Ministry of Economy, Trade and Industry",
-    "CAO": "Cabinet Office",
-    "CAS": "Cabinet Secretariat",
-    "AMED": "Japan Agency for Medical Research and Development",
-    "PMDA": "Pharmaceuticals and Medical Devices Agency",
-    "DBJ": "Development Bank of Japan",
-    "other": "other",
-}
-APPLICANT_JA = {
-    "academia": "アカデミア（大学・研究機関、起業前を含む）",
-    "startup": "スタートアップ・ベンチャー",
-    "pharma": "製薬企業",
-    "cdmo": "CDMO/CMO",
-    "incubator": "インキュベーション事業者",
-    "medical_institution": "医療機関",
-    "any": "限定なし",
-}
-STAGE_JA = {
-    "basic": "基礎研究",
-    "applied": "応用研究",
-    "non_clinical": "非臨床試験",
-    "phase1": "第1相臨床試験",
-    "phase2": "第2相臨床試験",
-    "phase3": "第3相臨床試験",
-    "manufacturing": "製造",
-    "approval": "承認・上市",
-}
-MODALITY_JA = {
-    "small_molecule": "低分子",
-    "antibody": "抗体・ADC",
-    "nucleic_acid": "核酸",
-    "cell_therapy": "細胞治療",
-    "gene_therapy": "遺伝子治療",
-    "regenerative": "再生医療",
-    "biosimilar": "バイオシミラー",
-    "microbiome": "マイクロバイオーム",
-    "device": "医療機器",
-    "diagnostics": "診断薬",
-    "vaccine": "ワクチン",
-    "generic": "後発医薬品",
-    "any": "限定なし",
-}
-DISEASE_JA = {
-    "cancer": "がん",
-    "rare": "難病・希少疾病",
-    "infectious": "感染症",
-    "neuro": "精神・神経疾患、認知症",
-    "pain": "疼痛",
-    "ophthalmology": "眼科",
-    "dental": "歯科",
-    "cardiovascular": "循環器",
-    "immunology": "免疫",
-    "metabolic": "代謝",
-    "pediatric": "小児",
-    "any": "限定なし",
-}
-SUPPORT_JA = {
-    "non_dilutive_funding": "研究開発費・補助金",
-    "investment": "出資・投資",
-    "manufacturing": "製造・プロセス開発",
-    "regulatory": "薬事相談",
-    "clinical_trials": "臨床試験・治験",
-    "talent": "人材",
-    "facilities": "施設・設備",
-    "overseas": "海外展開",
-    "ip_strategy": "知財・事業戦略",
-    "hands_on": "伴走支援",
-    "matching": "マッチング",
-    "research_infrastructure": "研究基盤",
-    "tax": "税制",
-    "policy": "政策",
-}
+MINISTRY_JA = labels("ministry", "ja")
+MINISTRY_EN = labels("ministry", "en")
+APPLICANT_JA = labels("applicant", "ja")
+STAGE_JA = labels("stage", "ja")
+MODALITY_JA = labels("modality", "ja")
+DISEASE_JA = labels("disease_area", "ja")
+SUPPORT_JA = labels("support", "ja")
 
 EMBED_CHARS = 600
 _HTML_TAG = re.compile(r"<[^>]+>")

@@ -25,7 +25,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from knowledge.schema import Applicant, DiseaseArea, Modality, Stage, Support
-from retrieval.chunking import APPLICANT_JA, DISEASE_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
+from knowledge.labels import label as labels_label
 from retrieval.deadline import chat_timeout, within
 from retrieval.errors import LLMError, VocabularyError
 from retrieval.language import Language, detect_language
@@ -350,79 +350,9 @@ def extract_profile(
 
 # --- display ------------------------------------------------------------------------------------
 
-APPLICANT_EN = {
-    "academia": "academia (university / research institute)",
-    "startup": "startup",
-    "pharma": "pharma company",
-    "cdmo": "CDMO / CMO",
-    "incubator": "incubator",
-    "medical_institution": "medical institution",
-    "any": "anyone",
-}
-STAGE_EN = {
-    "basic": "basic research",
-    "applied": "applied research",
-    "non_clinical": "non-clinical",
-    "phase1": "phase 1",
-    "phase2": "phase 2",
-    "phase3": "phase 3",
-    "manufacturing": "manufacturing",
-    "approval": "approval / launch",
-}
-MODALITY_EN = {
-    "small_molecule": "small molecule",
-    "antibody": "antibody / ADC",
-    "nucleic_acid": "nucleic acid",
-    "cell_therapy": "cell therapy (incl. iPS-derived)",
-    "gene_therapy": "gene therapy / vectors",
-    "regenerative": "regenerative medicine",
-    "biosimilar": "biosimilar",
-    "microbiome": "microbiome",
-    "device": "medical device",
-    "diagnostics": "diagnostics",
-    "vaccine": "vaccine",
-    "generic": "generic drug",
-    "any": "any modality",
-}
-DISEASE_EN = {
-    "cancer": "cancer",
-    "rare": "rare / intractable disease",
-    "infectious": "infectious disease",
-    "neuro": "neurological / psychiatric, dementia",
-    "pain": "pain",
-    "ophthalmology": "ophthalmology",
-    "dental": "dental",
-    "cardiovascular": "cardiovascular",
-    "immunology": "immunology",
-    "metabolic": "metabolic",
-    "pediatric": "pediatric",
-    "any": "any disease area",
-}
-SUPPORT_EN = {
-    "non_dilutive_funding": "non-dilutive funding (grants, subsidies)",
-    "investment": "investment",
-    "manufacturing": "manufacturing / process development",
-    "regulatory": "regulatory / PMDA consultation",
-    "clinical_trials": "clinical trials",
-    "talent": "talent",
-    "facilities": "facilities / lab space",
-    "overseas": "overseas expansion",
-    "ip_strategy": "IP / business strategy",
-    "hands_on": "hands-on support",
-    "matching": "matching / partnering",
-    "research_infrastructure": "research infrastructure",
-    "tax": "tax incentives",
-    "policy": "policy",
-}
-DESTINATION_JA = {"japan": "日本", "us": "米国", "global": "海外・グローバル"}
-DESTINATION_EN = {"japan": "Japan", "us": "United States", "global": "global / overseas"}
-
-LABELS: dict[Language, dict[str, dict[str, str]]] = {
-    "ja": {"who": APPLICANT_JA, "stages": STAGE_JA, "modalities": MODALITY_JA, "disease_areas": DISEASE_JA,
-           "needs": SUPPORT_JA, "destinations": DESTINATION_JA},
-    "en": {"who": APPLICANT_EN, "stages": STAGE_EN, "modalities": MODALITY_EN, "disease_areas": DISEASE_EN,
-           "needs": SUPPORT_EN, "destinations": DESTINATION_EN},
-}
+# A profile's fields and the schema vocabulary each one takes its values from.
+_PROFILE_VOCABULARY = {"who": "applicant", "stages": "stage", "modalities": "modality",
+                       "disease_areas": "disease_area", "needs": "support", "destinations": "destination"}
 _FIELD_TITLES: dict[Language, dict[str, str]] = {
     "ja": {"who": "立場", "stages": "開発段階", "modalities": "モダリティ", "disease_areas": "疾患領域",
            "needs": "ニーズ", "destinations": "目指す地域"},
@@ -435,7 +365,7 @@ _PRE_FOUNDING = {"ja": "起業前", "en": "before founding"}
 
 def label(field_name: str, value: str, language: Language) -> str:
     """The display name of one enum value in a field."""
-    return LABELS[language][field_name].get(value, value)
+    return labels_label(_PROFILE_VOCABULARY.get(field_name, field_name), value, language)
 
 
 def render_profile(profile: Profile, language: Language | None = None) -> str:

@@ -49,8 +49,8 @@ def test_citations_are_ranked_passages_with_full_text(seed_index: SearchIndex) -
     assert scores == sorted(scores, reverse=True)
     assert any("3,500億円" in c.text or "3500億円" in c.text for c in answer.citations[:3])
     payload = answer.to_json()
-    assert set(payload) == {"question", "answer", "confident", "citations"}
-    assert set(payload["citations"][0]) == {"n", "id", "kind", "title", "source", "text", "score"}
+    assert set(payload) == {"question", "answer", "confident", "citations", "intent", "cited"}
+    assert set(payload["citations"][0]) == {"n", "id", "kind", "title", "source", "text", "score", "label"}
 
 
 def test_english_question_gets_an_english_answer(seed_index: SearchIndex) -> None:
