@@ -33,8 +33,9 @@ def _labels() -> dict[str, dict[str, dict[str, str]]]:
         if not isinstance(values, dict):
             raise LabelsError(f"{LABELS_FILE}: field {name!r} is missing")
         for value, both in values.items():
-            if not isinstance(both, dict) or not both.get("ja") or not both.get("en"):
-                raise LabelsError(f"{LABELS_FILE}: {name}.{value} needs both 'ja' and 'en'")
+            # A stray key is how an unquoted comma in a flow mapping ("en: Health, Labour") shows up.
+            if not isinstance(both, dict) or set(both) != {"ja", "en"} or not all(both.values()):
+                raise LabelsError(f"{LABELS_FILE}: {name}.{value} needs exactly 'ja' and 'en' (quote text with commas)")
     return data
 
 
