@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ from tests.slackdriver import Reply, SlackDriver
 
 SIGNING_SECRET = "test-signing-secret"
 SUPPORTERS = "C0SUPPORT"
+# Read at import: the tests' own fixture clears KAKEHASHI_* from the environment before each test.
+CALLS_DIR = os.environ.get("KAKEHASHI_SLACK_CALLS_DIR")
 STAFF = "U0STAFF1"
 
 
@@ -141,13 +144,25 @@ def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: objec
     return Rig(fake=fake, driver=driver, store=store, settings=settings, app=app, server=server, executor=executor)
 
 
+def record_calls(fake: FakeSlack, name: str) -> None:
+    """With KAKEHASHI_SLACK_CALLS_DIR set, the test's Web API calls as the Block Kit preview tool reads them
+    (../shared/tools/blockkit_preview/preview.py CALLS.json OUT/): what the users of that journey saw."""
+    if not CALLS_DIR:
+        return
+    folder = CALLS_DIR
+    calls = [{"method": c.method, "args": c.args} for c in fake.calls]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / f"{name}.json").write_text(json.dumps(calls, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
 @pytest.fixture
 def rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, slack_answerer: Answerer,
-        slack_matcher: Matcher, slack_catalog: SourceCatalog) -> Iterator[Rig]:
+        slack_matcher: Matcher, slack_catalog: SourceCatalog, request: pytest.FixtureRequest) -> Iterator[Rig]:
     made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
                     matcher=slack_matcher, catalog=slack_catalog)
     yield made
     made.close()
+    record_calls(fake_slack, request.node.name)
 
 
 # --- what a user does in Slack: the message lands in Slack's history, then the event is sent ------
