@@ -201,9 +201,18 @@ def answered(rig: Rig, question: str) -> tuple[str, dict[str, Any]]:
 
 
 def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
-    """The button `action_id` in a message's blocks (a message as Slack shows it, or a call's args)."""
-    return next(e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == action_id)
+    """The button `action_id` in a message's blocks (a message as Slack shows it, or a call's args):
+    in an actions block, a section's accessory, or Slack's feedback buttons."""
+    for block in message["blocks"]:
+        for element in [*block.get("elements", []), *([block["accessory"]] if block.get("accessory") else [])]:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                return element
+    raise AssertionError(f"no {action_id} in the message")
+
+
+def feedback_value(message: dict[str, Any], which: str) -> str:
+    """The value Slack sends when 👍 (`positive`) or 👎 (`negative`) is clicked on a message."""
+    return str(button(message, "kk_feedback")[f"{which}_button"]["value"])
 
 
 def posted_text(call: object) -> str:

@@ -54,6 +54,12 @@ class Deps:
     # only answers, and `/kakehashi kb` says editing is not available.
     editor: KnowledgeEditor | None = None
     live: LiveKnowledge | None = None
+    locales: Any = None  # bot.slack.locale.UserLocales (users' Slack languages, asked once each)
+
+    def __post_init__(self) -> None:
+        if self.locales is None:
+            from bot.slack.locale import UserLocales  # locale imports Deps: bound here, not at import
+            self.locales = UserLocales()
 
     @property
     def max_input_chars(self) -> int:
