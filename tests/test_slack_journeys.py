@@ -148,3 +148,17 @@ def test_no_screen_shows_seed_files_yaml_paths_or_record_ids(rig: Rig, seed_kb: 
         assert not YAML_PATH.search(text), text
         words = set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)+", text))
         assert not words & ids, (words & ids, text)
+
+
+def test_manifest_declares_the_agent_view_and_its_events() -> None:
+    import yaml
+    from pathlib import Path
+
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yaml").read_text(encoding="utf-8"))
+    features = manifest["features"]
+    assert "assistant_view" not in features and features["agent_view"]["agent_description"]
+    assert 1 <= len(features["agent_view"]["suggested_prompts"]) <= 4
+    assert features["app_home"]["messages_tab_enabled"] and not features["app_home"]["messages_tab_read_only_enabled"]
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert {"app_home_opened", "app_context_changed", "message.im"} <= set(events)
+    assert "users:read" in manifest["oauth_config"]["scopes"]["bot"]
