@@ -31,6 +31,7 @@ from filelock import FileLock, Timeout
 
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.files import write_atomic
+from knowledge import yamlpatch
 from knowledge.loader import (
     DOCUMENTS_DIR,
     DOCUMENTS_MANIFEST,
@@ -166,6 +167,13 @@ def render_record(record: Record) -> str:
     ordered |= {key: data[key] for key in _TRAILING if key in data}
     body = yaml.dump(ordered, Dumper=_RecordDumper, allow_unicode=True, sort_keys=False, width=4096)
     return f"# {record.title}\n{body}"
+
+
+def patch_record(before: str, record: Record) -> tuple[str, list[str]]:
+    """The record's file with only its changed fields rewritten (knowledge.yamlpatch); the changed fields."""
+    data = _dates_as_dates(record.model_dump(mode="json", exclude_none=True))
+    defaults = {name: field.get_default(call_default_factory=True) for name, field in type(record).model_fields.items()}
+    return yamlpatch.patch(before, data, defaults=defaults)
 
 
 def slugify(name: str, data: bytes) -> str:
@@ -332,9 +340,14 @@ class KnowledgeEditor:
             self._check_base(rel, base, record_id=record.id, new=base is None)
             # Sources are checked by _commit's whole-knowledge validation (one load, inside Slack's 3 s).
             before = self._read(rel)
-            return self._commit(action="add" if before is None else "update",
-                                summary=self._summary(kind, record, before),
-                                records=(record.id,), files={rel: render_record(record)}, actor=actor)
+            if before is None:
+                return self._commit(action="add", summary=self._summary(kind, record, before), records=(record.id,),
+                                    files={rel: render_record(record)}, actor=actor)
+            # An edit rewrites only the fields that changed: the rest of the file stays byte for byte.
+            text, changed = patch_record(before, record)
+            summary = f"update {kind} {record.id} ({', '.join(changed) or 'nothing'})"
+            return self._commit(action="update", summary=summary, records=(record.id,), files={rel: text},
+                                actor=actor)
 
     @staticmethod
     def _summary(kind: str, record: Record, before: str | None) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.editor import Actor, ConflictError, KnowledgeEditor, NothingToChangeError
+from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge.editor import Actor, ConflictError, KnowledgeEditor, NothingToChangeError, patch_record
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.freshness import fiscal_year, stale_records
 from knowledge.loader import load_knowledge
@@ -235,3 +236,17 @@ def test_document_details_change_without_touching_its_text(editor: KnowledgeEdit
         editor.update_document_details(document.meta.id, actor=STAFF, title="新しい題名")
     with pytest.raises(KnowledgeError, match="no document"):
         editor.update_document_details("no-such-doc", actor=STAFF, title="x")
+
+
+def test_every_seed_record_file_round_trips_byte_for_byte_and_an_edit_touches_only_its_field() -> None:
+    kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
+    files = {p.stem: p for d in ("programs", "vcs", "cdmos") for p in (DEFAULT_KNOWLEDGE_DIR / d).glob("*.yaml")}
+    assert len(files) > 50
+    for record in kb.records:
+        text = files[record.id].read_text(encoding="utf-8")
+        assert patch_record(text, record) == (text, []), record.id  # nothing changed: nothing rewritten
+    record = kb.get("amed-aimgain")
+    text = files["amed-aimgain"].read_text(encoding="utf-8")
+    edited, changed = patch_record(text, record.model_copy(update={"aliases": ["AIMGAIN", "産学官共同型"]}))
+    assert changed == ["aliases"]
+    assert edited.replace("aliases: [AIMGAIN, 産学官共同型]\n", "aliases: [AIMGAIN]\n") == text  # flow list kept

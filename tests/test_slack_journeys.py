@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from knowledge.loader import KnowledgeBase
 from tests.slack_fixtures import SUPPORTERS, Rig, button, user_says
@@ -151,9 +154,6 @@ def test_no_screen_shows_seed_files_yaml_paths_or_record_ids(rig: Rig, seed_kb: 
 
 
 def test_manifest_declares_the_agent_view_and_its_events() -> None:
-    import yaml
-    from pathlib import Path
-
     manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yaml").read_text(encoding="utf-8"))
     features = manifest["features"]
     assert "assistant_view" not in features and features["agent_view"]["agent_description"]
