@@ -142,7 +142,7 @@ def test_match_cards_three_of_each_kind_fit_in_words_one_reason_one_source() -> 
     cards = kit.match_cards(result, catalog=CATALOG, language="ja")
     assert [c["kind"] for c in cards] == ["program"] * 3 + ["vc"] * 3  # no CDMO: manufacturing was not asked
     assert all(c["id"] != "vc-9" for c in cards)  # a VC the sources do not tie to the profile is left out
-    assert cards[0]["fit"] == "条件に合う点 2・要確認 1" and cards[0]["reason"] == "対象者: スタートアップ"
+    assert cards[0]["fit"] == "条件に合う点 2・要確認 1" and cards[0]["reason"] == "ニーズに合う支援: <伴走支援>"
     assert cards[0]["source"] == "経済産業省の取組"
     blocks = kit.match_blocks(cards, answer_id="m1", language="ja", summary=kit.profile_summary(profile, "ja"),
                               notes=result.notes)

@@ -98,13 +98,13 @@ def _thread_reply(fake: FakeSlack, event: dict[str, Any], *, timeout: float = 60
 
 
 def _ask(bot: Serve, fake: FakeSlack, channel: str) -> str:
-    """`/kakehashi ask QUESTION` in `channel`, through `bot`; what it posted there."""
-    def in_channel(call: Any) -> bool:
-        return call.args["channel"] == channel
+    """`/kakehashi ask QUESTION` in `channel`, through `bot`; the private answer it sent the asker."""
+    def answer(call: Any) -> bool:
+        return bool(call.args.get("replace_original"))
 
-    before = len([c for c in fake.calls_to("chat.postMessage") if in_channel(c)])
+    before = len([c for c in fake.calls_to("response_url") if answer(c)])
     assert bot.driver.command(f"ask {QUESTION}", channel=channel).status == 200
-    return posted_text(fake.wait_for("chat.postMessage", in_channel, count=before + 1, timeout=60)[before])
+    return posted_text(fake.wait_for("response_url", answer, count=before + 1, timeout=60)[before])
 
 
 def _wait_in_log(bot: Serve, pattern: str, *, timeout: float = 20) -> re.Match[str]:

@@ -286,6 +286,8 @@ def match_cards(result: MatchResult, *, catalog: SourceCatalog, language: str) -
     cards: list[dict[str, Any]] = []
     for rec in shown_recommendations(result):
         positive = [r for r in rec.reasons if not _is_caveat(r)]
+        # "open to startups" says least about fit: a need, modality or stage that matches says more
+        positive.sort(key=lambda r: r.startswith(("対象者", "Eligible")))
         first = rec.citations[0] if rec.citations else None
         cards.append({
             "n": len(cards) + 1, "id": rec.id, "kind": rec.kind, "title": rec.name, "score": rec.score,
