@@ -32,6 +32,7 @@ from filelock import FileLock, Timeout
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.files import write_atomic
 from knowledge import yamlpatch
+from knowledge.dates import stated_date
 from knowledge.loader import (
     DOCUMENTS_DIR,
     DOCUMENTS_MANIFEST,
@@ -497,7 +498,10 @@ class KnowledgeEditor:
                 "file": file, "id": slug,
                 "title": title or (existing.meta.title if existing else None) or extracted.title or Path(name).stem,
                 "ministry": ministry or (existing.meta.ministry.value if existing else Ministry.OTHER.value),
-                "date": date or (existing.meta.date if existing else None) or extracted.date or dt.date.today(),
+                # The date the document states on its cover, before the file's metadata (when it was saved)
+                # and, only when neither says, today.
+                "date": date or (existing.meta.date if existing else None) or stated_date(extracted.text)
+                or extracted.date or dt.date.today(),
                 "description_ja": description_ja or (existing.meta.description_ja if existing else None),
                 "original": name, "added_by": actor.id,
             }
