@@ -143,6 +143,11 @@ def test_no_screen_shows_seed_files_yaml_paths_or_record_ids(rig: Rig, seed_kb: 
     rig.fake.wait_for("views.publish")
     rig.fake.wait_for("views.open", count=2)
     rig.settle()
+    for call in rig.fake.calls:  # Slack's limits, on every screen of the journey
+        blocks = call.args.get("blocks") or (call.args.get("view") or {}).get("blocks") or []
+        assert len(blocks) <= (100 if call.method.startswith("views.") else 50), call.method
+        for block in blocks:
+            assert len((block.get("text") or {}).get("text", "")) <= 3000
     ids = {r.id for r in seed_kb.records}
     texts = [t for call in rig.fake.calls for t in _shown(call.args)]
     assert len(texts) > 30

@@ -650,6 +650,7 @@ def help_blocks(language: str = "ja") -> list[Block]:
             _section("• `/kakehashi ask <question>` — a cited answer\n"
                      "• `/kakehashi match <about you>` — programs, VCs and CDMOs that fit (no text opens a form)\n"
                      "• `/kakehashi help` — this message\n"
+                     "• Command results are shown only to you; \"Share in channel\" shares them.\n"
                      "• Mention `@Kakehashi` in a channel or send me a direct message; I answer in the thread."),
             {"type": "actions", "elements": [button(t("match_button", "en"), OPEN_MATCH, "help")]},
         ]
@@ -660,6 +661,7 @@ def help_blocks(language: str = "ja") -> list[Block]:
                  "• `/kakehashi match 自社の状況` — 合う支援制度・VC・CDMOをご紹介します"
                  "（文章なしでフォームが開きます）\n"
                  "• `/kakehashi help` — この説明\n"
+                 "• コマンドの結果はあなただけに表示されます。「チャンネルに共有」で共有できます。\n"
                  "• チャンネルで `@Kakehashi` とメンションするか、DMで質問すると、スレッドでお答えします。\n"
                  "• 回答の「相談員につなぐ」から、人の相談員（サポーター）に引き継げます。"),
         {"type": "actions", "elements": [button(t("match_button", "ja"), OPEN_MATCH, "help")]},
@@ -677,8 +679,8 @@ def home_view(*, is_staff: bool, consultations: Sequence[Any] = (), counts: dict
         {"type": "divider"},
         _section("*できること*\n"
                  "• チャンネルで `@Kakehashi 質問` — スレッドで出典つきの回答\n"
-                 "• DMやAIアシスタント画面で質問 — 続けて質問すると、スレッドの流れを踏まえて回答\n"
-                 "• `/kakehashi ask` / `match` / `help`\n"
+                 "• Kakehashi へのDM（メッセージタブ）で質問 — メッセージごとのスレッドで回答し、続けて質問すると流れを踏まえて回答\n"
+                 "• `/kakehashi ask` / `match` / `help` — 結果はあなただけに表示され、「チャンネルに共有」で共有できます\n"
                  "• 回答の 👍 / 👎 で評価、「相談員につなぐ」で人の相談員へ"),
         _section("*質問の例*\n" + "\n".join(f"• {escape_mrkdwn(q)}" for q in EXAMPLE_QUESTIONS)),
     ]
