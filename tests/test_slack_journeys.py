@@ -11,8 +11,14 @@ from typing import Any
 
 import yaml
 
+from bot.slack.sources import SourceCatalog
 from knowledge.loader import KnowledgeBase
-from tests.slack_fixtures import SUPPORTERS, Rig, button, user_says
+from knowledge.settings import Settings
+from retrieval.answer import Answerer
+from retrieval.index import SearchIndex
+from retrieval.match import Matcher
+from tests.fakeslack import FakeSlack
+from tests.slack_fixtures import SUPPORTERS, Rig, button, make_rig, user_says
 from tests.test_slack_handoff import _handoff_values
 
 DM = "D0ASKER"
@@ -167,3 +173,32 @@ def test_manifest_declares_the_agent_view_and_its_events() -> None:
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert {"app_home_opened", "app_context_changed", "message.im"} <= set(events)
     assert "users:read" in manifest["oauth_config"]["scopes"]["bot"]
+
+
+class _UnderstandingAnswerer(Answerer):
+    """The real answerer, with the intent the lead's question understanding (retrieval) will set for
+    "which support fits me?" questions; the routing on the Slack side is what is under test."""
+
+    def ask(self, question: str, *, filters: Any = None) -> Any:
+        answer = super().ask(question, filters=filters)
+        answer.intent = "fit" if "合う支援" in question else answer.intent
+        return answer
+
+
+def test_which_support_fits_me_goes_to_matching_from_a_dm(seed_settings: Settings, fake_slack: FakeSlack,
+                                                           tmp_path: Path, seed_index: SearchIndex,
+                                                           slack_matcher: Matcher, slack_catalog: SourceCatalog) -> None:
+    rig = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path,
+                   answerer=_UnderstandingAnswerer(index=seed_index, k=8), matcher=slack_matcher,
+                   catalog=slack_catalog)
+    try:
+        ts, _ = user_says(rig, "非臨床段階の細胞治療スタートアップです。自分に合う支援を探しています", channel=DM,
+                          channel_type="im")
+        post = rig.fake.wait_for("chat.postMessage")[0].args
+        rig.settle()
+        modes = [a.mode for a in rig.store.answers()]
+    finally:
+        rig.close()
+    assert post["thread_ts"] == ts and button(post, "kk_details")  # recommendation cards, not an answer
+    assert "条件に合う点" in json.dumps(post["blocks"], ensure_ascii=False)
+    assert modes == ["match"]
