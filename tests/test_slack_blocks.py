@@ -271,3 +271,9 @@ def test_home_view_shows_open_consultations_to_staff_only() -> None:
     assert "K-0007" in text and "受付 3 件" in text and kit.TAKE in text and kit.OPEN_MATCH in text
     public = kit.home_view(is_staff=False, consultations=[consultation])
     assert "K-0007" not in _all_text(public["blocks"]) and "質問の例" in _all_text(public["blocks"])
+
+
+def test_a_weak_answer_offers_a_person_first() -> None:
+    blocks = kit.answer_blocks(_answer("わかりませんでした [1]", confident=False), answer_id="w1", catalog=CATALOG)
+    first = next(b for b in blocks if b["type"] == "actions")["elements"][0]
+    assert first["action_id"] == kit.HANDOFF and first["style"] == "primary"

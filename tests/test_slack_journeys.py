@@ -202,3 +202,11 @@ def test_which_support_fits_me_goes_to_matching_from_a_dm(seed_settings: Setting
     assert post["thread_ts"] == ts and button(post, "kk_details")  # recommendation cards, not an answer
     assert "条件に合う点" in json.dumps(post["blocks"], ensure_ascii=False)
     assert modes == ["match"]
+
+
+def test_a_short_dm_is_met_in_the_users_slack_language(rig: Rig) -> None:
+    rig.fake.locales["U0ENGLISH"] = "en-US"
+    ts, _ = user_says(rig, "VC?", channel="D0ENGLISH", channel_type="im", user="U0ENGLISH")
+    status = rig.fake.wait_for("assistant.threads.setStatus")[0].args
+    rig.settle()
+    assert status["thread_ts"] == ts and status["status"] == "Checking the sources…"  # "VC?" alone cannot tell

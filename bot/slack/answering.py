@@ -13,6 +13,7 @@ from slack_sdk.web.chat_stream import ChatStream
 from bot.slack import blocks as kit
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import new_reference, post, report_failure, slack_error
+from bot.slack.locale import text_language
 from bot.slack.messages import t
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
 from bot.store import StoreError, StoreUnavailableError, new_answer_id, retried
@@ -116,7 +117,9 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
     round trip per answer) is skipped. `private`: a slash command's `respond`; the answer replaces
     the asker's private "checking…" note, with 「チャンネルに共有」, and nothing is posted publicly."""
     plain = plain_question(raw_text, bot_user_id=bot_user_id)
-    language = detect_language(plain) if plain else "ja"
+    # The bot's own words (a prompt for a question, an apology): the text's language when it says
+    # enough, else the user's Slack locale.
+    language = text_language(deps, client, place.user_id, plain)
     try:
         if not plain:
             post(client, place, text=t("no_text", language), logger=deps.logger)

@@ -184,7 +184,8 @@ def answer_footer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatal
         blocks.append(sources_line([(c.n, citation_label(c, catalog)) for c in cited], language))
     if notes:
         blocks.append(_context(*(escape_mrkdwn(n) for n in notes)))
-    blocks.append(answer_actions(answer_id=answer_id, language=language, sources=bool(cited), share=share))
+    blocks.append(answer_actions(answer_id=answer_id, language=language, sources=bool(cited), share=share,
+                                 offer_person=not answer.confident or answer.intent == "out_of_scope"))
     blocks.append(feedback_block(answer_id))
     return blocks
 
@@ -200,13 +201,19 @@ def feedback_block(answer_id: str) -> Block:
     }]}
 
 
-def answer_actions(*, answer_id: str, language: str, sources: bool = True, share: bool = False) -> Block:
+def answer_actions(*, answer_id: str, language: str, sources: bool = True, share: bool = False,
+                   offer_person: bool = False) -> Block:
+    """Share (a private answer), the sources, and a person: first and highlighted when the bot could not
+    really answer."""
     elements = []
+    if offer_person:
+        elements.append(button(t("handoff", language), HANDOFF, answer_id, style="primary"))
     if share:
-        elements.append(button(t("share", language), SHARE, answer_id, style="primary"))
+        elements.append(button(t("share", language), SHARE, answer_id, style=None if offer_person else "primary"))
     if sources:
         elements.append(button(t("view_sources", language), SOURCES, answer_id))
-    elements.append(button(t("handoff", language), HANDOFF, answer_id))
+    if not offer_person:
+        elements.append(button(t("handoff", language), HANDOFF, answer_id))
     return {"type": "actions", "block_id": "kk_answer_actions", "elements": elements}
 
 

@@ -18,10 +18,9 @@ from bot.slack.answering import CONTEXT_MESSAGES, answer_and_post
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import post, slack_error
 from bot.slack.handoff import publish_home
-from bot.slack.locale import user_language
+from bot.slack.locale import text_language, user_language
 from bot.slack.messages import suggested_prompts, t
 from bot.store import StoreError
-from retrieval.language import detect_language
 
 
 def register(app: App, deps: Deps) -> None:
@@ -119,7 +118,7 @@ def _place(event: dict[str, Any], context: BoltContext) -> Place:
 
 def loading(deps: Deps, client: WebClient, place: Place, *, text: str) -> None:
     """The loading sign under a DM message while the answer is being written (cleared by the reply)."""
-    language = detect_language(text) if text.strip() else "ja"
+    language = text_language(deps, client, place.user_id, text)
     try:
         client.assistant_threads_setStatus(channel_id=place.channel, thread_ts=str(place.thread_ts),
                                            status=t("status", language),
