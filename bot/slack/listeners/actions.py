@@ -15,11 +15,11 @@ from bot.slack.edge import report_failure
 
 
 def register(app: App, deps: Deps) -> None:
-    def guarded(what: str, work: Callable[[WebClient, dict[str, Any]], None]) -> Callable[..., None]:
-        def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def guarded(what: str, work: Callable[[WebClient, dict[str, Any], Respond], None]) -> Callable[..., None]:
+        def listener(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
             ack()
             try:
-                work(client, body)
+                work(client, body, respond)
             except Exception as exc:  # the Slack edge
                 channel, thread_ts = handoff.origin_of(body)
                 user = body["user"]["id"]
@@ -29,19 +29,15 @@ def register(app: App, deps: Deps) -> None:
         listener.__name__ = f"on_{what.replace(' ', '_')}"
         return listener
 
-    app.action(kit.FEEDBACK)(guarded("feedback", lambda c, b: feedback.rate(deps, c, b)))
-    app.action(kit.SOURCES)(guarded("sources", lambda c, b: cards.open_sources(deps, c, b)))
-    app.action(kit.DETAILS)(guarded("match details", lambda c, b: cards.open_details(deps, c, b)))
-    app.action(kit.HANDOFF)(guarded("hand-off form", lambda c, b: handoff.open_form(deps, c, b)))
-    app.action(kit.OPEN_MATCH)(guarded("match form", lambda c, b: _open_match(c, b)))
-    app.action(kit.TAKE)(guarded("take", lambda c, b: handoff.change_state(deps, c, b, action="take")))
-    app.action(kit.RESOLVE)(guarded("resolve", lambda c, b: handoff.change_state(deps, c, b, action="resolve")))
+    app.action(kit.FEEDBACK)(guarded("feedback", lambda c, b, _: feedback.rate(deps, c, b)))
+    app.action(kit.SOURCES)(guarded("sources", lambda c, b, _: cards.open_sources(deps, c, b)))
+    app.action(kit.DETAILS)(guarded("match details", lambda c, b, _: cards.open_details(deps, c, b)))
+    app.action(kit.HANDOFF)(guarded("hand-off form", lambda c, b, _: handoff.open_form(deps, c, b)))
+    app.action(kit.OPEN_MATCH)(guarded("match form", lambda c, b, _: _open_match(c, b)))
+    app.action(kit.TAKE)(guarded("take", lambda c, b, _: handoff.change_state(deps, c, b, action="take")))
+    app.action(kit.RESOLVE)(guarded("resolve", lambda c, b, _: handoff.change_state(deps, c, b, action="resolve")))
 
-    @app.action(kit.SHARE)
-    def on_share(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
-        guarded_share = guarded("share", lambda c, b: cards.share(deps, c, b, respond))
-        guarded_share(lambda: None, body, client)
+    app.action(kit.SHARE)(guarded("share", lambda c, b, r: cards.share(deps, c, b, r)))
 
     @app.action(kit.LINK)
     def on_link(ack: Ack) -> None:
