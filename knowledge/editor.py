@@ -29,10 +29,10 @@ from typing import Any
 import yaml
 from filelock import FileLock, Timeout
 
-from knowledge.errors import KnowledgeError, RecordError
-from knowledge.files import write_atomic
 from knowledge import yamlpatch
 from knowledge.dates import stated_date
+from knowledge.errors import KnowledgeError, RecordError
+from knowledge.files import write_atomic
 from knowledge.loader import (
     DOCUMENTS_DIR,
     DOCUMENTS_MANIFEST,

@@ -77,7 +77,7 @@ def patch(before: str, data: Mapping[str, Any], *, defaults: Mapping[str, Any] |
     yaml = _yaml(before)
     document = yaml.load(before)
     if not isinstance(document, CommentedMap):
-        raise ValueError("a record file holds one mapping")
+        raise TypeError("a record file holds one mapping")
     defaults = defaults or {}
     changed: list[str] = []
     for key in list(document.keys()):

@@ -21,7 +21,17 @@ from retrieval.answer import Answerer
 from retrieval.match import Matcher
 from tests.db_fixtures import admin_connection, database_url  # noqa: F401 - the fixture, by name
 from tests.fakeslack import FakeSlack
-from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, answered, button, feedback_value, make_rig, posted_text, user_says
+from tests.slack_fixtures import (
+    STAFF,
+    SUPPORTERS,
+    Rig,
+    answered,
+    button,
+    feedback_value,
+    make_rig,
+    posted_text,
+    user_says,
+)
 
 QUESTION = "MEDISOではどのような相談ができますか？"
 NOT_SAVED = "保存できませんでした"

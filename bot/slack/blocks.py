@@ -14,9 +14,9 @@ from typing import Any
 from bot.slack.messages import EXAMPLE_QUESTIONS, t
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten, slack_to_plain, split_for_sections
+from knowledge.labels import label
 from knowledge.schema import Applicant, Modality, Stage, Support
 from retrieval.answer import Answer, Citation
-from knowledge.labels import label, labels
 from retrieval.match import MatchResult, Recommendation
 from retrieval.profile import Profile
 

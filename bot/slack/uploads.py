@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import yaml
 from slack_sdk import WebClient
 
-from bot.slack.blocks import HANDOFF, button, section
 from bot.slack import kbforms as forms
+from bot.slack.blocks import HANDOFF, button, section
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, post, report_failure
 from bot.slack.kbflow import actor_for, announce_change, current_kb, editor_of, refresh_and_tell

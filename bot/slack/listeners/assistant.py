@@ -14,9 +14,9 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.answering import answer_and_post, plain_question
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import report_failure, slack_error
-from bot.slack.relay import relayed
 from bot.slack.locale import user_language
 from bot.slack.messages import suggested_prompts, t
+from bot.slack.relay import relayed
 from bot.slack.text import shorten
 from bot.store import StoreError
 from retrieval.language import detect_language
