@@ -34,7 +34,7 @@ from tests.slackdriver import SlackDriver
 
 QUESTION = "ほしぞら創薬加速パートナーシップ事業の補助上限はいくら？"
 FACT = "2億円"
-CITED = f"* {NEW_NAME} · "  # the new record among an answer's sources
+CITED = f"] {NEW_NAME}"  # the new record among an answer's sources ("*出典*: [1] name")
 
 
 @dataclass
