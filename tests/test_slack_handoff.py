@@ -152,3 +152,25 @@ def test_app_home_shows_open_consultations_to_supporters_who_can_take_them_there
     rig.settle()
     assert "対応中" in json.dumps(republished, ensure_ascii=False)
     assert rig.store.get_consultation(1).assignee_user_id == STAFF
+
+
+def test_a_founder_writing_in_a_taken_channel_thread_reaches_the_assignee(rig: Rig) -> None:
+    root, _ = _hand_off(rig)
+    card_message = rig.fake.message(SUPPORTERS, card_ts(rig)).to_slack()
+    rig.driver.click(action_id="kk_take", value="1", user="U0SUPPORTER", channel=SUPPORTERS, message=card_message)
+    rig.fake.wait_for("chat.update")
+    rig.settle()
+    user_says(rig, "追加の資料はどこに送ればよいですか？", thread_ts=root)
+    relayed = rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS and
+                                "追加の資料" in c.args["text"])[0].args
+    rig.settle()
+    assert relayed["thread_ts"] == card_ts(rig) and relayed["text"].startswith("<@U0SUPPORTER> ")
+    assert not rig.fake.calls_to("chat.startStream")  # passed on, not answered by the bot
+
+
+def test_without_consent_nothing_is_relayed_before_a_supporter_takes_it(rig: Rig) -> None:
+    root, _ = _hand_off(rig, consent=False, topic="資金調達の相談")
+    posts = len(rig.fake.calls_to("chat.postMessage"))
+    user_says(rig, "社内の事情を少し書きます", thread_ts=root)
+    rig.settle()
+    assert len(rig.fake.calls_to("chat.postMessage")) == posts  # the card's thread hears nothing yet

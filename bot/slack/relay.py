@@ -37,6 +37,8 @@ def from_asker(deps: Deps, client: WebClient, event: dict[str, Any], *, bot_user
         return False
     if not (consultation.card_channel_id and consultation.card_ts):
         return False
+    if consultation.status != "taken" and not consultation.consent_to_share:
+        return False  # not yet told their thread reaches a supporter, and did not agree to share it
     ping = f"<@{consultation.assignee_user_id}> " if consultation.status == "taken" else ""
     text = t("relay_from_asker", "ja", ping=ping, user=consultation.asker_user_id,
              text=_said(event, bot_user_id=bot_user_id, language="ja"))
