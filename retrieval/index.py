@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock
 
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder
 from retrieval.glossary import expand
 from retrieval.lexical import LexicalIndex, Metadata
+from retrieval.sentences import SentenceVectors
 from retrieval.store import VectorStore, Where
 
 KINDS = ("program", "vc", "cdmo", "document")
@@ -75,6 +77,7 @@ class IngestReport:
     skipped: int = 0
     embedded: int = 0
     seconds: float = 0.0
+    sentences_embedded: int = 0
 
     @property
     def chunks_per_second(self) -> float:
@@ -105,6 +108,7 @@ class SearchIndex:
         rrf_k: int = 60,
         candidates: int = 40,
         for_rebuild: bool = False,
+        sentences: SentenceVectors | None = None,
     ) -> None:
         """`for_rebuild`: the index is about to be built again (`ingest(rebuild=True)`), so the stored
         collection is not opened and not checked: it may have been built with another model."""
@@ -115,6 +119,7 @@ class SearchIndex:
         self._rrf_k = rrf_k
         self._candidates = candidates
         self._ingest_lock = threading.Lock()
+        self.sentences = sentences or SentenceVectors(None, dim=embedder.dim, signature=str(embedder.signature))
         if not for_rebuild:
             store.ensure(embedder.signature)
 
@@ -175,16 +180,21 @@ class SearchIndex:
             updated.save(self._lexical_path)
             updated.prepare()
             self.lexical = updated
+        # Answers pick quotes by meaning: each new document sentence is embedded once, here, not per question.
+        report.sentences_embedded = self.sentences.update(desired.values(), self.embedder)
         # Vectors of gone passages go last: until the swap above, searches may still cite them.
         strays = in_store - desired.keys() if prune else set()
         self.store.delete(sorted(strays | (set(gone) & in_store)))
         report.seconds = time.perf_counter() - started
         return report
 
-    def search(self, query: str, *, k: int = 8, filters: Filters | None = None) -> list[Hit]:
+    def search(self, query: str, *, k: int = 8, filters: Filters | None = None,
+               query_vector: np.ndarray | None = None) -> list[Hit]:
+        """`query_vector`: the query already embedded by the caller (an answer reuses it to rank sentences)."""
         filters = filters or Filters()
         lexical_index = self.lexical  # one snapshot for the whole search: an ingest may swap it meanwhile
-        dense = self.store.query(self.embedder.embed_query(query), limit=self._candidates,
+        vector = self.embedder.embed_query(query) if query_vector is None else query_vector
+        dense = self.store.query(vector, limit=self._candidates,
                                  where=filters.chroma_where())
         lexical = lexical_index.search(expand(query), limit=self._candidates,
                                       where=None if filters.empty else filters.matches)

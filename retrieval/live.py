@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,7 @@ from langchain_core.language_models import BaseChatModel
 from knowledge.editor import KnowledgeEditor
 from knowledge.loader import KnowledgeBase
 from knowledge.settings import Settings
-from retrieval.answer import Answer, Answerer
+from retrieval.answer import Answer, Answerer, Turn
 from retrieval.engine import ingest
 from retrieval.index import Filters, IngestReport, SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult
@@ -111,10 +111,12 @@ class LiveKnowledge:
             log.error("could not refresh the knowledge base (answering from generation %s): %s",
                       self._snapshot.generation, exc)
 
-    def ask(self, question: str, *, filters: Filters | None = None) -> Answer:
+    def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = ()) -> Answer:
         self.maybe_refresh()
-        kb = self._snapshot.kb  # the knowledge this answer comes from, even if a refresh lands meanwhile
-        return with_retired_notes(self.answerer.ask(question, filters=filters), kb)
+        snapshot = self._snapshot  # the knowledge this answer comes from, even if a refresh lands meanwhile
+        answer = self.answerer.ask(question, filters=filters, history=history, kb=snapshot.kb,
+                                   matcher=snapshot.matcher)
+        return with_retired_notes(answer, snapshot.kb)
 
     def match(self, text: str, *, limits: Limits | None = None) -> MatchResult:
         self.maybe_refresh()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -10,7 +11,7 @@ from bot.slack.sources import SourceCatalog
 from bot.slack.staff import StaffDirectory
 from bot.store import DeskStore
 from knowledge.settings import Settings
-from retrieval.answer import Answer
+from retrieval.answer import Answer, Turn
 from retrieval.match import MatchResult
 from retrieval.profile import Profile
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class AnswererLike(Protocol):
-    def ask(self, question: str, *, filters: Any = None) -> Answer: ...
+    def ask(self, question: str, *, filters: Any = None, history: Sequence[Turn] = ()) -> Answer: ...
 
 
 class MatcherLike(Protocol):
