@@ -37,7 +37,8 @@ from retrieval.errors import LLMError
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
 from retrieval.sentences import split_sentences
-from retrieval.understand import Turn, Understanding, understand
+from retrieval.glossary import expansion_terms
+from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
 
 __all__ = ["Answer", "Answerer", "Citation", "Turn", "make_chat_model"]
 
@@ -269,6 +270,9 @@ class Answerer:
                 return
         if entity is not None and self._structured(u, entity, citations, draft):
             return
+        if entity is not None and not u.content_beyond(entity) and u.attribute in (None, "coverage"):
+            if self._describe(u, entity, citations, draft):
+                return
         passages = self._passages(entity, hits, citations)
         chosen = self._sentences(u, entity, passages, vector, citations)
         name = entity.display(lang) if entity else ""
@@ -300,6 +304,30 @@ class Answerer:
             draft.add(words.phrase(lang, "known"))
             draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
 
+    def _describe(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft) -> bool:
+        """「BTEPって何ですか」: what the thing is, in the record's summary, with the source's own words."""
+        record = entity.record
+        lang = u.language
+        if isinstance(record, Program):
+            summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
+        elif isinstance(record, VC):
+            return False
+        else:
+            summary = getattr(record, "services_ja", None) or ""
+        if not summary:
+            return False
+        name = entity.display(lang)
+        lead = (f"{name}: {_first_sentence(summary, lang, limit=260)}" if lang == "en"
+                else f"{name}は、{_first_sentence(summary, lang, limit=260)}")
+        quoted = [(s.quote, n) for s in record.sources[:4] if len(s.quote) > 20
+                  and (n := citations.cite_quote(s.quote, s.document))]
+        draft.add(lead + (f" [{quoted[0][1]}]" if quoted else ""))
+        for quote, n in quoted[:2]:
+            draft.add(f"> 「{_short(quote)}」 [{n}]")
+        draft.facts.append(draft.lines[0])
+        draft.confident = True
+        return True
+
     def _attribute_words(self, u: Understanding) -> str:
         names = {
             "ja": {"cap": "上限額", "rate": "補助率", "amount": "金額", "eligibility": "対象・要件", "period": "期間",
@@ -329,8 +357,18 @@ class Answerer:
                         return source.quote, n
             return None
 
+        # English words never stand in the Japanese quotes; an English question is held to the field it asks.
+        beyond = self._weights(u.content_beyond(entity), None) if lang == "ja" else {}
+        names = " ".join([*_names(entity), entity.name_en or ""])
+
         def state(lead: str, *needles: str) -> bool:
             found = quote_for(*needles)
+            if beyond:
+                # The question asks about more than the field holds (「民間からの寄附は」 is not the budget):
+                # the field answers only when its quote covers that too.
+                tokens = set(self.index.lexical.tokenizer.tokenize(f"{names} {found[0] if found else ''}"))
+                if sum(w for t, w in beyond.items() if t in tokens) / sum(beyond.values()) < _MIN_COVERAGE:
+                    return False
             draft.confident = True
             if found:
                 quote, n = found
@@ -369,7 +407,8 @@ class Answerer:
         if attribute == "amount" and record.budgets and "change" not in u.attributes:
             budget = self._budget(record, u)
             lead = words.budget_sentence(name, budget, lang)
-            state(lead, budget.text, *( [f"{budget.amount_oku_yen:g}億円"] if budget.amount_oku_yen else []))
+            if not state(lead, budget.text, *([f"{budget.amount_oku_yen:g}億円"] if budget.amount_oku_yen else [])):
+                return False
             others = [words.budget_short(b, lang) for b in record.budgets if b is not budget][:3]
             if others:
                 draft.add(words.phrase(lang, "other_budgets", items=words.join(others, lang)))
@@ -388,12 +427,12 @@ class Answerer:
             else:
                 lead = words.phrase(lang, "ministry", name=name, ministry=ministry)
             return state(lead, record.name_ja)
-        if attribute == "stages" and record.stages and not u.content_beyond(entity):
+        if attribute == "stages" and record.stages:
             return state(words.phrase(lang, "stages", name=name, stages=words.enum_labels("stage", record.stages,
                                                                                           lang)), "段階", "臨床")
-        if attribute == "rounds" and record.rounds:
+        if attribute == "rounds" and record.rounds and (u.round_number or not beyond):
             return self._rounds(u, record, name, citations, draft)
-        if attribute == "eligibility" and record.requirements and not u.content_beyond(entity):
+        if attribute == "eligibility" and record.requirements:
             items = getattr(record, "requirements_en", None) if lang == "en" else None
             return state(words.phrase(lang, "requirements", name=name,
                                       items=words.join(list(items or record.requirements), lang)),
@@ -524,16 +563,30 @@ class Answerer:
     def _sentences(self, u: Understanding, entity: Entity | None, passages: list[Any], vector: np.ndarray | None,
                    citations: Citations) -> list[_Sentence]:
         lexical = self.index.lexical
-        weights = self._weights(u.content or u.question, entity)
+        # The words that ask for a narrow attribute (議長, 目標, 上限) are content too: the answer must say them.
+        asked = " ".join(t for name in u.attributes if name in ("chair", "target", "cap", "rate")
+                         for t in QuestionVocabulary.default().attributes[name]
+                         if t in u.question.lower() and re.search(r"[\u4e00-\u9fff]", t))
+        basis = u.content_beyond(entity) if entity is not None else u.content
+        weights = self._weights(f"{basis} {asked} {expansion_terms(u.question) if u.language == 'en' else ''}", entity)
         total = sum(weights.values())
         signal = _SIGNALS.get(u.attribute or "")
+        names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3] if entity is not None else []
         candidates: list[tuple[str, str, float, bool, np.ndarray | None]] = []
         for chunk in passages:
             lines = split_sentences(chunk.text)
             previous = chunk.title
+            head = lines[0] if lines else ""
             for line in lines:
-                tokens = set(lexical.tokenizer.tokenize(f"{previous} {line}"))
-                coverage = sum(w for t, w in weights.items() if t in tokens) / total if total else 0.0
+                # A table row is read with the passage's first line (its header) and the line before it.
+                row = len(re.findall(r"\d+", line)) >= 2 and not re.search(r"[\u3041-\u309f]{3,}", line)
+                context = set(lexical.tokenizer.tokenize(f"{head} {previous} {line}" if row else f"{previous} {line}"))
+                own = set(lexical.tokenizer.tokenize(line))
+                if total:
+                    coverage = sum(w * (0.5 * (t in own) + 0.5 * (t in context)) for t, w in weights.items()) / total
+                else:
+                    # Nothing asked beyond the thing itself: a line on topic is one that names it.
+                    coverage = 1.0 if any(n in fold(f"{previous} {line}") for n in names) else 0.0
                 has_signal = bool(signal.search(line)) if signal else True
                 candidates.append((line, chunk.id, coverage, has_signal, self.index.sentences.get(line)))
                 previous = line
@@ -563,7 +616,7 @@ class Answerer:
     def _states_fact(u: Understanding, sentence: _Sentence) -> bool:
         if u.attribute in _SIGNALS and not sentence.signal:
             return False
-        return sentence.coverage >= _MIN_COVERAGE or (not u.content and sentence.signal)
+        return sentence.coverage >= _MIN_COVERAGE
 
     # --- which support fits -------------------------------------------------------------------
 
@@ -633,7 +686,7 @@ class Answerer:
                     rows.append(("compare_stages", words.enum_labels("stage", record.stages, lang)))
                 rows.append(("compare_support", words.enum_labels("support", record.support, lang)))
                 summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
-                rows.append(("compare_summary", _first_sentence(summary, lang, limit=160)))
+                rows.append(("compare_summary", _first_sentences(summary, lang, limit=240)))
                 for key, value in rows:
                     draft.add("- " + words.phrase(lang, key, value=value))
                 draft.facts.append(" / ".join(draft.lines[-len(rows):]))
@@ -786,6 +839,18 @@ def _first_sentence(text: str, language: str, limit: int = 120) -> str:
     end = re.search(r"(?<=[。])|(?<=\.)\s", text)
     first = text[: end.start()].strip() if end and end.start() > 10 else text
     return _short(first, limit)
+
+
+def _first_sentences(text: str, language: str, limit: int) -> str:
+    """As many whole sentences as fit in `limit` characters (at least the first)."""
+    text = re.sub(r"\s+", " " if language == "en" else "", text).strip()
+    parts = re.split(r"(?<=[。])|(?<=\.)\s", text)
+    out = ""
+    for part in parts:
+        if out and len(out) + len(part) > limit:
+            break
+        out += part if language == "ja" else (" " + part if out else part)
+    return _short(out.strip(), limit)
 
 
 def _sides(question: str) -> list[str]:
