@@ -148,6 +148,7 @@ class _Sentence:
     score: float
     coverage: float
     signal: bool
+    own: float = 0.0  # coverage by the sentence's own words, without the line before it
 
 
 class Answerer:
@@ -572,7 +573,7 @@ class Answerer:
         total = sum(weights.values())
         signal = _SIGNALS.get(u.attribute or "")
         names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3] if entity is not None else []
-        candidates: list[tuple[str, str, float, bool, np.ndarray | None]] = []
+        candidates: list[tuple[str, str, float, float, bool, np.ndarray | None]] = []
         for chunk in passages:
             lines = split_sentences(chunk.text)
             previous = chunk.title
@@ -582,13 +583,14 @@ class Answerer:
                 row = len(re.findall(r"\d+", line)) >= 2 and not re.search(r"[\u3041-\u309f]{3,}", line)
                 context = set(lexical.tokenizer.tokenize(f"{head} {previous} {line}" if row else f"{previous} {line}"))
                 own = set(lexical.tokenizer.tokenize(line))
+                own_coverage = sum(w for t, w in weights.items() if t in own) / total if total else 0.0
                 if total:
                     coverage = sum(w * (0.5 * (t in own) + 0.5 * (t in context)) for t, w in weights.items()) / total
                 else:
                     # Nothing asked beyond the thing itself: a line on topic is one that names it.
                     coverage = 1.0 if any(n in fold(f"{previous} {line}") for n in names) else 0.0
                 has_signal = bool(signal.search(line)) if signal else True
-                candidates.append((line, chunk.id, coverage, has_signal, self.index.sentences.get(line)))
+                candidates.append((line, chunk.id, coverage, own_coverage, has_signal, self.index.sentences.get(line)))
                 previous = line
         if not candidates:
             return []
@@ -597,11 +599,11 @@ class Answerer:
         order = sorted(range(len(candidates)), key=lambda i: -meaning[i])
         semantic_rank = {i: 1 - r / len(candidates) for r, i in enumerate(order)}
         scored = []
-        for i, (line, chunk_id, coverage, has_signal, _) in enumerate(candidates):
+        for i, (line, chunk_id, coverage, own_coverage, has_signal, _) in enumerate(candidates):
             score = 0.55 * coverage + 0.35 * semantic_rank[i] + (0.3 if has_signal and signal else 0.0)
             if len(line) < 12:
                 score *= 0.7
-            scored.append(_Sentence(_short(line), chunk_id, score, coverage, has_signal))
+            scored.append(_Sentence(_short(line), chunk_id, score, coverage, has_signal, own_coverage))
         scored.sort(key=lambda s: -s.score)
         chosen: list[_Sentence] = []
         for sentence in scored:
@@ -616,6 +618,9 @@ class Answerer:
     def _states_fact(u: Understanding, sentence: _Sentence) -> bool:
         if u.attribute in _SIGNALS and not sentence.signal:
             return False
+        if u.entity is None:
+            # Nothing named: the sentence itself must say most of what was asked, not a neighbour line.
+            return sentence.own >= 0.5
         return sentence.coverage >= _MIN_COVERAGE
 
     # --- which support fits -------------------------------------------------------------------
