@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 from knowledge.loader import KnowledgeBase, squash
-from knowledge.schema import VC, BudgetKind, Program
+from knowledge.schema import CDMO, VC, BudgetKind, Program
 from knowledge.settings import Settings
 from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from retrieval import compose as words
@@ -36,7 +37,7 @@ from retrieval.entities import Entity, EntityCatalog, fold
 from retrieval.errors import LLMError
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
-from retrieval.sentences import split_sentences
+from retrieval.sentences import MIN_SENTENCE_CHARS, sentence_pieces, split_sentences
 from retrieval.glossary import expansion_terms
 from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
 
@@ -51,7 +52,7 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
     "amount": re.compile(r"\d[\d,.]*\s*(兆|億|万|百万|千)?\s*円|\d[\d,.]*\s*億"),
     "rate": re.compile(r"\d+\s*/\s*\d+|定額|半額|\d+\s*%|\d+\s*割|分の"),
     "cap": re.compile(r"(上限|当たり|あたり|最大|まで).{0,20}\d|\d.{0,20}(上限|当たり|あたり|最大)"),
-    "period": re.compile(r"(令和|平成)\s*\d+\s*年度?\s*[～〜~-]|\d+\s*年(間|以内)|\d{4}\s*年\s*[～〜~-]|期間"),
+    "period": re.compile(r"(令和|平成)\s*\d+\s*年度?\s*[～〜~-]|\d+\s*年(間|以内)|\d{4}\s*年?\s*[～〜~\-–]\s*\d{4}|期間"),
     "date": re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|\d+\s*月\s*\d*\s*日?|R\d+\.\d+"),
     "count": re.compile(r"\d"),
     "target": re.compile(r"\d"),
@@ -60,7 +61,6 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
     "rounds": re.compile(r"第\s*\d+\s*回|応募期間|採択"),
     "change": re.compile(r"[（(]\s*\d[\d,.]*\s*億?円?\s*[）)]|前年度|増"),
 }
-_UNSEEN_IDF = 1.5
 _MIN_COVERAGE = 0.34
 _QUOTE_CHARS = 220
 _KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
@@ -149,6 +149,7 @@ class _Sentence:
     coverage: float
     signal: bool
     own: float = 0.0  # coverage by the sentence's own words, without the line before it
+    row: bool = False  # a table row: its header above says what its numbers are
 
 
 class Answerer:
@@ -271,10 +272,15 @@ class Answerer:
                 return
         if entity is not None and self._structured(u, entity, citations, draft):
             return
-        if entity is not None and not u.content_beyond(entity) and u.attribute in (None, "coverage"):
+        if entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup" and (
+                u.language == "en" or not u.content_beyond(entity)):
             if self._describe(u, entity, citations, draft):
                 return
         passages = self._passages(entity, hits, citations)
+        if not passages and entity is None and vector is not None:
+            # An English question finds the records' English summaries first; the facts are in the decks.
+            passages = [h.chunk for h in self.index.search(u.question, k=5, filters=Filters(kind="document"),
+                                                          query_vector=vector)]
         chosen = self._sentences(u, entity, passages, vector, citations)
         name = entity.display(lang) if entity else ""
         if chosen and self._states_fact(u, chosen[0]):
@@ -318,6 +324,8 @@ class Answerer:
         if not summary:
             return False
         name = entity.display(lang)
+        if lang == "ja" and entity.name_en:
+            name = f"{name}（{entity.name_en}）"
         lead = (f"{name}: {_first_sentence(summary, lang, limit=260)}" if lang == "en"
                 else f"{name}は、{_first_sentence(summary, lang, limit=260)}")
         quoted = [(s.quote, n) for s in record.sources[:4] if len(s.quote) > 20
@@ -381,7 +389,8 @@ class Answerer:
                 draft.facts.append(lead)
             return True
 
-        if entity.kind == "startup" and entity.investment is not None and isinstance(record, VC):
+        if (entity.kind == "startup" and entity.investment is not None and isinstance(record, VC)
+                and (u.attribute == "backer" or (u.attribute is None and not u.content_beyond(entity)))):
             investment = entity.investment
             vc = f"{record.name_en or record.name}（{record.name}）" if lang == "en" and record.name_en and \
                 record.name_en != record.name else record.name
@@ -403,6 +412,8 @@ class Answerer:
                 draft.add(f"> 「{found[0]}」 [{found[1]}]")
             draft.facts.append(draft.lines[0])
             return True
+        if isinstance(record, CDMO) and record.facilities:
+            return self._facilities(u, record, name, citations, draft)
         if not isinstance(record, Program):
             return False
         if attribute == "amount" and record.budgets and "change" not in u.attributes:
@@ -439,6 +450,35 @@ class Answerer:
                                       items=words.join(list(items or record.requirements), lang)),
                          *record.requirements)
         return False
+
+    def _facilities(self, u: Understanding, record: CDMO, name: str, citations: Citations, draft: _Draft) -> bool:
+        """Where a CDMO's sites are and how large, from the record; one region when the question names it."""
+        lang = u.language
+        text = fold(u.question)
+        facilities = [f for f in record.facilities if fold(f.region_ja) in text or f.country.lower() in
+                      re.findall(r"[a-z]{2}", u.question.lower())] or record.facilities
+        if u.attribute not in (None, "coverage", "amount") or not re.search(
+                r"施設|面積|拠点|facilit|sites?\b|floor area", u.question.lower()):
+            return False
+        parts = []
+        for f in facilities:
+            area = f" {f.area_m2:,.0f} m²" if f.area_m2 is not None else ""
+            parts.append(f"{f.region_ja}{area}" if lang == "ja" else f"{f.country}{area}")
+        lead = (f"{name}の施設（面積）は、{words.join(parts, lang)}です。" if lang == "ja"
+                else f"{name}'s facilities (floor area): {words.join(parts, lang)}.")
+        n = None
+        for source in record.sources:
+            if any(f"{f.area_m2:,.0f}" in source.quote for f in facilities if f.area_m2):
+                n = citations.cite_quote(source.quote, source.document)
+                if n:
+                    draft.add(f"{lead} [{n}]")
+                    draft.add(f"> 「{_short(source.quote)}」 [{n}]")
+                    break
+        if not n:
+            draft.add(lead)
+        draft.facts.append(draft.lines[0])
+        draft.confident = True
+        return True
 
     @staticmethod
     def _budget(record: Program, u: Understanding) -> Any:
@@ -558,7 +598,10 @@ class Answerer:
         for token in set(lexical.tokenizer.tokenize(text)):
             if _HIRAGANA_ONLY.match(token) or token in exclude:
                 continue
-            weights[token] = lexical.idf(token) if lexical.document_frequency(token) else _UNSEEN_IDF
+            if not lexical.document_frequency(token):
+                # A word no passage has (English against Japanese slides) cannot be looked for in them.
+                continue
+            weights[token] = lexical.idf(token)
         return weights
 
     def _sentences(self, u: Understanding, entity: Entity | None, passages: list[Any], vector: np.ndarray | None,
@@ -568,30 +611,52 @@ class Answerer:
         asked = " ".join(t for name in u.attributes if name in ("chair", "target", "cap", "rate")
                          for t in QuestionVocabulary.default().attributes[name]
                          if t in u.question.lower() and re.search(r"[\u4e00-\u9fff]", t))
-        basis = u.content_beyond(entity) if entity is not None else u.content
-        weights = self._weights(f"{basis} {asked} {expansion_terms(u.question) if u.language == 'en' else ''}", entity)
+        if u.language == "en":
+            # The quotes are Japanese: an English question is looked for by its Japanese terms (glossary
+            # expansions) and whatever Japanese words and figures it carries.
+            basis = " ".join([expansion_terms(u.question),
+                              *re.findall(r"[\u3040-\u30ff\u4e00-\u9fff0-9]+", unicodedata.normalize("NFKC", u.question))])
+        else:
+            basis = u.content_beyond(entity) if entity is not None else u.content
+        weights = self._weights(f"{basis} {asked}", entity)
         total = sum(weights.values())
         signal = _SIGNALS.get(u.attribute or "")
         names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3] if entity is not None else []
-        candidates: list[tuple[str, str, float, float, bool, np.ndarray | None]] = []
+        catalog = self._catalog(citations.kb) if entity is not None else None
+        others = [n for n in (catalog.program_names() if catalog else []) if n not in names and len(n) >= 6]
+        candidates: list[tuple[str, str, float, float, bool, bool, np.ndarray | None]] = []
         for chunk in passages:
-            lines = split_sentences(chunk.text)
-            previous = chunk.title
-            head = lines[0] if lines else ""
-            for line in lines:
-                # A table row is read with the passage's first line (its header) and the line before it.
-                row = len(re.findall(r"\d+", line)) >= 2 and not re.search(r"[\u3041-\u309f]{3,}", line)
-                context = set(lexical.tokenizer.tokenize(f"{head} {previous} {line}" if row else f"{previous} {line}"))
-                own = set(lexical.tokenizer.tokenize(line))
+            pieces = sentence_pieces(chunk.text)
+            before: list[str] = [chunk.title]
+            for piece in pieces:
+                if len(piece) < MIN_SENTENCE_CHARS:
+                    before.append(piece)  # 「合計」 over a table row: too short to quote, still its context
+                    continue
+                previous = " ".join(before[-2:])
+                # A table row is read with everything above it in the passage (its header rows).
+                row = _is_row(piece)
+                context = set(lexical.tokenizer.tokenize(" ".join([*before, piece]) if row else f"{previous} {piece}"))
+                folded_piece = fold(piece)
+                if names and not any(n in folded_piece for n in names) and any(
+                        o in folded_piece for o in others):
+                    before.append(piece)
+                    continue  # a line about another program says nothing about this one
+                if (signal and not signal.search(piece) and len(before) > 1 and len(before[-1]) < 40
+                        and signal.search(before[-1]) and any(n in folded_piece for n in names)):
+                    # The figure stands on the line above (「(R6補正 産投400億円の内数)」 over the program's
+                    # name): quote the two lines together.
+                    piece = f"{before[-1]} {piece}"
+                own = set(lexical.tokenizer.tokenize(piece))
                 own_coverage = sum(w for t, w in weights.items() if t in own) / total if total else 0.0
                 if total:
                     coverage = sum(w * (0.5 * (t in own) + 0.5 * (t in context)) for t, w in weights.items()) / total
                 else:
                     # Nothing asked beyond the thing itself: a line on topic is one that names it.
-                    coverage = 1.0 if any(n in fold(f"{previous} {line}") for n in names) else 0.0
-                has_signal = bool(signal.search(line)) if signal else True
-                candidates.append((line, chunk.id, coverage, own_coverage, has_signal, self.index.sentences.get(line)))
-                previous = line
+                    coverage = 1.0 if any(n in fold(f"{previous} {piece}") for n in names) else 0.0
+                has_signal = bool(signal.search(piece)) if signal else True
+                candidates.append((piece, chunk.id, coverage, own_coverage, has_signal, row,
+                                   self.index.sentences.get(piece)))
+                before.append(piece)
         if not candidates:
             return []
         # Meaning, by rank among this question's candidates: robust to another embedding model's scale.
@@ -599,11 +664,11 @@ class Answerer:
         order = sorted(range(len(candidates)), key=lambda i: -meaning[i])
         semantic_rank = {i: 1 - r / len(candidates) for r, i in enumerate(order)}
         scored = []
-        for i, (line, chunk_id, coverage, own_coverage, has_signal, _) in enumerate(candidates):
+        for i, (line, chunk_id, coverage, own_coverage, has_signal, row, _) in enumerate(candidates):
             score = 0.55 * coverage + 0.35 * semantic_rank[i] + (0.3 if has_signal and signal else 0.0)
             if len(line) < 12:
                 score *= 0.7
-            scored.append(_Sentence(_short(line), chunk_id, score, coverage, has_signal, own_coverage))
+            scored.append(_Sentence(_short(line), chunk_id, score, coverage, has_signal, own_coverage, row))
         scored.sort(key=lambda s: -s.score)
         chosen: list[_Sentence] = []
         for sentence in scored:
@@ -621,6 +686,9 @@ class Answerer:
         if u.entity is None:
             # Nothing named: the sentence itself must say most of what was asked, not a neighbour line.
             return sentence.own >= 0.5
+        if u.attribute in _SIGNALS and not sentence.row and sentence.coverage < 1.0 and sentence.own < 0.2:
+            # The figure must be about what was asked: its own line has to say some of it.
+            return False
         return sentence.coverage >= _MIN_COVERAGE
 
     # --- which support fits -------------------------------------------------------------------
@@ -816,6 +884,12 @@ class Answerer:
         if unsupported:
             raise LLMError(f"the model's answer states what the evidence does not: {', '.join(unsupported[:5])}")
         return text
+
+
+def _is_row(line: str) -> bool:
+    """A table row: mostly figures ("384 (185) 67 (24) 1,442"), read under its header."""
+    chars = [c for c in line if not c.isspace()]
+    return bool(chars) and sum(c.isdigit() for c in chars) / len(chars) >= 0.3
 
 
 def citations_chunk(citations: Citations, sentence: _Sentence) -> Any:

@@ -70,7 +70,7 @@ class Citations:
     def __init__(self, *, hits: list[Hit], lexical: LexicalIndex, kb: KnowledgeBase | None, language: str,
                  squashed: dict[str, str]) -> None:
         self._lexical = lexical
-        self._kb = kb
+        self.kb = kb
         self._language = language
         self._squashed = squashed  # chunk id -> squashed text, shared across questions
         self.items: list[Citation] = []
@@ -79,7 +79,7 @@ class Citations:
             self._append(hit.chunk, round(hit.score, 6))
 
     def _append(self, chunk: Chunk, score: float) -> Citation:
-        label = (document_label if chunk.kind == "document" else record_label)(chunk, self._kb, self._language)
+        label = (document_label if chunk.kind == "document" else record_label)(chunk, self.kb, self._language)
         citation = Citation(n=len(self.items) + 1, id=chunk.id, kind=chunk.kind, title=chunk.title,
                             source=chunk.source, text=chunk.text, score=score, label=label)
         self.items.append(citation)

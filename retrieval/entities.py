@@ -124,6 +124,10 @@ class EntityCatalog:
         for i in range(len(folded) - 1):
             self._by_bigram[folded[i:i + 2]].add(index)
 
+    def program_names(self) -> list[str]:
+        """Every program's folded Japanese name (for telling a line about one program from one about another)."""
+        return [fold(p.name_ja) for p in self.kb.programs if p.status == "active"]
+
     @property
     def entities(self) -> list[Entity]:
         seen: dict[tuple[str, str], Entity] = {}

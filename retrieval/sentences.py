@@ -26,14 +26,16 @@ _BULLETS = " 　-・•◆▶➢✓*#"
 MIN_SENTENCE_CHARS = 6
 
 
+def sentence_pieces(text: str) -> list[str]:
+    """Every sentence and line of a passage, short ones included, as the source writes them (bullets and
+    layout marks trimmed)."""
+    pieces = (m.group().strip(_BULLETS).replace("**", "").strip() for m in _SENTENCE.finditer(text))
+    return [p for p in pieces if p]
+
+
 def split_sentences(text: str) -> list[str]:
-    """A passage's sentences and lines, as the source writes them (bullets and layout marks trimmed)."""
-    out = []
-    for match in _SENTENCE.finditer(text):
-        sentence = match.group().strip(_BULLETS).replace("**", "").strip()
-        if len(sentence) >= MIN_SENTENCE_CHARS:
-            out.append(sentence)
-    return out
+    """The sentences worth quoting: long enough to say something."""
+    return [p for p in sentence_pieces(text) if len(p) >= MIN_SENTENCE_CHARS]
 
 
 def sentence_key(sentence: str) -> str:
