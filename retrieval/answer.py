@@ -187,6 +187,7 @@ class Answerer:
             search_text = f"{u.entity.name} {query}"
         vector = self.index.embedder.embed_query(search_text) if search_text else None
         hits = self.index.search(search_text, k=self.k, filters=filters, query_vector=vector) if search_text else []
+        hits = self._named_first(hits, u, filters)
         citations = Citations(hits=hits, lexical=self.index.lexical, kb=kb, language=language,
                               squashed=self._squashed)
         draft = self._compose(u, hits, citations, vector, kb, matcher, history)
@@ -204,6 +205,22 @@ class Answerer:
         cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text) if int(n) <= len(citations.items)})
         return Answer(question=question, answer=text, confident=draft.confident, citations=citations.items,
                       language=language, mode=mode, notes=notes, intent=u.intent, cited=cited)
+
+    def _named_first(self, hits: list[Hit], u: Understanding, filters: Filters | None) -> list[Hit]:
+        """A question that names a program, VC or CDMO is best served first by that record's own passage."""
+        mention = u.mentions[0] if u.mentions else None
+        if mention is None or not (mention.exact or mention.score >= 0.65) or (filters and not filters.empty):
+            return hits
+        origin = mention.entity.record.id
+        lexical = self.index.lexical
+        own = next((h for h in hits if h.chunk.origin == origin and h.chunk.kind != "document"), None)
+        if own is None:
+            chunk = next((c for c in lexical.chunks() if c.origin == origin and c.kind != "document"), None)
+            if chunk is None:
+                return hits
+            own = Hit(chunk=chunk, score=hits[0].score if hits else 0.0)
+            hits = hits[: max(0, self.k - 1)]
+        return [own, *(h for h in hits if h is not own)]
 
     def _catalog(self, kb: KnowledgeBase | None) -> EntityCatalog | None:
         if kb is None:
