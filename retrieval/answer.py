@@ -62,6 +62,8 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
     "change": re.compile(r"[（(]\s*\d[\d,.]*\s*億?円?\s*[）)]|前年度|増"),
 }
 _MIN_COVERAGE = 0.34
+_MIN_FIT_RELEVANCE = 0.25
+_UNSEEN_IDF = 5.0  # as rare as a word can be: no passage has it
 _QUOTE_CHARS = 220
 _KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 
@@ -167,6 +169,8 @@ class Answerer:
         self._catalogs: dict[int, EntityCatalog] = {}
         self._squashed: dict[str, str] = {}
         self._folded: dict[str, str] = {}
+        self._ordinals: dict[tuple[str, Any], Any] = {}
+        self._ordinals_of: Any = None
 
     # --- entry point --------------------------------------------------------------------------
 
@@ -323,7 +327,7 @@ class Answerer:
             draft.add(words.phrase(lang, "known"))
             for line in known:
                 draft.add(line)
-        elif chosen:
+        elif chosen and chosen[0].own >= 0.3:
             sentence = chosen[0]
             draft.add(words.phrase(lang, "known"))
             draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
@@ -365,6 +369,12 @@ class Answerer:
                    "number", "target": "that target", "chair": "who chairs it", "change": "a year-on-year change",
                    "stages": "stages", "ministry": "a ministry", "backer": "a backing VC", "coverage": "that"},
         }[u.language]
+        if u.language == "ja" and u.attribute:
+            # The user's own word for it (「控除率」), when the vocabulary has it.
+            said = [t for t in QuestionVocabulary.default().attributes.get(u.attribute, ())
+                    if t in u.question and re.search(r"[\u4e00-\u9fff]{2,}", t)]
+            if said:
+                return max(said, key=len)
         return names.get(u.attribute or "", "この点" if u.language == "ja" else "this")
 
     def _structured(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft) -> bool:
@@ -570,9 +580,10 @@ class Answerer:
     def _unknown_name(self, u: Understanding) -> str | None:
         """A startup or company name the question asks about that no source mentions."""
         lexical = self.index.lexical
+        if u.attribute != "backer":
+            return None
         candidates = _KATAKANA_NAME.findall(u.question)
-        if u.attribute == "backer":
-            candidates += re.findall(r"[A-Z][A-Za-z0-9]+(?:\s+[A-Z][A-Za-z0-9]+)*", u.question)
+        candidates += re.findall(r"[A-Z][A-Za-z0-9]+(?:\s+[A-Z][A-Za-z0-9]+)*", u.question)
         for name in candidates:
             folded = fold(name)
             if len(folded) < 4 or any(folded in self._fold(c) for c in lexical.chunks()):
@@ -605,7 +616,28 @@ class Answerer:
                 break
         return naming or docs[:5]
 
-    def _weights(self, text: str, entity: Entity | None) -> dict[str, float]:
+    def _header_before(self, chunk: Any) -> list[str]:
+        """The last lines of the passage before `chunk` in its document, when `chunk` opens on a table row."""
+        pieces = sentence_pieces(chunk.text)
+        if not pieces or not any(_is_row(p) for p in pieces[:6]):
+            return []
+        lexical = self.index.lexical
+        if self._ordinals_of is not lexical:
+            self._ordinals = {(c.origin, c.metadata.get("ordinal")): c for c in lexical.chunks() if c.kind == "document"}
+            self._ordinals_of = lexical
+        ordinal = chunk.metadata.get("ordinal")
+        header: list[str] = []
+        # Up to two passages back: a long table can span three.
+        for back in (1, 2):
+            previous = self._ordinals.get((chunk.origin, ordinal - back)) if isinstance(ordinal, int) else None
+            if previous is None:
+                break
+            header = sentence_pieces(previous.text)[-15:] + header
+            if not any(_is_row(p) for p in sentence_pieces(previous.text)[:6]):
+                break
+        return header
+
+    def _weights(self, text: str, entity: Entity | None, *, english: bool = False) -> dict[str, float]:
         lexical = self.index.lexical
         exclude: set[str] = set()
         if entity is not None:
@@ -616,7 +648,10 @@ class Answerer:
             if _HIRAGANA_ONLY.match(token) or token in exclude:
                 continue
             if not lexical.document_frequency(token):
-                # A word no passage has (English against Japanese slides) cannot be looked for in them.
+                if english:
+                    continue  # an English word cannot be looked for in Japanese slides
+                # A Japanese word no passage has is asked content the sources lack: it counts, uncovered.
+                weights[token] = _UNSEEN_IDF
                 continue
             weights[token] = lexical.idf(token)
         return weights
@@ -635,7 +670,7 @@ class Answerer:
                               *re.findall(r"[\u3040-\u30ff\u4e00-\u9fff0-9]+", unicodedata.normalize("NFKC", u.question))])
         else:
             basis = u.content_beyond(entity) if entity is not None else u.content
-        weights = self._weights(f"{basis} {asked}", entity)
+        weights = self._weights(f"{basis} {asked}", entity, english=u.language == "en")
         total = sum(weights.values())
         signal = _SIGNALS.get(u.attribute or "")
         names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3] if entity is not None else []
@@ -644,7 +679,8 @@ class Answerer:
         candidates: list[tuple[str, str, float, float, bool, bool, np.ndarray | None]] = []
         for chunk in passages:
             pieces = sentence_pieces(chunk.text)
-            before: list[str] = [chunk.title]
+            # A table's header may sit in the passage before (slides are cut into passages by length).
+            before: list[str] = [chunk.title, *self._header_before(chunk)]
             for piece in pieces:
                 if len(piece) < MIN_SENTENCE_CHARS:
                     before.append(piece)  # 「合計」 over a table row: too short to quote, still its context
@@ -719,13 +755,20 @@ class Answerer:
         scores: dict[str, float] = {}
         programs = {p.id: p for p in kb.programs if p.status == "active" and p.category.value != "policy"}
         for rank, hit in enumerate(hits):
+            # A slide speaks for the programs it names or whose quoted sentences it holds.
             ids = [hit.chunk.origin] if hit.chunk.origin in programs else [
-                p.id for p in programs.values() if fold(p.name_ja) in self._fold(hit.chunk)]
+                p.id for p in programs.values() if fold(p.name_ja) in self._fold(hit.chunk) or any(
+                    len(q.quote) >= 15 and squash(q.quote) in citations.squashed(hit.chunk) for q in p.sources)]
             for pid in ids:
                 scores[pid] = scores.get(pid, 0.0) + 1.0 / (rank + 2)
         if matcher is not None:
             try:
                 result = matcher.match(u.question)
+                if not any(r.kind == "program" for r in result.recommendations):
+                    # The matcher found nothing for this asker's profile: only a program whose own passage says
+                    # much of what the question asks (介護 -> CARISO) still stands; a beauty salon gets none.
+                    scores = {pid: v for pid, v in scores.items() if v >= 0.3 or
+                              self._relevance(u, pid) >= _MIN_FIT_RELEVANCE}
                 for rank, rec in enumerate(r for r in result.recommendations if r.kind == "program"):
                     if rec.id in programs:
                         scores[rec.id] = scores.get(rec.id, 0.0) + 0.8 / (rank + 2)
@@ -749,6 +792,18 @@ class Answerer:
             draft.add(line + (f" [{n}]" if n else ""))
             draft.facts.append(draft.lines[-1])
         draft.add(words.phrase(lang, "fit_form"))
+
+    def _relevance(self, u: Understanding, record_id: str) -> float:
+        """How much of the question's content a record's own passage holds."""
+        lexical = self.index.lexical
+        chunk_id = next((c.id for c in lexical.chunks() if c.origin == record_id and c.kind != "document"), None)
+        if chunk_id is None:
+            return 0.0
+        basis = expansion_terms(u.question) if u.language == "en" else u.content
+        weights = self._weights(basis, None, english=u.language == "en")
+        total = sum(weights.values())
+        terms = lexical.terms(chunk_id)
+        return sum(w for t, w in weights.items() if t in terms) / total if total else 0.0
 
     # --- comparisons --------------------------------------------------------------------------
 
@@ -840,6 +895,7 @@ class Answerer:
                               if (m := citations.cite_quote(s.quote, s.document))), None)
                     draft.add(f"- {vc.name_en if lang == 'en' and vc.name_en else vc.name}: {startups}"
                               + (f" [{n}]" if n else ""))
+                draft.add(words.phrase(lang, "list_backers_note"))
                 draft.confident = True
                 return
             newest = max((c for v in vcs for c in v.certified_in), key=lambda c: c.document, default=None)
@@ -932,7 +988,7 @@ def _short(text: str, limit: int = _QUOTE_CHARS) -> str:
 
 def _first_sentence(text: str, language: str, limit: int = 120) -> str:
     text = re.sub(r"\s+", " " if language == "en" else "", text).strip()
-    end = re.search(r"(?<=[。])|(?<=\.)\s", text)
+    end = re.search(r"(?<=[。])|(?<![Ee]\.g\.)(?<![Ii]\.e\.)(?<!incl\.)(?<!etc\.)(?<=\.)\s(?=[A-Z])", text)
     first = text[: end.start()].strip() if end and end.start() > 10 else text
     return _short(first, limit)
 
@@ -940,7 +996,7 @@ def _first_sentence(text: str, language: str, limit: int = 120) -> str:
 def _first_sentences(text: str, language: str, limit: int) -> str:
     """As many whole sentences as fit in `limit` characters (at least the first)."""
     text = re.sub(r"\s+", " " if language == "en" else "", text).strip()
-    parts = re.split(r"(?<=[。])|(?<=\.)\s", text)
+    parts = re.split(r"(?<=[。])|(?<![Ee]\.g\.)(?<![Ii]\.e\.)(?<!incl\.)(?<!etc\.)(?<=\.)\s(?=[A-Z])", text)
     out = ""
     for part in parts:
         if out and len(out) + len(part) > limit:

@@ -8,6 +8,7 @@ document passage that holds it, and that passage is what gets cited.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from knowledge.loader import KnowledgeBase, squash
@@ -29,6 +30,9 @@ class Citation:
     label: str = ""
 
 
+_FIGURE = re.compile(r"\d[\d,.]*\s*(億|万|百万)?円|^\d+$")
+
+
 def _month(date: dt.date, language: str) -> str:
     return f"{date.year}年{date.month}月" if language == "ja" else date.strftime("%b %Y")
 
@@ -42,7 +46,9 @@ def document_label(chunk: Chunk, kb: KnowledgeBase | None, language: str) -> str
         return chunk.title
     label = f"{meta.title}（{_month(meta.date, language)}）" if language == "ja" else \
         f"{meta.title} ({_month(meta.date, language)})"
-    if chunk.title and chunk.title != meta.title:
+    # A slide heading names the section; a heading that is really a figure line (「令和8年度概算要求額 5.7億円」)
+    # would only confuse.
+    if chunk.title and chunk.title != meta.title and len(chunk.title) <= 40 and not _FIGURE.search(chunk.title):
         label += f" — {chunk.title}" if language == "en" else f"「{chunk.title}」"
     return label
 

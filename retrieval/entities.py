@@ -66,6 +66,7 @@ class Mention:
     end: int
     score: float
     exact: bool
+    words: frozenset[str] = frozenset()  # for an English name: the question words it matched
 
 
 def _startup_name(name: str) -> str:
@@ -198,15 +199,21 @@ class EntityCatalog:
         # Common words ("drug discovery") are shared by many names and name none of them.
         if len(hit) < 2 or sum(hit.values()) < _MIN_EN_EVIDENCE or not total:
             return None
-        score = sum(hit.values()) / total
-        if score < 0.35:
+        fraction = sum(hit.values()) / total
+        if fraction < 0.35:
             return None
+        # More distinctive words matched wins over a shorter name matched whole: "drug discovery venture
+        # ecosystem program" is the Venture Ecosystem program, not the (Venture-less) Ecosystem Development one.
+        score = 0.2 * fraction + 0.2 * min(1.0, sum(hit.values()) / 15)
         # English names have no single span in the folded text: they claim no words, so they never shadow
         # a Japanese or exact match.
-        return Mention(entity, -1, -1, 0.5 + 0.4 * score, exact=False)
+        return Mention(entity, -1, -1, 0.5 + score, exact=False, words=frozenset(hit))
 
     @staticmethod
     def _without_overlaps(candidates: list[Mention]) -> list[Mention]:
+        # An English reading whose matched words another reading matches and more is that other one's part.
+        english = [m for m in candidates if m.start < 0]
+        candidates = [m for m in candidates if m.start >= 0 or not any(m.words < o.words for o in english)]
         kept: list[Mention] = []
         taken: list[tuple[int, int]] = []
         seen: set[tuple[str, str]] = set()
