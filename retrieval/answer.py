@@ -33,12 +33,12 @@ from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_S
 from retrieval import compose as words
 from retrieval.cite import Citation, Citations
 from retrieval.deadline import chat_timeout, within
-from retrieval.entities import Entity, EntityCatalog, fold
+from retrieval.entities import Entity, EntityCatalog, fold, startup_name
 from retrieval.errors import LLMError
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
 from retrieval.sentences import MIN_SENTENCE_CHARS, sentence_pieces, split_sentences
-from retrieval.glossary import expansion_terms
+from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
 
 __all__ = ["Answer", "Answerer", "Citation", "Turn", "make_chat_model"]
@@ -57,6 +57,7 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
     "count": re.compile(r"\d"),
     "target": re.compile(r"\d"),
     "chair": re.compile(r"議長|座長|大臣|委員長"),
+    "people": re.compile(r"サポーター|専門家|コーディネーター|メンター|アドバイザー|担当者|職員|人材|経験者"),
     "eligibility": re.compile(r"対象|要件|条件|限る|申請|応募|できる"),
     "rounds": re.compile(r"第\s*\d+\s*回|応募期間|採択"),
     "change": re.compile(r"[（(]\s*\d[\d,.]*\s*億?円?\s*[）)]|前年度|増"),
@@ -65,6 +66,7 @@ _MIN_COVERAGE = 0.34
 _MIN_FIT_RELEVANCE = 0.25
 _UNSEEN_IDF = 5.0  # as rare as a word can be: no passage has it
 _QUOTE_CHARS = 220
+_YEAR = re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|R\d+\.")
 _KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 
 
@@ -152,6 +154,7 @@ class _Sentence:
     signal: bool
     own: float = 0.0  # coverage by the sentence's own words, without the line before it
     row: bool = False  # a table row: its header above says what its numbers are
+    names_entity: bool = False  # the line (or the one above it) names the thing asked about
 
 
 class Answerer:
@@ -303,20 +306,29 @@ class Answerer:
             passages = [h.chunk for h in self.index.search(u.question, k=5, filters=Filters(kind="document"),
                                                           query_vector=vector)]
         chosen = self._sentences(u, entity, passages, vector, citations)
-        name = entity.display(lang) if entity else ""
+        name = _display(u, entity) if entity else ""
         if chosen and self._states_fact(u, chosen[0]):
             draft.confident = True
-            draft.add(words.phrase(lang, "quoted" if name else "quoted_plain", name=name, quote=chosen[0].text)
-                      if lang == "ja" else words.phrase(lang, "quoted" if name else "quoted_plain", name=name))
+            # A second quote only when it is about the thing too, not a neighbouring line that shares a word.
+            rest = [s for s in chosen[1:2] if self._states_fact(u, s) and (s.names_entity or s.own >= 0.5)]
+            first = chosen[0]
+            n = citations.cite_chunk(citations_chunk(citations, first))
             if lang == "ja":
-                draft.lines[-1] += f" [{citations.cite_chunk(citations_chunk(citations, chosen[0]))}]"
-                rest = chosen[1:2]
+                draft.add(words.phrase(lang, "quoted" if name else "quoted_plain", name=name, quote=first.text)
+                          + f" [{n}]")
             else:
-                rest = chosen[:2]
+                # Figures worded in English where the signal is a figure (an amount, a year), not a bare digit.
+                figures = words.english_values(first.text, _SIGNALS.get(u.attribute or "")) if u.attribute in (
+                    "amount", "date", "period", "rate") else []
+                lead = words.phrase(lang, "quoted" if name else "quoted_plain", name=name)
+                if figures:
+                    lead = lead.rstrip(":") + f" ({words.join(figures, lang)}):"
+                draft.add(lead)
+                rest = [first, *rest]
             for sentence in rest:
                 draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
-            draft.facts += [f"{s.text} [{c}]" for s, c in ((s, citations.cite_chunk(citations_chunk(citations, s)))
-                                                          for s in chosen[:2])]
+            draft.facts += [f"{s.text} [{citations.cite_chunk(citations_chunk(citations, s))}]"
+                            for s in [first, *rest[1 if lang == "en" else 0:]]]
             return
         what = self._attribute_words(u)
         draft.add(words.phrase(lang, "not_stated", name=name, what=what) if name
@@ -363,11 +375,13 @@ class Answerer:
             "ja": {"cap": "上限額", "rate": "補助率", "amount": "金額", "eligibility": "対象・要件", "period": "期間",
                    "rounds": "公募の日程", "date": "日付", "count": "件数", "target": "目標", "chair": "担当",
                    "change": "前年度との比較", "stages": "開発段階", "ministry": "所管", "backer": "出資したVC",
+                   "people": "担当する人",
                    "coverage": "内容"},
             "en": {"cap": "a cap", "rate": "a subsidy rate", "amount": "that amount", "eligibility": "eligibility "
                    "requirements", "period": "a period", "rounds": "that round", "date": "a date", "count": "that "
                    "number", "target": "that target", "chair": "who chairs it", "change": "a year-on-year change",
-                   "stages": "stages", "ministry": "a ministry", "backer": "a backing VC", "coverage": "that"},
+                   "stages": "stages", "ministry": "a ministry", "backer": "a backing VC", "coverage": "that",
+                   "people": "who provides it"},
         }[u.language]
         if u.language == "ja" and u.attribute:
             # The user's own word for it (「控除率」), when the vocabulary has it.
@@ -639,6 +653,7 @@ class Answerer:
 
     def _weights(self, text: str, entity: Entity | None, *, english: bool = False) -> dict[str, float]:
         lexical = self.index.lexical
+        text = in_deck_words(text)
         exclude: set[str] = set()
         if entity is not None:
             for name in _names(entity):
@@ -674,9 +689,11 @@ class Answerer:
         total = sum(weights.values())
         signal = _SIGNALS.get(u.attribute or "")
         names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3] if entity is not None else []
+        raw_names = sorted({unicodedata.normalize("NFKC", n) for n in _names(entity)}, key=len,
+                           reverse=True) if entity is not None else []
         catalog = self._catalog(citations.kb) if entity is not None else None
         others = [n for n in (catalog.program_names() if catalog else []) if n not in names and len(n) >= 6]
-        candidates: list[tuple[str, str, float, float, bool, bool, np.ndarray | None]] = []
+        candidates: list[tuple[str, str, float, float, bool, bool, bool, np.ndarray | None]] = []
         for chunk in passages:
             pieces = sentence_pieces(chunk.text)
             # A table's header may sit in the passage before (slides are cut into passages by length).
@@ -704,12 +721,27 @@ class Answerer:
                 if total:
                     coverage = sum(w * (0.5 * (t in own) + 0.5 * (t in context)) for t, w in weights.items()) / total
                 else:
-                    # Nothing asked beyond the thing itself: a line on topic is one that names it.
-                    coverage = 1.0 if any(n in fold(f"{previous} {piece}") for n in names) else 0.0
-                has_signal = bool(signal.search(piece)) if signal else True
-                candidates.append((piece, chunk.id, coverage, own_coverage, has_signal, row,
+                    # Nothing asked beyond the thing itself: a line on topic is one that names it, or one
+                    # on a slide that does.
+                    coverage = 1.0 if any(n in fold(f"{previous} {piece}") for n in names) else (
+                        0.5 if any(n in self._fold(chunk) for n in names) else 0.0)
+                # The figure must be the line's own, not a digit in the program's name (「第３期…計画」).
+                unnamed = unicodedata.normalize("NFKC", piece)
+                for raw in raw_names:
+                    unnamed = unnamed.replace(raw, " ")
+                has_signal = bool(signal.search(unnamed)) if signal else True
+                if row:
+                    # A row's own words are figures: the short labels just above it say what they are.
+                    labels = [b for b in before[-2:] if len(b) < 15 and not _is_row(b)]
+                    if labels:
+                        piece = " ".join([*labels, piece])
+                named = any(n in fold(piece) for n in names)
+                candidates.append((piece, chunk.id, coverage, own_coverage, has_signal, row, named,
                                    self.index.sentences.get(piece)))
                 before.append(piece)
+        if signal and any(c[4] for c in candidates):
+            # The attribute asked is a figure or a date: only lines that carry one can answer.
+            candidates = [c for c in candidates if c[4]]
         if not candidates:
             return []
         # Meaning, by rank among this question's candidates: robust to another embedding model's scale.
@@ -717,12 +749,20 @@ class Answerer:
         order = sorted(range(len(candidates)), key=lambda i: -meaning[i])
         semantic_rank = {i: 1 - r / len(candidates) for r, i in enumerate(order)}
         scored = []
-        for i, (line, chunk_id, coverage, own_coverage, has_signal, row, _) in enumerate(candidates):
-            score = 0.55 * coverage + 0.35 * semantic_rank[i] + (0.3 if has_signal and signal else 0.0)
-            if len(line) < 12:
-                score *= 0.7
-            scored.append(_Sentence(_short(line), chunk_id, score, coverage, has_signal, own_coverage, row))
+        for i, (line, chunk_id, coverage, own_coverage, has_signal, row, named, _) in enumerate(candidates):
+            bonus = 0.3 if has_signal and signal else 0.0
+            if bonus and u.attribute == "date" and not _YEAR.search(line):
+                bonus = 0.15  # 「5月22日」 says less than 「令和6年5月22日」
+            # A heading shares the question's words and says nothing more: a line that adds words of its own
+            # informs (「…相談案件は常勤サポーターが精査」 over 「MEDISOによる相談支援」).
+            novel = {t for t in lexical.tokenizer.tokenize(line) if t not in weights and not _HIRAGANA_ONLY.match(t)}
+            informative = 0.4 + 0.6 * min(1.0, len(novel) / 12)
+            score = (0.55 * coverage + 0.35 * semantic_rank[i]) * informative + bonus + (0.05 if named else 0.0)
+            scored.append(_Sentence(_short(line), chunk_id, score, coverage, has_signal, own_coverage, row, named))
         scored.sort(key=lambda s: -s.score)
+        # Lines that state what was asked come first; the others only say what is known instead.
+        stating = [s for s in scored if self._states_fact(u, s)]
+        scored = stating or scored
         chosen: list[_Sentence] = []
         for sentence in scored:
             if chosen and (sentence.score < 0.75 * chosen[0].score or len(chosen) == 2):
@@ -969,10 +1009,19 @@ def citations_chunk(citations: Citations, sentence: _Sentence) -> Any:
     return citations._lexical.get(sentence.chunk_id)
 
 
+def _display(u: Understanding, entity: Entity) -> str:
+    """The thing's name in the asker's language, with the short name they used (「医療研究開発革新基盤創成事業（CiCLE）」)."""
+    name = entity.display(u.language)
+    asked = fold(u.question)
+    alias = next((a for a in getattr(entity.record, "aliases", []) if len(a) <= 12 and fold(a) in asked
+                  and fold(a) not in fold(name)), None)
+    return f"{name}（{alias}）" if alias and u.language == "ja" else (f"{name} ({alias})" if alias else name)
+
+
 def _names(entity: Entity) -> list[str]:
     record = entity.record
     if entity.investment is not None:
-        return [entity.investment.startup]
+        return [entity.investment.startup, startup_name(entity.investment.startup)]
     names = [entity.name, *getattr(record, "aliases", [])]
     return [n for n in names if n]
 

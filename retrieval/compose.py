@@ -180,9 +180,39 @@ def english_figures(text: str) -> str:
     """Japanese wording of periods and rates in English: 令和3年度～令和11年度 -> FY2021–FY2029, 定額 -> fixed amount."""
     text = _REIWA.sub(lambda m: f"FY{2018 + int(m.group(1))}", text)
     text = re.sub(r"\s*[～〜~]\s*", "–", text)
-    text = text.replace("定額", "fixed amount").replace("以内", " or less").replace("一部", "partly ")
-    text = text.replace("（", " (").replace("）", ")").replace("、", ", ")
+    for japanese, english in _ENGLISH_WORDS:
+        text = text.replace(japanese, english)
+    text = re.sub(r"(\d+)\s*年間", r"\1 years", text)
+    text = text.replace("（", " (").replace("）", ")").replace("、", ", ").replace("：", ": ")
     return re.sub(r"\s{2,}", " ", text).strip()
+
+
+_ENGLISH_WORDS = (("一部事業は", "some parts at "), ("で実施", ""), ("定額", "fixed amount"), ("以内", " or less"),
+                  ("研究期間", "research period"), ("事業実施期間", "implementation period"), ("一部", "partly "),
+                  ("半額", "half"), ("以上", " or more"))
+_AMOUNT_JA = re.compile(r"(\d[\d,.]*)\s*(兆|億|百万|万)?円")
+_UNITS_OKU = {"兆": 10000.0, "億": 1.0, "百万": 0.01, "万": 0.0001, None: 1e-8}
+
+
+def english_values(text: str, signal: re.Pattern[str] | None) -> list[str]:
+    """The figures a Japanese sentence states, worded in English (¥1.6 billion, FY2029, 2025, 130)."""
+    if signal is None:
+        return []
+    values = []
+    for match in signal.finditer(text):
+        value = match.group()
+        amount_match = _AMOUNT_JA.search(value)
+        if amount_match:
+            oku = float(amount_match.group(1).replace(",", "")) * _UNITS_OKU[amount_match.group(2)]
+            values.append(amount(oku, "en"))
+            continue
+        value = english_figures(value)
+        value = re.sub(r"(\d{4})\s*年\s*(\d{1,2})\s*月", lambda m: dt.date(int(m.group(1)), int(m.group(2)), 1)
+                       .strftime("%B %Y"), value)
+        value = re.sub(r"(\d+)\s*[年月日件社名人]", r"\1", value)
+        if re.search(r"\d", value) and re.fullmatch(r"[\x00-\x7f–¥ ]+", value):
+            values.append(value.strip())
+    return list(dict.fromkeys(values))[:3]
 
 
 def join(values: list[str], language: str) -> str:

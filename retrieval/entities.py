@@ -69,7 +69,8 @@ class Mention:
     words: frozenset[str] = frozenset()  # for an English name: the question words it matched
 
 
-def _startup_name(name: str) -> str:
+def startup_name(name: str) -> str:
+    """A company's name without 株式会社 / Inc.: how decks and askers often write it."""
     return _CORPORATE.sub("", unicodedata.normalize("NFKC", name)).strip()
 
 
@@ -97,7 +98,7 @@ class EntityCatalog:
             yield Entity("vc", record, record.name, record.name_en), [record.name, *record.aliases,
                                                                        *([record.name_en] if record.name_en else [])]
             for investment in record.investments:
-                name = _startup_name(investment.startup)
+                name = startup_name(investment.startup)
                 yield Entity("startup", record, investment.startup, None, investment), [name]
         elif isinstance(record, CDMO):
             yield Entity("cdmo", record, record.name, record.name), [record.name, *record.aliases,

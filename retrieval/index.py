@@ -119,7 +119,8 @@ class SearchIndex:
         self._rrf_k = rrf_k
         self._candidates = candidates
         self._ingest_lock = threading.Lock()
-        self.sentences = sentences or SentenceVectors(None, dim=embedder.dim, signature=str(embedder.signature))
+        self.sentences = sentences if sentences is not None else SentenceVectors(
+            None, dim=embedder.dim, signature=str(embedder.signature))
         if not for_rebuild:
             store.ensure(embedder.signature)
 

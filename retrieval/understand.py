@@ -212,8 +212,8 @@ def _asks_for_kind(text: str) -> bool:
 
 def _rank_attributes(found: list[str], text: str, vocabulary: QuestionVocabulary) -> list[str]:
     """The most specific attribute first: a cap or a rate is asked with 「いくら」 too, and a backer with 「出資」."""
-    order = ("backer", "cap", "rate", "count", "rounds", "chair", "target", "change", "ministry", "period", "stages",
-             "coverage", "eligibility", "amount", "date")
+    order = ("backer", "cap", "rate", "count", "rounds", "chair", "people", "target", "change", "ministry", "period",
+             "stages", "coverage", "eligibility", "amount", "date")
     return sorted(found, key=lambda name: order.index(name) if name in order else len(order))
 
 

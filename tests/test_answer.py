@@ -180,9 +180,9 @@ def test_llm_answer_with_figures_the_evidence_lacks_is_rejected(seed_index: Sear
     assert "500億円" not in answer.answer and "91百万円" in answer.answer
 
 
-def test_llm_prompt_follows_the_question_language(seed_index: SearchIndex) -> None:
+def test_llm_prompt_follows_the_question_language(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
     with FakeOpenAI(lambda body: (200, completion("MEDISO is a one-stop support office [1]."))) as server:
-        answerer = Answerer(index=seed_index, chat_model=make_chat_model(_llm_settings(server)))
+        answerer = Answerer(index=seed_index, kb=seed_kb, chat_model=make_chat_model(_llm_settings(server)))
         answer = answerer.ask("What does the MEDISO support office help startups with?")
     assert answer.mode == "llm"
     assert server.requests[0]["messages"][0]["content"].strip() == ANSWER_SYSTEM_EN.strip()
