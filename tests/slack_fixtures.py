@@ -104,8 +104,8 @@ def slack_settings(base: Settings, *, api_url: str, database: Path, **changes: o
 
 
 @pytest.fixture(scope="session")
-def slack_answerer(seed_index: SearchIndex) -> Answerer:
-    return Answerer(index=seed_index, k=8)
+def slack_answerer(seed_index: SearchIndex, seed_kb: KnowledgeBase, slack_matcher: Matcher) -> Answerer:
+    return Answerer(index=seed_index, kb=seed_kb, matcher=slack_matcher, k=8)
 
 
 @pytest.fixture(scope="session")
