@@ -385,8 +385,8 @@ class Answerer:
         }[u.language]
         if u.language == "ja" and u.attribute:
             # The user's own word for it (「控除率」), when the vocabulary has it.
-            said = [t for t in QuestionVocabulary.default().attributes.get(u.attribute, ())
-                    if t in u.question and re.search(r"[\u4e00-\u9fff]{2,}", t)]
+            terms = QuestionVocabulary.default().attributes.get(u.attribute)
+            said = [t for t in (terms.found(u.question) if terms else []) if re.search(r"[\u4e00-\u9fff]{2,}", t)]
             if said:
                 return max(said, key=len)
         return names.get(u.attribute or "", "この点" if u.language == "ja" else "this")
@@ -676,8 +676,8 @@ class Answerer:
         lexical = self.index.lexical
         # The words that ask for a narrow attribute (議長, 目標, 上限) are content too: the answer must say them.
         asked = " ".join(t for name in u.attributes if name in ("chair", "target", "cap", "rate")
-                         for t in QuestionVocabulary.default().attributes[name]
-                         if t in u.question.lower() and re.search(r"[\u4e00-\u9fff]", t))
+                         for t in QuestionVocabulary.default().attributes[name].found(u.question.lower())
+                         if re.search(r"[\u4e00-\u9fff]", t))
         if u.language == "en":
             # The quotes are Japanese: an English question is looked for by its Japanese terms (glossary
             # expansions) and whatever Japanese words and figures it carries.

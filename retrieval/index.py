@@ -119,6 +119,7 @@ class SearchIndex:
         self._rrf_k = rrf_k
         self._candidates = candidates
         self._ingest_lock = threading.Lock()
+        self._bigram_cache: dict[str, frozenset[str]] = {}
         self.sentences = sentences if sentences is not None else SentenceVectors(
             None, dim=embedder.dim, signature=str(embedder.signature))
         if not for_rebuild:
@@ -189,6 +190,18 @@ class SearchIndex:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _near_duplicate(self, a: Chunk, b: Chunk) -> bool:
+        """near_duplicate with each passage's bigrams computed once per process, not per search."""
+        grams = []
+        for chunk in (a, b):
+            cached = self._bigram_cache.get(chunk.id)
+            if cached is None:
+                cached = self._bigram_cache[chunk.id] = frozenset(_bigrams(chunk.text))
+            grams.append(cached)
+        if not grams[0] or not grams[1]:
+            return a.text == b.text
+        return len(grams[0] & grams[1]) / min(len(grams[0]), len(grams[1])) >= 0.8
+
     def search(self, query: str, *, k: int = 8, filters: Filters | None = None,
                query_vector: np.ndarray | None = None) -> list[Hit]:
         """`query_vector`: the query already embedded by the caller (an answer reuses it to rank sentences)."""
@@ -210,7 +223,7 @@ class SearchIndex:
             if chunk_id not in lexical_index:
                 continue  # in the vector store only: a half-finished ingest, reconciled by the next one
             chunk = lexical_index.get(chunk_id)
-            if any(near_duplicate(chunk.text, hit.chunk.text) for hit in kept):
+            if any(self._near_duplicate(chunk, hit.chunk) for hit in kept):
                 continue
             kept.append(Hit(chunk=chunk, score=score, dense=dense_scores.get(chunk_id),
                             lexical=lexical_scores.get(chunk_id)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -39,11 +39,30 @@ class VocabularyError(RetrievalError):
     """question_vocabulary.yaml is missing a section or is not valid YAML."""
 
 
+class Terms:
+    """One list of vocabulary words, compiled once: Latin words matched at a word start, Japanese anywhere."""
+
+    def __init__(self, words: Sequence[str]) -> None:
+        self.words = tuple(words)
+        latin = sorted((w for w in self.words if re.match(r"[a-z0-9]", w)), key=len, reverse=True)
+        self._japanese = tuple(w for w in self.words if not re.match(r"[a-z0-9]", w))
+        self._latin = re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, latin)) + ")") if latin else None
+
+    def found(self, text: str) -> list[str]:
+        hits = [w for w in self._japanese if w in text]
+        if self._latin:
+            hits += [m.group() for m in self._latin.finditer(text)]
+        return hits
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.words)
+
+
 @dataclass(frozen=True)
 class QuestionVocabulary:
-    intents: dict[str, tuple[str, ...]]
-    deictics: tuple[str, ...]
-    attributes: dict[str, tuple[str, ...]]
+    intents: dict[str, Terms]
+    deictics: Terms
+    attributes: dict[str, Terms]
 
     @classmethod
     @cache
@@ -60,10 +79,10 @@ class QuestionVocabulary:
             if not isinstance(data, dict) or not data.get(section):
                 raise VocabularyError(f"{path}: section {section!r} is missing or empty")
 
-        def terms(values: object, where: str) -> tuple[str, ...]:
+        def terms(values: object, where: str) -> Terms:
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise VocabularyError(f"{path}: {where} must be a list of words")
-            return tuple(_norm(v) for v in values)
+            return Terms([_norm(v) for v in values])
 
         return cls(
             intents={k: terms(v, f"intents.{k}") for k, v in data["intents"].items()},
@@ -71,19 +90,19 @@ class QuestionVocabulary:
             attributes={k: terms(v, f"attributes.{k}") for k, v in data["attributes"].items()},
         )
 
+    @property
+    def all_words(self) -> tuple[str, ...]:
+        """Every word of the vocabulary, longest first (for taking them out of a question)."""
+        words = {w for t in (*self.attributes.values(), *self.intents.values(), self.deictics) for w in t}
+        return tuple(sorted(words, key=len, reverse=True))
+
 
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower().strip()
 
 
-def _has(text: str, term: str) -> bool:
-    if re.match(r"[a-z0-9]", term):
-        return re.search(rf"(?<![a-z0-9]){re.escape(term)}", text) is not None
-    return term in text
-
-
-def _found(text: str, terms: Sequence[str]) -> list[str]:
-    return [t for t in terms if _has(text, t)]
+def _found(text: str, terms: Terms) -> list[str]:
+    return terms.found(text)
 
 
 @dataclass(frozen=True)
@@ -135,17 +154,17 @@ def _fiscal_year(text: str) -> int | None:
     return int(fy or western)
 
 
-def _content(text: str, vocabulary: QuestionVocabulary, mentions: Sequence[Mention]) -> str:
-    """What is left of the question once the vocabulary's words, names and function words are gone."""
+def _content(text: str, vocabulary: QuestionVocabulary) -> str:
+    """What is left of the question once the vocabulary's words and function words are gone."""
     rest = text
-    words = [w for terms in (*vocabulary.attributes.values(), *vocabulary.intents.values()) for w in terms]
-    words += list(vocabulary.deictics)
-    for word in sorted(words, key=len, reverse=True):
+    words = vocabulary.all_words
+    for word in words:
         if not re.match(r"[a-z0-9]", word):
             rest = rest.replace(word, " ")
     rest = _FILLER_JA.sub(" ", rest)
-    latin = [w for w in re.findall(r"[a-z][a-z0-9'-]+", rest) if w not in _EN_FILLER
-             and not any(_has(w, t) for t in words if re.match(r"[a-z]", t) and " " not in t)]
+    latin_words = {w for w in words if re.match(r"[a-z]", w) and " " not in w}
+    latin = [w for w in re.findall(r"[a-z][a-z0-9'-]+", rest) if w not in _EN_FILLER and w not in latin_words
+             and not any(w.startswith(v) for v in latin_words if len(v) >= 4)]
     japanese = [w for w in re.findall(r"[^\sa-z0-9'-]{2,}", rest) if not _HIRAGANA.fullmatch(w)]
     return " ".join(japanese + latin)
 
@@ -161,7 +180,7 @@ def understand(question: str, *, catalog: EntityCatalog | None, history: Sequenc
     round_number = int(next(g for g in round_match.groups() if g)) if round_match else None
     understanding = Understanding(question=question, language=language, intent="fact", mentions=mentions,
                                   attributes=_rank_attributes(attributes, text, vocabulary), round_number=round_number,
-                                  fiscal_year=_fiscal_year(question), content=_content(text, vocabulary, mentions))
+                                  fiscal_year=_fiscal_year(question), content=_content(text, vocabulary))
     if _is_thanks(text, vocabulary):
         understanding.intent = "thanks"
         return understanding
