@@ -294,10 +294,14 @@ class Answerer:
                 draft.add(words.phrase(lang, "unknown_thing", name=unknown))
                 u.intent = "out_of_scope"
                 return
-        if entity is not None and self._structured(u, entity, citations, draft):
-            return
+        if entity is not None:
+            # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
+            if self._structured(u, entity, citations, draft, attribute=u.attribute):
+                if len(u.attributes) > 1:
+                    self._structured(u, entity, citations, draft, attribute=u.attributes[1], first=False)
+                return
         if entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup" and (
-                u.language == "en" or not u.content_beyond(entity)):
+                u.language == "en" or self._about_itself(u, entity)):
             if self._describe(u, entity, citations, draft):
                 return
         passages = self._passages(entity, hits, citations)
@@ -357,12 +361,18 @@ class Answerer:
         if not summary:
             return False
         name = entity.display(lang)
-        if lang == "ja" and entity.name_en:
-            name = f"{name}（{entity.name_en}）"
-        lead = (f"{name}: {_first_sentence(summary, lang, limit=260)}" if lang == "en"
-                else f"{name}は、{_first_sentence(summary, lang, limit=260)}")
-        quoted = [(s.quote, n) for s in record.sources[:4] if len(s.quote) > 20
-                  and (n := citations.cite_quote(s.quote, s.document))]
+        name = _display(u, entity)
+        first = _first_sentence(summary, lang, limit=260)
+        # 「MEDISOは、…」: the summary often opens with the name already.
+        for said in (entity.name, *getattr(record, "aliases", [])):
+            if lang == "ja" and said and first.startswith(f"{said}は"):
+                first = first[len(said) + 1:].lstrip("、")
+        lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
+        quoted = []
+        for source in record.sources[:6]:
+            found = citations.sentence_with(source.quote, source.document)
+            if found and len(found[0]) > 20 and all(found[0] != q for q, _ in quoted):
+                quoted.append(found)
         draft.add(lead + (f" [{quoted[0][1]}]" if quoted else ""))
         for quote, n in quoted[:2]:
             draft.add(f"> 「{_short(quote)}」 [{n}]")
@@ -391,20 +401,31 @@ class Answerer:
                 return max(said, key=len)
         return names.get(u.attribute or "", "この点" if u.language == "ja" else "this")
 
-    def _structured(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft) -> bool:
+    def _about_itself(self, u: Understanding, entity: Entity) -> bool:
+        """「MEDISOではどのような相談ができますか」: what the question asks beyond the name is what the thing is
+        about (its summary says it), so the answer is what it is."""
+        beyond = self._weights(u.content_beyond(entity), None)
+        if not beyond:
+            return True
+        record = entity.record
+        summary = f"{getattr(record, 'summary_ja', '') or ''} {getattr(record, 'services_ja', '') or ''}"
+        tokens = set(self.index.lexical.tokenizer.tokenize(summary))
+        return sum(w for t, w in beyond.items() if t in tokens) / sum(beyond.values()) >= 0.99
+
+    def _structured(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft, *,
+                    attribute: str | None, first: bool = True) -> bool:
         """The asked attribute from the record's own fields, with the source quote that states it."""
         lang = u.language
         record = entity.record
-        name = entity.display(lang)
-        attribute = u.attribute
+        name = _display(u, entity)
 
         def quote_for(*needles: str) -> tuple[str, int] | None:
             for source in record.sources:
                 text = squash(source.quote)
                 if any(squash(n) in text for n in needles if n):
-                    n = citations.cite_quote(source.quote, source.document)
-                    if n:
-                        return source.quote, n
+                    found = citations.sentence_with(source.quote, source.document)
+                    if found:
+                        return found
             return None
 
         # English words never stand in the Japanese quotes; an English question is held to the field it asks.
@@ -430,8 +451,8 @@ class Answerer:
                 draft.facts.append(lead)
             return True
 
-        if (entity.kind == "startup" and entity.investment is not None and isinstance(record, VC)
-                and (u.attribute == "backer" or (u.attribute is None and not u.content_beyond(entity)))):
+        if (first and entity.kind == "startup" and entity.investment is not None and isinstance(record, VC)
+                and (attribute == "backer" or (attribute is None and not u.content_beyond(entity)))):
             investment = entity.investment
             vc = f"{record.name_en or record.name}（{record.name}）" if lang == "en" and record.name_en and \
                 record.name_en != record.name else record.name
@@ -453,7 +474,7 @@ class Answerer:
                 draft.add(f"> 「{found[0]}」 [{found[1]}]")
             draft.facts.append(draft.lines[0])
             return True
-        if isinstance(record, CDMO) and record.facilities:
+        if first and isinstance(record, CDMO) and record.facilities:
             return self._facilities(u, record, name, citations, draft)
         if not isinstance(record, Program):
             return False

@@ -15,6 +15,7 @@ from knowledge.loader import KnowledgeBase, squash
 from retrieval.chunking import Chunk
 from retrieval.index import Hit
 from retrieval.lexical import LexicalIndex
+from retrieval.sentences import sentence_pieces
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,15 @@ class Citations:
             if wanted in self.squashed(chunk):
                 return chunk
         return None
+
+    def sentence_with(self, quote: str, document: str | None = None) -> tuple[str, int] | None:
+        """The whole source line a record's quote comes from (a quote may start mid-sentence, 「とは、…」), cited."""
+        chunk = self.passage_with(quote, document)
+        if chunk is None:
+            return None
+        wanted = squash(quote)
+        line = next((p for p in sentence_pieces(chunk.text) if wanted in squash(p)), None)
+        return (line or quote.replace("**", "").strip()), self.cite_chunk(chunk)
 
     def cite_quote(self, quote: str, document: str | None = None) -> int | None:
         chunk = self.passage_with(quote, document)

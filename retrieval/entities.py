@@ -185,7 +185,10 @@ class EntityCatalog:
                 j += 1
         if best_len < _MIN_JA_PIECE:
             return None
-        score = best_len / len(name)
+        # How much of the name the question says, in pieces: 「…遺伝子治療の製造設備投資を支援する事業」 says nearly
+        # all of 再生・細胞医療・遺伝子治療製造設備投資支援事業 and only half of …遺伝子治療実現加速化プログラム.
+        grams = {name[i:i + 2] for i in range(len(name) - 1)}
+        score = sum(g in folded for g in grams) / len(grams) if grams else 0.0
         # A long shared piece names the program even when the question shortens the rest.
         if best_len >= 8:
             score = max(score, 0.6)

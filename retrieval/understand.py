@@ -184,7 +184,7 @@ def understand(question: str, *, catalog: EntityCatalog | None, history: Sequenc
     if _is_thanks(text, vocabulary):
         understanding.intent = "thanks"
         return understanding
-    if _found(text, vocabulary.intents["fit"]) and not (mentions and attributes and _names_one_thing(mentions)):
+    if _found(text, vocabulary.intents["fit"]) and not (_names_one_thing(mentions) and not _describes_asker(text)):
         understanding.intent = "fit"
         return understanding
     if _found(text, vocabulary.intents["compare"]) and len(mentions) >= 2:
@@ -215,8 +215,17 @@ def _is_thanks(text: str, vocabulary: QuestionVocabulary) -> bool:
 
 
 def _names_one_thing(mentions: Sequence[Mention]) -> bool:
-    """A question about one named program's attribute is a fact question even when it says 「使える」."""
+    """A question about a named program is a fact question even when it says 「相談窓口」 or 「使える」."""
     return any(m.exact for m in mentions)
+
+
+_ASKER = re.compile(r"私|わたし|うち|弊社|当社|我々|私たち|われわれ|(スタートアップ|ベンチャー|研究室|研究者|企業|会社|大学|病院)です"
+                    r"|(?<![a-z])(we|we're|our|i|i'm|my)(?![a-z])")
+
+
+def _describes_asker(text: str) -> bool:
+    """「…のスタートアップです」, "we are a …": the asker says who they are, so the question is what fits them."""
+    return bool(_ASKER.search(text))
 
 
 def _two_sides(question: str) -> bool:
