@@ -2,10 +2,12 @@
 processes, recorded with before and after, and reversible.
 
 The knowledge files stay the plain YAML and text a reviewer reads in git; the history sits beside
-them (`history/000001.json`, ...), so an export carries it along. A change is written in three
-steps, each an atomic rename: a journal of every file's before and after, the files, then the
-history entry. A crash before the history entry is written is rolled back from the journal by
-the next editor that takes the lock, so the old state comes back whole.
+them (`history/000001.json`, ...), so an export carries it along. A change is written in four
+steps, each an atomic rename: a journal of every file's before and after, the files, the history
+entry, then `HEAD` naming the change. Writing `HEAD` is the commit: after a crash, the next editor
+that takes the lock removes the journal of a change `HEAD` names, and rolls any other back from it
+(files, then its history entry), so a change is either whole and in the history or absent and its
+number free. Temporary files a crash left behind are removed then too.
 """
 
 from __future__ import annotations
@@ -267,20 +269,48 @@ class KnowledgeEditor:
     # --- the write path ---------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        """Undo a change that a crash left half-written (its history entry was never written)."""
-        journal = self.root / HISTORY_DIR / JOURNAL_FILE
-        if not journal.is_file():
-            return
-        pending = json.loads(journal.read_text(encoding="utf-8"))
-        done = (self.root / HISTORY_DIR / f"{int(pending['id']):06d}.json").is_file()
-        if not done:
-            for item in pending["files"]:
-                path = self.root / item["path"]
-                if item["before"] is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    write_atomic(path, item["before"])
-        journal.unlink()
+        """Finish what a crash interrupted: a journal whose change HEAD names only needs removing; any
+        other change is undone from it. Runs with the lock held, so nobody else is writing."""
+        history = self.root / HISTORY_DIR
+        journal = history / JOURNAL_FILE
+        if journal.is_file():
+            pending = json.loads(journal.read_text(encoding="utf-8"))
+            change_id = int(pending["id"])
+            if self.head() < change_id:
+                for item in pending["files"]:
+                    path = self.root / item["path"]
+                    if item["before"] is None:
+                        path.unlink(missing_ok=True)
+                    elif self._read(item["path"]) != item["before"]:
+                        write_atomic(path, item["before"])
+                # Its entry, if written, goes too: the number is the next change's, and no entry may
+                # describe a change that is not on disk.
+                (history / f"{change_id:06d}.json").unlink(missing_ok=True)
+            journal.unlink()
+        else:
+            self._repair_head()
+        self._sweep_temporaries()
+
+    def _repair_head(self) -> None:
+        """An entry one past HEAD with no journal is a change that is whole on disk (an editor before this
+        protocol removed its journal before moving HEAD): HEAD moves to it rather than the next change
+        overwriting it."""
+        head = self.head()
+        newest = head
+        while (self.root / HISTORY_DIR / f"{newest + 1:06d}.json").is_file():
+            newest += 1
+        if newest != head:
+            write_atomic(self.root / HISTORY_DIR / HEAD_FILE, f"{newest} {secrets.token_hex(4)}\n")
+
+    def _sweep_temporaries(self) -> None:
+        """Half-written `.NAME.*.tmp` files and import staging folders of a process that died mid-write."""
+        for part in TREE_PARTS:
+            folder = self.root / part
+            if folder.is_dir():
+                for leftover in folder.glob(".*.tmp"):
+                    leftover.unlink(missing_ok=True)
+        for staging in self.root.glob(".import-*"):
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _commit(self, *, action: str, summary: str, records: tuple[str, ...], files: Mapping[str, str | None],
                 actor: Actor, reverts: int | None = None, warnings: tuple[str, ...] = ()) -> Change:
