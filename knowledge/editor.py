@@ -45,6 +45,7 @@ from knowledge.loader import (
     squash,
 )
 from knowledge.schema import RECORD_DIRS, RECORD_TYPES, DocumentMeta, Ministry, Record
+from knowledge.yamltext import load_yaml, load_yaml_all
 
 HISTORY_DIR = "history"
 HEAD_FILE = "HEAD"
@@ -418,13 +419,7 @@ class KnowledgeEditor:
                 raise RecordError("a Markdown record file starts with YAML front matter between --- lines",
                                   path=source, line=1)
             front, body = match.groups()
-            try:
-                data = yaml.safe_load(front)
-                node = yaml.compose(front)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                raise RecordError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=source,
-                                  line=mark.line + 2 if mark else None) from exc
+            data, node = load_yaml(front, path=source, first_line=2)
             if not isinstance(data, dict) or node is None:
                 raise RecordError("the front matter must be a YAML mapping", path=source, line=2)
             kind = self._kind_of(data, source)
@@ -435,15 +430,9 @@ class KnowledgeEditor:
                                       field=field)
                 data[field] = body.strip()
             return [(record_from_node(node, data, path=source, kind=kind), None)]
-        try:
-            documents = list(yaml.safe_load_all(text))
-            nodes = list(yaml.compose_all(text))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise RecordError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=source,
-                              line=mark.line + 1 if mark else None) from exc
+        documents = load_yaml_all(text, path=source)
         items: list[tuple[Any, yaml.Node]] = []
-        for data, node in zip(documents, nodes, strict=True):
+        for data, node in documents:
             if isinstance(data, list) and isinstance(node, yaml.SequenceNode):
                 items += list(zip(data, node.value, strict=True))
             elif data is not None:
