@@ -118,9 +118,13 @@ def slack_catalog(seed_kb: KnowledgeBase) -> SourceCatalog:
     return SourceCatalog.from_kb(seed_kb)
 
 
+SUPPORTER_MEMBERS = ["U0SUPPORTER", "U0LATE"]  # the supporters' channel's members (not staff)
+
+
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack().start()
+    fake.channel_members[SUPPORTERS] = list(SUPPORTER_MEMBERS)
     yield fake
     fake.stop()
 

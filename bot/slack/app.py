@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.slack import listeners
 from bot.slack.deps import AnswererLike, Deps, MatcherLike
 from bot.slack.edge import new_reference
+from bot.slack.guards import SupporterDirectory, refuse_replays
 from bot.slack.middleware import dedupe_events, ignore_bots
 from bot.slack.sources import LiveSourceCatalog, SourceCatalog
 from bot.slack.staff import StaffDirectory, parse_user_ids
@@ -84,12 +85,15 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
         logger.removeFilter(quiet)
     staff = StaffDirectory(user_ids=parse_user_ids(settings.slack_staff_user_ids),
                            usergroup=settings.slack_staff_usergroup, client=client, logger=logger)
+    supporters = SupporterDirectory(staff=staff, channel=settings.supporters_channel, client=client, logger=logger)
     deps = Deps(settings=settings, answerer=answerer, matcher=matcher, store=store,
-                catalog=catalog or SourceCatalog.empty(), logger=logger, staff=staff, editor=editor, live=live)
+                catalog=catalog or SourceCatalog.empty(), logger=logger, staff=staff, editor=editor, live=live,
+                supporters=supporters)
 
     # Bots' posts (ours included) are dropped before the dedupe claim: no database write for them.
     app.use(ignore_bots(logger=logger))
     app.use(dedupe_events(store=store, logger=logger))
+    app.use(refuse_replays(store=store, logger=logger))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:

@@ -187,6 +187,19 @@ _TEXT: dict[str, dict[str, str]] = {
         "ja": "一度に読み込むのは {limit} ファイルまでです。残りはもう一度アップロードしてください。",
         "en": "I read at most {limit} files at a time; please upload the rest again.",
     },
+    # checks on what a payload claims (bot/slack/guards.py)
+    "not_a_supporter": {
+        "ja": "相談の担当・対応済みの操作は相談員だけができます。",
+        "en": "Only supporters can take or resolve consultations.",
+    },
+    "not_your_answer": {
+        "ja": "この回答はあなたの質問へのものではないため、その操作はできません。",
+        "en": "That answer was not to your question, so that cannot be done with it.",
+    },
+    "form_not_yours": {
+        "ja": "このフォームはあなたが開いたものではないため、受け付けませんでした。もう一度ボタンから開いてください。",
+        "en": "This form was not opened by you, so it was not accepted. Please open it again from the button.",
+    },
 }
 
 # Why an upload could not be read, by DocumentReadError.reason (the English detail follows it).
