@@ -312,24 +312,28 @@ class DeskStore:
             session.add(row)
         return row
 
-    def due_deliveries(self, *, limit: int = 20) -> list[int]:
-        """Rows a worker may claim now: pending and due, or sending under a lease that ran out (the process
-        posting them died or hung)."""
-        now = _now()
+    @staticmethod
+    def _due(now: dt.datetime, *, expedite: bool) -> Any:
+        """Pending and due (any pending row when `expedite`), or sending under a lease that ran out (the
+        process posting it died or hung)."""
+        pending = OutboxMessage.status == "pending"
+        if not expedite:
+            pending = pending & (OutboxMessage.next_attempt_at <= now)
+        return pending | ((OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now))
+
+    def due_deliveries(self, *, limit: int = 20, expedite: bool = False) -> list[int]:
+        """Rows a worker may claim now, oldest first."""
         with self._session() as session:
-            query = (select(OutboxMessage.id)
-                     .where(((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now))
-                            | ((OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now)))
+            query = (select(OutboxMessage.id).where(self._due(_now(), expedite=expedite))
                      .order_by(OutboxMessage.id).limit(limit))
             return list(session.scalars(query))
 
-    def claim_delivery(self, delivery_id: int, *, by: str,
-                       lease: dt.timedelta = dt.timedelta(seconds=90)) -> tuple[OutboxMessage, bool] | None:
+    def claim_delivery(self, delivery_id: int, *, by: str, lease: dt.timedelta = dt.timedelta(seconds=90),
+                       expedite: bool = False) -> tuple[OutboxMessage, bool] | None:
         """Take a due row for one attempt: (the row, whether an earlier attempt may have reached Slack),
         or None when another process took it first or it is not due."""
         now = _now()
-        due = (((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now))
-               | ((OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now)))
+        due = self._due(now, expedite=expedite)
         with self._session() as session:
             before = session.get(OutboxMessage, delivery_id)
             if before is None:

@@ -16,6 +16,7 @@ from retrieval.profile import Profile
 
 if TYPE_CHECKING:
     from bot.slack.guards import SupporterDirectory
+    from bot.slack.outbox import Outbox
     from knowledge.editor import KnowledgeEditor
     from retrieval.live import LiveKnowledge
 
@@ -57,6 +58,8 @@ class Deps:
     live: LiveKnowledge | None = None
     # Who may take and resolve consultations; None: staff only.
     supporters: SupporterDirectory | None = None
+    # Answers go through the durable outbox (retried through Slack outages); None: posted directly.
+    outbox: Outbox | None = None
 
     @property
     def max_input_chars(self) -> int:
