@@ -80,6 +80,15 @@ class NothingToChangeError(KnowledgeError):
     """The change would leave every file as it is."""
 
 
+class ReplaceNotConfirmedError(KnowledgeError):
+    """An upload would replace the text of an existing document; staff must say that they mean it."""
+
+    def __init__(self, message: str, *, doc_id: str, title: str) -> None:
+        super().__init__(message)
+        self.doc_id = doc_id
+        self.title = title
+
+
 @dataclass(frozen=True)
 class Actor:
     id: str
@@ -487,15 +496,27 @@ class KnowledgeEditor:
 
     def add_document(self, *, name: str, data: bytes, actor: Actor, title: str | None = None,
                      ministry: str | None = None, date: dt.date | None = None, doc_id: str | None = None,
-                     description_ja: str | None = None) -> Change:
-        """Extract the text of an uploaded file and add it as a source document (or replace the one with
-        `doc_id`). An unreadable file raises DocumentReadError and nothing is written."""
+                     description_ja: str | None = None, replace: bool = False) -> Change:
+        """Extract the text of an uploaded file and add it as a source document, or replace the text of the
+        one with `doc_id` (naming it is the confirmation). A file whose name alone matches an existing
+        document's id raises ReplaceNotConfirmedError unless `replace`; text identical to a document's
+        raises NothingToChangeError. An unreadable file raises DocumentReadError. Nothing is written then."""
         from knowledge.extract import extract_document
 
         extracted = extract_document(name, data, max_bytes=self.max_upload_bytes)
         slug = doc_id or slugify(name, data)
         with self.locked():
-            existing = next((d for d in load_documents(self.root) if d.meta.id == slug), None)
+            documents = load_documents(self.root)
+            existing = next((d for d in documents if d.meta.id == slug), None)
+            same = next((d for d in documents if d.text == extracted.text), None)
+            if same is not None and (existing is None or same is existing):
+                raise NothingToChangeError(f"the same text is already the document {same.meta.id} "
+                                           f"({same.meta.title}); nothing changed")
+            if existing is not None and doc_id is None and not replace:
+                raise ReplaceNotConfirmedError(
+                    f"a document with the id {slug} ({existing.meta.title}) exists already; to replace its text "
+                    f"say so (`kakehashi kb add {name} --id {slug}`, or the Replace button in Slack); to add a new "
+                    "document, rename the file", doc_id=slug, title=existing.meta.title)
             file = existing.meta.file if existing else f"{slug}.txt"
             if existing is None and (self.root / DOCUMENTS_DIR / file).exists():
                 file = f"{slug}-{secrets.token_hex(3)}.txt"
