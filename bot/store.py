@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +52,7 @@ CONSULTATION_STATUSES = ("open", "taken", "resolved")
 PG_CONNECT_TIMEOUT_S = 2
 
 T = TypeVar("T")
+log = logging.getLogger("kakehashi.store")
 
 
 class StoreError(Exception):
@@ -248,9 +251,33 @@ class DeskStore:
         except (SQLAlchemyError, migrations.MigrationError, ValueError, OSError) as exc:
             raise StoreError(f"cannot open the desk database {parsed_safe(url)}: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._file = sqlite_file(make_url(url)) if upgrade else None
+        self._recreate_lock = threading.Lock()
+
+    def _recreate_if_deleted(self) -> None:
+        """An SQLite file deleted while serving (by hand, a clean-up job, a restored backup gone wrong):
+        SQLite refuses every write to the unlinked file ("readonly database") until restart. A new file
+        with the current schema is made instead, and the loss is logged; one stat per transaction."""
+        if self._file is None or self._file.exists():
+            return
+        with self._recreate_lock:
+            if self._file.exists():
+                return
+            from bot import migrations
+
+            log.error("the desk database file %s was deleted while in use; a new, empty one is created "
+                      "(answers, feedback and consultations recorded before are not in it)", self._file)
+            self.engine.dispose()
+            try:
+                self._file.parent.mkdir(parents=True, exist_ok=True)
+                migrations.upgrade(self.engine)
+            except (SQLAlchemyError, migrations.MigrationError, OSError) as exc:
+                raise StoreUnavailableError(f"desk database {self._file} was deleted and cannot be made again: "
+                                            f"{exc}") from exc
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        self._recreate_if_deleted()
         with self._sessions() as session:
             try:
                 yield session
