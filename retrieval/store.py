@@ -296,7 +296,7 @@ class ChromaStore(VectorStore):
         if callable(close):
             try:
                 close()
-            except Exception as exc:  # its files may be gone: letting go is all that matters
+            except Exception as exc:  # noqa: BLE001 - its files may be gone: letting go is all that matters
                 log.info("closing %s: %s: %s", self._where, type(exc).__name__, exc)
         self._collection = None
 

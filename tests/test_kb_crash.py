@@ -136,7 +136,7 @@ def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(scenario: Scenari
             return where, f"FAILED: not killed ({result.returncode}): {result.stderr[-2000:]}"
         try:
             return where, _check(scenario, root, before, after, start, where)
-        except Exception as exc:  # every kill point is reported, not only the first that fails
+        except Exception as exc:  # noqa: BLE001 - every kill point is reported, not only the first that fails
             return where, f"FAILED: {type(exc).__name__}: {exc}"
 
     points = [(n, when) for n in range(1, len(writes) + 1) for when in ("before", "after")]

@@ -13,8 +13,8 @@ from bot.slack import listeners
 from bot.slack.deps import AnswererLike, Deps, MatcherLike
 from bot.slack.edge import new_reference
 from bot.slack.guards import SupporterDirectory, refuse_replays
-from bot.slack.outbox import Outbox, ShortRateLimitRetryHandler
 from bot.slack.middleware import dedupe_events, ignore_bots
+from bot.slack.outbox import Outbox, ShortRateLimitRetryHandler
 from bot.slack.sources import LiveSourceCatalog, SourceCatalog
 from bot.slack.staff import StaffDirectory, parse_user_ids
 from bot.store import DeskStore

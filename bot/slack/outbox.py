@@ -131,25 +131,25 @@ class Outbox:
             return post(self.client, place, text=text, blocks=blocks, logger=self.logger)
         try:
             channel, ts = post(self.client, place, text=text, blocks=blocks, logger=self.logger)
-        except Exception as exc:
+        except Exception as exc:  # classified: an outage waits, anything else is raised
             retry = _classify(exc, 1)
             if retry is None:
-                self._settle(lambda: self.store.fail_delivery(row.id, by=self.worker_id, error=str(exc)))
+                self._settle(self.store.fail_delivery, row.id, error=str(exc))
                 raise
             self.logger.warning("Slack did not take answer %s (%s); it waits in the outbox until %s UTC",
                                 answer_id, retry, f"{retry.at:%H:%M:%S}")
-            self._settle(lambda: self.store.retry_delivery(row.id, by=self.worker_id, at=retry.at, error=str(retry)))
+            self._settle(self.store.retry_delivery, row.id, at=retry.at, error=str(retry))
             self._backlog = True
             return None
-        self._settle(lambda: self.store.delivered(row.id, by=self.worker_id, channel_id=channel, message_ts=ts))
+        self._settle(self.store.delivered, row.id, channel_id=channel, message_ts=ts)
         if self._backlog:
             self._wake.set()  # Slack took this one: the waiting answers may go now rather than at their time
         return channel, ts
 
-    def _settle(self, write: Callable[[], None]) -> None:
+    def _settle(self, write: Callable[..., None], delivery_id: int, **values: Any) -> None:
         """A state change of a row; the database being briefly away must not lose the answer's state."""
         try:
-            retried(write, attempts=3, backoff_s=0.2)
+            retried(lambda: write(delivery_id, by=self.worker_id, **values), attempts=3, backoff_s=0.2)
         except StoreError as exc:
             self.logger.error("outbox row not updated [ref %s]: %s", new_reference(), exc)
 
@@ -175,7 +175,7 @@ class Outbox:
                 self.run_once(expedite=expedite)
             except StoreError as exc:
                 self.logger.warning("outbox: desk database unavailable: %s", exc)
-            except Exception as exc:  # the worker must outlive any one row
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one row
                 self.logger.error("outbox worker error [ref %s]: %s: %s", new_reference(), type(exc).__name__, exc)
             self._wake.wait(self.poll_s)
 
@@ -197,27 +197,25 @@ class Outbox:
                 self.logger.error("answer %s for %s/%s not delivered after %d attempts; given up [ref %s]: %s",
                                   row.answer_id, place.channel, place.thread_ts, row.attempts, new_reference(),
                                   row.last_error)
-                self._settle(lambda: self.store.fail_delivery(delivery_id, by=self.worker_id, error="gave up"))
+                self._settle(self.store.fail_delivery, delivery_id, error="gave up")
                 continue
             try:
                 found = self._already_posted(place, row.answer_id) if uncertain else None
                 channel, ts = found or post(self.client, place, text=payload["text"], blocks=payload["blocks"],
                                             logger=self.logger)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - classified: an outage waits, anything else fails the row
                 retry = _classify(exc, row.attempts)
                 if retry is None:
                     self.logger.error("Slack refused answer %s for %s [ref %s]: %s", row.answer_id, place.channel,
                                       new_reference(), exc)
-                    self._settle(lambda: self.store.fail_delivery(delivery_id, by=self.worker_id, error=str(exc)))
+                    self._settle(self.store.fail_delivery, delivery_id, error=str(exc))
                     continue
-                self._settle(lambda: self.store.retry_delivery(delivery_id, by=self.worker_id, at=retry.at,
-                                                               error=str(retry)))
+                self._settle(self.store.retry_delivery, delivery_id, at=retry.at, error=str(retry))
                 self._backlog = True
                 if "429" in str(retry):
                     break  # Slack asked us to wait: the other rows would be refused as well
                 continue
-            self._settle(lambda: self.store.delivered(delivery_id, by=self.worker_id, channel_id=channel,
-                                                      message_ts=ts))
+            self._settle(self.store.delivered, delivery_id, channel_id=channel, message_ts=ts)
             self._record(row.answer_id, payload, place, channel, ts)
             self.logger.info("delivered answer %s from the outbox after %d attempts", row.answer_id, row.attempts)
             posted += 1
