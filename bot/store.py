@@ -252,16 +252,32 @@ class DeskStore:
             raise StoreError(f"cannot open the desk database {parsed_safe(url)}: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._file = sqlite_file(make_url(url)) if upgrade else None
+        self._inode = self._file_inode()
         self._recreate_lock = threading.Lock()
+
+    def _file_inode(self) -> int | None:
+        try:
+            return self._file.stat().st_ino if self._file is not None else None
+        except OSError:
+            return None
 
     def _recreate_if_deleted(self) -> None:
         """An SQLite file deleted while serving (by hand, a clean-up job, a restored backup gone wrong):
         SQLite refuses every write to the unlinked file ("readonly database") until restart. A new file
-        with the current schema is made instead, and the loss is logged; one stat per transaction."""
-        if self._file is None or self._file.exists():
+        with the current schema is made instead, and the loss is logged. A file replaced under us (another
+        process made it again) is reopened. One stat per transaction."""
+        if self._file is None:
+            return
+        inode = self._file_inode()
+        if inode is not None and inode == self._inode:
             return
         with self._recreate_lock:
-            if self._file.exists():
+            inode = self._file_inode()
+            if inode is not None:
+                if inode != self._inode:  # not the file our pooled connections have open
+                    log.warning("the desk database file %s was replaced while in use; reconnecting", self._file)
+                    self.engine.dispose()
+                    self._inode = inode
                 return
             from bot import migrations
 
@@ -271,6 +287,7 @@ class DeskStore:
             try:
                 self._file.parent.mkdir(parents=True, exist_ok=True)
                 migrations.upgrade(self.engine)
+                self._inode = self._file_inode()
             except (SQLAlchemyError, migrations.MigrationError, OSError) as exc:
                 raise StoreUnavailableError(f"desk database {self._file} was deleted and cannot be made again: "
                                             f"{exc}") from exc

@@ -134,8 +134,11 @@ class LiveKnowledge:
         (answerer and matcher with it). A failure is logged; the next check tries again."""
         try:
             old = self.index
-            old.store.close()
-            index = open_index(self.settings, embedder=old.embedder)
+            if self.settings.chroma_host:  # a Chroma server keeps its vectors: only the lexical index went
+                index = open_index(self.settings, embedder=old.embedder, store=old.store)
+            else:
+                old.store.close()
+                index = open_index(self.settings, embedder=old.embedder)
             generation = self.editor.generation()
             kb = self.editor.load()
             report = ingest(self.settings, index, kb=kb)

@@ -38,3 +38,18 @@ def test_a_desk_database_file_deleted_while_serving_is_made_again_and_said_so(
         assert [a.question for a in again.answers()] == ["削除後の質問"]
     finally:
         again.close()
+
+
+def test_a_second_process_reconnects_to_the_file_another_made_again(tmp_path: Path) -> None:
+    path = tmp_path / "desk.sqlite3"
+    first, second = DeskStore(url=f"sqlite:///{path}"), DeskStore(url=f"sqlite:///{path}")
+    try:
+        _answer(first, "最初の質問")
+        assert len(second.answers()) == 1  # its pool now holds a connection to the file
+        path.unlink()
+        _answer(first, "削除後の質問")  # the first makes the file again
+        _answer(second, "二つ目のプロセスから")  # the second must write to the new file, not the unlinked one
+        assert sorted(a.question for a in first.answers()) == ["二つ目のプロセスから", "削除後の質問"]
+    finally:
+        first.close()
+        second.close()
