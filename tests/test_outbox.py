@@ -4,8 +4,10 @@ delivered once Slack is back, each once; no listener thread sleeps on a Retry-Af
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from tests.fakeslack import FakeSlack
 from tests.slack_fixtures import Rig, user_event
@@ -68,3 +70,33 @@ def test_a_long_retry_after_holds_no_listener_thread(rig: Rig) -> None:
     time.sleep(1.0)
     assert _answers_in(rig.fake, [*roots, late]) == {root: 1 for root in [*roots, late]}
     print(f"question after recovery answered in {took:.1f}s; the {len(roots)} waiting ones within {waited:.1f}s more")
+
+
+def test_a_row_whose_process_died_mid_post_is_taken_over_and_not_posted_twice(rig: Rig) -> None:
+    """A process that posted an answer and died before marking it sent leaves a lease that runs out; the
+    worker that takes the row over finds the answer in the thread (its buttons carry its id) and records
+    it rather than posting it again. A row whose post never reached Slack is posted once."""
+    root = rig.fake.add_message("C0GENERAL", text="質問です", user="U0ASKER")
+    record = {"surface": "mention", "question": "質問です", "answer": "回答です", "language": "ja", "confident": True,
+              "mode": "extractive", "citations": [], "user_id": "U0ASKER", "team_id": "T0KAKEHASHI"}
+
+    def payload(answer_id: str) -> dict[str, Any]:
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "回答です"}},
+                  {"type": "actions", "elements": [{"type": "button", "action_id": "kk_feedback_up", "value": answer_id,
+                                                    "text": {"type": "plain_text", "text": "👍"}}]}]
+        return {"place": {"channel": "C0GENERAL", "thread_ts": root, "user_id": "U0ASKER", "team_id": "T0KAKEHASHI"},
+                "text": "回答です", "blocks": blocks, "record": record}
+
+    posted = payload("a0000000dead")
+    rig.outbox.client.chat_postMessage(channel="C0GENERAL", thread_ts=root, text="回答です", blocks=posted["blocks"])
+    dead = dt.timedelta(seconds=-1)  # the lease of a process that is gone
+    rig.store.enqueue(answer_id="a0000000dead", payload=posted, claimed_by="gone:1:x", lease=dead)
+    rig.store.enqueue(answer_id="a0000000lost", payload=payload("a0000000lost"), claimed_by="gone:1:x", lease=dead)
+    deadline = time.monotonic() + 15
+    while {r.status for r in rig.store.deliveries()} != {"sent"}:
+        assert time.monotonic() < deadline, [(r.answer_id, r.status, r.last_error) for r in rig.store.deliveries()]
+        time.sleep(0.1)
+    bot_messages = [m for m in rig.fake.thread("C0GENERAL", root) if m.bot_id]
+    values = [e["value"] for m in bot_messages for b in m.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert sorted(values) == ["a0000000dead", "a0000000lost"]  # each once
+    assert sorted(a.id for a in rig.store.answers()) == ["a0000000dead", "a0000000lost"]
