@@ -215,3 +215,21 @@ def test_a_replayed_handoff_form_opens_one_consultation(rig: Rig) -> None:
     time.sleep(0.5)
     rig.settle()
     assert len(rig.store.consultations()) == 1 and len(rig.fake.messages[SUPPORTERS]) == 1
+
+
+def test_a_match_form_with_forged_metadata_posts_nowhere(rig: Rig) -> None:
+    """The match form's results go where its metadata says: only as sealed for the person who opened it."""
+    root, _ = _ask_in(rig, QUESTION, user="U0ASKER", channel="C0GENERAL")
+    assert rig.driver.command("match", user="U0OTHER", channel="C0OTHER").status == 200
+    view = rig.fake.wait_for("views.open")[0].args["view"]
+    values = {"free_text": {"value": {"type": "plain_text_input", "value": "細胞治療の非臨床スタートアップです"}}}
+    forged = {**view, "private_metadata": json.dumps({"c": "C0GENERAL", "t": root})}
+    before = len(rig.fake.calls_to("chat.postMessage"))
+    assert rig.driver.submit(forged, values, user="U0OTHER").status == 200
+    rig.settle()
+    assert sum(1 for m in rig.fake.thread("C0GENERAL", root) if m.bot_id) == 1  # the asker's answer alone
+    assert not [c for c in rig.fake.calls_to("chat.postMessage")[before:] if c.args["channel"] == "C0GENERAL"]
+    # The form as opened, by the one who opened it, is answered where it was opened.
+    assert rig.driver.submit(view, values, user="U0OTHER").status == 200
+    rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == "C0OTHER")
+    rig.settle()
