@@ -16,6 +16,8 @@ from retrieval.match import MatchResult
 from retrieval.profile import Profile
 
 if TYPE_CHECKING:
+    from bot.slack.guards import SupporterDirectory
+    from bot.slack.outbox import Outbox
     from knowledge.editor import KnowledgeEditor
     from retrieval.live import LiveKnowledge
 
@@ -55,6 +57,10 @@ class Deps:
     # only answers, and `/kakehashi kb` says editing is not available.
     editor: KnowledgeEditor | None = None
     live: LiveKnowledge | None = None
+    # Who may take and resolve consultations; None: staff only.
+    supporters: SupporterDirectory | None = None
+    # Answers go through the durable outbox (retried through Slack outages); None: posted directly.
+    outbox: Outbox | None = None
 
     @property
     def max_input_chars(self) -> int:
@@ -62,6 +68,12 @@ class Deps:
 
     def is_staff(self, user_id: str | None) -> bool:
         return self.staff is not None and self.staff.is_staff(user_id)
+
+    def check_supporter(self, user_id: str | None, *, attempted: str) -> bool:
+        """The check every take and resolve goes through: staff, or a member of the supporters' channel."""
+        if self.supporters is not None:
+            return self.supporters.check(user_id, attempted=attempted)
+        return self.check_staff(user_id, attempted=attempted)
 
     def check_staff(self, user_id: str | None, *, attempted: str) -> bool:
         """The check every knowledge change goes through: is_staff, with the refusal logged (who tried what)."""
