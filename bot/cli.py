@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import cli_db, cli_kb, cli_match, cli_report, cli_serve
+from bot import cli_db, cli_eval, cli_kb, cli_match, cli_report, cli_serve
 from bot.cli_common import (
     CliError,
     embedded_store_held,
@@ -31,6 +31,7 @@ from retrieval.engine import ingest, open_index
 from retrieval.errors import RetrievalError
 from retrieval.index import KINDS, Filters
 from retrieval.retired import with_retired_notes
+from retrieval.match import Matcher
 from retrieval.store import ChromaStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,12 +44,12 @@ def _print_json(obj: dict[str, Any], out: TextIO) -> None:
 
 
 def format_answer(answer: Answer) -> str:
-    lines = [answer.answer, ""]
-    if not answer.confident:
-        lines.append("（根拠が弱い回答です / weak evidence）" if answer.language == "ja" else "(weak evidence)")
-    lines.append("出典:" if answer.language == "ja" else "Sources:")
-    for c in answer.citations:
-        lines.append(f"  [{c.n}] {c.title} — {c.source}")
+    """What a person reads: the answer, then only the sources it cites, by deck title and date."""
+    lines = [answer.answer]
+    cited = answer.cited_citations()
+    if cited:
+        lines += ["", "出典:" if answer.language == "ja" else "Sources:"]
+        lines += [f"  [{c.n}] {c.label or c.title}" for c in cited]
     return "\n".join(lines)
 
 
@@ -69,14 +70,17 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     print(f"removed: {len(report.removed)} {' '.join(report.removed[:20])}")
     print(f"skipped: {report.skipped} unchanged passages")
     rate = f", {report.chunks_per_second:.1f} chunks/s" if report.embedded else ""
-    print(f"embedded {report.embedded} passages in {report.seconds:.2f}s{rate}; index holds {len(index)} passages")
+    print(f"embedded {report.embedded} passages and {report.sentences_embedded} new quote sentences in "
+          f"{report.seconds:.2f}s{rate}; index holds {len(index)} passages")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     kb = load_knowledge(settings.knowledge_dir)  # for retired-record notes, and to build an empty index
     index = ready_index(settings, kb=kb)
-    answerer = make_answerer(settings, index, make_chat_model(settings))
+    chat_model = make_chat_model(settings)
+    answerer = make_answerer(settings, index, chat_model, kb=kb,
+                             matcher=Matcher(kb=kb, index=index, chat_model=chat_model))
     filters = Filters(kind=args.kind)
     questions: Sequence[str] | Iterator[str] = stdin_lines(sys.stdin) if args.question == "-" else [args.question]
     for question in questions:
@@ -137,7 +141,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     eval_dir = Path(args.eval_dir)
     kb = load_knowledge(settings.knowledge_dir)
     index = ready_index(settings, kb=kb)
-    answerer = make_answerer(settings, index, make_chat_model(settings))
+    chat_model = make_chat_model(settings)
+    answerer = make_answerer(settings, index, chat_model, kb=kb,
+                             matcher=Matcher(kb=kb, index=index, chat_model=chat_model))
     questions = read_jsonl(eval_dir / "dev_questions.jsonl", required=("q", "any"))
     result = run_question_eval(answerer, questions)
     print(f"questions: {result['questions']}")
@@ -146,6 +152,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     print(f"MRR: {result['mrr']:.3f}")
     print(f"answer contains fact: {result['answer_has_fact']:.3f}")
     print(f"warm latency p50: {result['p50_ms']:.1f} ms, p95: {result['p95_ms']:.1f} ms")
+    answers = cli_eval.answer_set(eval_dir)
+    if answers:
+        cli_eval.run_answer_eval(answerer, answers, kb)
     cli_match.eval_match(settings=settings, eval_dir=eval_dir, index=index, kb=kb)
     return 0
 

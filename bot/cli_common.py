@@ -71,9 +71,10 @@ def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> Searc
     return index
 
 
-def make_answerer(settings: Settings, index: SearchIndex, chat_model: Any = None) -> Answerer:
+def make_answerer(settings: Settings, index: SearchIndex, chat_model: Any = None, *, kb: KnowledgeBase | None = None,
+                  matcher: Any = None) -> Answerer:
     # Answers cite at least five passages, whatever top_k says: the JSON contract promises the top 5.
-    return Answerer(index=index, chat_model=chat_model, k=max(settings.top_k, 5))
+    return Answerer(index=index, kb=kb, matcher=matcher, chat_model=chat_model, k=max(settings.top_k, 5))
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -69,6 +69,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here so the other subcommands do not pay for bolt.
     from bot.slack.app import build_app, make_client
     from bot.slack.gapsreport import start_weekly_gaps
+    from bot.slack.outbox import Outbox
     from bot.slack.server import EVENTS_PATH, serve_http, serve_socket_mode
     from bot.slack.sources import LiveSourceCatalog
     from bot.store import DeskStore, StoreError, parsed_safe
@@ -110,8 +111,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     answerer = make_answerer(settings, index, chat_model)
     live = LiveKnowledge(settings=settings, editor=editor, index=index, answerer=answerer, chat_model=chat_model,
                          kb=kb)
+    # One worker per process; every process sharing the database shares the outbox's rows.
+    outbox = Outbox(store=store, client=client, logger=logging.getLogger("kakehashi.slack.outbox")).start()
     app = build_app(settings=settings, answerer=live, matcher=live, store=store, catalog=LiveSourceCatalog(live),
-                    client=client, editor=editor, live=live)
+                    client=client, editor=editor, live=live, outbox=outbox)
     start_weekly_gaps(settings=settings, store=store, answerer=answerer, client=client, logger=log)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -119,17 +122,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     who = f"{identity.get('user')} in {identity.get('team')}"
-    if args.http:
-        def ready(server: object) -> None:
-            print(f"kakehashi: serving Slack as {who} at http://{args.host}:{args.port}{EVENTS_PATH}",
-                  file=sys.stderr, flush=True)
+    try:
+        if args.http:
+            def ready(server: object) -> None:
+                print(f"kakehashi: serving Slack as {who} at http://{args.host}:{args.port}{EVENTS_PATH}",
+                      file=sys.stderr, flush=True)
 
-        try:
-            serve_http(app, host=args.host, port=args.port, on_ready=ready)
-        except OSError as exc:
-            raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
-    else:
-        print(f"kakehashi: connecting to Slack as {who} over Socket Mode", file=sys.stderr, flush=True)
-        assert settings.slack_app_token is not None
-        serve_socket_mode(app, app_token=settings.slack_app_token.get_secret_value())
+            try:
+                serve_http(app, host=args.host, port=args.port, on_ready=ready)
+            except OSError as exc:
+                raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+        else:
+            print(f"kakehashi: connecting to Slack as {who} over Socket Mode", file=sys.stderr, flush=True)
+            assert settings.slack_app_token is not None
+            serve_socket_mode(app, app_token=settings.slack_app_token.get_secret_value())
+    finally:
+        outbox.stop()  # what it has not delivered stays in the database for the next process
     return 0

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +52,7 @@ CONSULTATION_STATUSES = ("open", "taken", "resolved")
 PG_CONNECT_TIMEOUT_S = 2
 
 T = TypeVar("T")
+log = logging.getLogger("kakehashi.store")
 
 
 class StoreError(Exception):
@@ -185,6 +188,46 @@ class BotThread(Base):
     opened_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
 
+class IdempotencyKey(Base):
+    """A state-changing request already handled (its Slack signature, a form's view): a replay within
+    Slack's five-minute window, to any process sharing the database, changes nothing."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
+
+
+class OutboxMessage(Base):
+    """An answer to deliver to Slack, kept until Slack has taken it. A process claims a row for a lease
+    (claimed_by, claimed_until) before posting, so two processes never post the same row at once; a
+    process that dies while posting leaves the lease to expire and another takes the row over."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    answer_id: Mapped[str] = mapped_column(String(16), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending|sending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    payload_json: Mapped[str] = mapped_column(Text)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return dict(json.loads(self.payload_json))
+
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+
+
 class DeskStore:
     """The desk database. Opening it brings the schema up to date unless `upgrade=False`
     (`kakehashi db current` looks without changing anything)."""
@@ -208,9 +251,50 @@ class DeskStore:
         except (SQLAlchemyError, migrations.MigrationError, ValueError, OSError) as exc:
             raise StoreError(f"cannot open the desk database {parsed_safe(url)}: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._file = sqlite_file(make_url(url)) if upgrade else None
+        self._inode = self._file_inode()
+        self._recreate_lock = threading.Lock()
+
+    def _file_inode(self) -> int | None:
+        try:
+            return self._file.stat().st_ino if self._file is not None else None
+        except OSError:
+            return None
+
+    def _recreate_if_deleted(self) -> None:
+        """An SQLite file deleted while serving (by hand, a clean-up job, a restored backup gone wrong):
+        SQLite refuses every write to the unlinked file ("readonly database") until restart. A new file
+        with the current schema is made instead, and the loss is logged. A file replaced under us (another
+        process made it again) is reopened. One stat per transaction."""
+        if self._file is None:
+            return
+        inode = self._file_inode()
+        if inode is not None and inode == self._inode:
+            return
+        with self._recreate_lock:
+            inode = self._file_inode()
+            if inode is not None:
+                if inode != self._inode:  # not the file our pooled connections have open
+                    log.warning("the desk database file %s was replaced while in use; reconnecting", self._file)
+                    self.engine.dispose()
+                    self._inode = inode
+                return
+            from bot import migrations
+
+            log.error("the desk database file %s was deleted while in use; a new, empty one is created "
+                      "(answers, feedback and consultations recorded before are not in it)", self._file)
+            self.engine.dispose()
+            try:
+                self._file.parent.mkdir(parents=True, exist_ok=True)
+                migrations.upgrade(self.engine)
+                self._inode = self._file_inode()
+            except (SQLAlchemyError, migrations.MigrationError, OSError) as exc:
+                raise StoreUnavailableError(f"desk database {self._file} was deleted and cannot be made again: "
+                                            f"{exc}") from exc
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        self._recreate_if_deleted()
         with self._sessions() as session:
             try:
                 yield session
@@ -243,6 +327,99 @@ class DeskStore:
             with self._session() as session:
                 session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < _now() - keep))
         return True
+
+    def claim_key(self, key: str, *, scope: str, keep: dt.timedelta = dt.timedelta(minutes=15)) -> bool:
+        """True the first time `key` is claimed in `scope` (in any process sharing this database); keys
+        older than `keep` are pruned now and then (Slack refuses a signature older than five minutes)."""
+        try:
+            with self._session() as session:
+                session.add(IdempotencyKey(key=f"{scope}:{key}"[:128], scope=scope))
+        except StoreConflictError:
+            return False
+        if secrets.randbelow(100) == 0:
+            with self._session() as session:
+                session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < _now() - keep))
+        return True
+
+    # --- the outbox ---------------------------------------------------------------------------
+
+    def enqueue(self, *, answer_id: str, payload: dict[str, Any], claimed_by: str | None = None,
+                lease: dt.timedelta = dt.timedelta(seconds=90)) -> OutboxMessage:
+        """Keep an answer for delivery. With `claimed_by`, the caller holds it for a first attempt now
+        (nobody else may post it until the lease ends); else it waits for a worker."""
+        now = _now()
+        row = OutboxMessage(answer_id=answer_id, payload_json=json.dumps(payload, ensure_ascii=False),
+                            status="sending" if claimed_by else "pending", attempts=1 if claimed_by else 0,
+                            next_attempt_at=now, claimed_by=claimed_by,
+                            claimed_until=now + lease if claimed_by else None, last_error="")
+        with self._session() as session:
+            session.add(row)
+        return row
+
+    @staticmethod
+    def _due(now: dt.datetime, *, expedite: bool) -> Any:
+        """Pending and due (any pending row when `expedite`), or sending under a lease that ran out (the
+        process posting it died or hung)."""
+        pending = OutboxMessage.status == "pending"
+        if not expedite:
+            pending = pending & (OutboxMessage.next_attempt_at <= now)
+        return pending | ((OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now))
+
+    def due_deliveries(self, *, limit: int = 20, expedite: bool = False) -> list[int]:
+        """Rows a worker may claim now, oldest first."""
+        with self._session() as session:
+            query = (select(OutboxMessage.id).where(self._due(_now(), expedite=expedite))
+                     .order_by(OutboxMessage.id).limit(limit))
+            return list(session.scalars(query))
+
+    def claim_delivery(self, delivery_id: int, *, by: str, lease: dt.timedelta = dt.timedelta(seconds=90),
+                       expedite: bool = False) -> tuple[OutboxMessage, bool] | None:
+        """Take a due row for one attempt: (the row, whether an earlier attempt may have reached Slack),
+        or None when another process took it first or it is not due."""
+        now = _now()
+        due = self._due(now, expedite=expedite)
+        with self._session() as session:
+            before = session.get(OutboxMessage, delivery_id)
+            if before is None:
+                return None
+            uncertain = before.status == "sending"
+            changed = session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == delivery_id, due)
+                .values(status="sending", claimed_by=by, claimed_until=now + lease,
+                        attempts=OutboxMessage.attempts + 1)).rowcount
+        if not changed:
+            return None
+        with self._session() as session:
+            row = session.get(OutboxMessage, delivery_id)
+        assert row is not None
+        return row, uncertain
+
+    def delivered(self, delivery_id: int, *, by: str, channel_id: str, message_ts: str) -> None:
+        with self._session() as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == delivery_id,
+                                                        OutboxMessage.claimed_by == by)
+                            .values(status="sent", channel_id=channel_id, message_ts=message_ts, sent_at=_now(),
+                                    claimed_until=None, last_error=""))
+
+    def retry_delivery(self, delivery_id: int, *, by: str, at: dt.datetime, error: str) -> None:
+        """Back to the queue, due at `at` (naive UTC): Slack was rate-limiting or failing."""
+        with self._session() as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == delivery_id,
+                                                        OutboxMessage.claimed_by == by)
+                            .values(status="pending", next_attempt_at=self._stored_time(at), claimed_by=None,
+                                    claimed_until=None, last_error=error[:500]))
+
+    def fail_delivery(self, delivery_id: int, *, by: str, error: str) -> None:
+        """Slack refused the message for good (or it waited too long): kept, with why, for staff."""
+        with self._session() as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == delivery_id,
+                                                        OutboxMessage.claimed_by == by)
+                            .values(status="failed", claimed_until=None, last_error=error[:500]))
+
+    def deliveries(self, *, statuses: tuple[str, ...] = OUTBOX_STATUSES) -> list[OutboxMessage]:
+        with self._session() as session:
+            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.status.in_(statuses))
+                                        .order_by(OutboxMessage.id)))
 
     # --- answers ------------------------------------------------------------------------------
 
@@ -332,11 +509,15 @@ class DeskStore:
             session.add(row)
         return row
 
-    def explain_feedback(self, feedback_id: int, *, reasons: list[str], comment: str) -> None:
-        """The reasons a user gave for a 👎, added to the rating recorded at the click."""
+    def explain_feedback(self, feedback_id: int, *, reasons: list[str], comment: str,
+                         user_id: str | None = None) -> bool:
+        """The reasons a user gave for a 👎, added to the rating recorded at the click; with `user_id`, only
+        to that user's own rating. False when no such rating was changed."""
+        query = update(FeedbackRecord).where(FeedbackRecord.id == feedback_id)
+        if user_id is not None:
+            query = query.where(FeedbackRecord.user_id == user_id)
         with self._session() as session:
-            session.execute(update(FeedbackRecord).where(FeedbackRecord.id == feedback_id)
-                            .values(reasons=",".join(reasons), comment=comment))
+            return bool(session.execute(query.values(reasons=",".join(reasons), comment=comment)).rowcount)
 
     def feedback(self) -> list[FeedbackRecord]:
         with self._session() as session:

@@ -2,10 +2,12 @@
 processes, recorded with before and after, and reversible.
 
 The knowledge files stay the plain YAML and text a reviewer reads in git; the history sits beside
-them (`history/000001.json`, ...), so an export carries it along. A change is written in three
-steps, each an atomic rename: a journal of every file's before and after, the files, then the
-history entry. A crash before the history entry is written is rolled back from the journal by
-the next editor that takes the lock, so the old state comes back whole.
+them (`history/000001.json`, ...), so an export carries it along. A change is written in four
+steps, each an atomic rename: a journal of every file's before and after, the files, the history
+entry, then `HEAD` naming the change. Writing `HEAD` is the commit: after a crash, the next editor
+that takes the lock removes the journal of a change `HEAD` names, and rolls any other back from it
+(files, then its history entry), so a change is either whole and in the history or absent and its
+number free. Temporary files a crash left behind are removed then too.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from knowledge.loader import (
     squash,
 )
 from knowledge.schema import RECORD_DIRS, RECORD_TYPES, DocumentMeta, Ministry, Record
+from knowledge.yamltext import load_yaml, load_yaml_all
 
 HISTORY_DIR = "history"
 HEAD_FILE = "HEAD"
@@ -77,6 +80,15 @@ class UnknownRecordError(KnowledgeError):
 
 class NothingToChangeError(KnowledgeError):
     """The change would leave every file as it is."""
+
+
+class ReplaceNotConfirmedError(KnowledgeError):
+    """An upload would replace the text of an existing document; staff must say that they mean it."""
+
+    def __init__(self, message: str, *, doc_id: str, title: str) -> None:
+        super().__init__(message)
+        self.doc_id = doc_id
+        self.title = title
 
 
 @dataclass(frozen=True)
@@ -276,20 +288,48 @@ class KnowledgeEditor:
     # --- the write path ---------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        """Undo a change that a crash left half-written (its history entry was never written)."""
-        journal = self.root / HISTORY_DIR / JOURNAL_FILE
-        if not journal.is_file():
-            return
-        pending = json.loads(journal.read_text(encoding="utf-8"))
-        done = (self.root / HISTORY_DIR / f"{int(pending['id']):06d}.json").is_file()
-        if not done:
-            for item in pending["files"]:
-                path = self.root / item["path"]
-                if item["before"] is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    write_atomic(path, item["before"])
-        journal.unlink()
+        """Finish what a crash interrupted: a journal whose change HEAD names only needs removing; any
+        other change is undone from it. Runs with the lock held, so nobody else is writing."""
+        history = self.root / HISTORY_DIR
+        journal = history / JOURNAL_FILE
+        if journal.is_file():
+            pending = json.loads(journal.read_text(encoding="utf-8"))
+            change_id = int(pending["id"])
+            if self.head() < change_id:
+                for item in pending["files"]:
+                    path = self.root / item["path"]
+                    if item["before"] is None:
+                        path.unlink(missing_ok=True)
+                    elif self._read(item["path"]) != item["before"]:
+                        write_atomic(path, item["before"])
+                # Its entry, if written, goes too: the number is the next change's, and no entry may
+                # describe a change that is not on disk.
+                (history / f"{change_id:06d}.json").unlink(missing_ok=True)
+            journal.unlink()
+        else:
+            self._repair_head()
+        self._sweep_temporaries()
+
+    def _repair_head(self) -> None:
+        """An entry one past HEAD with no journal is a change that is whole on disk (an editor before this
+        protocol removed its journal before moving HEAD): HEAD moves to it rather than the next change
+        overwriting it."""
+        head = self.head()
+        newest = head
+        while (self.root / HISTORY_DIR / f"{newest + 1:06d}.json").is_file():
+            newest += 1
+        if newest != head:
+            write_atomic(self.root / HISTORY_DIR / HEAD_FILE, f"{newest} {secrets.token_hex(4)}\n")
+
+    def _sweep_temporaries(self) -> None:
+        """Half-written `.NAME.*.tmp` files and import staging folders of a process that died mid-write."""
+        for part in TREE_PARTS:
+            folder = self.root / part
+            if folder.is_dir():
+                for leftover in folder.glob(".*.tmp"):
+                    leftover.unlink(missing_ok=True)
+        for staging in self.root.glob(".import-*"):
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _commit(self, *, action: str, summary: str, records: tuple[str, ...], files: Mapping[str, str | None],
                 actor: Actor, reverts: int | None = None, warnings: tuple[str, ...] = ()) -> Change:
@@ -402,13 +442,7 @@ class KnowledgeEditor:
                 raise RecordError("a Markdown record file starts with YAML front matter between --- lines",
                                   path=source, line=1)
             front, body = match.groups()
-            try:
-                data = yaml.safe_load(front)
-                node = yaml.compose(front)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                raise RecordError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=source,
-                                  line=mark.line + 2 if mark else None) from exc
+            data, node = load_yaml(front, path=source, first_line=2)
             if not isinstance(data, dict) or node is None:
                 raise RecordError("the front matter must be a YAML mapping", path=source, line=2)
             kind = self._kind_of(data, source)
@@ -419,15 +453,9 @@ class KnowledgeEditor:
                                       field=field)
                 data[field] = body.strip()
             return [(record_from_node(node, data, path=source, kind=kind), None)]
-        try:
-            documents = list(yaml.safe_load_all(text))
-            nodes = list(yaml.compose_all(text))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise RecordError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=source,
-                              line=mark.line + 1 if mark else None) from exc
+        documents = load_yaml_all(text, path=source)
         items: list[tuple[Any, yaml.Node]] = []
-        for data, node in zip(documents, nodes, strict=True):
+        for data, node in documents:
             if isinstance(data, list) and isinstance(node, yaml.SequenceNode):
                 items += list(zip(data, node.value, strict=True))
             elif data is not None:
@@ -482,15 +510,27 @@ class KnowledgeEditor:
 
     def add_document(self, *, name: str, data: bytes, actor: Actor, title: str | None = None,
                      ministry: str | None = None, date: dt.date | None = None, doc_id: str | None = None,
-                     description_ja: str | None = None) -> Change:
-        """Extract the text of an uploaded file and add it as a source document (or replace the one with
-        `doc_id`). An unreadable file raises DocumentReadError and nothing is written."""
+                     description_ja: str | None = None, replace: bool = False) -> Change:
+        """Extract the text of an uploaded file and add it as a source document, or replace the text of the
+        one with `doc_id` (naming it is the confirmation). A file whose name alone matches an existing
+        document's id raises ReplaceNotConfirmedError unless `replace`; text identical to a document's
+        raises NothingToChangeError. An unreadable file raises DocumentReadError. Nothing is written then."""
         from knowledge.extract import extract_document
 
         extracted = extract_document(name, data, max_bytes=self.max_upload_bytes)
         slug = doc_id or slugify(name, data)
         with self.locked():
-            existing = next((d for d in load_documents(self.root) if d.meta.id == slug), None)
+            documents = load_documents(self.root)
+            existing = next((d for d in documents if d.meta.id == slug), None)
+            same = next((d for d in documents if d.text == extracted.text), None)
+            if same is not None and (existing is None or same is existing):
+                raise NothingToChangeError(f"the same text is already the document {same.meta.id} "
+                                           f"({same.meta.title}); nothing changed")
+            if existing is not None and doc_id is None and not replace:
+                raise ReplaceNotConfirmedError(
+                    f"a document with the id {slug} ({existing.meta.title}) exists already; to replace its text "
+                    f"say so (`kakehashi kb add {name} --id {slug}`, or the Replace button in Slack); to add a new "
+                    "document, rename the file", doc_id=slug, title=existing.meta.title)
             file = existing.meta.file if existing else f"{slug}.txt"
             if existing is None and (self.root / DOCUMENTS_DIR / file).exists():
                 file = f"{slug}-{secrets.token_hex(3)}.txt"

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.schema import CDMO, RECORD_DIRS, RECORD_TYPES, VC, DocumentMeta, Program, Record
+from knowledge.yamltext import load_yaml
 
 DOCUMENTS_DIR = "documents"
 DOCUMENTS_MANIFEST = "documents.yaml"
@@ -119,15 +120,7 @@ def _field_path(location: tuple[int | str, ...]) -> str:
 def parse_record(path: Path, kind: str, text: str | None = None) -> Record:
     """Parse one record file; every problem names the file, line, record and field."""
     text = path.read_text(encoding="utf-8") if text is None else text
-    try:
-        node = yaml.compose(text)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise RecordError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line) from exc
-    except RecursionError as exc:  # PyYAML parses nesting recursively: "[[[[…" deep enough overflows it
-        raise RecordError("invalid YAML: nested too deeply", path=path, line=1) from exc
+    data, node = load_yaml(text, path=path)
     if not isinstance(data, dict) or node is None:
         raise RecordError("a record file must hold one YAML mapping", path=path, line=1)
     for number, line in enumerate(text.splitlines(), 1):
@@ -167,11 +160,8 @@ def _load_documents(tree: _Tree) -> list[Document]:
     if not tree.exists(manifest_rel):
         raise KnowledgeError(f"{manifest}: the document manifest is missing")
     text = tree.read(manifest_rel)
-    try:
-        node = yaml.compose(text)
-        entries = yaml.safe_load(text) or []
-    except yaml.YAMLError as exc:
-        raise RecordError(f"invalid YAML: {exc}", path=manifest) from exc
+    entries, node = load_yaml(text, path=manifest)
+    entries = entries or []
     if not isinstance(entries, list):
         raise RecordError("the document manifest must be a YAML list", path=manifest, line=1)
     documents = []

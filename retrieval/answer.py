@@ -1,93 +1,73 @@
-"""Cited answers: extractive by default, through a LangChain chat model when one is configured.
+"""Cited answers, in one pipeline: understand -> gather evidence -> compose -> cite.
 
-Either way the answer is in the question's language, cites numbered passages,
-and says plainly when the evidence is weak instead of guessing.
+- Understand (retrieval/understand.py): language, intent, the things named, the attribute asked.
+- Evidence: the named records' structured fields with their source quotes, and sentences of the
+  hybrid-search passages picked by meaning (stored sentence vectors) as well as by words. Curated
+  records' notes are never quoted: quotes come from the government's documents.
+- Compose (retrieval/compose.py): a lead sentence that names the thing and states the fact, in the
+  question's language, then the source's own wording as evidence.
+- Cite (retrieval/cite.py): deck title, date and section; only what the text cites is marked cited.
+
+Confidence means "the question was understood and the evidence states the asked fact"; it does not
+depend on one embedding model's similarity values.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from knowledge.loader import KnowledgeBase, squash
+from knowledge.schema import CDMO, VC, BudgetKind, Program
 from knowledge.settings import Settings
 from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
+from retrieval import compose as words
+from retrieval.cite import Citation, Citations
 from retrieval.deadline import chat_timeout, within
+from retrieval.entities import Entity, EntityCatalog, fold, startup_name
 from retrieval.errors import LLMError
-from retrieval.glossary import expansion_terms
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
+from retrieval.sentences import MIN_SENTENCE_CHARS, sentence_pieces, split_sentences
+from retrieval.glossary import expansion_terms, in_deck_words
+from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
+
+__all__ = ["Answer", "Answerer", "Citation", "Turn", "make_chat_model"]
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 _HIRAGANA_ONLY = re.compile(r"^[\u3041-\u309f]+$")
-_JAPANESE = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]")
-_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
-_AMOUNT = re.compile(r"\d[\d,.]*\s*(?:兆|億|万|百万|千)?円|\d[\d,.]*\s*(?:億|兆)")
-_DATE = re.compile(r"(?:令和|平成|R)\s*\d+|\d{4}\s*(?:年|-|–|～|/)|\d+月")
-_NUMBER = re.compile(r"\d")
-_UNSEEN_IDF = 1.5
-# A record's field line, and the question words that ask about it.
-_FIELD_QUESTIONS = {
-    name: re.compile(pattern, re.IGNORECASE)
-    for name, pattern in {
-        "対象者": r"対象|誰|だれ|応募|申請|who|eligib|apply",
-        "開発段階": r"段階|フェーズ|ステージ|stage|phase",
-        "モダリティ": r"モダリティ|modalit",
-        "疾患領域": r"疾患|領域|disease",
-        "支援内容": r"支援内容|どんな支援|what support|kind of support",
-    }.items()
+# What a sentence must contain to state the attribute asked (no pattern: any sentence on topic will do).
+_SIGNALS: dict[str, re.Pattern[str]] = {
+    "amount": re.compile(r"\d[\d,.]*\s*(兆|億|万|百万|千)?\s*円|\d[\d,.]*\s*億"),
+    "rate": re.compile(r"\d+\s*/\s*\d+|定額|半額|\d+\s*%|\d+\s*割|分の"),
+    "cap": re.compile(r"(上限|当たり|あたり|最大|まで).{0,20}\d|\d.{0,20}(上限|当たり|あたり|最大)"),
+    "period": re.compile(r"(令和|平成)\s*\d+\s*年度?\s*[～〜~-]|\d+\s*年(間|以内)|\d{4}\s*年?\s*[～〜~\-–]\s*\d{4}|期間"),
+    "date": re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|\d+\s*月\s*\d*\s*日?|R\d+\.\d+"),
+    "count": re.compile(r"\d"),
+    "target": re.compile(r"\d"),
+    "chair": re.compile(r"議長|座長|大臣|委員長"),
+    "people": re.compile(r"サポーター|専門家|コーディネーター|メンター|アドバイザー|担当者|職員|人材|経験者"),
+    "eligibility": re.compile(r"対象|要件|条件|限る|申請|応募|できる"),
+    "rounds": re.compile(r"第\s*\d+\s*回|応募期間|採択"),
+    "change": re.compile(r"[（(]\s*\d[\d,.]*\s*億?円?\s*[）)]|前年度|増"),
 }
-_RECORD_FIELD = re.compile(r"^(" + "|".join(_FIELD_QUESTIONS) + r"):")
-_ASKS_STAGE = _FIELD_QUESTIONS["開発段階"]
-_STAGE_WORDS = re.compile(r"基礎研究|応用研究|非臨床|前臨床|臨床試験|第\d相|治験|製造|上市|実用化")
-_COUNTER = re.compile(r"何(症例|件|社|人|名|例|か所|拠点|億円|年)")
-
-_ASKS_AMOUNT = re.compile(r"いくら|金額|予算|要求額|総額|how much|budget|amount|cost", re.IGNORECASE)
-_ASKS_TIME = re.compile(r"いつ|期間|何年|時期|when|period|year|date", re.IGNORECASE)
-_ASKS_COUNT = re.compile(r"何件|何社|何症例|何人|何名|いくつ|どのくらい|どれくらい|how many|how large|share|割合", re.IGNORECASE)
-
-WEAK_NOTE = {
-    "ja": "資料の中に、この質問に確かに答える記述が見つかりませんでした。推測はしません。"
-    "MEDISOのような相談員（サポーター）に相談することをおすすめします。",
-    "en": "I could not find a passage that clearly answers this question, so I will not guess. "
-    "Please consider consulting a human supporter (such as MEDISO's).",
-}
-CLOSEST = {"ja": "参考までに、最も近い記述:", "en": "For reference, the closest passage (in the source's wording):"}
-LLM_FALLBACK_NOTE = {
-    "ja": "（言語モデルが応答しなかったため、資料からの抜粋でお答えします）",
-    "en": "(The language model did not respond, so this answer quotes the sources directly.)",
-}
-EXTRACTIVE_LEAD = {"ja": "", "en": "From the sources (quoted in their original Japanese where applicable):"}
-TRUNCATED_NOTE = {
-    "ja": f"（質問が長いため、最初の{MAX_QUESTION_CHARS}文字で検索しました）",
-    "en": f"(Your question was long; I searched with its first {MAX_QUESTION_CHARS} characters.)",
-}
-
-
-def _clean(sentence: str) -> str:
-    """Markdown emphasis and heading marks are layout, not the source's wording."""
-    return sentence.replace("**", "").lstrip("#").strip()
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    id: str
-    kind: str
-    title: str
-    source: str
-    text: str
-    score: float
-    # What a person recognises: the deck's title and date (and slide/page where known), or the record's name.
-    label: str = ""
+_MIN_COVERAGE = 0.34
+_MIN_FIT_RELEVANCE = 0.25
+_UNSEEN_IDF = 5.0  # as rare as a word can be: no passage has it
+_QUOTE_CHARS = 220
+_YEAR = re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|R\d+\.")
+_KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 
 
 @dataclass
@@ -99,7 +79,7 @@ class Answer:
     language: Language = "ja"
     mode: str = "extractive"
     notes: list[str] = field(default_factory=list)
-    # What the question asked for (fact, fit, compare, list, thanks, clarify, out_of_scope, ...).
+    # What the question asked for (fact, fit, compare, list, thanks, clarify, out_of_scope).
     intent: str = "fact"
     # The citation numbers the answer text uses; cards show only these.
     cited: list[int] = field(default_factory=list)
@@ -119,8 +99,18 @@ class Answer:
         }
 
 
+LLM_FALLBACK_NOTE = {
+    "ja": "（言語モデルが応答しなかったため、資料からの抜粋でお答えします）",
+    "en": "(The language model did not respond, so this answer quotes the sources directly.)",
+}
+TRUNCATED_NOTE = {
+    "ja": f"（質問が長いため、最初の{MAX_QUESTION_CHARS}文字で検索しました）",
+    "en": f"(Your question was long; I searched with its first {MAX_QUESTION_CHARS} characters.)",
+}
+
+
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
-    """The chat model named in settings, via LangChain's init_chat_model; None means extractive only."""
+    """The chat model named in settings, via LangChain's init_chat_model; None means composed answers only."""
     if not settings.llm_model:
         return None
     from langchain.chat_models import init_chat_model
@@ -129,7 +119,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
     if not colon:
         # Settings admit a bare model name only with llm_base_url: an OpenAI-compatible endpoint.
         provider, model_name = "openai", settings.llm_model
-    # No retries: each would add up to another timeout, and the extractive answer is a good fallback.
+    # No retries: each would add up to another timeout, and the composed answer is a good fallback.
     kwargs: dict[str, Any] = {"timeout": settings.llm_timeout_s, "max_retries": 0, "temperature": 0}
     if settings.llm_base_url:
         kwargs["base_url"] = settings.llm_base_url
@@ -138,147 +128,885 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
     return init_chat_model(model_name, model_provider=provider, **kwargs)  # type: ignore[return-value]
 
 
+@dataclass
+class _Draft:
+    """An answer being composed: its lines, the structured facts behind it, and whether it states the fact."""
+
+    lines: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)  # for the LLM: plain statements with their citation numbers
+    confident: bool = False
+
+    def add(self, line: str) -> None:
+        if line:
+            self.lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    chunk_id: str
+    score: float
+    coverage: float
+    signal: bool
+    own: float = 0.0  # coverage by the sentence's own words, without the line before it
+    row: bool = False  # a table row: its header above says what its numbers are
+    names_entity: bool = False  # the line (or the one above it) names the thing asked about
+
+
 class Answerer:
-    def __init__(self, *, index: SearchIndex, chat_model: BaseChatModel | None = None, k: int = 8,
-                 llm_timeout_s: float | None = None) -> None:
-        """`llm_timeout_s` bounds a whole LLM answer; by default the chat model's own request
-        timeout (make_chat_model sets it from settings)."""
+    def __init__(self, *, index: SearchIndex, kb: KnowledgeBase | None = None, matcher: Any = None,
+                 chat_model: BaseChatModel | None = None, k: int = 8, llm_timeout_s: float | None = None) -> None:
+        """`kb` lets the answer read the records' structured fields (else it quotes passages only);
+        `matcher` answers "which support fits me" questions. `llm_timeout_s` bounds a whole LLM answer; by
+        default the chat model's own request timeout (make_chat_model sets it from settings)."""
         self.index = index
+        self.kb = kb
+        self.matcher = matcher
         self.chat_model = chat_model
         self.k = k
         self.llm_timeout_s = chat_timeout(chat_model) if llm_timeout_s is None else llm_timeout_s
+        self._catalogs: dict[int, EntityCatalog] = {}
+        self._squashed: dict[str, str] = {}
+        self._folded: dict[str, str] = {}
+        self._ordinals: dict[tuple[str, Any], Any] = {}
+        self._ordinals_of: Any = None
 
-    # --- evidence -----------------------------------------------------------------------------
+    # --- entry point --------------------------------------------------------------------------
 
-    def _content_tokens(self, question: str) -> dict[str, float]:
-        """Query tokens that carry meaning, weighted by how rare they are in the corpus;
-        glossary expansions count half, since the user did not write them."""
-        lexical = self.index.lexical  # one snapshot: a knowledge update may swap the index meanwhile
-        tokens: dict[str, float] = {}
-        for weight, text in ((0.5, expansion_terms(question)), (1.0, question)):
-            for token in set(lexical.tokenizer.tokenize(text)):
-                if _HIRAGANA_ONLY.match(token):
-                    continue
-                # A word found nowhere in the corpus (English against Japanese slides) would carry
-                # the top idf and make every English answer look weak; it counts as a common word.
-                idf = lexical.idf(token) if lexical.document_frequency(token) else _UNSEEN_IDF
-                tokens[token] = weight * idf
-        return tokens
+    def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = (),
+            kb: KnowledgeBase | None = None, matcher: Any = None) -> Answer:
+        kb = kb or self.kb
+        matcher = matcher or self.matcher
+        notes: list[str] = []
+        query = question.strip()
+        language = detect_language(query)
+        if len(query) > MAX_QUESTION_CHARS:
+            query = query[:MAX_QUESTION_CHARS]
+            notes.append(TRUNCATED_NOTE[language])
+        catalog = self._catalog(kb)
+        u = understand(query, catalog=catalog, history=history)
+        search_text = query
+        if u.resolved_from_history and u.entity:
+            search_text = f"{u.entity.name} {query}"
+        vector = self.index.embedder.embed_query(search_text) if search_text else None
+        hits = self.index.search(search_text, k=self.k, filters=filters, query_vector=vector) if search_text else []
+        hits = self._named_first(hits, u, filters)
+        citations = Citations(hits=hits, lexical=self.index.lexical, kb=kb, language=language,
+                              squashed=self._squashed)
+        draft = self._compose(u, hits, citations, vector, kb, matcher, history)
+        text = draft.text
+        mode = "extractive"
+        if self.chat_model is not None and draft.confident and u.intent in ("fact", "compare", "fit"):
+            try:
+                text = self._llm_answer(query, language, draft, citations)
+                mode = "llm"
+            except LLMError as exc:
+                log.warning("falling back to the composed answer: %s", exc)
+                notes.append(LLM_FALLBACK_NOTE[language])
+        if notes:
+            text = "\n".join([*notes, text])
+        cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text) if int(n) <= len(citations.items)})
+        return Answer(question=question, answer=text, confident=draft.confident, citations=citations.items,
+                      language=language, mode=mode, notes=notes, intent=u.intent, cited=cited)
 
-    def _tokens(self, text: str) -> set[str]:
-        return set(self.index.lexical.tokenizer.tokenize(text))
+    def _named_first(self, hits: list[Hit], u: Understanding, filters: Filters | None) -> list[Hit]:
+        """A question that names a program, VC or CDMO is best served first by that record's own passage."""
+        mention = u.mentions[0] if u.mentions else None
+        if mention is None or not (mention.exact or mention.score >= 0.65) or (filters and not filters.empty):
+            return hits
+        origin = mention.entity.record.id
+        lexical = self.index.lexical
+        own = next((h for h in hits if h.chunk.origin == origin and h.chunk.kind != "document"), None)
+        if own is None:
+            chunk = next((c for c in lexical.chunks() if c.origin == origin and c.kind != "document"), None)
+            if chunk is None:
+                return hits
+            own = Hit(chunk=chunk, score=hits[0].score if hits else 0.0)
+            hits = hits[: max(0, self.k - 1)]
+        return [own, *(h for h in hits if h is not own)]
+
+    def _catalog(self, kb: KnowledgeBase | None) -> EntityCatalog | None:
+        if kb is None:
+            return None
+        catalog = self._catalogs.get(id(kb))
+        if catalog is None or catalog.kb is not kb:
+            catalog = EntityCatalog(kb)
+            self._catalogs = {id(kb): catalog}  # one knowledge snapshot at a time
+        return catalog
+
+    # --- compose, by intent -------------------------------------------------------------------
+
+    def _compose(self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None,
+                 kb: KnowledgeBase | None, matcher: Any, history: Sequence[Turn]) -> _Draft:
+        lang = u.language
+        draft = _Draft()
+        if u.intent == "thanks":
+            draft.add(words.phrase(lang, "thanks"))
+            draft.confident = True
+            return draft
+        if u.intent == "clarify":
+            draft.add(words.phrase(lang, "clarify"))
+            examples = self._likely_programs(u, hits, kb)
+            if examples:
+                draft.add(words.phrase(lang, "clarify_examples", names=words.join(examples, lang)))
+            return draft
+        if u.intent == "fit":
+            self._fit(u, hits, citations, kb, matcher, draft)
+        elif u.intent == "compare":
+            self._compare(u, hits, citations, vector, draft)
+        elif u.intent == "list" and kb is not None:
+            self._list(u, kb, citations, draft)
+            if not draft.lines:
+                self._fact(u, hits, citations, vector, draft)
+        else:
+            self._fact(u, hits, citations, vector, draft)
+        if not draft.confident:
+            draft.add(words.phrase(lang, "supporter"))
+        self._not_again(draft, history, lang)
+        return draft
 
     @staticmethod
-    def _coverage(weights: dict[str, float], present: Collection[str]) -> float:
-        total = sum(weights.values())
-        return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+    def _not_again(draft: _Draft, history: Sequence[Turn], language: str) -> None:
+        """A thread never gets the same answer twice: the lead already given is not given again."""
+        if not draft.lines:
+            return
+        lead = _plain(draft.lines[0])
+        for turn in history:
+            given = [_plain(line) for line in turn.answer.splitlines() if line.strip()]
+            if lead and lead in given:
+                draft.lines = [words.phrase(language, "repeat")]
+                draft.confident = False
+                return
 
-    def _confident(self, weights: dict[str, float], hits: list[Hit]) -> bool:
-        if not hits:
+    # --- facts --------------------------------------------------------------------------------
+
+    def _fact(self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None,
+              draft: _Draft) -> None:
+        lang = u.language
+        entity = u.entity
+        if entity is None:
+            unknown = self._unknown_name(u)
+            if unknown:
+                draft.add(words.phrase(lang, "unknown_thing", name=unknown))
+                u.intent = "out_of_scope"
+                return
+        if entity is not None:
+            # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
+            if self._structured(u, entity, citations, draft, attribute=u.attribute):
+                if len(u.attributes) > 1:
+                    self._structured(u, entity, citations, draft, attribute=u.attributes[1], first=False)
+                return
+        if entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup" and (
+                u.language == "en" or self._about_itself(u, entity)):
+            if self._describe(u, entity, citations, draft):
+                return
+        passages = self._passages(entity, hits, citations)
+        if not passages and entity is None and vector is not None:
+            # An English question finds the records' English summaries first; the facts are in the decks.
+            passages = [h.chunk for h in self.index.search(u.question, k=5, filters=Filters(kind="document"),
+                                                          query_vector=vector)]
+        chosen = self._sentences(u, entity, passages, vector, citations)
+        name = _display(u, entity) if entity else ""
+        if chosen and self._states_fact(u, chosen[0]):
+            draft.confident = True
+            # A second quote only when it is about the thing too, not a neighbouring line that shares a word.
+            rest = [s for s in chosen[1:2] if self._states_fact(u, s) and (s.names_entity or s.own >= 0.5)]
+            first = chosen[0]
+            n = citations.cite_chunk(citations_chunk(citations, first))
+            if lang == "ja":
+                draft.add(words.phrase(lang, "quoted" if name else "quoted_plain", name=name, quote=first.text)
+                          + f" [{n}]")
+            else:
+                # Figures worded in English where the signal is a figure (an amount, a year), not a bare digit.
+                figures = words.english_values(first.text, _SIGNALS.get(u.attribute or "")) if u.attribute in (
+                    "amount", "date", "period", "rate") else []
+                lead = words.phrase(lang, "quoted" if name else "quoted_plain", name=name)
+                if figures:
+                    lead = lead.rstrip(":") + f" ({words.join(figures, lang)}):"
+                draft.add(lead)
+                rest = [first, *rest]
+            for sentence in rest:
+                draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
+            draft.facts += [f"{s.text} [{citations.cite_chunk(citations_chunk(citations, s))}]"
+                            for s in [first, *rest[1 if lang == "en" else 0:]]]
+            return
+        what = self._attribute_words(u)
+        draft.add(words.phrase(lang, "not_stated", name=name, what=what) if name
+                  else words.phrase(lang, "not_stated_plain"))
+        u.intent = "out_of_scope" if u.intent == "fact" else u.intent
+        known = self._known(entity, lang, citations)
+        if known:
+            draft.add(words.phrase(lang, "known"))
+            for line in known:
+                draft.add(line)
+        elif chosen and chosen[0].own >= 0.3:
+            sentence = chosen[0]
+            draft.add(words.phrase(lang, "known"))
+            draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
+
+    def _describe(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft) -> bool:
+        """「BTEPって何ですか」: what the thing is, in the record's summary, with the source's own words."""
+        record = entity.record
+        lang = u.language
+        if isinstance(record, Program):
+            summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
+        elif isinstance(record, VC):
             return False
-        # The lexical index already holds each passage's tokens; no need to tokenize them again (unless a
-        # knowledge update swapped the index between the search and now).
-        lexical = self.index.lexical
-        best = max(self._coverage(weights, lexical.terms(h.chunk.id) if h.chunk.id in lexical
-                                  else self._tokens(h.chunk.search_text)) for h in hits[:3])
-        top_dense = max((h.dense or 0.0) for h in hits[:3])
-        # Calibrated on hand-written on- and off-topic questions (not the eval set): off-topic
-        # questions can share a word with the corpus ("capital"), but then the dense match stays low.
-        return (best >= 0.5 and top_dense >= 0.78) or (best >= 0.35 and top_dense >= 0.83)
+        else:
+            summary = getattr(record, "services_ja", None) or ""
+        if not summary:
+            return False
+        name = entity.display(lang)
+        name = _display(u, entity)
+        first = _first_sentence(summary, lang, limit=260)
+        # 「MEDISOは、…」: the summary often opens with the name already.
+        for said in (entity.name, *getattr(record, "aliases", [])):
+            if lang == "ja" and said and first.startswith(f"{said}は"):
+                first = first[len(said) + 1:].lstrip("、")
+        lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
+        quoted = []
+        for source in record.sources[:6]:
+            found = citations.sentence_with(source.quote, source.document)
+            if found and len(found[0]) > 20 and all(found[0] != q for q, _ in quoted):
+                quoted.append(found)
+        draft.add(lead + (f" [{quoted[0][1]}]" if quoted else ""))
+        for quote, n in quoted[:2]:
+            draft.add(f"> 「{_short(quote)}」 [{n}]")
+        draft.facts.append(draft.lines[0])
+        draft.confident = True
+        return True
 
-    # --- extractive ---------------------------------------------------------------------------
+    def _attribute_words(self, u: Understanding) -> str:
+        names = {
+            "ja": {"cap": "上限額", "rate": "補助率", "amount": "金額", "eligibility": "対象・要件", "period": "期間",
+                   "rounds": "公募の日程", "date": "日付", "count": "件数", "target": "目標", "chair": "担当",
+                   "change": "前年度との比較", "stages": "開発段階", "ministry": "所管", "backer": "出資したVC",
+                   "people": "担当する人",
+                   "coverage": "内容"},
+            "en": {"cap": "a cap", "rate": "a subsidy rate", "amount": "that amount", "eligibility": "eligibility "
+                   "requirements", "period": "a period", "rounds": "that round", "date": "a date", "count": "that "
+                   "number", "target": "that target", "chair": "who chairs it", "change": "a year-on-year change",
+                   "stages": "stages", "ministry": "a ministry", "backer": "a backing VC", "coverage": "that",
+                   "people": "who provides it"},
+        }[u.language]
+        if u.language == "ja" and u.attribute:
+            # The user's own word for it (「控除率」), when the vocabulary has it.
+            terms = QuestionVocabulary.default().attributes.get(u.attribute)
+            said = [t for t in (terms.found(u.question) if terms else []) if re.search(r"[\u4e00-\u9fff]{2,}", t)]
+            if said:
+                return max(said, key=len)
+        return names.get(u.attribute or "", "この点" if u.language == "ja" else "this")
 
-    def _sentence_score(self, question: str, weights: dict[str, float], sentence: str, context: str,
-                        rank: int) -> float:
-        """How well a sentence answers: it shares the question's rare terms (itself or with the line
-        before it, which often names the program), says something the question does not, and has
-        the kind of fact the question asks for (an amount, a date, a count)."""
-        tokens = self._tokens(sentence)
-        own = self._coverage(weights, tokens)
-        with_context = self._coverage(weights, self._tokens(context + sentence))
-        novel = len({t for t in tokens if t not in weights and not _HIRAGANA_ONLY.match(t)})
-        informative = 0.25 + 0.75 * min(1.0, novel / 8)
-        if sentence.startswith("#"):
-            informative *= 0.5
-        field = _RECORD_FIELD.match(sentence)
-        if field and not _FIELD_QUESTIONS[field.group(1)].search(question):
-            # Structured fields (who, stage, modality) answer only questions about them.
-            informative *= 0.6
-        score = (0.25 * own + 0.75 * with_context) * informative + 0.08 / (rank + 1)
-        if _ASKS_AMOUNT.search(question) and _AMOUNT.search(sentence):
-            score += 0.3
-        if _ASKS_TIME.search(question) and _DATE.search(sentence):
-            score += 0.25
-        if _ASKS_STAGE.search(question) and _STAGE_WORDS.search(sentence):
-            score += 0.25
-        counter = _COUNTER.search(question)
-        if counter and re.search(r"\d[\d,.]*\s*[万千億]?\s*" + re.escape(counter.group(1)), sentence):
-            score += 0.4
-        elif _ASKS_COUNT.search(question) and _NUMBER.search(sentence):
-            score += 0.15
-        return score
+    def _about_itself(self, u: Understanding, entity: Entity) -> bool:
+        """「MEDISOではどのような相談ができますか」: what the question asks beyond the name is what the thing is
+        about (its summary says it), so the answer is what it is."""
+        beyond = self._weights(u.content_beyond(entity), None)
+        if not beyond:
+            return True
+        record = entity.record
+        summary = f"{getattr(record, 'summary_ja', '') or ''} {getattr(record, 'services_ja', '') or ''}"
+        tokens = set(self.index.lexical.tokenizer.tokenize(summary))
+        return sum(w for t, w in beyond.items() if t in tokens) / sum(beyond.values()) >= 0.99
 
-    def _extract(self, question: str, weights: dict[str, float], hits: list[Hit],
-                 language: Language) -> list[tuple[str, int]]:
-        scored: list[tuple[float, str, int]] = []
-        for rank, hit in enumerate(hits[:5]):
-            lines = [m.group().strip(" 　-・•◆▶➢✓") for m in _SENTENCE.finditer(hit.chunk.text)]
-            # A record states facts about the thing named on its first line; a slide about its heading.
-            subject = lines[0] if hit.chunk.kind != "document" and lines else ""
-            previous = ""
-            for sentence in lines:
-                if len(sentence) < 6:
-                    previous = sentence or previous
-                    continue
-                context = f"{subject} {previous}" if sentence != subject else previous
-                score = self._sentence_score(question, weights, sentence, context, rank)
-                scored.append((score, _clean(sentence), rank + 1))
-                previous = sentence
-        if not scored:
+    def _structured(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft, *,
+                    attribute: str | None, first: bool = True) -> bool:
+        """The asked attribute from the record's own fields, with the source quote that states it."""
+        lang = u.language
+        record = entity.record
+        name = _display(u, entity)
+
+        def quote_for(*needles: str) -> tuple[str, int] | None:
+            for source in record.sources:
+                text = squash(source.quote)
+                if any(squash(n) in text for n in needles if n):
+                    found = citations.sentence_with(source.quote, source.document)
+                    if found:
+                        return found
+            return None
+
+        # English words never stand in the Japanese quotes; an English question is held to the field it asks.
+        beyond = self._weights(u.content_beyond(entity), None) if lang == "ja" else {}
+        names = " ".join([*_names(entity), entity.name_en or ""])
+
+        def state(lead: str, *needles: str) -> bool:
+            found = quote_for(*needles)
+            if beyond:
+                # The question asks about more than the field holds (「民間からの寄附は」 is not the budget):
+                # the field answers only when its quote covers that too.
+                tokens = set(self.index.lexical.tokenizer.tokenize(f"{names} {found[0] if found else ''}"))
+                if sum(w for t, w in beyond.items() if t in tokens) / sum(beyond.values()) < _MIN_COVERAGE:
+                    return False
+            draft.confident = True
+            if found:
+                quote, n = found
+                draft.add(f"{lead} [{n}]")
+                draft.add(f"> 「{_short(quote)}」 [{n}]")
+                draft.facts.append(f"{lead} [{n}]")
+            else:
+                draft.add(lead)
+                draft.facts.append(lead)
+            return True
+
+        if (first and entity.kind == "startup" and entity.investment is not None and isinstance(record, VC)
+                and (attribute == "backer" or (attribute is None and not u.content_beyond(entity)))):
+            investment = entity.investment
+            vc = f"{record.name_en or record.name}（{record.name}）" if lang == "en" and record.name_en and \
+                record.name_en != record.name else record.name
+            round_text = words.round_name(investment.round, "", lang)
+            if investment.announced:
+                round_text += (f"（採択公表 {words.date_text(investment.announced, lang)}）" if lang == "ja"
+                               else f" (announced {words.date_text(investment.announced, lang)})")
+            lead = words.phrase(lang, "backer" if investment.round else "backer_no_round",
+                                startup=investment.startup, vc=vc, round=round_text)
+            found = None
+            for source in investment.sources:
+                n = citations.cite_quote(source.quote, source.document)
+                if n:
+                    found = (source.quote, n)
+                    break
+            draft.confident = True
+            draft.add(f"{lead} [{found[1]}]" if found else lead)
+            if found:
+                draft.add(f"> 「{found[0]}」 [{found[1]}]")
+            draft.facts.append(draft.lines[0])
+            return True
+        if first and isinstance(record, CDMO) and record.facilities:
+            return self._facilities(u, record, name, citations, draft)
+        if not isinstance(record, Program):
+            return False
+        if attribute == "amount" and record.budgets and "change" not in u.attributes:
+            budget = self._budget(record, u)
+            lead = words.budget_sentence(name, budget, lang)
+            if not state(lead, budget.text, *([f"{budget.amount_oku_yen:g}億円"] if budget.amount_oku_yen else [])):
+                return False
+            others = [words.budget_short(b, lang) for b in record.budgets if b is not budget][:3]
+            if others:
+                draft.add(words.phrase(lang, "other_budgets", items=words.join(others, lang)))
+            return True
+        if attribute == "rate" and record.subsidy_rate:
+            rate = record.subsidy_rate if lang == "ja" else words.english_figures(record.subsidy_rate)
+            return state(words.phrase(lang, "rate", name=name, rate=rate), record.subsidy_rate, "補助率")
+        if attribute == "period" and record.period:
+            period = record.period if lang == "ja" else words.english_figures(record.period)
+            return state(words.phrase(lang, "period", name=name, period=period), record.period)
+        if attribute == "ministry":
+            ministry = words.enum_labels("ministry", [record.ministry], lang)
+            if record.agency and record.agency != record.ministry:
+                lead = words.phrase(lang, "ministry_agency", name=name, ministry=ministry,
+                                    agency=words.enum_labels("ministry", [record.agency], lang))
+            else:
+                lead = words.phrase(lang, "ministry", name=name, ministry=ministry)
+            return state(lead, record.name_ja)
+        if attribute == "stages" and record.stages:
+            return state(words.phrase(lang, "stages", name=name, stages=words.enum_labels("stage", record.stages,
+                                                                                          lang)), "段階", "臨床")
+        if attribute == "rounds" and record.rounds and (u.round_number or not beyond):
+            return self._rounds(u, record, name, citations, draft)
+        if attribute == "eligibility" and record.requirements:
+            items = getattr(record, "requirements_en", None) if lang == "en" else None
+            return state(words.phrase(lang, "requirements", name=name,
+                                      items=words.join(list(items or record.requirements), lang)),
+                         *record.requirements)
+        return False
+
+    def _facilities(self, u: Understanding, record: CDMO, name: str, citations: Citations, draft: _Draft) -> bool:
+        """Where a CDMO's sites are and how large, from the record; one region when the question names it."""
+        lang = u.language
+        text = fold(u.question)
+        facilities = [f for f in record.facilities if fold(f.region_ja) in text or f.country.lower() in
+                      re.findall(r"[a-z]{2}", u.question.lower())] or record.facilities
+        if u.attribute not in (None, "coverage", "amount") or not re.search(
+                r"施設|面積|拠点|facilit|sites?\b|floor area", u.question.lower()):
+            return False
+        parts = []
+        for f in facilities:
+            area = f" {f.area_m2:,.0f} m²" if f.area_m2 is not None else ""
+            parts.append(f"{f.region_ja}{area}" if lang == "ja" else f"{f.country}{area}")
+        lead = (f"{name}の施設（面積）は、{words.join(parts, lang)}です。" if lang == "ja"
+                else f"{name}'s facilities (floor area): {words.join(parts, lang)}.")
+        n = None
+        for source in record.sources:
+            if any(f"{f.area_m2:,.0f}" in source.quote for f in facilities if f.area_m2):
+                n = citations.cite_quote(source.quote, source.document)
+                if n:
+                    draft.add(f"{lead} [{n}]")
+                    draft.add(f"> 「{_short(source.quote)}」 [{n}]")
+                    break
+        if not n:
+            draft.add(lead)
+        draft.facts.append(draft.lines[0])
+        draft.confident = True
+        return True
+
+    @staticmethod
+    def _budget(record: Program, u: Understanding) -> Any:
+        budgets = record.budgets
+        if u.fiscal_year:
+            budgets = [b for b in budgets if b.fiscal_year == u.fiscal_year] or budgets
+        text = u.question
+        kind_words = ((BudgetKind.SUPPLEMENTARY, ("補正", "supplementary")), (BudgetKind.INITIAL, ("当初", "initial")),
+                      (BudgetKind.FUND_TOTAL, ("基金", "総額", "fund")), (BudgetKind.REQUEST, ("要求", "request")))
+        for kind, cues in kind_words:
+            if any(c in text.lower() for c in cues):
+                preferred = [b for b in budgets if b.kind is kind]
+                if preferred:
+                    budgets = preferred
+                    break
+        order = [BudgetKind.REQUEST, BudgetKind.INITIAL, BudgetKind.SUPPLEMENTARY, BudgetKind.FUND_TOTAL,
+                 BudgetKind.TOTAL, BudgetKind.ITEM_REQUEST]
+        return sorted(budgets, key=lambda b: (-b.fiscal_year, order.index(b.kind)))[0]
+
+    def _rounds(self, u: Understanding, record: Program, name: str, citations: Citations, draft: _Draft) -> bool:
+        lang = u.language
+        numbered = [(int(m.group(1)), r) for r in record.rounds if (m := re.search(r"(\d+)", r.name))]
+        if not numbered:
+            return False
+        numbered.sort(key=lambda pair: pair[0])
+        last_number, last = numbered[-1]
+        asked = next((r for n, r in numbered if n == u.round_number), None) if u.round_number else last
+
+        def detail(r: Any) -> str:
+            parts = []
+            if r.opens and r.closes:
+                parts.append(f"応募期間 {words.date_text(r.opens, lang)}～{words.date_text(r.closes, lang)}" if lang == "ja"
+                             else f"applications {words.date_text(r.opens, lang)} to {words.date_text(r.closes, lang)}")
+            if r.announced:
+                parts.append(f"採択公表 {words.date_text(r.announced, lang)}" if lang == "ja"
+                             else f"adoption announced {words.date_text(r.announced, lang)}")
+            return words.join(parts, lang) or r.text
+
+        n = citations.cite_quote(last.text) if asked is None else citations.cite_quote(asked.text)
+        mark = f" [{n}]" if n else ""
+        if asked is None:
+            draft.add(words.phrase(lang, "round_missing", last=words.round_name(last_number, last.name, lang),
+                                   asked=words.round_name(u.round_number, "", lang)))
+            draft.add(words.phrase(lang, "round", name=name, round=words.round_name(last_number, last.name, lang),
+                                   detail=detail(last)) + mark)
+            u.intent = "out_of_scope"
+            return True
+        number = next(k for k, r in numbered if r is asked)
+        draft.add(words.phrase(lang, "round", name=name, round=words.round_name(number, asked.name, lang),
+                               detail=detail(asked)) + mark)
+        draft.confident = True
+        draft.facts.append(draft.lines[-1])
+        return True
+
+    def _known(self, entity: Entity | None, language: str, citations: Citations) -> list[str]:
+        """For an attribute the sources do not state: what they do say about the thing (its budget, say)."""
+        if entity is None or not isinstance(entity.record, Program):
             return []
-        scored.sort(key=lambda item: -item[0])
-        best = scored[0][0]
-        chosen: list[tuple[str, int]] = []
-        length = 0
-        for score, sentence, n in scored:
-            if score < 0.6 * best or len(chosen) == 3:
+        record = entity.record
+        lines = []
+        if record.budgets:
+            budget = sorted(record.budgets, key=lambda b: -b.fiscal_year)[0]
+            sentence = words.budget_sentence(entity.display(language), budget, language)
+            n = next((citations.cite_quote(s.quote, s.document) for s in record.sources
+                      if squash(budget.text) in squash(s.quote)), None)
+            lines.append(f"- {sentence}" + (f" [{n}]" if n else ""))
+        summary = (record.summary_en if language == "en" and record.summary_en else record.summary_ja)
+        if summary:
+            lines.append(f"- {_first_sentence(summary, language)}")
+        return lines
+
+    def _unknown_name(self, u: Understanding) -> str | None:
+        """A startup or company name the question asks about that no source mentions."""
+        lexical = self.index.lexical
+        if u.attribute != "backer":
+            return None
+        candidates = _KATAKANA_NAME.findall(u.question)
+        candidates += re.findall(r"[A-Z][A-Za-z0-9]+(?:\s+[A-Z][A-Za-z0-9]+)*", u.question)
+        for name in candidates:
+            folded = fold(name)
+            if len(folded) < 4 or any(folded in self._fold(c) for c in lexical.chunks()):
+                continue
+            return name
+        return None
+
+    def _fold(self, chunk: Any) -> str:
+        text = self._folded.get(chunk.id)
+        if text is None:
+            text = self._folded[chunk.id] = fold(chunk.text)
+        return text
+
+    # --- sentences ----------------------------------------------------------------------------
+
+    def _passages(self, entity: Entity | None, hits: list[Hit], citations: Citations) -> list[Any]:
+        """Document passages to quote from: those that name the thing (the search's first), then the hits."""
+        docs = [h.chunk for h in hits if h.chunk.kind == "document"]
+        if entity is None:
+            return docs[:5]
+        names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3]
+        quotes = [squash(s.quote) for s in (entity.investment.sources if entity.investment else entity.record.sources)]
+        naming = [c for c in docs if any(n in self._fold(c) for n in names)]
+        for chunk in self.index.lexical.chunks():
+            if chunk.kind != "document" or chunk in naming:
+                continue
+            if any(n in self._fold(chunk) for n in names) or any(q in citations.squashed(chunk) for q in quotes):
+                naming.append(chunk)
+            if len(naming) >= 14:
                 break
-            if chosen and length + len(sentence) > 420:
+        return naming or docs[:5]
+
+    def _header_before(self, chunk: Any) -> list[str]:
+        """The last lines of the passage before `chunk` in its document, when `chunk` opens on a table row."""
+        pieces = sentence_pieces(chunk.text)
+        if not pieces or not any(_is_row(p) for p in pieces[:6]):
+            return []
+        lexical = self.index.lexical
+        if self._ordinals_of is not lexical:
+            self._ordinals = {(c.origin, c.metadata.get("ordinal")): c for c in lexical.chunks() if c.kind == "document"}
+            self._ordinals_of = lexical
+        ordinal = chunk.metadata.get("ordinal")
+        header: list[str] = []
+        # Up to two passages back: a long table can span three.
+        for back in (1, 2):
+            previous = self._ordinals.get((chunk.origin, ordinal - back)) if isinstance(ordinal, int) else None
+            if previous is None:
+                break
+            header = sentence_pieces(previous.text)[-15:] + header
+            if not any(_is_row(p) for p in sentence_pieces(previous.text)[:6]):
+                break
+        return header
+
+    def _weights(self, text: str, entity: Entity | None, *, english: bool = False) -> dict[str, float]:
+        lexical = self.index.lexical
+        text = in_deck_words(text)
+        exclude: set[str] = set()
+        if entity is not None:
+            for name in _names(entity):
+                exclude |= set(lexical.tokenizer.tokenize(name))
+        weights: dict[str, float] = {}
+        for token in set(lexical.tokenizer.tokenize(text)):
+            if _HIRAGANA_ONLY.match(token) or token in exclude:
                 continue
-            if any(near_duplicate(sentence, s, 0.7) for s, _ in chosen):
+            if not lexical.document_frequency(token):
+                if english:
+                    continue  # an English word cannot be looked for in Japanese slides
+                # A Japanese word no passage has is asked content the sources lack: it counts, uncovered.
+                weights[token] = _UNSEEN_IDF
                 continue
-            chosen.append((sentence, n))
-            length += len(sentence)
-        if language == "en" and not any(_JAPANESE.search(s) for s, _ in chosen):
-            # An English answer still shows the source's own (Japanese) wording.
-            japanese = next(((s, n) for score, s, n in scored if _JAPANESE.search(s) and score >= 0.4 * best), None)
-            if japanese:
-                chosen.append(japanese)
+            weights[token] = lexical.idf(token)
+        return weights
+
+    def _sentences(self, u: Understanding, entity: Entity | None, passages: list[Any], vector: np.ndarray | None,
+                   citations: Citations) -> list[_Sentence]:
+        lexical = self.index.lexical
+        # The words that ask for a narrow attribute (議長, 目標, 上限) are content too: the answer must say them.
+        asked = " ".join(t for name in u.attributes if name in ("chair", "target", "cap", "rate")
+                         for t in QuestionVocabulary.default().attributes[name].found(u.question.lower())
+                         if re.search(r"[\u4e00-\u9fff]", t))
+        if u.language == "en":
+            # The quotes are Japanese: an English question is looked for by its Japanese terms (glossary
+            # expansions) and whatever Japanese words and figures it carries.
+            basis = " ".join([expansion_terms(u.question),
+                              *re.findall(r"[\u3040-\u30ff\u4e00-\u9fff0-9]+", unicodedata.normalize("NFKC", u.question))])
+        else:
+            basis = u.content_beyond(entity) if entity is not None else u.content
+        weights = self._weights(f"{basis} {asked}", entity, english=u.language == "en")
+        total = sum(weights.values())
+        signal = _SIGNALS.get(u.attribute or "")
+        names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3] if entity is not None else []
+        raw_names = sorted({unicodedata.normalize("NFKC", n) for n in _names(entity)}, key=len,
+                           reverse=True) if entity is not None else []
+        catalog = self._catalog(citations.kb) if entity is not None else None
+        others = [n for n in (catalog.program_names() if catalog else []) if n not in names and len(n) >= 6]
+        candidates: list[tuple[str, str, float, float, bool, bool, bool, np.ndarray | None]] = []
+        for chunk in passages:
+            pieces = sentence_pieces(chunk.text)
+            # A table's header may sit in the passage before (slides are cut into passages by length).
+            before: list[str] = [chunk.title, *self._header_before(chunk)]
+            for piece in pieces:
+                if len(piece) < MIN_SENTENCE_CHARS:
+                    before.append(piece)  # 「合計」 over a table row: too short to quote, still its context
+                    continue
+                previous = " ".join(before[-2:])
+                # A table row is read with everything above it in the passage (its header rows).
+                row = _is_row(piece)
+                context = set(lexical.tokenizer.tokenize(" ".join([*before, piece]) if row else f"{previous} {piece}"))
+                folded_piece = fold(piece)
+                if names and not any(n in folded_piece for n in names) and any(
+                        o in folded_piece for o in others):
+                    before.append(piece)
+                    continue  # a line about another program says nothing about this one
+                if (signal and not signal.search(piece) and len(before) > 1 and len(before[-1]) < 40
+                        and signal.search(before[-1]) and any(n in folded_piece for n in names)):
+                    # The figure stands on the line above (「(R6補正 産投400億円の内数)」 over the program's
+                    # name): quote the two lines together.
+                    piece = f"{before[-1]} {piece}"
+                own = set(lexical.tokenizer.tokenize(piece))
+                own_coverage = sum(w for t, w in weights.items() if t in own) / total if total else 0.0
+                if total:
+                    coverage = sum(w * (0.5 * (t in own) + 0.5 * (t in context)) for t, w in weights.items()) / total
+                else:
+                    # Nothing asked beyond the thing itself: a line on topic is one that names it, or one
+                    # on a slide that does.
+                    coverage = 1.0 if any(n in fold(f"{previous} {piece}") for n in names) else (
+                        0.5 if any(n in self._fold(chunk) for n in names) else 0.0)
+                # The figure must be the line's own, not a digit in the program's name (「第３期…計画」).
+                unnamed = unicodedata.normalize("NFKC", piece)
+                for raw in raw_names:
+                    unnamed = unnamed.replace(raw, " ")
+                has_signal = bool(signal.search(unnamed)) if signal else True
+                if row:
+                    # A row's own words are figures: the short labels just above it say what they are.
+                    labels = [b for b in before[-2:] if len(b) < 15 and not _is_row(b)]
+                    if labels:
+                        piece = " ".join([*labels, piece])
+                named = any(n in fold(piece) for n in names)
+                candidates.append((piece, chunk.id, coverage, own_coverage, has_signal, row, named,
+                                   self.index.sentences.get(piece)))
+                before.append(piece)
+        if signal and any(c[4] for c in candidates):
+            # The attribute asked is a figure or a date: only lines that carry one can answer.
+            candidates = [c for c in candidates if c[4]]
+        if not candidates:
+            return []
+        # Meaning, by rank among this question's candidates: robust to another embedding model's scale.
+        meaning = [float(vec @ vector) if vec is not None and vector is not None else -1.0 for *_, vec in candidates]
+        order = sorted(range(len(candidates)), key=lambda i: -meaning[i])
+        semantic_rank = {i: 1 - r / len(candidates) for r, i in enumerate(order)}
+        scored = []
+        for i, (line, chunk_id, coverage, own_coverage, has_signal, row, named, _) in enumerate(candidates):
+            bonus = 0.3 if has_signal and signal else 0.0
+            if bonus and u.attribute == "date" and not _YEAR.search(line):
+                bonus = 0.15  # 「5月22日」 says less than 「令和6年5月22日」
+            # A heading shares the question's words and says nothing more: a line that adds words of its own
+            # informs (「…相談案件は常勤サポーターが精査」 over 「MEDISOによる相談支援」).
+            novel = {t for t in lexical.tokenizer.tokenize(line) if t not in weights and not _HIRAGANA_ONLY.match(t)}
+            informative = 0.4 + 0.6 * min(1.0, len(novel) / 12)
+            score = (0.55 * coverage + 0.35 * semantic_rank[i]) * informative + bonus + (0.05 if named else 0.0)
+            scored.append(_Sentence(_short(line), chunk_id, score, coverage, has_signal, own_coverage, row, named))
+        scored.sort(key=lambda s: -s.score)
+        # Lines that state what was asked come first; the others only say what is known instead.
+        stating = [s for s in scored if self._states_fact(u, s)]
+        scored = stating or scored
+        chosen: list[_Sentence] = []
+        for sentence in scored:
+            if chosen and (sentence.score < 0.75 * chosen[0].score or len(chosen) == 2):
+                break
+            if any(near_duplicate(sentence.text, c.text, 0.7) for c in chosen):
+                continue
+            chosen.append(sentence)
         return chosen
 
-    def _extractive_answer(self, question: str, language: Language, weights: dict[str, float],
-                           hits: list[Hit], confident: bool) -> str:
-        if not hits:
-            return WEAK_NOTE[language]
-        sentences = self._extract(question, weights, hits, language)
-        body = "\n".join(f"{s} [{n}]" for s, n in sentences)
-        if not confident:
-            return f"{WEAK_NOTE[language]}\n{CLOSEST[language]}\n{body}"
-        lead = EXTRACTIVE_LEAD[language]
-        return f"{lead}\n{body}" if lead else body
+    @staticmethod
+    def _states_fact(u: Understanding, sentence: _Sentence) -> bool:
+        if u.attribute in _SIGNALS and not sentence.signal:
+            return False
+        if u.entity is None:
+            # Nothing named: the sentence itself must say most of what was asked, not a neighbour line.
+            return sentence.own >= 0.5
+        if u.attribute in _SIGNALS and not sentence.row and sentence.coverage < 1.0 and sentence.own < 0.2:
+            # The figure must be about what was asked: its own line has to say some of it.
+            return False
+        return sentence.coverage >= _MIN_COVERAGE
+
+    # --- which support fits -------------------------------------------------------------------
+
+    def _fit(self, u: Understanding, hits: list[Hit], citations: Citations, kb: KnowledgeBase | None, matcher: Any,
+             draft: _Draft) -> None:
+        lang = u.language
+        if kb is None:
+            self._fact(u, hits, citations, None, draft)
+            return
+        scores: dict[str, float] = {}
+        programs = {p.id: p for p in kb.programs if p.status == "active" and p.category.value != "policy"}
+        for rank, hit in enumerate(hits):
+            # A slide speaks for the programs it names or whose quoted sentences it holds.
+            ids = [hit.chunk.origin] if hit.chunk.origin in programs else [
+                p.id for p in programs.values() if fold(p.name_ja) in self._fold(hit.chunk) or any(
+                    len(q.quote) >= 15 and squash(q.quote) in citations.squashed(hit.chunk) for q in p.sources)]
+            for pid in ids:
+                scores[pid] = scores.get(pid, 0.0) + 1.0 / (rank + 2)
+        if matcher is not None:
+            try:
+                result = matcher.match(u.question)
+                if not any(r.kind == "program" for r in result.recommendations):
+                    # The matcher found nothing for this asker's profile: only a program whose own passage says
+                    # much of what the question asks (介護 -> CARISO) still stands; a beauty salon gets none.
+                    scores = {pid: v for pid, v in scores.items() if v >= 0.3 or
+                              self._relevance(u, pid) >= _MIN_FIT_RELEVANCE}
+                for rank, rec in enumerate(r for r in result.recommendations if r.kind == "program"):
+                    if rec.id in programs:
+                        scores[rec.id] = scores.get(rec.id, 0.0) + 0.8 / (rank + 2)
+            except Exception as exc:  # noqa: BLE001 - the search's ranking still answers
+                log.warning("matching failed for a fit question, answering from the search: %s", exc)
+        top = sorted(scores, key=lambda pid: -scores[pid])[:3]
+        if not top:
+            draft.add(words.phrase(lang, "fit_none"))
+            u.intent = "fit"
+            return
+        draft.confident = True
+        draft.add(words.phrase(lang, "fit_lead"))
+        for i, pid in enumerate(top, 1):
+            program = programs[pid]
+            name = program.name_en if lang == "en" and program.name_en else program.name_ja
+            summary = program.summary_en if lang == "en" and program.summary_en else program.summary_ja
+            n = next((m for s in program.sources if (m := citations.cite_quote(s.quote, s.document))), None)
+            line = words.phrase(lang, "fit_item", i=i, name=name,
+                                ministry=words.enum_labels("ministry", [program.ministry], lang),
+                                reason=_first_sentence(summary, lang))
+            draft.add(line + (f" [{n}]" if n else ""))
+            draft.facts.append(draft.lines[-1])
+        draft.add(words.phrase(lang, "fit_form"))
+
+    def _relevance(self, u: Understanding, record_id: str) -> float:
+        """How much of the question's content a record's own passage holds."""
+        lexical = self.index.lexical
+        chunk_id = next((c.id for c in lexical.chunks() if c.origin == record_id and c.kind != "document"), None)
+        if chunk_id is None:
+            return 0.0
+        basis = expansion_terms(u.question) if u.language == "en" else u.content
+        weights = self._weights(basis, None, english=u.language == "en")
+        total = sum(weights.values())
+        terms = lexical.terms(chunk_id)
+        return sum(w for t, w in weights.items() if t in terms) / total if total else 0.0
+
+    # --- comparisons --------------------------------------------------------------------------
+
+    def _compare(self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None,
+                 draft: _Draft) -> None:
+        lang = u.language
+        programs: list[Entity] = []
+        for e in u.entities:
+            if isinstance(e.record, Program) and all(p.record.id != e.record.id for p in programs):
+                programs.append(e)
+        if len(programs) >= 2:
+            a, b = programs[:2]
+            draft.add(words.phrase(lang, "compare_lead", a=a.display(lang), b=b.display(lang)))
+            for entity in (a, b):
+                record = entity.record
+                assert isinstance(record, Program)
+                n = next((m for s in record.sources if (m := citations.cite_quote(s.quote, s.document))), None)
+                draft.add(words.phrase(lang, "compare_row", name=entity.display(lang)) + (f" [{n}]" if n else ""))
+                rows = [("compare_ministry", words.enum_labels("ministry", [record.ministry], lang))]
+                if record.budgets:
+                    latest = sorted(record.budgets, key=lambda x: -x.fiscal_year)[0]
+                    rows.append(("compare_budget", words.budget_short(latest, lang)))
+                rows.append(("compare_who", words.enum_labels("applicant", record.eligible, lang)))
+                if record.stages:
+                    rows.append(("compare_stages", words.enum_labels("stage", record.stages, lang)))
+                rows.append(("compare_support", words.enum_labels("support", record.support, lang)))
+                summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
+                rows.append(("compare_summary", _first_sentences(summary, lang, limit=240)))
+                for key, value in rows:
+                    draft.add("- " + words.phrase(lang, key, value=value))
+                draft.facts.append(" / ".join(draft.lines[-len(rows):]))
+            draft.confident = True
+            return
+        sides = _sides(u.question)
+        quoted = []
+        for side in sides[:2]:
+            line = self._line_about(side, hits, citations)
+            if line:
+                quoted.append((side, *line))
+        if len(quoted) == 2:
+            draft.add(words.phrase(lang, "compare_lead", a=quoted[0][0], b=quoted[1][0]))
+            for side, text, n in quoted:
+                draft.add(words.phrase(lang, "compare_side", name=side, quote=f"「{text}」") + f" [{n}]")
+                draft.facts.append(draft.lines[-1])
+            draft.confident = True
+            return
+        self._fact(u, hits, citations, vector, draft)
+
+    def _line_about(self, side: str, hits: list[Hit], citations: Citations) -> tuple[str, int] | None:
+        """The source line that names `side`, with what follows it (a slide's heading and its points)."""
+        key = fold(side)
+        chunks = [h.chunk for h in hits if h.chunk.kind == "document"] + [
+            c for c in self.index.lexical.chunks() if c.kind == "document"]
+        for chunk in chunks:
+            if key not in self._fold(chunk):
+                continue
+            lines = split_sentences(chunk.text)
+            for i, line in enumerate(lines):
+                if key in fold(line):
+                    text = line
+                    for extra in lines[i + 1:i + 4]:
+                        if len(text) + len(extra) > _QUOTE_CHARS:
+                            break
+                        text += " " + extra
+                    return _short(text), citations.cite_chunk(chunk)
+        return None
+
+    # --- lists --------------------------------------------------------------------------------
+
+    def _list(self, u: Understanding, kb: KnowledgeBase, citations: Citations, draft: _Draft) -> None:
+        lang = u.language
+        text = u.question.lower()
+        if "vc" in text or "ベンチャーキャピタル" in text:
+            from retrieval.profile import extract_profile
+
+            modalities = {m.value for m in extract_profile(u.question).modalities} - {"any"}
+            vcs = [v for v in kb.vcs if v.status == "active"]
+            if modalities:
+                backers = [(v, [i for i in v.investments if modalities & {m.value for m in i.modalities}]) for v in vcs]
+                backers = [(v, i) for v, i in backers if i]
+                if not backers:
+                    draft.add(words.phrase(lang, "list_none"))
+                    return
+                what = words.enum_labels("modality", sorted(modalities), lang)
+                draft.add(words.phrase(lang, "list_backers", what=what))
+                for vc, investments in backers:
+                    startups = words.join([i.startup for i in investments], lang)
+                    n = next((m for i in investments for s in i.sources
+                              if (m := citations.cite_quote(s.quote, s.document))), None)
+                    draft.add(f"- {vc.name_en if lang == 'en' and vc.name_en else vc.name}: {startups}"
+                              + (f" [{n}]" if n else ""))
+                draft.add(words.phrase(lang, "list_backers_note"))
+                draft.confident = True
+                return
+            newest = max((c for v in vcs for c in v.certified_in), key=lambda c: c.document, default=None)
+            if newest is None:
+                return
+            listed = [v for v in vcs if any(c.document == newest.document for c in v.certified_in)]
+            n = citations.cite_quote(newest.list_title, newest.document)
+            draft.add(words.phrase(lang, "list_vcs", count=len(listed), title=newest.list_title)
+                      + (f" [{n}]" if n else ""))
+            draft.add(words.join([v.name for v in listed], lang))
+            draft.confident = True
+            return
+        if "cdmo" in text or "受託" in text:
+            cdmos = [c for c in kb.cdmos if c.status == "active"]
+            draft.add(words.phrase(lang, "list_cdmos", count=len(cdmos)))
+            draft.add(words.join([c.name for c in cdmos], lang))
+            draft.confident = bool(cdmos)
+
+    # --- likely programs, for a question that names none ----------------------------------------
+
+    def _likely_programs(self, u: Understanding, hits: list[Hit], kb: KnowledgeBase | None) -> list[str]:
+        if kb is None:
+            return []
+        programs = [p for p in kb.programs if p.status == "active"]
+        if u.attribute == "rate":
+            programs = [p for p in programs if p.subsidy_rate]
+        elif u.attribute in ("amount", "change"):
+            programs = [p for p in programs if p.budgets]
+        by_id = {p.id: p for p in programs}
+        ranked = [by_id[h.chunk.origin] for h in hits if h.chunk.origin in by_id]
+        ranked += [p for p in programs if p not in ranked]
+        lang = u.language
+        return [(p.name_en if lang == "en" and p.name_en else p.name_ja) for p in ranked[:3]]
 
     # --- LLM ----------------------------------------------------------------------------------
 
-    def _llm_answer(self, question: str, language: Language, hits: list[Hit]) -> str:
+    def _llm_answer(self, question: str, language: Language, draft: _Draft, citations: Citations) -> str:
         assert self.chat_model is not None
         system, human = (ANSWER_SYSTEM_JA, ANSWER_HUMAN_JA) if language == "ja" else (ANSWER_SYSTEM_EN, ANSWER_HUMAN_EN)
         prompt = ChatPromptTemplate.from_messages([("system", system), ("human", human)])
         chain = prompt | self.chat_model | StrOutputParser()
-        passages = "\n\n".join(f"[{i}] {h.chunk.title}（{h.chunk.source}）\n{h.chunk.text}" for i, h in enumerate(hits, 1))
+        cited = [c for c in citations.items if c.n in set(citations.cited)] or [
+            c for c in citations.items if c.kind == "document"][:3]
+        facts = "\n".join(f"- {f}" for f in draft.facts)
+        passages = "\n\n".join(f"[{c.n}] {c.label}\n{c.text}" for c in cited)
+        material = f"Facts:\n{facts}\n\n{passages}"
         # An uploaded document must not be able to close the quoted-material block and speak as the prompt.
-        passages = re.sub(r"</?\s*passages\s*>", "[passages]", passages, flags=re.IGNORECASE)
+        material = re.sub(r"</?\s*passages\s*>", "[passages]", material, flags=re.IGNORECASE)
         try:
-            text = within(self.llm_timeout_s, lambda: chain.invoke({"question": question, "passages": passages}))
+            text = within(self.llm_timeout_s, lambda: chain.invoke({"question": question, "passages": material}))
         except LLMError:
             raise
         except Exception as exc:  # provider errors come in many types (HTTP, timeout, parsing)
@@ -286,37 +1014,84 @@ class Answerer:
         text = (text or "").strip()
         if not text:
             raise LLMError("chat model returned an empty answer")
+        unsupported = _unsupported_figures(text, material + "\n" + draft.text)
+        if unsupported:
+            raise LLMError(f"the model's answer states what the evidence does not: {', '.join(unsupported[:5])}")
         return text
 
-    # --- entry point --------------------------------------------------------------------------
 
-    def ask(self, question: str, *, filters: Filters | None = None) -> Answer:
-        language = detect_language(question)
-        notes = []
-        query = question.strip()
-        if len(query) > MAX_QUESTION_CHARS:
-            query = query[:MAX_QUESTION_CHARS]
-            notes.append(TRUNCATED_NOTE[language])
-        hits = self.index.search(query, k=self.k, filters=filters) if query else []
-        weights = self._content_tokens(query)
-        confident = self._confident(weights, hits)
-        citations = [
-            Citation(n=i, id=h.chunk.id, kind=h.chunk.kind, title=h.chunk.title, source=h.chunk.source,
-                     text=h.chunk.text, score=round(h.score, 6))
-            for i, h in enumerate(hits, 1)
-        ]
-        mode = "extractive"
-        if self.chat_model is not None and confident:
-            try:
-                text = self._llm_answer(query, language, hits)
-                mode = "llm"
-            except LLMError as exc:
-                log.warning("falling back to an extractive answer: %s", exc)
-                notes.append(LLM_FALLBACK_NOTE[language])
-                text = self._extractive_answer(query, language, weights, hits, confident)
-        else:
-            text = self._extractive_answer(query, language, weights, hits, confident)
-        if notes:
-            text = "\n".join([*notes, text])
-        return Answer(question=question, answer=text, confident=confident, citations=citations,
-                      language=language, mode=mode, notes=notes)
+def _is_row(line: str) -> bool:
+    """A table row: mostly figures ("384 (185) 67 (24) 1,442"), read under its header."""
+    chars = [c for c in line if not c.isspace()]
+    return bool(chars) and sum(c.isdigit() for c in chars) / len(chars) >= 0.3
+
+
+def citations_chunk(citations: Citations, sentence: _Sentence) -> Any:
+    return citations._lexical.get(sentence.chunk_id)
+
+
+def _display(u: Understanding, entity: Entity) -> str:
+    """The thing's name in the asker's language, with the short name they used (「医療研究開発革新基盤創成事業（CiCLE）」)."""
+    name = entity.display(u.language)
+    asked = fold(u.question)
+    alias = next((a for a in getattr(entity.record, "aliases", []) if len(a) <= 12 and fold(a) in asked
+                  and fold(a) not in fold(name)), None)
+    return f"{name}（{alias}）" if alias and u.language == "ja" else (f"{name} ({alias})" if alias else name)
+
+
+def _names(entity: Entity) -> list[str]:
+    record = entity.record
+    if entity.investment is not None:
+        return [entity.investment.startup, startup_name(entity.investment.startup)]
+    names = [entity.name, *getattr(record, "aliases", [])]
+    return [n for n in names if n]
+
+
+def _plain(line: str) -> str:
+    return re.sub(r"\s*\[\d+\]", "", line).strip()
+
+
+def _short(text: str, limit: int = _QUOTE_CHARS) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def _first_sentence(text: str, language: str, limit: int = 120) -> str:
+    text = re.sub(r"\s+", " " if language == "en" else "", text).strip()
+    end = re.search(r"(?<=[。])|(?<![Ee]\.g\.)(?<![Ii]\.e\.)(?<!incl\.)(?<!etc\.)(?<=\.)\s(?=[A-Z])", text)
+    first = text[: end.start()].strip() if end and end.start() > 10 else text
+    return _short(first, limit)
+
+
+def _first_sentences(text: str, language: str, limit: int) -> str:
+    """As many whole sentences as fit in `limit` characters (at least the first)."""
+    text = re.sub(r"\s+", " " if language == "en" else "", text).strip()
+    parts = re.split(r"(?<=[。])|(?<![Ee]\.g\.)(?<![Ii]\.e\.)(?<!incl\.)(?<!etc\.)(?<=\.)\s(?=[A-Z])", text)
+    out = ""
+    for part in parts:
+        if out and len(out) + len(part) > limit:
+            break
+        out += part if language == "ja" else (" " + part if out else part)
+    return _short(out.strip(), limit)
+
+
+def _sides(question: str) -> list[str]:
+    quoted = re.findall(r"[「『\"“]([^」』\"”]{2,})[」』\"”]", question)
+    if len(quoted) >= 2:
+        return quoted
+    acronyms = re.findall(r"[（(]([A-Za-z]{2,})[）)]", question)
+    if len(acronyms) >= 2:
+        return acronyms
+    pair = re.search(r"([^、。\s]{2,}?)と([^、。\s]{2,}?)(?:って|の違い|は|で|、)", question)
+    return [pair.group(1), pair.group(2)] if pair else []
+
+
+_FIGURE = re.compile(r"\d[\d,.]*")
+
+
+def _unsupported_figures(text: str, evidence: str) -> list[str]:
+    """Numbers in the model's answer that appear nowhere in the evidence (citation markers aside)."""
+    body = re.sub(r"\[\d+\]", "", text)
+    known = {f.replace(",", "") for f in _FIGURE.findall(squash(evidence))}
+    return [f for f in _FIGURE.findall(squash(body)) if f.replace(",", "").rstrip(".") not in known
+            and f.replace(",", "") not in known]

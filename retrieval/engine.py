@@ -10,6 +10,7 @@ from retrieval.chunking import knowledge_chunks
 from retrieval.embeddings import Embedder, make_embedder
 from retrieval.index import IngestReport, SearchIndex
 from retrieval.lexical import LexicalIndex
+from retrieval.sentences import SentenceVectors
 from retrieval.store import ChromaStore, VectorStore
 from retrieval.tokenize import make_tokenizer
 
@@ -22,8 +23,12 @@ def open_index(
     opens it to be built again, which a collection made with another embedding model must be."""
     tokenizer = make_tokenizer(settings.tokenizer)
     lexical_path = settings.lexical_path / f"bm25-{settings.chroma_collection}.pkl"
+    embedder = embedder or make_embedder(settings)
+    sentences = SentenceVectors(settings.lexical_path / f"sentences-{settings.chroma_collection}.npz",
+                                dim=embedder.dim, signature=str(embedder.signature))
     return SearchIndex(
-        embedder=embedder or make_embedder(settings),
+        embedder=embedder,
+        sentences=sentences,
         store=store or ChromaStore.from_settings(settings),
         lexical=LexicalIndex.load(lexical_path, tokenizer),
         lexical_path=lexical_path,

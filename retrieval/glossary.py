@@ -60,6 +60,22 @@ _EXPANSIONS: tuple[tuple[str, str], ...] = (
 )
 _COMPILED = tuple((re.compile(p, re.IGNORECASE), terms) for p, terms in _EXPANSIONS)
 
+# Everyday Japanese the decks write another way: the question's word is read as the decks' word when the
+# answer looks for its words in a quote (「アメリカ」 -> 米国). Patterns are NFKC text.
+_SYNONYMS: tuple[tuple[str, str], ...] = (
+    (r"アメリカ|米国本土", "米国"),
+    (r"ヨーロッパ", "欧州"),
+    (r"イギリス", "英国"),
+)
+_SYNONYMS_COMPILED = tuple((re.compile(p), word) for p, word in _SYNONYMS)
+
+
+def in_deck_words(text: str) -> str:
+    """`text` with everyday words replaced by the decks' own (for finding the question's words in a quote)."""
+    for pattern, word in _SYNONYMS_COMPILED:
+        text = pattern.sub(word, text)
+    return text
+
 
 def expansion_terms(question: str) -> str:
     """Extra terms (space separated) to add to the question for lexical matching."""

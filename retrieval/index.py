@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock
 
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder
 from retrieval.glossary import expand
 from retrieval.lexical import LexicalIndex, Metadata
+from retrieval.sentences import SentenceVectors
 from retrieval.store import VectorStore, Where
 
 KINDS = ("program", "vc", "cdmo", "document")
@@ -75,6 +77,7 @@ class IngestReport:
     skipped: int = 0
     embedded: int = 0
     seconds: float = 0.0
+    sentences_embedded: int = 0
 
     @property
     def chunks_per_second(self) -> float:
@@ -105,6 +108,7 @@ class SearchIndex:
         rrf_k: int = 60,
         candidates: int = 40,
         for_rebuild: bool = False,
+        sentences: SentenceVectors | None = None,
     ) -> None:
         """`for_rebuild`: the index is about to be built again (`ingest(rebuild=True)`), so the stored
         collection is not opened and not checked: it may have been built with another model."""
@@ -115,6 +119,9 @@ class SearchIndex:
         self._rrf_k = rrf_k
         self._candidates = candidates
         self._ingest_lock = threading.Lock()
+        self._bigram_cache: dict[str, frozenset[str]] = {}
+        self.sentences = sentences if sentences is not None else SentenceVectors(
+            None, dim=embedder.dim, signature=str(embedder.signature))
         if not for_rebuild:
             store.ensure(embedder.signature)
 
@@ -175,16 +182,33 @@ class SearchIndex:
             updated.save(self._lexical_path)
             updated.prepare()
             self.lexical = updated
+        # Answers pick quotes by meaning: each new document sentence is embedded once, here, not per question.
+        report.sentences_embedded = self.sentences.update(desired.values(), self.embedder)
         # Vectors of gone passages go last: until the swap above, searches may still cite them.
         strays = in_store - desired.keys() if prune else set()
         self.store.delete(sorted(strays | (set(gone) & in_store)))
         report.seconds = time.perf_counter() - started
         return report
 
-    def search(self, query: str, *, k: int = 8, filters: Filters | None = None) -> list[Hit]:
+    def _near_duplicate(self, a: Chunk, b: Chunk) -> bool:
+        """near_duplicate with each passage's bigrams computed once per process, not per search."""
+        grams = []
+        for chunk in (a, b):
+            cached = self._bigram_cache.get(chunk.id)
+            if cached is None:
+                cached = self._bigram_cache[chunk.id] = frozenset(_bigrams(chunk.text))
+            grams.append(cached)
+        if not grams[0] or not grams[1]:
+            return a.text == b.text
+        return len(grams[0] & grams[1]) / min(len(grams[0]), len(grams[1])) >= 0.8
+
+    def search(self, query: str, *, k: int = 8, filters: Filters | None = None,
+               query_vector: np.ndarray | None = None) -> list[Hit]:
+        """`query_vector`: the query already embedded by the caller (an answer reuses it to rank sentences)."""
         filters = filters or Filters()
         lexical_index = self.lexical  # one snapshot for the whole search: an ingest may swap it meanwhile
-        dense = self.store.query(self.embedder.embed_query(query), limit=self._candidates,
+        vector = self.embedder.embed_query(query) if query_vector is None else query_vector
+        dense = self.store.query(vector, limit=self._candidates,
                                  where=filters.chroma_where())
         lexical = lexical_index.search(expand(query), limit=self._candidates,
                                       where=None if filters.empty else filters.matches)
@@ -199,7 +223,7 @@ class SearchIndex:
             if chunk_id not in lexical_index:
                 continue  # in the vector store only: a half-finished ingest, reconciled by the next one
             chunk = lexical_index.get(chunk_id)
-            if any(near_duplicate(chunk.text, hit.chunk.text) for hit in kept):
+            if any(self._near_duplicate(chunk, hit.chunk) for hit in kept):
                 continue
             kept.append(Hit(chunk=chunk, score=score, dense=dense_scores.get(chunk_id),
                             lexical=lexical_scores.get(chunk_id)))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
@@ -21,8 +22,8 @@ from langchain_core.language_models import BaseChatModel
 from knowledge.editor import KnowledgeEditor
 from knowledge.loader import KnowledgeBase
 from knowledge.settings import Settings
-from retrieval.answer import Answer, Answerer
-from retrieval.engine import ingest
+from retrieval.answer import Answer, Answerer, Turn
+from retrieval.engine import ingest, open_index
 from retrieval.index import Filters, IngestReport, SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult
 from retrieval.profile import Profile
@@ -66,6 +67,10 @@ class LiveKnowledge:
         kb = kb or editor.load()
         self._snapshot = _Snapshot(kb=kb, matcher=self._matcher(kb), generation=generation)
         self._checked_at = clock()
+        # The index's folders as they are now: one removed while serving is rebuilt (see _rebuild).
+        folders = [settings.lexical_path] + ([] if settings.chroma_host else [settings.chroma_path])
+        self._watched = [folder for folder in folders if folder.is_dir()]
+        self._rebuilder: threading.Thread | None = None
 
     def _matcher(self, kb: KnowledgeBase) -> Matcher:
         return Matcher(kb=kb, index=self.index, chat_model=self._chat_model, vector_cache=self._vector_cache)
@@ -104,6 +109,10 @@ class LiveKnowledge:
         if now - self._checked_at < self._check_interval_s:
             return
         self._checked_at = now
+        gone = next((folder for folder in self._watched if not folder.is_dir()), None)
+        if gone is not None:
+            self._start_rebuild(gone)
+            return
         try:
             if self.editor.generation() != self._snapshot.generation:
                 self.refresh()
@@ -111,10 +120,44 @@ class LiveKnowledge:
             log.error("could not refresh the knowledge base (answering from generation %s): %s",
                       self._snapshot.generation, exc)
 
-    def ask(self, question: str, *, filters: Filters | None = None) -> Answer:
+    def _start_rebuild(self, gone: Path) -> None:
+        with self._refresh_lock:
+            if self._rebuilder is not None and self._rebuilder.is_alive():
+                return
+            log.error("the index folder %s was removed while serving; rebuilding the index in the background "
+                      "(until it is done, answers come from what this process still holds, or fail)", gone)
+            self._rebuilder = threading.Thread(target=self._rebuild, name="kakehashi-index-rebuild", daemon=True)
+            self._rebuilder.start()
+
+    def _rebuild(self) -> None:
+        """A new index in the recreated folders, filled from the knowledge on disk, then swapped in whole
+        (answerer and matcher with it). A failure is logged; the next check tries again."""
+        try:
+            old = self.index
+            if self.settings.chroma_host:  # a Chroma server keeps its vectors: only the lexical index went
+                index = open_index(self.settings, embedder=old.embedder, store=old.store)
+            else:
+                old.store.close()
+                index = open_index(self.settings, embedder=old.embedder)
+            generation = self.editor.generation()
+            kb = self.editor.load()
+            report = ingest(self.settings, index, kb=kb)
+            with self._refresh_lock:
+                self.index = index
+                self.answerer.index = index
+                self._snapshot = _Snapshot(kb=kb, matcher=self._matcher(kb), generation=generation)
+            log.info("index folder rebuilt: %d passages, %d embedded in %.1fs; serving generation %s",
+                     len(index), report.embedded, report.seconds, generation)
+        except Exception as exc:  # noqa: BLE001 - tried again at the next check
+            log.error("rebuilding the removed index folder failed (tried again shortly): %s: %s",
+                      type(exc).__name__, exc)
+
+    def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = ()) -> Answer:
         self.maybe_refresh()
-        kb = self._snapshot.kb  # the knowledge this answer comes from, even if a refresh lands meanwhile
-        return with_retired_notes(self.answerer.ask(question, filters=filters), kb)
+        snapshot = self._snapshot  # the knowledge this answer comes from, even if a refresh lands meanwhile
+        answer = self.answerer.ask(question, filters=filters, history=history, kb=snapshot.kb,
+                                   matcher=snapshot.matcher)
+        return with_retired_notes(answer, snapshot.kb)
 
     def match(self, text: str, *, limits: Limits | None = None) -> MatchResult:
         self.maybe_refresh()

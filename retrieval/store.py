@@ -52,6 +52,9 @@ class VectorStore(ABC):
     def reset(self) -> None:
         """Drop the collection."""
 
+    def close(self) -> None:
+        """Let go of the store's client (its files may be gone); the store is not used afterwards."""
+
     @contextmanager
     def rebuilding(self, signature: dict[str, str | int]) -> Iterator[None]:
         """Writes in the block go to a new, empty collection that takes the current one's place when the
@@ -285,6 +288,17 @@ class ChromaStore(VectorStore):
         ids = result["ids"][0]
         distances = result["distances"][0]
         return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+
+    def close(self) -> None:
+        # chromadb shares one system per folder between the clients of a process: unless it is released,
+        # a new client for the same folder gets the old one, still on the deleted files.
+        close = getattr(self._client, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001 - its files may be gone: letting go is all that matters
+                log.info("closing %s: %s: %s", self._where, type(exc).__name__, exc)
+        self._collection = None
 
     def reset(self) -> None:
         try:

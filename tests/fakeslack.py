@@ -88,6 +88,7 @@ class FakeSlack:
         self.socket_url: str | None = None  # apps.connections.open hands this WebSocket URL out
         self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list: group id -> member ids
         self.locales: dict[str, str] = {}  # users.info's locale (include_locale) per user; ja-JP otherwise
+        self.channel_members: dict[str, list[str]] = {}  # conversations.members: channel id -> member ids
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}  # file id -> (file object, bytes)
         self._holds: dict[str, threading.Event] = {}  # method -> the gate its next call waits on
         self._ts = itertools.count(1)
@@ -370,6 +371,17 @@ class FakeSlack:
         if group not in self.usergroups:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(self.usergroups[group])}
+
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel"))
+        if channel not in self.channel_members:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "members": list(self.channel_members[channel]), "response_metadata": {"next_cursor": ""}}
+
+    def recover(self, method: str) -> None:
+        """Failures still queued for `method` are dropped: Slack is back."""
+        with self._lock:
+            self.failures.pop(method, None)
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user"))

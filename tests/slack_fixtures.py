@@ -18,7 +18,8 @@ import pytest
 from pydantic import SecretStr
 from slack_bolt import App
 
-from bot.slack.app import build_app
+from bot.slack.app import build_app, make_client
+from bot.slack.outbox import Outbox
 from bot.slack.server import RunningServer, start_http
 from bot.slack.sources import SourceCatalog
 from bot.store import DeskStore
@@ -79,6 +80,7 @@ class Rig:
     app: App
     server: RunningServer
     executor: TrackingExecutor
+    outbox: Outbox
 
     def settle(self) -> None:
         """Wait until every listener started so far has finished."""
@@ -91,6 +93,7 @@ class Rig:
         finally:
             self.server.stop()
             self.executor.shutdown(wait=True)
+            self.outbox.stop()
             self.store.close()
 
 
@@ -107,8 +110,8 @@ def slack_settings(base: Settings, *, api_url: str, database: Path, **changes: o
 
 
 @pytest.fixture(scope="session")
-def slack_answerer(seed_index: SearchIndex) -> Answerer:
-    return Answerer(index=seed_index, k=8)
+def slack_answerer(seed_index: SearchIndex, seed_kb: KnowledgeBase, slack_matcher: Matcher) -> Answerer:
+    return Answerer(index=seed_index, kb=seed_kb, matcher=slack_matcher, k=8)
 
 
 @pytest.fixture(scope="session")
@@ -121,9 +124,13 @@ def slack_catalog(seed_kb: KnowledgeBase) -> SourceCatalog:
     return SourceCatalog.from_kb(seed_kb)
 
 
+SUPPORTER_MEMBERS = ["U0SUPPORTER", "U0LATE"]  # the supporters' channel's members (not staff)
+
+
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack().start()
+    fake.channel_members[SUPPORTERS] = list(SUPPORTER_MEMBERS)
     yield fake
     fake.stop()
 
@@ -136,12 +143,16 @@ def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: objec
     settings = slack_settings(base, api_url=fake.url, database=tmp_path / "desk.sqlite3", **changes)
     store = DeskStore(url=settings.effective_database_url)
     executor = TrackingExecutor()
+    logger = logging.getLogger("kakehashi.slack.test")
+    client = make_client(settings)
+    outbox = Outbox(store=store, client=client, logger=logger, poll_s=0.2).start()
     app = build_app(settings=settings, answerer=answerer, matcher=matcher, store=store,  # type: ignore[arg-type]
-                    catalog=catalog, logger=logging.getLogger("kakehashi.slack.test"), listener_executor=executor,
-                    editor=editor, live=live)  # type: ignore[arg-type]
+                    catalog=catalog, logger=logger, listener_executor=executor, client=client,
+                    editor=editor, live=live, outbox=outbox)  # type: ignore[arg-type]
     server = start_http(app, host="127.0.0.1", port=0)
     driver = SlackDriver(server.url, signing_secret=SIGNING_SECRET, response_url=fake.response_url)
-    return Rig(fake=fake, driver=driver, store=store, settings=settings, app=app, server=server, executor=executor)
+    return Rig(fake=fake, driver=driver, store=store, settings=settings, app=app, server=server, executor=executor,
+               outbox=outbox)
 
 
 def record_calls(fake: FakeSlack, name: str) -> None:

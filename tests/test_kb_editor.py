@@ -261,3 +261,4 @@ def test_a_documents_date_is_the_one_it_states_on_its_cover(editor: KnowledgeEdi
     assert stated_date("2024年3月 経済産業省") == dt.date(2024, 3, 1)
     assert stated_date("R6.12.16 公表") == dt.date(2024, 12, 16)
     assert stated_date("日付のない資料") is None
+    assert stated_date("みなと医療機器海外展開支援の申請締切は2026年7月31日です。") is None  # a deadline, not its date

@@ -13,6 +13,7 @@ from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
+from retrieval.errors import RetrievalError
 from retrieval.live import LiveKnowledge
 from tests.kbfiles import NEW_ID, NEW_NAME, program_yaml
 
@@ -102,3 +103,27 @@ def test_a_broken_file_on_disk_keeps_the_last_good_knowledge_in_service(
     assert answer.citations
     assert live.generation == generation
     assert any("could not refresh" in r.getMessage() and broken.name in r.getMessage() for r in caplog.records)
+
+
+def test_an_index_folder_removed_while_serving_is_rebuilt_and_changes_are_served_again(
+        live: LiveKnowledge, caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+    import time
+
+    shutil.rmtree(live.settings.data_dir)  # a clean-up job, or a mistaken rm, under the running bot
+    live.editor.add_records(program_yaml(), name="new.yaml", actor=STAFF)
+    deadline = time.monotonic() + 60
+    with caplog.at_level(logging.INFO, logger="kakehashi.live"):
+        while True:
+            try:
+                answer = live.ask(QUESTION)
+            except RetrievalError:  # the dense half is gone until the rebuild is done
+                time.sleep(0.2)
+                continue
+            if answer.citations and answer.citations[0].title == NEW_NAME and "2億円" in answer.answer:
+                break
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records][-5:]
+            time.sleep(0.2)
+    assert live.settings.data_dir.is_dir() and any(live.settings.data_dir.iterdir())
+    assert any("index folder" in r.getMessage() and "rebuil" in r.getMessage() for r in caplog.records)
+    assert NEW_ID in [r.id for r in live.match(PROFILE).recommendations]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from knowledge.loader import KnowledgeBase
 from knowledge.settings import Settings
 from retrieval.answer import LLM_FALLBACK_NOTE, Answerer, make_chat_model
 from retrieval.index import SearchIndex
@@ -43,10 +44,10 @@ FAULTS: dict[str, tuple[Fault, str]] = {
 }
 
 
-def _answerer(index: SearchIndex, base_url: str) -> Answerer:
+def _answerer(index: SearchIndex, base_url: str, kb: KnowledgeBase) -> Answerer:
     settings = Settings(llm_model="openai:fake-model", llm_base_url=base_url, llm_api_key="sk-test",
                         llm_timeout_s=TIMEOUT_S)
-    return Answerer(index=index, chat_model=make_chat_model(settings))
+    return Answerer(index=index, kb=kb, chat_model=make_chat_model(settings))
 
 
 def _assert_fallback(answerer: Answerer, language: str) -> float:
@@ -57,52 +58,54 @@ def _assert_fallback(answerer: Answerer, language: str) -> float:
     elapsed = time.monotonic() - started
     assert answer.mode == "extractive" and answer.confident
     assert answer.answer.startswith(LLM_FALLBACK_NOTE[language]) and LLM_FALLBACK_NOTE[language] in answer.notes
-    assert fact in answer.answer and "[1]" in answer.answer
+    assert fact in answer.answer and answer.cited
     return elapsed
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_failing_llm_gives_the_extractive_answer_with_a_note_in_bounded_time(seed_index: SearchIndex,
+                                                                               seed_kb: KnowledgeBase,
                                                                                fault: str) -> None:
     make_reply, content_type = FAULTS[fault]
     with FakeOpenAI(lambda body: (200, completion("unused")), content_type=content_type) as server:
         server.reply = make_reply(server)
-        elapsed = _assert_fallback(_answerer(seed_index, server.base_url), "ja")
+        elapsed = _assert_fallback(_answerer(seed_index, server.base_url, seed_kb), "ja")
         assert len(server.requests) == 1  # no retries: each would add another timeout
     assert elapsed < TIMEOUT_S + MARGIN_S
 
 
 @pytest.mark.parametrize("language", ["ja", "en"])
-def test_the_note_is_in_the_language_of_the_question(seed_index: SearchIndex, language: str) -> None:
+def test_the_note_is_in_the_language_of_the_question(seed_index: SearchIndex, seed_kb: KnowledgeBase,
+                                                     language: str) -> None:
     with FakeOpenAI(lambda body: (500, {"error": {"message": "boom"}})) as server:
-        _assert_fallback(_answerer(seed_index, server.base_url), language)
+        _assert_fallback(_answerer(seed_index, server.base_url, seed_kb), language)
         assert len(server.requests) == 1
 
 
-def test_an_unreachable_llm_server_falls_back_at_once(seed_index: SearchIndex) -> None:
+def test_an_unreachable_llm_server_falls_back_at_once(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
     with socket.socket() as probe:  # a port nobody listens on once this closes
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    elapsed = _assert_fallback(_answerer(seed_index, f"http://127.0.0.1:{port}/v1"), "en")
+    elapsed = _assert_fallback(_answerer(seed_index, f"http://127.0.0.1:{port}/v1", seed_kb), "en")
     assert elapsed < TIMEOUT_S
 
 
-def test_a_slow_but_complete_reply_within_the_timeout_is_used(seed_index: SearchIndex) -> None:
+def test_a_slow_but_complete_reply_within_the_timeout_is_used(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
     def slow(body: dict[str, Any]) -> tuple[int, Any]:
         time.sleep(TIMEOUT_S / 4)
         return 200, completion("BINDSは創薬研究を支援する事業です [1]。")
 
     with FakeOpenAI(slow) as server:
-        answer = _answerer(seed_index, server.base_url).ask("BINDSとはどんな事業？")
+        answer = _answerer(seed_index, server.base_url, seed_kb).ask("BINDSとはどんな事業？")
     assert answer.mode == "llm" and answer.answer == "BINDSは創薬研究を支援する事業です [1]。"
 
 
-def test_the_answer_deadline_follows_the_configured_timeout(seed_index: SearchIndex) -> None:
+def test_the_answer_deadline_follows_the_configured_timeout(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
     with FakeOpenAI(lambda body: (200, completion("unused"))) as server:
         server.reply = server.hang(30)
         settings = Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key="sk-test",
                             llm_timeout_s=0.4)
-        answerer = Answerer(index=seed_index, chat_model=make_chat_model(settings))
+        answerer = Answerer(index=seed_index, kb=seed_kb, chat_model=make_chat_model(settings))
         assert answerer.llm_timeout_s == 0.4
         started = time.monotonic()
         answer = answerer.ask("BINDSとはどんな事業？")

@@ -51,7 +51,7 @@ def test_migrations_build_exactly_the_models_schema(database_url: str) -> None: 
         assert _schema(store.engine) == {}
         Base.metadata.create_all(store.engine)
         assert _schema(store.engine) == migrated
-        assert set(migrated) == migrations.INITIAL_TABLES | {"bot_threads"}
+        assert set(migrated) == migrations.INITIAL_TABLES | {"bot_threads", "idempotency_keys", "outbox"}
     finally:
         store.close()
 

@@ -719,3 +719,37 @@ def test_staff_directory_caches_the_group_and_asks_again_when_it_expires(caplog:
         assert any("U0ASKER" in r.getMessage() and "kb retire x" in r.getMessage() for r in caplog.records)
     finally:
         fake.stop()
+
+
+def test_an_upload_named_like_a_document_asks_before_replacing_it_and_the_same_text_changes_nothing(
+        live_rig: Rig) -> None:
+    rig = live_rig
+    koubo = "ほしぞら創薬加速パートナーシップ事業の公募要領（抜粋）\n補助上限は2億円。\n".encode()
+    other = "ほしぞら創薬加速パートナーシップ事業の公募要領（改訂）\n補助上限は3億円に引き上げ。\n".encode()
+    _upload(rig, "hoshizora-koubo.txt", koubo, mimetype="text/plain")
+    _searchable(rig)
+    head = _editor(rig).head()
+    ts = _upload(rig, "hoshizora-koubo.txt", other, mimetype="text/plain")
+    rig.fake.wait_for("chat.update", lambda c: "置き換える" in json.dumps(c.args.get("blocks") or [], ensure_ascii=False))
+    rig.settle()
+    assert _editor(rig).head() == head  # asked, nothing replaced
+    message = next(m for m in rig.fake.thread(_dm(STAFF), ts) if m.bot_id and m.blocks)
+    replace = next(e for b in message.blocks if b["type"] == "actions" for e in b["elements"])
+    assert replace["action_id"] == kbforms.DOCUMENT_REPLACE and "hoshizora-koubo" in message.text
+    rig.driver.click(action_id=kbforms.DOCUMENT_REPLACE, value=replace["value"], user="U0ASKER", channel=_dm(STAFF),
+                     message=message.to_slack())
+    rig.settle()
+    assert _editor(rig).head() == head  # not staff: refused
+    rig.driver.click(action_id=kbforms.DOCUMENT_REPLACE, value=replace["value"], user=STAFF, channel=_dm(STAFF),
+                     message=message.to_slack())
+    _searchable(rig, count=2)
+    change = _editor(rig).history()[0]
+    assert (change.action, change.records) == ("update-document", ("hoshizora-koubo",))
+    kb = _editor(rig).load()
+    assert "3億円" in next(d.text for d in kb.documents if d.meta.id == "hoshizora-koubo")
+    # The same file once more: "nothing changed", not a change of 0 passages.
+    _upload(rig, "hoshizora-koubo.txt", other, mimetype="text/plain")
+    same = rig.fake.wait_for("chat.update", lambda c: "同じ内容" in str(c.args.get("text")), timeout=30)[0]
+    assert "0 節" not in str(same.args.get("text"))
+    rig.settle()
+    assert _editor(rig).head() == change.id

@@ -15,6 +15,7 @@ from bot.slack.deps import Deps, Place
 from bot.slack.edge import new_reference, post, report_failure, slack_error
 from bot.slack.locale import text_language
 from bot.slack.messages import t
+from bot.slack.outbox import send_answer
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
 from bot.store import StoreError, StoreUnavailableError, new_answer_id, retried
 from retrieval.answer import Answer
@@ -82,7 +83,8 @@ def _markdown_safe(text: str) -> str:
 
 
 def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream], place: Place, *, answer: Answer,
-                     footer: list[dict[str, Any]], full: list[dict[str, Any]], deps: Deps) -> tuple[str, str]:
+                     footer: list[dict[str, Any]], full: list[dict[str, Any]], deps: Deps,
+                     send: Callable[[], tuple[str, str] | None] | None = None) -> tuple[str, str] | None:
     """Stream the answer (chat.startStream/appendStream/stopStream) with the sources and buttons at the
     end; where the workspace does not allow streaming, post the whole message instead."""
     text = kit.answer_fallback_text(answer)
@@ -104,7 +106,7 @@ def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream],
                 return place.channel, started
             except SlackApiError as update_exc:
                 deps.logger.warning("chat.update of a broken stream failed: %s", slack_error(update_exc))
-        return post(client, place, text=text, blocks=full, logger=deps.logger)
+        return send() if send is not None else post(client, place, text=text, blocks=full, logger=deps.logger)
 
 
 def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Place, surface: str,
@@ -148,22 +150,34 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
                 if lead_question and place.user_id else None)
         full = kit.answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes, lead=lead,
                                  share=private is not None)
+        record = {"surface": surface, "question": question.text, "answer": answer.answer, "language": answer.language,
+                  "confident": answer.confident, "mode": answer.mode,
+                  "citations": [kit.citation_json(c, deps.catalog) for c in answer.citations],
+                  "user_id": place.user_id, "team_id": place.team_id}
         if private is not None:
+            # Private to the asker (a slash command's response_url): replaces the "checking…" note; nothing is
+            # posted in the channel, so there is nothing for the outbox to deliver later.
             private(text=kit.answer_fallback_text(answer), blocks=full, response_type="ephemeral",
                     replace_original=True)
-            channel, ts = place.channel, None
-        elif start_stream is not None and deps.settings.slack_stream and place.thread_ts:
+            record_answer(deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None,
+                          **record)
+            return answer_id
+
+        def send() -> tuple[str, str] | None:
+            return send_answer(deps.outbox, client, place, answer_id=answer_id, text=kit.answer_fallback_text(answer),
+                               blocks=full, record=record, logger=deps.logger)
+
+        if start_stream is not None and deps.settings.slack_stream and place.thread_ts:
             footer = kit.answer_footer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes)
-            channel, ts = deliver_streamed(client, start_stream, place, answer=answer, footer=footer, full=full,
-                                           deps=deps)
+            sent = deliver_streamed(client, start_stream, place, answer=answer, footer=footer, full=full, deps=deps,
+                                    send=send)
         else:
-            channel, ts = post(client, place, text=kit.answer_fallback_text(answer), blocks=full, logger=deps.logger)
-        record_answer(
-            deps, answer_id=answer_id, surface=surface, question=question.text, answer=answer.answer,
-            language=answer.language, confident=answer.confident, mode=answer.mode,
-            citations=[kit.citation_json(c, deps.catalog) for c in answer.citations], user_id=place.user_id,
-            team_id=place.team_id, channel_id=channel, message_ts=ts,
-            thread_ts=_thread_of(place, channel, ts) if ts else None)
+            sent = send()
+        if sent is None:
+            return answer_id  # Slack is unavailable: the outbox posts (and records) it when Slack is back
+        channel, ts = sent
+        record_answer(deps, answer_id=answer_id, channel_id=channel, message_ts=ts,
+                      thread_ts=_thread_of(place, channel, ts), **record)
         if moved is not None and channel != place.channel:
             _tell_moved(deps, moved, language)
         return answer_id
@@ -266,16 +280,21 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
                                   summary=kit.profile_summary(result.profile, language), notes=notes, lead=lead,
                                   share=private is not None)
         fallback = kit.match_fallback_text(cards, language)
+        record = {"surface": surface, "question": situation.text, "answer": fallback, "language": language,
+                  "confident": bool(cards), "mode": "match", "citations": cards,
+                  "user_id": place.user_id, "team_id": place.team_id}
         if private is not None:
             private(text=fallback, blocks=blocks, response_type="ephemeral", replace_original=True)
-            channel, ts = place.channel, None
-        else:
-            channel, ts = post(client, place, text=fallback, blocks=blocks, logger=deps.logger)
-        record_answer(
-            deps, answer_id=answer_id, surface=surface, question=situation.text, answer=fallback, language=language,
-            confident=bool(cards), mode="match", citations=cards, user_id=place.user_id,
-            team_id=place.team_id, channel_id=channel, message_ts=ts,
-            thread_ts=_thread_of(place, channel, ts) if ts else None)
+            record_answer(deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None,
+                          **record)
+            return answer_id
+        sent = send_answer(deps.outbox, client, place, answer_id=answer_id, text=fallback, blocks=blocks,
+                           record=record, logger=deps.logger)
+        if sent is None:
+            return answer_id  # Slack is unavailable: the outbox posts (and records) it when Slack is back
+        channel, ts = sent
+        record_answer(deps, answer_id=answer_id, channel_id=channel, message_ts=ts,
+                      thread_ts=_thread_of(place, channel, ts), **record)
         if moved is not None and channel != place.channel:
             _tell_moved(deps, moved, language)
         return answer_id

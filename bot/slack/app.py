@@ -7,16 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
 from bot.slack import listeners
 from bot.slack.deps import AnswererLike, Deps, MatcherLike
 from bot.slack.edge import new_reference
+from bot.slack.guards import SupporterDirectory, refuse_replays
 from bot.slack.middleware import dedupe_events, ignore_bots
+from bot.slack.outbox import Outbox, ShortRateLimitRetryHandler
 from bot.slack.sources import LiveSourceCatalog, SourceCatalog
 from bot.slack.staff import StaffDirectory, parse_user_ids
 from bot.store import DeskStore
@@ -39,7 +37,8 @@ class _DropRecords(logging.Filter):
 
 
 def make_client(settings: Settings) -> WebClient:
-    """The Web API client: Slack's URL from settings (the test seam), 429s retried after Retry-After."""
+    """The Web API client: Slack's URL from settings (the test seam); a 429 retried after a short Retry-After,
+    failed at once after a long one (no listener thread sleeps: answers wait in the outbox instead)."""
     if settings.slack_bot_token is None:
         raise SettingsError("SLACK_BOT_TOKEN is not set: the bot token (xoxb-...) from the app's OAuth page")
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
@@ -49,7 +48,7 @@ def make_client(settings: Settings) -> WebClient:
         timeout=WEB_API_TIMEOUT_S,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
+            ShortRateLimitRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=1),
         ],
     )
@@ -58,13 +57,15 @@ def make_client(settings: Settings) -> WebClient:
 def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | None = None,
               matcher: MatcherLike | None = None, catalog: SourceCatalog | None = None,
               client: WebClient | None = None, logger: logging.Logger | None = None,
-              editor: KnowledgeEditor | None = None, live: LiveKnowledge | None = None, **app_options: Any) -> App:
+              editor: KnowledgeEditor | None = None, live: LiveKnowledge | None = None, outbox: Outbox | None = None,
+              **app_options: Any) -> App:
     """A bolt App answering on every surface; `app_options` go to bolt's App (e.g. token_verification_enabled).
 
     With `editor`, staff may change the knowledge base from Slack (`/kakehashi kb`, forms, uploads); with
     `live` (a LiveKnowledge over the same editor) the bot answers, matches and cites from the current
     knowledge and makes each change searchable without a restart. `live` stands in for `answerer` and
-    `matcher` when they are not given."""
+    `matcher` when they are not given. With `outbox` (started by the caller), answers are kept in the desk
+    database until Slack takes them."""
     if live is not None:
         answerer = live if answerer is None else answerer
         matcher = live if matcher is None else matcher
@@ -84,12 +85,15 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
         logger.removeFilter(quiet)
     staff = StaffDirectory(user_ids=parse_user_ids(settings.slack_staff_user_ids),
                            usergroup=settings.slack_staff_usergroup, client=client, logger=logger)
+    supporters = SupporterDirectory(staff=staff, channel=settings.supporters_channel, client=client, logger=logger)
     deps = Deps(settings=settings, answerer=answerer, matcher=matcher, store=store,
-                catalog=catalog or SourceCatalog.empty(), logger=logger, staff=staff, editor=editor, live=live)
+                catalog=catalog or SourceCatalog.empty(), logger=logger, staff=staff, editor=editor, live=live,
+                supporters=supporters, outbox=outbox)
 
     # Bots' posts (ours included) are dropped before the dedupe claim: no database write for them.
     app.use(ignore_bots(logger=logger))
     app.use(dedupe_events(store=store, logger=logger))
+    app.use(refuse_replays(store=store, logger=logger))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -10,17 +11,19 @@ from bot.slack.sources import SourceCatalog
 from bot.slack.staff import StaffDirectory
 from bot.store import DeskStore
 from knowledge.settings import Settings
-from retrieval.answer import Answer
+from retrieval.answer import Answer, Turn
 from retrieval.match import MatchResult
 from retrieval.profile import Profile
 
 if TYPE_CHECKING:
+    from bot.slack.guards import SupporterDirectory
+    from bot.slack.outbox import Outbox
     from knowledge.editor import KnowledgeEditor
     from retrieval.live import LiveKnowledge
 
 
 class AnswererLike(Protocol):
-    def ask(self, question: str, *, filters: Any = None) -> Answer: ...
+    def ask(self, question: str, *, filters: Any = None, history: Sequence[Turn] = ()) -> Answer: ...
 
 
 class MatcherLike(Protocol):
@@ -54,6 +57,10 @@ class Deps:
     # only answers, and `/kakehashi kb` says editing is not available.
     editor: KnowledgeEditor | None = None
     live: LiveKnowledge | None = None
+    # Who may take and resolve consultations; None: staff only.
+    supporters: SupporterDirectory | None = None
+    # Answers go through the durable outbox (retried through Slack outages); None: posted directly.
+    outbox: Outbox | None = None
     locales: Any = None  # bot.slack.locale.UserLocales (users' Slack languages, asked once each)
 
     def __post_init__(self) -> None:
@@ -67,6 +74,12 @@ class Deps:
 
     def is_staff(self, user_id: str | None) -> bool:
         return self.staff is not None and self.staff.is_staff(user_id)
+
+    def check_supporter(self, user_id: str | None, *, attempted: str) -> bool:
+        """The check every take and resolve goes through: staff, or a member of the supporters' channel."""
+        if self.supporters is not None:
+            return self.supporters.check(user_id, attempted=attempted)
+        return self.check_staff(user_id, attempted=attempted)
 
     def check_staff(self, user_id: str | None, *, attempted: str) -> bool:
         """The check every knowledge change goes through: is_staff, with the refusal logged (who tried what)."""

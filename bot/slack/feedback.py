@@ -7,6 +7,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.slack import blocks as kit
+from bot.slack import guards
 from bot.slack.deps import Deps
 from bot.slack.edge import ephemeral
 from bot.slack.handoff import not_saved, origin_of
@@ -28,7 +29,12 @@ def _rate(deps: Deps, client: WebClient, body: dict[str, Any], rating: str) -> t
     user = body["user"]["id"]
     answer_id = body["actions"][0].get("value") or None
     try:
-        record = deps.store.get_answer(answer_id) if answer_id else None
+        allowed, record = guards.answer_in_place(deps.store, answer_id, channel=origin_of(body)[0],
+                                                 logger=deps.logger)
+        if not allowed:  # an answer id from another channel: not this message's answer
+            ephemeral(client, channel=origin_of(body)[0], user=user, text=t("not_your_answer", "ja"),
+                      logger=deps.logger)
+            return None
         row = deps.store.add_feedback(answer_id=answer_id, user_id=user, rating=rating)
     except StoreUnavailableError as exc:
         channel, thread_ts = origin_of(body)
@@ -66,19 +72,23 @@ def rate_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     record, row = rated
     channel, thread_ts = origin_of(body)
     language = record.language if record else "ja"
-    metadata = {"f": row.id, "c": channel, "t": thread_ts, "l": language}
+    metadata = guards.seal({"f": row.id, "c": channel, "t": thread_ts, "l": language}, user=body["user"]["id"],
+                           secret=guards.seal_key(deps.settings))
     client.views_open(trigger_id=body["trigger_id"],
                       view=kit.feedback_modal(private_metadata=metadata, language=language))
 
 
 def explain_down(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     view = body["view"]
-    meta = kit.read_metadata(view)
+    meta = guards.unseal(kit.read_metadata(view), user=body["user"]["id"], secret=guards.seal_key(deps.settings))
+    if meta is None:  # not the form we opened for this user: the feedback id in it is someone else's
+        guards.refuse_form(deps, client, what="feedback reasons", user=body["user"]["id"])
+        return
     state = view["state"]["values"]
     reasons = [o["value"] for o in ((state.get("reasons") or {}).get("value") or {}).get("selected_options") or []]
     comment = cut(((state.get("comment") or {}).get("value") or {}).get("value") or "", 2000).text
     try:
-        deps.store.explain_feedback(int(meta["f"]), reasons=reasons, comment=comment)
+        deps.store.explain_feedback(int(meta["f"]), reasons=reasons, comment=comment, user_id=body["user"]["id"])
     except StoreUnavailableError as exc:
         not_saved(deps, client, what="feedback reasons", error=exc, user=body["user"]["id"], channel=meta.get("c"),
                   thread_ts=meta.get("t"), language=meta.get("l", "ja"))

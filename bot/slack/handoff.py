@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import blocks as kit
+from bot.slack import guards
 from bot.slack.answering import plain_question, thread_messages
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, new_reference, post, report_failure, slack_error
@@ -50,19 +51,20 @@ def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     """「相談員につなぐ」: the short form (topic, urgency, consent to share the thread)."""
     user = body["user"]["id"]
     answer_id = body["actions"][0].get("value") or ""
-    try:
-        record = deps.store.get_answer(answer_id) if answer_id else None
+    channel, thread_ts = origin_of(body)
+    try:  # only the asker's own answer, clicked where it was posted, is carried into the consultation
+        record = guards.owned_answer(deps.store, answer_id, user=user, channel=channel, logger=deps.logger)
     except StoreUnavailableError as exc:  # the form works without the answer; the database may be back by submit
         deps.logger.warning("hand-off form without answer %s: %s", answer_id, exc)
         record = None
-    channel, thread_ts = origin_of(body)
     language = record.language if record else "ja"
     if not deps.settings.supporters_channel:
         ephemeral(client, channel=channel, user=user, text=t("handoff_unavailable", language), thread_ts=thread_ts,
                   logger=deps.logger)
         return
-    metadata = {"a": answer_id, "c": (record.channel_id if record else None) or channel,
-                "t": (record.thread_ts if record else None) or thread_ts, "l": language}
+    metadata = guards.seal({"a": record.id if record else "", "c": (record.channel_id if record else None) or channel,
+                            "t": (record.thread_ts if record else None) or thread_ts, "l": language},
+                           user=user, secret=guards.seal_key(deps.settings))
     client.views_open(trigger_id=body["trigger_id"],
                       view=kit.handoff_modal(private_metadata=metadata, language=language,
                                              topic=record.question if record else ""))
@@ -71,14 +73,17 @@ def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
 def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user_id: str | None) -> None:
     """After the form is acknowledged: record the consultation, post its card, tell the asker."""
     view = body["view"]
-    meta = kit.read_metadata(view)
-    values = kit.handoff_form_values(view["state"]["values"])
     user = body["user"]["id"]
+    meta = guards.unseal(kit.read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
+    if meta is None:  # not the form we opened for this user: its answer and thread cannot be trusted
+        guards.refuse_form(deps, client, what="hand-off form", user=user)
+        return
+    values = kit.handoff_form_values(view["state"]["values"])
     team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
     language = meta.get("l") or "ja"
     place = Place(channel=meta.get("c") or user, thread_ts=meta.get("t"), user_id=user, team_id=team)
     try:
-        record = deps.store.get_answer(meta["a"]) if meta.get("a") else None
+        record = guards.owned_answer(deps.store, meta.get("a"), user=user, channel=None, logger=deps.logger)
         summary, profile, permalink = "", None, None
         if values["consent"]:
             messages = thread_messages(client, place, deps=deps)
@@ -153,6 +158,10 @@ def change_state(deps: Deps, client: WebClient, body: dict[str, Any], *, action:
     """A supporter clicked 担当する (take) or 対応済みにする (resolve), on the card or the App Home."""
     user = body["user"]["id"]
     channel, thread_ts = origin_of(body)
+    if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.supporters_channel)
+            and deps.check_supporter(user, attempted=f"consultation {action}")):
+        ephemeral(client, channel=channel, user=user, text=t("not_a_supporter", "ja"), logger=deps.logger)
+        return
     try:
         consultation_id = int(body["actions"][0]["value"])
         if action == "take":

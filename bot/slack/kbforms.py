@@ -37,6 +37,7 @@ RESTORE = "kk_kb_restore"
 HISTORY = "kk_kb_history"
 REVERT = "kk_kb_revert"
 DOCUMENT_EDIT = "kk_kb_document_edit"
+DOCUMENT_REPLACE = "kk_kb_document_replace"
 
 KINDS = ("program", "vc", "cdmo")
 KIND_JA = {"program": "支援制度", "vc": "認定VC", "cdmo": "CDMO"}

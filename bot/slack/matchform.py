@@ -7,15 +7,18 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.slack import blocks as kit
+from bot.slack import guards
 from bot.slack.answering import match_and_post
 from bot.slack.deps import Deps, Place
 from retrieval.profile import Profile, extract_profile
 
 
-def open_form(client: WebClient, *, trigger_id: str, channel: str | None, thread_ts: str | None,
-              initial_text: str = "") -> None:
-    client.views_open(trigger_id=trigger_id,
-                      view=kit.match_modal(private_metadata={"c": channel, "t": thread_ts}, initial_text=initial_text))
+def open_form(deps: Deps, client: WebClient, *, trigger_id: str, user: str, channel: str | None,
+              thread_ts: str | None, initial_text: str = "") -> None:
+    """The form, with where its results go sealed for `user` (a forged form cannot post into another
+    person's thread)."""
+    metadata = guards.seal({"c": channel, "t": thread_ts}, user=user, secret=guards.seal_key(deps.settings))
+    client.views_open(trigger_id=trigger_id, view=kit.match_modal(private_metadata=metadata, initial_text=initial_text))
 
 
 def form_profile(values: dict[str, Any]) -> Profile:
@@ -41,8 +44,11 @@ def submit_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     """Results go where the form was opened from: in a channel, privately to the founder (their stage
     and needs are theirs to share, with 「チャンネルに共有」); in the DM, or from the App Home, to the DM."""
     view = body["view"]
-    meta = kit.read_metadata(view)
     user = body["user"]["id"]
+    meta = guards.unseal(kit.read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
+    if meta is None:  # not the form we opened for this user: its channel and thread cannot be trusted
+        guards.refuse_form(deps, client, what="match form", user=user)
+        return
     team = (body.get("team") or {}).get("id")
     values = kit.match_form_values(view["state"]["values"])
     channel = meta.get("c") or user

@@ -225,6 +225,27 @@ _TEXT: dict[str, dict[str, str]] = {
         "ja": "一度に読み込むのは {limit} ファイルまでです。残りはもう一度アップロードしてください。",
         "en": "I read at most {limit} files at a time; please upload the rest again.",
     },
+    "kb_upload_replace_ask": {
+        "ja": ":warning: `{name}` の名前は既存の資料「{title}」（ID `{doc_id}`）と同じです。まだ何も変更していません。"
+        "この資料の本文を置き換える場合は「置き換える」を押してください。別の資料として追加する場合は、ファイル名を変えて"
+        "アップロードし直してください。",
+        "en": ":warning: `{name}` has the name of the existing document \"{title}\" (id `{doc_id}`). Nothing has changed "
+        "yet. Press \"Replace it\" to replace that document's text; to add it as a new document, rename the file and "
+        "upload it again.",
+    },
+    # checks on what a payload claims (bot/slack/guards.py)
+    "not_a_supporter": {
+        "ja": "相談の担当・対応済みの操作は相談員だけができます。",
+        "en": "Only supporters can take or resolve consultations.",
+    },
+    "not_your_answer": {
+        "ja": "この回答はあなたの質問へのものではないため、その操作はできません。",
+        "en": "That answer was not to your question, so that cannot be done with it.",
+    },
+    "form_not_yours": {
+        "ja": "このフォームはあなたが開いたものではないため、受け付けませんでした。もう一度ボタンから開いてください。",
+        "en": "This form was not opened by you, so it was not accepted. Please open it again from the button.",
+    },
 }
 
 # Why an upload could not be read, by DocumentReadError.reason (the English detail follows it).

@@ -17,6 +17,7 @@ from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.edge import new_reference
 
@@ -44,20 +45,37 @@ _OBJECTS = ("event", "user", "team", "channel", "enterprise", "view", "container
 _LISTS_OF_OBJECTS = ("actions", "authorizations")
 
 
-def _unreadable(environ: dict[str, Any]) -> bool:
-    """Whether bolt cannot even read this POST: it raises while parsing (a body that is not UTF-8 JSON
-    or a form, fields of the wrong type), before any signature check, and the server would answer 500
-    with a traceback. The body is put back for bolt to read again."""
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, put back for bolt to read again; None when it cannot be read."""
     try:
         raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     except (KeyError, ValueError, OSError):
-        return True
+        return None
     environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(raw), str(len(raw))
+    return bytes(raw)
+
+
+def _signed(verifier: SignatureVerifier | None, environ: dict[str, Any], raw: bytes) -> bool:
+    """Slack's signature over the raw bytes, checked before anything reads them: an unsigned body is
+    never parsed (a deeply nested one overflowed the JSON parser and logged a traceback per request)."""
+    if verifier is None:
+        return True  # no signing secret configured: bolt refuses every request itself
+    try:
+        return verifier.is_valid(body=raw, timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+                                 signature=environ.get("HTTP_X_SLACK_SIGNATURE"))
+    except (ValueError, TypeError):  # a timestamp that is not a number
+        return False
+
+
+def _unreadable(environ: dict[str, Any], raw: bytes) -> bool:
+    """Whether bolt cannot even read this POST: it raises while parsing (a body that is not UTF-8 JSON
+    or a form, fields of the wrong type, nesting deeper than the parser's stack), and the server would
+    answer 500 with a traceback."""
     request = WsgiHttpRequest(environ)
     try:
         body = BoltRequest(body=raw.decode("utf-8"), query=request.query_string, headers=request.get_headers()).body
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError):  # ValueError covers JSON and UTF-8
-        return True
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+        return True  # ValueError covers JSON and UTF-8
     # Slack's objects are objects: bolt's own middleware reads them with .get() and would fail.
     return any(name in body and not isinstance(body[name], dict) for name in _OBJECTS) or any(
         name in body and not (isinstance(body[name], list) and all(isinstance(i, dict) for i in body[name]))
@@ -75,9 +93,18 @@ def _discard(environ: dict[str, Any], length: int) -> None:
         remaining -= len(chunk)
 
 
-def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
-    """Slack's events, commands and interactivity at /slack/events; GET /healthz for probes."""
+def _reply(start_response: Callable[..., Any], status: str) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+    return [status.split(" ", 1)[1].encode()]
+
+
+def wsgi_app(app: App, *, signing_secret: str | None = None) -> Callable[..., Iterable[bytes]]:
+    """Slack's events, commands and interactivity at /slack/events; GET /healthz for probes.
+    `signing_secret` defaults to the one the app was built with."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
+    # bolt keeps the secret it verifies with privately; the edge checks with the same one, earlier.
+    secret = signing_secret if signing_secret is not None else str(getattr(app, "_signing_secret", "") or "")
+    verifier = SignatureVerifier(secret) if secret.strip() else None
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
@@ -94,20 +121,28 @@ def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
             _discard(environ, length)
             start_response("413 Content Too Large", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"Content Too Large"]
-        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == EVENTS_PATH and (
-                _unreadable(environ)):
-            log.info("refused a request whose body is not a Slack payload")
-            start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"Bad Request"]
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == EVENTS_PATH:
+            raw = _read_body(environ)
+            if raw is None:
+                return _reply(start_response, "400 Bad Request")
+            if not _signed(verifier, environ, raw):
+                log.info("refused a request without a valid Slack signature from %s", environ.get("REMOTE_ADDR"))
+                return _reply(start_response, "401 Unauthorized")
+            if _unreadable(environ, raw):
+                log.info("refused a signed request whose body is not a Slack payload")
+                return _reply(start_response, "400 Bad Request")
         try:
             return slack(environ, start_response)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            # Fields of the wrong type in a signed payload (an "event" that is not an object) make bolt's
+            # own dispatch raise: the client's input, logged in a line (no traceback), answered 400.
+            log.warning("bolt could not handle a request [ref %s]: %s: %s", new_reference(), type(exc).__name__,
+                        str(exc)[:200])
+            return _reply(start_response, "400 Bad Request")
         except Exception as exc:  # bolt answers only after handling: nothing was sent yet
-            # Fields of the wrong type in a signed payload (an "event" that is not an object) make
-            # bolt's own dispatch raise; the request cannot be handled, and the server must not crash.
             log.error("bolt could not handle a request [ref %s]: %s: %s", new_reference(),
                       type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__))
-            start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"Bad Request"]
+            return _reply(start_response, "500 Internal Server Error")
 
     return application
 

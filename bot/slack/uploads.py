@@ -26,7 +26,7 @@ from bot.slack.edge import ephemeral, post, report_failure
 from bot.slack.kbflow import actor_for, announce_change, current_kb, editor_of, refresh_and_tell
 from bot.slack.messages import READ_FAILURE_JA, t
 from bot.slack.text import escape_mrkdwn, shorten
-from knowledge.editor import Change, NothingToChangeError
+from knowledge.editor import Change, NothingToChangeError, ReplaceNotConfirmedError
 from knowledge.errors import KnowledgeError
 from knowledge.extract import SUPPORTED_EXTENSIONS, DocumentReadError
 from knowledge.loader import DOCUMENTS_DIR, DOCUMENTS_MANIFEST, Document
@@ -123,8 +123,9 @@ def _unreadable_text(name: str, *, reason: str, detail: str, language: str) -> s
 
 
 def add_file(deps: Deps, client: WebClient, file: dict[str, Any], *, user: str, place: Place,
-             language: str) -> None:
-    """One uploaded file: checked, downloaded, added, announced in the thread, then made searchable."""
+             language: str, replace: str | None = None) -> None:
+    """One uploaded file: checked, downloaded, added, announced in the thread, then made searchable.
+    `replace`: the id of the document whose text staff confirmed this file replaces."""
     name = file_name(file)
     limit_mb = deps.settings.kb_max_upload_mb
     if file.get("file_access") == "check_file_info" or not file.get("url_private_download"):
@@ -148,7 +149,7 @@ def add_file(deps: Deps, client: WebClient, file: dict[str, Any], *, user: str, 
     try:
         data = download(str(file.get("url_private_download")), token=str(client.token or ""),
                         max_bytes=limit_mb * _MIB, api_url=deps.settings.slack_api_url)
-        change = editor_of(deps).add_document(name=name, data=data, actor=actor_for(user))
+        change = editor_of(deps).add_document(name=name, data=data, actor=actor_for(user), doc_id=replace)
     except DownloadError as exc:
         deps.logger.warning("download of %s (%s) failed: %s", file.get("id"), name, exc)
         client.chat_update(channel=channel, ts=ts, text=_unreadable_text(name, reason="download", detail=str(exc),
@@ -161,6 +162,14 @@ def add_file(deps: Deps, client: WebClient, file: dict[str, Any], *, user: str, 
         return
     except NothingToChangeError:
         client.chat_update(channel=channel, ts=ts, text=t("kb_upload_same", language, name=shown_name(name)))
+        return
+    except ReplaceNotConfirmedError as exc:  # a name that happens to be a document's id: ask, never replace
+        text = t("kb_upload_replace_ask", language, name=shown_name(name), doc_id=exc.doc_id,
+                 title=escape_mrkdwn(shorten(exc.title, 120)))
+        value = json.dumps({"d": exc.doc_id, "s": file.get("id")}, ensure_ascii=False)
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=[forms.section(text), {
+            "type": "actions", "block_id": "kk_kb_replace", "elements": [
+                forms.button("置き換える" if language == "ja" else "Replace it", forms.DOCUMENT_REPLACE, value)]}])
         return
     except KnowledgeError as exc:
         client.chat_update(channel=channel, ts=ts, text=t("kb_failed", language, error=escape_mrkdwn(str(exc))))
@@ -261,6 +270,22 @@ def download(url: str, *, token: str, max_bytes: int, api_url: str,
 
 
 # --- the document details form --------------------------------------------------------------------
+
+
+def confirm_replace(deps: Deps, client: WebClient, body: dict[str, Any], *, value: str, user: str) -> None:
+    """「置き換える」 under an upload whose name matched a document's id: the file, fetched again, replaces
+    that document's text (the caller checked that `user` is staff)."""
+    try:
+        target = json.loads(value)
+    except json.JSONDecodeError:
+        raise ValueError("not a replace button") from None
+    if not isinstance(target, dict) or not target.get("d") or not target.get("s"):
+        raise ValueError("not a replace button")
+    file = client.files_info(file=str(target["s"]))["file"]
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or user
+    message = body.get("message") or {}
+    place = Place(channel=channel, thread_ts=message.get("thread_ts") or message.get("ts"), user_id=user)
+    add_file(deps, client, file, user=user, place=place, language="ja", replace=str(target["d"]))
 
 
 def open_document_form(deps: Deps, client: WebClient, *, trigger_id: str | None, value: str) -> None:

@@ -33,7 +33,7 @@ def register(app: App, deps: Deps) -> None:
     app.action(kit.SOURCES)(guarded("sources", lambda c, b, _: cards.open_sources(deps, c, b)))
     app.action(kit.DETAILS)(guarded("match details", lambda c, b, _: cards.open_details(deps, c, b)))
     app.action(kit.HANDOFF)(guarded("hand-off form", lambda c, b, _: handoff.open_form(deps, c, b)))
-    app.action(kit.OPEN_MATCH)(guarded("match form", lambda c, b, _: _open_match(c, b)))
+    app.action(kit.OPEN_MATCH)(guarded("match form", lambda c, b, _: _open_match(deps, c, b)))
     app.action(kit.TAKE)(guarded("take", lambda c, b, _: handoff.change_state(deps, c, b, action="take")))
     app.action(kit.RESOLVE)(guarded("resolve", lambda c, b, _: handoff.change_state(deps, c, b, action="resolve")))
 
@@ -44,6 +44,7 @@ def register(app: App, deps: Deps) -> None:
         ack()  # a link-out button: Slack opens the URL, we only acknowledge
 
 
-def _open_match(client: WebClient, body: dict[str, Any]) -> None:
+def _open_match(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     channel, thread_ts = handoff.origin_of(body)
-    matchform.open_form(client, trigger_id=body["trigger_id"], channel=channel, thread_ts=thread_ts)
+    matchform.open_form(deps, client, trigger_id=body["trigger_id"], user=body["user"]["id"], channel=channel,
+                        thread_ts=thread_ts)

@@ -82,8 +82,8 @@ def register(app: App, deps: Deps) -> None:
         place = Place(channel=command["channel_id"], user_id=command["user_id"], team_id=command.get("team_id"))
         if sub == "match" and not rest:
             try:
-                matchform.open_form(client, trigger_id=command["trigger_id"], channel=command["channel_id"],
-                                    thread_ts=None)
+                matchform.open_form(deps, client, trigger_id=command["trigger_id"], user=command["user_id"],
+                                    channel=command["channel_id"], thread_ts=None)
             except Exception as exc:  # the Slack edge
                 report_failure(deps.logger, client, what="opening the match form", error=exc, place=place)
             return

@@ -335,6 +335,8 @@ def on_button(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClient, res
             announce_change(deps, client, user=user, change=change, language=language)
         elif action_id == forms.DOCUMENT_EDIT:
             uploads.open_document_form(deps, client, trigger_id=body.get("trigger_id"), value=value)
+        elif action_id == forms.DOCUMENT_REPLACE:
+            uploads.confirm_replace(deps, client, body, value=value, user=user)
     except Exception as exc:  # noqa: BLE001 - the Slack edge: only the staff member hears
         tell(_failure_text(deps, exc, language, what=f"kb button {action_id}"))
 
@@ -360,7 +362,8 @@ def submit_document(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClien
 def register(app: App, deps: Deps) -> None:
     app.view(forms.RECORD_VIEW)(lambda ack, body, client: submit_record(deps, ack, body, client))
     app.view(forms.DOCUMENT_VIEW)(lambda ack, body, client: submit_document(deps, ack, body, client))
-    for action_id in (forms.EDIT, forms.RETIRE, forms.RESTORE, forms.HISTORY, forms.REVERT, forms.DOCUMENT_EDIT):
+    for action_id in (forms.EDIT, forms.RETIRE, forms.RESTORE, forms.HISTORY, forms.REVERT, forms.DOCUMENT_EDIT,
+                      forms.DOCUMENT_REPLACE):
         app.action(action_id)(lambda ack, body, client, respond: on_button(deps, ack, body, client, respond))
 
 
