@@ -64,6 +64,9 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
 }
 _MIN_COVERAGE = 0.34
 _MIN_FIT_RELEVANCE = 0.25
+# 「補助率と対象」 asks two things; 「応募期間はいつ」 asks one thing in words of three attributes.
+_SECOND_ASKS = frozenset({"eligibility", "amount", "rate", "stages", "ministry", "period"})
+_ONE_ASK = frozenset({"rounds", "period", "date"})
 _UNSEEN_IDF = 5.0  # as rare as a word can be: no passage has it
 _QUOTE_CHARS = 220
 _YEAR = re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|R\d+\.")
@@ -216,7 +219,8 @@ class Answerer:
     def _named_first(self, hits: list[Hit], u: Understanding, filters: Filters | None) -> list[Hit]:
         """A question that names a program, VC or CDMO is best served first by that record's own passage."""
         mention = u.mentions[0] if u.mentions else None
-        if mention is None or not (mention.exact or mention.score >= 0.65) or (filters and not filters.empty):
+        if (mention is None or mention.entity.record is None or not (mention.exact or mention.score >= 0.65)
+                or (filters and not filters.empty)):
             return hits
         origin = mention.entity.record.id
         lexical = self.index.lexical
@@ -297,8 +301,9 @@ class Answerer:
         if entity is not None:
             # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
             if self._structured(u, entity, citations, draft, attribute=u.attribute):
-                if len(u.attributes) > 1:
-                    self._structured(u, entity, citations, draft, attribute=u.attributes[1], first=False)
+                second = u.attributes[1] if len(u.attributes) > 1 else None
+                if draft.confident and second in _SECOND_ASKS and not {u.attribute, second} <= _ONE_ASK:
+                    self._structured(u, entity, citations, draft, attribute=second, first=False)
                 return
         if entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup" and (
                 u.language == "en" or self._about_itself(u, entity)):
@@ -343,7 +348,7 @@ class Answerer:
             draft.add(words.phrase(lang, "known"))
             for line in known:
                 draft.add(line)
-        elif chosen and chosen[0].own >= 0.3:
+        elif chosen and chosen[0].own >= 0.5:
             sentence = chosen[0]
             draft.add(words.phrase(lang, "known"))
             draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
@@ -417,6 +422,8 @@ class Answerer:
         """The asked attribute from the record's own fields, with the source quote that states it."""
         lang = u.language
         record = entity.record
+        if record is None:
+            return False
         name = _display(u, entity)
 
         def quote_for(*needles: str) -> tuple[str, int] | None:
@@ -639,8 +646,13 @@ class Answerer:
         docs = [h.chunk for h in hits if h.chunk.kind == "document"]
         if entity is None:
             return docs[:5]
+        if entity.document is not None:
+            # A thing only a document describes: that document's passages.
+            own = [c for c in self.index.lexical.chunks() if c.kind == "document" and c.origin == entity.document]
+            return own[:14] or docs[:5]
         names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3]
-        quotes = [squash(s.quote) for s in (entity.investment.sources if entity.investment else entity.record.sources)]
+        sources = entity.investment.sources if entity.investment else (entity.record.sources if entity.record else [])
+        quotes = [squash(s.quote) for s in sources]
         naming = [c for c in docs if any(n in self._fold(c) for n in names)]
         for chunk in self.index.lexical.chunks():
             if chunk.kind != "document" or chunk in naming:
@@ -696,7 +708,7 @@ class Answerer:
                    citations: Citations) -> list[_Sentence]:
         lexical = self.index.lexical
         # The words that ask for a narrow attribute (議長, 目標, 上限) are content too: the answer must say them.
-        asked = " ".join(t for name in u.attributes if name in ("chair", "target", "cap", "rate")
+        asked = " ".join(t for name in u.attributes if name in ("target", "chair")
                          for t in QuestionVocabulary.default().attributes[name].found(u.question.lower())
                          if re.search(r"[\u4e00-\u9fff]", t))
         if u.language == "en":
@@ -798,8 +810,9 @@ class Answerer:
         if u.attribute in _SIGNALS and not sentence.signal:
             return False
         if u.entity is None:
-            # Nothing named: the sentence itself must say most of what was asked, not a neighbour line.
-            return sentence.own >= 0.5
+            # Nothing named that the records know (a program only an uploaded document describes, say): the
+            # line with the slide heading and the line before it must say what was asked, the line itself part.
+            return sentence.coverage >= 0.6 and sentence.own >= 0.25
         if u.attribute in _SIGNALS and not sentence.row and sentence.coverage < 1.0 and sentence.own < 0.2:
             # The figure must be about what was asked: its own line has to say some of it.
             return False
