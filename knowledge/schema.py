@@ -148,6 +148,10 @@ class ApplicationRound(_Strict):
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,80}$")]
 
+# The program fields matching filters on, and whose values must say whether the decks state them.
+BASIS_FIELDS = ("eligible", "stages", "modalities", "disease_areas")
+INFERRED = "inferred"
+
 
 class RecordBase(_Strict):
     id: Slug
@@ -182,10 +186,42 @@ class Program(RecordBase):
     period: str | None = Field(default=None, description="Implementation period as written")
     rounds: list[ApplicationRound] = Field(default_factory=list)
     requirements: list[str] = Field(default_factory=list, description="Conditions, as caveats")
+    requirements_en: list[str] = Field(default_factory=list, description="The requirements in English, same order")
+    basis: dict[Literal["eligible", "stages", "modalities", "disease_areas"], dict[str, Source | Literal["inferred"]]] = (
+        Field(default_factory=dict, description="Per value of eligible/stages/modalities/disease_areas: the passage "
+              "that states it, or `inferred` (a curator's reading; it ranks but never excludes). A value with no "
+              "entry counts as inferred."))
 
     @property
     def title(self) -> str:
         return self.name_ja
+
+    @model_validator(mode="after")
+    def _basis_names_values(self) -> Program:
+        for field_name, entries in self.basis.items():
+            values = {str(v) for v in getattr(self, field_name)}
+            for value in entries:
+                if value not in values:
+                    raise ValueError(f"basis.{field_name} names {value!r}, which is not among {field_name} "
+                                     f"({', '.join(sorted(values)) or 'empty'})")
+        if self.requirements_en and len(self.requirements_en) != len(self.requirements):
+            raise ValueError(f"requirements_en has {len(self.requirements_en)} entries but requirements has "
+                             f"{len(self.requirements)}; give one English line per requirement, in the same order")
+        return self
+
+    def stated(self, field_name: str) -> set[str]:
+        """The values of a basis field the decks state (each with its passage in `basis`)."""
+        entries = self.basis.get(field_name, {})  # type: ignore[call-overload]
+        return {value for value, entry in entries.items() if isinstance(entry, Source)}
+
+    def stated_source(self, field_name: str, value: str) -> Source | None:
+        entry = self.basis.get(field_name, {}).get(value)  # type: ignore[call-overload]
+        return entry if isinstance(entry, Source) else None
+
+    def restriction_stated(self, field_name: str) -> bool:
+        """True when every value limiting this field is stated in the decks, so the limit may exclude."""
+        values = {str(v) for v in getattr(self, field_name)} - {"any"}
+        return bool(values) and values <= self.stated(field_name)
 
 
 class Investment(_Strict):
