@@ -33,6 +33,7 @@ class Applicant(StrEnum):
     CDMO = "cdmo"  # CDMO / CMO
     INCUBATOR = "incubator"
     MEDICAL_INSTITUTION = "medical_institution"
+    INVESTOR = "investor"  # a VC or other investor asking on its own behalf
     ANY = "any"
 
 
@@ -245,6 +246,8 @@ class VC(RecordBase):
     name: str = Field(description="As written in the certified list")
     name_en: str | None = None
     aliases: list[str] = Field(default_factory=list, description="Short forms used in adoption lists")
+    universities: list[str] = Field(default_factory=list, description="The university this VC belongs to, as its "
+                                    "certified name says, with the short forms askers write (東京大学, 東大, UTokyo)")
     certified_in: list[Certification] = Field(min_length=1)
     investments: list[Investment] = Field(default_factory=list)
 

@@ -1,0 +1,54 @@
+"""The relevance floor: when a description is too far from everything the sources cover to recommend anything.
+
+Two tests, both measured on a labelled set (benchmarks/floor_profiles.jsonl, fits / does not fit, Japanese
+and English) by benchmarks/floor_calibrate.py, which writes the figures to match_floor.yaml beside this
+module: the description must be about health care or life science (the vocabulary's `life_science` words,
+or a modality or disease it names), and its embedding must come within `min_similarity` (cosine) of at
+least one program. The similarity test only applies with the embedding model it was measured for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from retrieval.errors import VocabularyError
+
+FLOOR_PATH = Path(__file__).resolve().parent / "match_floor.yaml"
+Verdict = Literal["not_life_science", "too_far"]
+
+
+@dataclass(frozen=True)
+class RelevanceFloor:
+    requires_life_science: bool = True
+    min_similarity: float | None = None
+    embedding_model: str | None = None
+
+    @classmethod
+    def load(cls, path: Path = FLOOR_PATH) -> RelevanceFloor:
+        if not path.exists():
+            return cls()
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise VocabularyError(f"{path}: invalid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise VocabularyError(f"{path}: the relevance floor must be a mapping")
+        similarity = data.get("min_similarity")
+        if similarity is not None and not isinstance(similarity, int | float):
+            raise VocabularyError(f"{path}: min_similarity must be a number, got {similarity!r}")
+        return cls(requires_life_science=bool(data.get("requires_life_science", True)),
+                   min_similarity=float(similarity) if similarity is not None else None,
+                   embedding_model=data.get("embedding_model"))
+
+    def verdict(self, *, life_science: bool, best_similarity: float, embedding_model: str | None) -> Verdict | None:
+        """Why nothing should be recommended, or None when the description is within reach of the sources."""
+        if self.requires_life_science and not life_science:
+            return "not_life_science"
+        if (self.min_similarity is not None and embedding_model == self.embedding_model
+                and best_similarity < self.min_similarity):
+            return "too_far"
+        return None
