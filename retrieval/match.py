@@ -48,7 +48,7 @@ from retrieval.chunking import record_chunk
 from retrieval.index import SearchIndex
 from retrieval.language import Language, detect_language
 from retrieval.profile import Destination, Profile, ProfileVocabulary, extract_profile, label
-from retrieval.relevance import RelevanceFloor
+from retrieval.relevance import RelevanceFloor, asks_only_non_rd
 
 log = logging.getLogger(__name__)
 
@@ -463,8 +463,13 @@ class Matcher:
         query = self.index.embedder.embed_query(profile.free_text or self._profile_sentence(profile))
         sims = self._similarities("program", query)
         life_science = profile.life_science or not profile.free_text  # a profile built from a form is in scope
+        non_rd_only = asks_only_non_rd(
+            non_rd_terms=self.vocabulary.non_rd_use_terms(profile.free_text),
+            modalities=[str(m) for m in profile.modalities], disease_areas=[str(d) for d in profile.disease_areas],
+            stages=[str(st) for st in profile.stages], needs=[str(n) for n in profile.needs])
         verdict = self.floor.verdict(life_science=life_science, best_similarity=max(sims.values(), default=0.0),
-                                     embedding_model=getattr(self.index.embedder, "model", None))
+                                     embedding_model=getattr(self.index.embedder, "model", None),
+                                     non_rd_only=non_rd_only)
         if verdict is not None:
             notes += [_t("out_of_scope", language), _t("out_of_scope_supporter", language)]
             return MatchResult(profile=profile, language=language, recommendations=[], notes=notes,

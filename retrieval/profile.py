@@ -219,12 +219,14 @@ class ProfileVocabulary:
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, *, terms: list[Term], path: Path | None = None, life_science: list[Term] | None = None,
+                 non_rd_uses: list[Term] | None = None,
                  patterns: dict[str, list[re.Pattern[str]]] | None = None) -> None:
         # Longest first, so a phrase claims its characters before the words inside it.
         self.terms = sorted(terms, key=lambda t: (-len(t.text.rstrip("*")), t.text))
         self.path = path
         # Words that place a text in health care or life science; matched on their own, claiming nothing.
         self.life_science = life_science or []
+        self.non_rd_uses = non_rd_uses or []
         self.patterns = patterns or {}
         self._by_value: dict[tuple[str, str], list[str]] = {}
         for term in self.terms:
@@ -300,12 +302,16 @@ class ProfileVocabulary:
             add(raw, Assignment(), "ignore")
         terms = [Term(text=t, pattern=_compile(t), case_sensitive=cs, assignment=a)
                  for (t, cs), a in merged.items()]
-        life_science = []
-        for raw in data.get("life_science") or []:
-            if not isinstance(raw, str) or not raw.strip():
-                raise VocabularyError(f"{where}: life_science: a term must be a non-empty string, got {raw!r}")
-            term = _fold(normalize_text(raw.strip()))
-            life_science.append(Term(text=term, pattern=_compile(term), case_sensitive=False, assignment=Assignment()))
+        def word_list(name: str) -> list[Term]:
+            listed = []
+            for raw in data.get(name) or []:
+                if not isinstance(raw, str) or not raw.strip():
+                    raise VocabularyError(f"{where}: {name}: a term must be a non-empty string, got {raw!r}")
+                term = _fold(normalize_text(raw.strip()))
+                listed.append(Term(text=term, pattern=_compile(term), case_sensitive=False, assignment=Assignment()))
+            return listed
+
+        life_science, non_rd_uses = word_list("life_science"), word_list("non_rd_uses")
         patterns: dict[str, list[re.Pattern[str]]] = {}
         for name, regexes in (data.get("patterns") or {}).items():
             if name not in ("amounts", "timing"):
@@ -316,7 +322,7 @@ class ProfileVocabulary:
                 except re.error as exc:
                     raise VocabularyError(f"{where}: patterns.{name}: invalid regular expression {regex!r}: "
                                           f"{exc}") from exc
-        return cls(terms=terms, path=path, life_science=life_science, patterns=patterns)
+        return cls(terms=terms, path=path, life_science=life_science, non_rd_uses=non_rd_uses, patterns=patterns)
 
     @staticmethod
     def _check_value(where: str, context: str, enum: type[StrEnum], value: Any) -> None:
@@ -348,6 +354,11 @@ class ProfileVocabulary:
         """The health-care / life-science words in `text` (the relevance floor's first test)."""
         folded = _fold(normalize_text(text))
         return [t.text for t in self.life_science if t.pattern.search(folded)]
+
+    def non_rd_use_terms(self, text: str) -> list[str]:
+        """Words for uses of money or help the sources do not serve (shops, vehicles, advertising...)."""
+        folded = _fold(normalize_text(text))
+        return [t.text for t in self.non_rd_uses if t.pattern.search(folded)]
 
     def mentions(self, text: str) -> dict[str, list[str]]:
         """Amounts and timing as written, for echoing the asker's situation back."""
