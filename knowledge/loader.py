@@ -220,6 +220,11 @@ def check_sources(record: Record, path: Path, documents: dict[str, str]) -> None
             for value, entry in entries.items()
             if not isinstance(entry, str)
         ]
+    if isinstance(record, VC):
+        for j, inv in enumerate(record.investments):
+            if inv.subsidy_ended and not any("補助事業廃止" in squash(s.quote) for s in inv.sources):
+                raise RecordError("subsidy_ended is true but no source of this adoption says ※補助事業廃止",
+                                  path=path, record_id=record.id, field=f"investments[{j}].subsidy_ended")
     for prefix, index, source in cited:
         where = prefix if index is None else f"{prefix}[{index}]"
         if source.document not in documents:

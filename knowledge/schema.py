@@ -232,6 +232,8 @@ class Investment(_Strict):
     develops: str | None = Field(default=None, description="What the startup develops, only where the seeds say")
     modalities: list[Modality] = Field(default_factory=list)
     disease_areas: list[DiseaseArea] = Field(default_factory=list)
+    subsidy_ended: bool = Field(default=False, description="The adoption list marks it ※補助事業廃止 (the subsidy "
+                                "was discontinued); cite that passage among the sources")
     notes_ja: str | None = None
     sources: list[Source] = Field(min_length=1)
 

@@ -59,6 +59,8 @@ _DESTINATION_COUNTRIES = {Destination.JAPAN: {"JP"}, Destination.US: {"US"}}
 _VC_ASKERS = {Applicant.STARTUP, Applicant.ACADEMIA}
 # Modalities that are not drugs: the certified VCs' program (創薬ベンチャーエコシステム強化事業) is for drug discovery.
 _NON_DRUG_MODALITIES = {Modality.DEVICE, Modality.DIAGNOSTICS}
+# Words in a program's requirements that open it to a company from abroad entering Japan.
+_INBOUND_WORDS = ("外国法人", "海外企業", "日本子会社")
 MEDISO_ID = "mhlw-mediso"
 # Words in a program's requirements that tie it to a need it does not itself give.
 _REQUIREMENT_NEEDS: dict[Support, tuple[str, ...]] = {Support.INVESTMENT: ("出資",)}
@@ -218,6 +220,9 @@ _T: dict[str, dict[Language, str]] = {
                        "en": "Investment from this certified VC meets the investment requirement of {program}"},
     "vc_track": {"ja": "採択ベンチャーへの出資実績: {n}社（{names}）",
                  "en": "Backed {n} adopted startup(s): {names}"},
+    "vc_ended": {"ja": "注意: 出資先のうち{names}は資料で「※補助事業廃止」とされている（実績に数えていない）",
+                 "en": "Caveat: the sources mark {names} as 'subsidy discontinued' (not counted as a track record)"},
+    "inbound": {"ja": "海外の会社の日本進出: {text}", "en": "For a foreign company entering Japan: {text}"},
     "vc_no_fit": {"ja": "注意: 資料には、出資先の開発内容がこのプロフィールに合うことを示す記載はない",
                   "en": "Caveat: the sources say nothing that ties this VC's portfolio to your profile"},
     "vc_no_investments": {"ja": "注意: 資料に採択ベンチャーへの出資の記載はない",
@@ -656,6 +661,14 @@ class Matcher:
                 detail["mismatch"]["eligible"] = values
                 penalty *= 0.5
                 who_score = 0.0
+        # A company from abroad coming to Japan: programs whose requirements or passages open them to it.
+        if profile.based_in and set(profile.based_in) - {Destination.JAPAN}:
+            passage = next((r for r in program.requirements if any(w in r for w in _INBOUND_WORDS)), None)
+            if passage is not None:
+                detail["inbound"] = passage
+                needs_score = max(needs_score, 0.8)
+                fits += 1
+                detail["met"] = detail["met"] or 1
         abroad = [d for d in profile.destinations if d is not Destination.JAPAN]
         detail["overseas"] = abroad if abroad and Support.OVERSEAS in program.support else []
         if abroad:
@@ -745,6 +758,9 @@ class Matcher:
         if detail.get("overseas"):
             reasons.add(_t("overseas", language, values=names("destinations", detail["overseas"])),
                         cite("needs", [Support.OVERSEAS]))
+        if detail.get("inbound"):
+            reasons.add(_t("inbound", language, text=self._requirement_text(program, detail["inbound"], language)),
+                        [_pick(sources, [], detail["inbound"])])
         # Caveats a supporter would mention: first where the asker seems not to be covered (a reading only).
         for basis_name, values in detail["mismatch"].items():
             field_name = profile_field[basis_name]
@@ -756,7 +772,7 @@ class Matcher:
                 values = detail[f"{name}_restricted"]
                 reasons.add(_t(f"{key}_restricted", language, values=names(name, values)), cite(name, values))
         for requirement in program.requirements:
-            if requirement in detail["linked"].values():
+            if requirement in detail["linked"].values() or requirement == detail.get("inbound"):
                 continue  # already given as the reason it fits
             text = self._requirement_text(program, requirement, language)
             key = "requirement" if language == "ja" or text != requirement else "requirement_ja_only"
@@ -818,12 +834,13 @@ class Matcher:
         scored: list[_Scored] = []
         others: list[str] = []
         for vc in vcs:
-            startups = list(dict.fromkeys(inv.startup for inv in vc.investments))
+            # An adoption marked ※補助事業廃止 is not a track record to recommend on.
+            startups = list(dict.fromkeys(inv.startup for inv in vc.investments if not inv.subsidy_ended))
             evidence: list[tuple[Investment, list[str], list[str], float]] = []
             seen: set[str] = set()
             for inv in vc.investments:
-                if inv.startup in seen:
-                    continue  # the same adoption listed in two decks
+                if inv.startup in seen or inv.subsidy_ended:
+                    continue  # the same adoption listed in two decks, or one whose subsidy was discontinued
                 seen.add(inv.startup)
                 modalities = [m.value for m in inv.modalities if m in profile.modalities]
                 diseases = [d.value for d in inv.disease_areas if d in profile.disease_areas]
@@ -892,6 +909,11 @@ class Matcher:
             reasons.add(_t("vc_requirement", language, program=program), certified_sources)
             met += needs_investment
         startups: list[str] = detail["startups"]
+        ended = list(dict.fromkeys(inv.startup for inv in vc.investments if inv.subsidy_ended))
+        if ended:
+            reasons.add(_t("vc_ended", language, names=sep.join(ended)),
+                        [next(s for inv in vc.investments if inv.subsidy_ended for s in inv.sources
+                              if "補助事業廃止" in squash(s.quote))])
         if startups:
             firsts = [next(inv for inv in vc.investments if inv.startup == s) for s in startups[:3]]
             reasons.add(_t("vc_track", language, n=len(startups), names=sep.join(startups)),
