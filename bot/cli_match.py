@@ -27,9 +27,9 @@ _QUOTE_CHARS = 110
 
 _HEADINGS = {
     "ja": {"program": "支援策", "vc": "認定VC", "cdmo": "CDMO", "sources": "出典", "none": "（該当なし）",
-           "score": "適合度"},
+           "referral": "人に相談する", "other_vcs": "ほかの認定VC"},
     "en": {"program": "Support programs", "vc": "Certified VCs", "cdmo": "CDMOs", "sources": "Sources",
-           "none": "(none)", "score": "fit"},
+           "none": "(none)", "referral": "Talk to a person", "other_vcs": "Other certified VCs"},
 }
 
 
@@ -41,9 +41,11 @@ def make_matcher(settings: Settings, *, index: SearchIndex | None = None,
 
 
 def _format_recommendation(rank: int, rec: Recommendation, language: str) -> list[str]:
+    """What a founder reads: name, fit in words, reasons and sources by title (record ids and scores are in
+    --json, for staff)."""
     words = _HEADINGS[language]
     other = f"（{rec.name_en}）" if language == "en" and rec.name_en and rec.name_en != rec.name else ""
-    lines = [f"{rank}. {rec.name}{other}  [{rec.id}]  {words['score']} {rec.score:.3f}"]
+    lines = [f"{rank}. {rec.name}{other}" + (f"  — {rec.fit}" if rec.fit else "")]
     lines += [f"   - {reason}" for reason in rec.reasons]
     lines.append(f"   {words['sources']}:")
     for n, citation in enumerate(rec.citations, 1):
@@ -54,7 +56,7 @@ def _format_recommendation(rank: int, rec: Recommendation, language: str) -> lis
 
 
 def format_match(result: MatchResult) -> str:
-    """The profile as understood, then each kind's recommendations with reasons and sources."""
+    """The profile as understood, then each kind's recommendations with reasons and sources, then the human route."""
     language = result.language
     words = _HEADINGS[language]
     lines = [render_profile(result.profile, language), ""]
@@ -68,6 +70,8 @@ def format_match(result: MatchResult) -> str:
                 lines += _format_recommendation(rank, rec, language)
             lines.append("")
     lines += result.notes
+    if result.referral is not None:
+        lines += ["", f"■ {words['referral']}", *_format_recommendation(1, result.referral, language)]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -184,6 +184,7 @@ class Program(RecordBase):
     disease_areas: list[DiseaseArea] = Field(default_factory=lambda: [DiseaseArea.ANY])
     support: list[Support] = Field(min_length=1)
     subsidy_rate: str | None = Field(default=None, description="As written, e.g. 1/2, 2/3")
+    subsidy_rate_en: str | None = Field(default=None, description="The subsidy rate in English")
     period: str | None = Field(default=None, description="Implementation period as written")
     rounds: list[ApplicationRound] = Field(default_factory=list)
     requirements: list[str] = Field(default_factory=list, description="Conditions, as caveats")

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,11 @@ class Recommendation:
             "score": self.score,
             "reasons": list(self.reasons),
             "citations": [{"source": c.source, "text": c.text} for c in self.citations],
+            "summary": self.summary,
+            "fit": self.fit,
+            "criteria_met": self.criteria_met,
+            "criteria_total": self.criteria_total,
+            "inferred": self.inferred,
         }
 
 
@@ -143,6 +149,11 @@ class MatchResult:
         return {
             "profile": self.profile.model_dump(mode="json"),
             "recommendations": [r.to_json() for r in self.recommendations],
+            "nothing_fits": self.nothing_fits,
+            "out_of_scope": self.out_of_scope,
+            "notes": list(self.notes),
+            "referral": self.referral.to_json() if self.referral else None,
+            "other_vcs": list(self.other_vcs),
         }
 
 
@@ -154,8 +165,7 @@ _T: dict[str, dict[Language, str]] = {
     "eligible_unknown": {"ja": "対象者: {values}（ご自身の立場が読み取れなかったため要確認）",
                          "en": "Eligible: {values} (your own role was not stated; please check)"},
     "eligible_inferred": {"ja": "対象者: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
-                          "en": "Eligible: the sources do not say so explicitly, but {values} appear to be eligible "
-                                "(please check)"},
+                          "en": "Eligible: not stated in the sources, but it appears open to: {values} (please check)"},
     "mismatch_inferred": {"ja": "注意: 資料に明記はありませんが、{what}は{values}と読めます。{yours}が対象かは要確認",
                           "en": "Caveat: the sources do not state it, but the {what} appears to be {values}; "
                                 "whether {yours} qualifies needs checking"},
@@ -263,6 +273,15 @@ def _sep(language: Language) -> str:
 
 
 _MARKER_TAIL = re.compile(r" \[\d+(?:, \d+)*\]$")
+
+
+_ROUND = re.compile(r"第\s*([0-9０-９]+)\s*回")
+
+
+def _round_en(name: str) -> str:
+    """第4回 -> round 4 (the sources name application rounds in Japanese)."""
+    match = _ROUND.search(name)
+    return f"round {int(unicodedata.normalize('NFKC', match.group(1)))}" if match else name
 
 
 def _strip_markers(reason: str) -> str:
@@ -503,16 +522,19 @@ class Matcher:
         if not text:
             return profile
         investors, universities = list(profile.investors), list(profile.universities)
-        for vc in self._active["vc"]:
-            assert isinstance(vc, VC)
+        vcs = [vc for vc in self._active["vc"] if isinstance(vc, VC)]
+        for vc in vcs:
             names = [vc.name, *vc.aliases, *([vc.name_en] if vc.name_en else [])]
             if vc.name not in investors and any(len(squash(n)) >= 3 and squash(n).lower() in text for n in names):
                 investors.append(vc.name)
-            for university in vc.universities:
-                if university not in universities and squash(university).lower() in text:
-                    # Keep the longest form only (東京大学 over 東大).
-                    if not any(squash(university).lower() in squash(u).lower() for u in universities):
-                        universities.append(university)
+        # Longest form first, each claiming its characters: 東京大学 is not also 京大.
+        forms = sorted({u for vc in vcs for u in vc.universities}, key=lambda u: -len(squash(u)))
+        for university in forms:
+            folded = squash(university).lower()
+            if folded in text:
+                text = text.replace(folded, "\x00" * len(folded))
+                if university not in universities:
+                    universities.append(university)
         if investors == profile.investors and universities == profile.universities:
             return profile
         return profile.model_copy(update={"investors": investors, "universities": universities})
@@ -527,8 +549,7 @@ class Matcher:
                     [_pick(self._mediso.sources, ["相談", "サポーター", "ワンストップ"], self._mediso.summary_ja)])
         return Recommendation(kind="program", id=self._mediso.id, name=self._mediso.name_ja,
                               name_en=self._mediso.name_en, score=0.0, reasons=reasons.reasons,
-                              citations=reasons.citations, summary=_strip_markers(reasons.reasons[0]),
-                              fit=name)
+                              citations=reasons.citations, summary=_strip_markers(reasons.reasons[0]))
 
     def _supporter_note(self, language: Language) -> str:
         if self._mediso is not None:
@@ -574,7 +595,11 @@ class Matcher:
         # A program that fits only on what a curator read into it, and on nothing the asker needs, is no fit.
         scored = [s for s in scored if s.detail["met"] or not profile.needs]
         scored.sort(key=lambda s: (-s.score, s.record.id))
-        return [self._explain_program(profile, s, language) for s in scored[:limit]]
+        # Two records under one name (the same program in two budget lines) are one recommendation.
+        unique: dict[str, _Scored] = {}
+        for item in scored:
+            unique.setdefault(squash(item.record.title), item)
+        return [self._explain_program(profile, s, language) for s in list(unique.values())[:limit]]
 
     def _score_program(self, profile: Profile, program: Program, semantic: float) -> _Scored:
         detail: dict[str, Any] = {"inferred": {}, "mismatch": {}}
@@ -738,6 +763,8 @@ class Matcher:
             requirement = next(r for r in program.requirements if "認定VC" in r)
             reasons.add(_t("investor_unlocks", language, vc=detail["investor"]), [_pick(sources, [], requirement)])
         for need, requirement in detail["linked"].items():
+            if detail.get("investor"):
+                break  # the existing investor already meets it
             text = self._requirement_text(program, requirement, language)
             reasons.add(_t("linked_need", language, need=label("needs", need, language), text=text),
                         [_pick(sources, [], requirement)])
@@ -778,12 +805,18 @@ class Matcher:
             key = "requirement" if language == "ja" or text != requirement else "requirement_ja_only"
             reasons.add(_t(key, language, text=text), [_pick(sources, [], requirement)])
         if program.subsidy_rate:
-            reasons.add(_t("subsidy", language, text=program.subsidy_rate),
+            rate = program.subsidy_rate_en if language == "en" and program.subsidy_rate_en else program.subsidy_rate
+            reasons.add(_t("subsidy", language, text=rate),
                         [_pick(sources, ["補助率", program.subsidy_rate, "補助"], program.subsidy_rate)])
         closes = [r.closes for r in program.rounds]
         if closes and all(c is not None and c < self.today for c in closes):
             last = max(program.rounds, key=lambda r: r.closes or dt.date.min)
-            round_names = f"{program.rounds[0].name}〜{last.name}" if len(program.rounds) > 1 else last.name
+            first_name, last_name = program.rounds[0].name, last.name
+            if language == "en":
+                first_name, last_name = _round_en(first_name), _round_en(last_name)
+            round_names = f"{first_name}〜{last_name}" if len(program.rounds) > 1 else last_name
+            if language == "en" and len(program.rounds) > 1:
+                round_names = f"{first_name} to {last_name}"
             reasons.add(_t("closed", language, names=round_names,
                            date=last.closes.isoformat() if last.closes else ""),
                         [_pick(sources, [last.text, last.name], last.text)])
@@ -923,10 +956,13 @@ class Matcher:
         if not detail["evidence"] and (profile.modalities or profile.disease_areas):
             reasons.add(_t("vc_no_fit", language), certified_sources)
         total = sum(1 for c in criteria if c)
-        first = next((r for r in reasons.reasons), "")
+        # The card's one line: the strongest evidence there is (existing investor, university, portfolio, record).
+        first = _strip_markers(reasons.reasons[0])
+        if not (detail["existing"] or detail["university"] or detail["evidence"]) and startups:
+            first = _t("vc_track", language, n=len(startups), names=sep.join(startups))
         return Recommendation(kind="vc", id=vc.id, name=vc.name, name_en=vc.name_en,
                               score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations,
-                              summary=_strip_markers(first), criteria_met=min(met, total), criteria_total=total,
+                              summary=first, criteria_met=min(met, total), criteria_total=total,
                               fit=_t("fit", language, met=min(met, total), total=total) if total
                               else _t("fit_none", language))
 
