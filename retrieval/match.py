@@ -480,24 +480,27 @@ class Matcher:
         language = detect_language(profile.free_text) if profile.free_text else "ja"
         profile = self._situate(profile)
         notes: list[str] = []
+        # Read again here: a profile may come from a form or a chat model rather than from the vocabulary.
+        life_science = bool(profile.life_science or profile.modalities or profile.disease_areas
+                            or not profile.free_text or self.vocabulary.life_science_terms(profile.free_text))
+        non_rd_only = asks_only_non_rd(
+            non_rd_terms=self.vocabulary.non_rd_use_terms(profile.free_text),
+            modalities=[str(m) for m in profile.modalities], disease_areas=[str(d) for d in profile.disease_areas],
+            stages=[str(st) for st in profile.stages], needs=[str(n) for n in profile.needs])
+        model = getattr(self.index.embedder, "model", None)
+        # The word tests first: they need no embedding, and an unrelated request should not read as "too little".
+        if self.floor.verdict(life_science=life_science, best_similarity=1.0, embedding_model=model,
+                              non_rd_only=non_rd_only) is not None:
+            return self._out_of_scope(profile, language)
         if profile.empty:
             notes += [_t("too_little", language), self._supporter_note(language)]
             return MatchResult(profile=profile, language=language, recommendations=[], notes=notes,
                                referral=self._referral(language))
         query = self.index.embedder.embed_query(profile.free_text or self._profile_sentence(profile))
         sims = self._similarities("program", query)
-        life_science = profile.life_science or not profile.free_text  # a profile built from a form is in scope
-        non_rd_only = asks_only_non_rd(
-            non_rd_terms=self.vocabulary.non_rd_use_terms(profile.free_text),
-            modalities=[str(m) for m in profile.modalities], disease_areas=[str(d) for d in profile.disease_areas],
-            stages=[str(st) for st in profile.stages], needs=[str(n) for n in profile.needs])
-        verdict = self.floor.verdict(life_science=life_science, best_similarity=max(sims.values(), default=0.0),
-                                     embedding_model=getattr(self.index.embedder, "model", None),
-                                     non_rd_only=non_rd_only)
-        if verdict is not None:
-            notes += [_t("out_of_scope", language), _t("out_of_scope_supporter", language)]
-            return MatchResult(profile=profile, language=language, recommendations=[], notes=notes,
-                               out_of_scope=True)
+        if self.floor.verdict(life_science=life_science, best_similarity=max(sims.values(), default=0.0),
+                              embedding_model=model, non_rd_only=non_rd_only) is not None:
+            return self._out_of_scope(profile, language)
         recommendations: list[Recommendation] = []
         recommendations += self._programs(profile, query, language, limits.of("program"), sims)
         other_vcs: list[str] = []
@@ -514,6 +517,11 @@ class Matcher:
         referral = None if any(r.id == MEDISO_ID for r in recommendations) else self._referral(language)
         return MatchResult(profile=profile, language=language, recommendations=recommendations, notes=notes,
                            referral=referral, other_vcs=other_vcs)
+
+    @staticmethod
+    def _out_of_scope(profile: Profile, language: Language) -> MatchResult:
+        notes = [_t("out_of_scope", language), _t("out_of_scope_supporter", language)]
+        return MatchResult(profile=profile, language=language, recommendations=[], notes=notes, out_of_scope=True)
 
     def _situate(self, profile: Profile) -> Profile:
         """The asker's own situation the knowledge base can name: existing investors among the certified VCs,
