@@ -1062,5 +1062,12 @@ class Matcher:
         if detail["manufacturing"]:
             reasons.add(_t("cdmo_manufacturing", language), [_pick(cdmo.sources, ["CDMO", "受託", "製造"])])
         reasons.add(_t("cdmo_caveat", language), [_pick(cdmo.sources, ["施設", "CDMO"])])
+        criteria = [(bool(profile.modalities), bool(detail["modalities"])),
+                    (bool(profile.destinations), bool(detail["served"])),
+                    (bool(detail["manufacturing"]), bool(detail["manufacturing"]))]
+        total = sum(1 for asked, _ in criteria if asked)
+        met = sum(1 for asked, ok in criteria if asked and ok)
         return Recommendation(kind="cdmo", id=cdmo.id, name=cdmo.name,
-                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations)
+                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations,
+                              summary=_strip_markers(reasons.reasons[0]), criteria_met=met, criteria_total=total,
+                              fit=_t("fit", language, met=met, total=total) if total else _t("fit_none", language))
