@@ -225,7 +225,7 @@ _T: dict[str, dict[Language, str]] = {
     "vc_round": {"ja": "（創薬ベンチャーエコシステム強化事業 第{n}回採択）", "en": " (adopted in round {n})"},
     "vc_develops": {"ja": "開発: {text}", "en": "develops (as the source says): {text}"},
     "vc_matched": {"ja": "一致: {values}", "en": "matches your {values}"},
-    "vc_certified": {"ja": "AMED認定VC（{title}に掲載）", "en": "AMED-certified VC (listed in {title})"},
+    "vc_certified": {"ja": "AMED認定VC（{title}に掲載）", "en": "AMED-certified VC (in {title})"},
     "vc_requirement": {"ja": "この認定VCからの出資は{program}の出資要件（認定VCからの出資）を満たす",
                        "en": "Investment from this certified VC meets the investment requirement of {program}"},
     "vc_track": {"ja": "採択ベンチャーへの出資実績: {n}社（{names}）",
@@ -273,6 +273,20 @@ def _sep(language: Language) -> str:
 
 
 _MARKER_TAIL = re.compile(r" \[\d+(?:, \d+)*\]$")
+
+
+_LIST_TITLE = re.compile(r"認定VC\s*\((\d+)社\)")
+
+
+def _list_title(title: str, language: Language) -> str:
+    """認定VC (30社) -> the certified VC list (30 firms), for English readers."""
+    match = _LIST_TITLE.search(unicodedata.normalize("NFKC", title))
+    return f"the certified VC list ({match.group(1)} firms)" if language == "en" and match else title
+
+
+def _facility(facility: Any, language: Language) -> str:
+    """A CDMO site as the sources name it; English readers get the country code the record adds."""
+    return facility.country if language == "en" else f"{facility.region_ja}（{facility.country}）"
 
 
 _ROUND = re.compile(r"第\s*([0-9０-９]+)\s*回")
@@ -943,7 +957,8 @@ class Matcher:
                         _distinct([_pick(inv.sources, [inv.startup]),
                                    *([_pick(inv.sources, [], inv.develops)] if inv.develops else [])]))
         met += bool(detail["evidence"])
-        reasons.add(_t("vc_certified", language, title=certification.list_title), certified_sources)
+        reasons.add(_t("vc_certified", language, title=_list_title(certification.list_title, language)),
+                    certified_sources)
         if (needs_investment or detail["existing"]) and self._vc_program is not None:
             program = self._vc_program.name_ja if language == "ja" else (self._vc_program.name_en
                                                                          or self._vc_program.name_ja)
@@ -1054,10 +1069,10 @@ class Matcher:
             for destination in detail["served"]:
                 wanted |= _DESTINATION_COUNTRIES.get(destination, {f.country for f in cdmo.facilities} - {"JP"})
             facilities = [f for f in cdmo.facilities if f.country in wanted]
-            regions = sep.join(f"{f.region_ja}（{f.country}）" for f in facilities)
+            regions = sep.join(_facility(f, language) for f in facilities)
             reasons.add(_t("cdmo_region", language, values=regions), site_sources(facilities))
         elif cdmo.facilities:
-            regions = sep.join(f"{f.region_ja}（{f.country}）" for f in cdmo.facilities)
+            regions = sep.join(_facility(f, language) for f in cdmo.facilities)
             reasons.add(_t("cdmo_sites", language, values=regions), site_sources(cdmo.facilities))
         if detail["manufacturing"]:
             reasons.add(_t("cdmo_manufacturing", language), [_pick(cdmo.sources, ["CDMO", "受託", "製造"])])
