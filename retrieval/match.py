@@ -60,6 +60,9 @@ _DESTINATION_COUNTRIES = {Destination.JAPAN: {"JP"}, Destination.US: {"US"}}
 _VC_ASKERS = {Applicant.STARTUP, Applicant.ACADEMIA}
 # Modalities that are not drugs: the certified VCs' program (創薬ベンチャーエコシステム強化事業) is for drug discovery.
 _NON_DRUG_MODALITIES = {Modality.DEVICE, Modality.DIAGNOSTICS}
+# 再生医療等製品 are, in Japanese regulation, cell-processed and gene-therapy products: a CDMO that makes
+# those makes a regenerative medicine product.
+_MAKES_AS: dict[Modality, set[Modality]] = {Modality.REGENERATIVE: {Modality.CELL_THERAPY, Modality.GENE_THERAPY}}
 # Words in a program's requirements that open it to a company from abroad entering Japan.
 _INBOUND_WORDS = ("外国法人", "海外企業", "日本子会社")
 MEDISO_ID = "mhlw-mediso"
@@ -1004,7 +1007,8 @@ class Matcher:
         candidates: list[tuple[CDMO, list[str]]] = []
         for cdmo in cdmos:
             modalities = [m.value for m in profile.modalities
-                          if m in cdmo.modalities or Modality.ANY in cdmo.modalities]
+                          if m in cdmo.modalities or Modality.ANY in cdmo.modalities
+                          or _MAKES_AS.get(m, set()) & set(cdmo.modalities)]
             if profile.modalities and not modalities:
                 continue  # cannot make what this team develops
             # A modality alone is no reason for a CDMO: a lab studying disease with iPS cells makes no product.

@@ -252,3 +252,20 @@ def test_eval_runs_dev_profiles_and_prints_each_check(seed_settings: Settings, s
     assert "dev profiles: 3, all checks pass: 0.667" in printed
     assert "dev profiles: nothing_fits: 1.000" in printed and "dev profiles: vc_required: 0.667" in printed
     assert result["dev_profiles_programs_any_rate"] == 1.0
+
+
+def test_a_regenerative_product_can_go_to_a_cell_or_gene_therapy_cdmo(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
+    result = matcher.match("A regenerative medicine startup wants to partner with a domestic CDMO for process "
+                           "development toward commercial manufacturing.")
+    cdmos = result.of_kind("cdmo")
+    assert cdmos
+    for rec in cdmos:
+        cdmo = seed_kb.get(rec.id)
+        assert {"cell_therapy", "gene_therapy"} & {str(m) for m in cdmo.modalities}  # type: ignore[union-attr]
+
+
+def test_a_generic_maker_is_a_pharma_company_and_gets_the_generic_fund(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
+    result = matcher.match("後発医薬品メーカーです。品目統合と生産性向上の支援を知りたい。")
+    assert result.profile.who == [Applicant.PHARMA]
+    top = seed_kb.get(result.of_kind("program")[0].id)
+    assert isinstance(top, Program) and "generic" in {str(m) for m in top.modalities}
