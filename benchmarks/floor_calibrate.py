@@ -40,7 +40,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def features(matcher: Any, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool, bool, float]]:
-    """Per row: the life-science test, the non-R&D-use test, and the similarity to the closest program."""
+    """Per row: the life-science test (in scope unless the text also says what else it is about), the
+    non-R&D-use test, and the similarity to the closest program."""
     out = []
     for row in rows:
         profile = matcher.vocabulary.extract(row["profile"])
@@ -50,7 +51,8 @@ def features(matcher: Any, rows: list[dict[str, Any]]) -> list[tuple[dict[str, A
                                   stages=[str(s) for s in profile.stages], needs=[str(n) for n in profile.needs])
         query = matcher.index.embedder.embed_query(row["profile"])
         best = max(matcher._similarities("program", query).values())
-        out.append((row, profile.life_science, non_rd, best))
+        in_scope = profile.life_science or not matcher.vocabulary.other_content_words(row["profile"])
+        out.append((row, in_scope, non_rd, best))
     return out
 
 

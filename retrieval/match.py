@@ -199,8 +199,11 @@ _T: dict[str, dict[Language, str]] = {
                            "見つかりませんでした。",
                      "en": "The programs, certified VCs and CDMOs in the sources are for health care, drug discovery "
                            "and life science; none of them fits this request."},
-    "out_of_scope_supporter": {"ja": "分野に合う公的支援は、サポーター（人）にご相談ください。",
-                               "en": "For public support in your field, please ask a human supporter."},
+    "out_of_scope_supporter": {"ja": "医療・創薬の分野であれば、開発しているもの（医薬品・医療機器・再生医療など）や段階を"
+                                     "書き添えていただくと探せます。別の分野の公的支援は、サポーター（人）にご相談ください。",
+                               "en": "If your work is in health care or drug discovery, add what you develop (a drug, a "
+                                     "device, a cell therapy...) and your stage, and I can look again. For public support "
+                                     "in another field, please ask a human supporter."},
     "other_vcs": {"ja": "ほかの認定VC（資料に、出資先がこのプロフィールに合う記載はありません）: {names}",
                   "en": "Other certified VCs (the sources show nothing that ties their portfolio to you): {names}"},
     "referral": {"ja": "資料で決まらないことや、ここにない支援は{name}のサポーターに相談できます",
@@ -505,9 +508,10 @@ class Matcher:
             modalities=[str(m) for m in profile.modalities], disease_areas=[str(d) for d in profile.disease_areas],
             stages=[str(st) for st in profile.stages], needs=[str(n) for n in profile.needs])
         model = getattr(self.index.embedder, "model", None)
+        other_content = bool(self.vocabulary.other_content_words(profile.free_text))
         # The word tests first: they need no embedding, and an unrelated request should not read as "too little".
         if self.floor.verdict(life_science=life_science, best_similarity=1.0, embedding_model=model,
-                              non_rd_only=non_rd_only) is not None:
+                              non_rd_only=non_rd_only, other_content=other_content) is not None:
             return self._out_of_scope(profile, language)
         if profile.empty:
             notes += [_t("too_little", language), self._supporter_note(language)]
@@ -516,7 +520,7 @@ class Matcher:
         query = self.index.embedder.embed_query(profile.free_text or self._profile_sentence(profile))
         sims = self._similarities("program", query)
         if self.floor.verdict(life_science=life_science, best_similarity=max(sims.values(), default=0.0),
-                              embedding_model=model, non_rd_only=non_rd_only) is not None:
+                              embedding_model=model, non_rd_only=non_rd_only, other_content=other_content) is not None:
             return self._out_of_scope(profile, language)
         recommendations: list[Recommendation] = []
         recommendations += self._programs(profile, query, language, limits.of("program"), sims)

@@ -145,6 +145,8 @@ _FIELD_ENUMS: dict[str, type[StrEnum]] = {
 }
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
 _LATIN_EDGE = re.compile(r"[a-z0-9]", re.IGNORECASE)
+# A content word: a Latin word of 4+ letters, or a run of 2+ kanji / katakana (particles are hiragana).
+_CONTENT_WORD = re.compile(r"[a-z]{4,}|[\u4e00-\u9fff\u30a0-\u30ff]{2,}")
 
 
 def normalize_text(text: str) -> str:
@@ -220,7 +222,8 @@ class ProfileVocabulary:
 
     def __init__(self, *, terms: list[Term], path: Path | None = None, life_science: list[Term] | None = None,
                  non_rd_uses: list[Term] | None = None,
-                 patterns: dict[str, list[re.Pattern[str]]] | None = None) -> None:
+                 patterns: dict[str, list[re.Pattern[str]]] | None = None,
+                 generic_words: set[str] | None = None) -> None:
         # Longest first, so a phrase claims its characters before the words inside it.
         self.terms = sorted(terms, key=lambda t: (-len(t.text.rstrip("*")), t.text))
         self.path = path
@@ -228,6 +231,7 @@ class ProfileVocabulary:
         self.life_science = life_science or []
         self.non_rd_uses = non_rd_uses or []
         self.patterns = patterns or {}
+        self.generic_words = generic_words or set()
         self._by_value: dict[tuple[str, str], list[str]] = {}
         for term in self.terms:
             for key in term.assignment.values:
@@ -312,6 +316,7 @@ class ProfileVocabulary:
             return listed
 
         life_science, non_rd_uses = word_list("life_science"), word_list("non_rd_uses")
+        generic = {_fold(normalize_text(str(w).strip())) for w in data.get("generic_words") or [] if str(w).strip()}
         patterns: dict[str, list[re.Pattern[str]]] = {}
         for name, regexes in (data.get("patterns") or {}).items():
             if name not in ("amounts", "timing"):
@@ -322,7 +327,8 @@ class ProfileVocabulary:
                 except re.error as exc:
                     raise VocabularyError(f"{where}: patterns.{name}: invalid regular expression {regex!r}: "
                                           f"{exc}") from exc
-        return cls(terms=terms, path=path, life_science=life_science, non_rd_uses=non_rd_uses, patterns=patterns)
+        return cls(terms=terms, path=path, life_science=life_science, non_rd_uses=non_rd_uses, patterns=patterns,
+                   generic_words=generic)
 
     @staticmethod
     def _check_value(where: str, context: str, enum: type[StrEnum], value: Any) -> None:
@@ -354,6 +360,16 @@ class ProfileVocabulary:
         """The health-care / life-science words in `text` (the relevance floor's first test)."""
         folded = _fold(normalize_text(text))
         return [t.text for t in self.life_science if t.pattern.search(folded)]
+
+    def other_content_words(self, text: str) -> list[str]:
+        """Content words the vocabulary does not know and that are not generic (ラーメン店, fintech): what a
+        description says it is about, when that is not something the vocabulary reads."""
+        folded = _fold(normalize_text(text))
+        chars = list(folded)
+        for match in self.find(text):
+            chars[match.start : match.end] = " " * (match.end - match.start)
+        rest = "".join(chars)
+        return [w for w in _CONTENT_WORD.findall(rest) if w not in self.generic_words]
 
     def non_rd_use_terms(self, text: str) -> list[str]:
         """Words for uses of money or help the sources do not serve (shops, vehicles, advertising...)."""

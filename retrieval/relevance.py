@@ -3,7 +3,8 @@
 Two tests, both measured on a labelled set (benchmarks/floor_profiles.jsonl, fits / does not fit, Japanese
 and English) by benchmarks/floor_calibrate.py, which writes the figures to match_floor.yaml beside this
 module: the description must be about health care or life science (the vocabulary's `life_science` words,
-or a modality or disease it names), it must not ask only for uses the sources do not serve (the
+or a modality or disease it names; a description that says nothing else about itself is taken as in
+scope), it must not ask only for uses the sources do not serve (the
 vocabulary's `non_rd_uses`, with no modality, disease, stage or R&D need), and its embedding must come within `min_similarity` (cosine) of at
 least one program. The similarity test only applies with the embedding model it was measured for.
 """
@@ -46,12 +47,14 @@ class RelevanceFloor:
                    embedding_model=data.get("embedding_model"))
 
     def verdict(self, *, life_science: bool, best_similarity: float, embedding_model: str | None,
-                non_rd_only: bool = False) -> Verdict | None:
+                non_rd_only: bool = False, other_content: bool = True) -> Verdict | None:
         """Why nothing should be recommended, or None when the description is within reach of the sources.
 
-        `non_rd_only`: the text asks for help with something the sources do not serve (a shop, vehicles,
-        advertising) and names nothing they do serve (a modality, disease, stage or an R&D need)."""
-        if self.requires_life_science and not life_science:
+        `other_content`: the text says what else it is about (a word neither the vocabulary nor its generic
+        words know); without it, a description with no life-science word ("a startup wanting overseas help")
+        is taken as asked here, of a health-care desk. `non_rd_only`: the text asks for help with something
+        the sources do not serve (a shop, vehicles, advertising) and names nothing they do serve."""
+        if self.requires_life_science and not life_science and other_content:
             return "not_life_science"
         if non_rd_only:
             return "not_rd"
