@@ -43,7 +43,10 @@ def test_match_with_text_posts_recommendation_cards(rig: Rig) -> None:
     cards = [b for b in blocks if b["type"] == "section" and b["text"]["text"].startswith("*1. ")]
     assert cards and "`支援制度`" in cards[0]["text"]["text"] and "• " in cards[0]["text"]["text"]
     seen = posted_text(post)
-    assert "理解したプロフィール" in seen and "細胞治療" in seen and ".txt" in seen  # profile and sources
+    # The profile, and sources by the deck's title (never a seed file name).
+    assert "理解したプロフィール" in seen and "細胞治療" in seen and ".txt" not in seen
+    assert any(title in seen for title in ("骨太特集", "医療系ベンチャー振興", "令和8年度概算要求事項", "医療分野研究開発推進計画",
+                                            "生物化学産業課の取組"))
     rig.settle()
     assert rig.store.answers()[0].mode == "match"
 
