@@ -138,6 +138,7 @@ class _Draft:
     lines: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)  # for the LLM: plain statements with their citation numbers
     confident: bool = False
+    referred: bool = False  # the text already points to a supporter
 
     def add(self, line: str) -> None:
         if line:
@@ -268,7 +269,7 @@ class Answerer:
                 self._fact(u, hits, citations, vector, draft)
         else:
             self._fact(u, hits, citations, vector, draft)
-        if not draft.confident:
+        if not draft.confident and not draft.referred:
             draft.add(words.phrase(lang, "supporter"))
         self._not_again(draft, history, lang)
         return draft
@@ -838,6 +839,14 @@ class Answerer:
         if matcher is not None:
             try:
                 result = matcher.match(u.question)
+                if getattr(result, "out_of_scope", False):
+                    # Not about health care or life science (a beauty salon, a bakery): nothing here fits, and
+                    # the matcher says what to do instead.
+                    for note in result.notes:
+                        draft.add(note)
+                    draft.referred = bool(result.notes)
+                    u.intent = "out_of_scope"
+                    return
                 if not any(r.kind == "program" for r in result.recommendations):
                     # The matcher found nothing for this asker's profile: only a program whose own passage says
                     # much of what the question asks (介護 -> CARISO) still stands; a beauty salon gets none.
