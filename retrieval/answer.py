@@ -277,15 +277,16 @@ class Answerer:
     @staticmethod
     def _not_again(draft: _Draft, history: Sequence[Turn], language: str) -> None:
         """A thread never gets the same answer twice: the lead already given is not given again."""
-        if not draft.lines:
+        if not draft.lines or not history:
             return
-        lead = _plain(draft.lines[0])
-        for turn in history:
-            given = [_plain(line) for line in turn.answer.splitlines() if line.strip()]
-            if lead and lead in given:
-                draft.lines = [words.phrase(language, "repeat")]
-                draft.confident = False
-                return
+        given = {_plain(line) for turn in history for line in turn.answer.splitlines() if line.strip()}
+        if _plain(draft.lines[0]) in given:
+            draft.lines = [words.phrase(language, "repeat")]
+            draft.confident = False
+            return
+        # What is known, or a quote, already said in the thread is not said again.
+        draft.lines = [draft.lines[0], *(line for line in draft.lines[1:] if _plain(line) not in given
+                                         or line == words.phrase(language, "supporter"))]
 
     # --- facts --------------------------------------------------------------------------------
 
@@ -1070,7 +1071,8 @@ def _names(entity: Entity) -> list[str]:
 
 
 def _plain(line: str) -> str:
-    return re.sub(r"\s*\[\d+\]", "", line).strip()
+    """A line as said, whatever its markers: citation numbers, a list dash or a quote mark."""
+    return re.sub(r"\s*\[\d+\]", "", line).strip().lstrip("->").strip()
 
 
 def _short(text: str, limit: int = _QUOTE_CHARS) -> str:
