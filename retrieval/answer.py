@@ -35,10 +35,10 @@ from retrieval.cite import Citation, Citations
 from retrieval.deadline import chat_timeout, within
 from retrieval.entities import Entity, EntityCatalog, fold, startup_name
 from retrieval.errors import LLMError
+from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
 from retrieval.sentences import MIN_SENTENCE_CHARS, sentence_pieces, split_sentences
-from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
 
 __all__ = ["Answer", "Answerer", "Citation", "Turn", "make_chat_model"]
@@ -300,17 +300,16 @@ class Answerer:
                 draft.add(words.phrase(lang, "unknown_thing", name=unknown))
                 u.intent = "out_of_scope"
                 return
-        if entity is not None:
-            # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
-            if self._structured(u, entity, citations, draft, attribute=u.attribute):
-                second = u.attributes[1] if len(u.attributes) > 1 else None
-                if draft.confident and second in _SECOND_ASKS and not {u.attribute, second} <= _ONE_ASK:
-                    self._structured(u, entity, citations, draft, attribute=second, first=False)
-                return
-        if entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup" and (
-                u.language == "en" or self._about_itself(u, entity)):
-            if self._describe(u, entity, citations, draft):
-                return
+        # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
+        if entity is not None and self._structured(u, entity, citations, draft, attribute=u.attribute):
+            second = u.attributes[1] if len(u.attributes) > 1 else None
+            if draft.confident and second in _SECOND_ASKS and not {u.attribute, second} <= _ONE_ASK:
+                self._structured(u, entity, citations, draft, attribute=second, first=False)
+            return
+        if (entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup"
+                and (u.language == "en" or self._about_itself(u, entity))
+                and self._describe(u, entity, citations, draft)):
+            return
         passages = self._passages(entity, hits, citations)
         if not passages and entity is None and vector is not None:
             # An English question finds the records' English summaries first; the facts are in the decks.
@@ -361,13 +360,12 @@ class Answerer:
         lang = u.language
         if isinstance(record, Program):
             summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
-        elif isinstance(record, VC):
-            return False
+        elif isinstance(record, CDMO):
+            summary = record.services_ja or ""
         else:
-            summary = getattr(record, "services_ja", None) or ""
+            return False  # a VC is listed, not described; a document-only thing has no summary
         if not summary:
             return False
-        name = entity.display(lang)
         name = _display(u, entity)
         first = _first_sentence(summary, lang, limit=260)
         # 「MEDISOは、…」: the summary often opens with the name already.
@@ -375,7 +373,7 @@ class Answerer:
             if lang == "ja" and said and first.startswith(f"{said}は"):
                 first = first[len(said) + 1:].lstrip("、")
         lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
-        quoted = []
+        quoted: list[tuple[str, int]] = []
         for source in record.sources[:6]:
             found = citations.sentence_with(source.quote, source.document)
             if found and len(found[0]) > 20 and all(found[0] != q for q, _ in quoted):
@@ -567,7 +565,7 @@ class Answerer:
                     break
         order = [BudgetKind.REQUEST, BudgetKind.INITIAL, BudgetKind.SUPPLEMENTARY, BudgetKind.FUND_TOTAL,
                  BudgetKind.TOTAL, BudgetKind.ITEM_REQUEST]
-        return sorted(budgets, key=lambda b: (-b.fiscal_year, order.index(b.kind)))[0]
+        return min(budgets, key=lambda b: (-b.fiscal_year, order.index(b.kind)))
 
     def _rounds(self, u: Understanding, record: Program, name: str, citations: Citations, draft: _Draft) -> bool:
         lang = u.language
@@ -611,7 +609,7 @@ class Answerer:
         record = entity.record
         lines = []
         if record.budgets:
-            budget = sorted(record.budgets, key=lambda b: -b.fiscal_year)[0]
+            budget = max(record.budgets, key=lambda b: b.fiscal_year)
             sentence = words.budget_sentence(entity.display(language), budget, language)
             n = next((citations.cite_quote(s.quote, s.document) for s in record.sources
                       if squash(budget.text) in squash(s.quote)), None)
@@ -896,7 +894,7 @@ class Answerer:
         lang = u.language
         programs: list[Entity] = []
         for e in u.entities:
-            if isinstance(e.record, Program) and all(p.record.id != e.record.id for p in programs):
+            if isinstance(e.record, Program) and all(p.record is not e.record for p in programs):
                 programs.append(e)
         if len(programs) >= 2:
             a, b = programs[:2]
@@ -908,7 +906,7 @@ class Answerer:
                 draft.add(words.phrase(lang, "compare_row", name=entity.display(lang)) + (f" [{n}]" if n else ""))
                 rows = [("compare_ministry", words.enum_labels("ministry", [record.ministry], lang))]
                 if record.budgets:
-                    latest = sorted(record.budgets, key=lambda x: -x.fiscal_year)[0]
+                    latest = max(record.budgets, key=lambda x: x.fiscal_year)
                     rows.append(("compare_budget", words.budget_short(latest, lang)))
                 rows.append(("compare_who", words.enum_labels("applicant", record.eligible, lang)))
                 if record.stages:
