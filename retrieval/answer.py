@@ -69,6 +69,7 @@ _SECOND_ASKS = frozenset({"eligibility", "amount", "rate", "stages", "ministry",
 _ONE_ASK = frozenset({"rounds", "period", "date"})
 _UNSEEN_IDF = 5.0  # as rare as a word can be: no passage has it
 _QUOTE_CHARS = 220
+_KANA = re.compile(r"[\u3041-\u309f]")
 _YEAR = re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|R\d+\.")
 _KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 
@@ -374,7 +375,11 @@ class Answerer:
                 first = first[len(said) + 1:].lstrip("、")
         lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
         quoted: list[tuple[str, int]] = []
-        for source in record.sources[:6]:
+        # The source's own sentence that the lead sums up first, then its other prose (not budget lines).
+        lead_grams = _grams(first)
+        prose = sorted(record.sources, key=lambda src: (-len(_grams(src.quote) & lead_grams),
+                                                         -len(_KANA.findall(src.quote))))
+        for source in prose[:6]:
             found = citations.sentence_with(source.quote, source.document)
             if found and len(found[0]) > 20 and all(found[0] != q for q, _ in quoted):
                 quoted.append(found)
@@ -1066,6 +1071,11 @@ def _names(entity: Entity) -> list[str]:
         return [entity.investment.startup, startup_name(entity.investment.startup)]
     names = [entity.name, *getattr(record, "aliases", [])]
     return [n for n in names if n]
+
+
+def _grams(text: str) -> set[str]:
+    squashed = squash(text)
+    return {squashed[i:i + 2] for i in range(len(squashed) - 1)}
 
 
 def _plain(line: str) -> str:
