@@ -24,6 +24,7 @@ from retrieval.profile import extract_profile
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE / "match_profiles.jsonl"
 DEV = HERE.parent.parent / "shared" / "eval" / "dev_match.jsonl"
+DEV_PROFILES = HERE.parent.parent / "shared" / "eval" / "dev_profiles.jsonl"
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     matcher = make_matcher(load_settings())
     print(f"cold start (load knowledge, open index, load embedder): {(time.perf_counter() - started) * 1000:.0f} ms")
-    rows = _rows(PROFILES) + _rows(DEV)
+    rows = _rows(PROFILES) + _rows(DEV) + _rows(DEV_PROFILES)
     started = time.perf_counter()
     matcher.match(rows[0]["profile"])
     print(f"first match (caches, portfolio vectors):                {(time.perf_counter() - started) * 1000:.0f} ms")

@@ -27,9 +27,9 @@ _QUOTE_CHARS = 110
 
 _HEADINGS = {
     "ja": {"program": "支援策", "vc": "認定VC", "cdmo": "CDMO", "sources": "出典", "none": "（該当なし）",
-           "score": "適合度"},
+           "referral": "人に相談する", "other_vcs": "ほかの認定VC"},
     "en": {"program": "Support programs", "vc": "Certified VCs", "cdmo": "CDMOs", "sources": "Sources",
-           "none": "(none)", "score": "fit"},
+           "none": "(none)", "referral": "Talk to a person", "other_vcs": "Other certified VCs"},
 }
 
 
@@ -41,9 +41,11 @@ def make_matcher(settings: Settings, *, index: SearchIndex | None = None,
 
 
 def _format_recommendation(rank: int, rec: Recommendation, language: str) -> list[str]:
+    """What a founder reads: name, fit in words, reasons and sources by title (record ids and scores are in
+    --json, for staff)."""
     words = _HEADINGS[language]
     other = f"（{rec.name_en}）" if language == "en" and rec.name_en and rec.name_en != rec.name else ""
-    lines = [f"{rank}. {rec.name}{other}  [{rec.id}]  {words['score']} {rec.score:.3f}"]
+    lines = [f"{rank}. {rec.name}{other}" + (f"  — {rec.fit}" if rec.fit else "")]
     lines += [f"   - {reason}" for reason in rec.reasons]
     lines.append(f"   {words['sources']}:")
     for n, citation in enumerate(rec.citations, 1):
@@ -54,7 +56,7 @@ def _format_recommendation(rank: int, rec: Recommendation, language: str) -> lis
 
 
 def format_match(result: MatchResult) -> str:
-    """The profile as understood, then each kind's recommendations with reasons and sources."""
+    """The profile as understood, then each kind's recommendations with reasons and sources, then the human route."""
     language = result.language
     words = _HEADINGS[language]
     lines = [render_profile(result.profile, language), ""]
@@ -68,6 +70,8 @@ def format_match(result: MatchResult) -> str:
                 lines += _format_recommendation(rank, rec, language)
             lines.append("")
     lines += result.notes
+    if result.referral is not None:
+        lines += ["", f"■ {words['referral']}", *_format_recommendation(1, result.referral, language)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -99,6 +103,62 @@ def register(subparsers: Any) -> None:
 
 # --- evaluation ---------------------------------------------------------------------------------
 
+DEV_PROFILES_FILE = "dev_profiles.jsonl"
+_PROFILE_TOP = 3  # a card shows three of each kind
+
+
+def _names(matcher: Matcher, recs: list[Recommendation]) -> list[str]:
+    names = []
+    for rec in recs:
+        record = matcher.kb.get(rec.id)
+        names.append(squash(" ".join([record.title, getattr(record, "name_en", None) or "",
+                                      *getattr(record, "aliases", [])])))
+    return names
+
+
+def _any_named(names: list[str], wanted: list[str]) -> bool:
+    return any(squash(w) in name for name in names for w in wanted)
+
+
+def judge_profile(matcher: Matcher, row: dict[str, Any], result: MatchResult) -> dict[str, bool]:
+    """Each check a dev_profiles row asks for, True when the result meets it."""
+    programs = result.of_kind("program")
+    checks: dict[str, bool] = {}
+    if row.get("nothing_fits"):
+        checks["nothing_fits"] = not programs
+    if row.get("programs_any"):
+        checks["programs_any"] = _any_named(_names(matcher, programs[:_PROFILE_TOP]), row["programs_any"])
+    if row.get("cdmo_any"):
+        checks["cdmo_any"] = _any_named(_names(matcher, result.of_kind("cdmo")[:_PROFILE_TOP]), row["cdmo_any"])
+    if "vc_required" in row:
+        checks["vc_required"] = bool(result.of_kind("vc")) == bool(row["vc_required"])
+    return checks
+
+
+def run_profile_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextIO = sys.stderr) -> dict[str, float]:
+    """dev_profiles.jsonl: a profile passes when every check it states holds (programs in the top 3, a CDMO in
+    the top 3, VCs recommended exactly when required, no programs when nothing fits)."""
+    passed = 0
+    per_check: dict[str, list[bool]] = {}
+    for row in rows:
+        result = matcher.match(row["profile"], limits=Limits())
+        checks = judge_profile(matcher, row, result)
+        for name, ok in checks.items():
+            per_check.setdefault(name, []).append(ok)
+        if all(checks.values()):
+            passed += 1
+        else:
+            failed = [name for name, ok in checks.items() if not ok]
+            print(f"  miss {row.get('id', '?')} ({', '.join(failed)}): programs "
+                  f"{[r.id for r in result.of_kind('program')[:_PROFILE_TOP]]}, vcs "
+                  f"{[r.id for r in result.of_kind('vc')[:_PROFILE_TOP]]}, cdmos "
+                  f"{[r.id for r in result.of_kind('cdmo')[:_PROFILE_TOP]]}", file=err)
+    n = len(rows) or 1
+    summary = {"profiles": len(rows), "profiles_passed": passed / n}
+    summary |= {f"{name}_rate": sum(oks) / len(oks) for name, oks in per_check.items()}
+    return summary
+
+
 def run_match_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextIO = sys.stderr) -> dict[str, float]:
     """How often a wanted program is among the top 5 programs, and the warm latency of match()."""
     matcher.match("ウォームアップ: 非臨床段階の創薬スタートアップ")  # load caches so latency measures the warm path
@@ -128,11 +188,21 @@ def run_match_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextIO 
 
 def eval_match(*, settings: Settings, eval_dir: Path, index: SearchIndex | None = None,
                kb: KnowledgeBase | None = None, out: TextIO = sys.stdout) -> dict[str, float]:
-    """Run dev_match.jsonl from `eval_dir` and print the top-5 program hit rate and warm latency."""
+    """Run dev_match.jsonl (top-5 program hit rate, warm latency) and, when present, dev_profiles.jsonl."""
+    matcher = make_matcher(settings, index=index, kb=kb)
     rows = read_jsonl(Path(eval_dir) / DEV_MATCH_FILE, required=("profile", "programs_any"))
-    result = run_match_eval(make_matcher(settings, index=index, kb=kb), rows)
+    result = run_match_eval(matcher, rows)
     out.write(f"match profiles: {result['profiles']}\n")
     out.write(f"match: wanted program in top 5: {result['program_in_top5']:.3f}\n")
+    profiles_path = Path(eval_dir) / DEV_PROFILES_FILE
+    if profiles_path.exists():
+        profile_rows = read_jsonl(profiles_path, required=("profile",))
+        summary = run_profile_eval(matcher, profile_rows)
+        result |= {f"dev_profiles_{k}": v for k, v in summary.items()}
+        out.write(f"dev profiles: {summary['profiles']}, all checks pass: {summary['profiles_passed']:.3f}\n")
+        for name in ("programs_any", "cdmo_any", "vc_required", "nothing_fits"):
+            if f"{name}_rate" in summary:
+                out.write(f"dev profiles: {name}: {summary[f'{name}_rate']:.3f}\n")
     out.write(f"match warm latency p50: {result['p50_ms']:.1f} ms, p95: {result['p95_ms']:.1f} ms\n")
     out.flush()
     return result

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from knowledge.errors import KnowledgeError, RecordError
-from knowledge.schema import CDMO, RECORD_DIRS, RECORD_TYPES, VC, DocumentMeta, Program, Record
+from knowledge.schema import CDMO, RECORD_DIRS, RECORD_TYPES, VC, DocumentMeta, Program, Record, Source
 from knowledge.yamltext import load_yaml
 
 DOCUMENTS_DIR = "documents"
@@ -195,21 +195,35 @@ def load_documents(root: Path) -> list[Document]:
 
 def check_sources(record: Record, path: Path, documents: dict[str, str]) -> None:
     """Every cited passage must stand in its document, so each fact stays traceable."""
-    cited = [("sources", i, s) for i, s in enumerate(record.sources)]
+    cited: list[tuple[str, int | None, Source]] = [("sources", i, s) for i, s in enumerate(record.sources)]
     if isinstance(record, VC):
         cited += [
             (f"investments[{j}].sources", i, s)
             for j, inv in enumerate(record.investments)
             for i, s in enumerate(inv.sources)
         ]
+    if isinstance(record, Program):
+        # A value marked as stated stands on its passage like any other fact.
+        cited += [
+            (f"basis.{field_name}.{value}", None, entry)
+            for field_name, entries in record.basis.items()
+            for value, entry in entries.items()
+            if not isinstance(entry, str)
+        ]
+    if isinstance(record, VC):
+        for j, inv in enumerate(record.investments):
+            if inv.subsidy_ended and not any("補助事業廃止" in squash(s.quote) for s in inv.sources):
+                raise RecordError("subsidy_ended is true but no source of this adoption says ※補助事業廃止",
+                                  path=path, record_id=record.id, field=f"investments[{j}].subsidy_ended")
     for prefix, index, source in cited:
+        where = prefix if index is None else f"{prefix}[{index}]"
         if source.document not in documents:
             raise RecordError(f"unknown document {source.document!r}", path=path, record_id=record.id,
-                              field=f"{prefix}[{index}].document")
+                              field=f"{where}.document")
         if squash(source.quote) not in documents[source.document]:
             raise RecordError(
                 f"quote not found in {source.document}: {source.quote[:60]!r}",
-                path=path, record_id=record.id, field=f"{prefix}[{index}].quote",
+                path=path, record_id=record.id, field=f"{where}.quote",
             )
 
 

@@ -33,6 +33,7 @@ class Applicant(StrEnum):
     CDMO = "cdmo"  # CDMO / CMO
     INCUBATOR = "incubator"
     MEDICAL_INSTITUTION = "medical_institution"
+    INVESTOR = "investor"  # a VC or other investor asking on its own behalf
     ANY = "any"
 
 
@@ -148,6 +149,10 @@ class ApplicationRound(_Strict):
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,80}$")]
 
+# The program fields matching filters on, and whose values must say whether the decks state them.
+BASIS_FIELDS = ("eligible", "stages", "modalities", "disease_areas")
+INFERRED = "inferred"
+
 
 class RecordBase(_Strict):
     id: Slug
@@ -179,13 +184,46 @@ class Program(RecordBase):
     disease_areas: list[DiseaseArea] = Field(default_factory=lambda: [DiseaseArea.ANY])
     support: list[Support] = Field(min_length=1)
     subsidy_rate: str | None = Field(default=None, description="As written, e.g. 1/2, 2/3")
+    subsidy_rate_en: str | None = Field(default=None, description="The subsidy rate in English")
     period: str | None = Field(default=None, description="Implementation period as written")
     rounds: list[ApplicationRound] = Field(default_factory=list)
     requirements: list[str] = Field(default_factory=list, description="Conditions, as caveats")
+    requirements_en: list[str] = Field(default_factory=list, description="The requirements in English, same order")
+    basis: dict[Literal["eligible", "stages", "modalities", "disease_areas"], dict[str, Source | Literal["inferred"]]] = (
+        Field(default_factory=dict, description="Per value of eligible/stages/modalities/disease_areas: the passage "
+              "that states it, or `inferred` (a curator's reading; it ranks but never excludes). A value with no "
+              "entry counts as inferred."))
 
     @property
     def title(self) -> str:
         return self.name_ja
+
+    @model_validator(mode="after")
+    def _basis_names_values(self) -> Program:
+        for field_name, entries in self.basis.items():
+            values = {str(v) for v in getattr(self, field_name)}
+            for value in entries:
+                if value not in values:
+                    raise ValueError(f"basis.{field_name} names {value!r}, which is not among {field_name} "
+                                     f"({', '.join(sorted(values)) or 'empty'})")
+        if self.requirements_en and len(self.requirements_en) != len(self.requirements):
+            raise ValueError(f"requirements_en has {len(self.requirements_en)} entries but requirements has "
+                             f"{len(self.requirements)}; give one English line per requirement, in the same order")
+        return self
+
+    def stated(self, field_name: str) -> set[str]:
+        """The values of a basis field the decks state (each with its passage in `basis`)."""
+        entries = self.basis.get(field_name, {})  # type: ignore[call-overload]
+        return {value for value, entry in entries.items() if isinstance(entry, Source)}
+
+    def stated_source(self, field_name: str, value: str) -> Source | None:
+        entry = self.basis.get(field_name, {}).get(value)  # type: ignore[call-overload]
+        return entry if isinstance(entry, Source) else None
+
+    def restriction_stated(self, field_name: str) -> bool:
+        """True when every value limiting this field is stated in the decks, so the limit may exclude."""
+        values = {str(v) for v in getattr(self, field_name)} - {"any"}
+        return bool(values) and values <= self.stated(field_name)
 
 
 class Investment(_Strict):
@@ -195,6 +233,8 @@ class Investment(_Strict):
     develops: str | None = Field(default=None, description="What the startup develops, only where the seeds say")
     modalities: list[Modality] = Field(default_factory=list)
     disease_areas: list[DiseaseArea] = Field(default_factory=list)
+    subsidy_ended: bool = Field(default=False, description="The adoption list marks it ※補助事業廃止 (the subsidy "
+                                "was discontinued); cite that passage among the sources")
     notes_ja: str | None = None
     sources: list[Source] = Field(min_length=1)
 
@@ -209,6 +249,8 @@ class VC(RecordBase):
     name: str = Field(description="As written in the certified list")
     name_en: str | None = None
     aliases: list[str] = Field(default_factory=list, description="Short forms used in adoption lists")
+    universities: list[str] = Field(default_factory=list, description="The university this VC belongs to, as its "
+                                    "certified name says, with the short forms askers write (東京大学, 東大, UTokyo)")
     certified_in: list[Certification] = Field(min_length=1)
     investments: list[Investment] = Field(default_factory=list)
 

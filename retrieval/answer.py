@@ -35,10 +35,10 @@ from retrieval.cite import Citation, Citations
 from retrieval.deadline import chat_timeout, within
 from retrieval.entities import Entity, EntityCatalog, fold, startup_name
 from retrieval.errors import LLMError
+from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
 from retrieval.sentences import MIN_SENTENCE_CHARS, sentence_pieces, split_sentences
-from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
 
 __all__ = ["Answer", "Answerer", "Citation", "Turn", "make_chat_model"]
@@ -64,8 +64,12 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
 }
 _MIN_COVERAGE = 0.34
 _MIN_FIT_RELEVANCE = 0.25
+# 「補助率と対象」 asks two things; 「応募期間はいつ」 asks one thing in words of three attributes.
+_SECOND_ASKS = frozenset({"eligibility", "amount", "rate", "stages", "ministry", "period"})
+_ONE_ASK = frozenset({"rounds", "period", "date"})
 _UNSEEN_IDF = 5.0  # as rare as a word can be: no passage has it
 _QUOTE_CHARS = 220
+_KANA = re.compile(r"[\u3041-\u309f]")
 _YEAR = re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|R\d+\.")
 _KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 
@@ -135,6 +139,7 @@ class _Draft:
     lines: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)  # for the LLM: plain statements with their citation numbers
     confident: bool = False
+    referred: bool = False  # the text already points to a supporter
 
     def add(self, line: str) -> None:
         if line:
@@ -216,7 +221,8 @@ class Answerer:
     def _named_first(self, hits: list[Hit], u: Understanding, filters: Filters | None) -> list[Hit]:
         """A question that names a program, VC or CDMO is best served first by that record's own passage."""
         mention = u.mentions[0] if u.mentions else None
-        if mention is None or not (mention.exact or mention.score >= 0.65) or (filters and not filters.empty):
+        if (mention is None or mention.entity.record is None or not (mention.exact or mention.score >= 0.65)
+                or (filters and not filters.empty)):
             return hits
         origin = mention.entity.record.id
         lexical = self.index.lexical
@@ -264,7 +270,7 @@ class Answerer:
                 self._fact(u, hits, citations, vector, draft)
         else:
             self._fact(u, hits, citations, vector, draft)
-        if not draft.confident:
+        if not draft.confident and not draft.referred:
             draft.add(words.phrase(lang, "supporter"))
         self._not_again(draft, history, lang)
         return draft
@@ -272,15 +278,16 @@ class Answerer:
     @staticmethod
     def _not_again(draft: _Draft, history: Sequence[Turn], language: str) -> None:
         """A thread never gets the same answer twice: the lead already given is not given again."""
-        if not draft.lines:
+        if not draft.lines or not history:
             return
-        lead = _plain(draft.lines[0])
-        for turn in history:
-            given = [_plain(line) for line in turn.answer.splitlines() if line.strip()]
-            if lead and lead in given:
-                draft.lines = [words.phrase(language, "repeat")]
-                draft.confident = False
-                return
+        given = {_plain(line) for turn in history for line in turn.answer.splitlines() if line.strip()}
+        if _plain(draft.lines[0]) in given:
+            draft.lines = [words.phrase(language, "repeat")]
+            draft.confident = False
+            return
+        # What is known, or a quote, already said in the thread is not said again.
+        draft.lines = [draft.lines[0], *(line for line in draft.lines[1:] if _plain(line) not in given
+                                         or line == words.phrase(language, "supporter"))]
 
     # --- facts --------------------------------------------------------------------------------
 
@@ -294,16 +301,16 @@ class Answerer:
                 draft.add(words.phrase(lang, "unknown_thing", name=unknown))
                 u.intent = "out_of_scope"
                 return
-        if entity is not None:
-            # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
-            if self._structured(u, entity, citations, draft, attribute=u.attribute):
-                if len(u.attributes) > 1:
-                    self._structured(u, entity, citations, draft, attribute=u.attributes[1], first=False)
-                return
-        if entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup" and (
-                u.language == "en" or self._about_itself(u, entity)):
-            if self._describe(u, entity, citations, draft):
-                return
+        # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
+        if entity is not None and self._structured(u, entity, citations, draft, attribute=u.attribute):
+            second = u.attributes[1] if len(u.attributes) > 1 else None
+            if draft.confident and second in _SECOND_ASKS and not {u.attribute, second} <= _ONE_ASK:
+                self._structured(u, entity, citations, draft, attribute=second, first=False)
+            return
+        if (entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup"
+                and (u.language == "en" or self._about_itself(u, entity))
+                and self._describe(u, entity, citations, draft)):
+            return
         passages = self._passages(entity, hits, citations)
         if not passages and entity is None and vector is not None:
             # An English question finds the records' English summaries first; the facts are in the decks.
@@ -343,7 +350,7 @@ class Answerer:
             draft.add(words.phrase(lang, "known"))
             for line in known:
                 draft.add(line)
-        elif chosen and chosen[0].own >= 0.3:
+        elif chosen and chosen[0].own >= 0.5:
             sentence = chosen[0]
             draft.add(words.phrase(lang, "known"))
             draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
@@ -354,13 +361,12 @@ class Answerer:
         lang = u.language
         if isinstance(record, Program):
             summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
-        elif isinstance(record, VC):
-            return False
+        elif isinstance(record, CDMO):
+            summary = record.services_ja or ""
         else:
-            summary = getattr(record, "services_ja", None) or ""
+            return False  # a VC is listed, not described; a document-only thing has no summary
         if not summary:
             return False
-        name = entity.display(lang)
         name = _display(u, entity)
         first = _first_sentence(summary, lang, limit=260)
         # 「MEDISOは、…」: the summary often opens with the name already.
@@ -368,8 +374,12 @@ class Answerer:
             if lang == "ja" and said and first.startswith(f"{said}は"):
                 first = first[len(said) + 1:].lstrip("、")
         lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
-        quoted = []
-        for source in record.sources[:6]:
+        quoted: list[tuple[str, int]] = []
+        # The source's own sentence that the lead sums up first, then its other prose (not budget lines).
+        lead_grams = _grams(first)
+        prose = sorted(record.sources, key=lambda src: (-len(_grams(src.quote) & lead_grams),
+                                                         -len(_KANA.findall(src.quote))))
+        for source in prose[:6]:
             found = citations.sentence_with(source.quote, source.document)
             if found and len(found[0]) > 20 and all(found[0] != q for q, _ in quoted):
                 quoted.append(found)
@@ -417,6 +427,8 @@ class Answerer:
         """The asked attribute from the record's own fields, with the source quote that states it."""
         lang = u.language
         record = entity.record
+        if record is None:
+            return False
         name = _display(u, entity)
 
         def quote_for(*needles: str) -> tuple[str, int] | None:
@@ -558,7 +570,7 @@ class Answerer:
                     break
         order = [BudgetKind.REQUEST, BudgetKind.INITIAL, BudgetKind.SUPPLEMENTARY, BudgetKind.FUND_TOTAL,
                  BudgetKind.TOTAL, BudgetKind.ITEM_REQUEST]
-        return sorted(budgets, key=lambda b: (-b.fiscal_year, order.index(b.kind)))[0]
+        return min(budgets, key=lambda b: (-b.fiscal_year, order.index(b.kind)))
 
     def _rounds(self, u: Understanding, record: Program, name: str, citations: Citations, draft: _Draft) -> bool:
         lang = u.language
@@ -602,7 +614,7 @@ class Answerer:
         record = entity.record
         lines = []
         if record.budgets:
-            budget = sorted(record.budgets, key=lambda b: -b.fiscal_year)[0]
+            budget = max(record.budgets, key=lambda b: b.fiscal_year)
             sentence = words.budget_sentence(entity.display(language), budget, language)
             n = next((citations.cite_quote(s.quote, s.document) for s in record.sources
                       if squash(budget.text) in squash(s.quote)), None)
@@ -639,8 +651,13 @@ class Answerer:
         docs = [h.chunk for h in hits if h.chunk.kind == "document"]
         if entity is None:
             return docs[:5]
+        if entity.document is not None:
+            # A thing only a document describes: that document's passages.
+            own = [c for c in self.index.lexical.chunks() if c.kind == "document" and c.origin == entity.document]
+            return own[:14] or docs[:5]
         names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3]
-        quotes = [squash(s.quote) for s in (entity.investment.sources if entity.investment else entity.record.sources)]
+        sources = entity.investment.sources if entity.investment else (entity.record.sources if entity.record else [])
+        quotes = [squash(s.quote) for s in sources]
         naming = [c for c in docs if any(n in self._fold(c) for n in names)]
         for chunk in self.index.lexical.chunks():
             if chunk.kind != "document" or chunk in naming:
@@ -696,7 +713,7 @@ class Answerer:
                    citations: Citations) -> list[_Sentence]:
         lexical = self.index.lexical
         # The words that ask for a narrow attribute (議長, 目標, 上限) are content too: the answer must say them.
-        asked = " ".join(t for name in u.attributes if name in ("chair", "target", "cap", "rate")
+        asked = " ".join(t for name in u.attributes if name in ("target", "chair")
                          for t in QuestionVocabulary.default().attributes[name].found(u.question.lower())
                          if re.search(r"[\u4e00-\u9fff]", t))
         if u.language == "en":
@@ -798,8 +815,9 @@ class Answerer:
         if u.attribute in _SIGNALS and not sentence.signal:
             return False
         if u.entity is None:
-            # Nothing named: the sentence itself must say most of what was asked, not a neighbour line.
-            return sentence.own >= 0.5
+            # Nothing named that the records know (a program only an uploaded document describes, say): the
+            # line with the slide heading and the line before it must say what was asked, the line itself part.
+            return sentence.coverage >= 0.6 and sentence.own >= 0.25
         if u.attribute in _SIGNALS and not sentence.row and sentence.coverage < 1.0 and sentence.own < 0.2:
             # The figure must be about what was asked: its own line has to say some of it.
             return False
@@ -825,6 +843,14 @@ class Answerer:
         if matcher is not None:
             try:
                 result = matcher.match(u.question)
+                if getattr(result, "out_of_scope", False):
+                    # Not about health care or life science (a beauty salon, a bakery): nothing here fits, and
+                    # the matcher says what to do instead.
+                    for note in result.notes:
+                        draft.add(note)
+                    draft.referred = bool(result.notes)
+                    u.intent = "out_of_scope"
+                    return
                 if not any(r.kind == "program" for r in result.recommendations):
                     # The matcher found nothing for this asker's profile: only a program whose own passage says
                     # much of what the question asks (介護 -> CARISO) still stands; a beauty salon gets none.
@@ -873,7 +899,7 @@ class Answerer:
         lang = u.language
         programs: list[Entity] = []
         for e in u.entities:
-            if isinstance(e.record, Program) and all(p.record.id != e.record.id for p in programs):
+            if isinstance(e.record, Program) and all(p.record is not e.record for p in programs):
                 programs.append(e)
         if len(programs) >= 2:
             a, b = programs[:2]
@@ -885,7 +911,7 @@ class Answerer:
                 draft.add(words.phrase(lang, "compare_row", name=entity.display(lang)) + (f" [{n}]" if n else ""))
                 rows = [("compare_ministry", words.enum_labels("ministry", [record.ministry], lang))]
                 if record.budgets:
-                    latest = sorted(record.budgets, key=lambda x: -x.fiscal_year)[0]
+                    latest = max(record.budgets, key=lambda x: x.fiscal_year)
                     rows.append(("compare_budget", words.budget_short(latest, lang)))
                 rows.append(("compare_who", words.enum_labels("applicant", record.eligible, lang)))
                 if record.stages:
@@ -1047,8 +1073,14 @@ def _names(entity: Entity) -> list[str]:
     return [n for n in names if n]
 
 
+def _grams(text: str) -> set[str]:
+    squashed = squash(text)
+    return {squashed[i:i + 2] for i in range(len(squashed) - 1)}
+
+
 def _plain(line: str) -> str:
-    return re.sub(r"\s*\[\d+\]", "", line).strip()
+    """A line as said, whatever its markers: citation numbers, a list dash or a quote mark."""
+    return re.sub(r"\s*\[\d+\]", "", line).strip().lstrip("->").strip()
 
 
 def _short(text: str, limit: int = _QUOTE_CHARS) -> str:

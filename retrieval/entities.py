@@ -25,11 +25,12 @@ _LATIN = re.compile(r"^[a-z0-9]+$")
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 # English words that do not tell one program from another.
 _EN_STOP = frozenset(
-    "a an and the of for to in on at by with from into its it is are be or as our we project projects program "
-    "programme programs support supporting promotion japan japanese japan's mhlw mext meti amed cao government "
-    "fy initiative scheme business development developing".split()
+    ["a", "an", "and", "the", "of", "for", "to", "in", "on", "at", "by", "with", "from", "into", "its", "it", "is", "are", "be", "or", "as", "our", "we", "project", "projects", "program", "programme", "programs", "support", "supporting", "promotion", "japan", "japanese", "japan's", "mhlw", "mext", "meti", "amed", "cao", "government", "fy", "initiative", "scheme", "business", "development", "developing"]
 )
 _MIN_JA_PIECE = 4  # shorter shared pieces (「事業」「支援」) say nothing about which program
+# Words every program name ends with: a shared piece must name something beyond them.
+_TITLE_NOISE = re.compile(r"公募要領|募集要項|要項|のご案内|ご案内|について|の概要|概要")
+_GENERIC = re.compile(r"支援プログラム|プログラム|推進事業|支援事業|整備事業|事業|基金|税制|センター|研究開発|支援|推進")
 _MIN_SCORE = 0.45
 _MIN_EN_EVIDENCE = 5.0  # summed idf of the English name words a question shares with a name
 
@@ -43,14 +44,17 @@ def fold(text: str) -> str:
 class Entity:
     """A named thing and the record that holds its facts (for a startup, the VC that backed it)."""
 
-    kind: str  # program, vc, cdmo, startup
-    record: Record
+    kind: str  # program, vc, cdmo, startup, document
+    record: Record | None  # None for a document: a program only an uploaded document describes
     name: str  # the display name in Japanese (as the source writes it)
     name_en: str | None = None
     investment: Investment | None = None
+    document: str | None = None  # the document's file, for kind document
 
     @property
     def key(self) -> tuple[str, str]:
+        if self.record is None:
+            return (f"document:{self.document}", "")
         return (self.record.id, self.investment.startup if self.investment else "")
 
     def display(self, language: str) -> str:
@@ -87,6 +91,13 @@ class EntityCatalog:
             for entity, names in self._entities(record):
                 for name in names:
                     self._add(name, entity)
+        # A document staff uploaded that no record cites (a call for applications, say) is known by its title:
+        # 「きらめき再生医療支援プログラムの締切は？」 then reads that document.
+        cited = {s.document for r in kb.records for s in r.sources}
+        for document in kb.documents:
+            title = _TITLE_NOISE.sub("", document.meta.title).strip()
+            if document.meta.file not in cited and len(fold(title)) >= 6:
+                self._add(title, Entity("document", None, title, None, document=document.meta.file))
         self._english = self._english_names(kb)
 
     @staticmethod
@@ -183,8 +194,8 @@ class EntityCatalog:
             while j <= len(folded) and folded[i:j] in name:
                 best_len, best_start = j - i, i
                 j += 1
-        if best_len < _MIN_JA_PIECE:
-            return None
+        if best_len < _MIN_JA_PIECE or len(_GENERIC.sub("", folded[best_start:best_start + best_len])) < _MIN_JA_PIECE:
+            return None  # 「…支援プログラム」 shared says nothing about which program
         # How much of the name the question says, in pieces: 「…遺伝子治療の製造設備投資を支援する事業」 says nearly
         # all of 再生・細胞医療・遺伝子治療製造設備投資支援事業 and only half of …遺伝子治療実現加速化プログラム.
         grams = {name[i:i + 2] for i in range(len(name) - 1)}

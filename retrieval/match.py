@@ -19,7 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import threading
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,7 @@ from knowledge.schema import (
     Program,
     ProgramCategory,
     Record,
+    BASIS_FIELDS,
     Source,
     Stage,
     Support,
@@ -46,6 +49,7 @@ from retrieval.chunking import record_chunk
 from retrieval.index import SearchIndex
 from retrieval.language import Language, detect_language
 from retrieval.profile import Destination, Profile, ProfileVocabulary, extract_profile, label
+from retrieval.relevance import RelevanceFloor, asks_only_non_rd
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,13 @@ KINDS = ("program", "vc", "cdmo")
 _DESTINATION_COUNTRIES = {Destination.JAPAN: {"JP"}, Destination.US: {"US"}}
 # Who a VC invests in: startups, and academic teams on their way to founding one.
 _VC_ASKERS = {Applicant.STARTUP, Applicant.ACADEMIA}
+# Modalities that are not drugs: the certified VCs' program (創薬ベンチャーエコシステム強化事業) is for drug discovery.
+_NON_DRUG_MODALITIES = {Modality.DEVICE, Modality.DIAGNOSTICS}
+# 再生医療等製品 are, in Japanese regulation, cell-processed and gene-therapy products: a CDMO that makes
+# those makes a regenerative medicine product.
+_MAKES_AS: dict[Modality, set[Modality]] = {Modality.REGENERATIVE: {Modality.CELL_THERAPY, Modality.GENE_THERAPY}}
+# Words in a program's requirements that open it to a company from abroad entering Japan.
+_INBOUND_WORDS = ("外国法人", "海外企業", "日本子会社")
 MEDISO_ID = "mhlw-mediso"
 # Words in a program's requirements that tie it to a need it does not itself give.
 _REQUIREMENT_NEEDS: dict[Support, tuple[str, ...]] = {Support.INVESTMENT: ("出資",)}
@@ -73,8 +84,9 @@ class Limits:
 
 @dataclass(frozen=True)
 class Citation:
-    source: str  # document file and title
+    source: str  # the document as a reader knows it: its title and date (never a file name)
     text: str  # the passage as quoted in the record
+    document: str = ""  # the seed file, for staff and tests; never shown to founders
 
 
 @dataclass
@@ -86,6 +98,17 @@ class Recommendation:
     reasons: list[str]
     citations: list[Citation]
     name_en: str | None = None
+    # For a compact card: one reason line without citation markers, and the fit in words (never the score).
+    summary: str = ""
+    criteria_met: int = 0
+    criteria_total: int = 0
+    fit: str = ""
+    inferred: bool = False  # some of the fit rests on a curator's reading, not on the decks' words
+
+    @property
+    def source_title(self) -> str:
+        """The human title of the first cited document (what a card shows as its one source)."""
+        return self.citations[0].source if self.citations else ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +118,11 @@ class Recommendation:
             "score": self.score,
             "reasons": list(self.reasons),
             "citations": [{"source": c.source, "text": c.text} for c in self.citations],
+            "summary": self.summary,
+            "fit": self.fit,
+            "criteria_met": self.criteria_met,
+            "criteria_total": self.criteria_total,
+            "inferred": self.inferred,
         }
 
 
@@ -104,6 +132,10 @@ class MatchResult:
     language: Language
     recommendations: list[Recommendation]
     notes: list[str] = field(default_factory=list)
+    # The human route (MEDISO) for what the sources do not settle; None only when it is already recommended.
+    referral: Recommendation | None = None
+    out_of_scope: bool = False  # the description is not about health care / life science, or too far from it
+    other_vcs: list[str] = field(default_factory=list)  # certified VCs with no evidence of fit, for a details view
 
     def of_kind(self, kind: str) -> list[Recommendation]:
         return [r for r in self.recommendations if r.kind == kind]
@@ -112,10 +144,19 @@ class MatchResult:
     def nothing_fits(self) -> bool:
         return not self.recommendations
 
+    @property
+    def no_program_fits(self) -> bool:
+        return not self.of_kind("program")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "profile": self.profile.model_dump(mode="json"),
             "recommendations": [r.to_json() for r in self.recommendations],
+            "nothing_fits": self.nothing_fits,
+            "out_of_scope": self.out_of_scope,
+            "notes": list(self.notes),
+            "referral": self.referral.to_json() if self.referral else None,
+            "other_vcs": list(self.other_vcs),
         }
 
 
@@ -126,6 +167,47 @@ _T: dict[str, dict[Language, str]] = {
     "eligible_any": {"ja": "対象者の限定なし", "en": "Eligible: open to anyone"},
     "eligible_unknown": {"ja": "対象者: {values}（ご自身の立場が読み取れなかったため要確認）",
                          "en": "Eligible: {values} (your own role was not stated; please check)"},
+    "eligible_inferred": {"ja": "対象者: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
+                          "en": "Eligible: not stated in the sources, but it appears open to: {values} (please check)"},
+    "mismatch_inferred": {"ja": "注意: 資料に明記はありませんが、{what}は{values}と読めます。{yours}が対象かは要確認",
+                          "en": "Caveat: the sources do not state it, but the {what} appears to be {values}; "
+                                "whether {yours} qualifies needs checking"},
+    "modality_inferred": {"ja": "モダリティ: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
+                          "en": "Modality: not stated in the sources, but {values} appears to be covered (please check)"},
+    "disease_inferred": {"ja": "疾患領域: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
+                         "en": "Disease area: not stated in the sources, but {values} appears to be covered "
+                               "(please check)"},
+    "stage_inferred": {"ja": "開発段階: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
+                       "en": "Stage: not stated in the sources, but {values} appears to be covered (please check)"},
+    "what_eligible": {"ja": "対象者", "en": "eligible group"},
+    "what_stages": {"ja": "対象の開発段階", "en": "target stage"},
+    "what_modalities": {"ja": "対象モダリティ", "en": "target modality"},
+    "what_disease_areas": {"ja": "対象疾患", "en": "target disease area"},
+    "yours": {"ja": "ご自身の{values}", "en": "your {values}"},
+    "investor_unlocks": {"ja": "既存の出資者（{vc}）は認定VC: この事業の要件「認定VCからの出資」に当たる",
+                         "en": "Your existing investor ({vc}) is a certified VC: that meets this program's requirement "
+                               "of investment from a certified VC"},
+    "fit": {"ja": "条件に合う点 {met}/{total}", "en": "Meets {met} of {total} of your criteria"},
+    "fit_none": {"ja": "条件の一致は資料からは確認できません", "en": "No stated criterion could be checked against the sources"},
+    "summary_fits": {"ja": "合う点: {values}", "en": "Fits: {values}"},
+    "summary_inferred": {"ja": "（一部は資料に明記なし）", "en": " (partly not stated in the sources)"},
+    "requirement_ja_only": {"ja": "注意（要件）: {text}", "en": "Caveat (requirement, Japanese in the source): {text}"},
+    "vc_existing": {"ja": "既存の出資者（ご相談文より）: この認定VCはすでに出資しています",
+                    "en": "Your existing investor (from your description): this certified VC already backs you"},
+    "vc_university": {"ja": "{university}の大学系VC（ご相談文の大学）", "en": "The VC of {university} (your university)"},
+    "out_of_scope": {"ja": "資料の支援策・認定VC・CDMOは医療・創薬・ライフサイエンス分野向けで、このご相談に合うものは"
+                           "見つかりませんでした。",
+                     "en": "The programs, certified VCs and CDMOs in the sources are for health care, drug discovery "
+                           "and life science; none of them fits this request."},
+    "out_of_scope_supporter": {"ja": "医療・創薬の分野であれば、開発しているもの（医薬品・医療機器・再生医療など）や段階を"
+                                     "書き添えていただくと探せます。別の分野の公的支援は、サポーター（人）にご相談ください。",
+                               "en": "If your work is in health care or drug discovery, add what you develop (a drug, a "
+                                     "device, a cell therapy...) and your stage, and I can look again. For public support "
+                                     "in another field, please ask a human supporter."},
+    "other_vcs": {"ja": "ほかの認定VC（資料に、出資先がこのプロフィールに合う記載はありません）: {names}",
+                  "en": "Other certified VCs (the sources show nothing that ties their portfolio to you): {names}"},
+    "referral": {"ja": "資料で決まらないことや、ここにない支援は{name}のサポーターに相談できます",
+                 "en": "For anything the sources do not settle, {name}'s supporters can help"},
     "needs": {"ja": "ニーズに合う支援: {values}", "en": "Meets your needs: {values}"},
     "modality": {"ja": "モダリティが一致: {values}", "en": "Modality matches: {values}"},
     "modality_any": {"ja": "モダリティの限定なし（{values}も対象）", "en": "Open to any modality (incl. {values})"},
@@ -149,11 +231,14 @@ _T: dict[str, dict[Language, str]] = {
     "vc_round": {"ja": "（創薬ベンチャーエコシステム強化事業 第{n}回採択）", "en": " (adopted in round {n})"},
     "vc_develops": {"ja": "開発: {text}", "en": "develops (as the source says): {text}"},
     "vc_matched": {"ja": "一致: {values}", "en": "matches your {values}"},
-    "vc_certified": {"ja": "AMED認定VC（{title}に掲載）", "en": "AMED-certified VC (listed in {title})"},
+    "vc_certified": {"ja": "AMED認定VC（{title}に掲載）", "en": "AMED-certified VC (in {title})"},
     "vc_requirement": {"ja": "この認定VCからの出資は{program}の出資要件（認定VCからの出資）を満たす",
                        "en": "Investment from this certified VC meets the investment requirement of {program}"},
     "vc_track": {"ja": "採択ベンチャーへの出資実績: {n}社（{names}）",
                  "en": "Backed {n} adopted startup(s): {names}"},
+    "vc_ended": {"ja": "注意: 出資先のうち{names}は資料で「※補助事業廃止」とされている（実績に数えていない）",
+                 "en": "Caveat: the sources mark {names} as 'subsidy discontinued' (not counted as a track record)"},
+    "inbound": {"ja": "海外の会社の日本進出: {text}", "en": "For a foreign company entering Japan: {text}"},
     "vc_no_fit": {"ja": "注意: 資料には、出資先の開発内容がこのプロフィールに合うことを示す記載はない",
                   "en": "Caveat: the sources say nothing that ties this VC's portfolio to your profile"},
     "vc_no_investments": {"ja": "注意: 資料に採択ベンチャーへの出資の記載はない",
@@ -193,6 +278,43 @@ def _sep(language: Language) -> str:
     return "、" if language == "ja" else ", "
 
 
+_MARKER_TAIL = re.compile(r" \[\d+(?:, \d+)*\]$")
+
+
+_LIST_TITLE = re.compile(r"認定VC\s*\((\d+)社\)")
+
+
+def _list_title(title: str, language: Language) -> str:
+    """認定VC (30社) -> the certified VC list (30 firms), for English readers."""
+    match = _LIST_TITLE.search(unicodedata.normalize("NFKC", title))
+    return f"the certified VC list ({match.group(1)} firms)" if language == "en" and match else title
+
+
+def _facility(facility: Any, language: Language) -> str:
+    """A CDMO site as the sources name it; English readers get the country code the record adds."""
+    return facility.country if language == "en" else f"{facility.region_ja}（{facility.country}）"
+
+
+_ROUND = re.compile(r"第\s*([0-9０-９]+)\s*回")
+
+
+def _round_en(name: str) -> str:
+    """第4回 -> round 4 (the sources name application rounds in Japanese)."""
+    match = _ROUND.search(name)
+    return f"round {int(unicodedata.normalize('NFKC', match.group(1)))}" if match else name
+
+
+def _strip_markers(reason: str) -> str:
+    return _MARKER_TAIL.sub("", reason)
+
+
+def _basis_wanted(profile: Profile) -> dict[str, set[str]]:
+    """The profile's values for each program field that eligibility compares."""
+    return {"eligible": {str(w) for w in profile.who}, "stages": {str(s) for s in profile.stages},
+            "modalities": {str(m) for m in profile.modalities},
+            "disease_areas": {str(d) for d in profile.disease_areas}}
+
+
 # --- evidence -----------------------------------------------------------------------------------
 
 def _bigrams(text: str) -> set[str]:
@@ -213,8 +335,9 @@ class _Reasons:
             raise ValueError(f"a reason needs a citation: {text!r}")  # a bug in this module, never user input
         numbers: list[int] = []
         for source in sources:
-            title = self._titles.get(source.document)
-            citation = Citation(source=f"{source.document}（{title}）" if title else source.document, text=source.quote)
+            # Founders see the deck's title and date; the file name stays with staff.
+            title = self._titles.get(source.document, "")
+            citation = Citation(source=title, text=source.quote, document=source.document)
             if citation not in self.citations:
                 self.citations.append(citation)
             number = self.citations.index(citation) + 1
@@ -281,6 +404,7 @@ class Matcher:
         vocabulary: ProfileVocabulary | None = None,
         today: dt.date | None = None,
         vector_cache: dict[str, np.ndarray] | None = None,
+        floor: RelevanceFloor | None = None,
     ) -> None:
         self.kb = kb
         self.index = index
@@ -295,7 +419,8 @@ class Matcher:
         chunks = {r.id: record_chunk(r) for records in self._active.values() for r in records}
         self._chunk_ids = {record_id: chunk.id for record_id, chunk in chunks.items()}
         self._chunk_texts = {record_id: chunk.search_text for record_id, chunk in chunks.items()}
-        self._titles = {d.meta.file: d.meta.title for d in kb.documents}
+        self._titles = {d.meta.file: f"{d.meta.title}（{d.meta.date.year}年{d.meta.date.month}月）" for d in kb.documents}
+        self.floor = floor or RelevanceFloor.load()
         # Vectors this Matcher embedded itself (records newer than the index, VC portfolio texts), by content hash.
         self._vectors: dict[str, np.ndarray] = {} if vector_cache is None else vector_cache
         self._lock = threading.Lock()
@@ -373,14 +498,34 @@ class Matcher:
         """Recommend for a profile as given (e.g. after the user corrected what was extracted)."""
         limits = limits or Limits()
         language = detect_language(profile.free_text) if profile.free_text else "ja"
+        profile = self._situate(profile)
         notes: list[str] = []
+        # Read again here: a profile may come from a form or a chat model rather than from the vocabulary.
+        life_science = bool(profile.life_science or profile.modalities or profile.disease_areas
+                            or not profile.free_text or self.vocabulary.life_science_terms(profile.free_text))
+        non_rd_only = asks_only_non_rd(
+            non_rd_terms=self.vocabulary.non_rd_use_terms(profile.free_text),
+            modalities=[str(m) for m in profile.modalities], disease_areas=[str(d) for d in profile.disease_areas],
+            stages=[str(st) for st in profile.stages], needs=[str(n) for n in profile.needs])
+        model = getattr(self.index.embedder, "model", None)
+        other_content = bool(self.vocabulary.other_content_words(profile.free_text))
+        # The word tests first: they need no embedding, and an unrelated request should not read as "too little".
+        if self.floor.verdict(life_science=life_science, best_similarity=1.0, embedding_model=model,
+                              non_rd_only=non_rd_only, other_content=other_content) is not None:
+            return self._out_of_scope(profile, language)
         if profile.empty:
             notes += [_t("too_little", language), self._supporter_note(language)]
-            return MatchResult(profile=profile, language=language, recommendations=[], notes=notes)
+            return MatchResult(profile=profile, language=language, recommendations=[], notes=notes,
+                               referral=self._referral(language))
         query = self.index.embedder.embed_query(profile.free_text or self._profile_sentence(profile))
+        sims = self._similarities("program", query)
+        if self.floor.verdict(life_science=life_science, best_similarity=max(sims.values(), default=0.0),
+                              embedding_model=model, non_rd_only=non_rd_only, other_content=other_content) is not None:
+            return self._out_of_scope(profile, language)
         recommendations: list[Recommendation] = []
-        recommendations += self._programs(profile, query, language, limits.of("program"))
-        recommendations += self._vcs(profile, query, language, limits.of("vc"), notes)
+        recommendations += self._programs(profile, query, language, limits.of("program"), sims)
+        other_vcs: list[str] = []
+        recommendations += self._vcs(profile, query, language, limits.of("vc"), notes, other_vcs)
         recommendations += self._cdmos(profile, query, language, limits.of("cdmo"), notes)
         if not recommendations:
             notes.insert(0, _t("nothing", language))
@@ -388,7 +533,52 @@ class Matcher:
             notes.insert(0, _t("no_program", language))
         if not any(r.kind == "program" for r in recommendations):
             notes.append(self._supporter_note(language))
-        return MatchResult(profile=profile, language=language, recommendations=recommendations, notes=notes)
+        if other_vcs:
+            notes.append(_t("other_vcs", language, names=_sep(language).join(other_vcs)))
+        referral = None if any(r.id == MEDISO_ID for r in recommendations) else self._referral(language)
+        return MatchResult(profile=profile, language=language, recommendations=recommendations, notes=notes,
+                           referral=referral, other_vcs=other_vcs)
+
+    @staticmethod
+    def _out_of_scope(profile: Profile, language: Language) -> MatchResult:
+        notes = [_t("out_of_scope", language), _t("out_of_scope_supporter", language)]
+        return MatchResult(profile=profile, language=language, recommendations=[], notes=notes, out_of_scope=True)
+
+    def _situate(self, profile: Profile) -> Profile:
+        """The asker's own situation the knowledge base can name: existing investors among the certified VCs,
+        and a university that has one."""
+        text = squash(profile.free_text).lower()
+        if not text:
+            return profile
+        investors, universities = list(profile.investors), list(profile.universities)
+        vcs = [vc for vc in self._active["vc"] if isinstance(vc, VC)]
+        for vc in vcs:
+            names = [vc.name, *vc.aliases, *([vc.name_en] if vc.name_en else [])]
+            if vc.name not in investors and any(len(squash(n)) >= 3 and squash(n).lower() in text for n in names):
+                investors.append(vc.name)
+        # Longest form first, each claiming its characters: 東京大学 is not also 京大.
+        forms = sorted({u for vc in vcs for u in vc.universities}, key=lambda u: -len(squash(u)))
+        for university in forms:
+            folded = squash(university).lower()
+            if folded in text:
+                text = text.replace(folded, "\x00" * len(folded))
+                if university not in universities:
+                    universities.append(university)
+        if investors == profile.investors and universities == profile.universities:
+            return profile
+        return profile.model_copy(update={"investors": investors, "universities": universities})
+
+    def _referral(self, language: Language) -> Recommendation | None:
+        """MEDISO as the human route, with its own passage as the reason."""
+        if self._mediso is None:
+            return None
+        reasons = _Reasons(self._titles)
+        name = self._mediso.name_ja if language == "ja" else (self._mediso.name_en or self._mediso.name_ja)
+        reasons.add(_t("referral", language, name="MEDISO"),
+                    [_pick(self._mediso.sources, ["相談", "サポーター", "ワンストップ"], self._mediso.summary_ja)])
+        return Recommendation(kind="program", id=self._mediso.id, name=self._mediso.name_ja,
+                              name_en=self._mediso.name_en, score=0.0, reasons=reasons.reasons,
+                              citations=reasons.citations, summary=_strip_markers(reasons.reasons[0]))
 
     def _supporter_note(self, language: Language) -> str:
         if self._mediso is not None:
@@ -408,75 +598,131 @@ class Matcher:
 
     @staticmethod
     def program_eligible(profile: Profile, program: Program) -> bool:
-        """Hard eligibility: may this person use this program at their stage, for what they develop?"""
+        """Hard eligibility: only what the decks state excludes (who may apply, stage, modality, disease);
+        a limit that rests on a curator's reading ranks the program down instead (see `_score_program`)."""
         if program.status != "active":
             return False
         if program.category is ProgramCategory.POLICY or set(program.support) <= {Support.POLICY}:
             return False  # a council or plan informs; it is not something to apply to
-        if profile.who and Applicant.ANY not in program.eligible and not set(profile.who) & set(program.eligible):
-            return False
-        if profile.stages and program.stages and not set(profile.stages) & set(program.stages):
-            return False
-        if (profile.modalities and Modality.ANY not in program.modalities
-                and not set(profile.modalities) & set(program.modalities)):
-            return False
-        if (profile.disease_areas and "any" not in program.disease_areas
-                and not set(profile.disease_areas) & set(program.disease_areas)):
-            return False
+        for name, wanted in _basis_wanted(profile).items():
+            offered = {str(v) for v in getattr(program, name)}
+            if not wanted or not offered or "any" in offered or wanted & offered:
+                continue
+            if program.restriction_stated(name):
+                return False
         return True
 
-    def _programs(self, profile: Profile, query: np.ndarray, language: Language, limit: int) -> list[Recommendation]:
+    def _programs(self, profile: Profile, query: np.ndarray, language: Language, limit: int,
+                  sims: dict[str, float] | None = None) -> list[Recommendation]:
         candidates = [p for p in self._active["program"]
                       if isinstance(p, Program) and self.program_eligible(profile, p)]
         if not candidates or limit <= 0:
             return []
-        sims = self._similarities("program", query)
+        sims = sims if sims is not None else self._similarities("program", query)
         semantic = _standardize({p.id: sims.get(p.id, 0.0) for p in candidates})
         scored = [s for s in (self._score_program(profile, p, semantic[p.id]) for p in candidates) if s.fits]
+        # A program that fits only on what a curator read into it, and on nothing the asker needs, is no fit.
+        scored = [s for s in scored if s.detail["met"] or not profile.needs]
         scored.sort(key=lambda s: (-s.score, s.record.id))
-        return [self._explain_program(profile, s, language) for s in scored[:limit]]
+        # Two records under one name (the same program in two budget lines) are one recommendation.
+        unique: dict[str, _Scored] = {}
+        for item in scored:
+            unique.setdefault(squash(item.record.title), item)
+        return [self._explain_program(profile, s, language) for s in list(unique.values())[:limit]]
 
-    @staticmethod
-    def _score_program(profile: Profile, program: Program, semantic: float) -> _Scored:
-        detail: dict[str, Any] = {}
+    def _score_program(self, profile: Profile, program: Program, semantic: float) -> _Scored:
+        detail: dict[str, Any] = {"inferred": {}, "mismatch": {}}
         fits = 0
         needs = [n for n in profile.needs if n in program.support]
         # A program that requires investment (e.g. from a certified VC) is used together with it.
         linked = {n: r for n in profile.needs if n not in needs for r in program.requirements
                   if any(word in r for word in _REQUIREMENT_NEEDS.get(n, ()))}
+        if profile.investors and any("認定VC" in r for r in program.requirements):
+            detail["investor"] = profile.investors[0]
         detail["needs"], detail["linked"] = needs, linked
-        met = len(needs) + len(linked)
-        needs_score = (0.6 * bool(met) + 0.4 * met / len(profile.needs)) if profile.needs else 0.5
+        met = len(needs) + len(linked) + ("investor" in detail)
+        detail["met"] = met
+        needs_score = (0.6 * bool(met) + 0.4 * min(1.0, met / len(profile.needs))) if profile.needs else 0.5
+        if "investor" in detail:
+            needs_score = max(needs_score, 0.9)
         fits += bool(met)
+        penalty = 1.0
+
+        def basis_fit(name: str, wanted: Sequence[str], offered: Sequence[str]) -> tuple[str, list[str]]:
+            """How a stated profile field meets a program field: stated / inferred match, any, or a mismatch."""
+            common = [w for w in wanted if w in offered]
+            if common:
+                stated = [w for w in common if w in program.stated(name)]
+                return ("stated", stated) if stated else ("inferred", common)
+            if "any" in offered:
+                return "any", []
+            return "mismatch", [str(v) for v in offered]
 
         def field_score(wanted: Sequence[str], offered: Sequence[str], name: str) -> float:
-            nonlocal fits
+            nonlocal fits, penalty
             if not wanted:
                 # Unstated by the profile: an open program may fit, a restricted one is a guess.
                 if "any" in offered:
                     return 0.5
                 detail[f"{name}_restricted"] = list(offered)
                 return 0.0
-            common = [w for w in wanted if w in offered]
-            detail[name] = common
-            if common:
+            status, values = basis_fit(name, wanted, offered)
+            if status in ("stated", "inferred"):
+                detail[name] = values
                 fits += 1
-                return 1.0
-            detail[f"{name}_any"] = "any" in offered
-            fits += "any" in offered
-            return 0.35
+                if status == "inferred":
+                    detail["inferred"][name] = values
+                return 1.0 if status == "stated" else 0.75
+            if status == "any":
+                detail[name], detail[f"{name}_any"] = [], True
+                fits += 1
+                return 0.35
+            detail[name] = []
+            detail["mismatch"][name] = values  # only reachable when the limit is inferred
+            penalty *= 0.6
+            return 0.0
 
-        modality_score = field_score(profile.modalities, program.modalities, "modalities")
-        disease_score = field_score(profile.disease_areas, program.disease_areas, "disease_areas")
-        stages = [s for s in profile.stages if s in program.stages]
-        detail["stages"] = stages
-        fits += bool(stages)
-        stage_score = 0.5 + 0.5 * len(stages) / len(profile.stages) if stages else 0.5
+        modality_score = field_score([str(m) for m in profile.modalities], [str(m) for m in program.modalities],
+                                     "modalities")
+        disease_score = field_score([str(d) for d in profile.disease_areas],
+                                    [str(d) for d in program.disease_areas], "disease_areas")
+        stage_score = 0.5
+        detail["stages"] = []
+        if profile.stages and program.stages:
+            status, values = basis_fit("stages", [str(s) for s in profile.stages], [str(s) for s in program.stages])
+            if status in ("stated", "inferred"):
+                detail["stages"] = values
+                fits += 1
+                stage_score = 0.5 + 0.5 * len(values) / len(profile.stages) * (1.0 if status == "stated" else 0.7)
+                if status == "inferred":
+                    detail["inferred"]["stages"] = values
+            elif status == "mismatch":
+                detail["mismatch"]["stages"] = values
+                penalty *= 0.6
+                stage_score = 0.0
+        who_score = 0.5
+        detail["who"] = []
         if profile.who:
-            who = [w for w in profile.who if w in program.eligible]
-            who_score = 1.0 if who and Applicant.ANY not in program.eligible else 0.6
-        else:
-            who_score = 0.5
+            status, values = basis_fit("eligible", [str(w) for w in profile.who], [str(e) for e in program.eligible])
+            if status in ("stated", "inferred"):
+                detail["who"] = values
+                who_score = 1.0 if status == "stated" else 0.8
+                if status == "inferred":
+                    detail["inferred"]["eligible"] = values
+            elif status == "any":
+                who_score = 0.6
+            else:
+                detail["mismatch"]["eligible"] = values
+                penalty *= 0.5
+                who_score = 0.0
+        # A company from abroad coming to Japan: programs whose requirements or passages open them to it.
+        if profile.based_in and set(profile.based_in) - {Destination.JAPAN}:
+            passage = next((r for r in program.requirements if any(w in r for w in _INBOUND_WORDS)), None)
+            if passage is not None:
+                detail["inbound"] = passage
+                needs_score = max(needs_score, 0.8)
+                fits += 1
+                detail["met"] = detail["met"] or 1
         abroad = [d for d in profile.destinations if d is not Destination.JAPAN]
         detail["overseas"] = abroad if abroad and Support.OVERSEAS in program.support else []
         if abroad:
@@ -488,6 +734,17 @@ class Matcher:
                  + 0.05 * who_score + 0.06 * destination_score + 0.22 * semantic)
         # A program limited to a modality or disease the user did not mention is a guess at best.
         score *= 0.85 ** (("modalities_restricted" in detail) + ("disease_areas_restricted" in detail))
+        score *= penalty
+        # The fit in words: how many of the criteria the asker stated this program meets.
+        criteria = [bool(profile.needs), bool(profile.modalities), bool(profile.disease_areas),
+                    bool(profile.stages), bool(profile.who), bool(abroad)]
+        met_criteria = [bool(met), bool(detail.get("modalities") or detail.get("modalities_any")),
+                        bool(detail.get("disease_areas") or detail.get("disease_areas_any")),
+                        bool(detail["stages"]),
+                        bool(detail["who"]) or (bool(profile.who) and Applicant.ANY in program.eligible),
+                        bool(detail["overseas"])]
+        detail["criteria_total"] = sum(criteria)
+        detail["criteria_met"] = sum(1 for c, m in zip(criteria, met_criteria, strict=True) if c and m)
         return _Scored(record=program, score=score, fits=fits, detail=detail)
 
     def _terms(self, field_name: str, value: str) -> list[str]:
@@ -502,110 +759,173 @@ class Matcher:
         reasons = _Reasons(self._titles)
         sources, summary = program.sources, program.summary_ja
         sep = _sep(language)
+        profile_field = {"eligible": "who", "stages": "stages", "modalities": "modalities",
+                         "disease_areas": "disease_areas"}
 
         def cite(field_name: str, values: Iterable[str]) -> list[Source]:
-            picked = [_pick(sources, self._terms(field_name, str(v)), summary) for v in values]
+            basis_name = {"who": "eligible"}.get(field_name, field_name)
+            picked = []
+            for v in values:
+                stated = program.stated_source(basis_name, str(v)) if basis_name in BASIS_FIELDS else None
+                picked.append(stated or _pick(sources, self._terms(field_name, str(v)), summary))
             return _distinct(picked) or [_pick(sources, [], summary)]
 
+        def names(field_name: str, values: Iterable[str]) -> str:
+            return sep.join(label(field_name, str(v), language) for v in values)
+
+        inferred: dict[str, list[str]] = detail["inferred"]
+        fit_words: list[str] = []
         # Eligibility.
         if Applicant.ANY in program.eligible:
             reasons.add(_t("eligible_any", language), [_pick(sources, ["対象", "限定"], summary)])
-        elif profile.who:
-            who = [w for w in profile.who if w in program.eligible]
-            reasons.add(_t("eligible", language, values=sep.join(label("who", w, language) for w in who)),
-                        cite("who", who))
-        else:
-            reasons.add(_t("eligible_unknown", language,
-                           values=sep.join(label("who", w, language) for w in program.eligible)),
+        elif profile.who and detail["who"]:
+            key = "eligible_inferred" if "eligible" in inferred else "eligible"
+            reasons.add(_t(key, language, values=names("who", detail["who"])), cite("who", detail["who"]))
+        elif not profile.who:
+            reasons.add(_t("eligible_unknown", language, values=names("who", program.eligible)),
                         cite("who", program.eligible))
         # Fit, field by field.
         if detail.get("needs"):
-            reasons.add(_t("needs", language, values=sep.join(label("needs", n, language) for n in detail["needs"])),
-                        cite("needs", detail["needs"]))
+            reasons.add(_t("needs", language, values=names("needs", detail["needs"])), cite("needs", detail["needs"]))
+            fit_words += [label("needs", n, language) for n in detail["needs"]]
+        if detail.get("investor"):
+            requirement = next(r for r in program.requirements if "認定VC" in r)
+            reasons.add(_t("investor_unlocks", language, vc=detail["investor"]), [_pick(sources, [], requirement)])
         for need, requirement in detail["linked"].items():
-            reasons.add(_t("linked_need", language, need=label("needs", need, language), text=requirement),
+            if detail.get("investor"):
+                break  # the existing investor already meets it
+            text = self._requirement_text(program, requirement, language)
+            reasons.add(_t("linked_need", language, need=label("needs", need, language), text=text),
                         [_pick(sources, [], requirement)])
+            fit_words.append(label("needs", need, language))
         for name, key in (("modalities", "modality"), ("disease_areas", "disease")):
             if detail.get(name):
-                reasons.add(_t(key, language, values=sep.join(label(name, v, language) for v in detail[name])),
-                            cite(name, detail[name]))
+                template = f"{key}_inferred" if name in inferred else key
+                reasons.add(_t(template, language, values=names(name, detail[name])), cite(name, detail[name]))
+                fit_words += [label(name, v, language) for v in detail[name]]
             elif detail.get(f"{name}_any"):
                 wanted = getattr(profile, name)
-                reasons.add(_t(f"{key}_any", language, values=sep.join(label(name, v, language) for v in wanted)),
-                            [_pick(sources, [], summary)])
+                reasons.add(_t(f"{key}_any", language, values=names(name, wanted)), [_pick(sources, [], summary)])
         if detail.get("stages"):
-            reasons.add(_t("stage", language, values=sep.join(label("stages", s, language) for s in detail["stages"])),
+            template = "stage_inferred" if "stages" in inferred else "stage"
+            reasons.add(_t(template, language, values=names("stages", detail["stages"])),
                         cite("stages", detail["stages"]))
+            fit_words += [label("stages", v, language) for v in detail["stages"]]
         if detail.get("overseas"):
-            reasons.add(_t("overseas", language,
-                           values=sep.join(label("destinations", d, language) for d in detail["overseas"])),
+            reasons.add(_t("overseas", language, values=names("destinations", detail["overseas"])),
                         cite("needs", [Support.OVERSEAS]))
-        # Caveats a supporter would mention.
+        if detail.get("inbound"):
+            reasons.add(_t("inbound", language, text=self._requirement_text(program, detail["inbound"], language)),
+                        [_pick(sources, [], detail["inbound"])])
+        # Caveats a supporter would mention: first where the asker seems not to be covered (a reading only).
+        for basis_name, values in detail["mismatch"].items():
+            field_name = profile_field[basis_name]
+            yours = _t("yours", language, values=names(field_name, getattr(profile, field_name)))
+            reasons.add(_t("mismatch_inferred", language, what=_t(f"what_{basis_name}", language),
+                           values=names(field_name, values), yours=yours), cite(field_name, values))
         for name, key in (("modalities", "modality"), ("disease_areas", "disease")):
             if detail.get(f"{name}_restricted"):
                 values = detail[f"{name}_restricted"]
-                reasons.add(_t(f"{key}_restricted", language,
-                               values=sep.join(label(name, v, language) for v in values)), cite(name, values))
+                reasons.add(_t(f"{key}_restricted", language, values=names(name, values)), cite(name, values))
         for requirement in program.requirements:
-            if requirement in detail["linked"].values():
+            if requirement in detail["linked"].values() or requirement == detail.get("inbound"):
                 continue  # already given as the reason it fits
-            reasons.add(_t("requirement", language, text=requirement), [_pick(sources, [], requirement)])
+            text = self._requirement_text(program, requirement, language)
+            key = "requirement" if language == "ja" or text != requirement else "requirement_ja_only"
+            reasons.add(_t(key, language, text=text), [_pick(sources, [], requirement)])
         if program.subsidy_rate:
-            reasons.add(_t("subsidy", language, text=program.subsidy_rate),
+            rate = program.subsidy_rate_en if language == "en" and program.subsidy_rate_en else program.subsidy_rate
+            reasons.add(_t("subsidy", language, text=rate),
                         [_pick(sources, ["補助率", program.subsidy_rate, "補助"], program.subsidy_rate)])
         closes = [r.closes for r in program.rounds]
         if closes and all(c is not None and c < self.today for c in closes):
             last = max(program.rounds, key=lambda r: r.closes or dt.date.min)
-            names = f"{program.rounds[0].name}〜{last.name}" if len(program.rounds) > 1 else last.name
-            reasons.add(_t("closed", language, names=names, date=last.closes.isoformat() if last.closes else ""),
+            first_name, last_name = program.rounds[0].name, last.name
+            if language == "en":
+                first_name, last_name = _round_en(first_name), _round_en(last_name)
+            round_names = f"{first_name}〜{last_name}" if len(program.rounds) > 1 else last_name
+            if language == "en" and len(program.rounds) > 1:
+                round_names = f"{first_name} to {last_name}"
+            reasons.add(_t("closed", language, names=round_names,
+                           date=last.closes.isoformat() if last.closes else ""),
                         [_pick(sources, [last.text, last.name], last.text)])
         if program.budgets and all(b.kind is BudgetKind.REQUEST for b in program.budgets):
             text = "; ".join(b.text for b in program.budgets)
             reasons.add(_t("request_budget", language, text=text),
                         [_pick(sources, [b.text for b in program.budgets], text)])
+        summary_line = (_t("summary_fits", language, values=sep.join(dict.fromkeys(fit_words)))
+                        if fit_words else _strip_markers(reasons.reasons[0]))
+        if inferred:
+            summary_line += _t("summary_inferred", language)
+        total, met = detail["criteria_total"], detail["criteria_met"]
         return Recommendation(kind="program", id=program.id, name=program.name_ja, name_en=program.name_en,
-                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations)
+                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations,
+                              summary=summary_line, criteria_met=met, criteria_total=total,
+                              fit=_t("fit", language, met=met, total=total) if total else _t("fit_none", language),
+                              inferred=bool(inferred or detail["mismatch"]))
+
+    @staticmethod
+    def _requirement_text(program: Program, requirement: str, language: Language) -> str:
+        """A requirement in the asker's language: the record's English line where there is one."""
+        if language == "en" and program.requirements_en:
+            return program.requirements_en[program.requirements.index(requirement)]
+        return requirement
 
     # --- VCs --------------------------------------------------------------------------------------
 
     def _vcs(self, profile: Profile, query: np.ndarray, language: Language, limit: int,
-             notes: list[str]) -> list[Recommendation]:
+             notes: list[str], other_vcs: list[str] | None = None) -> list[Recommendation]:
+        """Certified VCs ranked by the evidence a supporter would use: an investor the asker already has,
+        the asker's university's VC, backed startups that develop the same modality or disease, and (for a
+        drug-discovery startup raising money) a track record of backing adopted startups. A VC with none of
+        these is not recommended; when investment is asked for, it is named among the other certified VCs."""
         vcs = [v for v in self._active["vc"] if isinstance(v, VC)]
         if not vcs or limit <= 0:
             return []
-        if profile.who and not set(profile.who) & _VC_ASKERS:
-            if Support.INVESTMENT in profile.needs:
+        needs_investment = Support.INVESTMENT in profile.needs
+        if profile.who and not set(profile.who) & _VC_ASKERS and not profile.investors:
+            if needs_investment:
                 notes.append(_t("no_vc", language))
             return []
-        needs_investment = Support.INVESTMENT in profile.needs
-        if (profile.who and set(profile.who) <= {Applicant.ACADEMIA} and not profile.pre_founding
-                and not needs_investment):
+        if (profile.who and Applicant.STARTUP not in profile.who and not profile.pre_founding
+                and not needs_investment and not profile.investors):
             return []  # a research group that is not founding a company is not looking for investors
-        portfolio = self._portfolio_similarities(query)
-        portfolio_norm = _standardize(portfolio)
+        # The certified VCs back drug-discovery startups; a device or diagnostics team gets them only on evidence.
+        drug_discovery = not profile.modalities or bool(set(profile.modalities) - _NON_DRUG_MODALITIES)
+        portfolio_norm = _standardize(self._portfolio_similarities(query))
         scored: list[_Scored] = []
+        others: list[str] = []
         for vc in vcs:
-            startups = list(dict.fromkeys(inv.startup for inv in vc.investments))
+            # An adoption marked ※補助事業廃止 is not a track record to recommend on.
+            startups = list(dict.fromkeys(inv.startup for inv in vc.investments if not inv.subsidy_ended))
             evidence: list[tuple[Investment, list[str], list[str], float]] = []
             seen: set[str] = set()
             for inv in vc.investments:
-                if inv.startup in seen:
-                    continue  # the same adoption listed in two decks
+                if inv.startup in seen or inv.subsidy_ended:
+                    continue  # the same adoption listed in two decks, or one whose subsidy was discontinued
                 seen.add(inv.startup)
                 modalities = [m.value for m in inv.modalities if m in profile.modalities]
                 diseases = [d.value for d in inv.disease_areas if d in profile.disease_areas]
-                similarity = portfolio_norm.get((vc.id, inv.startup), 0.0)
                 if modalities or diseases:
-                    evidence.append((inv, modalities, diseases, similarity))
-            if not evidence and not needs_investment:
+                    evidence.append((inv, modalities, diseases, portfolio_norm.get((vc.id, inv.startup), 0.0)))
+            existing = vc.name in profile.investors
+            university = next((u for u in profile.universities if u in vc.universities), None)
+            track = needs_investment and drug_discovery and bool(startups)
+            if not (existing or university or evidence or track):
+                if needs_investment:
+                    others.append(vc.name)
                 continue
             best_similarity = max((portfolio_norm.get((vc.id, s), 0.0) for s in startups), default=0.0)
-            score = (0.45 * any(e[1] for e in evidence) + 0.25 * any(e[2] for e in evidence)
-                     + 0.15 * best_similarity + 0.15 * min(1.0, len(startups) / 3))
+            score = (3.0 * existing + 1.5 * bool(university) + 0.45 * any(e[1] for e in evidence)
+                     + 0.25 * any(e[2] for e in evidence) + 0.15 * best_similarity
+                     + 0.15 * min(1.0, len(startups) / 3))
             evidence.sort(key=lambda e: (-(len(e[1]) + len(e[2])), -e[3]))
             scored.append(_Scored(record=vc, score=score, fits=len(evidence),
-                                  detail={"evidence": evidence, "startups": startups}))
+                                  detail={"evidence": evidence, "startups": startups, "existing": existing,
+                                          "university": university}))
         scored.sort(key=lambda s: (-s.score, s.record.id))
+        if other_vcs is not None:
+            other_vcs += others + [s.record.name for s in scored[limit:]]
         return [self._explain_vc(profile, s, language, needs_investment) for s in scored[:limit]]
 
     def _explain_vc(self, profile: Profile, scored: _Scored, language: Language,
@@ -614,8 +934,24 @@ class Matcher:
         assert isinstance(vc, VC)
         reasons = _Reasons(self._titles)
         sep = _sep(language)
+        detail = scored.detail
+        certification = vc.certified_in[0]
+        certified_sources = [_pick(vc.sources, [certification.list_title]),
+                             _pick(vc.sources, [vc.name, *vc.aliases])]
+        certified_sources = [s for s in _distinct(certified_sources)
+                             if s.document == certification.document] or certified_sources
+        criteria = ["existing" if profile.investors else "", "university" if profile.universities else "",
+                    "portfolio" if (profile.modalities or profile.disease_areas) else "",
+                    "investment" if needs_investment else ""]
+        met = 0
+        if detail["existing"]:
+            reasons.add(_t("vc_existing", language), certified_sources)
+            met += 1
+        if detail["university"]:
+            reasons.add(_t("vc_university", language, university=detail["university"]), certified_sources)
+            met += 1
         # Fit: only what the backed startups develop, as the seeds say.
-        for inv, modalities, diseases, _ in scored.detail["evidence"][:3]:
+        for inv, modalities, diseases, _ in detail["evidence"][:3]:
             matched = [label("modalities", m, language) for m in modalities]
             matched += [label("disease_areas", d, language) for d in diseases]
             parts = []
@@ -627,27 +963,38 @@ class Matcher:
                            detail=("。" if language == "ja" else "; ").join(parts)),
                         _distinct([_pick(inv.sources, [inv.startup]),
                                    *([_pick(inv.sources, [], inv.develops)] if inv.develops else [])]))
-        certification = vc.certified_in[0]
-        certified_sources = [_pick(vc.sources, [certification.list_title]),
-                             _pick(vc.sources, [vc.name, *vc.aliases])]
-        certified_sources = [s for s in _distinct(certified_sources)
-                             if s.document == certification.document] or certified_sources
-        reasons.add(_t("vc_certified", language, title=certification.list_title), certified_sources)
-        if needs_investment and self._vc_program is not None:
+        met += bool(detail["evidence"])
+        reasons.add(_t("vc_certified", language, title=_list_title(certification.list_title, language)),
+                    certified_sources)
+        if (needs_investment or detail["existing"]) and self._vc_program is not None:
             program = self._vc_program.name_ja if language == "ja" else (self._vc_program.name_en
                                                                          or self._vc_program.name_ja)
             reasons.add(_t("vc_requirement", language, program=program), certified_sources)
-        startups: list[str] = scored.detail["startups"]
+            met += needs_investment
+        startups: list[str] = detail["startups"]
+        ended = list(dict.fromkeys(inv.startup for inv in vc.investments if inv.subsidy_ended))
+        if ended:
+            reasons.add(_t("vc_ended", language, names=sep.join(ended)),
+                        [next(s for inv in vc.investments if inv.subsidy_ended for s in inv.sources
+                              if "補助事業廃止" in squash(s.quote))])
         if startups:
             firsts = [next(inv for inv in vc.investments if inv.startup == s) for s in startups[:3]]
             reasons.add(_t("vc_track", language, n=len(startups), names=sep.join(startups)),
                         [_pick(inv.sources, [inv.startup], inv.startup) for inv in firsts])
         else:
             reasons.add(_t("vc_no_investments", language), certified_sources)
-        if not scored.detail["evidence"]:
+        if not detail["evidence"] and (profile.modalities or profile.disease_areas):
             reasons.add(_t("vc_no_fit", language), certified_sources)
+        total = sum(1 for c in criteria if c)
+        # The card's one line: the strongest evidence there is (existing investor, university, portfolio, record).
+        first = _strip_markers(reasons.reasons[0])
+        if not (detail["existing"] or detail["university"] or detail["evidence"]) and startups:
+            first = _t("vc_track", language, n=len(startups), names=sep.join(startups))
         return Recommendation(kind="vc", id=vc.id, name=vc.name, name_en=vc.name_en,
-                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations)
+                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations,
+                              summary=first, criteria_met=min(met, total), criteria_total=total,
+                              fit=_t("fit", language, met=min(met, total), total=total) if total
+                              else _t("fit_none", language))
 
     # --- CDMOs ------------------------------------------------------------------------------------
 
@@ -656,16 +1003,20 @@ class Matcher:
         cdmos = [c for c in self._active["cdmo"] if isinstance(c, CDMO)]
         if not cdmos or limit <= 0:
             return []
-        if profile.who and set(profile.who) <= {Applicant.CDMO}:
-            return []  # a CDMO asking for itself is not looking for a competitor
+        if Applicant.CDMO in profile.who:
+            return []  # a CDMO, or a company becoming one, is not looking for a competitor
         wants_manufacturing = Support.MANUFACTURING in profile.needs or Stage.MANUFACTURING in profile.stages
+        developing = (bool(set(profile.who) & {Applicant.STARTUP, Applicant.PHARMA}) or profile.pre_founding) and bool(
+            set(profile.stages) & {Stage.NON_CLINICAL, Stage.PHASE1, Stage.PHASE2, Stage.PHASE3})
         candidates: list[tuple[CDMO, list[str]]] = []
         for cdmo in cdmos:
             modalities = [m.value for m in profile.modalities
-                          if m in cdmo.modalities or Modality.ANY in cdmo.modalities]
+                          if m in cdmo.modalities or Modality.ANY in cdmo.modalities
+                          or _MAKES_AS.get(m, set()) & set(cdmo.modalities)]
             if profile.modalities and not modalities:
                 continue  # cannot make what this team develops
-            if modalities or wants_manufacturing:
+            # A modality alone is no reason for a CDMO: a lab studying disease with iPS cells makes no product.
+            if wants_manufacturing or (modalities and developing):
                 candidates.append((cdmo, modalities))
         if not candidates:
             if wants_manufacturing and profile.modalities:
@@ -726,13 +1077,20 @@ class Matcher:
             for destination in detail["served"]:
                 wanted |= _DESTINATION_COUNTRIES.get(destination, {f.country for f in cdmo.facilities} - {"JP"})
             facilities = [f for f in cdmo.facilities if f.country in wanted]
-            regions = sep.join(f"{f.region_ja}（{f.country}）" for f in facilities)
+            regions = sep.join(_facility(f, language) for f in facilities)
             reasons.add(_t("cdmo_region", language, values=regions), site_sources(facilities))
         elif cdmo.facilities:
-            regions = sep.join(f"{f.region_ja}（{f.country}）" for f in cdmo.facilities)
+            regions = sep.join(_facility(f, language) for f in cdmo.facilities)
             reasons.add(_t("cdmo_sites", language, values=regions), site_sources(cdmo.facilities))
         if detail["manufacturing"]:
             reasons.add(_t("cdmo_manufacturing", language), [_pick(cdmo.sources, ["CDMO", "受託", "製造"])])
         reasons.add(_t("cdmo_caveat", language), [_pick(cdmo.sources, ["施設", "CDMO"])])
+        criteria = [(bool(profile.modalities), bool(detail["modalities"])),
+                    (bool(profile.destinations), bool(detail["served"])),
+                    (bool(detail["manufacturing"]), bool(detail["manufacturing"]))]
+        total = sum(1 for asked, _ in criteria if asked)
+        met = sum(1 for asked, ok in criteria if asked and ok)
         return Recommendation(kind="cdmo", id=cdmo.id, name=cdmo.name,
-                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations)
+                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations,
+                              summary=_strip_markers(reasons.reasons[0]), criteria_met=met, criteria_total=total,
+                              fit=_t("fit", language, met=met, total=total) if total else _t("fit_none", language))

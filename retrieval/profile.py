@@ -77,9 +77,24 @@ class Profile(BaseModel):
     destinations: list[Destination] = Field(
         default_factory=list, description="Where they want to go: japan, us, global; empty if not stated."
     )
+    based_in: list[Destination] = Field(
+        default_factory=list, description="Where the asker's company or team is from (a US biotech: us), not where "
+        "it wants to go; empty if not stated."
+    )
+    founded: bool = Field(default=False, description="True if the text says the company already exists "
+                          "(設立済み, 創業N年目, a spin-out that has incorporated).")
+    life_science: bool = Field(default=False, description="True if the text is about health care or life science "
+                               "(drugs, devices, diagnostics, patients, biology). Set from the vocabulary.")
+    investors: list[str] = Field(default_factory=list, description="Investors the asker already has, as named "
+                                 "in the certified VC list (filled in by the matcher).")
+    universities: list[str] = Field(default_factory=list, description="Universities the asker belongs to or comes "
+                                    "from, as written (filled in by the matcher when one has a certified VC).")
+    amounts: list[str] = Field(default_factory=list, description="Amounts of money mentioned, as written.")
+    timing: list[str] = Field(default_factory=list, description="Dates or periods mentioned, as written.")
     free_text: str = Field(default="", description="The description as the user wrote it.")
 
-    @field_validator("who", "stages", "modalities", "disease_areas", "needs", "destinations")
+    @field_validator("who", "stages", "modalities", "disease_areas", "needs", "destinations", "based_in",
+                     "investors", "universities", "amounts", "timing")
     @classmethod
     def _deduplicate(cls, values: list[Any]) -> list[Any]:
         return _unique(values)
@@ -104,12 +119,17 @@ class Profile(BaseModel):
     def _pre_founding_is_academia(self) -> Profile:
         if self.pre_founding and Applicant.ACADEMIA not in self.who:
             self.who = [Applicant.ACADEMIA, *self.who]
+        if self.pre_founding:
+            self.founded = False  # "before founding" wins over a word like 創業 in the same text
+        elif self.founded and not set(self.who) - {Applicant.ACADEMIA, Applicant.MEDICAL_INSTITUTION}:
+            self.who = [*self.who, Applicant.STARTUP]  # a company that exists is asking, not the lab it came from
         return self
 
     @property
     def empty(self) -> bool:
         """Nothing beyond who is asking: too little to match on."""
-        return not (self.stages or self.modalities or self.disease_areas or self.needs or self.destinations)
+        return not (self.stages or self.modalities or self.disease_areas or self.needs or self.destinations
+                    or self.investors)
 
 
 # --- vocabulary ---------------------------------------------------------------------------------
@@ -121,9 +141,12 @@ _FIELD_ENUMS: dict[str, type[StrEnum]] = {
     "disease_areas": DiseaseArea,
     "needs": Support,
     "destinations": Destination,
+    "based_in": Destination,
 }
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
 _LATIN_EDGE = re.compile(r"[a-z0-9]", re.IGNORECASE)
+# A content word: a Latin word of 4+ letters, or a run of 2+ kanji / katakana (particles are hiragana).
+_CONTENT_WORD = re.compile(r"[a-z]{4,}|[\u4e00-\u9fff\u30a0-\u30ff]{2,}")
 
 
 def normalize_text(text: str) -> str:
@@ -143,10 +166,12 @@ class Assignment:
 
     values: tuple[tuple[str, str], ...] = ()  # (field, enum value)
     pre_founding: bool = False
+    founded: bool = False
 
     def merge(self, other: Assignment) -> Assignment:
         return Assignment(values=tuple(_unique((*self.values, *other.values))),
-                          pre_founding=self.pre_founding or other.pre_founding)
+                          pre_founding=self.pre_founding or other.pre_founding,
+                          founded=self.founded or other.founded)
 
 
 @dataclass(frozen=True)
@@ -195,10 +220,18 @@ class ProfileVocabulary:
     _cache: ClassVar[dict[Path, ProfileVocabulary]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, *, terms: list[Term], path: Path | None = None) -> None:
+    def __init__(self, *, terms: list[Term], path: Path | None = None, life_science: list[Term] | None = None,
+                 non_rd_uses: list[Term] | None = None,
+                 patterns: dict[str, list[re.Pattern[str]]] | None = None,
+                 generic_words: set[str] | None = None) -> None:
         # Longest first, so a phrase claims its characters before the words inside it.
         self.terms = sorted(terms, key=lambda t: (-len(t.text.rstrip("*")), t.text))
         self.path = path
+        # Words that place a text in health care or life science; matched on their own, claiming nothing.
+        self.life_science = life_science or []
+        self.non_rd_uses = non_rd_uses or []
+        self.patterns = patterns or {}
+        self.generic_words = generic_words or set()
         self._by_value: dict[tuple[str, str], list[str]] = {}
         for term in self.terms:
             for key in term.assignment.values:
@@ -257,7 +290,7 @@ class ProfileVocabulary:
                 raise VocabularyError(f"{where}: phrases[{number}] needs `terms` and at least one field")
             values: list[tuple[str, str]] = []
             for field_name, field_values in phrase.items():
-                if field_name in ("terms", "pre_founding"):
+                if field_name in ("terms", "pre_founding", "founded"):
                     continue
                 enum = _FIELD_ENUMS.get(field_name)
                 if enum is None:
@@ -265,14 +298,37 @@ class ProfileVocabulary:
                 for value in field_values or []:
                     cls._check_value(where, f"phrases[{number}].{field_name}", enum, value)
                     values.append((field_name, str(value)))
-            assignment = Assignment(values=tuple(values), pre_founding=bool(phrase.get("pre_founding", False)))
+            assignment = Assignment(values=tuple(values), pre_founding=bool(phrase.get("pre_founding", False)),
+                                    founded=bool(phrase.get("founded", False)))
             for raw in phrase["terms"]:
                 add(raw, assignment, f"phrases[{number}]")
         for raw in data.get("ignore") or []:
             add(raw, Assignment(), "ignore")
         terms = [Term(text=t, pattern=_compile(t), case_sensitive=cs, assignment=a)
                  for (t, cs), a in merged.items()]
-        return cls(terms=terms, path=path)
+        def word_list(name: str) -> list[Term]:
+            listed = []
+            for raw in data.get(name) or []:
+                if not isinstance(raw, str) or not raw.strip():
+                    raise VocabularyError(f"{where}: {name}: a term must be a non-empty string, got {raw!r}")
+                term = _fold(normalize_text(raw.strip()))
+                listed.append(Term(text=term, pattern=_compile(term), case_sensitive=False, assignment=Assignment()))
+            return listed
+
+        life_science, non_rd_uses = word_list("life_science"), word_list("non_rd_uses")
+        generic = {_fold(normalize_text(str(w).strip())) for w in data.get("generic_words") or [] if str(w).strip()}
+        patterns: dict[str, list[re.Pattern[str]]] = {}
+        for name, regexes in (data.get("patterns") or {}).items():
+            if name not in ("amounts", "timing"):
+                raise VocabularyError(f"{where}: patterns: unknown kind {name!r}; known: amounts, timing")
+            for regex in regexes or []:
+                try:
+                    patterns.setdefault(name, []).append(re.compile(str(regex), re.IGNORECASE))
+                except re.error as exc:
+                    raise VocabularyError(f"{where}: patterns.{name}: invalid regular expression {regex!r}: "
+                                          f"{exc}") from exc
+        return cls(terms=terms, path=path, life_science=life_science, non_rd_uses=non_rd_uses, patterns=patterns,
+                   generic_words=generic)
 
     @staticmethod
     def _check_value(where: str, context: str, enum: type[StrEnum], value: Any) -> None:
@@ -300,14 +356,52 @@ class ProfileVocabulary:
         """The words that stand for a value (e.g. to find a record's passage that mentions it)."""
         return list(self._by_value.get((field_name, value), []))
 
+    def life_science_terms(self, text: str) -> list[str]:
+        """The health-care / life-science words in `text` (the relevance floor's first test)."""
+        folded = _fold(normalize_text(text))
+        return [t.text for t in self.life_science if t.pattern.search(folded)]
+
+    def other_content_words(self, text: str) -> list[str]:
+        """Content words the vocabulary does not know and that are not generic (ラーメン店, fintech): what a
+        description says it is about, when that is not something the vocabulary reads."""
+        folded = _fold(normalize_text(text))
+        chars = list(folded)
+        for match in self.find(text):
+            chars[match.start : match.end] = " " * (match.end - match.start)
+        rest = "".join(chars)
+        return [w for w in _CONTENT_WORD.findall(rest) if w not in self.generic_words]
+
+    def non_rd_use_terms(self, text: str) -> list[str]:
+        """Words for uses of money or help the sources do not serve (shops, vehicles, advertising...)."""
+        folded = _fold(normalize_text(text))
+        return [t.text for t in self.non_rd_uses if t.pattern.search(folded)]
+
+    def mentions(self, text: str) -> dict[str, list[str]]:
+        """Amounts and timing as written, for echoing the asker's situation back."""
+        raw = normalize_text(text)
+        found: dict[str, list[str]] = {}
+        for name, regexes in self.patterns.items():
+            spans: list[tuple[int, int]] = []
+            for regex in regexes:
+                for m in regex.finditer(raw):
+                    if not any(a <= m.start() < b or m.start() <= a < m.end() for a, b in spans):
+                        spans.append((m.start(), m.end()))
+            found[name] = [raw[a:b].strip() for a, b in sorted(spans)]
+        return found
+
     def extract(self, text: str) -> Profile:
         collected: dict[str, list[str]] = {name: [] for name in _FIELD_ENUMS}
-        pre_founding = False
+        pre_founding = founded = False
         for match in self.find(text):
             pre_founding = pre_founding or match.assignment.pre_founding
+            founded = founded or match.assignment.founded
             for field_name, value in match.assignment.values:
                 collected[field_name].append(value)
-        return Profile(pre_founding=pre_founding, free_text=text, **collected)  # type: ignore[arg-type]
+        founded = founded or (Applicant.STARTUP.value in collected["who"])
+        return Profile(pre_founding=pre_founding, founded=founded, free_text=text,
+                       life_science=bool(self.life_science_terms(text) or collected["modalities"]
+                                         or collected["disease_areas"]),
+                       **self.mentions(text), **collected)  # type: ignore[arg-type]
 
 
 # --- extraction ---------------------------------------------------------------------------------
@@ -340,27 +434,37 @@ def extract_profile(
 ) -> Profile:
     """The profile in `text`: from the chat model when one is given and answers validly, else the vocabulary."""
     text = text.strip()[:MAX_PROFILE_CHARS]
+    vocabulary = vocabulary or ProfileVocabulary.default()
     if chat_model is not None and text:
         try:
-            return _llm_profile(text, chat_model)
+            profile = _llm_profile(text, chat_model)
+            # Relevance and the figures quoted back are read the same way whichever path built the profile.
+            life_science = bool(vocabulary.life_science_terms(text) or profile.modalities or profile.disease_areas)
+            return profile.model_copy(update={"life_science": life_science, **vocabulary.mentions(text)})
         except LLMError as exc:
             log.warning("profile extraction falls back to the vocabulary: %s", exc)
-    return (vocabulary or ProfileVocabulary.default()).extract(text)
+    return vocabulary.extract(text)
 
 
 # --- display ------------------------------------------------------------------------------------
 
 # A profile's fields and the schema vocabulary each one takes its values from.
 _PROFILE_VOCABULARY = {"who": "applicant", "stages": "stage", "modalities": "modality",
-                       "disease_areas": "disease_area", "needs": "support", "destinations": "destination"}
+                       "disease_areas": "disease_area", "needs": "support", "destinations": "destination",
+                       "based_in": "destination"}
 _FIELD_TITLES: dict[Language, dict[str, str]] = {
     "ja": {"who": "立場", "stages": "開発段階", "modalities": "モダリティ", "disease_areas": "疾患領域",
-           "needs": "ニーズ", "destinations": "目指す地域"},
+           "needs": "ニーズ", "destinations": "目指す地域", "based_in": "拠点（どこの会社か）",
+           "investors": "既存の出資者", "universities": "大学", "amounts": "金額", "timing": "時期"},
     "en": {"who": "Who", "stages": "Stage", "modalities": "Modality", "disease_areas": "Disease area",
-           "needs": "Needs", "destinations": "Destination"},
+           "needs": "Needs", "destinations": "Destination", "based_in": "Based in", "investors": "Existing investors",
+           "universities": "University", "amounts": "Amounts", "timing": "Timing"},
 }
 _UNSTATED = {"ja": "（記載なし）", "en": "(not stated)"}
 _PRE_FOUNDING = {"ja": "起業前", "en": "before founding"}
+_FOUNDED = {"ja": "設立済み", "en": "already incorporated"}
+# Shown only when the text says something about them.
+_OPTIONAL_FIELDS = ("based_in", "investors", "universities", "amounts", "timing")
 
 
 def label(field_name: str, value: str, language: Language) -> str:
@@ -374,10 +478,17 @@ def render_profile(profile: Profile, language: Language | None = None) -> str:
     titles = _FIELD_TITLES[language]
     separator = "、" if language == "ja" else ", "
     lines = ["【理解したプロフィール】" if language == "ja" else "Profile as understood:"]
-    for name in ("who", "stages", "modalities", "disease_areas", "needs", "destinations"):
-        values = [label(name, str(v), language) for v in getattr(profile, name)]
+    for name in ("who", "stages", "modalities", "disease_areas", "needs", "destinations", *_OPTIONAL_FIELDS):
+        if name in ("investors", "universities", "amounts", "timing"):
+            values = list(getattr(profile, name))
+        else:
+            values = [label(name, str(v), language) for v in getattr(profile, name)]
         if name == "who" and profile.pre_founding:
             values.append(_PRE_FOUNDING[language])
+        elif name == "who" and profile.founded:
+            values.append(_FOUNDED[language])
+        if not values and name in _OPTIONAL_FIELDS:
+            continue
         shown = separator.join(values) if values else _UNSTATED[language]
         lines.append(f"- {titles[name]}: {shown}")
     lines.append(

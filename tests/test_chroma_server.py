@@ -19,12 +19,14 @@ import pytest
 import tests.test_answer as answer_tests
 import tests.test_retrieval as retrieval_tests
 from bot.slack.sources import SourceCatalog
+from knowledge.loader import KnowledgeBase
 from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.errors import StoreUnavailableError
 from retrieval.index import SearchIndex
+from retrieval.match import Matcher
 from retrieval.store import ChromaStore
 from tests.chroma_server import ChromaServer, free_port
 from tests.fakeslack import FakeSlack
@@ -32,20 +34,24 @@ from tests.slack_fixtures import Rig, make_rig, posted_text, user_says
 
 # The same checks the embedded store passes (tests/test_retrieval.py, tests/test_answer.py), run here on
 # the server-backed index: names, cross-language search, Chroma metadata filters ($eq / $and on the server),
-# near-duplicate removal, quoted and cited extractive answers, ranked citations, English answers, refusing
-# off-topic questions, and the LLM path over HTTP.
+# near-duplicate removal, then composed answers (a fact with its quote, English, comparisons, declines,
+# ranked citations, refusing off-topic questions) and the LLM path over HTTP.
 SAME_AS_EMBEDDED: list[Callable[[SearchIndex], None]] = [
     retrieval_tests.test_program_found_by_its_name,
     retrieval_tests.test_english_question_reaches_japanese_sources,
     retrieval_tests.test_kind_and_metadata_filters,
     retrieval_tests.test_repeated_slides_do_not_crowd_results,
     retrieval_tests.test_chunks_carry_where_a_repeated_slide_also_stands,
-    answer_tests.test_extractive_answer_quotes_the_fact_with_its_citation,
-    answer_tests.test_citations_are_ranked_passages_with_full_text,
-    answer_tests.test_english_question_gets_an_english_answer,
-    answer_tests.test_off_topic_question_is_not_guessed,
-    answer_tests.test_llm_answer_over_http,
     answer_tests.test_weak_evidence_does_not_ask_the_llm,
+]
+ANSWERS_SAME_AS_EMBEDDED: list[Callable[[Answerer], None]] = [
+    answer_tests.test_a_fact_leads_with_the_program_and_the_figure_then_the_source_wording,
+    answer_tests.test_english_question_gets_english_words_and_figures,
+    answer_tests.test_a_quoted_fact_comes_from_the_named_programs_passages,
+    answer_tests.test_a_fact_the_sources_do_not_state_is_declined_with_what_is_known,
+    answer_tests.test_comparison_puts_both_programs_side_by_side,
+    answer_tests.test_json_contract_keeps_ranked_citations_and_adds_intent_and_cited,
+    answer_tests.test_off_topic_question_is_not_guessed,
 ]
 
 QUESTIONS = [
@@ -67,6 +73,16 @@ def test_server_backed_index_passes_the_embedded_checks(check: Callable[[SearchI
     assert isinstance(server_seed_index.store, ChromaStore)
     assert "Chroma server at 127.0.0.1" in server_seed_index.store.where
     check(server_seed_index)
+
+
+@pytest.mark.parametrize("check", ANSWERS_SAME_AS_EMBEDDED, ids=lambda f: f.__name__.removeprefix("test_"))
+def test_server_backed_index_gives_the_same_answers(check: Callable[[Answerer], None],
+                                                    server_seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
+    check(Answerer(index=server_seed_index, kb=seed_kb, matcher=Matcher(kb=seed_kb, index=server_seed_index)))
+
+
+def test_server_backed_llm_answer_over_http(server_seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
+    answer_tests.test_llm_answer_over_http(server_seed_index, seed_kb)
 
 
 def test_server_and_embedded_rank_alike(seed_index: SearchIndex, server_seed_index: SearchIndex) -> None:

@@ -95,8 +95,8 @@ def _logged(caplog: pytest.LogCaptureFixture) -> str:
 def test_extractive_answer_quotes_the_facts_and_nothing_else(injected: tuple[Settings, SearchIndex,
                                                                              KnowledgeEditor],
                                                              all_logs: pytest.LogCaptureFixture) -> None:
-    _, index, _ = injected
-    answerer = Answerer(index=index, k=5)
+    _, index, editor = injected
+    answerer = Answerer(index=index, kb=editor.load(), k=5)
     answer = answerer.ask(QUESTION_JA)
     assert answer.confident and "3億円" in answer.answer and answer.citations[0].title == TITLE
     # The injection asked for as a question is answered from the sources, like any question.
@@ -122,7 +122,7 @@ def llm_rig(injected: tuple[Settings, SearchIndex, KnowledgeEditor], fake_slack:
     with FakeOpenAI(_obedient_model) as llm:
         llm_settings = settings.model_copy(update={"llm_model": "openai:fake-model", "llm_base_url": llm.base_url,
                                                    "llm_api_key": SecretStr(LLM_KEY)})
-        answerer = Answerer(index=index, chat_model=make_chat_model(llm_settings), k=5)
+        answerer = Answerer(index=index, kb=editor.load(), chat_model=make_chat_model(llm_settings), k=5)
         rig = make_rig(base=llm_settings, fake=fake_slack, tmp_path=tmp_path, answerer=answerer,
                        catalog=SourceCatalog.from_kb(editor.load()), slack_app_token=SecretStr(APP_TOKEN))
         try:

@@ -129,3 +129,98 @@ def test_malformed_settings_stop_with_the_variable_named(monkeypatch: pytest.Mon
     monkeypatch.setenv("KAKEHASHI_EMBEDDING_BACKEND", "word2vec")
     with pytest.raises(SettingsError, match="KAKEHASHI_EMBEDDING_BACKEND"):
         load_settings()
+
+
+# --- stated vs inferred -----------------------------------------------------------------------------
+
+def test_every_limiting_value_says_whether_the_decks_state_it(seed_kb: KnowledgeBase) -> None:
+    stated = inferred = 0
+    for program in seed_kb.programs:
+        for field_name in ("eligible", "stages", "modalities", "disease_areas"):
+            for value in getattr(program, field_name):
+                if str(value) == "any":
+                    continue
+                entry = program.basis.get(field_name, {}).get(str(value))  # type: ignore[call-overload]
+                assert entry is not None, f"{program.id}: {field_name}.{value} has no basis"
+                if entry == "inferred":
+                    inferred += 1
+                else:
+                    stated += 1
+    assert stated >= 50 and inferred >= 50  # the decks leave much to reading; both kinds are recorded
+
+
+def test_audit_examples_are_inferred_not_stated(seed_kb: KnowledgeBase) -> None:
+    smart_bio = seed_kb.get("mext-smart-bio-souyaku")
+    assert not smart_bio.stated("modalities")  # type: ignore[union-attr]
+    pmda = seed_kb.get("pmda-soudan-tesuuryou-mushouka")
+    assert not pmda.stated("stages") and not pmda.stated("eligible")  # type: ignore[union-attr]
+    riken = seed_kb.get("mext-sedai-wo-tsunagu-seimei-kagaku")
+    assert riken.category == "policy"  # type: ignore[union-attr]
+
+
+def _program_text(name: str) -> str:
+    return (DEFAULT_KNOWLEDGE_DIR / "programs" / name).read_text(encoding="utf-8")
+
+
+def test_a_basis_for_a_value_the_record_does_not_hold_is_refused(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    path = root / "programs" / EXAMPLE.name
+    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("    academia: inferred", "    pharma: inferred", 1),
+                    encoding="utf-8")
+    with pytest.raises(RecordError, match="basis.eligible names 'pharma'") as caught:
+        load_knowledge(root)
+    assert caught.value.record_id == "mhlw-souyaku-kiban-kyouka"
+
+
+def test_a_stated_value_whose_passage_is_not_in_the_deck_is_refused(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    path = root / "programs" / EXAMPLE.name
+    text = EXAMPLE.read_text(encoding="utf-8")
+    start = text.index("    startup:\n      document:")
+    quote_line = text.index("quote:", start)
+    end = text.index("\n", quote_line)
+    path.write_text(text[:quote_line] + 'quote: "スタートアップのみが対象と明記"' + text[end:], encoding="utf-8")
+    with pytest.raises(RecordError, match="quote not found") as caught:
+        load_knowledge(root)
+    assert caught.value.field == "basis.eligible.startup.quote"
+
+
+def test_english_requirements_must_pair_with_the_japanese(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    source = DEFAULT_KNOWLEDGE_DIR / "programs" / "mext-smart-bio-souyaku.yaml"
+    text = source.read_text(encoding="utf-8")
+    start = text.index("requirements_en:")
+    first = text.index("\n  - ", start)
+    second = text.index("\n  - ", first + 1)
+    (root / "programs" / source.name).write_text(text[:first] + text[second:], encoding="utf-8")
+    with pytest.raises(RecordError, match="requirements_en has 2 entries but requirements has 3"):
+        load_knowledge(root)
+
+
+def test_a_discontinued_adoption_must_cite_its_passage(tmp_path: Path) -> None:
+    root = _copy_kb(tmp_path)
+    source = DEFAULT_KNOWLEDGE_DIR / "vcs" / "vc-remiges-ventures.yaml"
+    text = source.read_text(encoding="utf-8")
+    assert "subsidy_ended: true" in text
+    text = text.replace("  - document: 000_766c4c58fa799f87.txt\n    quote: 株式会社Immunohelix ※補助事業廃止 (Remiges Ventures)\n",
+                        "", 1)
+    (root / "vcs" / source.name).write_text(text, encoding="utf-8")
+    with pytest.raises(RecordError, match="補助事業廃止") as caught:
+        load_knowledge(root)
+    assert caught.value.field == "investments[0].subsidy_ended"
+
+
+def test_audit_record_fixes(seed_kb: KnowledgeBase) -> None:
+    aimgain = seed_kb.get("amed-aimgain")
+    assert aimgain.ministry == "other" and aimgain.agency == "AMED"  # type: ignore[union-attr]
+    assert seed_kb.get("meti-kenkyu-kaihatsu-zeisei").ministry == "other"  # type: ignore[union-attr]
+    assert "創薬力向上のための官民協議会ワーキンググループ" not in seed_kb.get("mhlw-kanmin-kyougikai").aliases  # type: ignore[union-attr]
+    assert seed_kb.get("meti-souyaku-kiban-gijutsu-kaihatsu").subsidy_rate == "定額（10/10）"  # type: ignore[union-attr]
+    assert "2倍" in (seed_kb.get("meti-souyaku-venture-ecosystem").subsidy_rate or "")  # type: ignore[union-attr]
+    cicle = seed_kb.get("cao-cicle")
+    assert "目標達成8" in "".join(cicle.summary_ja.split()) and "中止22" in "".join(cicle.summary_ja.split())  # type: ignore[union-attr]
+    assert any("第７回" in r for r in cicle.requirements)  # type: ignore[union-attr]
+    medic = seed_kb.get("other-medic")
+    assert "MEDIC" in medic.aliases and medic.sources[0].document.startswith("001_")  # type: ignore[union-attr]
+    projects = [p for p in seed_kb.programs if p.id.startswith("amed-pj")]
+    assert len(projects) == 8 and all(p.category == "policy" for p in projects)

@@ -132,6 +132,10 @@ def test_vocabulary_is_data_loaded_once(tmp_path: Path) -> None:
         ("fields:\n  moods: {}\n", "unknown field 'moods'"),
         ("fields: [1, 2\n", "invalid YAML"),
         ("phrases:\n  - needs: [talent]\n", "needs `terms`"),
+        ("patterns:\n  amounts: ['[0-9']\n", "patterns.amounts: invalid regular expression"),
+        ("patterns:\n  moods: ['x']\n", "unknown kind 'moods'"),
+        ("life_science: [医療, '']\n", "life_science: a term must be a non-empty string"),
+        ("non_rd_uses: [{a: 1}]\n", "non_rd_uses: a term must be a non-empty string"),
     ],
 )
 def test_bad_vocabulary_is_named(text: str, message: str) -> None:
@@ -185,3 +189,58 @@ def test_llm_failure_falls_back_to_the_vocabulary(reply: Any) -> None:
     assert profile.who == [Applicant.STARTUP]
     assert profile.modalities == [Modality.GENE_THERAPY]
     assert Support.MANUFACTURING in profile.needs
+
+
+# --- the asker's situation ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "who", "pre_founding", "founded"),
+    [
+        ("We are a university spin-out developing an siRNA drug.", [Applicant.STARTUP], False, True),
+        ("We plan to spin out a company from our lab.", [Applicant.ACADEMIA], True, False),
+        ("創業3年目のバイオベンチャーです。", [Applicant.STARTUP], False, True),
+        ("会社は設立済みです。抗体を開発しています。", [Applicant.STARTUP], False, True),
+        ("起業前の大学研究者です。", [Applicant.ACADEMIA], True, False),
+        ("I lead BD at a pharma company and want to in-license from Japanese universities.", [Applicant.PHARMA],
+         False, False),
+        ("製薬会社ですが、細胞治療のCDMO事業に参入したい。", [Applicant.PHARMA, Applicant.CDMO], False, False),
+        ("We are a VC and invest in biotech startups.", [Applicant.INVESTOR], False, False),
+    ],
+)
+def test_who_is_asking_and_whether_the_company_exists(text: str, who: list[Applicant], pre_founding: bool,
+                                                      founded: bool) -> None:
+    profile = extract_profile(text)
+    assert profile.who == who and profile.pre_founding is pre_founding and profile.founded is founded
+
+
+def test_where_the_company_is_from_is_kept_apart_from_where_it_goes() -> None:
+    profile = extract_profile("US biotech with a Japanese subsidiary; we plan a phase 1 trial in Japan.")
+    assert profile.based_in == [Destination.US] and profile.destinations == [Destination.JAPAN]
+    assert profile.who == [Applicant.STARTUP]
+    ja = extract_profile("欧州企業の日本法人です。日本で治験をしたい。")
+    assert ja.based_in == [Destination.GLOBAL] and Destination.JAPAN in ja.destinations
+
+
+def test_amounts_and_timing_are_quoted_back_as_written() -> None:
+    profile = extract_profile("創業2年目です。来年度中に5億円、2026年3月までに治験開始。We need $5M within 18 months.")
+    assert profile.amounts == ["5億円", "$5M"]
+    assert profile.timing == ["来年度中", "2026年3月まで", "within 18 months"]  # not 2年 from 創業2年目
+    shown = render_profile(profile, "ja")
+    assert "金額: 5億円、$5M" in shown and "時期: 来年度中" in shown
+
+
+def test_life_science_and_non_rd_words() -> None:
+    vocabulary = ProfileVocabulary.default()
+    assert extract_profile("抗体医薬を開発しています").life_science
+    assert not extract_profile("ラーメン店の2号店を出したい").life_science
+    assert vocabulary.non_rd_use_terms("病院の駐車場を拡張したい") == ["駐車場"]
+    assert vocabulary.non_rd_use_terms("We need funding for TV advertising") == ["advertis*"]
+    assert not vocabulary.non_rd_use_terms("非臨床試験の資金がほしい")
+
+
+def test_llm_profiles_get_relevance_and_figures_from_the_vocabulary() -> None:
+    answer = {"who": ["startup"], "modalities": [], "needs": ["investment"], "life_science": False,
+              "amounts": ["made up"], "free_text": ""}
+    with FakeOpenAI(lambda body: (200, completion(json.dumps(answer)))) as server:
+        profile = extract_profile("創薬スタートアップです。3億円を調達したい。", chat_model=_chat_model(server))
+    assert profile.life_science and profile.amounts == ["3億円"]
