@@ -31,6 +31,7 @@ _EN_FILLER = frozenset(
     ["a", "an", "and", "are", "as", "at", "be", "can", "could", "did", "do", "does", "for", "from", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that", "the", "this", "to", "too", "us", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "ok", "okay", "also", "any", "there", "their", "they", "then", "about", "get", "got", "please", "tell", "know", "want", "like"]
 )
 _THANKS_MAX_CHARS = 30
+_FOLLOW_UP_MAX_CHARS = 30
 
 
 class VocabularyError(RetrievalError):
@@ -196,12 +197,15 @@ def understand(question: str, *, catalog: EntityCatalog | None, history: Sequenc
         return understanding
     if not mentions:
         points_back = bool(_found(text, vocabulary.deictics))
-        if points_back or not understanding.content:
+        # 「どのような相談ができますか？」 in a thread about MEDISO is about MEDISO: a short question that names
+        # nothing leaves its subject to the thread, as Japanese does.
+        short = len(text) <= _FOLLOW_UP_MAX_CHARS
+        if points_back or not understanding.content or (short and history):
             earlier = _from_history(history, catalog)
             if earlier:
                 understanding.mentions = earlier
                 understanding.resolved_from_history = True
-            else:
+            elif points_back or not understanding.content:
                 understanding.intent = "clarify"
     return understanding
 

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from bot.slack import blocks as kit
-from bot.slack.answering import previous_turns, with_thread_context
+from bot.slack.answering import as_history, previous_turns
 from bot.slack.listeners.commands import parse, unknown_text
 from bot.slack.sources import SourceCatalog, SourceInfo
 from bot.slack.text import cut, escape_mrkdwn, slack_to_plain, split_for_sections
-from retrieval.answer import Answer, Citation
+from retrieval.answer import Answer, Citation, Turn
 from retrieval.match import Citation as MatchCitation
 from retrieval.match import MatchResult, Recommendation
 from retrieval.profile import Profile
@@ -242,17 +242,14 @@ def test_thread_summary_keeps_the_opening_question() -> None:
     assert kit.thread_summary(messages[:2], bot_user_id="UBOT", skip=["最初の質問"]) == ""
 
 
-def test_follow_up_gets_the_thread_as_context_in_its_own_language() -> None:
+def test_a_threads_turns_become_the_answerers_history() -> None:
     messages = [{"ts": "1", "user": "U1", "text": "MEDISOとは何ですか？"}, {"ts": "2", "bot_id": "B", "text": "回答"},
                 {"ts": "3", "user": "U1", "text": "Is it free?"},
                 {"ts": "4", "user": "U1", "text": "相談は無料ですか？"}]
     turns = previous_turns(messages, current_ts="4", bot_user_id="UB")
     assert turns[1] == {"role": "assistant", "text": "回答"} and len(turns) == 3
-    query, used = with_thread_context("相談は無料ですか？", turns, limit=2000)
-    assert used and query == "MEDISOとは何ですか？\n相談は無料ですか？"
-    turns = previous_turns(messages[:3], current_ts="3", bot_user_id="UB")
-    query, used = with_thread_context("Is it free?", turns, limit=2000)
-    assert not used and query == "Is it free?"
+    assert as_history(turns) == [Turn("MEDISOとは何ですか？", "回答"), Turn("Is it free?", "")]
+    assert as_history([{"role": "assistant", "text": "ようこそ"}]) == [Turn("", "ようこそ")]
 
 
 def test_slash_command_parsing() -> None:

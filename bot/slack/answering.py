@@ -18,7 +18,7 @@ from bot.slack.messages import t
 from bot.slack.outbox import send_answer
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
 from bot.store import StoreError, StoreUnavailableError, new_answer_id, retried
-from retrieval.answer import Answer
+from retrieval.answer import Answer, Turn
 from retrieval.language import detect_language
 from retrieval.profile import Profile
 
@@ -61,20 +61,17 @@ def previous_turns(messages: list[dict[str, Any]], *, current_ts: str | None,
     return turns
 
 
-def with_thread_context(question: str, turns: list[dict[str, str]], *, limit: int) -> tuple[str, bool]:
-    """The question preceded by the user's earlier questions in the thread (same language only, so
-    the answer stays in the language of the question); the opening question and the latest one."""
-    language = detect_language(question)
-    earlier = [x["text"] for x in turns
-               if x["role"] == "user" and x["text"] != question and detect_language(x["text"]) == language]
-    if not earlier:
-        return question, False
-    chosen = [earlier[0]] if len(earlier) == 1 else [earlier[0], earlier[-1]]
-    budget = limit - len(question) - 1
-    context = "\n".join(chosen)
-    if budget < 20:
-        return question, False
-    return context[-budget:] + "\n" + question, True
+def as_history(turns: list[dict[str, str]]) -> list[Turn]:
+    """The thread's turns as the answerer takes them: each question of the user's with the bot's reply to it."""
+    history: list[Turn] = []
+    for turn in turns:
+        if turn["role"] == "user":
+            history.append(Turn(question=turn["text"]))
+        elif history and not history[-1].answer:
+            history[-1] = Turn(question=history[-1].question, answer=turn["text"])
+        else:
+            history.append(Turn(question="", answer=turn["text"]))  # the bot spoke first (a greeting, a card)
+    return history
 
 
 def _markdown_safe(text: str) -> str:
@@ -130,16 +127,13 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
             open_thread(deps, place)
         question = cut(plain, deps.max_input_chars)
         notes = [t("input_cut", language, limit=deps.max_input_chars)] if question.truncated else []
-        query = question.text
+        history: list[Turn] = []
         if thread_context:
-            # The thread's previous turns, gathered once here. The answerer will take them as
-            # `history=`; until then the user's earlier questions are put in front of the question.
-            turns = previous_turns(thread_messages(client, place, deps=deps), current_ts=message_ts,
-                                   bot_user_id=bot_user_id)
-            query, used = with_thread_context(question.text, turns, limit=deps.max_input_chars)
-            if used:
-                notes.append(t("thread_context", language))
-        answer = deps.answerer.ask(query)
+            # The thread so far, gathered once here: a follow-up (「補助率は？」) is read as being about what the
+            # thread discussed, and nothing already said in it is said again.
+            history = as_history(previous_turns(thread_messages(client, place, deps=deps), current_ts=message_ts,
+                                                bot_user_id=bot_user_id))
+        answer = deps.answerer.ask(question.text, history=history)
         if answer.intent == "fit" and deps.matcher is not None:
             # "Which support fits me?" asked in words: the matcher answers it, on any surface.
             return match_and_post(deps, client, text=question.text, place=place, surface=surface,

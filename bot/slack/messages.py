@@ -35,10 +35,6 @@ _TEXT: dict[str, dict[str, str]] = {
         "ja": "（入力が長いため、最初の{limit}文字だけを読みました）",
         "en": "(Your message was long; I read only its first {limit} characters.)",
     },
-    "thread_context": {
-        "ja": "（このスレッドのこれまでのやり取りを踏まえて回答しています）",
-        "en": "(Answered with the earlier messages in this thread as context.)",
-    },
     "share": {"ja": "チャンネルに共有", "en": "Share in channel"},
     "shared_by": {"ja": "<@{user}> さんが共有しました · 質問: {question}", "en": "Shared by <@{user}> · Question: {question}"},
     "share_gone": {
