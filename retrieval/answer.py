@@ -306,6 +306,11 @@ class Answerer:
             second = u.attributes[1] if len(u.attributes) > 1 else None
             if draft.confident and second in _SECOND_ASKS and not {u.attribute, second} <= _ONE_ASK:
                 self._structured(u, entity, citations, draft, attribute=second, first=False)
+            elif draft.confident and "coverage" in u.attributes[1:] and isinstance(entity.record, Program):
+                # "What does it fund, and at what rate?": the rate, then what it is for.
+                record = entity.record
+                summary = record.summary_en if u.language == "en" and record.summary_en else record.summary_ja
+                draft.lines.insert(1, _first_sentence(summary, u.language, limit=260))
             return
         if (entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup"
                 and (u.language == "en" or self._about_itself(u, entity))
@@ -376,7 +381,7 @@ class Answerer:
         lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
         quoted: list[tuple[str, int]] = []
         # The source's own sentence that the lead sums up first, then its other prose (not budget lines).
-        lead_grams = _grams(first)
+        lead_grams = _grams(record.summary_ja if isinstance(record, Program) else first)
         prose = sorted(record.sources, key=lambda src: (-len(_grams(src.quote) & lead_grams),
                                                          -len(_KANA.findall(src.quote))))
         for source in prose[:6]:
@@ -500,8 +505,13 @@ class Answerer:
                 draft.add(words.phrase(lang, "other_budgets", items=words.join(others, lang)))
             return True
         if attribute == "rate" and record.subsidy_rate:
-            rate = record.subsidy_rate if lang == "ja" else words.english_figures(record.subsidy_rate)
-            return state(words.phrase(lang, "rate", name=name, rate=rate), record.subsidy_rate, "補助率")
+            rate = record.subsidy_rate if lang == "ja" else (
+                getattr(record, "subsidy_rate_en", None) or words.english_figures(record.subsidy_rate))
+            if lang == "en" and re.match(r"[A-Z][a-z]", rate):
+                rate = rate[0].lower() + rate[1:]  # it follows "the subsidy rate is"
+            # The quote that states it: one holding the rate's own figures (「2倍」「10/10」「定額」).
+            figures = re.findall(r"\d+\s*/\s*\d+|\d+\s*倍|定額|半額|\d+\s*%", record.subsidy_rate)
+            return state(words.phrase(lang, "rate", name=name, rate=rate), record.subsidy_rate, *figures, "補助率")
         if attribute == "period" and record.period:
             period = record.period if lang == "ja" else words.english_figures(record.period)
             return state(words.phrase(lang, "period", name=name, period=period), record.period)
@@ -985,14 +995,18 @@ class Answerer:
                 draft.add(words.phrase(lang, "list_backers_note"))
                 draft.confident = True
                 return
-            newest = max((c for v in vcs for c in v.certified_in), key=lambda c: c.document, default=None)
+            dates = {d.meta.file: d.meta.date for d in kb.documents}
+            # The newest list is the one in the newest deck (000 of June 2025 lists 30; 004 of January, 28).
+            newest = max((c for v in vcs for c in v.certified_in), key=lambda c: (dates.get(c.document), c.document),
+                         default=None)
             if newest is None:
                 return
             listed = [v for v in vcs if any(c.document == newest.document for c in v.certified_in)]
             n = citations.cite_quote(newest.list_title, newest.document)
-            draft.add(words.phrase(lang, "list_vcs", count=len(listed), title=newest.list_title)
-                      + (f" [{n}]" if n else ""))
-            draft.add(words.join([v.name for v in listed], lang))
+            as_of = dates.get(newest.document)
+            title = (f"as of {as_of:%B %Y}" if as_of else "newest") if lang == "en" else newest.list_title
+            draft.add(words.phrase(lang, "list_vcs", count=len(listed), title=title) + (f" [{n}]" if n else ""))
+            draft.add(words.join([v.name_en if lang == "en" and v.name_en else v.name for v in listed], lang))
             draft.confident = True
             return
         if "cdmo" in text or "受託" in text:

@@ -226,3 +226,26 @@ def test_weak_evidence_does_not_ask_the_llm(seed_index: SearchIndex) -> None:
         answer = answerer.ask("おいしいラーメン屋を教えて")
     assert not answer.confident and not server.requests
     assert "invented" not in answer.answer
+
+
+def _prompt_questions() -> list[str]:
+    from bot.slack.messages import EXAMPLE_QUESTIONS, SUGGESTED_PROMPTS_EN, SUGGESTED_PROMPTS_JA
+
+    return [p["message"] for p in (*SUGGESTED_PROMPTS_JA, *SUGGESTED_PROMPTS_EN)] + list(EXAMPLE_QUESTIONS)
+
+
+@pytest.mark.parametrize("question", _prompt_questions())
+def test_suggested_prompts_and_home_examples_get_answers_a_supporter_would_send(
+        answerer: Answerer, seed_kb: KnowledgeBase, question: str) -> None:
+    """What the DM's suggested prompts and the App Home offer must be answered, not declined: confidently,
+    in the asker's language, from a cited deck, with no staff material."""
+    answer = answerer.ask(question)
+    assert answer.confident, answer.answer
+    assert answer.intent in ("fact", "fit", "list", "compare"), answer.intent
+    assert not leaks(answer.answer, [r.id for r in seed_kb.records])
+    if answer.language == "en":
+        assert in_english(answer.answer), answer.answer
+    if answer.intent != "fit":  # fit questions go to the matcher's cards in Slack
+        assert answer.cited and all(c.kind == "document" and c.label for c in answer.cited_citations())
+    # It names what it is about in its first line: a program, a count of VCs, or the fit list's lead.
+    assert len(answer.answer.splitlines()[0]) > 15
