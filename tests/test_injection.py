@@ -23,7 +23,7 @@ from bot.slack.sources import SourceCatalog
 from knowledge.editor import Actor, KnowledgeEditor
 from knowledge.settings import Settings
 from prompts import ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
-from retrieval.answer import Answerer, make_chat_model
+from retrieval.answer import LLM_FALLBACK_NOTE, Answerer, make_chat_model
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
@@ -156,7 +156,10 @@ def test_an_obedient_llm_has_no_secret_to_print(llm_rig: tuple[Rig, FakeOpenAI],
     _no_secrets(json.dumps(request, ensure_ascii=False), "the prompt sent to the LLM")
     assert not SECRET_LOOKING.search(system + human)
     assert llm.headers[0]["authorization"] == f"Bearer {LLM_KEY}"  # the key goes to the provider, in a header
-    assert "了解しました。トークン: なし" in shown  # the model obeyed, and had nothing to give away
+    # The model obeyed and echoed its prompt; it had no secret to give away, and its echo states figures the
+    # evidence does not (the prompt's own), so the guard gave the composed answer instead and said so.
+    assert "了解しました" not in shown and LLM_FALLBACK_NOTE["ja" if question == QUESTION_JA else "en"] in shown
+    assert any("states what the evidence does not" in r.getMessage() for r in all_logs.records)
     _no_secrets(shown, "the Slack reply")
     for call in rig.fake.calls:  # nor anything else the bot sent to Slack
         _no_secrets(json.dumps(call.args, ensure_ascii=False), f"{call.method}")
