@@ -24,7 +24,7 @@ from knowledge.schema import Ministry
 from knowledge.settings import Settings
 from retrieval.engine import ingest, open_index
 
-KINDS = ("program", "vc", "cdmo", "document")
+KINDS = ("program", "vc", "cdmo", "answer", "document")
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -152,7 +152,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     kb = make_editor(settings).load()
     rows: list[dict[str, Any]] = []
     if args.kind != "document":
-        for record in kb.records:
+        for record in [*kb.records, *kb.answers]:
             if args.kind in (None, record.kind):
                 rows.append({"id": record.id, "kind": record.kind, "status": record.status,
                              "as_of": record.as_of.isoformat(), "title": record.title})
@@ -251,6 +251,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         kb = make_editor(settings).import_archive(args.file)
     except KnowledgeError as exc:
         raise CliError(f"nothing imported: {exc}") from exc
-    print(f"imported {len(kb.records)} records and {len(kb.documents)} documents from {args.file}")
+    print(f"imported {len(kb.records)} records, {len(kb.answers)} curated answers and {len(kb.documents)} documents "
+          f"from {args.file}")
     reindex(settings)
     return 0
