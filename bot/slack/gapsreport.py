@@ -27,6 +27,7 @@ from bot.slack.messages import t
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten
 from bot.store import DeskStore, StoreError
+from knowledge.loader import load_knowledge
 from knowledge.settings import Settings
 from retrieval.gaps import GAP_KINDS, GapReport, GapTopic
 from retrieval.index import SearchIndex
@@ -65,6 +66,10 @@ def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
         title = escape_mrkdwn(shorten(hint.title, 120))
         lines.append(t("gaps_close", language, title=title, origin=escape_mrkdwn(hint.origin)) if hint.close
                      else t("gaps_new", language, title=title))
+    if topic.covered_by is not None:
+        lines.append(t("gaps_covered", language, question=escape_mrkdwn(shorten(topic.covered_by.question, 150))))
+    else:
+        lines.append(t("gaps_uncovered", language))
     private = sum(1 for i in topic.items if i.private)
     if private and not topic.private:
         lines.append(t("gaps_private_count", language, n=private))
@@ -92,6 +97,8 @@ def gaps_blocks(report: GapReport, language: str = "ja", *, max_topics: int = TO
         {"type": "context", "elements": [{"type": "mrkdwn", "text": t(
             "gaps_period", language, since=_jst(report.since), until=_jst(report.until), days=days)}]},
     ]
+    blocks[1]["elements"].append({"type": "mrkdwn", "text": t("gaps_curated_served", language,
+                                                              n=report.curated_served)})
     if report.empty:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": t("gaps_none", language, days=days)}})
         return blocks
@@ -149,7 +156,9 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
         deps.logger.error("gaps report for %s: cannot claim the week in the database: %s", week_key(now), exc)
         return False
     try:
-        report = gap_report(deps.settings, deps.store, index=index, now=now, days=deps.settings.gaps_window_days)
+        report = gap_report(deps.settings, deps.store, index=index, now=now, days=deps.settings.gaps_window_days,
+                            knowledge=lambda: deps.live.kb if deps.live is not None
+                            else load_knowledge(deps.settings.knowledge_dir))
         client.chat_postMessage(channel=channel, text=gaps_fallback_text(report), blocks=gaps_blocks(report),
                                 unfurl_links=False, unfurl_media=False)
     except Exception as exc:  # the Slack edge: a failed weekly post must not stop the bot
