@@ -482,6 +482,19 @@ class DeskStore:
                 Consultation.status.in_(("open", "taken"))).limit(1))
         return found is not None
 
+    def consultation_of_thread(self, channel_id: str, thread_ts: str) -> Consultation | None:
+        """The open or taken consultation handed off from the asker's thread (for relaying)."""
+        with self._session() as session:
+            return session.scalar(select(Consultation).where(
+                Consultation.asker_channel_id == channel_id, Consultation.asker_thread_ts == thread_ts,
+                Consultation.status.in_(("open", "taken"))).order_by(Consultation.id.desc()).limit(1))
+
+    def consultation_of_card(self, channel_id: str, card_ts: str) -> Consultation | None:
+        """The consultation whose card is the root of this thread in the supporters' channel."""
+        with self._session() as session:
+            return session.scalar(select(Consultation).where(
+                Consultation.card_channel_id == channel_id, Consultation.card_ts == card_ts).limit(1))
+
     # --- feedback -----------------------------------------------------------------------------
 
     def add_feedback(self, *, answer_id: str | None, user_id: str | None, rating: str,

@@ -31,6 +31,8 @@ from typing import Any
 import yaml
 from filelock import FileLock, Timeout
 
+from knowledge import yamlpatch
+from knowledge.dates import stated_date
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.files import write_atomic
 from knowledge.loader import (
@@ -178,6 +180,13 @@ def render_record(record: Record | CuratedAnswer) -> str:
     ordered |= {key: data[key] for key in _TRAILING if key in data}
     body = yaml.dump(ordered, Dumper=_RecordDumper, allow_unicode=True, sort_keys=False, width=4096)
     return f"# {record.title}\n{body}"
+
+
+def patch_record(before: str, record: Record) -> tuple[str, list[str]]:
+    """The record's file with only its changed fields rewritten (knowledge.yamlpatch); the changed fields."""
+    data = _dates_as_dates(record.model_dump(mode="json", exclude_none=True))
+    defaults = {name: field.get_default(call_default_factory=True) for name, field in type(record).model_fields.items()}
+    return yamlpatch.patch(before, data, defaults=defaults)
 
 
 def slugify(name: str, data: bytes) -> str:
@@ -373,9 +382,14 @@ class KnowledgeEditor:
             self._check_base(rel, base, record_id=record.id, new=base is None)
             # Sources are checked by _commit's whole-knowledge validation (one load, inside Slack's 3 s).
             before = self._read(rel)
-            return self._commit(action="add" if before is None else "update",
-                                summary=self._summary(kind, record, before),
-                                records=(record.id,), files={rel: render_record(record)}, actor=actor)
+            if before is None:
+                return self._commit(action="add", summary=self._summary(kind, record, before), records=(record.id,),
+                                    files={rel: render_record(record)}, actor=actor)
+            # An edit rewrites only the fields that changed: the rest of the file stays byte for byte.
+            text, changed = patch_record(before, record)
+            summary = f"update {kind} {record.id} ({', '.join(changed) or 'nothing'})"
+            return self._commit(action="update", summary=summary, records=(record.id,), files={rel: text},
+                                actor=actor)
 
     @staticmethod
     def _summary(kind: str, record: Record | CuratedAnswer, before: str | None) -> str:
@@ -525,7 +539,10 @@ class KnowledgeEditor:
                 "file": file, "id": slug,
                 "title": title or (existing.meta.title if existing else None) or extracted.title or Path(name).stem,
                 "ministry": ministry or (existing.meta.ministry.value if existing else Ministry.OTHER.value),
-                "date": date or (existing.meta.date if existing else None) or extracted.date or dt.date.today(),
+                # The date the document states on its cover, before the file's metadata (when it was saved)
+                # and, only when neither says, today.
+                "date": date or (existing.meta.date if existing else None) or stated_date(extracted.text)
+                or extracted.date or dt.date.today(),
                 "description_ja": description_ja or (existing.meta.description_ja if existing else None),
                 "original": name, "added_by": actor.id,
             }

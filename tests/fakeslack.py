@@ -87,6 +87,7 @@ class FakeSlack:
         self.messages: dict[str, list[Message]] = {}
         self.socket_url: str | None = None  # apps.connections.open hands this WebSocket URL out
         self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list: group id -> member ids
+        self.locales: dict[str, str] = {}  # users.info's locale (include_locale) per user; ja-JP otherwise
         self.channel_members: dict[str, list[str]] = {}  # conversations.members: channel id -> member ids
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}  # file id -> (file object, bytes)
         self._holds: dict[str, threading.Event] = {}  # method -> the gate its next call waits on
@@ -334,6 +335,13 @@ class FakeSlack:
         channel, ts = str(args.get("channel")), str(args.get("ts"))
         return next((m for m in self.messages.get(channel, []) if m.ts == ts and m.streaming), None)
 
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            top = [m for m in self.messages.get(str(args.get("channel")), []) if not m.thread_ts or m.thread_ts == m.ts]
+        top.sort(key=lambda m: float(m.ts), reverse=True)
+        limit = int(args.get("limit") or 100)
+        return {"ok": True, "messages": [m.to_slack() for m in top[:limit]], "has_more": len(top) > limit}
+
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         thread = self.thread(str(args.get("channel")), str(args.get("ts")))
         if not thread:
@@ -377,8 +385,11 @@ class FakeSlack:
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user"))
-        return {"ok": True, "user": {"id": user, "team_id": TEAM_ID, "name": user.lower(), "real_name": f"User {user}",
-                                     "is_bot": user == BOT_USER_ID, "profile": {"display_name": user.lower()}}}
+        found = {"id": user, "team_id": TEAM_ID, "name": user.lower(), "real_name": f"User {user}",
+                 "is_bot": user == BOT_USER_ID, "profile": {"display_name": user.lower()}}
+        if str(args.get("include_locale")).lower() in ("true", "1"):
+            found["locale"] = self.locales.get(user, "ja-JP")
+        return {"ok": True, "user": found}
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("trigger_id"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from tests.slackdriver import Reply, SlackDriver
 
 SIGNING_SECRET = "test-signing-secret"
 SUPPORTERS = "C0SUPPORT"
+# Read at import: the tests' own fixture clears KAKEHASHI_* from the environment before each test.
+CALLS_DIR = os.environ.get("KAKEHASHI_SLACK_CALLS_DIR")
 STAFF = "U0STAFF1"
 
 
@@ -152,13 +155,25 @@ def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: objec
                outbox=outbox)
 
 
+def record_calls(fake: FakeSlack, name: str) -> None:
+    """With KAKEHASHI_SLACK_CALLS_DIR set, the test's Web API calls as the Block Kit preview tool reads them
+    (../shared/tools/blockkit_preview/preview.py CALLS.json OUT/): what the users of that journey saw."""
+    if not CALLS_DIR:
+        return
+    folder = CALLS_DIR
+    calls = [{"method": c.method, "args": c.args} for c in fake.calls]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / f"{name}.json").write_text(json.dumps(calls, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
 @pytest.fixture
 def rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, slack_answerer: Answerer,
-        slack_matcher: Matcher, slack_catalog: SourceCatalog) -> Iterator[Rig]:
+        slack_matcher: Matcher, slack_catalog: SourceCatalog, request: pytest.FixtureRequest) -> Iterator[Rig]:
     made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
                     matcher=slack_matcher, catalog=slack_catalog)
     yield made
     made.close()
+    record_calls(fake_slack, request.node.name)
 
 
 # --- what a user does in Slack: the message lands in Slack's history, then the event is sent ------
@@ -197,9 +212,18 @@ def answered(rig: Rig, question: str) -> tuple[str, dict[str, Any]]:
 
 
 def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
-    """The button `action_id` in a message's blocks (a message as Slack shows it, or a call's args)."""
-    return next(e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == action_id)
+    """The button `action_id` in a message's blocks (a message as Slack shows it, or a call's args):
+    in an actions block, a section's accessory, or Slack's feedback buttons."""
+    for block in message["blocks"]:
+        for element in [*block.get("elements", []), *([block["accessory"]] if block.get("accessory") else [])]:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                return element
+    raise AssertionError(f"no {action_id} in the message")
+
+
+def feedback_value(message: dict[str, Any], which: str) -> str:
+    """The value Slack sends when 👍 (`positive`) or 👎 (`negative`) is clicked on a message."""
+    return str(button(message, "kk_feedback")[f"{which}_button"]["value"])
 
 
 def posted_text(call: object) -> str:

@@ -103,22 +103,26 @@ class SlackDriver:
         return self.post(body, content_type="application/x-www-form-urlencoded", **post_kwargs)
 
     def click(self, *, action_id: str, value: str, user: str, channel: str | None = None,
-              message: dict[str, Any] | None = None, view: dict[str, Any] | None = None) -> Reply:
-        """A button click on a message (channel + message) or on the App Home (view)."""
+              message: dict[str, Any] | None = None, view: dict[str, Any] | None = None,
+              element: str = "button", ephemeral: bool = False) -> Reply:
+        """A button click on a message (channel + message) or on the App Home (view); `element` is the
+        element's type (feedback_buttons for Slack's 👍 / 👎). On an ephemeral message Slack sends no
+        `message`, only the container."""
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
             "api_app_id": "A0KAKEHASHI",
             "team": {"id": self.team_id, "domain": "kakehashi-test"},
             "trigger_id": f"trigger.{next(_ids)}",
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+            "actions": [{"type": element, "action_id": action_id, "block_id": "b", "value": value,
                          "action_ts": str(time.time())}],
         }
         if channel is not None:
             payload["channel"] = {"id": channel, "name": "channel"}
             payload["container"] = {"type": "message", "channel_id": channel,
-                                    "message_ts": (message or {}).get("ts"), "is_ephemeral": False}
-            payload["message"] = message or {}
+                                    "message_ts": (message or {}).get("ts"), "is_ephemeral": ephemeral}
+            if not ephemeral:
+                payload["message"] = message or {}
             payload["response_url"] = self.response_url + f"actions/{next(_ids)}"
         if view is not None:
             payload["view"] = view

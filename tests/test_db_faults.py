@@ -21,7 +21,17 @@ from retrieval.answer import Answerer
 from retrieval.match import Matcher
 from tests.db_fixtures import admin_connection, database_url  # noqa: F401 - the fixture, by name
 from tests.fakeslack import FakeSlack
-from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, answered, button, make_rig, posted_text, user_says
+from tests.slack_fixtures import (
+    STAFF,
+    SUPPORTERS,
+    Rig,
+    answered,
+    button,
+    feedback_value,
+    make_rig,
+    posted_text,
+    user_says,
+)
 
 QUESTION = "MEDISOではどのような相談ができますか？"
 NOT_SAVED = "保存できませんでした"
@@ -100,7 +110,7 @@ def test_answers_are_posted_while_the_database_is_down(db_rig: Rig, outage: Outa
         outage.end()
     seen = posted_text(post)
     assert post.args["thread_ts"] == ts and "*出典*" in seen and "申し訳ありません" not in seen
-    answer_id = button(post.args, "kk_feedback_up")["value"]
+    answer_id = feedback_value(post.args, "positive").removeprefix("up:")
     errors = _messages(caplog, logging.ERROR)
     assert any("Ev0DBDOWN" in m and "handling it anyway" in m for m in errors)  # dedupe failed open
     lost = [m for m in errors if answer_id in m and "not recorded" in m]
@@ -124,7 +134,7 @@ def test_the_answer_is_recorded_when_the_database_returns_during_the_retries(
         outage.end()
         db_rig.settle()
     [row] = db_rig.store.answers()
-    assert row.id == button(post.args, "kk_feedback_up")["value"] and row.channel_id == post.args["channel"]
+    assert row.id == feedback_value(post.args, "positive").removeprefix("up:") and row.channel_id == post.args["channel"]
     assert row.message_ts and db_rig.fake.message(row.channel_id, row.message_ts).text == post.args["text"]
     assert not any("not recorded" in m for m in _messages(caplog, logging.ERROR))
 
@@ -132,12 +142,12 @@ def test_the_answer_is_recorded_when_the_database_returns_during_the_retries(
 def test_feedback_during_an_outage_asks_the_user_to_try_again(db_rig: Rig, outage: Outage,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     message = answered(db_rig, QUESTION)[1]
-    answer_id = button(message, "kk_feedback_up")["value"]
+    answer_id = feedback_value(message, "positive").removeprefix("up:")
     with caplog.at_level(logging.ERROR, logger="kakehashi"):
         outage.start()
-        for action in ("kk_feedback_up", "kk_feedback_down"):
-            reply = db_rig.driver.click(action_id=action, value=answer_id, user="U0ASKER", channel="C0GENERAL",
-                                        message=message)
+        for which in ("positive", "negative"):
+            reply = db_rig.driver.click(action_id="kk_feedback", value=feedback_value(message, which), user="U0ASKER",
+                                        channel="C0GENERAL", message=message, element="feedback_buttons")
             assert reply.status == 200
         notes = db_rig.fake.wait_for("chat.postEphemeral", count=2)
         db_rig.settle()
@@ -150,8 +160,8 @@ def test_feedback_during_an_outage_asks_the_user_to_try_again(db_rig: Rig, outag
     assert len(db_rig.fake.calls_to("chat.postMessage")) == 1  # no apology posted in the thread
     assert db_rig.store.feedback() == []
 
-    db_rig.driver.click(action_id="kk_feedback_up", value=answer_id, user="U0ASKER", channel="C0GENERAL",
-                        message=message)  # the user tries again, as asked
+    db_rig.driver.click(action_id="kk_feedback", value=f"up:{answer_id}", user="U0ASKER", channel="C0GENERAL",
+                        message=message, element="feedback_buttons")  # the user tries again, as asked
     thanks = db_rig.fake.wait_for("chat.postEphemeral", count=3)[2]
     db_rig.settle()
     assert "フィードバック" in thanks.args["text"]
@@ -212,7 +222,7 @@ def test_the_ai_app_thread_answers_while_the_database_is_down(db_rig: Rig, outag
         stop = db_rig.fake.wait_for("chat.stopStream")[0]
         db_rig.settle()
     message = db_rig.fake.message(dm, stop.args["ts"])
-    assert "[1]" in message.text and "*出典*" in posted_text(stop) and not message.streaming
+    assert re.search(r"\[\d+\]", message.text) and "*出典*" in posted_text(stop) and not message.streaming
     assert db_rig.store.answers() == []  # posted, not recorded: the log has it with a reference
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.editor import Actor, ConflictError, KnowledgeEditor, NothingToChangeError
+from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge.dates import stated_date
+from knowledge.editor import Actor, ConflictError, KnowledgeEditor, NothingToChangeError, patch_record
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.freshness import fiscal_year, stale_records
 from knowledge.loader import load_knowledge
@@ -235,3 +237,28 @@ def test_document_details_change_without_touching_its_text(editor: KnowledgeEdit
         editor.update_document_details(document.meta.id, actor=STAFF, title="新しい題名")
     with pytest.raises(KnowledgeError, match="no document"):
         editor.update_document_details("no-such-doc", actor=STAFF, title="x")
+
+
+def test_every_seed_record_file_round_trips_byte_for_byte_and_an_edit_touches_only_its_field() -> None:
+    kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
+    files = {p.stem: p for d in ("programs", "vcs", "cdmos") for p in (DEFAULT_KNOWLEDGE_DIR / d).glob("*.yaml")}
+    assert len(files) > 50
+    for record in kb.records:
+        text = files[record.id].read_text(encoding="utf-8")
+        assert patch_record(text, record) == (text, []), record.id  # nothing changed: nothing rewritten
+    record = kb.get("amed-aimgain")
+    text = files["amed-aimgain"].read_text(encoding="utf-8")
+    edited, changed = patch_record(text, record.model_copy(update={"aliases": ["AIMGAIN", "産学官共同型"]}))
+    assert changed == ["aliases"]
+    assert edited.replace("aliases: [AIMGAIN, 産学官共同型]\n", "aliases: [AIMGAIN]\n") == text  # flow list kept
+
+
+def test_a_documents_date_is_the_one_it_states_on_its_cover(editor: KnowledgeEditor) -> None:
+    cover = "創薬ベンチャー支援の取組\n令和７年６月１３日\n内閣府 健康・医療戦略推進事務局\n\n締切は令和7年9月30日。\n"
+    change = editor.add_document(name="cover.txt", data=cover.encode(), actor=STAFF)
+    [document] = [d for d in load_knowledge(editor.root).documents if d.meta.id == change.records[0]]
+    assert document.meta.date == dt.date(2025, 6, 13)  # the cover's date, not the deadline, not today
+    assert stated_date("2024年3月 経済産業省") == dt.date(2024, 3, 1)
+    assert stated_date("R6.12.16 公表") == dt.date(2024, 12, 16)
+    assert stated_date("日付のない資料") is None
+    assert stated_date("みなと医療機器海外展開支援の申請締切は2026年7月31日です。") is None  # a deadline, not its date

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.fakeslack import BOT_USER_ID
 from tests.slack_fixtures import Rig, posted_text, user_says
 
@@ -15,14 +17,20 @@ def test_mention_gets_a_threaded_answer_with_numbered_sources(rig: Rig) -> None:
     assert post.args["channel"] == "C0GENERAL" and post.args["thread_ts"] == ts
     seen = posted_text(post)
     assert "サポーター" in seen  # the fact the seed documents give
-    sources = next(b for b in post.args["blocks"] if b["type"] == "section" and "*出典*" in b["text"]["text"])
-    assert "*[1]*" in sources["text"]["text"] and "厚生労働省" in sources["text"]["text"]
+    sources = next(b for b in post.args["blocks"] if b["type"] == "context" and "*出典*" in b["elements"][0]["text"])
+    assert re.search(r"\[\d+\] ", sources["elements"][0]["text"])
+    assert ".txt" not in seen and ".yaml" not in seen  # human titles, not files
     buttons = next(b for b in post.args["blocks"] if b["type"] == "actions")["elements"]
-    assert ["👍" in buttons[0]["text"]["text"], "👎" in buttons[1]["text"]["text"]] == [True, True]
-    assert "相談員につなぐ" in buttons[2]["text"]["text"]
+    assert [b["text"]["text"] for b in buttons] == ["出典を見る", "相談員につなぐ"]
+    assert post.args["blocks"][-1]["elements"][0]["type"] == "feedback_buttons"
     assert rig.fake.wait_for("reactions.add")[0].args["name"] == "eyes"
 
     rig.settle()
+    removed = rig.fake.wait_for("reactions.remove")[0]
+    assert removed.args == {"channel": "C0GENERAL", "timestamp": ts, "name": "eyes"} or \
+        {k: removed.args[k] for k in ("channel", "timestamp", "name")} == {"channel": "C0GENERAL", "timestamp": ts,
+                                                                           "name": "eyes"}
+    assert rig.fake.calls.index(removed) > rig.fake.calls.index(post)  # gone once answered, not before
     [row] = rig.store.answers()
     assert row.surface == "mention" and row.user_id == "U0ASKER" and row.thread_ts == ts and row.confident
     assert row.question == SEED_QUESTION and row.citations and buttons[0]["value"] == row.id
@@ -79,11 +87,17 @@ def test_messages_outside_our_threads_are_left_alone(rig: Rig) -> None:
 def test_direct_message_is_answered_in_its_thread_in_english(rig: Rig) -> None:
     ts, _ = user_says(rig, "What is the total fund of the Drug Discovery Venture Ecosystem program?",
                       channel="D0ASKER", channel_type="im")
-    post = rig.fake.wait_for("chat.postMessage")[0]
-    assert post.args["channel"] == "D0ASKER" and post.args["thread_ts"] == ts
-    seen = posted_text(post)
-    assert "Sources" in seen and "Talk to a supporter" in seen and "From the sources" in seen
+    status = rig.fake.wait_for("assistant.threads.setStatus")[0].args
+    assert status["channel_id"] == "D0ASKER" and status["thread_ts"] == ts and "Checking" in status["status"]
+    stop = rig.fake.wait_for("chat.stopStream")[0]
     rig.settle()
+    start = rig.fake.calls_to("chat.startStream")[0].args
+    assert start["channel"] == "D0ASKER" and start["thread_ts"] == ts and start["recipient_user_id"] == "U0ASKER"
+    assert rig.fake.calls.index(rig.fake.calls_to("assistant.threads.setStatus")[0]) < rig.fake.calls.index(stop)
+    message = rig.fake.message("D0ASKER", stop.args["ts"])
+    assert message.thread_ts == ts and "Drug Discovery Venture" in message.text
+    footer = posted_text(stop)
+    assert "Sources" in footer and "Talk to a supporter" in footer and "feedback_buttons" in footer
     assert rig.store.answers()[0].language == "en"
 
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from bot.slack import blocks as kit
-from bot.slack.answering import with_thread_context
-from bot.slack.listeners.commands import parse
+from bot.slack.answering import previous_turns, with_thread_context
+from bot.slack.listeners.commands import parse, unknown_text
 from bot.slack.sources import SourceCatalog, SourceInfo
 from bot.slack.text import cut, escape_mrkdwn, slack_to_plain, split_for_sections
 from retrieval.answer import Answer, Citation
@@ -63,28 +63,57 @@ def test_cut_marks_truncation_and_sections_stay_under_the_limit() -> None:
     assert all(len(p) <= 2900 for p in pieces) and len(pieces) > 1
 
 
-def test_answer_blocks_show_answer_numbered_sources_and_buttons() -> None:
+def test_answer_blocks_show_only_cited_sources_with_human_titles_and_native_feedback() -> None:
     blocks = kit.answer_blocks(_answer(), answer_id="a1", catalog=CATALOG)
     _check_limits(blocks)
     text = _all_text(blocks)
     assert "MEDISOは相談窓口です [1]" in text
-    sources = next(b for b in blocks if b["type"] == "section" and "出典" in b["text"]["text"])["text"]["text"]
-    assert "*[1]* <https://mediso.mhlw.go.jp/|MEDISO &lt;医療系ベンチャー&gt;>" in sources
-    assert "厚生労働省" in sources and "資料: 医療系ベンチャー振興のための取組" in sources
+    sources = next(b for b in blocks if b["type"] == "context" and "出典" in b["elements"][0]["text"])
+    line = sources["elements"][0]["text"]
+    assert line == "*出典*: [1] MEDISO &lt;医療系ベンチャー&gt;"  # [2] is not cited by the text: not shown
+    assert "programs/x.yaml" not in text and "001_doc.txt" not in text and "mhlw-mediso" not in text.replace(
+        '"kk_', "")  # no file names or record ids in what is shown
     actions = next(b for b in blocks if b["type"] == "actions")["elements"]
-    assert [a["action_id"] for a in actions] == [kit.FEEDBACK_UP, kit.FEEDBACK_DOWN, kit.HANDOFF]
-    assert {a["value"] for a in actions} == {"a1"}
-    assert "相談員につなぐ" in actions[2]["text"]["text"] and "👍" in actions[0]["text"]["text"]
+    assert [a["action_id"] for a in actions] == [kit.SOURCES, kit.HANDOFF]
+    assert actions[0]["text"]["text"] == "出典を見る" and {a["value"] for a in actions} == {"a1"}
+    feedback = blocks[-1]
+    assert feedback["type"] == "context_actions" and feedback["elements"][0]["type"] == "feedback_buttons"
+    assert feedback["elements"][0]["positive_button"]["value"] == "up:a1"
+    assert feedback["elements"][0]["negative_button"]["value"] == "down:a1"
     assert "根拠が弱い" not in text
+    shared = kit.answer_blocks(_answer(), answer_id="a1", catalog=CATALOG, share=True)
+    assert next(b for b in shared if b["type"] == "actions")["elements"][0]["action_id"] == kit.SHARE
+
+
+def test_a_document_passage_is_labelled_with_its_deck_title_or_the_answers_own_label() -> None:
+    cited = _answer("資料によれば [2]")
+    line = next(b for b in kit.answer_blocks(cited, answer_id="a", catalog=CATALOG) if b["type"] == "context")
+    assert "[2] 医療系ベンチャー振興のための取組" in line["elements"][0]["text"]  # not 「資料の節」, not the file
+    labelled = Citation(n=2, id="x#1", kind="document", title="2【既存】", source="004_x.txt（題）", text="…",
+                        score=0.5, label="骨太特集（2025年6月）p.4")
+    assert kit.citation_label(labelled, CATALOG) == "骨太特集（2025年6月）p.4"
+    unknown = Citation(n=3, id="y#1", kind="document", title="2【既存】", source="004_y.txt（政策の資料）", text="…",
+                       score=0.5)
+    assert kit.citation_label(unknown, CATALOG) == "政策の資料"
+
+
+def test_sources_modal_quotes_the_cited_passages() -> None:
+    record = SimpleNamespace(question="MEDISOとは", answer="相談窓口です [2]", language="ja", citations=[
+        {"n": 1, "label": "使われない", "text": "引用されない"},
+        {"n": 2, "label": "医療系ベンチャー振興のための取組", "text": "MEDISOは <相談> 窓口"}])
+    modal = kit.sources_modal(record)
+    text = _all_text(modal["blocks"])
+    assert modal["type"] == "modal" and len(modal["blocks"]) <= 100
+    assert "[2] 医療系ベンチャー振興のための取組" in text and "MEDISOは &lt;相談&gt; 窓口" in text
+    assert "使われない" not in text
 
 
 def test_weak_answer_carries_a_note_and_english_labels() -> None:
-    blocks = kit.answer_blocks(_answer("I could not find it.", confident=False, language="en"), answer_id="a2",
+    blocks = kit.answer_blocks(_answer("I could not find it [1].", confident=False, language="en"), answer_id="a2",
                                catalog=CATALOG)
     text = _all_text(blocks)
     assert "evidence for this answer is weak" in text
-    assert "Talk to a supporter" in text and "Sources" in text
-    assert "Ministry of Health, Labour and Welfare (MHLW)" in text
+    assert "Talk to a supporter" in text and "*Sources*" in text and "View sources" in text
 
 
 def test_user_text_in_the_lead_is_escaped_by_the_caller_and_answer_text_is_escaped() -> None:
@@ -95,21 +124,44 @@ def test_user_text_in_the_lead_is_escaped_by_the_caller_and_answer_text_is_escap
     assert kit.consultation_fallback_text(_consultation()) == "相談 K-0007（未対応）: 補助金 &lt;申請&gt;"
 
 
-def test_match_blocks_cards_with_reasons_sources_and_link_out() -> None:
-    rec = Recommendation(kind="program", id="mhlw-mediso", name="MEDISO", score=0.8123,
-                         reasons=["対象者: スタートアップ", "ニーズに合う支援: <伴走支援>"],
-                         citations=[MatchCitation(source="001.txt（資料）", text="MEDISOは…")])
-    vc = Recommendation(kind="vc", id="some-vc", name="VC & Co", score=0.5, reasons=["出資実績"], citations=[])
-    result = MatchResult(profile=Profile(), recommendations=[rec, vc], notes=["注意 <x>"], language="ja")
-    blocks = kit.match_blocks(result, answer_id="m1", catalog=CATALOG, language="ja", profile_text="- 段階: 非臨床")
+def _rec(kind: str, n: int, *, reasons: list[str] | None = None) -> Recommendation:
+    return Recommendation(kind=kind, id=f"{kind}-{n}", name=f"{kind.upper()} {n} & Co", score=0.9 - n / 100,
+                          reasons=reasons or ["対象者: スタートアップ [1]", "ニーズに合う支援: <伴走支援> [2]",
+                                              "注意（要件）: 要確認 [1]"],
+                          citations=[MatchCitation(source="004_34e0b65bd129f0b3.txt（経済産業省の取組）",
+                                                   text="MEDISOは…")])
+
+
+def test_match_cards_three_of_each_kind_fit_in_words_one_reason_one_source() -> None:
+    recs = [_rec("program", i) for i in range(5)] + [_rec("vc", i) for i in range(4)]
+    recs += [_rec("vc", 9, reasons=["AMED認定VC [1]", "注意: 資料には、出資先の開発内容がこのプロフィールに合うことを示す記載はない"])]
+    recs += [_rec("cdmo", i) for i in range(4)]
+    profile = Profile.model_validate({"stages": ["non_clinical"], "modalities": ["cell_therapy"],
+                                      "needs": ["non_dilutive_funding"]})
+    result = MatchResult(profile=profile, recommendations=recs, notes=["注意 <x>"], language="ja")
+    cards = kit.match_cards(result, catalog=CATALOG, language="ja")
+    assert [c["kind"] for c in cards] == ["program"] * 3 + ["vc"] * 3  # no CDMO: manufacturing was not asked
+    assert all(c["id"] != "vc-9" for c in cards)  # a VC the sources do not tie to the profile is left out
+    assert cards[0]["fit"] == "条件に合う点 2・要確認 1" and cards[0]["reason"] == "ニーズに合う支援: <伴走支援>"
+    assert cards[0]["source"] == "経済産業省の取組"
+    blocks = kit.match_blocks(cards, answer_id="m1", language="ja", summary=kit.profile_summary(profile, "ja"),
+                              notes=result.notes)
     _check_limits(blocks)
     text = _all_text(blocks)
-    assert "*1. MEDISO*" in text and "`支援制度`" in text and "適合度 0.81" in text
-    assert "ニーズに合う支援: &lt;伴走支援&gt;" in text and "VC &amp; Co" in text and "`認定VC`" in text
-    assert "001.txt（資料）" in text and "注意 &lt;x&gt;" in text
-    card = next(b for b in blocks if b.get("accessory"))
-    assert card["accessory"]["url"] == "https://mediso.mhlw.go.jp/"
-    assert any(e["action_id"] == kit.HANDOFF for b in blocks if b["type"] == "actions" for e in b["elements"])
+    assert "0.8" not in text and "適合度" not in text and ".txt" not in text and "program-0" not in text.replace(
+        '"kk_', "")
+    assert "ご状況: 非臨床試験 · 細胞治療 · 非希釈的資金" in text or "ご状況: 非臨床" in text
+    assert "PROGRAM 0 &amp; Co" in text and "注意 &lt;x&gt;" in text
+    details = [b["accessory"] for b in blocks if b.get("accessory")]
+    assert details[0]["action_id"] == kit.DETAILS and details[0]["value"] == "m1:1"
+    assert blocks[-1]["type"] == "context_actions"
+    modal = kit.match_details_modal(cards[0], "ja")
+    assert "注意（要件）: 要確認" in _all_text(modal["blocks"]) and "MEDISOは…" in _all_text(modal["blocks"])
+
+    manufacturing = profile.model_copy(update={"needs": [*profile.needs, "manufacturing"]})
+    with_cdmo = kit.match_cards(MatchResult(profile=manufacturing, recommendations=recs, language="ja"),
+                                catalog=CATALOG, language="ja")
+    assert [c["kind"] for c in with_cdmo].count("cdmo") == 3
 
 
 def test_match_form_values_and_text() -> None:
@@ -135,21 +187,29 @@ def _consultation(**changes: Any) -> SimpleNamespace:
     base = dict(id=7, ref="K-0007", status="open", asker_user_id="UASKER", urgency="high", topic="補助金 <申請>",
                 consent_to_share=True, question="MEDISOとは", thread_summary="@UASKER: MEDISOとは",
                 created_at=dt.datetime(2026, 1, 5, 9, 30), taken_at=None, resolved_at=None, assignee_user_id=None,
-                resolved_by=None)
+                resolved_by=None, asker_channel_id="C1")
     return SimpleNamespace(**{**base, **changes})
 
 
 def test_consultation_card_follows_its_state() -> None:
-    answer = SimpleNamespace(answer="相談窓口です [1]", confident=False,
+    answer = SimpleNamespace(id="a9", answer="相談窓口です [1]", confident=False,
                              citations=[{"n": 1, "title": "MEDISO", "source": "programs/mhlw-mediso.yaml"}])
-    open_card = kit.consultation_card(_consultation(), answer=answer, profile_text="- 段階: 非臨床",
+    open_card = kit.consultation_card(_consultation(), answer=answer, profile_text="非臨床試験",
                                       permalink="https://x.slack.com/archives/C1/p1")
     text = _all_text(open_card)
     assert "相談 K-0007（未対応）" in text and "補助金 &lt;申請&gt;" in text and "至急" in text
-    assert "ボットの回答" in text and "[1] MEDISO" in text and "スレッドの要約" in text and "非臨床" in text
+    assert "ボットの回答" in text and "<@UASKER>: MEDISOとは" in text and "非臨床" in text
+    assert "programs/mhlw-mediso.yaml" not in text and "@UASKER:" not in text.replace("<@UASKER>:", "")
+    assert text.count("MEDISOとは") == 2  # the question and the founder's message, each once
     buttons = [e for b in open_card if b["type"] == "actions" for e in b["elements"]]
     assert buttons[0]["action_id"] == kit.TAKE and buttons[0]["value"] == "7"
     assert buttons[1]["url"] == "https://x.slack.com/archives/C1/p1"
+    answer_button = next(b["accessory"] for b in open_card if b.get("accessory"))
+    assert answer_button["action_id"] == kit.SOURCES and answer_button["value"] == "a9"
+
+    from_dm = kit.consultation_card(_consultation(asker_channel_id="D0ASKER"), answer=answer,
+                                    permalink="https://x.slack.com/archives/D0ASKER/p1")
+    assert "archives/D0ASKER" not in _all_text(from_dm)  # supporters cannot open the founder's DM
 
     taken = kit.consultation_card(_consultation(status="taken", assignee_user_id="USUP",
                                                 taken_at=dt.datetime(2026, 1, 5, 10)))
@@ -164,7 +224,7 @@ def test_consultation_card_follows_its_state() -> None:
 
 def test_consultation_card_without_consent_shares_only_the_topic() -> None:
     card = kit.consultation_card(_consultation(consent_to_share=False), answer=SimpleNamespace(
-        answer="秘密の回答", confident=True, citations=[]), profile_text="- 段階: 非臨床")
+        id="a1", answer="秘密の回答", confident=True, citations=[]), profile_text="非臨床")
     text = _all_text(card)
     assert "同意していません" in text and "秘密の回答" not in text and "MEDISOとは" not in text and "非臨床" not in text
 
@@ -174,15 +234,20 @@ def test_thread_summary_keeps_the_opening_question() -> None:
     messages += [{"user": "UASKER", "text": f"続き{i} " + "あ" * 200} for i in range(20)]
     summary = kit.thread_summary(messages, bot_user_id="UBOT", limit=800)
     assert summary.startswith("@UASKER: 最初の質問") and len(summary) <= 800 and "続き19" in summary
+    assert "回答" not in summary  # the bot's answer is on the card already
+    assert kit.thread_summary(messages[:2], bot_user_id="UBOT", skip=["最初の質問"]) == ""
 
 
 def test_follow_up_gets_the_thread_as_context_in_its_own_language() -> None:
     messages = [{"ts": "1", "user": "U1", "text": "MEDISOとは何ですか？"}, {"ts": "2", "bot_id": "B", "text": "回答"},
                 {"ts": "3", "user": "U1", "text": "Is it free?"},
                 {"ts": "4", "user": "U1", "text": "相談は無料ですか？"}]
-    query, used = with_thread_context("相談は無料ですか？", messages, current_ts="4", bot_user_id="UB", limit=2000)
+    turns = previous_turns(messages, current_ts="4", bot_user_id="UB")
+    assert turns[1] == {"role": "assistant", "text": "回答"} and len(turns) == 3
+    query, used = with_thread_context("相談は無料ですか？", turns, limit=2000)
     assert used and query == "MEDISOとは何ですか？\n相談は無料ですか？"
-    query, used = with_thread_context("Is it free?", messages[:3], current_ts="3", bot_user_id="UB", limit=2000)
+    turns = previous_turns(messages[:3], current_ts="3", bot_user_id="UB")
+    query, used = with_thread_context("Is it free?", turns, limit=2000)
     assert not used and query == "Is it free?"
 
 
@@ -193,6 +258,9 @@ def test_slash_command_parsing() -> None:
     assert parse("match") == ("match", "")
     assert parse("マッチング 細胞治療") == ("match", "細胞治療")
     assert parse("MEDISOとは") == ("ask", "MEDISOとは")
+    assert parse("hepl") == ("unknown", "hepl") and parse("asdf") == ("unknown", "asdf")
+    assert parse("ask") == ("ask", "") and parse("MEDISO") == ("ask", "MEDISO")
+    assert "`/kakehashi help`" in unknown_text("hepl", "ja") and "help" not in unknown_text("asdf", "ja")
 
 
 def test_home_view_shows_open_consultations_to_staff_only() -> None:
@@ -203,3 +271,9 @@ def test_home_view_shows_open_consultations_to_staff_only() -> None:
     assert "K-0007" in text and "受付 3 件" in text and kit.TAKE in text and kit.OPEN_MATCH in text
     public = kit.home_view(is_staff=False, consultations=[consultation])
     assert "K-0007" not in _all_text(public["blocks"]) and "質問の例" in _all_text(public["blocks"])
+
+
+def test_a_weak_answer_offers_a_person_first() -> None:
+    blocks = kit.answer_blocks(_answer("わかりませんでした [1]", confident=False), answer_id="w1", catalog=CATALOG)
+    first = next(b for b in blocks if b["type"] == "actions")["elements"][0]
+    assert first["action_id"] == kit.HANDOFF and first["style"] == "primary"

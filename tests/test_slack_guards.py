@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.fakeslack import TEAM_ID
-from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, button, posted_text, user_says
+from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, button, feedback_value, posted_text, user_says
 from tests.slackdriver import sign
 
 NESTED = b'{"a":' * 100_000 + b"1" + b"}" * 100_000  # 600 KB: under the body limit, far past the parser's stack
@@ -144,8 +144,8 @@ def test_a_handoff_naming_someone_elses_answer_does_not_carry_their_question_or_
 def test_form_metadata_is_bound_to_the_user_who_opened_the_form(rig: Rig) -> None:
     root, answer = _ask_in(rig, QUESTION, user="U0ASKER", channel="C0GENERAL")
     # 👎 by the asker opens the reasons form for their feedback row.
-    rig.driver.click(action_id="kk_feedback_down", value=button(answer, "kk_feedback_down")["value"],
-                     user="U0ASKER", channel="C0GENERAL", message=answer)
+    rig.driver.click(action_id="kk_feedback", value=feedback_value(answer, "negative"), user="U0ASKER",
+                     channel="C0GENERAL", message=answer, element="feedback_buttons")
     reasons_view = rig.fake.wait_for("views.open")[0].args["view"]
     rig.settle()
     values = {"reasons": {"value": {"type": "checkboxes", "selected_options": [{"value": "wrong"}]}},
@@ -175,8 +175,8 @@ def test_form_metadata_is_bound_to_the_user_who_opened_the_form(rig: Rig) -> Non
 def test_a_rating_naming_an_answer_from_another_channel_is_refused(rig: Rig) -> None:
     _, victim_answer = _ask_in(rig, QUESTION, user="U0ASKER", channel="C0GENERAL")
     _, other_answer = _ask_in(rig, OTHER_QUESTION, user="U0OTHER", channel="C0OTHER")
-    rig.driver.click(action_id="kk_feedback_up", value=button(victim_answer, "kk_feedback_up")["value"],
-                     user="U0OTHER", channel="C0OTHER", message=other_answer)
+    rig.driver.click(action_id="kk_feedback", value=feedback_value(victim_answer, "positive"), user="U0OTHER",
+                     channel="C0OTHER", message=other_answer, element="feedback_buttons")
     rig.settle()
     assert rig.store.feedback() == []
 
@@ -197,11 +197,11 @@ def test_a_replayed_slash_command_is_answered_once(rig: Rig) -> None:
             "text": f"ask {QUESTION}", "api_app_id": "A0KAKEHASHI", "is_enterprise_install": "false",
             "response_url": rig.fake.response_url + "commands/replay", "trigger_id": "trigger.replay"}
     assert _replay(rig, urlencode(form).encode(), times=2) == [200, 200]
-    rig.fake.wait_for("chat.postMessage")
+    rig.fake.wait_for("response_url")  # the answer, private to the asker
     rig.settle()
     time.sleep(0.5)
     rig.settle()
-    assert len(rig.fake.calls_to("chat.postMessage")) == 1 and len(rig.store.answers()) == 1
+    assert len(rig.fake.calls_to("response_url")) == 1 and len(rig.store.answers()) == 1
 
 
 def test_a_replayed_handoff_form_opens_one_consultation(rig: Rig) -> None:
@@ -231,5 +231,5 @@ def test_a_match_form_with_forged_metadata_posts_nowhere(rig: Rig) -> None:
     assert not [c for c in rig.fake.calls_to("chat.postMessage")[before:] if c.args["channel"] == "C0GENERAL"]
     # The form as opened, by the one who opened it, is answered where it was opened.
     assert rig.driver.submit(view, values, user="U0OTHER").status == 200
-    rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == "C0OTHER")
+    rig.fake.wait_for("chat.postEphemeral", lambda c: c.args["channel"] == "C0OTHER" and c.args["user"] == "U0OTHER")
     rig.settle()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, answered, button, posted_text, user_says
+from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, answered, button, feedback_value, posted_text, user_says
 
 QUESTION = "非臨床段階の細胞治療スタートアップです。MEDISOではどのような相談ができますか？"
 
@@ -36,11 +36,10 @@ def test_hand_off_posts_a_consultation_card_and_tells_the_asker(rig: Rig) -> Non
     seen = posted_text(card)
     assert "相談 K-0001（未対応）" in seen and "<@U0ASKER>" in seen and "至急" in seen
     assert "申請書の書き方 &lt;相談&gt;" in seen  # the asker's words, escaped
-    assert "*質問*" in seen and "MEDISOではどのような相談" in seen
-    assert "スレッドの要約" in seen and "@U0ASKER:" in seen
-    assert "プロフィール（自動抽出）" in seen and "細胞治療" in seen and "非臨床" in seen
-    assert "ボットの回答" in seen and "*出典*" in seen and "programs/mhlw-mediso.yaml" in seen
-    assert "U0KAKEBOT" not in seen  # the summary reads as text, not Slack markup
+    assert "*最初の質問*" in seen and seen.count("MEDISOではどのような相談") == 1  # the question once
+    assert "プロフィール" in seen and "細胞治療" in seen and "非臨床" in seen
+    assert "ボットの回答" in seen and "kk_sources" in seen
+    assert ".yaml" not in seen and ".txt" not in seen and "U0KAKEBOT" not in seen
     assert "kk_take" in seen and "https://kakehashi-test.slack.com/archives/C0GENERAL/p" in seen
 
     notice = [c for c in rig.fake.calls_to("chat.postMessage") if c.args["channel"] == "C0GENERAL"][-1]
@@ -68,6 +67,7 @@ def test_supporter_takes_then_resolves_and_the_asker_hears_each_step(rig: Rig) -
     assert "（対応中）" in seen and "担当: <@U0SUPPORTER>" in seen and "kk_resolve" in seen and "kk_take" not in seen
     told = [c for c in rig.fake.calls_to("chat.postMessage") if c.args["channel"] == "C0GENERAL"][-1]
     assert told.args["thread_ts"] == root and "<@U0SUPPORTER> さんが担当します" in told.args["text"]
+    assert "担当者に届き" in told.args["text"]
     assert rig.store.get_consultation(1).status == "taken"
 
     # A second supporter is too late: told privately, nothing changes.
@@ -110,13 +110,14 @@ def test_without_consent_the_card_carries_only_the_topic(rig: Rig) -> None:
 
 def test_feedback_is_recorded_and_thumbs_down_asks_why(rig: Rig) -> None:
     _, message = answered(rig, QUESTION)
-    answer_id = button(message, "kk_feedback_up")["value"]
-    rig.driver.click(action_id="kk_feedback_up", value=answer_id, user="U0ASKER", channel="C0GENERAL",
-                     message=message)
+    up = feedback_value(message, "positive")
+    answer_id = up.removeprefix("up:")
+    rig.driver.click(action_id="kk_feedback", value=up, user="U0ASKER", channel="C0GENERAL", message=message,
+                     element="feedback_buttons")
     thanks = rig.fake.wait_for("chat.postEphemeral")[0].args
     assert thanks["user"] == "U0ASKER" and "フィードバック" in thanks["text"]
-    rig.driver.click(action_id="kk_feedback_down", value=answer_id, user="U0OTHER", channel="C0GENERAL",
-                     message=message)
+    rig.driver.click(action_id="kk_feedback", value=feedback_value(message, "negative"), user="U0OTHER",
+                     channel="C0GENERAL", message=message, element="feedback_buttons")
     view = rig.fake.wait_for("views.open")[0].args["view"]
     assert view["callback_id"] == "kk_feedback_view" and "何が問題でしたか" in json.dumps(view, ensure_ascii=False)
     rig.driver.submit(view, {
@@ -151,3 +152,25 @@ def test_app_home_shows_open_consultations_to_supporters_who_can_take_them_there
     rig.settle()
     assert "対応中" in json.dumps(republished, ensure_ascii=False)
     assert rig.store.get_consultation(1).assignee_user_id == STAFF
+
+
+def test_a_founder_writing_in_a_taken_channel_thread_reaches_the_assignee(rig: Rig) -> None:
+    root, _ = _hand_off(rig)
+    card_message = rig.fake.message(SUPPORTERS, card_ts(rig)).to_slack()
+    rig.driver.click(action_id="kk_take", value="1", user="U0SUPPORTER", channel=SUPPORTERS, message=card_message)
+    rig.fake.wait_for("chat.update")
+    rig.settle()
+    user_says(rig, "追加の資料はどこに送ればよいですか？", thread_ts=root)
+    relayed = rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS and
+                                "追加の資料" in c.args["text"])[0].args
+    rig.settle()
+    assert relayed["thread_ts"] == card_ts(rig) and relayed["text"].startswith("<@U0SUPPORTER> ")
+    assert not rig.fake.calls_to("chat.startStream")  # passed on, not answered by the bot
+
+
+def test_without_consent_nothing_is_relayed_before_a_supporter_takes_it(rig: Rig) -> None:
+    root, _ = _hand_off(rig, consent=False, topic="資金調達の相談")
+    posts = len(rig.fake.calls_to("chat.postMessage"))
+    user_says(rig, "社内の事情を少し書きます", thread_ts=root)
+    rig.settle()
+    assert len(rig.fake.calls_to("chat.postMessage")) == posts  # the card's thread hears nothing yet

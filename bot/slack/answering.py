@@ -13,13 +13,14 @@ from slack_sdk.web.chat_stream import ChatStream
 from bot.slack import blocks as kit
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import new_reference, post, report_failure, slack_error
+from bot.slack.locale import text_language
 from bot.slack.messages import t
 from bot.slack.outbox import send_answer
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
 from bot.store import StoreError, StoreUnavailableError, new_answer_id, retried
 from retrieval.answer import Answer
 from retrieval.language import detect_language
-from retrieval.profile import Profile, render_profile
+from retrieval.profile import Profile
 
 STREAM_BUFFER_CHARS = 120
 CONTEXT_MESSAGES = 20
@@ -45,20 +46,27 @@ def thread_messages(client: WebClient, place: Place, *, deps: Deps) -> list[dict
     return list(response.get("messages") or [])
 
 
-def with_thread_context(question: str, messages: list[dict[str, Any]], *, current_ts: str | None,
-                        bot_user_id: str | None, limit: int) -> tuple[str, bool]:
+def previous_turns(messages: list[dict[str, Any]], *, current_ts: str | None,
+                   bot_user_id: str | None) -> list[dict[str, str]]:
+    """The thread's earlier turns, oldest first, as {"role": "user" | "assistant", "text": ...}: the one
+    place a thread's history is gathered (for `Answerer.ask(question, history=...)` once it takes it)."""
+    turns = []
+    for message in messages:
+        if message.get("ts") == current_ts or message.get("subtype") not in (None, "thread_broadcast"):
+            continue
+        mine = bool(message.get("bot_id")) or message.get("user") == bot_user_id
+        text = plain_question(str(message.get("text") or ""), bot_user_id=bot_user_id)
+        if text:
+            turns.append({"role": "assistant" if mine else "user", "text": text})
+    return turns
+
+
+def with_thread_context(question: str, turns: list[dict[str, str]], *, limit: int) -> tuple[str, bool]:
     """The question preceded by the user's earlier questions in the thread (same language only, so
     the answer stays in the language of the question); the opening question and the latest one."""
     language = detect_language(question)
-    earlier = []
-    for message in messages:
-        if message.get("ts") == current_ts or message.get("bot_id") or message.get("user") == bot_user_id:
-            continue
-        if message.get("subtype") not in (None, "thread_broadcast"):
-            continue
-        text = plain_question(str(message.get("text") or ""), bot_user_id=bot_user_id)
-        if text and text != question and detect_language(text) == language:
-            earlier.append(text)
+    earlier = [x["text"] for x in turns
+               if x["role"] == "user" and x["text"] != question and detect_language(x["text"]) == language]
     if not earlier:
         return question, False
     chosen = [earlier[0]] if len(earlier) == 1 else [earlier[0], earlier[-1]]
@@ -104,36 +112,56 @@ def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream],
 def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Place, surface: str,
                     bot_user_id: str | None, message_ts: str | None = None, thread_context: bool = False,
                     lead_question: bool = False, start_stream: Callable[..., ChatStream] | None = None,
-                    moved: Callable[[str], Any] | None = None, thread_marked: bool = False) -> str | None:
+                    moved: Callable[[str], Any] | None = None, thread_marked: bool = False,
+                    private: Callable[..., Any] | None = None) -> str | None:
     """Answer one question in `place`. Returns the answer id, or None when we could only apologize.
     `thread_marked`: the caller found the thread already the bot's, so marking it again (a database
-    round trip per answer) is skipped."""
+    round trip per answer) is skipped. `private`: a slash command's `respond`; the answer replaces
+    the asker's private "checking…" note, with 「チャンネルに共有」, and nothing is posted publicly."""
     plain = plain_question(raw_text, bot_user_id=bot_user_id)
-    language = detect_language(plain) if plain else "ja"
+    # The bot's own words (a prompt for a question, an apology): the text's language when it says
+    # enough, else the user's Slack locale.
+    language = text_language(deps, client, place.user_id, plain)
     try:
         if not plain:
             post(client, place, text=t("no_text", language), logger=deps.logger)
             return None
-        if not thread_marked:
+        if not thread_marked and private is None:
             open_thread(deps, place)
         question = cut(plain, deps.max_input_chars)
         notes = [t("input_cut", language, limit=deps.max_input_chars)] if question.truncated else []
         query = question.text
         if thread_context:
-            messages = thread_messages(client, place, deps=deps)
-            query, used = with_thread_context(question.text, messages, current_ts=message_ts,
-                                              bot_user_id=bot_user_id, limit=deps.max_input_chars)
+            # The thread's previous turns, gathered once here. The answerer will take them as
+            # `history=`; until then the user's earlier questions are put in front of the question.
+            turns = previous_turns(thread_messages(client, place, deps=deps), current_ts=message_ts,
+                                   bot_user_id=bot_user_id)
+            query, used = with_thread_context(question.text, turns, limit=deps.max_input_chars)
             if used:
                 notes.append(t("thread_context", language))
         answer = deps.answerer.ask(query)
+        if answer.intent == "fit" and deps.matcher is not None:
+            # "Which support fits me?" asked in words: the matcher answers it, on any surface.
+            return match_and_post(deps, client, text=question.text, place=place, surface=surface,
+                                  bot_user_id=bot_user_id, lead_question=lead_question, moved=moved,
+                                  private=private)
         answer_id = new_answer_id()
         lead = (t("asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(question.text, 300)))
                 if lead_question and place.user_id else None)
-        full = kit.answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes, lead=lead)
+        full = kit.answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes, lead=lead,
+                                 share=private is not None)
         record = {"surface": surface, "question": question.text, "answer": answer.answer, "language": answer.language,
                   "confident": answer.confident, "mode": answer.mode,
-                  "citations": [_citation_json(c) for c in answer.citations], "user_id": place.user_id,
-                  "team_id": place.team_id}
+                  "citations": [kit.citation_json(c, deps.catalog) for c in answer.citations],
+                  "user_id": place.user_id, "team_id": place.team_id}
+        if private is not None:
+            # Private to the asker (a slash command's response_url): replaces the "checking…" note; nothing is
+            # posted in the channel, so there is nothing for the outbox to deliver later.
+            private(text=kit.answer_fallback_text(answer), blocks=full, response_type="ephemeral",
+                    replace_original=True)
+            record_answer(deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None,
+                          **record)
+            return answer_id
 
         def send() -> tuple[str, str] | None:
             return send_answer(deps.outbox, client, place, answer_id=answer_id, text=kit.answer_fallback_text(answer),
@@ -154,8 +182,22 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
             _tell_moved(deps, moved, language)
         return answer_id
     except Exception as exc:  # the Slack edge: whatever failed, the user hears back with a reference
-        report_failure(deps.logger, client, what=f"answering ({surface})", error=exc, place=place, language=language)
+        _failed(deps, client, what=f"answering ({surface})", error=exc, place=place, language=language,
+                private=private)
         return None
+
+
+def _failed(deps: Deps, client: WebClient, *, what: str, error: Exception, place: Place, language: str,
+            private: Callable[..., Any] | None) -> None:
+    """An apology with a reference: privately where the question was private."""
+    if private is None:
+        report_failure(deps.logger, client, what=what, error=error, place=place, language=language)
+        return
+    reference = report_failure(deps.logger, client, what=what, error=error, place=None, language=language)
+    try:
+        private(text=t("apology", language, ref=reference), response_type="ephemeral", replace_original=True)
+    except Exception as exc:  # response_url gone: the log line is what remains
+        deps.logger.error("could not tell the asker about %s [ref %s]: %s", what, reference, exc)
 
 
 def open_thread(deps: Deps, place: Place) -> None:
@@ -210,44 +252,42 @@ def _thread_of(place: Place, channel: str, ts: str) -> str:
     return place.thread_ts if place.thread_ts and channel == place.channel else ts
 
 
-def _citation_json(citation: Any) -> dict[str, Any]:
-    return {"n": citation.n, "id": citation.id, "kind": citation.kind, "title": citation.title,
-            "source": citation.source, "score": citation.score}
-
-
 def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, surface: str,
                    bot_user_id: str | None = None, lead_question: bool = False,
-                   moved: Callable[[str], Any] | None = None, profile: Profile | None = None) -> str | None:
+                   moved: Callable[[str], Any] | None = None, profile: Profile | None = None,
+                   private: Callable[..., Any] | None = None) -> str | None:
     """Recommendations for the situation in `text` (or for `profile`, as a form gave it), as cards in
-    `place`. Returns the record id."""
+    `place`, or privately through `private` (a `respond`, or an ephemeral poster). Returns the record id."""
     plain = plain_question(text, bot_user_id=bot_user_id)
     language = detect_language(plain) if plain else "ja"
     try:
         if deps.matcher is None:
             raise RuntimeError("no matcher is configured")
-        open_thread(deps, place)
+        if private is None:
+            open_thread(deps, place)
         situation = cut(plain, deps.max_input_chars)
         result = deps.matcher.match_profile(profile) if profile is not None else deps.matcher.match(situation.text)
         language = result.language
-        profile_text = render_profile(result.profile, language)
-        recommendations = result.recommendations
-        citations = [
-            {"n": i, "id": r.id, "kind": r.kind, "title": r.name,
-             "source": "; ".join(c.source for c in r.citations[:2]), "score": r.score}
-            for i, r in enumerate(recommendations, 1)
-        ]
+        cards = kit.match_cards(result, catalog=deps.catalog, language=language)
         answer_id = new_answer_id()
+        # A form's answers are summarised, not quoted back as if they were a question.
         lead = (t("asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(situation.text, 300)))
-                if lead_question and place.user_id else None)
-        blocks = kit.match_blocks(result, answer_id=answer_id, catalog=deps.catalog, language=language,
-                                  profile_text=profile_text, lead=lead)
+                if lead_question and place.user_id and profile is None else None)
+        notes = list(result.notes)
         if situation.truncated:
-            blocks.insert(0, {"type": "context", "elements": [
-                {"type": "mrkdwn", "text": t("input_cut", language, limit=deps.max_input_chars)}]})
-        fallback = kit.match_fallback_text(result, language)
+            notes.insert(0, t("input_cut", language, limit=deps.max_input_chars))
+        blocks = kit.match_blocks(cards, answer_id=answer_id, language=language,
+                                  summary=kit.profile_summary(result.profile, language), notes=notes, lead=lead,
+                                  share=private is not None)
+        fallback = kit.match_fallback_text(cards, language)
         record = {"surface": surface, "question": situation.text, "answer": fallback, "language": language,
-                  "confident": bool(recommendations), "mode": "match", "citations": citations,
+                  "confident": bool(cards), "mode": "match", "citations": cards,
                   "user_id": place.user_id, "team_id": place.team_id}
+        if private is not None:
+            private(text=fallback, blocks=blocks, response_type="ephemeral", replace_original=True)
+            record_answer(deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None,
+                          **record)
+            return answer_id
         sent = send_answer(deps.outbox, client, place, answer_id=answer_id, text=fallback, blocks=blocks,
                            record=record, logger=deps.logger)
         if sent is None:
@@ -259,5 +299,6 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
             _tell_moved(deps, moved, language)
         return answer_id
     except Exception as exc:  # the Slack edge
-        report_failure(deps.logger, client, what=f"matching ({surface})", error=exc, place=place, language=language)
+        _failed(deps, client, what=f"matching ({surface})", error=exc, place=place, language=language,
+                private=private)
         return None

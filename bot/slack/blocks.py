@@ -12,18 +12,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.slack.messages import EXAMPLE_QUESTIONS, t
-from bot.slack.sources import SourceCatalog, ministry_label
+from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten, slack_to_plain, split_for_sections
+from knowledge.labels import label
 from knowledge.schema import Applicant, Modality, Stage, Support
 from retrieval.answer import Answer, Citation
-from retrieval.chunking import APPLICANT_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
 from retrieval.match import MatchResult, Recommendation
+from retrieval.profile import Profile
 
 Block = dict[str, Any]
 
 # action_id / callback_id values: the listeners register on these.
-FEEDBACK_UP = "kk_feedback_up"
-FEEDBACK_DOWN = "kk_feedback_down"
+FEEDBACK = "kk_feedback"  # Slack's feedback_buttons; the value says up:/down: and the answer
+SOURCES = "kk_sources"
+DETAILS = "kk_details"
+SHARE = "kk_share"
 HANDOFF = "kk_handoff"
 OPEN_MATCH = "kk_open_match"
 TAKE = "kk_take"
@@ -33,9 +36,11 @@ FEEDBACK_VIEW = "kk_feedback_view"
 HANDOFF_VIEW = "kk_handoff_view"
 MATCH_VIEW = "kk_match_view"
 
-MAX_SOURCES = 6
-CARDS_PER_KIND = {"program": 4, "vc": 3, "cdmo": 3}
+CARDS_PER_KIND = {"program": 3, "vc": 3, "cdmo": 3}
 MAX_CARD_SOURCES = 5
+SOURCE_QUOTE_CHARS = 600
+# The matcher's words for a VC whose sources tie nothing to the profile (retrieval.match, "vc_no_fit").
+_NO_FIT = "出資先の開発内容がこのプロフィールに合う"
 NEEDS: tuple[Support, ...] = tuple(Support)[:9]  # the needs a founder states (see knowledge.schema.Support)
 FEEDBACK_REASONS = {
     "wrong": {"ja": "内容が間違っている", "en": "It is wrong"},
@@ -73,6 +78,9 @@ def _mrkdwn(text: str) -> dict[str, str]:
 
 def _section(text: str, **extra: Any) -> Block:
     return {"type": "section", "text": _mrkdwn(text), **extra}
+
+
+section = _section  # the listeners' name for it
 
 
 def _context(*texts: str) -> Block:
@@ -125,82 +133,133 @@ def cited_numbers(text: str) -> set[int]:
     return {int(n) for n in _CITED.findall(text)}
 
 
-def shown_citations(answer: Answer, limit: int = MAX_SOURCES) -> list[Citation]:
-    """The passages the answer cites by number, then the best-ranked ones, in number order."""
-    cited = cited_numbers(answer.answer)
-    chosen = [c for c in answer.citations if c.n in cited]
-    if len(chosen) < 3:
-        chosen += [c for c in answer.citations if c.n not in cited][: 3 - len(chosen)]
-    return sorted(chosen, key=lambda c: c.n)[:limit]
+def cited_citations(answer: Answer) -> list[Citation]:
+    """The passages the answer's text cites, in number order; nothing the text does not use."""
+    numbers = set(answer.cited) or cited_numbers(answer.answer)
+    return sorted((c for c in answer.citations if c.n in numbers), key=lambda c: c.n)
 
 
-def source_line(citation: Citation, catalog: SourceCatalog, language: str) -> str:
-    """`[n] title · ministry · source document`, the title linked where the record has a page."""
+def citation_label(citation: Citation, catalog: SourceCatalog) -> str:
+    """The title a person recognises: the answer's own label (deck title, date, slide), else the source
+    document's title for a passage of a document, else the record's name. Never a file name or an id."""
+    if citation.label:
+        return citation.label
     info = catalog.lookup(citation.id)
-    title = escape_mrkdwn(shorten(citation.title, 90))
-    url = _safe_url(info.url if info else None)
-    parts = [f"*[{citation.n}]* " + (f"<{url}|{title}>" if url else title)]
-    ministry = ministry_label(info.ministry if info else None, language)
-    if ministry:
-        parts.append(escape_mrkdwn(ministry))
-    documents = [d for d in (info.documents if info else ()) if d != citation.title]
-    if documents:
-        lead = "資料: " if language == "ja" else "Document: "
-        parts.append(lead + escape_mrkdwn(shorten("、".join(documents), 120)))
-    elif info is None:
-        parts.append(escape_mrkdwn(shorten(citation.source, 120)))
-    return " · ".join(parts)
+    if citation.kind == "document":
+        if info and info.documents:
+            return info.documents[0]
+        # "004_….txt（Title）": the title in the brackets, not the file
+        inner = re.search(r"（(.+)）\s*$", citation.source)
+        return inner.group(1) if inner else citation.title
+    return citation.title
+
+
+def citation_json(citation: Citation, catalog: SourceCatalog) -> dict[str, Any]:
+    """What is stored with an answer: enough to show its sources again (the sources modal, sharing)."""
+    return {"n": citation.n, "id": citation.id, "kind": citation.kind, "title": citation.title,
+            "source": citation.source, "score": citation.score, "label": citation_label(citation, catalog),
+            "text": shorten(citation.text, SOURCE_QUOTE_CHARS)}
 
 
 def answer_text_blocks(answer: Answer) -> list[Block]:
     return [_section(piece) for piece in split_for_sections(escape_mrkdwn(answer.answer)) if piece.strip()]
 
 
-def answer_footer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatalog,
-                         notes: Sequence[str] = ()) -> list[Block]:
-    """Everything under the answer text: weak-evidence note, numbered sources, notes, buttons.
-    A streamed answer gets these when the stream stops."""
+def sources_line(labels: Sequence[tuple[int, str]], language: str) -> Block:
+    """`出典: [1] 骨太特集 · [2] …` in one small line."""
+    parts = [f"[{n}] {escape_mrkdwn(shorten(text, 70))}" for n, text in labels]
+    return _context(f"*{t('sources', language)}*: " + " · ".join(parts))
+
+
+def answer_footer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatalog, notes: Sequence[str] = (),
+                         share: bool = False) -> list[Block]:
+    """Everything under the answer text: weak-evidence note, the cited sources in one line, notes,
+    buttons and Slack's own feedback buttons. A streamed answer gets these when the stream stops."""
     language = answer.language
     blocks: list[Block] = []
     if not answer.confident:
         blocks.append(_context(t("weak_evidence", language)))
-    citations = shown_citations(answer)
-    if citations:
-        lines = [source_line(c, catalog, language) for c in citations]
-        blocks.append(_section(f"*{t('sources', language)}*\n" + "\n".join(lines)))
+    cited = cited_citations(answer)
+    if cited:
+        blocks.append(sources_line([(c.n, citation_label(c, catalog)) for c in cited], language))
     if notes:
         blocks.append(_context(*(escape_mrkdwn(n) for n in notes)))
-    blocks.append(answer_actions(answer_id=answer_id, language=language))
+    blocks.append(answer_actions(answer_id=answer_id, language=language, sources=bool(cited), share=share,
+                                 offer_person=not answer.confident or answer.intent == "out_of_scope"))
+    blocks.append(feedback_block(answer_id))
     return blocks
 
 
-def _rating_buttons(*, answer_id: str, language: str) -> list[Block]:
-    """👍 / 👎 and 「相談員につなぐ」, under every answer and every set of recommendations."""
-    return [
-        button("👍 " + t("good", language), FEEDBACK_UP, answer_id),
-        button("👎 " + t("bad", language), FEEDBACK_DOWN, answer_id),
-        button("🙋 " + t("handoff", language), HANDOFF, answer_id, style="primary"),
-    ]
+def feedback_block(answer_id: str) -> Block:
+    """Slack's native 👍 / 👎 (feedback_buttons in a context_actions block); the value names the answer."""
+    return {"type": "context_actions", "block_id": f"kk_feedback_{answer_id}"[:255], "elements": [{
+        "type": "feedback_buttons", "action_id": FEEDBACK,
+        "positive_button": {"text": _text("👍"), "value": f"up:{answer_id}",
+                            "accessibility_label": "役に立った / Helpful"},
+        "negative_button": {"text": _text("👎"), "value": f"down:{answer_id}",
+                            "accessibility_label": "役に立たなかった / Not helpful"},
+    }]}
 
 
-def answer_actions(*, answer_id: str, language: str) -> Block:
-    return {"type": "actions", "block_id": "kk_answer_actions",
-            "elements": _rating_buttons(answer_id=answer_id, language=language)}
+def answer_actions(*, answer_id: str, language: str, sources: bool = True, share: bool = False,
+                   offer_person: bool = False) -> Block:
+    """Share (a private answer), the sources, and a person: first and highlighted when the bot could not
+    really answer."""
+    elements = []
+    if offer_person:
+        elements.append(button(t("handoff", language), HANDOFF, answer_id, style="primary"))
+    if share:
+        elements.append(button(t("share", language), SHARE, answer_id, style=None if offer_person else "primary"))
+    if sources:
+        elements.append(button(t("view_sources", language), SOURCES, answer_id))
+    if not offer_person:
+        elements.append(button(t("handoff", language), HANDOFF, answer_id))
+    return {"type": "actions", "block_id": "kk_answer_actions", "elements": elements}
 
 
 def answer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatalog, notes: Sequence[str] = (),
-                  lead: str | None = None) -> list[Block]:
-    """A whole answer message; `lead` is an already-escaped line above it (who asked what)."""
+                  lead: str | None = None, share: bool = False) -> list[Block]:
+    """A whole answer message; `lead` is an already-escaped line above it (who asked what); `share`
+    adds 「チャンネルに共有」 (the answer is private to the asker until then)."""
     blocks: list[Block] = [_context(lead)] if lead else []
     blocks += answer_text_blocks(answer)
-    blocks.append({"type": "divider"})
-    blocks += answer_footer_blocks(answer, answer_id=answer_id, catalog=catalog, notes=notes)
+    blocks += answer_footer_blocks(answer, answer_id=answer_id, catalog=catalog, notes=notes, share=share)
     return blocks
 
 
 def answer_fallback_text(answer: Answer) -> str:
     """The notification text of an answer message (one line, escaped, under Slack's limits)."""
     return escape_mrkdwn(shorten(answer.answer, 2900))
+
+
+def answer_from_record(record: Any) -> Answer:
+    """An answer as it was stored (to share it in the channel, or show its sources again)."""
+    citations = [Citation(n=int(c.get("n", 0)), id=str(c.get("id", "")), kind=str(c.get("kind", "")),
+                          title=str(c.get("title", "")), source=str(c.get("source", "")), text=str(c.get("text", "")),
+                          score=float(c.get("score") or 0), label=str(c.get("label", "")))
+                 for c in record.citations]
+    return Answer(question=record.question, answer=record.answer, confident=record.confident, citations=citations,
+                  language="en" if record.language == "en" else "ja", mode=record.mode,
+                  cited=sorted(cited_numbers(record.answer)))
+
+
+def sources_modal(record: Any, *, with_answer: bool = False) -> Block:
+    """「出典を見る」: each passage the answer cites, quoted, under its human title; `with_answer` puts
+    the answer itself first (the supporters' card shows only its beginning)."""
+    language = record.language
+    wanted = cited_numbers(record.answer)
+    blocks: list[Block] = [_context(escape_mrkdwn(shorten(record.question, 280)))]
+    if with_answer:
+        blocks += [_section(piece) for piece in split_for_sections(escape_mrkdwn(record.answer)) if piece.strip()]
+    for c in record.citations:
+        if c.get("n") not in wanted:
+            continue
+        quote = escape_mrkdwn(shorten(str(c.get("text") or ""), SOURCE_QUOTE_CHARS)).replace("\n", " ")
+        blocks.append(_section(f"*[{c.get('n')}] {escape_mrkdwn(shorten(str(c.get('label') or ''), 150))}*\n>{quote}"))
+    if not any(b["type"] == "section" and b["text"]["text"].startswith("*[") for b in blocks):
+        blocks.append(_section(t("no_sources", language)))
+    return {"type": "modal", "title": _text(t("sources_title", language)), "close": _text(t("close", language)),
+            "blocks": blocks[:100]}
 
 
 def apology_blocks(*, reference: str, language: str) -> list[Block]:
@@ -210,70 +269,139 @@ def apology_blocks(*, reference: str, language: str) -> list[Block]:
 # --- matchmaking --------------------------------------------------------------------------------
 
 
-def recommendation_blocks(index: int, rec: Recommendation, *, catalog: SourceCatalog, language: str) -> list[Block]:
-    label = KIND_LABEL.get(rec.kind, {}).get(language, rec.kind)
-    name = escape_mrkdwn(shorten(rec.name, 120))
-    head = f"*{index}. {name}*  `{escape_mrkdwn(label)}`"
-    head += f"  ({'適合度' if language == 'ja' else 'fit'} {rec.score:.2f})"
-    reasons = [f"• {escape_mrkdwn(shorten(r, 200))}" for r in rec.reasons[:4]]
-    section = _section("\n".join([head, *reasons]))
-    url = _safe_url(catalog.url(rec.id))
-    if url:
-        section["accessory"] = button("詳細を見る" if language == "ja" else "Details", LINK, rec.id, url=url)
-    blocks = [section]
-    quotes = []
-    for n, citation in enumerate(rec.citations[:MAX_CARD_SOURCES], 1):
-        source = escape_mrkdwn(shorten(citation.source, 80))
-        quote = escape_mrkdwn(shorten(citation.text.replace("**", ""), 110))
-        quotes.append(f"[{n}] {source} — “{quote}”" if quote else f"[{n}] {source}")
-    if quotes:
-        blocks.append(_context(*quotes))
-    return blocks
+def _is_caveat(reason: str) -> bool:
+    return reason.startswith(("注意", "Caveat"))
 
 
-def match_blocks(result: MatchResult, *, answer_id: str, catalog: SourceCatalog, language: str, profile_text: str,
-                 lead: str | None = None) -> list[Block]:
-    """Recommendation cards: the profile we understood, then each match with reasons and sources."""
-    blocks: list[Block] = [_context(lead)] if lead else []
-    if profile_text.strip():
-        blocks.append(_section(escape_mrkdwn(profile_text.strip()[:1500])))
-    recommendations = shown_recommendations(result)
-    notes = [escape_mrkdwn(n) for n in result.notes]
-    if not recommendations and not notes:
-        blocks.append(_section(t("no_matches", language)))
-    elif notes:
-        blocks.append(_context(*(f":information_source: {n}" for n in notes[:5])))
-    kind = None
-    for i, rec in enumerate(recommendations, 1):
-        if rec.kind != kind:
-            kind = rec.kind
-            blocks.append({"type": "header", "text": _text(KIND_HEADING.get(kind, {}).get(language, kind))})
-        else:
-            blocks.append({"type": "divider"})
-        blocks += recommendation_blocks(i, rec, catalog=catalog, language=language)
-    blocks.append({"type": "divider"})
-    blocks.append({
-        "type": "actions",
-        "block_id": "kk_match_actions",
-        "elements": [
-            *_rating_buttons(answer_id=answer_id, language=language),
-            button("条件を変えて探す" if language == "ja" else "Search again", OPEN_MATCH, "again"),
-        ],
-    })
-    return blocks
+def _unmarked(text: str) -> str:
+    return re.sub(r"\s*\[\d{1,2}(?:,\s*\d{1,2})*\]", "", text).strip()
+
+
+def fit_words(rec: Recommendation, language: str) -> str:
+    """Fit in words, never a score: how many of the reasons are matches, and how many need checking."""
+    matched = sum(1 for r in rec.reasons if not _is_caveat(r))
+    caveats = len(rec.reasons) - matched
+    if language == "ja":
+        return f"条件に合う点 {matched}" + (f"・要確認 {caveats}" if caveats else "")
+    return f"{matched} point{'s' if matched != 1 else ''} fit" + (f", {caveats} to check" if caveats else "")
+
+
+def match_cards(result: MatchResult, *, catalog: SourceCatalog, language: str) -> list[dict[str, Any]]:
+    """The recommendations shown, as plain data (stored with the answer, so a card can be shared or
+    opened in detail later): at most 3 of each kind, CDMOs only when manufacturing is asked, VCs
+    whose sources say nothing that ties them to the profile left out."""
+    cards: list[dict[str, Any]] = []
+    for rec in shown_recommendations(result):
+        positive = [r for r in rec.reasons if not _is_caveat(r)]
+        # "open to startups" says least about fit: a need, modality or stage that matches says more
+        positive.sort(key=lambda r: r.startswith(("対象者", "Eligible")))
+        first = rec.citations[0] if rec.citations else None
+        cards.append({
+            "n": len(cards) + 1, "id": rec.id, "kind": rec.kind, "title": rec.name, "score": rec.score,
+            "fit": fit_words(rec, language), "reason": _unmarked(positive[0] if positive else rec.reasons[0])
+            if rec.reasons else "",
+            "reasons": [_unmarked(r) for r in rec.reasons],
+            "source": _document_title(first.source) if first else "",
+            "quotes": [{"label": _document_title(c.source), "text": shorten(c.text.replace("**", ""), 400)}
+                       for c in rec.citations[:MAX_CARD_SOURCES]],
+            "url": _safe_url(catalog.url(rec.id)),
+        })
+    return cards
+
+
+def _document_title(source: str) -> str:
+    """A match citation's source is "004_….txt（deck title）" or "file.txt deck title": the title only."""
+    inner = re.search(r"（(.+)）\s*$", source)
+    if inner:
+        return inner.group(1)
+    return re.sub(r"^\S+\.(?:txt|pdf|docx|md)\s*", "", source).strip() or source
 
 
 def shown_recommendations(result: MatchResult) -> list[Recommendation]:
-    """The best few of each kind (programs, then VCs, then CDMOs), so no kind crowds out the others."""
-    shown = []
+    manufacturing = any(str(n) == "manufacturing" for n in result.profile.needs)
+    shown: list[Recommendation] = []
     for kind, limit in CARDS_PER_KIND.items():
-        shown += result.of_kind(kind)[:limit]
-    shown += [r for r in result.recommendations if r.kind not in CARDS_PER_KIND][:2]
+        if kind == "cdmo" and not manufacturing:
+            continue
+        candidates = result.of_kind(kind)
+        if kind == "vc":
+            candidates = [r for r in candidates if not any(_is_caveat(x) and _NO_FIT in x for x in r.reasons)]
+        shown += candidates[:limit]
     return shown
 
 
-def match_fallback_text(result: MatchResult, language: str) -> str:
-    names = [r.name for r in shown_recommendations(result)[:6]]
+def profile_summary(profile: Profile, language: str) -> str:
+    """The situation a form or a message gave, as one line (a summary, not a question)."""
+    separator = "、" if language == "ja" else ", "
+    parts = []
+    for name, field in (("who", "applicant"), ("stages", "stage"), ("modalities", "modality"),
+                        ("disease_areas", "disease_area"), ("needs", "support"), ("destinations", "destination")):
+        values = [label(field, str(v), "en" if language == "en" else "ja") for v in getattr(profile, name)]
+        if name == "who" and profile.pre_founding:
+            values.append("起業前" if language == "ja" else "before founding")
+        if values:
+            parts.append(separator.join(values))
+    return " · ".join(parts)
+
+
+def match_card_blocks(card: dict[str, Any], *, answer_id: str, language: str) -> list[Block]:
+    """One recommendation: its name and fit in words, one reason, one source; details in a modal."""
+    head = f"*{escape_mrkdwn(shorten(card['title'], 100))}*  ·  {escape_mrkdwn(card['fit'])}"
+    lines = [head]
+    if card.get("reason"):
+        lines.append(escape_mrkdwn(shorten(card["reason"], 160)))
+    section = _section("\n".join(lines))
+    section["accessory"] = button(t("details", language), DETAILS, f"{answer_id}:{card['n']}")
+    blocks = [section]
+    if card.get("source"):
+        blocks.append(_context(f"{t('sources', language)}: {escape_mrkdwn(shorten(card['source'], 90))}"))
+    return blocks
+
+
+def match_blocks(cards: Sequence[dict[str, Any]], *, answer_id: str, language: str, summary: str,
+                 notes: Sequence[str] = (), lead: str | None = None, share: bool = False) -> list[Block]:
+    """Recommendation cards: the situation in one line, then up to three of each kind."""
+    blocks: list[Block] = [_context(lead)] if lead else []
+    if summary:
+        blocks.append(_context(f"{t('your_situation', language)}: {escape_mrkdwn(shorten(summary, 400))}"))
+    if notes:
+        blocks.append(_context(*(f":information_source: {escape_mrkdwn(shorten(n, 300))}" for n in notes[:3])))
+    if not cards:
+        blocks.append(_section(t("no_matches", language)))
+    kind = None
+    for card in cards:
+        if card["kind"] != kind:
+            kind = card["kind"]
+            blocks.append(_section(f"*{KIND_HEADING.get(kind, {}).get(language, kind)}*"))
+        blocks += match_card_blocks(card, answer_id=answer_id, language=language)
+    elements = []
+    if share:
+        elements.append(button(t("share", language), SHARE, answer_id, style="primary"))
+    elements += [button(t("search_again", language), OPEN_MATCH, "again"),
+                 button(t("handoff", language), HANDOFF, answer_id)]
+    blocks.append({"type": "actions", "block_id": "kk_match_actions", "elements": elements})
+    blocks.append(feedback_block(answer_id))
+    return blocks
+
+
+def match_details_modal(card: dict[str, Any], language: str) -> Block:
+    """「詳細」: every reason, and the quoted passages behind them."""
+    blocks: list[Block] = [_section(f"*{escape_mrkdwn(shorten(card['title'], 140))}*\n{escape_mrkdwn(card['fit'])}")]
+    reasons = "\n".join(f"• {escape_mrkdwn(shorten(r, 300))}" for r in card.get("reasons") or [])
+    if reasons:
+        blocks.append(_section(reasons[:2900]))
+    for i, quote in enumerate(card.get("quotes") or [], 1):
+        blocks.append(_section(f"*[{i}] {escape_mrkdwn(shorten(quote['label'], 120))}*\n"
+                               f">{escape_mrkdwn(quote['text']).replace(chr(10), ' ')}"))
+    if card.get("url"):
+        blocks.append({"type": "actions", "elements": [button(t("website", language), LINK, "site",
+                                                              url=card["url"])]})
+    return {"type": "modal", "title": _text(t("details", language)), "close": _text(t("close", language)),
+            "blocks": blocks[:100]}
+
+
+def match_fallback_text(cards: Sequence[dict[str, Any]], language: str) -> str:
+    names = [c["title"] for c in cards[:6]]
     lead = "おすすめ: " if language == "ja" else "Recommendations: "
     return escape_mrkdwn(shorten(lead + ", ".join(names), 2900)) if names else t("no_matches", language)
 
@@ -296,21 +424,21 @@ def match_modal(*, private_metadata: dict[str, Any], initial_text: str = "") -> 
             _section("開発の段階やニーズを教えてください。条件に合う支援制度・認定VC・CDMOを、理由と出典つきでご紹介します。"),
             {"type": "input", "block_id": "who", "optional": True, "label": _text("ご所属"),
              "element": {"type": "static_select", "action_id": "value", "placeholder": _text("選択してください"),
-                         "options": [_option(APPLICANT_JA[a.value], a.value) for a in Applicant
+                         "options": [_option(label("applicant", a.value), a.value) for a in Applicant
                                      if a is not Applicant.ANY]}},
             {"type": "input", "block_id": "pre_founding", "optional": True, "label": _text("起業前ですか？"),
              "element": {"type": "checkboxes", "action_id": "value",
                          "options": [_option("まだ会社を設立していない（起業前）", "yes")]}},
             {"type": "input", "block_id": "stage", "optional": True, "label": _text("開発段階"),
              "element": {"type": "static_select", "action_id": "value", "placeholder": _text("選択してください"),
-                         "options": [_option(STAGE_JA[s.value], s.value) for s in Stage]}},
+                         "options": [_option(label("stage", s.value), s.value) for s in Stage]}},
             {"type": "input", "block_id": "modality", "optional": True, "label": _text("モダリティ"),
              "element": {"type": "multi_static_select", "action_id": "value", "placeholder": _text("複数選べます"),
-                         "options": [_option(MODALITY_JA[m.value], m.value) for m in Modality
+                         "options": [_option(label("modality", m.value), m.value) for m in Modality
                                      if m is not Modality.ANY]}},
             {"type": "input", "block_id": "needs", "optional": True, "label": _text("必要な支援"),
              "element": {"type": "multi_static_select", "action_id": "value", "placeholder": _text("複数選べます"),
-                         "options": [_option(SUPPORT_JA[s.value], s.value) for s in NEEDS]}},
+                         "options": [_option(label("support", s.value), s.value) for s in NEEDS]}},
             {"type": "input", "block_id": "free_text", "optional": True, "label": _text("自由記述"),
              "element": free_text},
         ],
@@ -339,15 +467,15 @@ def match_form_text(values: dict[str, Any]) -> str:
     """The form said in the knowledge base's own Japanese words, for the profile extractor."""
     lines = []
     if values.get("who"):
-        lines.append(f"所属: {APPLICANT_JA.get(values['who'], values['who'])}")
+        lines.append(f"所属: {label('applicant', values['who'])}")
     if values.get("pre_founding"):
         lines.append("起業前です（まだ会社を設立していません）。")
     if values.get("stage"):
-        lines.append(f"開発段階: {STAGE_JA.get(values['stage'], values['stage'])}")
+        lines.append(f"開発段階: {label('stage', values['stage'])}")
     if values.get("modalities"):
-        lines.append("モダリティ: " + "、".join(MODALITY_JA.get(m, m) for m in values["modalities"]))
+        lines.append("モダリティ: " + "、".join(label("modality", m) for m in values["modalities"]))
     if values.get("needs"):
-        lines.append("必要な支援: " + "、".join(SUPPORT_JA.get(n, n) for n in values["needs"]))
+        lines.append("必要な支援: " + "、".join(label("support", n) for n in values["needs"]))
     if values.get("free_text"):
         lines.append(values["free_text"])
     return "\n".join(lines)
@@ -430,9 +558,21 @@ def _when(moment: dt.datetime | None) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 
+def _with_mentions(escaped: str) -> str:
+    """Summary lines start `@U123:`; on the card they are real mentions."""
+    return re.sub(r"(?m)^@([UW][A-Z0-9]{2,}):", r"<@\1>:", escaped)
+
+
+def _place_label(channel: str | None) -> str:
+    if not channel or channel.startswith("D"):
+        return "Kakehashi とのDM"
+    return f"<#{channel}>"
+
+
 def consultation_card(consultation: Any, *, answer: Any | None = None, profile_text: str = "",
                       permalink: str | None = None) -> list[Block]:
-    """The card in the supporters' channel. What the asker agreed to share, and nothing else."""
+    """The card in the supporters' channel: the question once, what the founder wrote, what the bot
+    answered (short, the rest a click away), the profile; what the asker agreed to share, nothing else."""
     c = consultation
     urgency = URGENCY.get(c.urgency, URGENCY["normal"])
     blocks: list[Block] = [
@@ -441,28 +581,23 @@ def consultation_card(consultation: Any, *, answer: Any | None = None, profile_t
             _mrkdwn(f"*相談者*\n<@{c.asker_user_id}>"),
             _mrkdwn(f"*緊急度*\n{urgency['emoji']} {urgency['ja']}"),
             _mrkdwn(f"*受付*\n{_when(c.created_at)}"),
-            _mrkdwn(f"*状態*\n{STATUS_JA.get(c.status, c.status)}"),
+            _mrkdwn(f"*場所*\n{_place_label(c.asker_channel_id)}"),
         ]},
         _section(f"*相談したいこと*\n{escape_mrkdwn(shorten(c.topic, 500))}"),
     ]
     if c.consent_to_share:
-        if c.question:
-            blocks.append(_section(f"*質問*\n{escape_mrkdwn(shorten(c.question, 1000))}"))
+        question = (c.question or "").strip()
+        if question and question not in c.topic and c.topic not in question:
+            blocks.append(_section(f"*最初の質問*\n{escape_mrkdwn(shorten(question, 600))}"))
         if c.thread_summary:
-            blocks.append(_section(f"*スレッドの要約*\n{escape_mrkdwn(c.thread_summary[:2000])}"))
+            blocks.append(_section(f"*相談者のメッセージ*\n{_with_mentions(escape_mrkdwn(c.thread_summary[:2000]))}"))
         if profile_text:
-            blocks.append(_section(f"*プロフィール（自動抽出）*\n{escape_mrkdwn(shorten(profile_text, 1200))}"))
+            blocks.append(_context(f"*プロフィール*: {escape_mrkdwn(shorten(profile_text, 600))}"))
         if answer is not None:
-            blocks.append(_section(f"*ボットの回答*\n{escape_mrkdwn(shorten(answer.answer, 1500))}"))
-            citations = answer.citations if isinstance(answer.citations, list) else []
-            numbers = cited_numbers(answer.answer)
-            shown = [x for x in citations if x.get("n") in numbers] or citations[:3]
-            if shown:
-                lines = [f"[{x.get('n')}] {escape_mrkdwn(shorten(str(x.get('title', '')), 80))} — "
-                         f"{escape_mrkdwn(shorten(str(x.get('source', '')), 100))}" for x in shown[:MAX_SOURCES]]
-                blocks.append(_context("*出典*\n" + "\n".join(lines)))
-            if not answer.confident:
-                blocks.append(_context(":warning: ボットの回答は根拠が弱いと判定されています。"))
+            weak = "（根拠が弱いと判定）" if not answer.confident else ""
+            section = _section(f"*ボットの回答*{weak}\n{escape_mrkdwn(shorten(answer.answer, 160))}")
+            section["accessory"] = button("回答と出典", SOURCES, str(answer.id))
+            blocks.append(section)
     else:
         blocks.append(_context(":lock: 相談者はスレッドの共有に同意していません。相談したいことのみ共有されています。"))
     elements: list[Block] = []
@@ -470,12 +605,14 @@ def consultation_card(consultation: Any, *, answer: Any | None = None, profile_t
         elements.append(button("担当する", TAKE, str(c.id), style="primary"))
     elif c.status == "taken":
         elements.append(button("対応済みにする", RESOLVE, str(c.id), style="primary"))
-    if permalink and _safe_url(permalink) and c.consent_to_share:
-        elements.append(button("スレッドを開く", LINK, str(c.id), url=permalink))
+    channel_thread = (c.asker_channel_id or "").startswith(("C", "G"))
+    if permalink and _safe_url(permalink) and c.consent_to_share and channel_thread:
+        elements.append(button("相談者のスレッドを開く", LINK, str(c.id), url=permalink))
     if elements:
         blocks.append({"type": "actions", "block_id": "kk_card_actions", "elements": elements})
     if c.status == "taken":
-        blocks.append(_context(f":raising_hand: 担当: <@{c.assignee_user_id}>（{_when(c.taken_at)}〜）"))
+        blocks.append(_context(f":raising_hand: 担当: <@{c.assignee_user_id}>（{_when(c.taken_at)}〜）· "
+                               "このスレッドに書いた返信は相談者に届き、相談者の返信もここに届きます"))
     elif c.status == "resolved":
         blocks.append(_context(f":white_check_mark: 対応済み: <@{c.resolved_by}>（{_when(c.resolved_at)}）"
                                + (f" · 担当: <@{c.assignee_user_id}>" if c.assignee_user_id else "")))
@@ -487,20 +624,25 @@ def consultation_fallback_text(consultation: Any) -> str:
     return escape_mrkdwn(shorten(f"相談 {c.ref}（{STATUS_JA.get(c.status, c.status)}）: {c.topic}", 300))
 
 
-def thread_summary(messages: Iterable[dict[str, Any]], *, bot_user_id: str | None, limit: int = 1800) -> str:
-    """A plain-text digest of a thread for the supporter: who said what, newest last, cut to fit."""
+def thread_summary(messages: Iterable[dict[str, Any]], *, bot_user_id: str | None, asker: str | None = None,
+                   skip: Sequence[str] = (), limit: int = 1800) -> str:
+    """What the founder wrote in the thread, one `@U123: text` line each (mentions on the card), newest
+    last, cut to fit; the bot's own messages are left out (its answer is on the card), and so is text
+    already shown (`skip`: the topic, the question)."""
     lines = []
     for message in messages:
         if message.get("subtype") not in (None, "thread_broadcast"):
             continue
-        text = " ".join(slack_to_plain(str(message.get("text") or ""), bot_user_id=bot_user_id).split())
-        if not text:
+        if message.get("bot_id") or message.get("user") == bot_user_id:
             continue
-        who = "Kakehashi" if (message.get("bot_id") or message.get("user") == bot_user_id) else \
-            f"@{message.get('user', '?')}"
-        lines.append(f"{who}: {shorten(text, 300)}")
+        if asker and message.get("user") != asker:
+            continue
+        text = " ".join(slack_to_plain(str(message.get("text") or ""), bot_user_id=bot_user_id).split())
+        if not text or any(text == x.strip() for x in skip):
+            continue
+        lines.append(f"@{message.get('user', '?')}: {shorten(text, 300)}")
     while lines and sum(len(x) + 1 for x in lines) > limit:
-        lines.pop(1 if len(lines) > 2 else 0)  # keep the opening question, drop the middle
+        lines.pop(1 if len(lines) > 2 else 0)  # keep the opening message, drop the middle
     return "\n".join(lines)
 
 
@@ -515,6 +657,7 @@ def help_blocks(language: str = "ja") -> list[Block]:
             _section("• `/kakehashi ask <question>` — a cited answer\n"
                      "• `/kakehashi match <about you>` — programs, VCs and CDMOs that fit (no text opens a form)\n"
                      "• `/kakehashi help` — this message\n"
+                     "• Command results are shown only to you; \"Share in channel\" shares them.\n"
                      "• Mention `@Kakehashi` in a channel or send me a direct message; I answer in the thread."),
             {"type": "actions", "elements": [button(t("match_button", "en"), OPEN_MATCH, "help")]},
         ]
@@ -525,6 +668,7 @@ def help_blocks(language: str = "ja") -> list[Block]:
                  "• `/kakehashi match 自社の状況` — 合う支援制度・VC・CDMOをご紹介します"
                  "（文章なしでフォームが開きます）\n"
                  "• `/kakehashi help` — この説明\n"
+                 "• コマンドの結果はあなただけに表示されます。「チャンネルに共有」で共有できます。\n"
                  "• チャンネルで `@Kakehashi` とメンションするか、DMで質問すると、スレッドでお答えします。\n"
                  "• 回答の「相談員につなぐ」から、人の相談員（サポーター）に引き継げます。"),
         {"type": "actions", "elements": [button(t("match_button", "ja"), OPEN_MATCH, "help")]},
@@ -542,8 +686,8 @@ def home_view(*, is_staff: bool, consultations: Sequence[Any] = (), counts: dict
         {"type": "divider"},
         _section("*できること*\n"
                  "• チャンネルで `@Kakehashi 質問` — スレッドで出典つきの回答\n"
-                 "• DMやAIアシスタント画面で質問 — 続けて質問すると、スレッドの流れを踏まえて回答\n"
-                 "• `/kakehashi ask` / `match` / `help`\n"
+                 "• Kakehashi へのDM（メッセージタブ）で質問 — メッセージごとのスレッドで回答し、続けて質問すると流れを踏まえて回答\n"
+                 "• `/kakehashi ask` / `match` / `help` — 結果はあなただけに表示され、「チャンネルに共有」で共有できます\n"
                  "• 回答の 👍 / 👎 で評価、「相談員につなぐ」で人の相談員へ"),
         _section("*質問の例*\n" + "\n".join(f"• {escape_mrkdwn(q)}" for q in EXAMPLE_QUESTIONS)),
     ]

@@ -61,6 +61,12 @@ class Deps:
     supporters: SupporterDirectory | None = None
     # Answers go through the durable outbox (retried through Slack outages); None: posted directly.
     outbox: Outbox | None = None
+    locales: Any = None  # bot.slack.locale.UserLocales (users' Slack languages, asked once each)
+
+    def __post_init__(self) -> None:
+        if self.locales is None:
+            from bot.slack.locale import UserLocales  # locale imports Deps: bound here, not at import
+            self.locales = UserLocales()
 
     @property
     def max_input_chars(self) -> int:

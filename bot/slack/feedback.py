@@ -44,6 +44,15 @@ def _rate(deps: Deps, client: WebClient, body: dict[str, Any], rating: str) -> t
     return record, row
 
 
+def rate(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    """Slack's feedback_buttons: the clicked button's value is `up:<answer id>` or `down:<answer id>`."""
+    rating, _, answer_id = str(body["actions"][0].get("value") or "").partition(":")
+    if rating not in ("up", "down"):
+        raise ValueError(f"feedback value {body['actions'][0].get('value')!r} is not up:/down:")
+    body = {**body, "actions": [{**body["actions"][0], "value": answer_id}]}
+    (rate_up if rating == "up" else rate_down)(deps, client, body)
+
+
 def rate_up(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     rated = _rate(deps, client, body, "up")
     if rated is None:

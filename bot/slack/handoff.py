@@ -19,7 +19,7 @@ from bot.slack.edge import ephemeral, new_reference, post, report_failure, slack
 from bot.slack.kbflow import with_freshness
 from bot.slack.messages import t
 from bot.store import Consultation, StoreUnavailableError
-from retrieval.profile import Profile, extract_profile, render_profile
+from retrieval.profile import Profile, extract_profile
 
 
 def origin_of(body: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -87,7 +87,8 @@ def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user
         summary, profile, permalink = "", None, None
         if values["consent"]:
             messages = thread_messages(client, place, deps=deps)
-            summary = kit.thread_summary(messages, bot_user_id=bot_user_id)
+            summary = kit.thread_summary(messages, bot_user_id=bot_user_id, asker=user,
+                                         skip=[values["topic"], record.question if record else ""])
             said = [plain_question(str(m.get("text") or ""), bot_user_id=bot_user_id) for m in messages
                     if not m.get("bot_id") and m.get("user") != bot_user_id]
             profile = extract_profile("\n".join([record.question if record else "", *said, values["topic"]]))
@@ -129,7 +130,7 @@ def card_blocks(deps: Deps, consultation: Consultation) -> list[dict[str, Any]]:
     if consultation.consent_to_share and consultation.profile_json:
         try:
             profile = Profile.model_validate(json.loads(consultation.profile_json))
-            profile_text = render_profile(profile, consultation.language)
+            profile_text = kit.profile_summary(profile, consultation.language)
         except (ValidationError, json.JSONDecodeError) as exc:
             deps.logger.warning("stored profile of %s is unreadable: %s", consultation.ref, exc)
     return kit.consultation_card(consultation, answer=answer, profile_text=profile_text,

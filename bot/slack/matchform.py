@@ -41,7 +41,8 @@ def form_profile(values: dict[str, Any]) -> Profile:
 
 
 def submit_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
-    """Results go where the form was opened from (a channel or thread); from the App Home, to a DM."""
+    """Results go where the form was opened from: in a channel, privately to the founder (their stage
+    and needs are theirs to share, with 「チャンネルに共有」); in the DM, or from the App Home, to the DM."""
     view = body["view"]
     user = body["user"]["id"]
     meta = guards.unseal(kit.read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
@@ -50,6 +51,11 @@ def submit_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
         return
     team = (body.get("team") or {}).get("id")
     values = kit.match_form_values(view["state"]["values"])
-    place = Place(channel=meta.get("c") or user, thread_ts=meta.get("t"), user_id=user, team_id=team)
+    channel = meta.get("c") or user
+    place = Place(channel=channel, thread_ts=meta.get("t"), user_id=user, team_id=team)
+    private = None
+    if channel.startswith(("C", "G")):
+        def private(*, text: str, blocks: list[dict[str, Any]] | None = None, **_: Any) -> None:
+            client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks, thread_ts=meta.get("t"))
     match_and_post(deps, client, text=kit.match_form_text(values), place=place, surface="match_form",
-                   lead_question=not meta.get("t"), profile=form_profile(values))
+                   profile=form_profile(values), private=private)

@@ -45,6 +45,41 @@ _TEXT: dict[str, dict[str, str]] = {
         "ja": "（このスレッドのこれまでのやり取りを踏まえて回答しています）",
         "en": "(Answered with the earlier messages in this thread as context.)",
     },
+    "share": {"ja": "チャンネルに共有", "en": "Share in channel"},
+    "shared_by": {"ja": "<@{user}> さんが共有しました · 質問: {question}", "en": "Shared by <@{user}> · Question: {question}"},
+    "share_gone": {
+        "ja": "この結果はもう共有できません（保存された記録が見つかりません）。もう一度お尋ねください。",
+        "en": "This result can no longer be shared (its record is gone); please ask again.",
+    },
+    "view_sources": {"ja": "出典を見る", "en": "View sources"},
+    "sources_title": {"ja": "出典", "en": "Sources"},
+    "no_sources": {"ja": "この回答が引用した資料はありません。", "en": "This answer cites no source."},
+    "close": {"ja": "閉じる", "en": "Close"},
+    "details": {"ja": "詳細", "en": "Details"},
+    "website": {"ja": "公式ページ", "en": "Official page"},
+    "your_situation": {"ja": "ご状況", "en": "Your situation"},
+    "search_again": {"ja": "条件を変えて探す", "en": "Search again"},
+    "not_yours": {
+        "ja": "この操作は、回答を受け取った方と相談員だけができます。",
+        "en": "Only the person who got this answer, and the supporters, can do that.",
+    },
+    "unknown_command": {
+        "ja": "`{word}` というコマンドはありません。{hint}",
+        "en": "There is no `{word}` command. {hint}",
+    },
+    "did_you_mean": {"ja": "`/kakehashi {command}` のことですか？", "en": "Did you mean `/kakehashi {command}`?"},
+    "empty_ask": {
+        "ja": "`/kakehashi ask` のあとに質問を書いてください。例: `/kakehashi ask MEDISOではどんな相談ができますか？`",
+        "en": "Write your question after `/kakehashi ask`, e.g. `/kakehashi ask What does MEDISO offer?`",
+    },
+    "relay_from_supporter": {"ja": "*<@{user}>（相談員）*: {text}", "en": "*<@{user}> (supporter)*: {text}"},
+    "relay_from_asker": {"ja": "{ping}*<@{user}>（相談者）*: {text}", "en": "{ping}*<@{user}> (founder)*: {text}"},
+    "relay_files": {"ja": "（ファイル {n} 件: 相談者のスレッドでご覧ください）", "en": "({n} file(s): see the founder's thread)"},
+    "file_offer": {
+        "ja": "資料をありがとうございます。ボットはファイルの中身を読んでお答えすることはできません。"
+        "相談員（サポーター）に見てもらうこともできます。",
+        "en": "Thank you for the file. I cannot read files to answer, but a human supporter can look at it.",
+    },
     "good": {"ja": "役に立った", "en": "Helpful"},
     "bad": {"ja": "役に立たなかった", "en": "Not helpful"},
     "handoff": {"ja": "相談員につなぐ", "en": "Talk to a supporter"},
@@ -56,6 +91,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "working": {"ja": ":mag: 資料を確認しています…", "en": ":mag: Checking the sources…"},
     "working_match": {"ja": ":mag: 条件に合う支援を探しています…", "en": ":mag: Looking for support that fits…"},
     "status": {"ja": "資料を確認しています…", "en": "Checking the sources…"},
+    "status_more": {"ja": "出典を確かめています…", "en": "Checking the quotes…"},
     "apology": {
         "ja": ":bow: 申し訳ありません、いまお答えできませんでした。少し時間をおいてもう一度お試しください。"
         "解決しない場合は、この参照番号を添えてお問い合わせください: `{ref}`",
@@ -84,8 +120,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "I will tell you in this thread when someone takes it.",
     },
     "handoff_taken": {
-        "ja": ":raising_hand: 相談 *{ref}* は <@{supporter}> さんが担当します。追ってご連絡します。",
-        "en": ":raising_hand: <@{supporter}> is now handling consultation *{ref}* and will get in touch.",
+        "ja": ":raising_hand: 相談 *{ref}* は <@{supporter}> さんが担当します。"
+        "このスレッドに書いたメッセージは担当者に届き、担当者からの返信もここに届きます。",
+        "en": ":raising_hand: <@{supporter}> is now handling consultation *{ref}*. What you write in this thread "
+        "reaches them, and their replies arrive here.",
     },
     "handoff_resolved": {
         "ja": ":white_check_mark: 相談 *{ref}* は対応済みになりました。ほかにご質問があれば、いつでもどうぞ。",
@@ -236,6 +274,20 @@ SUGGESTED_PROMPTS_JA: list[dict[str, str]] = [
      "message": "非臨床段階の細胞治療スタートアップです。使える支援制度やVCはありますか？"},
     {"title": "認定VCの一覧", "message": "AMEDの認定VCにはどのような会社がありますか？"},
 ]
+
+SUGGESTED_PROMPTS_EN: list[dict[str, str]] = [
+    {"title": "What is MEDISO?", "message": "What kind of consultations does MEDISO offer?"},
+    {"title": "Drug-discovery venture grants",
+     "message": "What does the Drug Discovery Venture Ecosystem program fund, and at what rate?"},
+    {"title": "Find support that fits me",
+     "message": "We are a non-clinical cell therapy startup. Which programs or VCs fit us?"},
+    {"title": "Certified VCs", "message": "Which VCs are certified by AMED?"},
+]
+
+
+def suggested_prompts(language: str) -> list[dict[str, str]]:
+    return SUGGESTED_PROMPTS_EN if language == "en" else SUGGESTED_PROMPTS_JA
+
 
 EXAMPLE_QUESTIONS = [
     "MEDISOではどのような相談ができますか？",

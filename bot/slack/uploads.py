@@ -20,6 +20,7 @@ import yaml
 from slack_sdk import WebClient
 
 from bot.slack import kbforms as forms
+from bot.slack.blocks import HANDOFF, button, section
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, post, report_failure
 from bot.slack.kbflow import actor_for, announce_change, current_kb, editor_of, refresh_and_tell
@@ -74,6 +75,11 @@ def is_upload(deps: Deps, event: dict[str, Any]) -> bool:
         any(readable(f) for f in files)
 
 
+def file_offer_blocks(language: str) -> list[dict[str, Any]]:
+    return [section(t("file_offer", language)),
+            {"type": "actions", "elements": [button(t("handoff", language), HANDOFF, "", style="primary")]}]
+
+
 def handle(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
     user = str(event.get("user") or "")
     channel = str(event["channel"])
@@ -83,6 +89,10 @@ def handle(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
     language = detect_language(event.get("text") or "") if (event.get("text") or "").strip() else "ja"
     names = ", ".join(file_name(f) for f in files)
     try:
+        if in_dm and not deps.is_staff(user):
+            # A founder's file (「この資料を見てもらえますか？」): the bot cannot read it for them, a person can.
+            post(client, place, text=t("file_offer", language), blocks=file_offer_blocks(language), logger=deps.logger)
+            return
         if deps.editor is None:
             if in_dm:
                 post(client, place, text=t("kb_unavailable", language), logger=deps.logger)

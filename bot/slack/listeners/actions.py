@@ -1,25 +1,25 @@
-"""Buttons: feedback, hand-off, the match form, and the supporters' take / resolve."""
+"""Buttons: feedback, sources, details, sharing, hand-off, the match form, and the supporters' take / resolve."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.slack import blocks as kit
-from bot.slack import feedback, handoff, matchform
+from bot.slack import cards, feedback, handoff, matchform
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import report_failure
 
 
 def register(app: App, deps: Deps) -> None:
-    def guarded(what: str, work: Callable[[WebClient, dict[str, Any]], None]) -> Callable[..., None]:
-        def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def guarded(what: str, work: Callable[[WebClient, dict[str, Any], Respond], None]) -> Callable[..., None]:
+        def listener(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
             ack()
             try:
-                work(client, body)
+                work(client, body, respond)
             except Exception as exc:  # the Slack edge
                 channel, thread_ts = handoff.origin_of(body)
                 user = body["user"]["id"]
@@ -29,12 +29,15 @@ def register(app: App, deps: Deps) -> None:
         listener.__name__ = f"on_{what.replace(' ', '_')}"
         return listener
 
-    app.action(kit.FEEDBACK_UP)(guarded("feedback up", lambda c, b: feedback.rate_up(deps, c, b)))
-    app.action(kit.FEEDBACK_DOWN)(guarded("feedback down", lambda c, b: feedback.rate_down(deps, c, b)))
-    app.action(kit.HANDOFF)(guarded("hand-off form", lambda c, b: handoff.open_form(deps, c, b)))
-    app.action(kit.OPEN_MATCH)(guarded("match form", lambda c, b: _open_match(deps, c, b)))
-    app.action(kit.TAKE)(guarded("take", lambda c, b: handoff.change_state(deps, c, b, action="take")))
-    app.action(kit.RESOLVE)(guarded("resolve", lambda c, b: handoff.change_state(deps, c, b, action="resolve")))
+    app.action(kit.FEEDBACK)(guarded("feedback", lambda c, b, _: feedback.rate(deps, c, b)))
+    app.action(kit.SOURCES)(guarded("sources", lambda c, b, _: cards.open_sources(deps, c, b)))
+    app.action(kit.DETAILS)(guarded("match details", lambda c, b, _: cards.open_details(deps, c, b)))
+    app.action(kit.HANDOFF)(guarded("hand-off form", lambda c, b, _: handoff.open_form(deps, c, b)))
+    app.action(kit.OPEN_MATCH)(guarded("match form", lambda c, b, _: _open_match(deps, c, b)))
+    app.action(kit.TAKE)(guarded("take", lambda c, b, _: handoff.change_state(deps, c, b, action="take")))
+    app.action(kit.RESOLVE)(guarded("resolve", lambda c, b, _: handoff.change_state(deps, c, b, action="resolve")))
+
+    app.action(kit.SHARE)(guarded("share", lambda c, b, r: cards.share(deps, c, b, r)))
 
     @app.action(kit.LINK)
     def on_link(ack: Ack) -> None:

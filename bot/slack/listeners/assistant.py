@@ -1,5 +1,7 @@
-"""Slack's AI-app surface (bolt's Assistant): suggested prompts, a status while we work, a thread
-title, and the answer streamed where the workspace allows."""
+"""Threads in the bot's DM (bolt's Assistant): the assistant_view surface of workspaces that still have it
+(assistant_thread_started: greeting and suggested prompts; a thread title), and, under agent messaging
+too, every reply in a DM thread: a status while we work, the answer streamed where the workspace
+allows, or the message relayed when a supporter has taken the thread's consultation."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.answering import answer_and_post, plain_question
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import report_failure, slack_error
-from bot.slack.messages import SUGGESTED_PROMPTS_JA, t
+from bot.slack.locale import user_language
+from bot.slack.messages import suggested_prompts, t
+from bot.slack.relay import relayed
 from bot.slack.text import shorten
 from bot.store import StoreError
 from retrieval.language import detect_language
@@ -25,8 +29,9 @@ def register(app: App, deps: Deps) -> None:
     def start(say: Say, set_suggested_prompts: SetSuggestedPrompts, payload: dict[str, Any],
               client: WebClient) -> None:
         try:
-            say(t("greeting", "ja"))
-            set_suggested_prompts(prompts=SUGGESTED_PROMPTS_JA, title=t("prompts_title", "ja"))
+            language = user_language(deps, client, (payload.get("assistant_thread") or {}).get("user_id") or "")
+            say(t("greeting", language))
+            set_suggested_prompts(prompts=suggested_prompts(language), title=t("prompts_title", language))
         except Exception as exc:  # the Slack edge
             thread = payload.get("assistant_thread") or {}
             place = Place(channel=thread["channel_id"], thread_ts=thread.get("thread_ts")) \
@@ -38,6 +43,8 @@ def register(app: App, deps: Deps) -> None:
                    set_title: SetTitle, say_stream: SayStream) -> None:
         place = Place(channel=payload["channel"], thread_ts=payload["thread_ts"], user_id=payload.get("user"),
                       team_id=context.team_id)
+        if relayed(deps, client, payload, bot_user_id=context.bot_user_id):
+            return
         question = plain_question(payload.get("text") or "", bot_user_id=context.bot_user_id)
         language = detect_language(question) if question else "ja"
         try:

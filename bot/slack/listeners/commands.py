@@ -1,10 +1,14 @@
 """`/kakehashi ask …`, `/kakehashi match …`, `/kakehashi help`; `/kakehashi kb …` (staff) is in kb.py.
 
 Slack allows three seconds: the acknowledgement goes out at once and the work runs after it
-(bolt's lazy listeners)."""
+(bolt's lazy listeners). Everything here is private to the asker, as Slack's own default for slash
+commands is: the "checking…" note is replaced by the answer through the response_url, and the
+answer carries 「チャンネルに共有」 for when the asker wants the channel to see it."""
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -12,7 +16,7 @@ from slack_sdk import WebClient
 
 from bot.slack import matchform
 from bot.slack.answering import answer_and_post, match_and_post
-from bot.slack.blocks import help_blocks
+from bot.slack.blocks import help_blocks, section
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import report_failure
 from bot.slack.listeners import kb
@@ -25,14 +29,28 @@ _SUBCOMMANDS = {"ask": "ask", "質問": "ask", "match": "match", "マッチ": "m
                 "help": "help", "ヘルプ": "help", "使い方": "help", "kb": "kb", "ナレッジ": "kb"}
 
 
+_COMMAND_LIKE = re.compile(r"^[a-z][a-z_-]{0,11}$")  # `hepl`, `asdf`: a mistyped command, not a question
+
+
 def parse(text: str | None) -> tuple[str, str]:
-    """(subcommand, rest); text without a known subcommand is a question."""
+    """(subcommand, rest); text without a known subcommand is a question, except a lone lower-case
+    word, which is a mistyped subcommand: ("unknown", word)."""
     text = (text or "").strip()
     if not text:
         return "help", ""
     head, _, rest = text.partition(" ")
     sub = _SUBCOMMANDS.get(head.lower())
-    return (sub, rest.strip()) if sub else ("ask", text)
+    if sub:
+        return sub, rest.strip()
+    if not rest and _COMMAND_LIKE.match(head):
+        return "unknown", head
+    return "ask", text
+
+
+def unknown_text(word: str, language: str) -> str:
+    close = difflib.get_close_matches(word.lower(), [k for k in _SUBCOMMANDS if k.isascii()], n=1, cutoff=0.6)
+    hint = t("did_you_mean", language, command=close[0]) if close else ""
+    return t("unknown_command", language, word=escape_mrkdwn(word), hint=hint).strip()
 
 
 def register(app: App, deps: Deps) -> None:
@@ -43,6 +61,10 @@ def register(app: App, deps: Deps) -> None:
             kb.acknowledge(deps, ack, command, rest)
         elif sub == "help":
             ack(text="Kakehashi", blocks=help_blocks(language))
+        elif sub == "unknown":
+            ack(text=unknown_text(rest, "ja"), blocks=[section(unknown_text(rest, "ja")), *help_blocks("ja")])
+        elif sub == "ask" and not rest:
+            ack(text=t("empty_ask", language))
         elif sub == "match" and not rest:
             ack()  # the form opens from the lazy listener, with the trigger id
         elif sub == "match":
@@ -52,7 +74,7 @@ def register(app: App, deps: Deps) -> None:
 
     def work(command: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond) -> None:
         sub, rest = parse(command.get("text"))
-        if sub == "help":
+        if sub in ("help", "unknown") or (sub == "ask" and not rest):
             return
         if sub == "kb":
             kb.work(deps, client, command, rest, respond)
@@ -67,7 +89,7 @@ def register(app: App, deps: Deps) -> None:
             return
         run = match_and_post if sub == "match" else answer_and_post
         kwargs: dict[str, Any] = {"text": rest} if sub == "match" else {"raw_text": rest}
-        run(deps, client, place=place, surface="command", bot_user_id=context.bot_user_id, lead_question=True,
-            moved=lambda note: respond(text=note, response_type="ephemeral"), **kwargs)
+        run(deps, client, place=place, surface="command", bot_user_id=context.bot_user_id, private=respond,
+            **kwargs)
 
     app.command(COMMAND)(ack=acknowledge, lazy=[work])

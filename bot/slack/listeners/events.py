@@ -1,19 +1,25 @@
-"""Events API: @mentions in channels, direct messages, follow-ups in our threads, the App Home,
-and documents staff upload for the knowledge base (bot/slack/uploads.py)."""
+"""Events API: @mentions in channels, direct messages (Slack's agent messaging: each DM message is a
+thread root, answered in its thread with a loading status), follow-ups in our threads, messages relayed
+between a founder and the supporter who took their consultation, the App Home (its Messages tab greets
+with suggested prompts), and documents staff upload for the knowledge base (bot/slack/uploads.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.chat_stream import ChatStream
 
-from bot.slack import uploads
+from bot.slack import relay, uploads
 from bot.slack.answering import CONTEXT_MESSAGES, answer_and_post
 from bot.slack.deps import Deps, Place
-from bot.slack.edge import slack_error
+from bot.slack.edge import post, slack_error
 from bot.slack.handoff import publish_home
+from bot.slack.locale import text_language, user_language
+from bot.slack.messages import suggested_prompts, t
 from bot.store import StoreError
 
 
@@ -23,19 +29,27 @@ def register(app: App, deps: Deps) -> None:
         if uploads.is_upload(deps, event):
             return  # a document for the knowledge base: the message event for it adds it
         _seen(deps, client, event)
-        answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
-                        surface="mention", bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
-                        thread_context=bool(event.get("thread_ts")))
+        try:
+            answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
+                            surface="mention", bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
+                            thread_context=bool(event.get("thread_ts")))
+        finally:
+            _unseen(deps, client, event)
 
     @app.event("message")
     def on_message(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         kind = event.get("channel_type")
+        if relay.relayed(deps, client, event, bot_user_id=context.bot_user_id):
+            return
         if uploads.is_upload(deps, event):
             uploads.handle(deps, client, event)
             return
         if kind == "im" and not event.get("thread_ts"):
-            answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
-                            surface="dm", bot_user_id=context.bot_user_id, message_ts=event.get("ts"))
+            place = _place(event, context)
+            loading(deps, client, place, text=event.get("text") or "")
+            answer_and_post(deps, client, raw_text=event.get("text") or "", place=place, surface="dm",
+                            bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
+                            start_stream=dm_stream(client, place))
             return
         thread_ts = event.get("thread_ts")
         if not thread_ts or kind == "im":
@@ -51,11 +65,32 @@ def register(app: App, deps: Deps) -> None:
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") == "home":
-            try:
+        tab = event.get("tab", "home")
+        try:
+            if tab == "messages":
+                greet(deps, client, event)
+            elif tab == "home":
                 publish_home(deps, client, event["user"])
-            except SlackApiError as exc:
-                deps.logger.error("views.publish for %s failed: %s", event.get("user"), slack_error(exc))
+        except SlackApiError as exc:
+            deps.logger.error("app_home_opened (%s) for %s failed: %s", tab, event.get("user"), slack_error(exc))
+
+    @app.event("app_context_changed")
+    def on_context(event: dict[str, Any]) -> None:
+        # What the user is looking at beside the agent pane; answers do not depend on it (yet).
+        deps.logger.debug("app context changed: %s", (event.get("context") or {}).get("entities"))
+
+
+def greet(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
+    """The DM's Messages tab opened (agent messaging): suggested prompts for the composer, and a greeting
+    the first time only (an empty conversation), in the user's Slack language."""
+    channel = event.get("channel") or event["user"]
+    language = user_language(deps, client, event["user"])
+    client.assistant_threads_setSuggestedPrompts(channel_id=channel, title=t("prompts_title", language),
+                                                 prompts=suggested_prompts(language))
+    history = client.conversations_history(channel=channel, limit=1)
+    if not history.get("messages"):
+        post(client, Place(channel=channel, user_id=event["user"]), text=t("greeting", language),
+             logger=deps.logger)
 
 
 def _answering_in(deps: Deps, client: WebClient, channel: str, thread_ts: str, *, bot_user_id: str | None) -> bool:
@@ -79,6 +114,33 @@ def _answering_in(deps: Deps, client: WebClient, channel: str, thread_ts: str, *
 def _place(event: dict[str, Any], context: BoltContext) -> Place:
     return Place(channel=event["channel"], thread_ts=event.get("thread_ts") or event.get("ts"),
                  user_id=event.get("user"), team_id=context.team_id)
+
+
+def loading(deps: Deps, client: WebClient, place: Place, *, text: str) -> None:
+    """The loading sign under a DM message while the answer is being written (cleared by the reply)."""
+    language = text_language(deps, client, place.user_id, text)
+    try:
+        client.assistant_threads_setStatus(channel_id=place.channel, thread_ts=str(place.thread_ts),
+                                           status=t("status", language),
+                                           loading_messages=[t("status", language), t("status_more", language)])
+    except SlackApiError as exc:  # cosmetic: answer anyway
+        deps.logger.info("assistant.threads.setStatus failed: %s", slack_error(exc))
+
+
+def dm_stream(client: WebClient, place: Place) -> Callable[..., ChatStream]:
+    """The answer streamed into the DM message's thread (chat.startStream and its successors)."""
+    def start(**options: Any) -> ChatStream:
+        return client.chat_stream(channel=place.channel, thread_ts=str(place.thread_ts),
+                                  recipient_user_id=place.user_id, recipient_team_id=place.team_id, **options)
+    return start
+
+
+def _unseen(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
+    """The question is answered: the 👀 goes."""
+    try:
+        client.reactions_remove(channel=event["channel"], timestamp=event["ts"], name="eyes")
+    except SlackApiError as exc:
+        deps.logger.info("reactions.remove failed: %s", slack_error(exc))
 
 
 def _seen(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from bot.slack.kbflow import (
     editor_of,
     problems_of,
 )
+from bot.slack.locale import user_language
 from bot.slack.messages import t
 from bot.slack.text import escape_mrkdwn
 from knowledge.editor import ConflictError, NothingToChangeError, UnknownRecordError
@@ -105,7 +106,8 @@ def work(deps: Deps, client: WebClient, command: dict[str, Any], rest: str, resp
     if deps.editor is None or not deps.is_staff(user):
         return  # the acknowledgement already refused, and logged
     sub, args = parse_kb(rest)
-    language = language_of(rest)
+    # "edit mhlw-mediso" says nothing about the staff member's language: their Slack locale does.
+    language = user_language(deps, client, user)
 
     def say(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         respond(text=text, blocks=blocks, response_type="ephemeral")
