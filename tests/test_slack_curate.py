@@ -1,0 +1,147 @@
+"""「回答として登録」 end to end: a founder's question is handed off, a supporter answers in the card's thread
+and resolves it, staff save the answer from the card, and the next founder who asks the same thing in other
+words gets the supporter's answer at once; retired, it stops. The real app over HTTP against the fake Slack,
+a copy of the knowledge folder, the real editor, live knowledge, index and answerer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from knowledge.editor import Actor, KnowledgeEditor
+from knowledge.settings import Settings
+from retrieval.answer import Answerer
+from retrieval.curated import CuratedAnswers, CuratedThreshold
+from retrieval.embeddings import Embedder
+from retrieval.engine import ingest, open_index
+from retrieval.live import LiveKnowledge
+from tests.fakeslack import FakeSlack
+from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, button, make_rig, posted_text, user_says
+
+QUESTION = "MEDISOへの相談は無料ですか？"
+PARAPHRASE = "MEDISOに相談するのにお金は必要？"
+REPLY = "MEDISOへの相談は無料です。事務局に連絡すれば、登録サポーターが課題に応じて対応します。"
+
+
+@pytest.fixture
+def curate_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder,
+               small_knowledge_dir: Path) -> Iterator[Rig]:
+    settings = seed_settings.model_copy(update={"knowledge_dir": small_knowledge_dir, "data_dir": tmp_path / "data"})
+    index = open_index(settings, embedder=embedder)
+    ingest(settings, index)
+    editor = KnowledgeEditor(root=small_knowledge_dir)
+    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb_stale_days)
+    live = LiveKnowledge(settings=settings, editor=editor, index=index,
+                         answerer=Answerer(index=index, k=8, curated=curated), check_interval_s=0.0)
+    rig = make_rig(base=settings, fake=fake_slack, tmp_path=tmp_path, editor=editor, live=live)
+    yield rig
+    rig.close()
+
+
+def _ask(rig: Rig, question: str, *, user: str) -> str:
+    """`question` asked with a mention by `user`; the bot's answer in its thread, as the founder sees it."""
+    root, _ = user_says(rig, question, mention=True, user=user)
+    rig.fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == root)
+    rig.settle()
+    message = next(m for m in rig.fake.thread("C0GENERAL", root) if m.bot_id)
+    return json.dumps(message.to_slack().get("blocks") or [], ensure_ascii=False) + message.text
+
+
+def _card(rig: Rig) -> dict[str, Any]:
+    return next(m for m in rig.fake.messages[SUPPORTERS] if not m.thread_ts or m.thread_ts == m.ts).to_slack()
+
+
+def _resolved_consultation(rig: Rig) -> dict[str, Any]:
+    """QUESTION handed off with consent, answered by a supporter in the card's thread, resolved."""
+    root, _ = user_says(rig, QUESTION, mention=True)
+    rig.fake.wait_for("chat.postMessage")
+    rig.settle()
+    message = next(m for m in rig.fake.thread("C0GENERAL", root) if m.bot_id).to_slack()
+    rig.driver.click(action_id="kk_handoff", value=button(message, "kk_handoff")["value"], user="U0ASKER",
+                     channel="C0GENERAL", message=message)
+    view = rig.fake.wait_for("views.open")[0].args["view"]
+    rig.driver.submit(view, {
+        "topic": {"value": {"type": "plain_text_input", "value": "MEDISOの費用について"}},
+        "urgency": {"value": {"type": "radio_buttons", "selected_option": {"value": "normal"}}},
+        "consent": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}}}, user="U0ASKER")
+    rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS)
+    rig.settle()
+    card = _card(rig)
+    rig.driver.click(action_id="kk_take", value="1", user="U0SUPPORTER", channel=SUPPORTERS, message=card)
+    rig.fake.wait_for("chat.update")
+    rig.settle()
+    user_says(rig, REPLY, channel=SUPPORTERS, thread_ts=card["ts"], user="U0SUPPORTER")
+    rig.settle()
+    rig.driver.click(action_id="kk_resolve", value="1", user="U0SUPPORTER", channel=SUPPORTERS, message=_card(rig))
+    rig.fake.wait_for("chat.update", count=2)
+    rig.settle()
+    return _card(rig)
+
+
+def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_until_retired(
+        curate_rig: Rig) -> None:
+    rig = curate_rig
+    before = _ask(rig, PARAPHRASE, user="U0FOUNDER2")
+    assert REPLY not in before
+
+    card = _resolved_consultation(rig)
+    assert "回答として登録" in posted_text(rig.fake.calls_to("chat.update")[-1])
+    curate = button(card, "kk_curate")
+
+    # A supporter who is not staff: refused, no form.
+    rig.driver.click(action_id="kk_curate", value=curate["value"], user="U0SUPPORTER", channel=SUPPORTERS,
+                     message=card)
+    refused = rig.fake.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0SUPPORTER")[-1]
+    assert "スタッフ" in refused.args["text"] and not rig.fake.calls_to("views.open")[1:]
+
+    # Staff, but the id of another consultation than the card's, or the card clicked from elsewhere: refused.
+    rig.driver.click(action_id="kk_curate", value="2", user=STAFF, channel=SUPPORTERS, message=card)
+    rig.driver.click(action_id="kk_curate", value=curate["value"], user=STAFF, channel="C0GENERAL", message=card)
+    rig.fake.wait_for("chat.postEphemeral", lambda c: c.args["user"] == STAFF, count=2)
+    assert len(rig.fake.calls_to("views.open")) == 1  # only the hand-off form so far
+
+    rig.driver.click(action_id="kk_curate", value=curate["value"], user=STAFF, channel=SUPPORTERS, message=card)
+    form = rig.fake.wait_for("views.open", count=2)[1].args["view"]
+    assert form["callback_id"] == "kk_curate_view"
+    fields = {b["block_id"]: b["element"].get("initial_value", "") for b in form["blocks"] if b["type"] == "input"}
+    assert fields["questions"] == QUESTION and fields["answer_ja"] == REPLY and fields["author"] == f"User {STAFF}"
+
+    values = {name: {"value": {"type": "plain_text_input", "value": value}} for name, value in {
+        "questions": f"{QUESTION}\nIs consulting MEDISO free?", "answer_ja": REPLY,
+        "answer_en": "Consulting MEDISO is free.", "records": "", "author": "佐藤 花子"}.items()}
+    # Sealed for the staff member who opened it: another user's submission is refused on the form.
+    forged = rig.driver.submit(form, values, user="U0STAFF2")
+    assert forged.json()["response_action"] == "errors"
+    leaking = {**values, "answer_ja": {"value": {"type": "plain_text_input", "value": REPLY + "（備考：資料001の読み）"}}}
+    refused_leak = rig.driver.submit(form, leaking, user=STAFF)
+    assert "相談者に見せられない" in refused_leak.json()["errors"]["answer_ja"]
+
+    saved = rig.driver.submit(form, values, user=STAFF)
+    assert saved.status == 200 and not saved.body
+    rig.fake.wait_for("chat.update", count=3)  # after the card's two: the DM says it is searchable
+    rig.settle()
+    editor = KnowledgeEditor(root=rig.settings.knowledge_dir)
+    [change] = editor.history("consultation-k-0001")
+    assert change.action == "add" and change.actor.id == STAFF and change.actor.via == "slack"
+
+    answer = _ask(rig, PARAPHRASE, user="U0FOUNDER3")
+    assert REPLY in answer and "佐藤 花子さん" in answer and "確認" in answer
+    english = _ask(rig, "Does it cost anything to consult MEDISO?", user="U0FOUNDER3")
+    assert "Consulting MEDISO is free." in english
+    unrelated = _ask(rig, "MEDISOの所在地はどこですか？", user="U0FOUNDER3")
+    assert REPLY not in unrelated
+    assert any(row.mode == "curated" for row in rig.store.answers())
+
+    editor.retire("consultation-k-0001", actor=Actor(id=STAFF, via="cli"))
+    assert REPLY not in _ask(rig, PARAPHRASE, user="U0FOUNDER4")
+
+    # Saved once: the same card cannot make a second answer.
+    rig.driver.click(action_id="kk_curate", value=curate["value"], user=STAFF, channel=SUPPORTERS, message=card)
+    again = rig.fake.wait_for("views.open", count=3)[2].args["view"]
+    assert rig.driver.submit(again, values, user=STAFF).json()["response_action"] == "errors"
+    assert dt.date.today().isoformat() in editor.record_text("consultation-k-0001")[0]
