@@ -19,7 +19,7 @@ from typing import Any
 from bot.cli_common import CliError, embedded_store_held, make_editor
 from knowledge.editor import BASE_HEADER, RECORD_SUFFIXES, Actor, Change
 from knowledge.errors import KnowledgeError, RecordError
-from knowledge.freshness import stale_records
+from knowledge.freshness import stale_answers, stale_records
 from knowledge.schema import Ministry
 from knowledge.settings import Settings
 from retrieval.engine import ingest, open_index
@@ -222,13 +222,22 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stale(args: argparse.Namespace, settings: Settings) -> int:
     days = args.days or settings.kb_stale_days
-    stale = stale_records(make_editor(settings).load(), today=dt.date.today(), max_age_days=days)
+    kb = make_editor(settings).load()
+    stale = stale_records(kb, today=dt.date.today(), max_age_days=days)
+    answers = stale_answers(kb, today=dt.date.today(), max_age_days=days)
+    unused = [(f"確認日 {a.as_of:%Y-%m-%d} から{age}日：この回答はもう使われていません / checked {a.as_of:%Y-%m-%d}, "
+               f"{age} days ago (limit {days}): no longer given") for a, age in answers]
     if args.json:
         for item in stale:
             print(json.dumps({"id": item.record.id, "kind": item.record.kind, "title": item.record.title,
                               "as_of": item.record.as_of.isoformat(), "reasons": list(item.reasons)},
                              ensure_ascii=False))
+        for (answer, _), reason in zip(answers, unused, strict=True):
+            print(json.dumps({"id": answer.id, "kind": answer.kind, "title": answer.title,
+                              "as_of": answer.as_of.isoformat(), "reasons": [reason]}, ensure_ascii=False))
         return 0
+    for (answer, _), reason in zip(answers, unused, strict=True):
+        print(f"{answer.kind:<8} {answer.id}  {answer.title}\n    - {reason}")
     if not stale:
         print(f"nothing stale: every active record is under {days} days old and has no rounds all in the past")
         return 0

@@ -11,6 +11,7 @@ import pytest
 
 from knowledge.editor import Actor, KnowledgeEditor
 from knowledge.errors import RecordError
+from knowledge.freshness import stale_answers
 from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.curated import CuratedAnswers, CuratedThreshold
@@ -83,6 +84,9 @@ def test_stale_and_leaking_curated_answers_are_not_used(small_knowledge_dir: Pat
     later = _live(small_knowledge_dir, tmp_path / "data", embedder, today=dt.date(2028, 1, 1))
     later.editor.add_records(answer_yaml(), name="answer.yaml", actor=STAFF)
     assert later.ask(PARAPHRASE_JA).intent != "curated"  # checked over kb_stale_days (365) ago
+    # ... and `kb stale` lists it, so staff check it again.
+    assert [(a.id, age) for a, age in stale_answers(later.kb, today=dt.date(2028, 1, 1), max_age_days=365)] == [
+        (ANSWER_ID, (dt.date(2028, 1, 1) - dt.date(2026, 11, 20)).days)]
 
     now = _live(small_knowledge_dir, tmp_path / "data2", embedder, today=dt.date(2026, 12, 5))
     leaking = answer_yaml(answer_ja="無料です（備考：001_e20f596e76c29b16.txt の読みによる）。")
