@@ -29,16 +29,19 @@ REPLY = "MEDISOへの相談は無料です。事務局に連絡すれば、登�
 
 
 @pytest.fixture
-def curate_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder,
-               small_knowledge_dir: Path) -> Iterator[Rig]:
+def live(seed_settings: Settings, tmp_path: Path, embedder: Embedder, small_knowledge_dir: Path) -> LiveKnowledge:
     settings = seed_settings.model_copy(update={"knowledge_dir": small_knowledge_dir, "data_dir": tmp_path / "data"})
     index = open_index(settings, embedder=embedder)
     ingest(settings, index)
     editor = KnowledgeEditor(root=small_knowledge_dir)
     curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb_stale_days)
-    live = LiveKnowledge(settings=settings, editor=editor, index=index,
+    return LiveKnowledge(settings=settings, editor=editor, index=index,
                          answerer=Answerer(index=index, k=8, curated=curated), check_interval_s=0.0)
-    rig = make_rig(base=settings, fake=fake_slack, tmp_path=tmp_path, editor=editor, live=live)
+
+
+@pytest.fixture
+def curate_rig(live: LiveKnowledge, fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Rig]:
+    rig = make_rig(base=live.settings, fake=fake_slack, tmp_path=tmp_path, editor=live.editor, live=live)
     yield rig
     rig.close()
 
@@ -145,3 +148,38 @@ def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_unt
     again = rig.fake.wait_for("views.open", count=3)[2].args["view"]
     assert rig.driver.submit(again, values, user=STAFF).json()["response_action"] == "errors"
     assert dt.date.today().isoformat() in editor.record_text("consultation-k-0001")[0]
+
+
+def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(curate_rig: Rig,
+                                                                             live: LiveKnowledge) -> None:
+    from bot.desk_gaps import gap_report
+    from bot.slack.gapsreport import gaps_blocks
+
+    rig = curate_rig
+    question = "MEDISOの相談は英語でもできますか？"
+    rig.store.record_answer(surface="mention", question=question, answer="（回答）", language="ja", confident=False,
+                            mode="extractive", citations=[], user_id="U0ASKER", channel_id="C0GENERAL")
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    report = gap_report(rig.settings, rig.store, index=live.index, now=now, days=7, knowledge=lambda: live.kb)
+    blocks = gaps_blocks(report)
+    offer = button({"blocks": blocks}, "kk_curate_gap")
+    assert offer["value"] == question and report.topics[0].covered_by is None
+    message = {"ts": "1700000999.000100", "blocks": blocks}
+
+    rig.driver.click(action_id="kk_curate_gap", value=offer["value"], user="U0SUPPORTER", channel=SUPPORTERS,
+                     message=message)
+    rig.fake.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0SUPPORTER")
+    rig.driver.click(action_id="kk_curate_gap", value=offer["value"], user=STAFF, channel=SUPPORTERS, message=message)
+    form = rig.fake.wait_for("views.open")[0].args["view"]
+    fields = {b["block_id"]: b["element"].get("initial_value", "") for b in form["blocks"] if b["type"] == "input"}
+    assert fields["questions"] == question and fields["answer_ja"] == ""
+    values = {name: {"value": {"type": "plain_text_input", "value": value}} for name, value in {
+        "questions": question, "answer_ja": "はい、MEDISOには英語で相談できます。", "answer_en": "",
+        "records": "", "author": "佐藤 花子"}.items()}
+    assert rig.driver.submit(form, values, user=STAFF).status == 200
+    rig.fake.wait_for("chat.update")
+    rig.settle()
+    assert "はい、MEDISOには英語で相談できます。" in _ask(rig, "MEDISOへの相談は英語でも大丈夫ですか？", user="U0FOUNDER2")
+    covered = gap_report(rig.settings, rig.store, index=live.index, now=now, days=7, knowledge=lambda: live.kb)
+    assert covered.topics[0].covered_by is not None
+    assert "kk_curate_gap" not in json.dumps(gaps_blocks(covered))

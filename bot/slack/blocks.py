@@ -33,6 +33,7 @@ TAKE = "kk_take"
 RESOLVE = "kk_resolve"
 LINK = "kk_link"  # link-out buttons; Slack still sends an action, which we acknowledge
 CURATE = "kk_curate"  # 「回答として登録」 on a resolved consultation's card (staff only)
+CURATE_GAP = "kk_curate_gap"  # 「回答を書く」 on a gaps-report topic no curated answer covers (staff only)
 FEEDBACK_VIEW = "kk_feedback_view"
 HANDOFF_VIEW = "kk_handoff_view"
 MATCH_VIEW = "kk_match_view"

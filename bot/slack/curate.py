@@ -1,4 +1,4 @@
-"""「回答として登録」: a resolved consultation becomes a curated answer.
+"""「回答として登録」: a resolved consultation becomes a curated answer (and 「回答を書く」 on a gaps-report topic).
 
 On the card of a resolved consultation, staff open a form pre-filled with the founder's question and the
 supporters' replies in the card's thread (conversations.replies), edit it, and save it through the
@@ -13,6 +13,7 @@ member who opened it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any
 
@@ -57,7 +58,7 @@ def supporter_replies(messages: list[dict[str, Any]], *, asker: str) -> list[str
 
 
 def curate_modal(*, private_metadata: dict[str, Any], question: str, answer: str, author: str,
-                 ref: str) -> Block:
+                 ref: str | None) -> Block:
     """The form: the question's phrasings, the answer in Japanese (and English), what it cites, who checked."""
     def field(block_id: str, label: str, *, initial: str = "", multiline: bool = False, optional: bool = False,
               hint: str = "", max_length: int = MAX_ANSWER_CHARS) -> Block:
@@ -79,7 +80,8 @@ def curate_modal(*, private_metadata: dict[str, Any], question: str, answer: str
         "submit": _text("登録する"),
         "close": _text("キャンセル"),
         "blocks": [
-            _section(f"相談 {ref} への回答を、次から同じ質問に答える「確認済みの回答」として登録します。"
+            _section((f"相談 {ref} への回答を、" if ref else "この質問への回答を、")
+                     + "次から同じ質問に答える「確認済みの回答」として登録します。"
                      "相談者に見せてよい内容だけを書いてください（相談者の名前や社名、内部メモは消してください）。"),
             field("questions", "質問（1行に1つ。言い換えや英語の聞き方を足すと見つかりやすくなります）",
                   initial=question, multiline=True, max_length=1000),
@@ -100,17 +102,18 @@ def curate_form_values(state_values: dict[str, Any]) -> dict[str, str]:
     return {name: value(name) for name in _FIELDS}
 
 
-def record_from_form(values: dict[str, str], *, answer_id: str, consultation_ref: str,
+def record_from_form(values: dict[str, str], *, answer_id: str, consultation_ref: str | None,
                      today: dt.date) -> dict[str, Any]:
     questions = [line.strip() for line in values["questions"].splitlines() if line.strip()]
     data: dict[str, Any] = {
         "kind": "answer", "id": answer_id, "questions": list(dict.fromkeys(questions)),
         "answer_ja": values["answer_ja"], "author": values["author"], "as_of": today,
-        "consultation": consultation_ref,
         "sources": [{"record": record_id} for record_id in dict.fromkeys(_RECORD_IDS.findall(values["records"]))],
     }
     if values["answer_en"]:
         data["answer_en"] = values["answer_en"]
+    if consultation_ref:
+        data["consultation"] = consultation_ref
     return data
 
 
@@ -180,6 +183,30 @@ def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
         author=_display_name(deps, client, user), ref=consultation.ref))
 
 
+def open_from_gap(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    """「回答を書く」 on a topic of the weekly gaps report: the same form, pre-filled with the topic's question."""
+    user = body["user"]["id"]
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.supporters_channel)
+            and (body.get("view") or {}).get("type") != "home"
+            and deps.check_staff(user, attempted="write a curated answer for a gaps-report topic")):
+        _refuse(deps, client, user=user, channel=channel, why="not staff, or not in the supporters' channel")
+        return
+    if deps.editor is None:
+        ephemeral(client, channel=channel, user=user, text=t("kb_unavailable", "ja"), logger=deps.logger)
+        return
+    # The value is the topic's shared question as the report showed it (text to edit, not an id to trust).
+    question = slack_to_plain(str(body["actions"][0].get("value") or ""), bot_user_id=None)[:300]
+    metadata = guards.seal({"g": 1}, user=user, secret=guards.seal_key(deps.settings))
+    client.views_open(trigger_id=body["trigger_id"], view=curate_modal(
+        private_metadata=metadata, question=question, answer="", author=_display_name(deps, client, user), ref=None))
+
+
+def gap_answer_id(question: str) -> str:
+    """An answer written from the gaps report: named by its question, so the same topic makes one answer."""
+    return f"faq-{hashlib.sha256(' '.join(question.split()).encode()).hexdigest()[:10]}"
+
+
 def _display_name(deps: Deps, client: WebClient, user: str) -> str:
     try:
         found = client.users_info(user=user)["user"]
@@ -199,15 +226,20 @@ def check_form(deps: Deps, body: dict[str, Any]) -> tuple[dict[str, str], dict[s
         return {"answer_ja": t("curate_refused", "ja")}, None
     if deps.editor is None:
         return {"answer_ja": t("kb_unavailable", "ja")}, None
-    try:
-        consultation = deps.store.get_consultation(int(meta["k"]))
-    except (KeyError, ValueError, ConsultationNotFound):
-        return {"answer_ja": t("curate_refused", "ja")}, None
-    if consultation.status != "resolved":
-        return {"answer_ja": t("curate_not_resolved", "ja")}, None
+    values = curate_form_values(body["view"]["state"]["values"])
+    if meta.get("g"):
+        first = next((line.strip() for line in values["questions"].splitlines() if line.strip()), "")
+        answer_id, ref = gap_answer_id(first), None
+    else:
+        try:
+            consultation = deps.store.get_consultation(int(meta["k"]))
+        except (KeyError, ValueError, ConsultationNotFound):
+            return {"answer_ja": t("curate_refused", "ja")}, None
+        if consultation.status != "resolved":
+            return {"answer_ja": t("curate_not_resolved", "ja")}, None
+        answer_id, ref = answer_id_for(consultation), consultation.ref
     kb = current_kb(deps)
-    data = record_from_form(curate_form_values(body["view"]["state"]["values"]), answer_id=answer_id_for(consultation),
-                            consultation_ref=consultation.ref, today=dt.date.today())
+    data = record_from_form(values, answer_id=answer_id, consultation_ref=ref, today=dt.date.today())
     if any(a.id == data["id"] for a in kb.answers):
         return {"answer_ja": t("curate_exists", "ja", id=data["id"])}, None
     errors = form_errors(data, known_ids={r.id for r in kb.records} | {a.id for a in kb.answers})

@@ -21,6 +21,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.desk_gaps import JST, gap_report, reason_label
+from bot.slack.blocks import CURATE_GAP, button
 from bot.slack.deps import AnswererLike, Deps
 from bot.slack.edge import log_failure, new_reference
 from bot.slack.messages import t
@@ -74,6 +75,8 @@ def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
     if private and not topic.private:
         lines.append(t("gaps_private_count", language, n=private))
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:SECTION_LIMIT]}}]
+    if topic.covered_by is None and not topic.private:
+        blocks[0]["accessory"] = button(t("gaps_write", language), CURATE_GAP, shorten(topic.label, 300))
     # Other wordings of the question, and what 👎 raters wrote: what staff need to write the answer.
     shared = [i for i in topic.items if not i.private]
     seen: list[str] = []

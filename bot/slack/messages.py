@@ -32,6 +32,7 @@ _TEXT: dict[str, dict[str, str]] = {
                             "en": "Only a resolved consultation can be registered as an answer."},
     "curate_exists": {"ja": "この相談の回答はすでに登録されています（{id}）。変更は `/kakehashi kb` から行えます。",
                       "en": "This consultation's answer is already registered ({id}); change it with `/kakehashi kb`."},
+    "gaps_write": {"ja": "回答を書く", "en": "Write an answer"},
     "gaps_more": {"ja": "ほか {n} トピック。すべては `kakehashi report gaps` で確認できます。",
              "en": "{n} more topics: run `kakehashi report gaps` to see them all."},
     "gaps_fallback": {"ja": "ナレッジベースの不足: {topics}トピック、{items}件（過去{days}日）",

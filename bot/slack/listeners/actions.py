@@ -40,6 +40,7 @@ def register(app: App, deps: Deps) -> None:
 
     app.action(kit.SHARE)(guarded("share", lambda c, b, r: cards.share(deps, c, b, r)))
     app.action(kit.CURATE)(guarded("curate form", lambda c, b, _: curate.open_form(deps, c, b)))
+    app.action(kit.CURATE_GAP)(guarded("curate form", lambda c, b, _: curate.open_from_gap(deps, c, b)))
 
     @app.action(kit.LINK)
     def on_link(ack: Ack) -> None:
