@@ -18,6 +18,7 @@ from knowledge.schema import (
     RECORD_DIRS,
     RECORD_TYPES,
     VC,
+    AnswerSource,
     CuratedAnswer,
     DocumentMeta,
     Program,
@@ -214,8 +215,9 @@ def load_documents(root: Path) -> list[Document]:
 def check_sources(record: Record | CuratedAnswer, path: Path, documents: dict[str, str]) -> None:
     """Every cited passage must stand in its document, so each fact stays traceable."""
     if isinstance(record, CuratedAnswer):
-        cited: list[tuple[str, int | None, Any]] = [("sources", i, s) for i, s in enumerate(record.sources)
-                                                    if s.document is not None]
+        # A cited record is checked once every record is loaded (_check_answer_records).
+        cited: list[tuple[str, int | None, Source | AnswerSource]] = [
+            ("sources", i, s) for i, s in enumerate(record.sources) if s.document is not None]
     else:
         cited = [("sources", i, s) for i, s in enumerate(record.sources)]
     if isinstance(record, VC):

@@ -140,12 +140,28 @@ def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_unt
     assert REPLY not in unrelated
     assert any(row.mode == "curated" for row in rig.store.answers())
 
+    # Editable from Slack like every record: `/kakehashi kb edit ID` opens the same form, filled from the file.
+    rig.driver.command("kb edit consultation-k-0001", user=STAFF, channel=SUPPORTERS)
+    edit = rig.fake.wait_for("views.open", count=3)[2].args["view"]
+    filled = {b["block_id"]: b["element"].get("initial_value", "") for b in edit["blocks"] if b["type"] == "input"}
+    assert filled["questions"] == f"{QUESTION}\nIs consulting MEDISO free?" and filled["answer_ja"] == REPLY
+    assert filled["answer_en"] == "Consulting MEDISO is free."
+    amended = {**values, "answer_ja": {"value": {"type": "plain_text_input", "value": REPLY + "予約は不要です。"}}}
+    assert rig.driver.submit(edit, amended, user=STAFF).status == 200
+    rig.fake.wait_for("chat.update", count=4)
+    rig.settle()
+    assert [c.action for c in editor.history("consultation-k-0001")] == ["update", "add"]
+    assert "予約は不要です。" in _ask(rig, PARAPHRASE, user="U0FOUNDER3")
+    # The same form again, after that save: refused, naming the change.
+    stale = rig.driver.submit(edit, values, user=STAFF).json()
+    assert stale["response_action"] == "errors"
+
     editor.retire("consultation-k-0001", actor=Actor(id=STAFF, via="cli"))
     assert REPLY not in _ask(rig, PARAPHRASE, user="U0FOUNDER4")
 
     # Saved once: the same card cannot make a second answer.
     rig.driver.click(action_id="kk_curate", value=curate["value"], user=STAFF, channel=SUPPORTERS, message=card)
-    again = rig.fake.wait_for("views.open", count=3)[2].args["view"]
+    again = rig.fake.wait_for("views.open", count=4)[3].args["view"]
     assert rig.driver.submit(again, values, user=STAFF).json()["response_action"] == "errors"
     assert dt.date.today().isoformat() in editor.record_text("consultation-k-0001")[0]
 

@@ -25,11 +25,11 @@ from bot.slack import guards
 from bot.slack.blocks import CURATE_VIEW, Block, _section, _text, json_metadata, read_metadata
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, post, report_failure, slack_error
-from bot.slack.kbflow import actor_for, announce_change, current_kb, problems_of
+from bot.slack.kbflow import actor_for, announce_change, conflict_text, current_kb, problems_of
 from bot.slack.messages import t
-from bot.slack.text import shorten, slack_to_plain
+from bot.slack.text import slack_to_plain
 from bot.store import Consultation, ConsultationNotFound
-from knowledge.editor import ConflictError, NothingToChangeError
+from knowledge.editor import ConflictError, NothingToChangeError, UnknownRecordError
 from knowledge.errors import RecordError
 from knowledge.schema import CuratedAnswer
 from retrieval.leaks import leaks
@@ -65,7 +65,7 @@ def curate_modal(*, private_metadata: dict[str, Any], question: str, answer: str
         element: Block = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
                           "max_length": max_length}
         if initial:
-            element["initial_value"] = shorten(initial, max_length)
+            element["initial_value"] = initial[:max_length]  # line breaks kept: one phrasing a line
         block: Block = {"type": "input", "block_id": block_id, "label": _text(label), "element": element,
                         "optional": optional}
         if hint:
@@ -202,6 +202,24 @@ def open_from_gap(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
         private_metadata=metadata, question=question, answer="", author=_display_name(deps, client, user), ref=None))
 
 
+def open_edit(deps: Deps, client: WebClient, *, trigger_id: str | None, user: str, data: dict[str, Any],
+              base: str) -> None:
+    """`/kakehashi kb edit ID` of a curated answer (staff, checked by the caller): the same form, filled from the
+    file; saving it is a re-check by this staff member (as_of becomes today), refused if the file changed since."""
+    metadata = guards.seal({"e": str(data.get("id")), "b": base, "c": data.get("consultation")}, user=user,
+                           secret=guards.seal_key(deps.settings))
+    records = " ".join(str(s["record"]) for s in data.get("sources") or [] if isinstance(s, dict) and s.get("record"))
+    view = curate_modal(private_metadata=metadata, question="\n".join(data.get("questions") or []),
+                        answer=str(data.get("answer_ja") or ""), author=str(data.get("author") or ""), ref=None)
+    view["title"] = _text("確認済みの回答を編集")
+    for block in view["blocks"]:
+        if block.get("block_id") == "answer_en" and data.get("answer_en"):
+            block["element"]["initial_value"] = str(data["answer_en"])
+        if block.get("block_id") == "records" and records:
+            block["element"]["initial_value"] = records
+    client.views_open(trigger_id=trigger_id, view=view)
+
+
 def gap_answer_id(question: str) -> str:
     """An answer written from the gaps report: named by its question, so the same topic makes one answer."""
     return f"faq-{hashlib.sha256(' '.join(question.split()).encode()).hexdigest()[:10]}"
@@ -227,6 +245,20 @@ def check_form(deps: Deps, body: dict[str, Any]) -> tuple[dict[str, str], dict[s
     if deps.editor is None:
         return {"answer_ja": t("kb_unavailable", "ja")}, None
     values = curate_form_values(body["view"]["state"]["values"])
+    kb = current_kb(deps)
+    if meta.get("e"):
+        answer_id, ref = str(meta["e"]), meta.get("c")
+        try:
+            _, current = deps.editor.record_text(answer_id)
+        except UnknownRecordError:
+            return {"answer_ja": t("kb_unknown", "ja", error=f"{answer_id} no longer exists")}, None
+        if current != meta.get("b"):
+            later = deps.editor.history(answer_id, limit=1)
+            return {"answer_ja": conflict_text(ConflictError("changed", change=later[0] if later else None), "ja")}, None
+        data = record_from_form(values, answer_id=answer_id, consultation_ref=ref, today=dt.date.today())
+        data["status"] = kb.answer(answer_id).status if any(a.id == answer_id for a in kb.answers) else "active"
+        errors = form_errors(data, known_ids={r.id for r in kb.records} | {a.id for a in kb.answers})
+        return errors, (None if errors else {**data, "_base": meta.get("b")})
     if meta.get("g"):
         first = next((line.strip() for line in values["questions"].splitlines() if line.strip()), "")
         answer_id, ref = gap_answer_id(first), None
@@ -238,7 +270,6 @@ def check_form(deps: Deps, body: dict[str, Any]) -> tuple[dict[str, str], dict[s
         if consultation.status != "resolved":
             return {"answer_ja": t("curate_not_resolved", "ja")}, None
         answer_id, ref = answer_id_for(consultation), consultation.ref
-    kb = current_kb(deps)
     data = record_from_form(values, answer_id=answer_id, consultation_ref=ref, today=dt.date.today())
     if any(a.id == data["id"] for a in kb.answers):
         return {"answer_ja": t("curate_exists", "ja", id=data["id"])}, None
@@ -250,10 +281,14 @@ def save(deps: Deps, client: WebClient, body: dict[str, Any], data: dict[str, An
     """After the acknowledgement: write it through the editor, confirm by DM, refresh the running bot."""
     user = body["user"]["id"]
     place = Place(channel=user, user_id=user)
+    base = data.pop("_base", None)
     try:
         assert deps.editor is not None
-        change = deps.editor.save_record(data, actor=actor_for(user))
-    except (ConflictError, NothingToChangeError) as exc:
+        change = deps.editor.save_record(data, actor=actor_for(user), base=base)
+    except ConflictError as exc:
+        post(client, place, text=f":warning: {conflict_text(exc, 'ja')}", logger=deps.logger)
+        return
+    except NothingToChangeError as exc:
         post(client, place, text=t("curate_exists", "ja", id=data["id"]) + f"\n{exc}", logger=deps.logger)
         return
     except RecordError as exc:
