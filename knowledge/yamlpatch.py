@@ -33,9 +33,9 @@ def _yaml(text: str = "") -> YAML:
 
 def _plain(value: Any) -> Any:
     """A comparable form: dates as ISO strings, ruamel's containers as dicts and lists."""
-    if isinstance(value, Mapping):  # `key: null`, `key: []` and no key say the same
-        return {str(k): _plain(v) for k, v in value.items() if not (v is None or (isinstance(v, list | dict)
-                                                                                  and not v))}
+    if isinstance(value, Mapping):  # `key: null`, `key: []`, `key: false` and no key say the same (a default)
+        return {str(k): _plain(v) for k, v in value.items()
+                if not (v is None or v is False or (isinstance(v, list | dict | str) and not v))}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dt.date):

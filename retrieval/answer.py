@@ -36,10 +36,10 @@ from retrieval.curated import CuratedAnswers
 from retrieval.deadline import chat_timeout, within
 from retrieval.entities import Entity, EntityCatalog, fold, startup_name
 from retrieval.errors import LLMError
+from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
 from retrieval.sentences import MIN_SENTENCE_CHARS, sentence_pieces, split_sentences
-from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
 
 __all__ = ["Answer", "Answerer", "Citation", "Turn", "make_chat_model"]
@@ -70,6 +70,7 @@ _SECOND_ASKS = frozenset({"eligibility", "amount", "rate", "stages", "ministry",
 _ONE_ASK = frozenset({"rounds", "period", "date"})
 _UNSEEN_IDF = 5.0  # as rare as a word can be: no passage has it
 _QUOTE_CHARS = 220
+_KANA = re.compile(r"[\u3041-\u309f]")
 _YEAR = re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|R\d+\.")
 _KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 
@@ -299,15 +300,16 @@ class Answerer:
     @staticmethod
     def _not_again(draft: _Draft, history: Sequence[Turn], language: str) -> None:
         """A thread never gets the same answer twice: the lead already given is not given again."""
-        if not draft.lines:
+        if not draft.lines or not history:
             return
-        lead = _plain(draft.lines[0])
-        for turn in history:
-            given = [_plain(line) for line in turn.answer.splitlines() if line.strip()]
-            if lead and lead in given:
-                draft.lines = [words.phrase(language, "repeat")]
-                draft.confident = False
-                return
+        given = {_plain(line) for turn in history for line in turn.answer.splitlines() if line.strip()}
+        if _plain(draft.lines[0]) in given:
+            draft.lines = [words.phrase(language, "repeat")]
+            draft.confident = False
+            return
+        # What is known, or a quote, already said in the thread is not said again.
+        draft.lines = [draft.lines[0], *(line for line in draft.lines[1:] if _plain(line) not in given
+                                         or line == words.phrase(language, "supporter"))]
 
     # --- facts --------------------------------------------------------------------------------
 
@@ -321,17 +323,16 @@ class Answerer:
                 draft.add(words.phrase(lang, "unknown_thing", name=unknown))
                 u.intent = "out_of_scope"
                 return
-        if entity is not None:
-            # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
-            if self._structured(u, entity, citations, draft, attribute=u.attribute):
-                second = u.attributes[1] if len(u.attributes) > 1 else None
-                if draft.confident and second in _SECOND_ASKS and not {u.attribute, second} <= _ONE_ASK:
-                    self._structured(u, entity, citations, draft, attribute=second, first=False)
-                return
-        if entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup" and (
-                u.language == "en" or self._about_itself(u, entity)):
-            if self._describe(u, entity, citations, draft):
-                return
+        # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
+        if entity is not None and self._structured(u, entity, citations, draft, attribute=u.attribute):
+            second = u.attributes[1] if len(u.attributes) > 1 else None
+            if draft.confident and second in _SECOND_ASKS and not {u.attribute, second} <= _ONE_ASK:
+                self._structured(u, entity, citations, draft, attribute=second, first=False)
+            return
+        if (entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup"
+                and (u.language == "en" or self._about_itself(u, entity))
+                and self._describe(u, entity, citations, draft)):
+            return
         passages = self._passages(entity, hits, citations)
         if not passages and entity is None and vector is not None:
             # An English question finds the records' English summaries first; the facts are in the decks.
@@ -382,13 +383,12 @@ class Answerer:
         lang = u.language
         if isinstance(record, Program):
             summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
-        elif isinstance(record, VC):
-            return False
+        elif isinstance(record, CDMO):
+            summary = record.services_ja or ""
         else:
-            summary = getattr(record, "services_ja", None) or ""
+            return False  # a VC is listed, not described; a document-only thing has no summary
         if not summary:
             return False
-        name = entity.display(lang)
         name = _display(u, entity)
         first = _first_sentence(summary, lang, limit=260)
         # 「MEDISOは、…」: the summary often opens with the name already.
@@ -396,8 +396,12 @@ class Answerer:
             if lang == "ja" and said and first.startswith(f"{said}は"):
                 first = first[len(said) + 1:].lstrip("、")
         lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
-        quoted = []
-        for source in record.sources[:6]:
+        quoted: list[tuple[str, int]] = []
+        # The source's own sentence that the lead sums up first, then its other prose (not budget lines).
+        lead_grams = _grams(first)
+        prose = sorted(record.sources, key=lambda src: (-len(_grams(src.quote) & lead_grams),
+                                                         -len(_KANA.findall(src.quote))))
+        for source in prose[:6]:
             found = citations.sentence_with(source.quote, source.document)
             if found and len(found[0]) > 20 and all(found[0] != q for q, _ in quoted):
                 quoted.append(found)
@@ -588,7 +592,7 @@ class Answerer:
                     break
         order = [BudgetKind.REQUEST, BudgetKind.INITIAL, BudgetKind.SUPPLEMENTARY, BudgetKind.FUND_TOTAL,
                  BudgetKind.TOTAL, BudgetKind.ITEM_REQUEST]
-        return sorted(budgets, key=lambda b: (-b.fiscal_year, order.index(b.kind)))[0]
+        return min(budgets, key=lambda b: (-b.fiscal_year, order.index(b.kind)))
 
     def _rounds(self, u: Understanding, record: Program, name: str, citations: Citations, draft: _Draft) -> bool:
         lang = u.language
@@ -632,7 +636,7 @@ class Answerer:
         record = entity.record
         lines = []
         if record.budgets:
-            budget = sorted(record.budgets, key=lambda b: -b.fiscal_year)[0]
+            budget = max(record.budgets, key=lambda b: b.fiscal_year)
             sentence = words.budget_sentence(entity.display(language), budget, language)
             n = next((citations.cite_quote(s.quote, s.document) for s in record.sources
                       if squash(budget.text) in squash(s.quote)), None)
@@ -917,7 +921,7 @@ class Answerer:
         lang = u.language
         programs: list[Entity] = []
         for e in u.entities:
-            if isinstance(e.record, Program) and all(p.record.id != e.record.id for p in programs):
+            if isinstance(e.record, Program) and all(p.record is not e.record for p in programs):
                 programs.append(e)
         if len(programs) >= 2:
             a, b = programs[:2]
@@ -929,7 +933,7 @@ class Answerer:
                 draft.add(words.phrase(lang, "compare_row", name=entity.display(lang)) + (f" [{n}]" if n else ""))
                 rows = [("compare_ministry", words.enum_labels("ministry", [record.ministry], lang))]
                 if record.budgets:
-                    latest = sorted(record.budgets, key=lambda x: -x.fiscal_year)[0]
+                    latest = max(record.budgets, key=lambda x: x.fiscal_year)
                     rows.append(("compare_budget", words.budget_short(latest, lang)))
                 rows.append(("compare_who", words.enum_labels("applicant", record.eligible, lang)))
                 if record.stages:
@@ -1091,8 +1095,14 @@ def _names(entity: Entity) -> list[str]:
     return [n for n in names if n]
 
 
+def _grams(text: str) -> set[str]:
+    squashed = squash(text)
+    return {squashed[i:i + 2] for i in range(len(squashed) - 1)}
+
+
 def _plain(line: str) -> str:
-    return re.sub(r"\s*\[\d+\]", "", line).strip()
+    """A line as said, whatever its markers: citation numbers, a list dash or a quote mark."""
+    return re.sub(r"\s*\[\d+\]", "", line).strip().lstrip("->").strip()
 
 
 def _short(text: str, limit: int = _QUOTE_CHARS) -> str:

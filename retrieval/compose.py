@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 
 from knowledge.labels import label
 from knowledge.schema import Budget, BudgetKind
@@ -222,6 +223,6 @@ def join(values: list[str], language: str) -> str:
     return PHRASES[language]["sep"].join(values)
 
 
-def enum_labels(field: str, values: list[object], language: str) -> str:
+def enum_labels(field: str, values: Sequence[object], language: str) -> str:
     return join([label(field, str(getattr(v, "value", v)), "ja" if language == "ja" else "en") for v in values],
                 language)

@@ -25,9 +25,7 @@ _LATIN = re.compile(r"^[a-z0-9]+$")
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 # English words that do not tell one program from another.
 _EN_STOP = frozenset(
-    "a an and the of for to in on at by with from into its it is are be or as our we project projects program "
-    "programme programs support supporting promotion japan japanese japan's mhlw mext meti amed cao government "
-    "fy initiative scheme business development developing".split()
+    ["a", "an", "and", "the", "of", "for", "to", "in", "on", "at", "by", "with", "from", "into", "its", "it", "is", "are", "be", "or", "as", "our", "we", "project", "projects", "program", "programme", "programs", "support", "supporting", "promotion", "japan", "japanese", "japan's", "mhlw", "mext", "meti", "amed", "cao", "government", "fy", "initiative", "scheme", "business", "development", "developing"]
 )
 _MIN_JA_PIECE = 4  # shorter shared pieces (「事業」「支援」) say nothing about which program
 # Words every program name ends with: a shared piece must name something beyond them.

@@ -28,9 +28,7 @@ _FISCAL_YEAR = re.compile(r"令和\s*(\d+)\s*年度?|R\s*(\d+)\s*年度|FY\s*(20
 # Words every question shares: what is left after them (and the vocabulary's words) is its content.
 _FILLER_JA = re.compile(r"[\u3041-\u309f、。！？!??\s「」（）()・〜~…]+")
 _EN_FILLER = frozenset(
-    "a an and are as at be can could did do does for from how i in is it its me my of on or our so that the this "
-    "to too us was we what when where which who why will with would you your ok okay also any there their they "
-    "then about get got please tell know want like".split()
+    ["a", "an", "and", "are", "as", "at", "be", "can", "could", "did", "do", "does", "for", "from", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that", "the", "this", "to", "too", "us", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "ok", "okay", "also", "any", "there", "their", "they", "then", "about", "get", "got", "please", "tell", "know", "want", "like"]
 )
 _THANKS_MAX_CHARS = 30
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from knowledge.settings import Settings
-from prompts import ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from bot.cli_eval import in_english
 from knowledge.loader import KnowledgeBase, squash
+from knowledge.settings import Settings
+from prompts import ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from retrieval.answer import Answerer, Turn, make_chat_model
-from retrieval.leaks import leaks
-from retrieval.match import Matcher
 from retrieval.index import SearchIndex
 from retrieval.language import detect_language
+from retrieval.leaks import leaks
+from retrieval.match import Matcher
 from tests.fakellm import FakeOpenAI, completion
 
 

@@ -237,7 +237,7 @@ def test_a_follow_up_in_the_bots_thread_is_answered_while_the_database_is_down(d
         other_root = db_rig.fake.add_message("C0GENERAL", text="雑談です", user="U0OTHER")
         user_says(db_rig, "ランチどこにしますか", thread_ts=other_root)
         db_rig.settle()
-    assert follow_up.args["thread_ts"] == root and "サポーター" in posted_text(follow_up)
+    assert follow_up.args["thread_ts"] == root and "MEDISO" in posted_text(follow_up)
     assert len(db_rig.fake.calls_to("chat.postMessage")) == 2
     asked = [c.args["ts"] for c in db_rig.fake.calls_to("conversations.replies")]
     assert other_root in asked  # it was looked at, and left alone

@@ -45,7 +45,7 @@ def test_question_gets_status_title_and_a_streamed_answer_with_sources(rig: Rig)
     assert start["thread_ts"] == THREAD and start["recipient_user_id"] == "U0ASKER"
     assert start["recipient_team_id"] == TEAM_ID
     message = rig.fake.message(DM, stop.args["ts"])
-    assert "サポーター" in message.text and re.search(r"\[\d+\]", message.text) and not message.streaming
+    assert "MEDISO" in message.text and re.search(r"\[\d+\]", message.text) and not message.streaming
     footer = posted_text(stop)
     assert "*出典*" in footer and "相談員につなぐ" in footer and "feedback_buttons" in footer
     assert not rig.fake.calls_to("chat.postMessage")  # streamed, not posted
@@ -59,7 +59,7 @@ def test_workspace_without_streaming_gets_a_plain_message(rig: Rig) -> None:
     post = rig.fake.wait_for("chat.postMessage")[0]
     assert post.args["thread_ts"] == THREAD
     seen = posted_text(post)
-    assert "サポーター" in seen and "*出典*" in seen and "相談員につなぐ" in seen
+    assert "MEDISO" in seen and "*出典*" in seen and "相談員につなぐ" in seen
     rig.settle()
     assert rig.store.answers()[0].message_ts == rig.fake.thread(DM, THREAD)[-1].ts
 
@@ -73,4 +73,4 @@ def test_second_question_uses_the_thread_and_keeps_the_title(rig: Rig) -> None:
     rig.settle()
     assert len(rig.fake.calls_to("assistant.threads.setTitle")) == 1
     assert rig.fake.calls_to("conversations.replies")
-    assert "サポーター" in rig.fake.thread(DM, THREAD)[-1].text
+    assert "MEDISO" in rig.fake.thread(DM, THREAD)[-1].text

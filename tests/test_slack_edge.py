@@ -77,7 +77,7 @@ def test_rate_limited_web_api_calls_are_retried_after_retry_after(rig: Rig) -> N
     user_says(rig, QUESTION, mention=True)
     limited, delivered = rig.fake.wait_for("chat.postMessage", count=2)
     assert delivered.at - limited.at >= 1.0
-    assert "サポーター" in posted_text(delivered) and delivered.args["blocks"] == limited.args["blocks"]
+    assert "MEDISO" in posted_text(delivered) and delivered.args["blocks"] == limited.args["blocks"]
     rig.settle()
     assert len(rig.fake.calls_to("chat.postMessage")) == 2
 
@@ -147,4 +147,4 @@ def test_llm_failure_still_answers_from_the_sources(seed_settings: Settings, fak
             made.close()
     assert llm.requests  # the model was asked
     seen = posted_text(post)
-    assert "言語モデルが応答しなかった" in seen and "サポーター" in seen and "*出典*" in seen
+    assert "言語モデルが応答しなかった" in seen and "MEDISO" in seen and "*出典*" in seen

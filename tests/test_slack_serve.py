@@ -47,7 +47,7 @@ def test_serve_http_answers_a_signed_mention(seed_settings: Settings, seed_index
         ts = event["ts"]
         assert driver.event(event).status == 200
         post = fake_slack.wait_for("chat.postMessage", timeout=60)[0]
-        assert post.args["thread_ts"] == ts and "サポーター" in str(post.args["blocks"])
+        assert post.args["thread_ts"] == ts and "MEDISO" in str(post.args["blocks"])
         assert driver.event(event, signature="v0=" + "0" * 64).status == 401
         assert driver.command("help").status == 200
     finally:
@@ -83,7 +83,7 @@ def test_serve_socket_mode_connects_out_and_answers(seed_settings: Settings, see
             "type": "event_callback", "team_id": "T0KAKEHASHI", "event_id": "Ev0SUBSOCKET", "event": event})
         socket_mode.wait_ack(envelope)
         post = fake_slack.wait_for("chat.postMessage", timeout=60)[0]
-        assert post.args["thread_ts"] == ts and "サポーター" in str(post.args["blocks"])
+        assert post.args["thread_ts"] == ts and "MEDISO" in str(post.args["blocks"])
     finally:
         stop_processes(process)
         socket_mode.stop()

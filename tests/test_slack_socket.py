@@ -38,7 +38,7 @@ def test_events_and_commands_arrive_over_socket_mode(rig: Rig, socket_mode: fake
                   "text": f"<@{BOT_USER_ID}> MEDISOではどのような相談ができますか？"}})
     socket_mode.wait_ack(envelope)
     post = rig.fake.wait_for("chat.postMessage")[0]
-    assert post.args["thread_ts"] == ts and "サポーター" in posted_text(post)
+    assert post.args["thread_ts"] == ts and "MEDISO" in posted_text(post)
 
     command = socket_mode.send("slash_commands", {
         "token": "unused", "team_id": TEAM_ID, "channel_id": "C0GENERAL", "user_id": "U0ASKER",
