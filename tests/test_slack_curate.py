@@ -173,18 +173,27 @@ def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(cu
 
     rig = curate_rig
     question = "MEDISOの相談は英語でもできますか？"
-    rig.store.record_answer(surface="mention", question=question, answer="（回答）", language="ja", confident=False,
-                            mode="extractive", citations=[], user_id="U0ASKER", channel_id="C0GENERAL")
+    weak = rig.store.record_answer(surface="mention", question=question, answer="（回答）", language="ja",
+                                   confident=False, mode="extractive", citations=[], user_id="U0ASKER",
+                                   channel_id="C0GENERAL")
+    private = rig.store.record_answer(surface="dm", question="内密の質問です", answer="（回答）", language="ja",
+                                      confident=False, mode="extractive", citations=[], user_id="U0ASKER",
+                                      channel_id="D0ASKER")
     now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     report = gap_report(rig.settings, rig.store, index=live.index, now=now, days=7, knowledge=lambda: live.kb)
     blocks = gaps_blocks(report)
     offer = button({"blocks": blocks}, "kk_curate_gap")
-    assert offer["value"] == question and report.topics[0].covered_by is None
+    assert offer["value"] == weak.id and all(t.covered_by is None for t in report.topics)
+    assert "内密の質問" not in json.dumps(blocks, ensure_ascii=False)
     message = {"ts": "1700000999.000100", "blocks": blocks}
 
     rig.driver.click(action_id="kk_curate_gap", value=offer["value"], user="U0SUPPORTER", channel=SUPPORTERS,
                      message=message)
     rig.fake.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0SUPPORTER")
+    # An id of a question asked in a DM, forged into the button: no form, nothing shown.
+    rig.driver.click(action_id="kk_curate_gap", value=private.id, user=STAFF, channel=SUPPORTERS, message=message)
+    rig.fake.wait_for("chat.postEphemeral", lambda c: c.args["user"] == STAFF)
+    assert not rig.fake.calls_to("views.open")
     rig.driver.click(action_id="kk_curate_gap", value=offer["value"], user=STAFF, channel=SUPPORTERS, message=message)
     form = rig.fake.wait_for("views.open")[0].args["view"]
     fields = {b["block_id"]: b["element"].get("initial_value", "") for b in form["blocks"] if b["type"] == "input"}
@@ -197,5 +206,5 @@ def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(cu
     rig.settle()
     assert "はい、MEDISOには英語で相談できます。" in _ask(rig, "MEDISOへの相談は英語でも大丈夫ですか？", user="U0FOUNDER2")
     covered = gap_report(rig.settings, rig.store, index=live.index, now=now, days=7, knowledge=lambda: live.kb)
-    assert covered.topics[0].covered_by is not None
+    assert next(t for t in covered.topics if t.label == question).covered_by is not None
     assert "kk_curate_gap" not in json.dumps(gaps_blocks(covered))

@@ -195,8 +195,15 @@ def open_from_gap(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     if deps.editor is None:
         ephemeral(client, channel=channel, user=user, text=t("kb_unavailable", "ja"), logger=deps.logger)
         return
-    # The value is the topic's shared question as the report showed it (text to edit, not an id to trust).
-    question = slack_to_plain(str(body["actions"][0].get("value") or ""), bot_user_id=None)[:300]
+    from bot.desk_gaps import asked_privately  # here: bot.desk_gaps imports the bot.slack package
+
+    # The value names an answer the desk gave: its question is the form's, unless it was asked in private.
+    record = deps.store.get_answer(str(body["actions"][0].get("value") or ""))
+    if record is None or asked_privately(record):
+        _refuse(deps, client, user=user, channel=channel, why=f"answer {body['actions'][0].get('value')!r} is unknown "
+                "or was asked privately")
+        return
+    question = record.question[:300]
     metadata = guards.seal({"g": 1}, user=user, secret=guards.seal_key(deps.settings))
     client.views_open(trigger_id=body["trigger_id"], view=curate_modal(
         private_metadata=metadata, question=question, answer="", author=_display_name(deps, client, user), ref=None))

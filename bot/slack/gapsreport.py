@@ -75,8 +75,10 @@ def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
     if private and not topic.private:
         lines.append(t("gaps_private_count", language, n=private))
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:SECTION_LIMIT]}}]
-    if topic.covered_by is None and not topic.private:
-        blocks[0]["accessory"] = button(t("gaps_write", language), CURATE_GAP, shorten(topic.label, 300))
+    # The offer names a question the desk answered in a channel (its id, checked on click), never DM text.
+    shared_answer = next((i.answer_id for i in topic.items if not i.private and i.answer_id), None)
+    if topic.covered_by is None and shared_answer:
+        blocks[0]["accessory"] = button(t("gaps_write", language), CURATE_GAP, shared_answer)
     # Other wordings of the question, and what 👎 raters wrote: what staff need to write the answer.
     shared = [i for i in topic.items if not i.private]
     seen: list[str] = []
