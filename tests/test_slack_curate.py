@@ -208,3 +208,17 @@ def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(cu
     covered = gap_report(rig.settings, rig.store, index=live.index, now=now, days=7, knowledge=lambda: live.kb)
     assert next(t for t in covered.topics if t.label == question).covered_by is not None
     assert "kk_curate_gap" not in json.dumps(gaps_blocks(covered))
+
+
+def test_the_form_takes_what_supporters_wrote_in_the_card_thread_not_the_bot_or_the_founder() -> None:
+    from bot.slack.curate import supporter_replies
+
+    thread = [
+        {"ts": "1.0", "bot_id": "B0KAKE", "text": "相談 K-0001（対応済み）"},  # the card
+        {"ts": "1.1", "bot_id": "B0KAKE", "text": "<@U0ASKER>: 追加で質問です"},  # a relay of the founder's message
+        {"ts": "1.2", "user": "U0SUPPORTER", "text": "無料です。"},
+        {"ts": "1.3", "user": "U0ASKER", "text": "ありがとうございます"},  # the founder, in the thread directly
+        {"ts": "1.4", "user": "U0OTHER", "subtype": "channel_join", "text": "joined"},
+        {"ts": "1.5", "user": "U0LATE", "text": "<@U0SUPPORTER> 予約も不要です。"},
+    ]
+    assert supporter_replies(thread, asker="U0ASKER") == ["無料です。", "予約も不要です。"]

@@ -37,6 +37,7 @@ from retrieval.leaks import leaks
 MAX_ANSWER_CHARS = 3000
 _FIELDS = ("questions", "answer_ja", "answer_en", "records", "author")
 _RECORD_IDS = re.compile(r"[a-z0-9][a-z0-9-]{1,80}")
+_MENTION = re.compile(r"<[@!][^>]*>\s*")
 
 
 def answer_id_for(consultation: Consultation) -> str:
@@ -51,7 +52,8 @@ def supporter_replies(messages: list[dict[str, Any]], *, asker: str) -> list[str
     for message in messages[1:]:
         if message.get("bot_id") or message.get("subtype") or message.get("user") in (None, asker):
             continue
-        text = slack_to_plain(str(message.get("text") or ""), bot_user_id=None).strip()
+        # Mentions address colleagues; a founder must not see Slack user ids.
+        text = slack_to_plain(_MENTION.sub("", str(message.get("text") or "")), bot_user_id=None).strip()
         if text:
             replies.append(text)
     return replies
