@@ -21,7 +21,7 @@ from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.live import LiveKnowledge
 from tests.fakeslack import FakeSlack
-from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, button, make_rig, posted_text, user_says
+from tests.slack_fixtures import STAFF, SUPPORTERS, Rig, button, make_rig, posted_text, record_calls, user_says
 
 QUESTION = "MEDISOへの相談は無料ですか？"
 PARAPHRASE = "MEDISOに相談するのにお金は必要？"
@@ -40,10 +40,12 @@ def live(seed_settings: Settings, tmp_path: Path, embedder: Embedder, small_know
 
 
 @pytest.fixture
-def curate_rig(live: LiveKnowledge, fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Rig]:
+def curate_rig(live: LiveKnowledge, fake_slack: FakeSlack, tmp_path: Path,
+               request: pytest.FixtureRequest) -> Iterator[Rig]:
     rig = make_rig(base=live.settings, fake=fake_slack, tmp_path=tmp_path, editor=live.editor, live=live)
     yield rig
     rig.close()
+    record_calls(fake_slack, request.node.name)
 
 
 def _ask(rig: Rig, question: str, *, user: str) -> str:
