@@ -144,6 +144,10 @@ def test_match_cards_three_of_each_kind_fit_in_words_one_reason_one_source() -> 
     assert all(c["id"] != "vc-9" for c in cards)  # a VC the sources do not tie to the profile is left out
     assert cards[0]["fit"] == "条件に合う点 2・要確認 1" and cards[0]["reason"] == "ニーズに合う支援: <伴走支援>"
     assert cards[0]["source"] == "経済産業省の取組"
+    titled = MatchResult(profile=Profile(), language="ja", recommendations=[Recommendation(
+        kind="program", id="p", name="P", score=0.5, reasons=["ニーズに合う支援: 補助金"],
+        citations=[MatchCitation(source="生物化学産業課の取組（2025年1月）", text="…")])])
+    assert kit.match_cards(titled, catalog=CATALOG, language="ja")[0]["source"] == "生物化学産業課の取組（2025年1月）"
     blocks = kit.match_blocks(cards, answer_id="m1", language="ja", summary=kit.profile_summary(profile, "ja"),
                               notes=result.notes)
     _check_limits(blocks)

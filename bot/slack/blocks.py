@@ -313,11 +313,12 @@ def match_cards(result: MatchResult, *, catalog: SourceCatalog, language: str) -
 
 
 def _document_title(source: str) -> str:
-    """A match citation's source is "004_….txt（deck title）" or "file.txt deck title": the title only."""
-    inner = re.search(r"（(.+)）\s*$", source)
-    if inner:
-        return inner.group(1)
-    return re.sub(r"^\S+\.(?:txt|pdf|docx|md)\s*", "", source).strip() or source
+    """A match citation's source as a reader knows it (deck title and date); an older "file.txt（title）" form
+    is cut to the title, so no file name is ever shown."""
+    filed = re.match(r"^\S+\.(?:txt|pdf|docx|md)\s*(?:（(.+)）|(.+))?$", source.strip())
+    if filed:
+        return (filed.group(1) or filed.group(2) or "").strip()
+    return source
 
 
 def shown_recommendations(result: MatchResult) -> list[Recommendation]:
