@@ -23,6 +23,7 @@ from knowledge.freshness import stale_answers, stale_records
 from knowledge.schema import Ministry
 from knowledge.settings import Settings
 from retrieval.engine import ingest, open_index
+from retrieval.leaks import leaks
 
 KINDS = ("program", "vc", "cdmo", "answer", "document")
 
@@ -107,10 +108,30 @@ def reindex(settings: Settings) -> None:
           f"embedded {report.embedded} passages in {report.seconds:.2f}s")
 
 
-def _report(change: Change) -> None:
+def _report(change: Change, settings: Settings) -> None:
     print(f"change {change.id}: {change.summary}")
     for warning in change.warnings:
         print(f"warning: {warning}")
+    for warning in _unusable_answers(change, settings):
+        print(f"warning: {warning}")
+
+
+def _unusable_answers(change: Change, settings: Settings) -> list[str]:
+    """A curated answer the change saved that the desk will not give: what founders must not see, or too old."""
+    if not any(f.path.startswith("answers/") for f in change.files):
+        return []
+    kb = make_editor(settings).load()
+    ids = [r.id for r in kb.records] + [a.id for a in kb.answers]
+    warnings = []
+    for answer in (a for a in kb.answers if a.id in change.records and a.status == "active"):
+        found = leaks("\n".join(filter(None, [answer.answer_ja, answer.answer_en])), ids)
+        if found:
+            warnings.append(f"{answer.id} will not be given: it shows what founders must not see "
+                            f"({', '.join(dict.fromkeys(found))}); remove it and add the file again")
+        if (dt.date.today() - answer.as_of).days > settings.kb_stale_days:
+            warnings.append(f"{answer.id} will not be given: as_of {answer.as_of} is over {settings.kb_stale_days} "
+                            "days ago; set the date it was checked")
+    return warnings
 
 
 def _run_change(settings: Settings, make: Any) -> int:
@@ -122,7 +143,7 @@ def _run_change(settings: Settings, make: Any) -> int:
         for field, line, message in exc.problems[1:]:
             print(f"  {exc.path}:{line}: field {field}: {message}", file=sys.stderr)
         return 2
-    _report(change)
+    _report(change, settings)
     reindex(settings)
     return 0
 

@@ -168,3 +168,12 @@ def test_a_curated_answer_added_with_kb_add_answers_paraphrases_until_retired(cl
     assert shown.startswith("# kakehashi-base: ") and "status: retired" in shown
     history = cli("kb", "history", ANSWER_ID).stdout.splitlines()
     assert [line.split()[5] for line in history] == ["retire", "add"]
+
+    # One that shows a seed file name, or was checked long ago, is saved but never given: staff are told.
+    leaking = tmp_path / "leaking.yaml"
+    leaking.write_text(answer_yaml(answer_id="mediso-leak", as_of="2020-01-01",
+                                   answer_ja="無料です（001_e20f596e76c29b16.txt による）。"), encoding="utf-8")
+    warned = cli("kb", "add", str(leaking)).stdout
+    assert "mediso-leak will not be given: it shows what founders must not see (001_e20f596e76c29b16.txt)" in warned
+    assert "as_of 2020-01-01 is over 365 days ago" in warned
+    assert cli.ask("MEDISOに相談するのにお金は必要？")["intent"] != "curated"
