@@ -31,7 +31,7 @@ from tests.chroma_server import ChromaServer, free_port
 from tests.conftest import REPO_ROOT, kakehashi, kakehashi_env, run_kakehashi, stop_processes, wait_until_healthy
 from tests.db_fixtures import POSTGRES_URL, fresh_postgres_database
 from tests.fakeslack import TOKEN, FakeSlack
-from tests.kbfiles import ANSWER_TEXT_JA, NEW_ID, NEW_NAME, answer_yaml, program_yaml
+from tests.kbfiles import ANSWER_TEXT_JA, NEW_ID, answer_yaml, program_yaml
 from tests.slack_fixtures import SIGNING_SECRET, STAFF, SUPPORTERS, button, posted_text, user_event
 from tests.slackdriver import SlackDriver, sign
 
