@@ -187,10 +187,13 @@ class CuratedAnswers:
         # A phrasing in the asker's language is compared with that one alone (same-language similarity is
         # the reliable kind); a translation is the way in only to an answer with no phrasing in that language.
         own_language = {p.answer.id for p in phrasings if p.reading.language == asked.language}
+        today = self._today()
         best: CuratedMatch | None = None
         for phrasing in phrasings:
             if phrasing.answer.id in own_language and phrasing.reading.language != asked.language:
                 continue
+            if (today - phrasing.answer.as_of).days > self.stale_days:
+                continue  # it aged while the knowledge stayed the same: the snapshot was built before
             if conflict(phrasing.reading, asked):
                 continue
             score = cosine(vector, phrasing.vector)

@@ -95,6 +95,18 @@ def test_stale_and_leaking_curated_answers_are_not_used(small_knowledge_dir: Pat
     assert answer.intent != "curated" and "001_e20f596e76c29b16.txt" not in answer.answer
 
 
+def test_an_answer_that_ages_while_the_knowledge_stays_the_same_stops_being_given(
+        small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> None:
+    days = [dt.date(2026, 12, 5)]
+    live = _live(small_knowledge_dir, tmp_path / "data", embedder)
+    live.answerer.curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=365,
+                                           today=lambda: days[0])
+    live.editor.add_records(answer_yaml(), name="answer.yaml", actor=STAFF)
+    assert live.ask(PARAPHRASE_JA).intent == "curated"
+    days[0] = dt.date(2027, 11, 21)  # 366 days after as_of, no change to the knowledge meanwhile
+    assert live.ask(PARAPHRASE_JA).intent != "curated"
+
+
 def test_a_program_named_differently_is_not_answered(small_knowledge_dir: Path, tmp_path: Path,
                                                      embedder: Embedder) -> None:
     live = _live(small_knowledge_dir, tmp_path / "data", embedder, today=dt.date(2026, 12, 5))
