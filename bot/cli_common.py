@@ -15,6 +15,7 @@ from knowledge.editor import KnowledgeEditor
 from knowledge.loader import KnowledgeBase
 from knowledge.settings import Settings
 from retrieval.answer import Answerer
+from retrieval.curated import CuratedAnswers, CuratedThreshold
 from retrieval.engine import embedded_store_lock, ingest, open_index
 from retrieval.index import SearchIndex
 
@@ -74,7 +75,10 @@ def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> Searc
 def make_answerer(settings: Settings, index: SearchIndex, chat_model: Any = None, *, kb: KnowledgeBase | None = None,
                   matcher: Any = None) -> Answerer:
     # Answers cite at least five passages, whatever top_k says: the JSON contract promises the top 5.
-    return Answerer(index=index, kb=kb, matcher=matcher, chat_model=chat_model, k=max(settings.top_k, 5))
+    curated = CuratedAnswers(embedder=index.embedder, threshold=CuratedThreshold.load(),
+                             stale_days=settings.kb_stale_days)
+    return Answerer(index=index, kb=kb, matcher=matcher, chat_model=chat_model, k=max(settings.top_k, 5),
+                    curated=curated)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

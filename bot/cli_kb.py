@@ -19,12 +19,13 @@ from typing import Any
 from bot.cli_common import CliError, embedded_store_held, make_editor
 from knowledge.editor import BASE_HEADER, RECORD_SUFFIXES, Actor, Change
 from knowledge.errors import KnowledgeError, RecordError
-from knowledge.freshness import stale_records
+from knowledge.freshness import stale_answers, stale_records
 from knowledge.schema import Ministry
 from knowledge.settings import Settings
 from retrieval.engine import ingest, open_index
+from retrieval.leaks import leaks
 
-KINDS = ("program", "vc", "cdmo", "document")
+KINDS = ("program", "vc", "cdmo", "answer", "document")
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -107,10 +108,30 @@ def reindex(settings: Settings) -> None:
           f"embedded {report.embedded} passages in {report.seconds:.2f}s")
 
 
-def _report(change: Change) -> None:
+def _report(change: Change, settings: Settings) -> None:
     print(f"change {change.id}: {change.summary}")
     for warning in change.warnings:
         print(f"warning: {warning}")
+    for warning in _unusable_answers(change, settings):
+        print(f"warning: {warning}")
+
+
+def _unusable_answers(change: Change, settings: Settings) -> list[str]:
+    """A curated answer the change saved that the desk will not give: what founders must not see, or too old."""
+    if not any(f.path.startswith("answers/") for f in change.files):
+        return []
+    kb = make_editor(settings).load()
+    ids = [r.id for r in kb.records] + [a.id for a in kb.answers]
+    warnings = []
+    for answer in (a for a in kb.answers if a.id in change.records and a.status == "active"):
+        found = leaks("\n".join(filter(None, [answer.answer_ja, answer.answer_en])), ids)
+        if found:
+            warnings.append(f"{answer.id} will not be given: it shows what founders must not see "
+                            f"({', '.join(dict.fromkeys(found))}); remove it and add the file again")
+        if (dt.date.today() - answer.as_of).days > settings.kb_stale_days:
+            warnings.append(f"{answer.id} will not be given: as_of {answer.as_of} is over {settings.kb_stale_days} "
+                            "days ago; set the date it was checked")
+    return warnings
 
 
 def _run_change(settings: Settings, make: Any) -> int:
@@ -122,7 +143,7 @@ def _run_change(settings: Settings, make: Any) -> int:
         for field, line, message in exc.problems[1:]:
             print(f"  {exc.path}:{line}: field {field}: {message}", file=sys.stderr)
         return 2
-    _report(change)
+    _report(change, settings)
     reindex(settings)
     return 0
 
@@ -152,7 +173,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     kb = make_editor(settings).load()
     rows: list[dict[str, Any]] = []
     if args.kind != "document":
-        for record in kb.records:
+        for record in [*kb.records, *kb.answers]:
             if args.kind in (None, record.kind):
                 rows.append({"id": record.id, "kind": record.kind, "status": record.status,
                              "as_of": record.as_of.isoformat(), "title": record.title})
@@ -222,13 +243,22 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stale(args: argparse.Namespace, settings: Settings) -> int:
     days = args.days or settings.kb_stale_days
-    stale = stale_records(make_editor(settings).load(), today=dt.date.today(), max_age_days=days)
+    kb = make_editor(settings).load()
+    stale = stale_records(kb, today=dt.date.today(), max_age_days=days)
+    answers = stale_answers(kb, today=dt.date.today(), max_age_days=days)
+    unused = [(f"確認日 {a.as_of:%Y-%m-%d} から{age}日：この回答はもう使われていません / checked {a.as_of:%Y-%m-%d}, "
+               f"{age} days ago (limit {days}): no longer given") for a, age in answers]
     if args.json:
         for item in stale:
             print(json.dumps({"id": item.record.id, "kind": item.record.kind, "title": item.record.title,
                               "as_of": item.record.as_of.isoformat(), "reasons": list(item.reasons)},
                              ensure_ascii=False))
+        for (answer, _), reason in zip(answers, unused, strict=True):
+            print(json.dumps({"id": answer.id, "kind": answer.kind, "title": answer.title,
+                              "as_of": answer.as_of.isoformat(), "reasons": [reason]}, ensure_ascii=False))
         return 0
+    for (answer, _), reason in zip(answers, unused, strict=True):
+        print(f"{answer.kind:<8} {answer.id}  {answer.title}\n    - {reason}")
     if not stale:
         print(f"nothing stale: every active record is under {days} days old and has no rounds all in the past")
         return 0
@@ -251,6 +281,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         kb = make_editor(settings).import_archive(args.file)
     except KnowledgeError as exc:
         raise CliError(f"nothing imported: {exc}") from exc
-    print(f"imported {len(kb.records)} records and {len(kb.documents)} documents from {args.file}")
+    print(f"imported {len(kb.records)} records, {len(kb.answers)} curated answers and {len(kb.documents)} documents "
+          f"from {args.file}")
     reindex(settings)
     return 0

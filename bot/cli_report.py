@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from bot.cli_common import CliError, embedded_store_held
 from bot.desk_gaps import JST, gap_report, reason_label
 from bot.store import DeskStore, StoreError, parsed_safe, sqlite_file
+from knowledge.loader import load_knowledge
 from knowledge.settings import Settings
 from retrieval.embeddings import make_embedder
 from retrieval.engine import open_index
@@ -52,14 +53,17 @@ def _one_line(text: str, limit: int) -> str:
 
 def format_gap_report(report: GapReport, *, days: int) -> str:
     """Readable by staff in either language: headings in Japanese with English."""
+    served = (f"厳選回答（サポーター確認済み）で答えた質問 / questions answered by curated answers: "
+              f"{report.curated_served}\n")
     if report.empty:
-        return f"no gaps in the last {days} days（過去{days}日間、不足は見つかりませんでした）\n"
+        return f"no gaps in the last {days} days（過去{days}日間、不足は見つかりませんでした）\n" + served
     by_kind = ", ".join(f"{kind_label(k)} {report.counts.get(k, 0)}" for k in GAP_KINDS)
     period = (f"{_when(report.since)} 〜 {_when(report.until)} JST" if report.since and report.until
               else f"last {days} days")
     lines = [
         f"ナレッジの不足 / knowledge gaps — 過去{days}日 / last {days} days ({period})",
         f"件数 / items: {report.items}（{by_kind}） — トピック / topics: {len(report.topics)}",
+        served.rstrip(),
         "",
     ]
     for n, topic in enumerate(report.topics, 1):
@@ -82,6 +86,12 @@ def format_gap_report(report: GapReport, *, days: int) -> str:
                 lines.append(f"   ナレッジベースで最も近い / closest in the knowledge base: {where}")
             else:
                 lines.append(f"   近いものなし：新しいトピック / nothing close: new topic（最も近い / closest: {where}）")
+        if topic.covered_by is not None:
+            lines.append(f"   ✅ 厳選回答あり / now answered by curated answer: {topic.covered_by.answer_id}"
+                         f"「{_one_line(topic.covered_by.question, 80)}」")
+        else:
+            lines.append("   ✍ 厳選回答なし：書きませんか / no curated answer yet — write one: a file with "
+                         f"kind: answer and questions: [{_one_line(topic.label, 80)}], then `kakehashi kb add FILE`")
         lines.append("   質問 / questions:")
         for item in topic.items[:EXAMPLES_SHOWN]:
             dm = " [DM]" if item.private else ""  # staff see it here; the weekly channel post does not quote it
@@ -129,7 +139,8 @@ def cmd_report_gaps(args: argparse.Namespace, settings: Settings) -> int:
             # then the report groups with the embedder alone and leaves the closest records out.
             report = gap_report(settings, store, index=(lambda: open_index(settings)) if held else None,
                                 embedder=lambda: make_embedder(settings), now=now, days=days,
-                                without_index_note=HELD_NOTE)
+                                without_index_note=HELD_NOTE,
+                                knowledge=lambda: load_knowledge(settings.knowledge_dir))
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     finally:

@@ -11,7 +11,10 @@ from bot.slack.blocks import FEEDBACK_REASONS
 from bot.store import AnswerRecord, DeskStore
 from knowledge.settings import Settings
 from retrieval.embeddings import Embedder
-from retrieval.gaps import GAP_KINDS, GapItem, GapReport, build_gap_report
+from knowledge.loader import KnowledgeBase
+from retrieval.curated import CuratedAnswers, CuratedThreshold
+from retrieval.entities import EntityCatalog
+from retrieval.gaps import GAP_KINDS, Covered, GapItem, GapReport, build_gap_report
 from retrieval.index import SearchIndex
 from retrieval.language import detect_language
 
@@ -58,30 +61,51 @@ def collect_gap_items(store: DeskStore, *, since: dt.datetime, until: dt.datetim
     return items
 
 
+def curated_covers(settings: Settings, embedder: Embedder,
+                   kb: KnowledgeBase) -> Callable[[str], Covered | None]:
+    """Which curated answer a question now gets (the desk's own matching), for the report's topics."""
+    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb_stale_days)
+    catalog = EntityCatalog(kb)
+
+    def covers(text: str) -> Covered | None:
+        match = curated.find(text, kb=kb, catalog=catalog)
+        return Covered(answer_id=match.answer.id, question=match.answer.questions[0]) if match else None
+
+    return covers
+
+
 def gap_report(settings: Settings, store: DeskStore, *, index: SearchIndex | Callable[[], SearchIndex] | None,
                now: dt.datetime, days: int, embedder: Callable[[], Embedder] | None = None,
-               without_index_note: str = "") -> GapReport:
+               without_index_note: str = "",
+               knowledge: Callable[[], KnowledgeBase] | None = None) -> GapReport:
     """The report for the `days` before `now`. `index` may be a function that opens it, so an empty
     window never loads the embedding model; an empty index still groups, without knowledge-base hints.
-    With no index at all, `embedder` groups and `without_index_note` says why the hints are missing."""
+    With no index at all, `embedder` groups and `without_index_note` says why the hints are missing.
+    With `knowledge`, each topic says whether a curated answer now answers it; the report always
+    counts the questions curated answers served in the window."""
     since = now - dt.timedelta(days=days)
+    served = store.count_answers(mode="curated", since=since, until=now)
     items = collect_gap_items(store, since=since, until=now)
     if not items:
         return GapReport(topics=(), since=since, until=now, threshold=settings.gaps_topic_similarity,
-                         counts={kind: 0 for kind in GAP_KINDS})
+                         counts={kind: 0 for kind in GAP_KINDS}, curated_served=served)
     if index is None:
         if embedder is None:
             raise TypeError("gap_report needs an index or an embedder")
-        report = build_gap_report(items, embedder=embedder(), index=None, threshold=settings.gaps_topic_similarity,
-                                  since=since, until=now)
-        return replace(report, notes=(*report.notes, *((without_index_note,) if without_index_note else ())))
+        model = embedder()
+        covers = curated_covers(settings, model, knowledge()) if knowledge is not None else None
+        report = build_gap_report(items, embedder=model, index=None, threshold=settings.gaps_topic_similarity,
+                                  since=since, until=now, covers=covers)
+        return replace(report, notes=(*report.notes, *((without_index_note,) if without_index_note else ())),
+                       curated_served=served)
     index = index if isinstance(index, SearchIndex) else index()
     empty_note = ("the search index is empty: run `kakehashi ingest` to see what in the knowledge base comes "
                   "closest to each topic")
     notes = () if len(index) else (empty_note,)
+    covers = curated_covers(settings, index.embedder, knowledge()) if knowledge is not None else None
     report = build_gap_report(items, embedder=index.embedder, index=index if len(index) else None,
-                              threshold=settings.gaps_topic_similarity, since=since, until=now)
-    return replace(report, notes=(*report.notes, *notes))
+                              threshold=settings.gaps_topic_similarity, since=since, until=now, covers=covers)
+    return replace(report, notes=(*report.notes, *notes), curated_served=served)
 
 
 def reason_label(code: str, language: str = "ja") -> str:

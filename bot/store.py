@@ -613,6 +613,15 @@ class DeskStore:
                 query = query.where(AnswerRecord.created_at < self._stored_time(until))
             return list(session.scalars(query.order_by(AnswerRecord.created_at)))
 
+    def count_answers(self, *, mode: str, since: dt.datetime, until: dt.datetime | None = None) -> int:
+        """How many answers of `mode` (e.g. "curated") were given from `since` (up to `until`)."""
+        with self._session() as session:
+            query = select(func.count()).select_from(AnswerRecord).where(
+                AnswerRecord.mode == mode, AnswerRecord.created_at >= self._stored_time(since))
+            if until is not None:
+                query = query.where(AnswerRecord.created_at < self._stored_time(until))
+            return int(session.scalar(query) or 0)
+
     def down_feedback(self, *, since: dt.datetime,
                       until: dt.datetime | None = None) -> list[tuple[FeedbackRecord, AnswerRecord | None]]:
         """👎 ratings from `since` (up to `until`), oldest first, each with the answer it rated

@@ -46,7 +46,7 @@ from knowledge.loader import (
     record_from_node,
     squash,
 )
-from knowledge.schema import RECORD_DIRS, RECORD_TYPES, DocumentMeta, Ministry, Record
+from knowledge.schema import RECORD_DIRS, RECORD_TYPES, CuratedAnswer, DocumentMeta, Ministry, Record
 from knowledge.yamltext import load_yaml, load_yaml_all
 
 HISTORY_DIR = "history"
@@ -54,13 +54,13 @@ HEAD_FILE = "HEAD"
 JOURNAL_FILE = "pending.json"
 LOCK_FILE = ".kakehashi.lock"
 BASE_HEADER = "# kakehashi-base: "
-TREE_PARTS = ("programs", "vcs", "cdmos", DOCUMENTS_DIR, HISTORY_DIR)
+TREE_PARTS = ("programs", "vcs", "cdmos", "answers", DOCUMENTS_DIR, HISTORY_DIR)
 EXPORT_META = "kakehashi-export.json"
 RECORD_SUFFIXES = (".yaml", ".yml")
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")
 _DATE_FIELDS = frozenset({"as_of", "opens", "closes", "announced", "date"})
-_BODY_FIELD = {"program": "summary_ja", "vc": "notes_ja", "cdmo": "services_ja"}
+_BODY_FIELD = {"program": "summary_ja", "vc": "notes_ja", "cdmo": "services_ja", "answer": "answer_ja"}
 # Field order in written files: identity first, the facts, then provenance, as the seed files read.
 _LEADING = ("id", "kind")
 _TRAILING = ("status", "url", "notes_ja", "as_of", "sources")
@@ -172,7 +172,7 @@ def _dates_as_dates(value: Any, key: str | None = None) -> Any:
     return value
 
 
-def render_record(record: Record) -> str:
+def render_record(record: Record | CuratedAnswer) -> str:
     """The YAML file for a record, laid out like the hand-written ones."""
     data = _dates_as_dates(record.model_dump(mode="json", exclude_none=True))
     ordered = {key: data[key] for key in _LEADING if key in data}
@@ -244,7 +244,8 @@ class KnowledgeEditor:
             rel = f"{folder}/{record_id}.yaml"
             if (self.root / rel).is_file():
                 return kind, rel
-        raise UnknownRecordError(f"no program, VC or CDMO has the id {record_id!r} (see `kakehashi kb list`)")
+        raise UnknownRecordError(f"no program, VC, CDMO or curated answer has the id {record_id!r} "
+                                 "(see `kakehashi kb list`)")
 
     def record_text(self, record_id: str) -> tuple[str, str]:
         """The record file and its base: hand the base back with an update so a lost update is caught."""
@@ -391,7 +392,7 @@ class KnowledgeEditor:
                                 actor=actor)
 
     @staticmethod
-    def _summary(kind: str, record: Record, before: str | None) -> str:
+    def _summary(kind: str, record: Record | CuratedAnswer, before: str | None) -> str:
         if before is None:
             return f"add {kind} {record.id} ({record.title})"
         old = yaml.safe_load(before) or {}
@@ -434,7 +435,7 @@ class KnowledgeEditor:
             return self._commit(action="add" if all_new else "update", summary="; ".join(actions),
                                 records=tuple(ids), files=files, actor=actor)
 
-    def _parse_record_file(self, text: str, source: Path) -> list[tuple[Record, str | None]]:
+    def _parse_record_file(self, text: str, source: Path) -> list[tuple[Record | CuratedAnswer, str | None]]:
         """(record, the text to keep verbatim or None to render it) for each record in the file."""
         if source.suffix.lower() in (".md", ".markdown"):
             match = _FRONT_MATTER.match(text)
@@ -596,7 +597,7 @@ class KnowledgeEditor:
         if suffix in (".md", ".markdown") and size <= self.max_upload_bytes:
             head = path.read_bytes()[:4096].decode("utf-8", errors="replace")
             match = re.match(r"\A---\s*\n(.*?)\n---", head, re.DOTALL)
-            if match and re.search(r"^kind:\s*(program|vc|cdmo)\s*$", match.group(1), re.MULTILINE):
+            if match and re.search(r"^kind:\s*(program|vc|cdmo|answer)\s*$", match.group(1), re.MULTILINE):
                 return self.add_records(self._small_text(path, size), name=str(path), actor=actor)
         if size > self.max_upload_bytes:
             from knowledge.extract import DocumentReadError

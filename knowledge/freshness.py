@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from knowledge.loader import KnowledgeBase
-from knowledge.schema import Program, Record
+from knowledge.schema import CuratedAnswer, Program, Record
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,10 @@ def stale_records(kb: KnowledgeBase, *, today: dt.date, max_age_days: int) -> li
         if reasons:
             stale.append(StaleRecord(record=record, reasons=tuple(reasons), age_days=age))
     return sorted(stale, key=lambda s: (-s.age_days, s.record.id))
+
+
+def stale_answers(kb: KnowledgeBase, *, today: dt.date, max_age_days: int) -> list[tuple[CuratedAnswer, int]]:
+    """Active curated answers last checked over `max_age_days` ago, with their age, oldest first: the desk no
+    longer gives them, so staff should check them again (and save them with a new as_of)."""
+    aged = [(answer, (today - answer.as_of).days) for answer in kb.answers if answer.status == "active"]
+    return sorted(((a, age) for a, age in aged if age > max_age_days), key=lambda pair: (-pair[1], pair[0].id))

@@ -13,7 +13,18 @@ import yaml
 from pydantic import ValidationError
 
 from knowledge.errors import KnowledgeError, RecordError
-from knowledge.schema import CDMO, RECORD_DIRS, RECORD_TYPES, VC, DocumentMeta, Program, Record, Source
+from knowledge.schema import (
+    CDMO,
+    RECORD_DIRS,
+    RECORD_TYPES,
+    VC,
+    AnswerSource,
+    CuratedAnswer,
+    DocumentMeta,
+    Program,
+    Record,
+    Source,
+)
 from knowledge.yamltext import load_yaml
 
 DOCUMENTS_DIR = "documents"
@@ -46,6 +57,8 @@ class KnowledgeBase:
     cdmos: list[CDMO] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
     record_paths: dict[str, Path] = field(default_factory=dict)
+    # Kept out of `records`: matching, chunking and the entity catalog read programs, VCs and CDMOs only.
+    answers: list[CuratedAnswer] = field(default_factory=list)
 
     @property
     def records(self) -> list[Record]:
@@ -56,6 +69,12 @@ class KnowledgeBase:
             if record.id == record_id:
                 return record
         raise KeyError(record_id)
+
+    def answer(self, answer_id: str) -> CuratedAnswer:
+        for answer in self.answers:
+            if answer.id == answer_id:
+                return answer
+        raise KeyError(answer_id)
 
     def document(self, name: str) -> Document:
         for document in self.documents:
@@ -117,7 +136,7 @@ def _field_path(location: tuple[int | str, ...]) -> str:
     return path or "(record)"
 
 
-def parse_record(path: Path, kind: str, text: str | None = None) -> Record:
+def parse_record(path: Path, kind: str, text: str | None = None) -> Record | CuratedAnswer:
     """Parse one record file; every problem names the file, line, record and field."""
     text = path.read_text(encoding="utf-8") if text is None else text
     data, node = load_yaml(text, path=path)
@@ -131,7 +150,7 @@ def parse_record(path: Path, kind: str, text: str | None = None) -> Record:
     return record_from_node(node, data, path=path, kind=kind)
 
 
-def record_from_node(node: yaml.Node, data: dict[str, Any], *, path: Path, kind: str) -> Record:
+def record_from_node(node: yaml.Node, data: dict[str, Any], *, path: Path, kind: str) -> Record | CuratedAnswer:
     """Validate one record mapping; `node` is its YAML node, for the line of each problem."""
     record_id = data.get("id") if isinstance(data.get("id"), str) else None
     declared = data.get("kind", kind)
@@ -193,9 +212,14 @@ def load_documents(root: Path) -> list[Document]:
     return _load_documents(_Tree(root))
 
 
-def check_sources(record: Record, path: Path, documents: dict[str, str]) -> None:
+def check_sources(record: Record | CuratedAnswer, path: Path, documents: dict[str, str]) -> None:
     """Every cited passage must stand in its document, so each fact stays traceable."""
-    cited: list[tuple[str, int | None, Source]] = [("sources", i, s) for i, s in enumerate(record.sources)]
+    if isinstance(record, CuratedAnswer):
+        # A cited record is checked once every record is loaded (_check_answer_records).
+        cited: list[tuple[str, int | None, Source | AnswerSource]] = [
+            ("sources", i, s) for i, s in enumerate(record.sources) if s.document is not None]
+    else:
+        cited = [("sources", i, s) for i, s in enumerate(record.sources)]
     if isinstance(record, VC):
         cited += [
             (f"investments[{j}].sources", i, s)
@@ -249,5 +273,17 @@ def load_knowledge(root: Path, *, overlay: Mapping[str, str | None] | None = Non
             check_sources(record, path, squashed)
             seen[record.id] = path
             kb.record_paths[record.id] = path
-            getattr(kb, {"program": "programs", "vc": "vcs", "cdmo": "cdmos"}[kind]).append(record)
+            getattr(kb, {"program": "programs", "vc": "vcs", "cdmo": "cdmos", "answer": "answers"}[kind]).append(record)
+    _check_answer_records(kb)
     return kb
+
+
+def _check_answer_records(kb: KnowledgeBase) -> None:
+    """A curated answer's record sources must name records that exist (retired ones included: the answer
+    may still hold, and retiring is reversible)."""
+    ids = {record.id for record in kb.records}
+    for answer in kb.answers:
+        for i, source in enumerate(answer.sources):
+            if source.record is not None and source.record not in ids:
+                raise RecordError(f"no program, VC or CDMO has the id {source.record!r}",
+                                  path=kb.record_paths[answer.id], record_id=answer.id, field=f"sources[{i}].record")

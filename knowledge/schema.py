@@ -288,13 +288,54 @@ class CDMO(RecordBase):
         return facilities
 
 
+class AnswerSource(_Strict):
+    """What a curated answer stands on: a passage of a document (verified like any record's), or a record."""
+
+    document: str | None = Field(default=None, description="File name under documents/")
+    quote: str | None = Field(default=None, min_length=4, description="Verbatim passage from the document")
+    record: Slug | None = Field(default=None, description="The id of a program, VC or CDMO")
+
+    @model_validator(mode="after")
+    def _document_or_record(self) -> AnswerSource:
+        if self.record is not None and (self.document is not None or self.quote is not None):
+            raise ValueError("a source cites either a record (record: ID) or a document passage (document: and "
+                             "quote:), not both")
+        if self.record is None and (self.document is None or self.quote is None):
+            raise ValueError("a source needs both document: and quote:, or record: ID")
+        return self
+
+
+Phrasing = Annotated[str, Field(min_length=2)]
+
+
+class CuratedAnswer(_Strict):
+    """What a supporter answered once, pinned so the desk gives that answer from then on."""
+
+    kind: Literal["answer"] = "answer"
+    id: Slug
+    status: Literal["active", "retired"] = "active"
+    questions: list[Phrasing] = Field(min_length=1, description="The question in one or more phrasings, "
+                                      "Japanese and/or English")
+    answer_ja: str = Field(min_length=2)
+    answer_en: str | None = None
+    sources: list[AnswerSource] = Field(default_factory=list)
+    author: str = Field(min_length=1, description="The supporter who wrote or checked it (name or Slack user id)")
+    as_of: dt.date = Field(description="When the supporter checked the answer")
+    consultation: str | None = Field(default=None, description="The consultation it came from (staff only)")
+
+    @property
+    def title(self) -> str:
+        return self.questions[0]
+
+
 Record = Program | VC | CDMO
-RECORD_TYPES: dict[str, type[Program] | type[VC] | type[CDMO]] = {
+RECORD_TYPES: dict[str, type[Program] | type[VC] | type[CDMO] | type[CuratedAnswer]] = {
     "program": Program,
     "vc": VC,
     "cdmo": CDMO,
+    "answer": CuratedAnswer,
 }
-RECORD_DIRS: dict[str, str] = {"program": "programs", "vc": "vcs", "cdmo": "cdmos"}
+RECORD_DIRS: dict[str, str] = {"program": "programs", "vc": "vcs", "cdmo": "cdmos", "answer": "answers"}
 
 
 class DocumentMeta(_Strict):

@@ -32,6 +32,7 @@ from knowledge.settings import Settings
 from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from retrieval import compose as words
 from retrieval.cite import Citation, Citations
+from retrieval.curated import CuratedAnswers
 from retrieval.deadline import chat_timeout, within
 from retrieval.entities import Entity, EntityCatalog, fold, startup_name
 from retrieval.errors import LLMError
@@ -164,11 +165,14 @@ class _Sentence:
 
 class Answerer:
     def __init__(self, *, index: SearchIndex, kb: KnowledgeBase | None = None, matcher: Any = None,
-                 chat_model: BaseChatModel | None = None, k: int = 8, llm_timeout_s: float | None = None) -> None:
+                 chat_model: BaseChatModel | None = None, k: int = 8, llm_timeout_s: float | None = None,
+                 curated: CuratedAnswers | None = None) -> None:
         """`kb` lets the answer read the records' structured fields (else it quotes passages only);
         `matcher` answers "which support fits me" questions. `llm_timeout_s` bounds a whole LLM answer; by
-        default the chat model's own request timeout (make_chat_model sets it from settings)."""
+        default the chat model's own request timeout (make_chat_model sets it from settings). `curated`
+        gives a supporter's curated answer first when the question asks what one answers."""
         self.index = index
+        self.curated = curated
         self.kb = kb
         self.matcher = matcher
         self.chat_model = chat_model
@@ -198,6 +202,9 @@ class Answerer:
         if u.resolved_from_history and u.entity:
             search_text = f"{u.entity.name} {query}"
         vector = self.index.embedder.embed_query(search_text) if search_text else None
+        curated = self._curated(question, query, language, notes, u, kb, vector, catalog)
+        if curated is not None:
+            return curated
         hits = self.index.search(search_text, k=self.k, filters=filters, query_vector=vector) if search_text else []
         hits = self._named_first(hits, u, filters)
         citations = Citations(hits=hits, lexical=self.index.lexical, kb=kb, language=language,
@@ -217,6 +224,21 @@ class Answerer:
         cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text) if int(n) <= len(citations.items)})
         return Answer(question=question, answer=text, confident=draft.confident, citations=citations.items,
                       language=language, mode=mode, notes=notes, intent=u.intent, cited=cited)
+
+    def _curated(self, question: str, query: str, language: Language, notes: list[str], u: Understanding,
+                 kb: KnowledgeBase | None, vector: np.ndarray | None, catalog: EntityCatalog | None) -> Answer | None:
+        """A supporter's curated answer, when one answers this question (a follow-up that leans on the
+        conversation is left to the pipeline, which reads the conversation)."""
+        if self.curated is None or kb is None or u.resolved_from_history or not query:
+            return None
+        match = self.curated.find(query, kb=kb, vector=vector, catalog=catalog)
+        if match is None:
+            return None
+        citations = Citations(hits=[], lexical=self.index.lexical, kb=kb, language=language, squashed=self._squashed)
+        reply = self.curated.reply(match, language=language, kb=kb, citations=citations)
+        text = "\n".join([*notes, reply.text])
+        return Answer(question=question, answer=text, confident=True, citations=reply.citations, language=language,
+                      mode="curated", notes=[*notes, *reply.notes], intent="curated", cited=reply.cited)
 
     def _named_first(self, hits: list[Hit], u: Understanding, filters: Filters | None) -> list[Hit]:
         """A question that names a program, VC or CDMO is best served first by that record's own passage."""

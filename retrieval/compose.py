@@ -60,6 +60,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "list_cdmos": "資料に載っているCDMOは{count}社です。",
         "list_programs": "資料にある{what}の事業は{count}件です。",
         "list_none": "資料の一覧には、条件に合うものが見つかりませんでした。",
+        "curated_checked": "（この回答は、サポーターの{who}さんが{when}に確認したものです）",
         "sep": "、",
     },
     "en": {
@@ -110,6 +111,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "list_cdmos": "The sources list {count} CDMOs.",
         "list_programs": "The sources have {count} {what} programs.",
         "list_none": "Nothing in the lists matches that.",
+        "curated_checked": "(Checked by {who}, a supporter, on {when}.)",
+        "curated_japanese_only": "(A supporter wrote this answer in Japanese; there is no English version yet.)",
         "sep": ", ",
     },
 }

@@ -21,7 +21,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -118,6 +118,17 @@ class KbHint:
 
 
 @dataclass(frozen=True)
+class Covered:
+    """A curated answer a topic's question now gets."""
+
+    answer_id: str
+    question: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"answer_id": self.answer_id, "question": self.question}
+
+
+@dataclass(frozen=True)
 class GapTopic:
     label: str  # the question most typical of the topic; a shared one whenever the topic has one
     terms: tuple[str, ...]  # from the shared questions whenever the topic has any
@@ -129,6 +140,7 @@ class GapTopic:
     first_at: dt.datetime
     latest_at: dt.datetime
     nearest: KbHint | None = None
+    covered_by: Covered | None = None  # the curated answer that now answers the topic's question
 
     @property
     def private(self) -> bool:
@@ -146,7 +158,8 @@ class GapTopic:
                 "questions": self.questions, "counts": self.counts,
                 "reasons": self.reasons, "comments": list(self.comments), "first_at": _iso(self.first_at),
                 "latest_at": _iso(self.latest_at), "nearest": self.nearest.to_json() if self.nearest else None,
-                "new_topic": self.new_topic, "items": [i.to_json() for i in self.items]}
+                "new_topic": self.new_topic, "covered_by": self.covered_by.to_json() if self.covered_by else None,
+                "items": [i.to_json() for i in self.items]}
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,7 @@ class GapReport:
     threshold: float = TOPIC_THRESHOLD
     notes: tuple[str, ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
+    curated_served: int = 0  # questions curated answers answered in the window
 
     @property
     def empty(self) -> bool:
@@ -169,6 +183,7 @@ class GapReport:
     def to_json(self) -> dict[str, Any]:
         return {"since": _iso(self.since) if self.since else None, "until": _iso(self.until) if self.until else None,
                 "threshold": self.threshold, "items": self.items, "counts": self.counts,
+                "curated_served": self.curated_served,
                 "topics": [t.to_json() for t in self.topics], "notes": list(self.notes)}
 
 
@@ -317,9 +332,11 @@ def nearest_in_kb(index: SearchIndex, text: str, *, threshold: float = KB_THRESH
 def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: SearchIndex | None = None,
                      threshold: float = TOPIC_THRESHOLD, kb_threshold: float = KB_THRESHOLD,
                      prefer_language: str = "ja",
-                     since: dt.datetime | None = None, until: dt.datetime | None = None) -> GapReport:
-    """Group `items` by topic, largest and most recent first, each named, counted and (with an
-    index) placed against the knowledge base."""
+                     since: dt.datetime | None = None, until: dt.datetime | None = None,
+                     covers: Callable[[str], Covered | None] | None = None) -> GapReport:
+    """Group `items` by topic, largest and most recent first, each named, counted, (with an index)
+    placed against the knowledge base, and (with `covers`) checked for a curated answer that now
+    answers one of its questions."""
     items = [i for i in items if i.text.strip()]
     counts = Counter(i.kind for i in items)
     totals = {kind: counts.get(kind, 0) for kind in GAP_KINDS}
@@ -374,5 +391,17 @@ def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: Sea
                 break
             placed.append(replace(topic, nearest=hint))
         topics = placed
+    if covers is not None:
+        topics = [replace(t, covered_by=_covered(t, covers)) for t in topics]
     return GapReport(topics=tuple(topics), since=since, until=until, threshold=threshold, notes=tuple(notes),
                      counts=totals)
+
+
+def _covered(topic: GapTopic, covers: Callable[[str], Covered | None]) -> Covered | None:
+    """The curated answer its label, or failing that one of its other wordings, now gets."""
+    texts = [topic.label, *dict.fromkeys(i.text for i in topic.items if i.text != topic.label)]
+    for text in texts[:1 + MAX_TERMS]:
+        found = covers(text)
+        if found is not None:
+            return found
+    return None

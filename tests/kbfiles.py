@@ -41,3 +41,30 @@ def tree_digest(root: Path) -> str:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+ANSWER_ID = "mediso-soudan-muryou"
+ANSWER_QUOTE = "研究開発から上市に至るまでの各段階で生じた課題等に総合的な支援を行うための事業。"
+ANSWER_TEXT_JA = "MEDISOへの相談は無料です。MEDISOの事務局に問い合わせれば、登録されたサポーターが課題に応じて対応します。"
+ANSWER_TEXT_EN = ("Consulting MEDISO is free of charge. Contact the MEDISO office and a registered supporter takes up your "
+                  "question.")
+
+
+def answer_yaml(*, answer_id: str = ANSWER_ID, questions: tuple[str, ...] = ("MEDISOへの相談は無料ですか？",),
+                answer_ja: str = ANSWER_TEXT_JA, answer_en: str | None = ANSWER_TEXT_EN, as_of: str = "2026-11-20",
+                author: str = "佐藤 花子", record: str | None = None) -> str:
+    """A curated answer as a supporter writes it: a document passage (and a record, if given) as its sources."""
+    phrasings = "\n".join(f"  - {q}" for q in questions)
+    english = f"answer_en: {answer_en}\n" if answer_en else ""
+    cites_record = f"  - record: {record}\n" if record else ""
+    return f"""id: {answer_id}
+kind: answer
+questions:
+{phrasings}
+answer_ja: {answer_ja}
+{english}author: {author}
+as_of: {as_of}
+sources:
+{cites_record}  - document: {DOC}
+    quote: {ANSWER_QUOTE}
+"""

@@ -357,3 +357,40 @@ def test_serve_starts_the_scheduler_only_when_enabled(desk: DeskStore, tmp_path:
     assert scheduler is not None and scheduler.running
     scheduler.stop()
     assert not scheduler.running
+
+
+def test_topics_say_whether_a_curated_answer_now_covers_them_and_curated_answers_served_are_counted(
+        desk: DeskStore, seed_index: SearchIndex, tmp_path: Path, seed_settings: Settings,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from knowledge.loader import load_knowledge
+    from knowledge.schema import CuratedAnswer
+
+    for question in ("MEDISOへの相談は無料ですか？", "Is consulting MEDISO free?"):
+        desk.record_answer(surface="mention", question=question, answer="無料です", language="ja", confident=True,
+                           mode="curated", citations=[], user_id="U0ASKER", channel_id="C0GENERAL")
+    old = desk.record_answer(surface="mention", question="MEDISOは無料？", answer="無料です", language="ja",
+                             confident=True, mode="curated", citations=[], user_id="U0ASKER", channel_id="C0GENERAL")
+    with desk.engine.begin() as connection:
+        connection.execute(update(AnswerRecord).where(AnswerRecord.id == old.id).values(
+            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=9)))
+    visa = CuratedAnswer.model_validate({
+        "id": "gaikokujin-kenkyusha-visa", "questions": [VISA], "author": "佐藤 花子", "as_of": dt.date.today(),
+        "answer_ja": "在留資格の申請は出入国在留管理庁が扱います。MEDISOのサポーターが手続きの相談にのります。"})
+    kb = dataclasses.replace(load_knowledge(seed_settings.knowledge_dir), answers=[visa])
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+
+    report = gap_report(Settings(), desk, index=seed_index, now=now, days=7, knowledge=lambda: kb)
+    assert report.curated_served == 2
+    assert _topic_of(report, VISA).covered_by is not None
+    assert _topic_of(report, VISA).covered_by.answer_id == "gaikokujin-kenkyusha-visa"
+    assert _topic_of(report, REGEN_TAX[0]).covered_by is None
+
+    text = format_gap_report(report, days=7)
+    assert "questions answered by curated answers: 2" in text
+    assert "now answered by curated answer: gaikokujin-kenkyusha-visa" in text
+    assert "no curated answer yet — write one" in text
+    blocks = json.dumps(gaps_blocks(report), ensure_ascii=False)
+    assert "サポーター確認済みの回答で答えた質問 2件" in blocks
+    assert "確認済みの回答で答えるようになりました" in blocks and "まだ確認済みの回答はありません" in blocks

@@ -3,6 +3,7 @@ copy of the knowledge files, with the real embedder, index and answerer after ea
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -142,3 +143,37 @@ def test_stale_and_usage_errors(cli: Kakehashi) -> None:
     assert unknown.returncode == 2 and "no-such-record" in unknown.stderr
     missing = cli("kb", "revert", "999", ok=False)
     assert missing.returncode == 2 and "no change 999" in missing.stderr
+
+
+def test_a_curated_answer_added_with_kb_add_answers_paraphrases_until_retired(cli: Kakehashi, tmp_path: Path) -> None:
+    from tests.kbfiles import ANSWER_ID, ANSWER_TEXT_EN, ANSWER_TEXT_JA, answer_yaml
+
+    path = tmp_path / "mediso-free.yaml"
+    path.write_text(answer_yaml(as_of=dt.date.today().isoformat()), encoding="utf-8")
+    assert f"add answer {ANSWER_ID}" in cli("kb", "add", str(path)).stdout
+    assert ANSWER_ID in cli("kb", "list", "--kind", "answer").stdout
+
+    ja = cli.ask("MEDISOに相談するのにお金は必要？")
+    assert ja["intent"] == "curated" and ja["confident"] and ja["answer"].startswith(ANSWER_TEXT_JA)
+    assert "佐藤 花子さん" in ja["answer"] and ja["cited"]
+    en = cli.ask("Does it cost anything to consult MEDISO?")
+    assert en["intent"] == "curated" and en["answer"].startswith(ANSWER_TEXT_EN)
+    unrelated = cli.ask("MEDISOの所在地はどこですか？")
+    assert unrelated["intent"] != "curated" and ANSWER_TEXT_JA not in unrelated["answer"]
+
+    cli("kb", "retire", ANSWER_ID)
+    assert cli.ask("MEDISOに相談するのにお金は必要？")["intent"] != "curated"
+    assert "[retired]" in cli("kb", "list", "--kind", "answer").stdout
+    shown = cli("kb", "show", ANSWER_ID).stdout
+    assert shown.startswith("# kakehashi-base: ") and "status: retired" in shown
+    history = cli("kb", "history", ANSWER_ID).stdout.splitlines()
+    assert [line.split()[5] for line in history] == ["retire", "add"]
+
+    # One that shows a seed file name, or was checked long ago, is saved but never given: staff are told.
+    leaking = tmp_path / "leaking.yaml"
+    leaking.write_text(answer_yaml(answer_id="mediso-leak", as_of="2020-01-01",
+                                   answer_ja="無料です（001_e20f596e76c29b16.txt による）。"), encoding="utf-8")
+    warned = cli("kb", "add", str(leaking)).stdout
+    assert "mediso-leak will not be given: it shows what founders must not see (001_e20f596e76c29b16.txt)" in warned
+    assert "as_of 2020-01-01 is over 365 days ago" in warned
+    assert cli.ask("MEDISOに相談するのにお金は必要？")["intent"] != "curated"

@@ -8,6 +8,7 @@ SQLite file both processes open."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -30,7 +31,7 @@ from tests.chroma_server import ChromaServer, free_port
 from tests.conftest import REPO_ROOT, kakehashi, kakehashi_env, run_kakehashi, stop_processes, wait_until_healthy
 from tests.db_fixtures import POSTGRES_URL, fresh_postgres_database
 from tests.fakeslack import TOKEN, FakeSlack
-from tests.kbfiles import NEW_ID, program_yaml
+from tests.kbfiles import ANSWER_TEXT_JA, NEW_ID, answer_yaml, program_yaml
 from tests.slack_fixtures import SIGNING_SECRET, STAFF, SUPPORTERS, button, posted_text, user_event
 from tests.slackdriver import SlackDriver, sign
 
@@ -98,13 +99,13 @@ def _thread_reply(fake: FakeSlack, event: dict[str, Any], *, timeout: float = 60
     return fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == event["ts"], timeout=timeout)[0]
 
 
-def _ask(bot: Serve, fake: FakeSlack, channel: str) -> str:
+def _ask(bot: Serve, fake: FakeSlack, channel: str, question: str = QUESTION) -> str:
     """`/kakehashi ask QUESTION` in `channel`, through `bot`; the private answer it sent the asker."""
     def answer(call: Any) -> bool:
         return bool(call.args.get("replace_original"))
 
     before = len([c for c in fake.calls_to("response_url") if answer(c)])
-    assert bot.driver.command(f"ask {QUESTION}", channel=channel).status == 200
+    assert bot.driver.command(f"ask {question}", channel=channel).status == 200
     return posted_text(fake.wait_for("response_url", answer, count=before + 1, timeout=60)[before])
 
 
@@ -213,6 +214,17 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
             break
         assert time.monotonic() < deadline, f"bot b did not take the retirement: {text[:300]}\n{b.output()[-2000:]}"
         time.sleep(0.5)
+
+    # (e) A curated answer added with the CLI is given by both bots to a paraphrase (issue 15).
+    curated = tmp_path / "mediso-free.yaml"
+    curated.write_text(answer_yaml(as_of=dt.date.today().isoformat()), encoding="utf-8")
+    added = run_kakehashi("kb", "add", str(curated), env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / "cli")})
+    assert added.returncode == 0, added.stderr
+    for bot, channel in ((a, "C0ALPHA"), (b, "C0BRAVO")):
+        deadline = time.monotonic() + 30
+        while ANSWER_TEXT_JA not in (text := _ask(bot, fake_slack, channel, "MEDISOに相談するのにお金は必要？")):
+            assert time.monotonic() < deadline, f"bot {bot.name} never gave the curated answer: {text[:500]}"
+            time.sleep(0.5)
 
     for bot in (a, b):
         output = bot.output()

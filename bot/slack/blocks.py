@@ -32,9 +32,12 @@ OPEN_MATCH = "kk_open_match"
 TAKE = "kk_take"
 RESOLVE = "kk_resolve"
 LINK = "kk_link"  # link-out buttons; Slack still sends an action, which we acknowledge
+CURATE = "kk_curate"  # 「回答として登録」 on a resolved consultation's card (staff only)
+CURATE_GAP = "kk_curate_gap"  # 「回答を書く」 on a gaps-report topic no curated answer covers (staff only)
 FEEDBACK_VIEW = "kk_feedback_view"
 HANDOFF_VIEW = "kk_handoff_view"
 MATCH_VIEW = "kk_match_view"
+CURATE_VIEW = "kk_curate_view"
 
 CARDS_PER_KIND = {"program": 3, "vc": 3, "cdmo": 3}
 MAX_CARD_SOURCES = 5
@@ -606,6 +609,8 @@ def consultation_card(consultation: Any, *, answer: Any | None = None, profile_t
         elements.append(button("担当する", TAKE, str(c.id), style="primary"))
     elif c.status == "taken":
         elements.append(button("対応済みにする", RESOLVE, str(c.id), style="primary"))
+    elif c.status == "resolved":
+        elements.append(button("回答として登録", CURATE, str(c.id)))
     channel_thread = (c.asker_channel_id or "").startswith(("C", "G"))
     if permalink and _safe_url(permalink) and c.consent_to_share and channel_thread:
         elements.append(button("相談者のスレッドを開く", LINK, str(c.id), url=permalink))

@@ -21,12 +21,14 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.desk_gaps import JST, gap_report, reason_label
+from bot.slack.blocks import CURATE_GAP, button
 from bot.slack.deps import AnswererLike, Deps
 from bot.slack.edge import log_failure, new_reference
 from bot.slack.messages import t
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten
 from bot.store import DeskStore, StoreError
+from knowledge.loader import load_knowledge
 from knowledge.settings import Settings
 from retrieval.gaps import GAP_KINDS, GapReport, GapTopic
 from retrieval.index import SearchIndex
@@ -65,10 +67,18 @@ def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
         title = escape_mrkdwn(shorten(hint.title, 120))
         lines.append(t("gaps_close", language, title=title, origin=escape_mrkdwn(hint.origin)) if hint.close
                      else t("gaps_new", language, title=title))
+    if topic.covered_by is not None:
+        lines.append(t("gaps_covered", language, question=escape_mrkdwn(shorten(topic.covered_by.question, 150))))
+    else:
+        lines.append(t("gaps_uncovered", language))
     private = sum(1 for i in topic.items if i.private)
     if private and not topic.private:
         lines.append(t("gaps_private_count", language, n=private))
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:SECTION_LIMIT]}}]
+    # The offer names a question the desk answered in a channel (its id, checked on click), never DM text.
+    shared_answer = next((i.answer_id for i in topic.items if not i.private and i.answer_id), None)
+    if topic.covered_by is None and shared_answer:
+        blocks[0]["accessory"] = button(t("gaps_write", language), CURATE_GAP, shared_answer)
     # Other wordings of the question, and what 👎 raters wrote: what staff need to write the answer.
     shared = [i for i in topic.items if not i.private]
     seen: list[str] = []
@@ -92,6 +102,8 @@ def gaps_blocks(report: GapReport, language: str = "ja", *, max_topics: int = TO
         {"type": "context", "elements": [{"type": "mrkdwn", "text": t(
             "gaps_period", language, since=_jst(report.since), until=_jst(report.until), days=days)}]},
     ]
+    blocks[1]["elements"].append({"type": "mrkdwn", "text": t("gaps_curated_served", language,
+                                                              n=report.curated_served)})
     if report.empty:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": t("gaps_none", language, days=days)}})
         return blocks
@@ -149,7 +161,9 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
         deps.logger.error("gaps report for %s: cannot claim the week in the database: %s", week_key(now), exc)
         return False
     try:
-        report = gap_report(deps.settings, deps.store, index=index, now=now, days=deps.settings.gaps_window_days)
+        report = gap_report(deps.settings, deps.store, index=index, now=now, days=deps.settings.gaps_window_days,
+                            knowledge=lambda: deps.live.kb if deps.live is not None
+                            else load_knowledge(deps.settings.knowledge_dir))
         client.chat_postMessage(channel=channel, text=gaps_fallback_text(report), blocks=gaps_blocks(report),
                                 unfurl_links=False, unfurl_media=False)
     except Exception as exc:  # the Slack edge: a failed weekly post must not stop the bot

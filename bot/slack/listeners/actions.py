@@ -1,4 +1,5 @@
-"""Buttons: feedback, sources, details, sharing, hand-off, the match form, and the supporters' take / resolve."""
+"""Buttons: feedback, sources, details, sharing, hand-off, the match form, the supporters' take / resolve, and
+staff's 回答として登録 on a resolved card."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.slack import blocks as kit
-from bot.slack import cards, feedback, handoff, matchform
+from bot.slack import cards, curate, feedback, handoff, matchform
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import report_failure
 
@@ -38,6 +39,8 @@ def register(app: App, deps: Deps) -> None:
     app.action(kit.RESOLVE)(guarded("resolve", lambda c, b, _: handoff.change_state(deps, c, b, action="resolve")))
 
     app.action(kit.SHARE)(guarded("share", lambda c, b, r: cards.share(deps, c, b, r)))
+    app.action(kit.CURATE)(guarded("curate form", lambda c, b, _: curate.open_form(deps, c, b)))
+    app.action(kit.CURATE_GAP)(guarded("curate form", lambda c, b, _: curate.open_from_gap(deps, c, b)))
 
     @app.action(kit.LINK)
     def on_link(ack: Ack) -> None:

@@ -18,6 +18,7 @@ import yaml
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot.slack import curate
 from bot.slack import kbforms as forms
 from bot.slack import uploads
 from bot.slack.blocks import read_metadata
@@ -136,9 +137,9 @@ def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str,
         if kind is None:
             say(t("kb_usage", language, usage=USAGE["add"]))
             return
-        open_record_form(deps, client, trigger_id=trigger_id, kind=kind, record_id=None, origin=origin)
+        open_record_form(deps, client, trigger_id=trigger_id, kind=kind, record_id=None, origin=origin, user=user)
     elif sub == "edit":
-        open_record_form(deps, client, trigger_id=trigger_id, kind=None, record_id=args[0], origin=origin)
+        open_record_form(deps, client, trigger_id=trigger_id, kind=None, record_id=args[0], origin=origin, user=user)
     elif sub in ("retire", "restore"):
         change = (editor.retire if sub == "retire" else editor.restore)(args[0], actor=actor_for(user))
         announce_change(deps, client, user=user, change=change, language=language)
@@ -170,13 +171,16 @@ def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str,
 
 
 def open_record_form(deps: Deps, client: WebClient, *, trigger_id: str | None, kind: str | None,
-                     record_id: str | None, origin: dict[str, Any]) -> None:
+                     record_id: str | None, origin: dict[str, Any], user: str) -> None:
     """The empty form for `kind`, or the form prefilled from `record_id` with its base hash."""
     editor = editor_of(deps)
     data, base = (None, None)
     if record_id is not None:
         data, base = editor.record_data(record_id)
         kind = str(data.get("kind"))
+        if kind == "answer":  # a curated answer has its own form (bot/slack/curate.py)
+            curate.open_edit(deps, client, trigger_id=trigger_id, user=user, data=data, base=base)
+            return
     assert kind is not None
     kb = current_kb(deps)
     view = forms.record_modal(kind, data=data, base=base, documents=forms.document_choices(kb.documents),
@@ -323,7 +327,7 @@ def on_button(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClient, res
             raise ValueError(f"{value!r} is not a record id")
         if action_id == forms.EDIT:
             open_record_form(deps, client, trigger_id=body.get("trigger_id"), kind=None, record_id=value,
-                             origin={"l": language})
+                             origin={"l": language}, user=user)
         elif action_id in (forms.RETIRE, forms.RESTORE):
             change = (editor.retire if action_id == forms.RETIRE else editor.restore)(value, actor=actor_for(user))
             announce_change(deps, client, user=user, change=change, language=language)

@@ -1,4 +1,4 @@
-"""Modal submissions: 👎 reasons, the hand-off form, the match form. The form closes at once;
+"""Modal submissions: 👎 reasons, the hand-off form, the match form, 回答として登録. The form closes at once;
 slow work runs after the acknowledgement (lazy listeners)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack import blocks as kit
-from bot.slack import feedback, handoff, matchform
+from bot.slack import curate, feedback, handoff, matchform
 from bot.slack.deps import Deps
 from bot.slack.edge import report_failure
 
@@ -52,3 +52,18 @@ def register(app: App, deps: Deps) -> None:
             matchform.submit_form(deps, client, body)
 
     app.view(kit.MATCH_VIEW)(ack=ack_match, lazy=[run_match])
+
+    @app.view(kit.CURATE_VIEW)
+    def on_curate(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        # Checked before the form closes, so a problem shows on its field; saved after (the editor's write and
+        # the refresh take longer than Slack's 3 s).
+        try:
+            errors, data = curate.check_form(deps, body)
+        except Exception as exc:  # the Slack edge: said on the form
+            report_failure(deps.logger, client, what="checking a curated answer form", error=exc, place=None)
+            errors, data = {"answer_ja": "確認できませんでした。もう一度お試しください。"}, None
+        if errors or data is None:
+            ack(response_action="errors", errors=errors or {"answer_ja": "登録できませんでした"})
+            return
+        ack()
+        curate.save(deps, client, body, data)
