@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,12 +24,11 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import new_reference, post
 from bot.slack.messages import t
-from bot.slack.staff import StaffDirectory
+from bot.slack.staff import CachedMembers, StaffDirectory
 from bot.store import AnswerRecord, DeskStore, StoreError
 from knowledge.settings import Settings
 
 MEMBERS_TTL_S = 300.0
-MEMBERS_FAILURE_TTL_S = 60.0
 _SEAL = "s"
 _SEALED_FOR = "u"
 
@@ -79,35 +77,25 @@ class SupporterDirectory:
         self.channel = channel or None
         self._client = client
         self._logger = logger
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._members: frozenset[str] = frozenset()
-        self._expires = 0.0
+        self._members = CachedMembers(
+            fetch=self._fetch_members, what=f"conversations.members for {self.channel}",
+            consequence="only staff count as supporters", logger=logger, ttl_s=ttl_s, clock=clock)
+
+    def _fetch_members(self) -> frozenset[str]:
+        assert self._client is not None and self.channel
+        members: set[str] = set()
+        cursor = None
+        while True:
+            response = self._client.conversations_members(channel=self.channel, cursor=cursor, limit=1000)
+            members |= {str(m) for m in response.get("members") or []}
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return frozenset(members)
 
     def channel_members(self) -> frozenset[str]:
         if not self.channel or self._client is None:
             return frozenset()
-        with self._lock:
-            now = self._clock()
-            if now < self._expires:
-                return self._members
-            try:
-                members: set[str] = set()
-                cursor = None
-                while True:
-                    response = self._client.conversations_members(channel=self.channel, cursor=cursor, limit=1000)
-                    members |= {str(m) for m in response.get("members") or []}
-                    cursor = (response.get("response_metadata") or {}).get("next_cursor")
-                    if not cursor:
-                        break
-                self._members, self._expires = frozenset(members), now + self._ttl_s
-            except (SlackApiError, OSError) as exc:
-                error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-                self._logger.warning("conversations.members for %s failed (%s); only staff count as supporters "
-                                     "until it works again", self.channel, error)
-                self._members, self._expires = frozenset(), now + MEMBERS_FAILURE_TTL_S
-            return self._members
+        return self._members.get()
 
     def is_supporter(self, user_id: str | None) -> bool:
         if not user_id:

@@ -27,6 +27,36 @@ def parse_user_ids(text: str) -> frozenset[str]:
     return frozenset(x.strip() for x in text.split(",") if x.strip())
 
 
+class CachedMembers:
+    """A set of Slack user IDs fetched from Slack and kept for `ttl_s`; when Slack fails, empty (never
+    everyone) for `FAILURE_TTL_S`, with one WARNING saying `consequence`."""
+
+    def __init__(self, *, fetch: Callable[[], frozenset[str]], what: str, consequence: str, logger: logging.Logger,
+                 ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._fetch = fetch
+        self._what = what
+        self._consequence = consequence
+        self._logger = logger
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._members: frozenset[str] = frozenset()
+        self._expires = 0.0
+
+    def get(self) -> frozenset[str]:
+        with self._lock:
+            now = self._clock()
+            if now < self._expires:
+                return self._members
+            try:
+                self._members, self._expires = self._fetch(), now + self._ttl_s
+            except (SlackApiError, OSError) as exc:
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                self._logger.warning("%s failed (%s); %s until it works again", self._what, error, self._consequence)
+                self._members, self._expires = frozenset(), now + FAILURE_TTL_S
+            return self._members
+
+
 class StaffDirectory:
     def __init__(self, *, user_ids: frozenset[str], usergroup: str | None, client: WebClient | None,
                  logger: logging.Logger, ttl_s: float = GROUP_TTL_S,
@@ -35,31 +65,21 @@ class StaffDirectory:
         self.usergroup = usergroup or None
         self._client = client
         self._logger = logger
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._members: frozenset[str] = frozenset()
-        self._expires = 0.0
+        self._group = CachedMembers(
+            fetch=self._fetch_group, what=f"usergroups.users.list for {self.usergroup}",
+            consequence="staff are only the user IDs in KAKEHASHI_SLACK_STAFF_USER_IDS", logger=logger, ttl_s=ttl_s,
+            clock=clock)
+
+    def _fetch_group(self) -> frozenset[str]:
+        assert self._client is not None and self.usergroup
+        response = self._client.usergroups_users_list(usergroup=self.usergroup)
+        return frozenset(str(u) for u in response.get("users") or [])
 
     def group_members(self) -> frozenset[str]:
         """The user group's members, from the cache or Slack; empty when there is no group or Slack fails."""
         if not self.usergroup or self._client is None:
             return frozenset()
-        with self._lock:
-            now = self._clock()
-            if now < self._expires:
-                return self._members
-            try:
-                response = self._client.usergroups_users_list(usergroup=self.usergroup)
-                self._members = frozenset(str(u) for u in response.get("users") or [])
-                self._expires = now + self._ttl_s
-            except (SlackApiError, OSError) as exc:
-                error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-                self._logger.warning("usergroups.users.list for %s failed (%s); staff are only the user IDs in "
-                                     "KAKEHASHI_SLACK_STAFF_USER_IDS until it works again", self.usergroup, error)
-                self._members = frozenset()
-                self._expires = now + FAILURE_TTL_S
-            return self._members
+        return self._group.get()
 
     def is_staff(self, user_id: str | None) -> bool:
         if not user_id:
