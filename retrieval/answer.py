@@ -198,6 +198,7 @@ class Answerer:
             notes.append(TRUNCATED_NOTE[language])
         catalog = self._catalog(kb)
         u = understand(query, catalog=catalog, history=history)
+        u.said = frozenset(_plain(line) for turn in history for line in turn.answer.splitlines() if line.strip())
         search_text = query
         if u.resolved_from_history and u.entity:
             search_text = f"{u.entity.name} {query}"
@@ -401,6 +402,8 @@ class Answerer:
             if lang == "ja" and said and first.startswith(f"{said}は"):
                 first = first[len(said) + 1:].lstrip("、")
         lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
+        if _plain(lead) in u.said:
+            return False  # the thread heard what it is; a narrower question gets the source's own lines
         quoted: list[tuple[str, int]] = []
         # The source's own sentence that the lead sums up first, then its other prose (not budget lines).
         lead_grams = _grams(record.summary_ja if isinstance(record, Program) else first)
@@ -1096,8 +1099,11 @@ def _display(u: Understanding, entity: Entity) -> str:
     """The thing's name in the asker's language, with the short name they used (「医療研究開発革新基盤創成事業（CiCLE）」)."""
     name = entity.display(u.language)
     asked = fold(u.question)
-    alias = next((a for a in getattr(entity.record, "aliases", []) if len(a) <= 12 and fold(a) in asked
-                  and fold(a) not in fold(name)), None)
+    aliases = [a for a in getattr(entity.record, "aliases", []) if len(a) <= 12 and fold(a) not in fold(name)]
+    alias = next((a for a in aliases if fold(a) in asked), None)
+    if alias is None and u.resolved_from_history:
+        # The thread named it before; its short name (an acronym) tells the asker which one this is about.
+        alias = next((a for a in aliases if re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{1,11}", a)), None)
     return f"{name}（{alias}）" if alias and u.language == "ja" else (f"{name} ({alias})" if alias else name)
 
 

@@ -123,6 +123,7 @@ class Understanding:
     fiscal_year: int | None = None
     resolved_from_history: bool = False
     content: str = ""  # the question without its vocabulary words: what it is about
+    said: frozenset[str] = frozenset()  # lines the thread's answers already said (set by the answerer)
 
     @property
     def entities(self) -> list[Entity]:

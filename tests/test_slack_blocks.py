@@ -279,3 +279,12 @@ def test_a_weak_answer_offers_a_person_first() -> None:
     blocks = kit.answer_blocks(_answer("わかりませんでした [1]", confident=False), answer_id="w1", catalog=CATALOG)
     first = next(b for b in blocks if b["type"] == "actions")["elements"][0]
     assert first["action_id"] == kit.HANDOFF and first["style"] == "primary"
+
+
+def test_an_answers_quote_lines_stay_blockquotes_and_nothing_else_acts() -> None:
+    from bot.slack.text import escape_answer
+
+    text = "BTEPの予算は91百万円です。 [3]\n> 「令和8年度概算要求額 91百万円 <!channel> & a>b」 [3]"
+    shown = escape_answer(text)
+    assert shown.splitlines()[1].startswith("> 「") and "&lt;!channel&gt;" in shown and "a&gt;b" in shown
+    assert "&amp;" in shown and "<!channel>" not in shown

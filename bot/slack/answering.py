@@ -3,6 +3,7 @@ AI-app thread, slash command) takes, and the same for match requests."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -75,8 +76,9 @@ def as_history(turns: list[dict[str, str]]) -> list[Turn]:
 
 
 def _markdown_safe(text: str) -> str:
-    """Streamed text is markdown: keep Slack's control characters from acting."""
-    return text.replace("<", "＜").replace(">", "＞")
+    """Streamed text is markdown: keep Slack's control characters from acting, except the answer's own quote
+    marks ("> " opening a line), which stay a blockquote."""
+    return re.sub(r"(?m)^＞ ", "> ", text.replace("<", "＜").replace(">", "＞"))
 
 
 def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream], place: Place, *, answer: Answer,

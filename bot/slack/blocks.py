@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.slack.messages import EXAMPLE_QUESTIONS, t
 from bot.slack.sources import SourceCatalog
-from bot.slack.text import escape_mrkdwn, shorten, slack_to_plain, split_for_sections
+from bot.slack.text import escape_answer, escape_mrkdwn, shorten, slack_to_plain, split_for_sections
 from knowledge.labels import label
 from knowledge.schema import Applicant, Modality, Stage, Support
 from retrieval.answer import Answer, Citation
@@ -165,7 +165,7 @@ def citation_json(citation: Citation, catalog: SourceCatalog) -> dict[str, Any]:
 
 
 def answer_text_blocks(answer: Answer) -> list[Block]:
-    return [_section(piece) for piece in split_for_sections(escape_mrkdwn(answer.answer)) if piece.strip()]
+    return [_section(piece) for piece in split_for_sections(escape_answer(answer.answer)) if piece.strip()]
 
 
 def sources_line(labels: Sequence[tuple[int, str]], language: str) -> Block:

@@ -21,6 +21,12 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def escape_answer(text: str) -> str:
+    """An answer's text for mrkdwn: escaped like any text, except the answer's own quote marks ("> " opening a
+    line), which stay Slack's blockquote."""
+    return re.sub(r"(?m)^&gt; ", "> ", escape_mrkdwn(text))
+
+
 def slack_to_plain(text: str, *, bot_user_id: str | None = None) -> str:
     """Plain text from a Slack message: mentions of the bot dropped, other markup made readable."""
 
