@@ -31,6 +31,7 @@ from langchain_core.language_models import BaseChatModel
 
 from knowledge.loader import KnowledgeBase, squash
 from knowledge.schema import (
+    BASIS_FIELDS,
     CDMO,
     VC,
     Applicant,
@@ -40,7 +41,6 @@ from knowledge.schema import (
     Program,
     ProgramCategory,
     Record,
-    BASIS_FIELDS,
     Source,
     Stage,
     Support,
@@ -573,7 +573,6 @@ class Matcher:
         if self._mediso is None:
             return None
         reasons = _Reasons(self._titles)
-        name = self._mediso.name_ja if language == "ja" else (self._mediso.name_en or self._mediso.name_ja)
         reasons.add(_t("referral", language, name="MEDISO"),
                     [_pick(self._mediso.sources, ["相談", "サポーター", "ワンストップ"], self._mediso.summary_ja)])
         return Recommendation(kind="program", id=self._mediso.id, name=self._mediso.name_ja,

@@ -24,8 +24,8 @@ import yaml
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from knowledge.schema import Applicant, DiseaseArea, Modality, Stage, Support
 from knowledge.labels import label as labels_label
+from knowledge.schema import Applicant, DiseaseArea, Modality, Stage, Support
 from retrieval.deadline import chat_timeout, within
 from retrieval.errors import LLMError, VocabularyError
 from retrieval.language import Language, detect_language
