@@ -436,7 +436,7 @@ class Answerer:
         if u.language == "ja" and u.attribute:
             # The user's own word for it (「控除率」), when the vocabulary has it.
             terms = QuestionVocabulary.default().attributes.get(u.attribute)
-            said = [t for t in (terms.found(u.question) if terms else []) if re.search(r"[\u4e00-\u9fff]{2,}", t)]
+            said = [t for t in (terms.found(u.question) if terms else []) if re.fullmatch(r"[\u4e00-\u9fff\u30a0-\u30ff]{2,}", t)]
             if said:
                 return max(said, key=len)
         return names.get(u.attribute or "", "この点" if u.language == "ja" else "this")
@@ -479,7 +479,7 @@ class Answerer:
             if beyond:
                 # The question asks about more than the field holds (「民間からの寄附は」 is not the budget):
                 # the field answers only when its quote covers that too.
-                tokens = set(self.index.lexical.tokenizer.tokenize(f"{names} {found[0] if found else ''}"))
+                tokens = set(self.index.lexical.tokenizer.tokenize(f"{names} {found[0] if found else ''} {lead}"))
                 if sum(w for t, w in beyond.items() if t in tokens) / sum(beyond.values()) < _MIN_COVERAGE:
                     return False
             draft.confident = True
@@ -496,7 +496,7 @@ class Answerer:
         if (first and entity.kind == "startup" and entity.investment is not None and isinstance(record, VC)
                 and (attribute == "backer" or (attribute is None and not u.content_beyond(entity)))):
             investment = entity.investment
-            vc = f"{record.name_en or record.name}（{record.name}）" if lang == "en" and record.name_en and \
+            vc = f"{record.name_en or record.name} ({record.name})" if lang == "en" and record.name_en and \
                 record.name_en != record.name else record.name
             round_text = words.round_name(investment.round, "", lang)
             if investment.announced:
@@ -539,7 +539,8 @@ class Answerer:
             return state(words.phrase(lang, "rate", name=name, rate=rate), record.subsidy_rate, *figures, "補助率")
         if attribute == "period" and record.period:
             period = record.period if lang == "ja" else words.english_figures(record.period)
-            return state(words.phrase(lang, "period", name=name, period=period), record.period)
+            years = re.findall(r"(?:令和|平成)\s*\d+\s*年度?", record.period)
+            return state(words.phrase(lang, "period", name=name, period=period), record.period, *years[-1:])
         if attribute == "ministry":
             ministry = words.enum_labels("ministry", [record.ministry], lang)
             if record.agency and record.agency != record.ministry:
@@ -1034,10 +1035,22 @@ class Answerer:
             draft.add(words.join([v.name_en if lang == "en" and v.name_en else v.name for v in listed], lang))
             draft.confident = True
             return
-        if "cdmo" in text or "受託" in text:
+        if re.search(r"cdmo|cmo|受託|製造委託|委託先|contract manufactur", text):
+            from retrieval.profile import extract_profile
+
             cdmos = [c for c in kb.cdmos if c.status == "active"]
+            wanted = {m.value for m in extract_profile(u.question).modalities} - {"any"}
+            if wanted:  # 「iPS細胞の…」: those whose modalities the sources give as matching
+                cdmos = [c for c in cdmos if wanted & {m.value for m in c.modalities}] or cdmos
+            # In Japan first: an asker writing in Japanese usually means a domestic site.
+            cdmos.sort(key=lambda c: not any(f.country == "JP" for f in c.facilities))
             draft.add(words.phrase(lang, "list_cdmos", count=len(cdmos)))
-            draft.add(words.join([c.name for c in cdmos], lang))
+            for cdmo in cdmos:
+                sites = words.join([f.region_ja if lang == "ja" else f.country for f in cdmo.facilities], lang)
+                n = next((m for src in cdmo.sources if (m := citations.cite_quote(src.quote, src.document))), None)
+                draft.add(f"- {cdmo.name}（{sites}）" if lang == "ja" else f"- {cdmo.name} ({sites})")
+                if n:
+                    draft.lines[-1] += f" [{n}]"
             draft.confident = bool(cdmos)
 
     # --- likely programs, for a question that names none ----------------------------------------

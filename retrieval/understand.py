@@ -193,7 +193,8 @@ def understand(question: str, *, catalog: EntityCatalog | None, history: Sequenc
     if _found(text, vocabulary.intents["compare"]) and _two_sides(question):
         understanding.intent = "compare"
         return understanding
-    if _found(text, vocabulary.intents["list"]) and not mentions and _asks_for_kind(text):
+    if ((not mentions and _found(text, vocabulary.intents["list"]) and _asks_for_kind(text))
+            or (not _names_one_thing(mentions) and _asks_for_partners(text))):
         understanding.intent = "list"
         return understanding
     if not mentions:
@@ -235,6 +236,16 @@ def _two_sides(question: str) -> bool:
     """「AとBの違い」 with two quoted or bracketed names, even when neither is a record of ours."""
     return len(re.findall(r"[「『\"“]([^」』\"”]{2,})[」』\"”]", question)) >= 2 or bool(
         re.search(r"(\S{2,})と(\S{2,})(って|の|は|で)", question) and re.search(r"(違い|違う|使い分け)", question))
+
+
+_PARTNERS = re.compile(r"(cdmo|cmo|受託製造|受託開発|製造委託|委託先|認定vc|ベンチャーキャピタル)[^。？?]{0,20}"
+                       r"(あります|ありますか|ある\?|ある？|教えて|知りたい|どこ)|(which|what|any|are there)[^?]{0,30}(cdmos?|cmos?|"
+                       r"contract manufactur\w*|certified vcs?)")
+
+
+def _asks_for_partners(text: str) -> bool:
+    """「iPS細胞の製造を委託できるCDMOはありますか？」: which CDMOs or VCs the sources list."""
+    return bool(_PARTNERS.search(text))
 
 
 def _asks_for_kind(text: str) -> bool:

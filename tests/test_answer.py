@@ -98,6 +98,15 @@ def test_which_support_fits_goes_to_the_matcher_and_offers_the_form(answerer: An
     assert "薬事相談" in answer.answer
 
 
+def test_which_cdmos_is_a_list_from_the_records_with_their_sites(answerer: Answerer) -> None:
+    answer = answerer.ask("iPS細胞を使った再生医療の製造を委託できるCDMOはありますか？")
+    assert answer.intent == "list" and answer.confident
+    lines = answer.answer.splitlines()
+    assert lines[1].startswith("- AGC Biologics（日本")  # the one with a site in Japan comes first
+    english = answerer.ask("Are there CDMOs for gene therapy in Japan?")
+    assert english.intent == "list" and "AGC Biologics (JP" in english.answer and in_english(english.answer)
+
+
 def test_context_free_follow_up_asks_which_program(answerer: Answerer) -> None:
     for question in ("補助率ってどれくらいですか？", "ok and is that open to foreign companies too?"):
         answer = answerer.ask(question)
