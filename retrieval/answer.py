@@ -351,7 +351,7 @@ class Answerer:
             # A second quote only when it is about the thing too, not a neighbouring line that shares a word.
             rest = [s for s in chosen[1:2] if self._states_fact(u, s) and (s.names_entity or s.own >= 0.5)]
             first = chosen[0]
-            n = citations.cite_chunk(citations_chunk(citations, first))
+            n = citations.cite_id(first.chunk_id)
             if lang == "ja":
                 draft.add(words.phrase(lang, "quoted" if name else "quoted_plain", name=name, quote=first.text)
                           + f" [{n}]")
@@ -365,8 +365,8 @@ class Answerer:
                 draft.add(lead)
                 rest = [first, *rest]
             for sentence in rest:
-                draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
-            draft.facts += [f"{s.text} [{citations.cite_chunk(citations_chunk(citations, s))}]"
+                draft.add(f"> 「{sentence.text}」 [{citations.cite_id(sentence.chunk_id)}]")
+            draft.facts += [f"{s.text} [{citations.cite_id(s.chunk_id)}]"
                             for s in [first, *rest[1 if lang == "en" else 0:]]]
             return
         what = self._attribute_words(u)
@@ -381,7 +381,7 @@ class Answerer:
         elif chosen and chosen[0].own >= 0.5:
             sentence = chosen[0]
             draft.add(words.phrase(lang, "known"))
-            draft.add(f"> 「{sentence.text}」 [{citations.cite_chunk(citations_chunk(citations, sentence))}]")
+            draft.add(f"> 「{sentence.text}」 [{citations.cite_id(sentence.chunk_id)}]")
 
     def _describe(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft) -> bool:
         """「BTEPって何ですか」: what the thing is, in the record's summary, with the source's own words."""
@@ -1102,10 +1102,6 @@ def _is_row(line: str) -> bool:
     """A table row: mostly figures ("384 (185) 67 (24) 1,442"), read under its header."""
     chars = [c for c in line if not c.isspace()]
     return bool(chars) and sum(c.isdigit() for c in chars) / len(chars) >= 0.3
-
-
-def citations_chunk(citations: Citations, sentence: _Sentence) -> Any:
-    return citations._lexical.get(sentence.chunk_id)
 
 
 def _display(u: Understanding, entity: Entity) -> str:

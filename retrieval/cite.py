@@ -105,6 +105,10 @@ class Citations:
             self.cited.append(citation.n)
         return citation.n
 
+    def cite_id(self, chunk_id: str) -> int:
+        """Cite the indexed passage with this id (a quoted sentence's passage)."""
+        return self.cite_chunk(self._lexical.get(chunk_id))
+
     def passage_with(self, quote: str, document: str | None = None) -> Chunk | None:
         """The document passage that holds `quote` (NFKC, spacing ignored): a hit's first, else any."""
         wanted = squash(quote)
