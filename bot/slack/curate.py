@@ -146,19 +146,30 @@ def _refuse(deps: Deps, client: WebClient, *, user: str, channel: str | None, wh
         ephemeral(client, channel=channel, user=user, text=t("curate_refused", "ja"), logger=deps.logger)
 
 
-def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
-    """The button on a resolved consultation's card: staff only, on that very card."""
+def _staff_in_supporters_channel(deps: Deps, client: WebClient, body: dict[str, Any], *,
+                                 attempted: str) -> tuple[str, str | None] | None:
+    """(user, channel) when a staff member clicked in the supporters' channel and the knowledge can be edited;
+    otherwise the clicker is told why not, privately, and None."""
     user = body["user"]["id"]
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    message_ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
     if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.supporters_channel)
             and (body.get("view") or {}).get("type") != "home"
-            and deps.check_staff(user, attempted="register a consultation as a curated answer")):
+            and deps.check_staff(user, attempted=attempted)):
         _refuse(deps, client, user=user, channel=channel, why="not staff, or not in the supporters' channel")
-        return
+        return None
     if deps.editor is None:
         ephemeral(client, channel=channel, user=user, text=t("kb_unavailable", "ja"), logger=deps.logger)
+        return None
+    return user, channel
+
+
+def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    """The button on a resolved consultation's card: staff only, on that very card."""
+    acting = _staff_in_supporters_channel(deps, client, body, attempted="register a consultation as a curated answer")
+    if acting is None:
         return
+    user, channel = acting
+    message_ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
     try:
         consultation = deps.store.get_consultation(int(body["actions"][0]["value"]))
     except (KeyError, ValueError, ConsultationNotFound):
@@ -187,16 +198,10 @@ def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
 
 def open_from_gap(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     """「回答を書く」 on a topic of the weekly gaps report: the same form, pre-filled with the topic's question."""
-    user = body["user"]["id"]
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.supporters_channel)
-            and (body.get("view") or {}).get("type") != "home"
-            and deps.check_staff(user, attempted="write a curated answer for a gaps-report topic")):
-        _refuse(deps, client, user=user, channel=channel, why="not staff, or not in the supporters' channel")
+    acting = _staff_in_supporters_channel(deps, client, body, attempted="write a curated answer for a gaps-report topic")
+    if acting is None:
         return
-    if deps.editor is None:
-        ephemeral(client, channel=channel, user=user, text=t("kb_unavailable", "ja"), logger=deps.logger)
-        return
+    user, channel = acting
     from bot.desk_gaps import asked_privately  # here: bot.desk_gaps imports the bot.slack package
 
     # The value names an answer the desk gave: its question is the form's, unless it was asked in private.
