@@ -141,13 +141,6 @@ class EntityCatalog:
         """Every program's folded Japanese name (for telling a line about one program from one about another)."""
         return [fold(p.name_ja) for p in self.kb.programs if p.status == "active"]
 
-    @property
-    def entities(self) -> list[Entity]:
-        seen: dict[tuple[str, str], Entity] = {}
-        for _, entity, _ in self._names:
-            seen.setdefault(entity.key, entity)
-        return list(seen.values())
-
     def find(self, question: str) -> list[Mention]:
         """The things named in `question`, best first, without two claiming the same words."""
         folded = fold(question)
