@@ -1,6 +1,6 @@
 """Decide the curated-answer similarity threshold from a labelled set, and print how well it separates.
 
-    python benchmarks/curated_calibrate.py [--write]
+    python -m benchmarks.curated_calibrate [--write]
 
 benchmarks/curated_pairs.jsonl holds pairs of a curated question and an asked question, labelled `same`
 (a paraphrase, Japanese or English: the curated answer answers it) or not (a near miss: the same words
@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.labelled import precision_recall
 from knowledge import DEFAULT_KNOWLEDGE_DIR
 from knowledge.loader import load_knowledge
 from retrieval.curated import PAIRINGS, THRESHOLD_PATH, conflict, cosine, pairing_of, read
@@ -53,15 +54,8 @@ def features(pairs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool, fl
 
 
 def scores(predicted: list[bool], truth: list[bool]) -> dict[str, float]:
-    tp = sum(p and t for p, t in zip(predicted, truth, strict=True))
-    fp = sum(p and not t for p, t in zip(predicted, truth, strict=True))
-    fn = sum(t and not p for p, t in zip(predicted, truth, strict=True))
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    f05 = 1.25 * precision * recall / (0.25 * precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3), "f05": round(f05, 3),
-            "tp": tp, "fp": fp, "fn": fn}
+    """Rounded to three places: the threshold search compares F0.5 at that precision."""
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in precision_recall(predicted, truth).items()}
 
 
 def calibrate(data: list[tuple[dict[str, Any], bool, float]]) -> tuple[float, dict[str, float]]:

@@ -1,6 +1,6 @@
 """Decide the matcher's relevance floor from a labelled set, and print how well it separates.
 
-    KAKEHASHI_DATA_DIR=... python benchmarks/floor_calibrate.py [--write] [--check PATH.jsonl]
+    KAKEHASHI_DATA_DIR=... python -m benchmarks.floor_calibrate [--write] [--check PATH.jsonl]
 
 benchmarks/floor_profiles.jsonl holds descriptions labelled `fits` (something in the sources should be
 recommended) or not (outside health care / life science, or nothing in the sources serves it), in Japanese
@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.labelled import precision_recall
 from bot.cli_match import make_matcher
 from knowledge.settings import load_settings
 from retrieval.relevance import FLOOR_PATH, RelevanceFloor, asks_only_non_rd
@@ -57,13 +58,7 @@ def features(matcher: Any, rows: list[dict[str, Any]]) -> list[tuple[dict[str, A
 
 
 def scores(predicted_nothing: list[bool], truly_nothing: list[bool]) -> dict[str, float]:
-    tp = sum(p and t for p, t in zip(predicted_nothing, truly_nothing, strict=True))
-    fp = sum(p and not t for p, t in zip(predicted_nothing, truly_nothing, strict=True))
-    fn = sum(t and not p for p, t in zip(predicted_nothing, truly_nothing, strict=True))
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+    return precision_recall(predicted_nothing, truly_nothing)
 
 
 def judge(floor: RelevanceFloor, feats: list[tuple[dict[str, Any], bool, bool, float]], model: str) -> list[bool]:
