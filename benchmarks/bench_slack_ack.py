@@ -42,8 +42,8 @@ from benchmarks.corpora import build, corpus_dir, settings_for
 from benchmarks.machine import print_machine
 from bot.cli_common import percentile
 from bot.slack.sources import SourceCatalog
+from core.settings import load_settings
 from knowledge.loader import load_knowledge
-from knowledge.settings import load_settings
 from retrieval.answer import Answerer
 from retrieval.engine import ingest, open_index
 from retrieval.match import Matcher

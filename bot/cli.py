@@ -23,15 +23,16 @@ from bot.cli_common import (
     ready_index,
     stdin_lines,
 )
+from core.settings import Settings, load_settings
 from knowledge.errors import KnowledgeError
-from knowledge.loader import load_knowledge, squash
-from knowledge.settings import Settings, load_settings
+from knowledge.loader import load_knowledge
+from knowledge.normalize import squash
 from retrieval.answer import Answer, Answerer, make_chat_model
 from retrieval.engine import ingest, open_index
 from retrieval.errors import RetrievalError
 from retrieval.index import KINDS, Filters
-from retrieval.retired import with_retired_notes
 from retrieval.match import Matcher
+from retrieval.retired import with_retired_notes
 from retrieval.store import ChromaStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from typing import Any, TextIO
 
 from filelock import Timeout
 
+from core.settings import Settings
 from knowledge.editor import KnowledgeEditor
 from knowledge.loader import KnowledgeBase
-from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.curated import CuratedAnswers, CuratedThreshold
 from retrieval.engine import embedded_store_lock, ingest, open_index

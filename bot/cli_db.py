@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from bot.cli_common import CliError
-from knowledge.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli_common import percentile, read_jsonl
-from knowledge.loader import KnowledgeBase, squash
+from knowledge.loader import KnowledgeBase
+from knowledge.normalize import squash
 from retrieval.answer import Answer, Answerer
 from retrieval.leaks import leaks
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.cli_common import CliError, percentile, read_jsonl, ready_index, stdin_lines
-from knowledge.loader import KnowledgeBase, load_knowledge, squash
-from knowledge.settings import Settings
+from core.settings import Settings
+from knowledge.loader import KnowledgeBase, load_knowledge
+from knowledge.normalize import squash
 from retrieval.answer import make_chat_model
 from retrieval.index import SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult, Recommendation

@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 from bot.cli_common import CliError, embedded_store_held
 from bot.desk_gaps import JST, gap_report, reason_label
 from bot.store import DeskStore, StoreError, parsed_safe, sqlite_file
+from core.settings import Settings
 from knowledge.loader import load_knowledge
-from knowledge.settings import Settings
 from retrieval.embeddings import make_embedder
 from retrieval.engine import open_index
 from retrieval.gaps import GAP_KINDS, GapReport

@@ -16,7 +16,7 @@ from filelock import Timeout
 from slack_sdk.errors import SlackApiError
 
 from bot.cli_common import make_answerer, make_editor
-from knowledge.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 from retrieval.answer import make_chat_model
 from retrieval.engine import embedded_store_lock, ingest, open_index
 

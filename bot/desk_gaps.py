@@ -9,10 +9,10 @@ from dataclasses import replace
 
 from bot.slack.blocks import FEEDBACK_REASONS
 from bot.store import AnswerRecord, DeskStore
-from knowledge.settings import Settings
-from retrieval.embeddings import Embedder
+from core.settings import Settings
 from knowledge.loader import KnowledgeBase
 from retrieval.curated import CuratedAnswers, CuratedThreshold
+from retrieval.embeddings import Embedder
 from retrieval.entities import EntityCatalog
 from retrieval.gaps import GAP_KINDS, Covered, GapItem, GapReport, build_gap_report
 from retrieval.index import SearchIndex

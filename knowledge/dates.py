@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 
 # The first year of each era, so era year N is FIRST + N - 1 (元年 is year 1).
 ERAS = {"令和": 2019, "平成": 1989, "R": 2019, "H": 1989}
@@ -15,6 +14,7 @@ _ERA = re.compile(r"(令和|平成)\s*(\d{1,2}|元)\s*年\s*(\d{1,2})\s*月(?:\s
 _WESTERN = re.compile(r"((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月(?:\s*(\d{1,2})\s*日)?")
 _SHORT = re.compile(r"(?<![A-Za-z])([RH])\s*(\d{1,2})\s*\.\s*(\d{1,2})\s*\.\s*(\d{1,2})(?!\d)")
 _ISO = re.compile(r"((?:19|20)\d{2})[-/](\d{1,2})[-/](\d{1,2})(?!\d)")
+from knowledge.normalize import nfkc
 
 
 def _date(year: int, month: int, day: int | None) -> dt.date | None:
@@ -45,7 +45,7 @@ def _documents_own(opening: str, start: int, end: int) -> bool:
 def stated_date(text: str) -> dt.date | None:
     """The first date the document's opening text gives as its own (alone on its line, or marked 作成, 公表,
     現在…), or None when it states none."""
-    opening = unicodedata.normalize("NFKC", text[:OPENING_CHARS])
+    opening = nfkc(text[:OPENING_CHARS])
     found: list[tuple[int, dt.date]] = []
     for match in _ERA.finditer(opening):
         year = ERAS[match.group(1)] + (1 if match.group(2) == "元" else int(match.group(2))) - 1

@@ -44,9 +44,9 @@ from knowledge.loader import (
     load_knowledge,
     parse_record,
     record_from_node,
-    squash,
 )
-from knowledge.schema import RECORD_DIRS, RECORD_TYPES, CuratedAnswer, DocumentMeta, Ministry, Record
+from knowledge.normalize import squash
+from knowledge.schema import RECORD_DIRS, RECORD_ID, RECORD_TYPES, CuratedAnswer, DocumentMeta, Ministry, Record
 from knowledge.yamltext import load_yaml, load_yaml_all
 
 HISTORY_DIR = "history"
@@ -58,7 +58,6 @@ TREE_PARTS = ("programs", "vcs", "cdmos", "answers", DOCUMENTS_DIR, HISTORY_DIR)
 EXPORT_META = "kakehashi-export.json"
 RECORD_SUFFIXES = (".yaml", ".yml")
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")
 _DATE_FIELDS = frozenset({"as_of", "opens", "closes", "announced", "date"})
 _BODY_FIELD = {"program": "summary_ja", "vc": "notes_ja", "cdmo": "services_ja", "answer": "answer_ja"}
 # Field order in written files: identity first, the facts, then provenance, as the seed files read.
@@ -238,7 +237,7 @@ class KnowledgeEditor:
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
     def _record_rel(self, record_id: str) -> tuple[str, str]:
-        if not _SLUG.match(record_id):
+        if not RECORD_ID.match(record_id):
             raise UnknownRecordError(f"{record_id!r} is not a record id (lowercase letters, digits and hyphens)")
         for kind, folder in RECORD_DIRS.items():
             rel = f"{folder}/{record_id}.yaml"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import KakehashiError
 
-class KnowledgeError(Exception):
+
+class KnowledgeError(KakehashiError):
     """The knowledge base cannot be loaded or changed as asked."""
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from knowledge.errors import KnowledgeError, RecordError
+from knowledge.normalize import squash
 from knowledge.schema import (
     CDMO,
     RECORD_DIRS,
@@ -30,16 +30,6 @@ from knowledge.yamltext import load_yaml
 DOCUMENTS_DIR = "documents"
 DOCUMENTS_MANIFEST = "documents.yaml"
 _UNQUOTED_QUOTE_WITH_HASH = re.compile(r"^\s*(?:-\s+)?quote:\s+[^\"'\s|>].*\s#")
-
-
-def normalize(text: str) -> str:
-    """NFKC, used for every match between user text and stored text."""
-    return unicodedata.normalize("NFKC", text)
-
-
-def squash(text: str) -> str:
-    """NFKC without any whitespace: slide text breaks lines and spaces arbitrarily."""
-    return "".join(normalize(text).split())
 
 
 @dataclass(frozen=True)

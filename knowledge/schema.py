@@ -8,6 +8,7 @@ source passages.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -147,7 +148,10 @@ class ApplicationRound(_Strict):
     text: str = Field(description="The round as the source writes it")
 
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,80}$")]
+# A record's id: also its file name and what Slack buttons carry, so every check uses this one pattern.
+RECORD_ID_PATTERN = r"[a-z0-9][a-z0-9-]{1,80}"
+RECORD_ID = re.compile(rf"^{RECORD_ID_PATTERN}$")
+Slug = Annotated[str, Field(pattern=RECORD_ID.pattern)]
 
 # The program fields matching filters on, and whose values must say whether the decks state them.
 BASIS_FIELDS = ("eligible", "stages", "modalities", "disease_areas")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,15 +25,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from knowledge.loader import KnowledgeBase, squash
+from core.settings import Settings
+from knowledge.loader import KnowledgeBase
+from knowledge.normalize import fold_name, nfkc, squash
 from knowledge.schema import CDMO, VC, BudgetKind, Program
-from knowledge.settings import Settings
 from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from retrieval import compose as words
 from retrieval.cite import Citation, Citations
 from retrieval.curated import CuratedAnswers
 from retrieval.deadline import chat_timeout, within
-from retrieval.entities import Entity, EntityCatalog, fold, startup_name
+from retrieval.entities import Entity, EntityCatalog, startup_name
 from retrieval.errors import LLMError
 from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
@@ -564,8 +564,8 @@ class Answerer:
     def _facilities(self, u: Understanding, record: CDMO, name: str, citations: Citations, draft: _Draft) -> bool:
         """Where a CDMO's sites are and how large, from the record; one region when the question names it."""
         lang = u.language
-        text = fold(u.question)
-        facilities = [f for f in record.facilities if fold(f.region_ja) in text or f.country.lower() in
+        text = fold_name(u.question)
+        facilities = [f for f in record.facilities if fold_name(f.region_ja) in text or f.country.lower() in
                       re.findall(r"[a-z]{2}", u.question.lower())] or record.facilities
         if u.attribute not in (None, "coverage", "amount") or not re.search(
                 r"施設|面積|拠点|facilit|sites?\b|floor area", u.question.lower()):
@@ -668,7 +668,7 @@ class Answerer:
         candidates = _KATAKANA_NAME.findall(u.question)
         candidates += re.findall(r"[A-Z][A-Za-z0-9]+(?:\s+[A-Z][A-Za-z0-9]+)*", u.question)
         for name in candidates:
-            folded = fold(name)
+            folded = fold_name(name)
             if len(folded) < 4 or any(folded in self._fold(c) for c in lexical.chunks()):
                 continue
             return name
@@ -677,7 +677,7 @@ class Answerer:
     def _fold(self, chunk: Any) -> str:
         text = self._folded.get(chunk.id)
         if text is None:
-            text = self._folded[chunk.id] = fold(chunk.text)
+            text = self._folded[chunk.id] = fold_name(chunk.text)
         return text
 
     # --- sentences ----------------------------------------------------------------------------
@@ -691,7 +691,7 @@ class Answerer:
             # A thing only a document describes: that document's passages.
             own = [c for c in self.index.lexical.chunks() if c.kind == "document" and c.origin == entity.document]
             return own[:14] or docs[:5]
-        names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3]
+        names = [fold_name(n) for n in _names(entity) if len(fold_name(n)) >= 3]
         sources = entity.investment.sources if entity.investment else (entity.record.sources if entity.record else [])
         quotes = [squash(s.quote) for s in sources]
         naming = [c for c in docs if any(n in self._fold(c) for n in names)]
@@ -756,14 +756,14 @@ class Answerer:
             # The quotes are Japanese: an English question is looked for by its Japanese terms (glossary
             # expansions) and whatever Japanese words and figures it carries.
             basis = " ".join([expansion_terms(u.question),
-                              *re.findall(r"[\u3040-\u30ff\u4e00-\u9fff0-9]+", unicodedata.normalize("NFKC", u.question))])
+                              *re.findall(r"[\u3040-\u30ff\u4e00-\u9fff0-9]+", nfkc(u.question))])
         else:
             basis = u.content_beyond(entity) if entity is not None else u.content
         weights = self._weights(f"{basis} {asked}", entity, english=u.language == "en")
         total = sum(weights.values())
         signal = _SIGNALS.get(u.attribute or "")
-        names = [fold(n) for n in _names(entity) if len(fold(n)) >= 3] if entity is not None else []
-        raw_names = sorted({unicodedata.normalize("NFKC", n) for n in _names(entity)}, key=len,
+        names = [fold_name(n) for n in _names(entity) if len(fold_name(n)) >= 3] if entity is not None else []
+        raw_names = sorted({nfkc(n) for n in _names(entity)}, key=len,
                            reverse=True) if entity is not None else []
         catalog = self._catalog(citations.kb) if entity is not None else None
         others = [n for n in (catalog.program_names() if catalog else []) if n not in names and len(n) >= 6]
@@ -780,7 +780,7 @@ class Answerer:
                 # A table row is read with everything above it in the passage (its header rows).
                 row = _is_row(piece)
                 context = set(lexical.tokenizer.tokenize(" ".join([*before, piece]) if row else f"{previous} {piece}"))
-                folded_piece = fold(piece)
+                folded_piece = fold_name(piece)
                 if names and not any(n in folded_piece for n in names) and any(
                         o in folded_piece for o in others):
                     before.append(piece)
@@ -797,10 +797,10 @@ class Answerer:
                 else:
                     # Nothing asked beyond the thing itself: a line on topic is one that names it, or one
                     # on a slide that does.
-                    coverage = 1.0 if any(n in fold(f"{previous} {piece}") for n in names) else (
+                    coverage = 1.0 if any(n in fold_name(f"{previous} {piece}") for n in names) else (
                         0.5 if any(n in self._fold(chunk) for n in names) else 0.0)
                 # The figure must be the line's own, not a digit in the program's name (「第３期…計画」).
-                unnamed = unicodedata.normalize("NFKC", piece)
+                unnamed = nfkc(piece)
                 for raw in raw_names:
                     unnamed = unnamed.replace(raw, " ")
                 has_signal = bool(signal.search(unnamed)) if signal else True
@@ -809,7 +809,7 @@ class Answerer:
                     labels = [b for b in before[-2:] if len(b) < 15 and not _is_row(b)]
                     if labels:
                         piece = " ".join([*labels, piece])
-                named = any(n in fold(piece) for n in names)
+                named = any(n in fold_name(piece) for n in names)
                 candidates.append((piece, chunk.id, coverage, own_coverage, has_signal, row, named,
                                    self.index.sentences.get(piece)))
                 before.append(piece)
@@ -872,7 +872,7 @@ class Answerer:
         for rank, hit in enumerate(hits):
             # A slide speaks for the programs it names or whose quoted sentences it holds.
             ids = [hit.chunk.origin] if hit.chunk.origin in programs else [
-                p.id for p in programs.values() if fold(p.name_ja) in self._fold(hit.chunk) or any(
+                p.id for p in programs.values() if fold_name(p.name_ja) in self._fold(hit.chunk) or any(
                     len(q.quote) >= 15 and squash(q.quote) in citations.squashed(hit.chunk) for q in p.sources)]
             for pid in ids:
                 scores[pid] = scores.get(pid, 0.0) + 1.0 / (rank + 2)
@@ -977,7 +977,7 @@ class Answerer:
 
     def _line_about(self, side: str, hits: list[Hit], citations: Citations) -> tuple[str, int] | None:
         """The source line that names `side`, with what follows it (a slide's heading and its points)."""
-        key = fold(side)
+        key = fold_name(side)
         chunks = [h.chunk for h in hits if h.chunk.kind == "document"] + [
             c for c in self.index.lexical.chunks() if c.kind == "document"]
         for chunk in chunks:
@@ -985,7 +985,7 @@ class Answerer:
                 continue
             lines = split_sentences(chunk.text)
             for i, line in enumerate(lines):
-                if key in fold(line):
+                if key in fold_name(line):
                     text = line
                     for extra in lines[i + 1:i + 4]:
                         if len(text) + len(extra) > _QUOTE_CHARS:
@@ -1107,9 +1107,9 @@ def _is_row(line: str) -> bool:
 def _display(u: Understanding, entity: Entity) -> str:
     """The thing's name in the asker's language, with the short name they used (「医療研究開発革新基盤創成事業（CiCLE）」)."""
     name = entity.display(u.language)
-    asked = fold(u.question)
-    aliases = [a for a in getattr(entity.record, "aliases", []) if len(a) <= 12 and fold(a) not in fold(name)]
-    alias = next((a for a in aliases if fold(a) in asked), None)
+    asked = fold_name(u.question)
+    aliases = [a for a in getattr(entity.record, "aliases", []) if len(a) <= 12 and fold_name(a) not in fold_name(name)]
+    alias = next((a for a in aliases if fold_name(a) in asked), None)
     if alias is None and u.resolved_from_history:
         # The thread named it before; its short name (an acronym) tells the asker which one this is about.
         alias = next((a for a in aliases if re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{1,11}", a)), None)

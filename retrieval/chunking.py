@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 from knowledge.labels import labels
-from knowledge.loader import Document, KnowledgeBase, squash
+from knowledge.loader import Document, KnowledgeBase
+from knowledge.normalize import squash
 from knowledge.schema import CDMO, VC, Program, Record
 
 MINISTRY_JA = labels("ministry", "ja")

@@ -11,7 +11,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from knowledge.loader import KnowledgeBase, squash
+from knowledge.loader import KnowledgeBase
+from knowledge.normalize import squash
 from retrieval.chunking import Chunk
 from retrieval.index import Hit
 from retrieval.lexical import LexicalIndex

@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 import re
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import yaml
 
 from knowledge.loader import KnowledgeBase
+from knowledge.normalize import nfkc
 from knowledge.schema import CuratedAnswer
 from retrieval import compose as words
 from retrieval.cite import Citation, Citations
@@ -82,7 +82,7 @@ class CuratedReply:
 def names(text: str, catalog: EntityCatalog | None) -> frozenset[str]:
     """What a question names: the catalog's things, and capitalised names the catalog does not know."""
     found = {m.entity.key[0] for m in catalog.find(text)} if catalog is not None else set()
-    for acronym in _ACRONYM.findall(unicodedata.normalize("NFKC", text)):
+    for acronym in _ACRONYM.findall(nfkc(text)):
         known = catalog.find(acronym) if catalog is not None else []
         if not known:
             found.add(f"name:{acronym.lower()}")

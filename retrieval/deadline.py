@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.errors import LLMError
 
 T = TypeVar("T")

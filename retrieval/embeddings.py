@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.errors import EmbeddingError
 
 

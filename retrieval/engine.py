@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from filelock import FileLock
 
+from core.settings import Settings
 from knowledge.loader import KnowledgeBase, load_knowledge
-from knowledge.settings import Settings
 from retrieval.chunking import knowledge_chunks
 from retrieval.embeddings import Embedder, make_embedder
 from retrieval.index import IngestReport, SearchIndex

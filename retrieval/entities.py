@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from knowledge.loader import KnowledgeBase
+from knowledge.normalize import fold_name, nfkc
 from knowledge.schema import CDMO, VC, Investment, Program, Record
 
-_SEPARATORS = re.compile(r"[\s・･\-‐–—_/／()（）「」『』【】\[\]〈〉<>“”\"'’.,、。:：;&＆]+")
 _CORPORATE = re.compile(r"株式会社|有限会社|合同会社|\(株\)|inc\.?$|co\.,?\s*ltd\.?|ltd\.?$|llc$|corporation$",
                         re.IGNORECASE)
 _LATIN = re.compile(r"^[a-z0-9]+$")
@@ -33,11 +32,6 @@ _TITLE_NOISE = re.compile(r"公募要領|募集要項|要項|のご案内|ご案
 _GENERIC = re.compile(r"支援プログラム|プログラム|推進事業|支援事業|整備事業|事業|基金|税制|センター|研究開発|支援|推進")
 _MIN_SCORE = 0.45
 _MIN_EN_EVIDENCE = 5.0  # summed idf of the English name words a question shares with a name
-
-
-def fold(text: str) -> str:
-    """NFKC, lower case, no spaces or separators: how names and questions are compared."""
-    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 @dataclass(frozen=True)
@@ -75,7 +69,7 @@ class Mention:
 
 def startup_name(name: str) -> str:
     """A company's name without 株式会社 / Inc.: how decks and askers often write it."""
-    return _CORPORATE.sub("", unicodedata.normalize("NFKC", name)).strip()
+    return _CORPORATE.sub("", nfkc(name)).strip()
 
 
 class EntityCatalog:
@@ -96,7 +90,7 @@ class EntityCatalog:
         cited = {s.document for r in kb.records for s in r.sources}
         for document in kb.documents:
             title = _TITLE_NOISE.sub("", document.meta.title).strip()
-            if document.meta.file not in cited and len(fold(title)) >= 6:
+            if document.meta.file not in cited and len(fold_name(title)) >= 6:
                 self._add(title, Entity("document", None, title, None, document=document.meta.file))
         self._english = self._english_names(kb)
 
@@ -118,7 +112,7 @@ class EntityCatalog:
     @staticmethod
     def _english_names(kb: KnowledgeBase) -> list[tuple[dict[str, float], Entity]]:
         """Each program's English name as its distinctive words, weighted by how few names share them."""
-        named = [(p, {w for w in _WORD.findall(unicodedata.normalize("NFKC", p.name_en).lower()) if w not in _EN_STOP})
+        named = [(p, {w for w in _WORD.findall(nfkc(p.name_en).lower()) if w not in _EN_STOP})
                  for p in kb.programs if p.status == "active" and p.name_en]
         df: dict[str, int] = defaultdict(int)
         for _, words in named:
@@ -129,7 +123,7 @@ class EntityCatalog:
                 for p, words in named if words]
 
     def _add(self, name: str, entity: Entity) -> None:
-        folded = fold(name)
+        folded = fold_name(name)
         if len(folded) < 2:
             return
         index = len(self._names)
@@ -139,12 +133,12 @@ class EntityCatalog:
 
     def program_names(self) -> list[str]:
         """Every program's folded Japanese name (for telling a line about one program from one about another)."""
-        return [fold(p.name_ja) for p in self.kb.programs if p.status == "active"]
+        return [fold_name(p.name_ja) for p in self.kb.programs if p.status == "active"]
 
     def find(self, question: str) -> list[Mention]:
         """The things named in `question`, best first, without two claiming the same words."""
-        folded = fold(question)
-        words = set(_WORD.findall(unicodedata.normalize("NFKC", question).lower()))
+        folded = fold_name(question)
+        words = set(_WORD.findall(nfkc(question).lower()))
         counts: dict[int, int] = defaultdict(int)
         for i in range(len(folded) - 1):
             for index in self._by_bigram.get(folded[i:i + 2], ()):
@@ -168,7 +162,7 @@ class EntityCatalog:
         start = folded.find(name)
         if start < 0:
             return None
-        plain = unicodedata.normalize("NFKC", question).lower()
+        plain = nfkc(question).lower()
         if len(name) <= 5 and not re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", plain):
             return None
         return Mention(entity, start, start + len(name), 1.0 + len(name) / 100, exact=True)

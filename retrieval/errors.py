@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from core.errors import KakehashiError
 
-class RetrievalError(Exception):
+
+class RetrievalError(KakehashiError):
     """Search or answering cannot proceed."""
 
 

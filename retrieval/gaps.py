@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from knowledge.normalize import nfkc
 from retrieval.embeddings import Embedder
 from retrieval.errors import RetrievalError
 from retrieval.index import SearchIndex
@@ -192,7 +192,7 @@ def _iso(at: dt.datetime) -> str:
 
 
 def _normalize(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip()
+    return nfkc(text).strip()
 
 
 # --- grouping -----------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
+from core.settings import Settings
 from knowledge.editor import KnowledgeEditor
 from knowledge.loader import KnowledgeBase
-from knowledge.settings import Settings
 from retrieval.answer import Answer, Answerer, Turn
 from retrieval.engine import ingest, open_index
 from retrieval.index import Filters, IngestReport, SearchIndex

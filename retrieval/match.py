@@ -21,7 +21,6 @@ import hashlib
 import logging
 import re
 import threading
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,8 @@ from typing import Any
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
-from knowledge.loader import KnowledgeBase, squash
+from knowledge.loader import KnowledgeBase
+from knowledge.normalize import nfkc, squash
 from knowledge.schema import (
     BASIS_FIELDS,
     CDMO,
@@ -286,7 +286,7 @@ _LIST_TITLE = re.compile(r"認定VC\s*\((\d+)社\)")
 
 def _list_title(title: str, language: Language) -> str:
     """認定VC (30社) -> the certified VC list (30 firms), for English readers."""
-    match = _LIST_TITLE.search(unicodedata.normalize("NFKC", title))
+    match = _LIST_TITLE.search(nfkc(title))
     return f"the certified VC list ({match.group(1)} firms)" if language == "en" and match else title
 
 
@@ -301,7 +301,7 @@ _ROUND = re.compile(r"第\s*([0-9０-９]+)\s*回")
 def _round_en(name: str) -> str:
     """第4回 -> round 4 (the sources name application rounds in Japanese)."""
     match = _ROUND.search(name)
-    return f"round {int(unicodedata.normalize('NFKC', match.group(1)))}" if match else name
+    return f"round {int(nfkc(match.group(1)))}" if match else name
 
 
 def _strip_markers(reason: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,6 +24,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from knowledge.labels import label as labels_label
+from knowledge.normalize import fold_dashes
 from knowledge.schema import Applicant, DiseaseArea, Modality, Stage, Support
 from retrieval.deadline import chat_timeout, within
 from retrieval.errors import LLMError, VocabularyError
@@ -143,15 +143,9 @@ _FIELD_ENUMS: dict[str, type[StrEnum]] = {
     "destinations": Destination,
     "based_in": Destination,
 }
-_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
 _LATIN_EDGE = re.compile(r"[a-z0-9]", re.IGNORECASE)
 # A content word: a Latin word of 4+ letters, or a run of 2+ kanji / katakana (particles are hiragana).
 _CONTENT_WORD = re.compile(r"[a-z]{4,}|[\u4e00-\u9fff\u30a0-\u30ff]{2,}")
-
-
-def normalize_text(text: str) -> str:
-    """NFKC with one kind of hyphen: how both the text and every term are compared."""
-    return unicodedata.normalize("NFKC", text).translate(_DASHES)
 
 
 def _fold(text: str) -> str:
@@ -269,7 +263,7 @@ class ProfileVocabulary:
                 text_value, case_sensitive = raw, False
             if not isinstance(text_value, str | int) or not str(text_value).strip():
                 raise VocabularyError(f"{where}: {context}: a term must be a non-empty string, got {raw!r}")
-            term = normalize_text(str(text_value).strip())
+            term = fold_dashes(str(text_value).strip())
             term = term if case_sensitive else _fold(term)
             key = (term, case_sensitive)
             merged[key] = merged[key].merge(assignment) if key in merged else assignment
@@ -311,12 +305,12 @@ class ProfileVocabulary:
             for raw in data.get(name) or []:
                 if not isinstance(raw, str) or not raw.strip():
                     raise VocabularyError(f"{where}: {name}: a term must be a non-empty string, got {raw!r}")
-                term = _fold(normalize_text(raw.strip()))
+                term = _fold(fold_dashes(raw.strip()))
                 listed.append(Term(text=term, pattern=_compile(term), case_sensitive=False, assignment=Assignment()))
             return listed
 
         life_science, non_rd_uses = word_list("life_science"), word_list("non_rd_uses")
-        generic = {_fold(normalize_text(str(w).strip())) for w in data.get("generic_words") or [] if str(w).strip()}
+        generic = {_fold(fold_dashes(str(w).strip())) for w in data.get("generic_words") or [] if str(w).strip()}
         patterns: dict[str, list[re.Pattern[str]]] = {}
         for name, regexes in (data.get("patterns") or {}).items():
             if name not in ("amounts", "timing"):
@@ -339,7 +333,7 @@ class ProfileVocabulary:
 
     def find(self, text: str) -> list[TermMatch]:
         """Every term in `text`, longest first, each character claimed by one term at most."""
-        raw = normalize_text(text)
+        raw = fold_dashes(text)
         folded = _fold(raw)
         taken = bytearray(len(raw))
         found: list[TermMatch] = []
@@ -358,13 +352,13 @@ class ProfileVocabulary:
 
     def life_science_terms(self, text: str) -> list[str]:
         """The health-care / life-science words in `text` (the relevance floor's first test)."""
-        folded = _fold(normalize_text(text))
+        folded = _fold(fold_dashes(text))
         return [t.text for t in self.life_science if t.pattern.search(folded)]
 
     def other_content_words(self, text: str) -> list[str]:
         """Content words the vocabulary does not know and that are not generic (ラーメン店, fintech): what a
         description says it is about, when that is not something the vocabulary reads."""
-        folded = _fold(normalize_text(text))
+        folded = _fold(fold_dashes(text))
         chars = list(folded)
         for match in self.find(text):
             chars[match.start : match.end] = " " * (match.end - match.start)
@@ -373,12 +367,12 @@ class ProfileVocabulary:
 
     def non_rd_use_terms(self, text: str) -> list[str]:
         """Words for uses of money or help the sources do not serve (shops, vehicles, advertising...)."""
-        folded = _fold(normalize_text(text))
+        folded = _fold(fold_dashes(text))
         return [t.text for t in self.non_rd_uses if t.pattern.search(folded)]
 
     def mentions(self, text: str) -> dict[str, list[str]]:
         """Amounts and timing as written, for echoing the asker's situation back."""
-        raw = normalize_text(text)
+        raw = fold_dashes(text)
         found: dict[str, list[str]] = {}
         for name, regexes in self.patterns.items():
             spans: list[tuple[int, int]] = []

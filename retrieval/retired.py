@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from knowledge.loader import KnowledgeBase
+from knowledge.normalize import fold
 from knowledge.schema import CDMO, VC, Program
 from retrieval.answer import Answer
-from retrieval.tokenize import normalize_for_match
 
 Record = Program | VC | CDMO
 
@@ -43,12 +43,12 @@ def record_names(record: Record) -> list[str]:
 def retired_named(question: str, kb: KnowledgeBase) -> list[Record]:
     """Retired records the question names (NFKC, case-insensitive), longest name first so a record
     whose name contains another's is the one reported."""
-    asked = normalize_for_match(question)
+    asked = fold(question)
     found: list[tuple[int, Record]] = []
     for record in kb.records:
         if record.status != "retired":
             continue
-        lengths = [len(n) for n in (normalize_for_match(name) for name in record_names(record))
+        lengths = [len(n) for n in (fold(name) for name in record_names(record))
                    if len(n) >= MIN_NAME_CHARS and n in asked]
         if lengths:
             found.append((max(lengths), record))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.loader import squash
+from knowledge.normalize import squash
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.chunking import Chunk
 from retrieval.errors import IndexMismatchError, StoreUnavailableError
 

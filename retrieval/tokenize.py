@@ -8,7 +8,6 @@ overlapping character bigrams; Latin words and figures stay whole, because names
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Protocol
 
 _TOKEN = re.compile(
@@ -24,16 +23,13 @@ _EN_STOP = frozenset(
     "a an the of to in on for and or is are was were be what which who how does do did that this with by from "
     "it its as at can about me my i you your we our they their there any".split()
 )
+from knowledge.normalize import fold
 
 
 class Tokenizer(Protocol):
     name: str
 
     def tokenize(self, text: str) -> list[str]: ...
-
-
-def normalize_for_match(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
 
 
 class BigramTokenizer:
@@ -43,7 +39,7 @@ class BigramTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         tokens: list[str] = []
-        normalized = normalize_for_match(text).replace(",", "")
+        normalized = fold(text).replace(",", "")
         for match in _TOKEN.finditer(normalized):
             if match.lastgroup == "cjk":
                 run = match.group()
@@ -73,7 +69,7 @@ class SudachiTokenizer:
         self._mode = SplitMode.C
 
     def tokenize(self, text: str) -> list[str]:
-        normalized = normalize_for_match(text)
+        normalized = fold(text)
         tokens = []
         # Sudachi rejects inputs over ~49KB; long texts are split on line breaks first.
         for piece in _pieces(normalized, 4000):

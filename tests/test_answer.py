@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from bot.cli_eval import in_english
-from knowledge.loader import KnowledgeBase, squash
-from knowledge.settings import Settings
+from core.settings import Settings
+from knowledge.loader import KnowledgeBase
+from knowledge.normalize import squash
 from prompts import ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from retrieval.answer import Answerer, Turn, make_chat_model
 from retrieval.index import SearchIndex

@@ -19,8 +19,8 @@ import pytest
 import tests.test_answer as answer_tests
 import tests.test_retrieval as retrieval_tests
 from bot.slack.sources import SourceCatalog
+from core.settings import Settings
 from knowledge.loader import KnowledgeBase
-from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex

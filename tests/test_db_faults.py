@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.slack.answering import RECORD_ATTEMPTS, RECORD_BACKOFF_S
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.match import Matcher
 from tests.db_fixtures import admin_connection, database_url  # noqa: F401 - the fixture, by name

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.embeddings import Embedder, SentenceTransformerEmbedder, make_embedder
 from retrieval.engine import ingest, open_index
 from retrieval.errors import EmbeddingError, IndexMismatchError

@@ -30,7 +30,7 @@ from bot.slack.gapsreport import (
 )
 from bot.slack.sources import SourceCatalog
 from bot.store import AnswerRecord, DeskStore
-from knowledge.settings import Settings, SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
 from retrieval.engine import embedded_store_lock

@@ -20,8 +20,8 @@ import pytest
 from pydantic import SecretStr
 
 from bot.slack.sources import SourceCatalog
+from core.settings import Settings
 from knowledge.editor import Actor, KnowledgeEditor
-from knowledge.settings import Settings
 from prompts import ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from retrieval.answer import LLM_FALLBACK_NOTE, Answerer, make_chat_model
 from retrieval.embeddings import Embedder

@@ -20,6 +20,7 @@ from knowledge.editor import Actor, ConflictError, KnowledgeEditor, NothingToCha
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.freshness import fiscal_year, stale_records
 from knowledge.loader import load_knowledge
+from knowledge.normalize import squash
 from tests.kbfiles import NEW_ID, NEW_NAME, QUOTE, program_yaml, tree_digest
 
 STAFF = Actor(id="U0STAFF1", name="Sato", via="slack")
@@ -220,8 +221,6 @@ def test_stale_records_by_age_rounds_and_budget_year(editor: KnowledgeEditor) ->
 
 
 def test_quote_constant_is_in_the_deck(small_knowledge_dir: Path) -> None:
-    from knowledge.loader import squash
-
     deck = load_knowledge(small_knowledge_dir).documents[0].text
     assert squash(QUOTE) in squash(deck)
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import SettingsError, load_settings
 from knowledge import DEFAULT_KNOWLEDGE_DIR
 from knowledge.errors import RecordError
-from knowledge.loader import KnowledgeBase, load_knowledge, squash
-from knowledge.settings import SettingsError, load_settings
+from knowledge.loader import KnowledgeBase, load_knowledge
+from knowledge.normalize import squash
 
 EXAMPLE = DEFAULT_KNOWLEDGE_DIR / "programs" / "mhlw-souyaku-kiban-kyouka.yaml"
 

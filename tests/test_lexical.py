@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.settings import Settings
 from knowledge.loader import KnowledgeBase
-from knowledge.settings import Settings
 from retrieval.chunking import Chunk, knowledge_chunks
 from retrieval.errors import IndexMismatchError
 from retrieval.lexical import FORMAT_VERSION, LexicalIndex

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from knowledge.editor import HEAD_FILE, HISTORY_DIR, Actor, KnowledgeEditor
-from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index

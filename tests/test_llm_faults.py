@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from knowledge.loader import KnowledgeBase
-from knowledge.settings import Settings
 from retrieval.answer import LLM_FALLBACK_NOTE, Answerer, make_chat_model
 from retrieval.index import SearchIndex
 from tests.fakellm import Drip, FakeOpenAI, completion, no_choices

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from bot import cli_match
-from knowledge.loader import KnowledgeBase, squash
+from core.settings import Settings
+from knowledge.loader import KnowledgeBase
+from knowledge.normalize import squash
 from knowledge.schema import VC, Applicant, DiseaseArea, Modality, Program, ProgramCategory, Stage, Support
-from knowledge.settings import Settings
 from retrieval.index import SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult, Recommendation
 from retrieval.profile import Destination, Profile

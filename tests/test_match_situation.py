@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot import cli_match
+from core.settings import Settings
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import VC, Applicant, Program, Support
-from knowledge.settings import Settings
 from retrieval.index import SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult
 from retrieval.profile import Destination

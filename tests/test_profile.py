@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from knowledge.schema import Applicant, DiseaseArea, Modality, Stage, Support
-from knowledge.settings import Settings
 from retrieval.answer import make_chat_model
 from retrieval.errors import VocabularyError
 from retrieval.profile import (

@@ -20,9 +20,10 @@ from bot.slack.server import MAX_BODY_BYTES
 from knowledge import DEFAULT_KNOWLEDGE_DIR
 from knowledge.errors import RecordError
 from knowledge.loader import parse_record
+from knowledge.normalize import fold, fold_dashes
 from knowledge.schema import Record
-from retrieval.profile import NEEDS, Profile, ProfileVocabulary, extract_profile, normalize_text
-from retrieval.tokenize import BigramTokenizer, SudachiTokenizer, normalize_for_match
+from retrieval.profile import NEEDS, Profile, ProfileVocabulary, extract_profile
+from retrieval.tokenize import BigramTokenizer, SudachiTokenizer
 from tests.slack_fixtures import Rig, user_says
 from tests.slackdriver import sign
 
@@ -56,11 +57,11 @@ def test_bigram_tokens_are_non_empty_pieces_of_the_normalized_text(text: str) ->
     tokenizer = BigramTokenizer()
     tokens = tokenizer.tokenize(text)
     assert tokens == tokenizer.tokenize(text)  # deterministic
-    normalized = normalize_for_match(text).replace(",", "")
+    normalized = fold(text).replace(",", "")
     for token in tokens:
         assert isinstance(token, str) and token and not token.isspace()
         assert token in normalized  # tokens are cut from the text, never made up
-        assert token == token.strip() and token == normalize_for_match(token)
+        assert token == token.strip() and token == fold(token)
 
 
 @settings(max_examples=150, deadline=None)
@@ -109,7 +110,7 @@ def test_vocabulary_extraction_of_any_text_is_a_valid_profile(vocabulary: Profil
     assert profile.free_text == text
     assert extract_profile(text) == vocabulary.extract(text.strip()[:4000])
     matches = vocabulary.find(text)
-    haystack = normalize_text(text)
+    haystack = fold_dashes(text)
     assert [m.start for m in matches] == sorted(m.start for m in matches)
     for before, after in itertools.pairwise(matches):
         assert before.end <= after.start  # each character claimed by one term at most

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.settings import Settings
 from knowledge import DEFAULT_KNOWLEDGE_DIR
 from knowledge.loader import load_knowledge
-from knowledge.settings import Settings
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index

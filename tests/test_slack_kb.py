@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from bot.slack import kbforms
+from core.settings import Settings
 from knowledge.editor import KnowledgeEditor
-from knowledge.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index

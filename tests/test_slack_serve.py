@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import build_parser
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.index import SearchIndex
 from tests.chroma_server import free_port
 from tests.conftest import REPO_ROOT, kakehashi, kakehashi_env, run_kakehashi, stop_processes, wait_until_healthy

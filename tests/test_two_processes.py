@@ -23,8 +23,8 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.store import DeskStore
+from core.settings import Settings
 from knowledge.editor import HEAD_FILE, HISTORY_DIR
-from knowledge.settings import Settings
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from tests.chroma_server import ChromaServer, free_port

@@ -18,7 +18,7 @@ from bot.slack.outbox import Outbox, ShortRateLimitRetryHandler
 from bot.slack.sources import LiveSourceCatalog, SourceCatalog
 from bot.slack.staff import StaffDirectory, parse_user_ids
 from bot.store import DeskStore
-from knowledge.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from knowledge.editor import KnowledgeEditor

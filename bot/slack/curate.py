@@ -31,12 +31,12 @@ from bot.slack.text import slack_to_plain
 from bot.store import Consultation, ConsultationNotFound
 from knowledge.editor import ConflictError, NothingToChangeError, UnknownRecordError
 from knowledge.errors import RecordError
-from knowledge.schema import CuratedAnswer
+from knowledge.schema import RECORD_ID_PATTERN, CuratedAnswer
 from retrieval.leaks import leaks
 
 MAX_ANSWER_CHARS = 3000
 _FIELDS = ("questions", "answer_ja", "answer_en", "records", "author")
-_RECORD_IDS = re.compile(r"[a-z0-9][a-z0-9-]{1,80}")
+_RECORD_IDS = re.compile(RECORD_ID_PATTERN)
 _MENTION = re.compile(r"<[@!][^>]*>\s*")
 
 

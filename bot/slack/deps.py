@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.slack.sources import SourceCatalog
 from bot.slack.staff import StaffDirectory
 from bot.store import DeskStore
-from knowledge.settings import Settings
+from core.settings import Settings
 from retrieval.answer import Answer, Turn
 from retrieval.match import MatchResult
 from retrieval.profile import Profile

@@ -28,8 +28,8 @@ from bot.slack.messages import t
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten
 from bot.store import DeskStore, StoreError
+from core.settings import Settings
 from knowledge.loader import load_knowledge
-from knowledge.settings import Settings
 from retrieval.gaps import GAP_KINDS, GapReport, GapTopic
 from retrieval.index import SearchIndex
 

@@ -26,7 +26,7 @@ from bot.slack.edge import new_reference, post
 from bot.slack.messages import t
 from bot.slack.staff import CachedMembers, StaffDirectory
 from bot.store import AnswerRecord, DeskStore, StoreError
-from knowledge.settings import Settings
+from core.settings import Settings
 
 MEMBERS_TTL_S = 300.0
 _SEAL = "s"

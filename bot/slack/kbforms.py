@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +22,17 @@ from pydantic import ValidationError
 
 from bot.slack.blocks import button, json_metadata
 from bot.slack.text import escape_mrkdwn, shorten, split_for_sections
-from knowledge.schema import RECORD_TYPES, Applicant, DiseaseArea, Ministry, Modality, ProgramCategory, Stage, Support
+from knowledge.normalize import nfkc
+from knowledge.schema import (
+    RECORD_TYPES,
+    Applicant,
+    DiseaseArea,
+    Ministry,
+    Modality,
+    ProgramCategory,
+    Stage,
+    Support,
+)
 from retrieval.chunking import APPLICANT_JA, DISEASE_JA, MINISTRY_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
 
 Block = dict[str, Any]
@@ -59,7 +68,6 @@ MAX_ERROR_CHARS = 500
 
 _DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 NO_CHOICE = "-"  # the one option of a select that has nothing to offer
-RECORD_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")  # knowledge.schema.Slug
 _PATH = re.compile(r"^([A-Za-z_]+)(?:\[(\d+)\])?(?:\.([A-Za-z_]+))?")
 
 
@@ -388,7 +396,7 @@ def format_round(round_: dict[str, Any]) -> str:
 
 
 def _parse_date(token: str) -> dt.date | None:
-    token = unicodedata.normalize("NFKC", token).replace("/", "-")
+    token = nfkc(token).replace("/", "-")
     if token in ("-", "−", "ー", "未定"):
         return None
     if not _DATE.match(token):
@@ -453,7 +461,7 @@ def parse_facilities(text: str, *, existing: Sequence[Any] = ()) -> list[dict[st
         if " ".join(raw.split()) in kept:
             facilities.append(copy.deepcopy(kept[" ".join(raw.split())]))
             continue
-        parts = unicodedata.normalize("NFKC", raw).split()
+        parts = nfkc(raw).split()
         if not parts:
             continue
         country = parts[0].upper()

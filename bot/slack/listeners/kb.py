@@ -18,9 +18,8 @@ import yaml
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.slack import curate
+from bot.slack import curate, uploads
 from bot.slack import kbforms as forms
-from bot.slack import uploads
 from bot.slack.blocks import read_metadata
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import log_failure, post, report_failure
@@ -38,8 +37,9 @@ from bot.slack.text import escape_mrkdwn
 from knowledge.editor import ConflictError, NothingToChangeError, UnknownRecordError
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.freshness import stale_records
-from knowledge.loader import check_sources, squash
-from knowledge.schema import RECORD_TYPES
+from knowledge.loader import check_sources
+from knowledge.normalize import squash
+from knowledge.schema import RECORD_ID, RECORD_TYPES
 from retrieval.language import detect_language
 
 SUBCOMMANDS = {
@@ -128,7 +128,7 @@ def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str,
         say(t("kb_usage", language, usage=USAGE[sub]))
         return
     takes_id = sub in needs_arg - {"add", "revert"} or (sub == "history" and args)
-    if takes_id and not forms.RECORD_ID.match(args[0]):
+    if takes_id and not RECORD_ID.match(args[0]):
         raise ValueError(f"{args[0]!r} is not a record id (lowercase letters, digits and hyphens)")
     if sub == "unknown":
         say(t("kb_usage", language, usage=USAGE["help"]), forms.kb_help_blocks())
@@ -323,7 +323,7 @@ def on_button(deps: Deps, ack: Ack, body: dict[str, Any], client: WebClient, res
             tell(t("kb_refused", language))
             return
         editor = editor_of(deps)
-        if action_id in (forms.EDIT, forms.RETIRE, forms.RESTORE, forms.HISTORY) and not forms.RECORD_ID.match(value):
+        if action_id in (forms.EDIT, forms.RETIRE, forms.RESTORE, forms.HISTORY) and not RECORD_ID.match(value):
             raise ValueError(f"{value!r} is not a record id")
         if action_id == forms.EDIT:
             open_record_form(deps, client, trigger_id=body.get("trigger_id"), kind=None, record_id=value,

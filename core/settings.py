@@ -13,8 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.errors import KakehashiError
 from knowledge import DEFAULT_KNOWLEDGE_DIR
-from knowledge.errors import KnowledgeError
 
 
 def _default_data_dir() -> Path:
@@ -22,7 +22,7 @@ def _default_data_dir() -> Path:
     return Path(base) / "kakehashi"
 
 
-class SettingsError(KnowledgeError):
+class SettingsError(KakehashiError):
     """The environment holds a missing or malformed setting."""
 
 
