@@ -15,7 +15,7 @@ from knowledge.errors import KnowledgeError
 
 LabelLanguage = Literal["ja", "en"]
 LABELS_FILE = Path(__file__).with_name("labels.yaml")
-FIELDS = ("ministry", "applicant", "stage", "modality", "disease_area", "support", "destination")
+FIELDS = ("ministry", "applicant", "stage", "modality", "disease_area", "support", "destination", "record_kind")
 
 
 class LabelsError(KnowledgeError):
