@@ -99,9 +99,9 @@ def numpy_rates(tokens_per_batch: int, mean_tokens: int) -> dict[str, float]:
 
 def _text_of(model: Any, tokens: int) -> str:
     """A Japanese passage of exactly (or just under) `tokens` tokens, cut from the seed decks."""
-    from knowledge import DEFAULT_KNOWLEDGE_DIR
+    from knowledge import SEED_KNOWLEDGE_DIR
 
-    source = "".join(p.read_text(encoding="utf-8") for p in sorted((DEFAULT_KNOWLEDGE_DIR / "documents").glob("*.txt")))
+    source = "".join(p.read_text(encoding="utf-8") for p in sorted((SEED_KNOWLEDGE_DIR / "documents").glob("*.txt")))
     low, high = 1, min(len(source), tokens * 4)
     while low < high:
         middle = (low + high + 1) // 2
@@ -147,7 +147,7 @@ def _edit_one_record(knowledge: Path, marker: str) -> str:
 
 
 def ingest_figures() -> dict[str, Any]:
-    from knowledge import DEFAULT_KNOWLEDGE_DIR
+    from knowledge import SEED_KNOWLEDGE_DIR
     from knowledge.loader import load_knowledge
     from retrieval.chunking import knowledge_chunks
     from retrieval.engine import ingest, open_index
@@ -155,7 +155,7 @@ def ingest_figures() -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="kakehashi-bench-") as tmp:
         knowledge = Path(tmp) / "knowledge"
-        shutil.copytree(DEFAULT_KNOWLEDGE_DIR, knowledge, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+        shutil.copytree(SEED_KNOWLEDGE_DIR, knowledge, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
         settings = settings_for(Path(tmp) / "data").model_copy(update={"knowledge_dir": knowledge})
         index = open_index(settings)
         kb = load_knowledge(knowledge)

@@ -44,6 +44,7 @@ from bot.cli_common import percentile
 from bot.slack.sources import SourceCatalog
 from core.settings import load_settings
 from knowledge.loader import load_knowledge
+from knowledge.seeding import prepare_knowledge_dir
 from retrieval.answer import Answerer
 from retrieval.engine import ingest, open_index
 from retrieval.match import Matcher
@@ -188,6 +189,7 @@ def run(n: int = 50) -> dict[str, Any]:
     print_machine()
     if os.environ.get("KAKEHASHI_DATA_DIR"):
         settings = load_settings()
+        prepare_knowledge_dir(settings)
         index = open_index(settings)
         if len(index) == 0:
             print("index is empty: ingesting the knowledge base first …", file=sys.stderr)

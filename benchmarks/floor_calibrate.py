@@ -26,6 +26,7 @@ import yaml
 from benchmarks.labelled import precision_recall
 from bot.cli_match import make_matcher
 from core.settings import load_settings
+from knowledge.seeding import prepare_knowledge_dir
 from retrieval.relevance import FLOOR_PATH, RelevanceFloor, asks_only_non_rd
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +73,9 @@ def main() -> None:
     parser.add_argument("--check", type=Path, help="report the stored floor on another labelled file")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    matcher = make_matcher(load_settings())
+    settings = load_settings()
+    prepare_knowledge_dir(settings)  # as the command line does: the default folder is seeded on first use
+    matcher = make_matcher(settings)
     model = getattr(matcher.index.embedder, "model", None)
     if args.check:
         feats = features(matcher, _rows(args.check))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bot.cli_match import make_matcher
 from core.settings import load_settings
+from knowledge.seeding import prepare_knowledge_dir
 from retrieval.match import Limits
 from retrieval.profile import extract_profile
 
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
     started = time.perf_counter()
-    matcher = make_matcher(load_settings())
+    settings = load_settings()
+    prepare_knowledge_dir(settings)  # as the command line does: the default folder is seeded on first use
+    matcher = make_matcher(settings)
     print(f"cold start (load knowledge, open index, load embedder): {(time.perf_counter() - started) * 1000:.0f} ms")
     rows = _rows(PROFILES) + _rows(DEV) + _rows(DEV_PROFILES)
     started = time.perf_counter()

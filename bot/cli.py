@@ -27,6 +27,7 @@ from core.settings import Settings, load_settings
 from knowledge.errors import KnowledgeError
 from knowledge.loader import load_knowledge
 from knowledge.normalize import squash
+from knowledge.seeding import prepare_knowledge_dir
 from retrieval.answer import Answer, Answerer, make_chat_model
 from retrieval.engine import ingest, open_index
 from retrieval.errors import RetrievalError
@@ -205,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     try:
         settings = load_settings()
+        if (seeded := prepare_knowledge_dir(settings)) is not None:
+            print(seeded.message(), file=sys.stderr)
         return args.func(args, settings)
     except (KnowledgeError, RetrievalError, CliError) as exc:
         print(f"kakehashi: error: {exc}", file=sys.stderr)

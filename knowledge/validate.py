@@ -3,13 +3,13 @@
 import sys
 from pathlib import Path
 
-from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.errors import KnowledgeError
 from knowledge.loader import load_knowledge
 
 
 def main() -> int:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_KNOWLEDGE_DIR
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else SEED_KNOWLEDGE_DIR
     try:
         kb = load_knowledge(root)
     except KnowledgeError as exc:

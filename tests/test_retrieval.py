@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.settings import Settings
-from knowledge import DEFAULT_KNOWLEDGE_DIR
+from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.loader import load_knowledge
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder
@@ -203,7 +203,7 @@ def test_dense_candidates_are_the_exact_nearest_passages(seed_index: SearchIndex
     missed = []
     for order_seed in range(6):
         store = ChromaStore.from_settings(
-            Settings(knowledge_dir=DEFAULT_KNOWLEDGE_DIR, data_dir=tmp_path / str(order_seed)))
+            Settings(knowledge_dir=SEED_KNOWLEDGE_DIR, data_dir=tmp_path / str(order_seed)))
         store.ensure(seed_index.embedder.signature)
         order = np.random.default_rng(order_seed).permutation(len(chunks))
         store.upsert([chunks[i] for i in order], matrix[order])

@@ -58,10 +58,10 @@ def live_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, emb
 @pytest.fixture
 def seed_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder) -> Iterator[Rig]:
     """A copy of the whole seed knowledge base (VCs and CDMOs included)."""
-    from knowledge import DEFAULT_KNOWLEDGE_DIR
+    from knowledge import SEED_KNOWLEDGE_DIR
 
     root = tmp_path / "knowledge"
-    shutil.copytree(DEFAULT_KNOWLEDGE_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py", ".*"))
+    shutil.copytree(SEED_KNOWLEDGE_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py", ".*"))
     rig = _live_rig(seed_settings, fake_slack, tmp_path, embedder, root)
     yield rig
     rig.close()
@@ -610,10 +610,10 @@ def view_values_cdmo() -> dict[str, Any]:
 def _seed_records() -> list[dict[str, Any]]:
     import yaml
 
-    from knowledge import DEFAULT_KNOWLEDGE_DIR
+    from knowledge import SEED_KNOWLEDGE_DIR
 
     return [yaml.safe_load(p.read_text(encoding="utf-8"))
-            for folder in ("programs", "vcs", "cdmos") for p in sorted((DEFAULT_KNOWLEDGE_DIR / folder).glob("*.yaml"))]
+            for folder in ("programs", "vcs", "cdmos") for p in sorted((SEED_KNOWLEDGE_DIR / folder).glob("*.yaml"))]
 
 
 def test_every_seed_record_comes_back_unchanged_from_its_untouched_form(seed_kb: Any) -> None:
