@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from knowledge.normalize import nfkc
+
 # The first year of each era, so era year N is FIRST + N - 1 (元年 is year 1).
 ERAS = {"令和": 2019, "平成": 1989, "R": 2019, "H": 1989}
 OPENING_CHARS = 1500  # a cover or a first page; later dates are deadlines and history, not the document's date
@@ -14,7 +16,6 @@ _ERA = re.compile(r"(令和|平成)\s*(\d{1,2}|元)\s*年\s*(\d{1,2})\s*月(?:\s
 _WESTERN = re.compile(r"((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月(?:\s*(\d{1,2})\s*日)?")
 _SHORT = re.compile(r"(?<![A-Za-z])([RH])\s*(\d{1,2})\s*\.\s*(\d{1,2})\s*\.\s*(\d{1,2})(?!\d)")
 _ISO = re.compile(r"((?:19|20)\d{2})[-/](\d{1,2})[-/](\d{1,2})(?!\d)")
-from knowledge.normalize import nfkc
 
 
 def _date(year: int, month: int, day: int | None) -> dt.date | None:

@@ -35,6 +35,7 @@ from knowledge import yamlpatch
 from knowledge.dates import stated_date
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.files import write_atomic
+from knowledge.frontmatter import split_front_matter
 from knowledge.loader import (
     DOCUMENTS_DIR,
     DOCUMENTS_MANIFEST,
@@ -57,7 +58,6 @@ BASE_HEADER = "# kakehashi-base: "
 TREE_PARTS = ("programs", "vcs", "cdmos", "answers", DOCUMENTS_DIR, HISTORY_DIR)
 EXPORT_META = "kakehashi-export.json"
 RECORD_SUFFIXES = (".yaml", ".yml")
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
 _DATE_FIELDS = frozenset({"as_of", "opens", "closes", "announced", "date"})
 _BODY_FIELD = {"program": "summary_ja", "vc": "notes_ja", "cdmo": "services_ja", "answer": "answer_ja"}
 # Field order in written files: identity first, the facts, then provenance, as the seed files read.
@@ -437,12 +437,12 @@ class KnowledgeEditor:
     def _parse_record_file(self, text: str, source: Path) -> list[tuple[Record | CuratedAnswer, str | None]]:
         """(record, the text to keep verbatim or None to render it) for each record in the file."""
         if source.suffix.lower() in (".md", ".markdown"):
-            match = _FRONT_MATTER.match(text)
-            if not match:
+            front = split_front_matter(text)
+            if front is None:
                 raise RecordError("a Markdown record file starts with YAML front matter between --- lines",
                                   path=source, line=1)
-            front, body = match.groups()
-            data, node = load_yaml(front, path=source, first_line=2)
+            body = front.body
+            data, node = load_yaml(front.block, path=source, first_line=front.first_line)
             if not isinstance(data, dict) or node is None:
                 raise RecordError("the front matter must be a YAML mapping", path=source, line=2)
             kind = self._kind_of(data, source)
@@ -594,9 +594,8 @@ class KnowledgeEditor:
         if suffix in RECORD_SUFFIXES:
             return self.add_records(self._small_text(path, size), name=str(path), actor=actor)
         if suffix in (".md", ".markdown") and size <= self.max_upload_bytes:
-            head = path.read_bytes()[:4096].decode("utf-8", errors="replace")
-            match = re.match(r"\A---\s*\n(.*?)\n---", head, re.DOTALL)
-            if match and re.search(r"^kind:\s*(program|vc|cdmo|answer)\s*$", match.group(1), re.MULTILINE):
+            front = split_front_matter(path.read_bytes()[:4096].decode("utf-8-sig", errors="replace"))
+            if front is not None and front.fields().get("kind") in RECORD_TYPES:
                 return self.add_records(self._small_text(path, size), name=str(path), actor=actor)
         if size > self.max_upload_bytes:
             from knowledge.extract import DocumentReadError

@@ -1,4 +1,4 @@
-"""Extraction of staff uploads (knowledge/extract.py) from real files built by tests/docfactory.py."""
+"""Extraction of staff uploads (knowledge/extract/) from real files built by tests/docfactory.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from knowledge.errors import KnowledgeError
 from knowledge.extract import DocumentReadError, ExtractedDocument, extract_document
+from knowledge.frontmatter import split_front_matter
 from tests import docfactory
 
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -392,6 +393,19 @@ def test_markdown_keeps_headings_as_blocks_and_reads_front_matter() -> None:
     assert document.text.split("\n\n") == [
         "前書きです。", "# 概要", "本文の一行目。", "## 詳細 ##", "```sh\n# コメントは見出しではない\n```",
     ]
+
+
+def test_one_front_matter_reader_serves_records_and_documents() -> None:
+    record = split_front_matter("---\nid: x-program\nkind: program\nsources:\n  - document: a.txt\n---\n本文\n")
+    assert record is not None and record.fields()["kind"] == "program" and record.body == "本文\n"
+    assert record.block.splitlines()[0] == "id: x-program" and record.first_line == 2
+    # A document's block is metadata only if every line reads as such; else `---` was a horizontal rule.
+    rule = split_front_matter("---\n段落です。\n---\n")
+    assert rule is not None and not rule.is_metadata()
+    assert split_front_matter("---\ntitle: 題\n...\n本文").is_metadata()  # type: ignore[union-attr]
+    assert split_front_matter("本文\n---\ntitle: x\n---\n") is None
+    assert split_front_matter("---\n" + "a: b\n" * 80 + "---\n", max_lines=60) is None
+    assert extract_document("rule.md", "---\n段落です。\n---\n後。\n".encode()).text.startswith("---")
 
 
 def test_markdown_title_is_the_top_heading_without_front_matter() -> None:
