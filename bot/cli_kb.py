@@ -18,9 +18,10 @@ from typing import Any
 
 from bot.cli_common import CliError, embedded_store_held, make_editor
 from core.settings import Settings
-from knowledge.editor import BASE_HEADER, RECORD_SUFFIXES, Actor, Change
 from knowledge.errors import KnowledgeError, RecordError
 from knowledge.freshness import stale_answers, stale_records
+from knowledge.journal import Actor, Change
+from knowledge.recordfiles import BASE_HEADER, RECORD_SUFFIXES
 from knowledge.schema import Ministry
 from retrieval.engine import ingest, open_index
 from retrieval.leaks import leaks

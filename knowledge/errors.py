@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import KakehashiError
+
+if TYPE_CHECKING:
+    from knowledge.journal import Change
 
 
 class KnowledgeError(KakehashiError):
@@ -35,3 +39,28 @@ class RecordError(KnowledgeError):
             part for part in (f"record {record_id}" if record_id else "", f"field {field}" if field else "") if part
         )
         super().__init__(f"{where}: {what + ': ' if what else ''}{message}")
+
+
+class ConflictError(KnowledgeError):
+    """Someone changed the record after the caller read it; nothing was written."""
+
+    def __init__(self, message: str, *, change: Change | None = None) -> None:
+        super().__init__(message)
+        self.change = change
+
+
+class UnknownRecordError(KnowledgeError):
+    """No record, document or change has that id."""
+
+
+class NothingToChangeError(KnowledgeError):
+    """The change would leave every file as it is."""
+
+
+class ReplaceNotConfirmedError(KnowledgeError):
+    """An upload would replace the text of an existing document; staff must say that they mean it."""
+
+    def __init__(self, message: str, *, doc_id: str, title: str) -> None:
+        super().__init__(message)
+        self.doc_id = doc_id
+        self.title = title

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot import cli, cli_kb
-from knowledge.editor import LOCK_FILE
+from knowledge.journal import LOCK_FILE
 
 
 def _killing(target: int, when: str, log: str, root: str) -> Callable[[str, Callable[..., Any]], Callable[..., Any]]:

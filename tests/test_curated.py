@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from knowledge.editor import Actor, KnowledgeEditor
+from knowledge.editor import KnowledgeEditor
 from knowledge.errors import RecordError
 from knowledge.freshness import stale_answers
+from knowledge.journal import Actor
 from retrieval.answer import Answerer
 from retrieval.curated import CuratedAnswers, CuratedThreshold
 from retrieval.embeddings import Embedder

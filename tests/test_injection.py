@@ -21,7 +21,8 @@ from pydantic import SecretStr
 
 from bot.slack.sources import SourceCatalog
 from core.settings import Settings
-from knowledge.editor import Actor, KnowledgeEditor
+from knowledge.editor import KnowledgeEditor
+from knowledge.journal import Actor
 from prompts import ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from retrieval.answer import LLM_FALLBACK_NOTE, Answerer, make_chat_model
 from retrieval.embeddings import Embedder

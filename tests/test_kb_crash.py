@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.editor import HEAD_FILE, HISTORY_DIR, JOURNAL_FILE, LOCK_FILE, Actor, KnowledgeEditor
+from knowledge.editor import KnowledgeEditor
+from knowledge.journal import HEAD_FILE, HISTORY_DIR, JOURNAL_FILE, LOCK_FILE, Actor
 from tests.conftest import REPO_ROOT, kakehashi_env, make_small_knowledge_dir
 from tests.kbfiles import NEW_ID, program_yaml
 

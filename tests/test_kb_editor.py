@@ -16,11 +16,13 @@ import pytest
 
 from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.dates import stated_date
-from knowledge.editor import Actor, ConflictError, KnowledgeEditor, NothingToChangeError, patch_record
-from knowledge.errors import KnowledgeError, RecordError
+from knowledge.editor import KnowledgeEditor
+from knowledge.errors import ConflictError, KnowledgeError, NothingToChangeError, RecordError
 from knowledge.freshness import fiscal_year, stale_records
+from knowledge.journal import Actor
 from knowledge.loader import load_knowledge
 from knowledge.normalize import squash
+from knowledge.recordfiles import patch_record
 from tests.kbfiles import NEW_ID, NEW_NAME, QUOTE, program_yaml, tree_digest
 
 STAFF = Actor(id="U0STAFF1", name="Sato", via="slack")
@@ -107,8 +109,9 @@ def _crash_script(root: Path) -> str:
 import os, sys
 from pathlib import Path
 sys.path.insert(0, {str(REPO)!r})
-from knowledge import editor as module
-from knowledge.editor import Actor, KnowledgeEditor
+from knowledge import files as module  # every knowledge write is its write_atomic
+from knowledge.editor import KnowledgeEditor
+from knowledge.journal import Actor
 from tests.kbfiles import program_yaml
 real_replace = os.replace
 calls = []

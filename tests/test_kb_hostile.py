@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.editor import Actor, KnowledgeEditor, NothingToChangeError, ReplaceNotConfirmedError
-from knowledge.errors import RecordError
+from knowledge.editor import KnowledgeEditor
+from knowledge.errors import NothingToChangeError, RecordError, ReplaceNotConfirmedError
+from knowledge.journal import Actor
 from tests.conftest import kakehashi_env, make_small_knowledge_dir, run_kakehashi
 from tests.kbfiles import program_yaml, tree_digest
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from knowledge.editor import HEAD_FILE, HISTORY_DIR, Actor, KnowledgeEditor
+from knowledge.editor import KnowledgeEditor
+from knowledge.journal import HEAD_FILE, HISTORY_DIR, Actor
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index

@@ -161,7 +161,8 @@ def test_chunks_carry_where_a_repeated_slide_also_stands(seed_index: SearchIndex
 
 def test_a_host_a_change_behind_keeps_the_newer_hosts_passages(small_knowledge_dir: Path, tmp_path: Path,
                                                                embedder: Embedder) -> None:
-    from knowledge.editor import Actor, KnowledgeEditor
+    from knowledge.editor import KnowledgeEditor
+    from knowledge.journal import Actor
     from retrieval.store import ChromaStore
     from tests.kbfiles import NEW_ID, program_yaml
 

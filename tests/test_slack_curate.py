@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from core.settings import Settings
-from knowledge.editor import Actor, KnowledgeEditor
+from knowledge.editor import KnowledgeEditor
+from knowledge.journal import Actor
 from retrieval.answer import Answerer
 from retrieval.curated import CuratedAnswers, CuratedThreshold
 from retrieval.embeddings import Embedder

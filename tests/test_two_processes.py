@@ -24,7 +24,7 @@ import pytest
 
 from bot.store import DeskStore
 from core.settings import Settings
-from knowledge.editor import HEAD_FILE, HISTORY_DIR
+from knowledge.journal import HEAD_FILE, HISTORY_DIR
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from tests.chroma_server import ChromaServer, free_port

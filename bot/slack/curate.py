@@ -29,8 +29,7 @@ from bot.slack.kbflow import actor_for, announce_change, conflict_text, current_
 from bot.slack.messages import t
 from bot.slack.text import slack_to_plain
 from bot.store import Consultation, ConsultationNotFound
-from knowledge.editor import ConflictError, NothingToChangeError, UnknownRecordError
-from knowledge.errors import RecordError
+from knowledge.errors import ConflictError, NothingToChangeError, RecordError, UnknownRecordError
 from knowledge.schema import RECORD_ID_PATTERN, CuratedAnswer
 from retrieval.leaks import leaks
 

@@ -18,9 +18,10 @@ from bot.slack.deps import Deps
 from bot.slack.edge import log_failure, slack_error
 from bot.slack.kbforms import MAX_VIEW_BLOCKS, change_done_text, home_freshness_blocks
 from bot.slack.messages import t
-from knowledge.editor import Actor, Change, ConflictError, KnowledgeEditor
-from knowledge.errors import KnowledgeError, RecordError
+from knowledge.editor import KnowledgeEditor
+from knowledge.errors import ConflictError, KnowledgeError, RecordError
 from knowledge.freshness import stale_records
+from knowledge.journal import Actor, Change
 from knowledge.loader import KnowledgeBase
 
 Blocks = list[dict[str, Any]]

@@ -26,9 +26,9 @@ from bot.slack.edge import ephemeral, post, report_failure
 from bot.slack.kbflow import actor_for, announce_change, current_kb, editor_of, refresh_and_tell
 from bot.slack.messages import READ_FAILURE_JA, t
 from bot.slack.text import escape_mrkdwn, shorten
-from knowledge.editor import Change, NothingToChangeError, ReplaceNotConfirmedError
-from knowledge.errors import KnowledgeError
+from knowledge.errors import KnowledgeError, NothingToChangeError, ReplaceNotConfirmedError
 from knowledge.extract import SUPPORTED_EXTENSIONS, DocumentReadError
+from knowledge.journal import Change
 from knowledge.loader import DOCUMENTS_DIR, DOCUMENTS_MANIFEST, Document
 from knowledge.schema import DocumentMeta
 from retrieval.chunking import document_chunks

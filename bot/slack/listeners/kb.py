@@ -34,8 +34,7 @@ from bot.slack.kbflow import (
 from bot.slack.locale import user_language
 from bot.slack.messages import t
 from bot.slack.text import escape_mrkdwn
-from knowledge.editor import ConflictError, NothingToChangeError, UnknownRecordError
-from knowledge.errors import KnowledgeError, RecordError
+from knowledge.errors import ConflictError, KnowledgeError, NothingToChangeError, RecordError, UnknownRecordError
 from knowledge.freshness import stale_records
 from knowledge.loader import check_sources
 from knowledge.normalize import squash
