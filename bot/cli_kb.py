@@ -13,6 +13,7 @@ import difflib
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from retrieval.leaks import leaks
 KINDS = ("program", "vc", "cdmo", "answer", "document")
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     kb = subparsers.add_parser("kb", help="add, update, retire and restore records and documents; history")
     sub = kb.add_subparsers(dest="kb_command", required=True)
 
@@ -135,7 +136,7 @@ def _unusable_answers(change: Change, settings: Settings) -> list[str]:
     return warnings
 
 
-def _run_change(settings: Settings, make: Any) -> int:
+def _run_change(settings: Settings, make: Callable[[], Change]) -> int:
     try:
         change = make()
     except RecordError as exc:

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import yaml
 
@@ -55,6 +55,16 @@ from knowledge.recordfiles import (
     with_status,
 )
 from knowledge.schema import RECORD_DIRS, RECORD_ID, RECORD_TYPES, DocumentMeta, Ministry
+
+
+class DocumentDetails(TypedDict, total=False):
+    """What staff may say about a document they add; the rest is read from the file."""
+
+    title: str
+    ministry: str
+    date: dt.date
+    doc_id: str
+    description_ja: str
 
 
 def slugify(name: str, data: bytes) -> str:
@@ -269,7 +279,7 @@ class KnowledgeEditor:
 
     # --- files from the command line --------------------------------------------------------------
 
-    def add_file(self, path: Path, *, actor: Actor, **document_meta: Any) -> Change:
+    def add_file(self, path: Path, *, actor: Actor, **document_meta: Unpack[DocumentDetails]) -> Change:
         """A record file (YAML, or Markdown with record front matter) or a source document."""
         if not path.is_file():
             raise KnowledgeError(f"{path}: no such file")

@@ -26,7 +26,7 @@ def reiwa(year: int) -> str:
 
 
 def _round_reasons(program: Program, today: dt.date) -> list[str]:
-    dated = [(r, r.closes or r.opens) for r in program.rounds if r.closes or r.opens]
+    dated = [(r, day) for r in program.rounds if (day := r.closes or r.opens) is not None]
     if not dated:
         return []
     if any(day >= today for _, day in dated):

@@ -173,7 +173,9 @@ def _load_documents(tree: _Tree) -> list[Document]:
     entries = entries or []
     if not isinstance(entries, list):
         raise RecordError("the document manifest must be a YAML list", path=manifest, line=1)
-    documents = []
+    if node is None:
+        return []  # an empty manifest
+    documents: list[Document] = []
     for index, entry in enumerate(entries):
         try:
             meta = DocumentMeta.model_validate(entry)
@@ -231,6 +233,8 @@ def check_sources(record: Record | CuratedAnswer, path: Path, documents: dict[st
                                   path=path, record_id=record.id, field=f"investments[{j}].subsidy_ended")
     for prefix, index, source in cited:
         where = prefix if index is None else f"{prefix}[{index}]"
+        if source.document is None or source.quote is None:
+            continue  # a curated answer citing a record (excluded above; its schema gives a document a quote)
         if source.document not in documents:
             raise RecordError(f"unknown document {source.document!r}", path=path, record_id=record.id,
                               field=f"{where}.document")
