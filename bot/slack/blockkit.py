@@ -121,6 +121,13 @@ def static_select(options: Sequence[Block], *, placeholder: str = "選択して�
             "placeholder": plain_text(placeholder, PLACEHOLDER), "options": list(options)[:MAX_OPTIONS]}
 
 
+def datepicker(*, placeholder: str = "日付を選ぶ", initial: str = "") -> Block:
+    element: Block = {"type": "datepicker", "action_id": "value", "placeholder": plain_text(placeholder, PLACEHOLDER)}
+    if initial:
+        element["initial_date"] = initial  # YYYY-MM-DD
+    return element
+
+
 def checkboxes(options: Sequence[Block]) -> Block:
     return {"type": "checkboxes", "action_id": "value", "options": list(options)[:MAX_CHECKBOXES]}
 

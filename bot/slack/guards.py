@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
 from slack_sdk import WebClient
@@ -24,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import new_reference, post
+from bot.slack.middleware import Middleware
 from bot.slack.staff import CachedMembers, StaffDirectory
 from bot.store import AnswerRecord, DeskStore, StoreError
 from core.settings import Settings
@@ -37,13 +37,13 @@ _SEALED_FOR = "u"
 # --- replays ---------------------------------------------------------------------------------------
 
 
-def refuse_replays(*, store: DeskStore, logger: logging.Logger) -> Callable[..., Any]:
+def refuse_replays(*, store: DeskStore, logger: logging.Logger) -> Middleware:
     """A signed request seen before (the same signature: the same bytes at the same timestamp) is
     acknowledged and dropped, in every process sharing the database. Events are left to the event_id
     claim (dedupe_events), which also covers Slack's own retries. Socket Mode carries no signatures:
     Slack hands each envelope over once. With the database down it fails open, as the event claim does."""
 
-    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
+    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
         body = req.body or {}
         signature = (req.headers.get("x-slack-signature") or [""])[0]
         if not signature or body.get("type") == "event_callback":

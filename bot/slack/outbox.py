@@ -19,7 +19,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.error import URLError
 
@@ -62,7 +62,7 @@ class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
         return _retry_after(response.headers) <= self.max_wait_s
 
 
-def _retry_after(headers: Any) -> float:
+def _retry_after(headers: Mapping[str, str | list[str]] | None) -> float:
     for name, value in dict(headers or {}).items():
         if name.lower() == "retry-after":
             value = value[0] if isinstance(value, list) else value

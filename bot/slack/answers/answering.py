@@ -113,8 +113,8 @@ def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream],
 def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Place, surface: str,
                     bot_user_id: str | None, message_ts: str | None = None, thread_context: bool = False,
                     lead_question: bool = False, start_stream: Callable[..., ChatStream] | None = None,
-                    moved: Callable[[str], Any] | None = None, thread_marked: bool = False,
-                    private: Callable[..., Any] | None = None) -> str | None:
+                    moved: Callable[[str], object] | None = None, thread_marked: bool = False,
+                    private: Callable[..., object] | None = None) -> str | None:
     """Answer one question in `place`. Returns the answer id, or None when we could only apologize.
     `thread_marked`: the caller found the thread already the bot's, so marking it again (a database
     round trip per answer) is skipped. `private`: a slash command's `respond`; the answer replaces
@@ -186,7 +186,7 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
 
 
 def _failed(deps: Deps, client: WebClient, *, what: str, error: Exception, place: Place, language: str,
-            private: Callable[..., Any] | None) -> None:
+            private: Callable[..., object] | None) -> None:
     """An apology with a reference: privately where the question was private."""
     if private is None:
         report_failure(deps.logger, client, what=what, error=error, place=place, language=language)
@@ -236,7 +236,7 @@ def record_answer(deps: Deps, **fields: Any) -> bool:
         return False
 
 
-def _tell_moved(deps: Deps, moved: Callable[[str], Any], language: str) -> None:
+def _tell_moved(deps: Deps, moved: Callable[[str], object], language: str) -> None:
     """The answer went to the user's DM: say so where they asked (a courtesy; the answer is out)."""
     try:
         moved(t("slack_posted_to_dm", language))
@@ -252,8 +252,8 @@ def _thread_of(place: Place, channel: str, ts: str) -> str:
 
 def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, surface: str,
                    bot_user_id: str | None = None, lead_question: bool = False,
-                   moved: Callable[[str], Any] | None = None, profile: Profile | None = None,
-                   private: Callable[..., Any] | None = None) -> str | None:
+                   moved: Callable[[str], object] | None = None, profile: Profile | None = None,
+                   private: Callable[..., object] | None = None) -> str | None:
     """Recommendations for the situation in `text` (or for `profile`, as a form gave it), as cards in
     `place`, or privately through `private` (a `respond`, or an ephemeral poster). Returns the record id."""
     plain = plain_question(text, bot_user_id=bot_user_id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_sdk import WebClient
 
 from bot.slack import guards
@@ -12,7 +10,7 @@ from bot.slack.deps import Deps
 from bot.slack.edge import ephemeral, not_saved, origin_of
 from bot.slack.feedback.blocks import feedback_modal
 from bot.slack.text import cut
-from bot.store import StoreUnavailableError
+from bot.store import AnswerRecord, FeedbackRecord, StoreUnavailableError
 from prompts.messages import t
 from retrieval.language import detect_language
 
@@ -23,7 +21,7 @@ def _message_language(body: JSON) -> str:
     return detect_language(text) if text else "ja"
 
 
-def _rate(deps: Deps, client: WebClient, body: JSON, rating: str) -> tuple[Any, Any] | None:
+def _rate(deps: Deps, client: WebClient, body: JSON, rating: str) -> tuple[AnswerRecord | None, FeedbackRecord] | None:
     """Store a 👍 / 👎 on the clicked answer: (the answer, the feedback row), or None when the database
     could not take it (the user has been told)."""
     user = body["user"]["id"]

@@ -23,24 +23,29 @@ from bot.slack.blockkit import (
     JSON,
     MAX_INPUT_CHARS,
     MAX_OPTIONS,
-    MAX_VIEW_BLOCKS,
     OPTION_VALUE,
     Block,
     context,
-    json_metadata,
+    datepicker,
+    input_block,
+    modal,
     option,
     picked,
-    plain_text,
+    static_select,
+    text_input,
 )
 from bot.slack.errors import SlackError
 from bot.slack.ids import KB_RECORD_VIEW
 from bot.slack.kb.lines import format_facility, format_round, parse_facilities, parse_rounds, text_value
 from bot.slack.text import escape_mrkdwn, shorten
 from knowledge.labels import label
+from knowledge.loader import Document
 from knowledge.schema import (
     RECORD_TYPES,
+    VC,
     Applicant,
     DiseaseArea,
+    DocumentMeta,
     Ministry,
     Modality,
     ProgramCategory,
@@ -169,18 +174,18 @@ _ANY_WHEN_EMPTY = {("program", "modalities"), ("program", "disease_areas")}
 # --- the record modals ----------------------------------------------------------------------------
 
 
-def document_choices(documents: Iterable[Any]) -> list[DocumentChoice]:
+def document_choices(documents: Iterable[Document | DocumentMeta]) -> list[DocumentChoice]:
     """The manifest's documents (kb.documents items or DocumentMeta), newest first, as many as a select holds."""
     choices = []
     for document in documents:
-        meta = getattr(document, "meta", document)
+        meta = document.meta if isinstance(document, Document) else document
         if len(meta.file) <= OPTION_VALUE:
             choices.append(DocumentChoice(file=meta.file, title=meta.title, date=meta.date))
     choices.sort(key=lambda d: (d.date or dt.date.min, d.file), reverse=True)
     return choices[:MAX_OPTIONS]
 
 
-def certification_choices(vcs: Iterable[Any]) -> list[Certification]:
+def certification_choices(vcs: Iterable[VC]) -> list[Certification]:
     """The certified lists the knowledge base's VCs appear in (e.g. 認定VC (30社) in document 000)."""
     seen: dict[str, Certification] = {}
     for vc in vcs:
@@ -191,37 +196,26 @@ def certification_choices(vcs: Iterable[Any]) -> list[Certification]:
 
 
 def element(field: FormField, value: Any, *, documents: Sequence[DocumentChoice],
-             certifications: Sequence[Certification]) -> Block:
+            certifications: Sequence[Certification]) -> Block:
+    """The input element of one form field, showing the stored `value`."""
     w = field.widget
     if w in ("text", "textarea", "lines"):
-        element: Block = {"type": "plain_text_input", "action_id": "value", "max_length": field.max_length,
-                          "multiline": w != "text"}
         text = "\n".join(str(x) for x in value) if w == "lines" and isinstance(value, list) else text_value(value)
-        if text:
-            element["initial_value"] = text
-        if field.placeholder:
-            element["placeholder"] = plain_text(field.placeholder, 150)
-        return element
+        return text_input(max_length=field.max_length, multiline=w != "text", initial=text,
+                          placeholder=field.placeholder or "")
     if w == "url":
         # A plain input, not url_text_input: Slack refuses to open a form whose stored URL it finds invalid.
-        element = {"type": "plain_text_input", "action_id": "value", "max_length": field.max_length,
-                   "placeholder": plain_text(field.placeholder or "https://", 150)}
-        if value:
-            element["initial_value"] = str(value)
-        return element
+        return text_input(max_length=field.max_length, placeholder=field.placeholder or "https://",
+                          initial=str(value) if value else "")
     if w == "date":
-        element = {"type": "datepicker", "action_id": "value", "placeholder": plain_text("日付を選ぶ")}
-        if value:
-            element["initial_date"] = text_value(value)
-        return element
+        return datepicker(initial=text_value(value) if value else "")
     if w == "select":
         options = [option(text, v) for v, text in field.choices]
-        element = {"type": "static_select", "action_id": "value", "placeholder": plain_text("選択してください"),
-                   "options": options}
+        select = static_select(options)
         chosen = next((o for o in options if o["value"] == text_value(value)), None)
         if chosen:
-            element["initial_option"] = chosen
-        return element
+            select["initial_option"] = chosen
+        return select
     if w in ("multi", "certs"):
         if w == "multi":
             options = [option(text, v) for v, text in field.choices]
@@ -235,18 +229,15 @@ def element(field: FormField, value: Any, *, documents: Sequence[DocumentChoice]
             wanted = [c.value for c in current]
         if not options:  # Slack refuses a select without options
             options = [option("（選択肢がありません）", NO_CHOICE)]
-        element = {"type": "multi_static_select", "action_id": "value", "placeholder": plain_text("複数選べます"),
-                   "options": options}
+        select = static_select(options, placeholder="複数選べます", multi=True)
         by_value = {o["value"]: o for o in options}
         initial = [by_value[v] for v in dict.fromkeys(wanted) if v in by_value]  # in the record's order
         if initial:
-            element["initial_options"] = initial
-        return element
+            select["initial_options"] = initial
+        return select
     if w == "doc":
-        options = [option(f"{d.title}（{d.file}）", d.file) for d in documents] or \
-            [option("（資料がありません）", NO_CHOICE)]
-        return {"type": "static_select", "action_id": "value", "placeholder": plain_text("資料を選ぶ"),
-                "options": options}
+        return static_select([option(f"{d.title}（{d.file}）", d.file) for d in documents]
+                             or [option("（資料がありません）", NO_CHOICE)], placeholder="資料を選ぶ")
     raise ValueError(f"unknown widget {w!r}")
 
 
@@ -294,27 +285,18 @@ def record_modal(kind: str, *, data: JSON | None = None, base: str | None = None
             blocks.append(context(f"「{field.label}」は{field.max_length}文字を超えるため、ここでは編集できません"
                                    "（そのまま残ります）。コマンドラインで編集してください。"))
             continue
-        block: Block = {"type": "input", "block_id": field.block, "label": plain_text(field.label, 2000),
-                        "optional": not field.required or (is_update and field.widget == "doc")
-                        or (is_update and field.block == "source_quote"),
-                        "element": element(field, value, documents=documents, certifications=certifications)}
         hint = field.hint
         if field.block == "source_document":
             hint = _SOURCE_HINT_UPDATE if is_update else _SOURCE_HINT_NEW
-        if hint:
-            block["hint"] = plain_text(hint, 2000)
-        blocks.append(block)
+        optional = (not field.required or (is_update and field.widget == "doc")
+                    or (is_update and field.block == "source_quote"))
+        blocks.append(input_block(field.block, field.label,
+                                  element(field, value, documents=documents, certifications=certifications),
+                                  optional=optional, hint=hint or ""))
     metadata = {"k": kind, "id": data.get("id") if data else None, "b": base, "x": hidden, **(origin or {})}
     title = f"{label('record_kind', kind)}を{'編集' if is_update else '追加'}"
-    return {
-        "type": "modal",
-        "callback_id": KB_RECORD_VIEW,
-        "private_metadata": json_metadata(metadata),
-        "title": plain_text(title, 24),
-        "submit": plain_text("保存", 24),
-        "close": plain_text("キャンセル", 24),
-        "blocks": blocks[:MAX_VIEW_BLOCKS],
-    }
+    return modal(callback_id=KB_RECORD_VIEW, private_metadata=metadata, title=title, submit="保存", close="キャンセル",
+                 blocks=blocks)
 
 
 def _form_view_of(kind: str, data: JSON) -> Iterable[tuple[str, Any]]:

@@ -7,8 +7,8 @@ import copy
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Any
 
+from bot.slack.blockkit import JSON
 from knowledge.normalize import nfkc
 
 _DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
@@ -27,7 +27,7 @@ def _date_text(value: object) -> str:
     return text_value(value) if value else "-"
 
 
-def format_round(round_: dict[str, Any]) -> str:
+def format_round(round_: JSON) -> str:
     return f"{round_.get('name', '')} {_date_text(round_.get('opens'))} {_date_text(round_.get('closes'))}"
 
 
@@ -43,7 +43,7 @@ def _parse_date(token: str) -> dt.date | None:
         raise ValueError(f"「{token}」はありえない日付です") from None
 
 
-def parse_rounds(text: str, *, existing: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def parse_rounds(text: str, *, existing: Sequence[object] = ()) -> list[JSON]:
     """Lines "名称 開始日 締切日" as application rounds. A line equal to a stored round keeps that round
     whole (its source wording and announcement date); a new line is its own wording. Raises
     ValueError naming each bad line."""
@@ -69,7 +69,7 @@ def parse_rounds(text: str, *, existing: Sequence[Any] = ()) -> list[dict[str, A
         if opens and closes and closes < opens:
             problems.append(f"{number}行目: 締切日 {closes} が開始日 {opens} より前です")
             continue
-        round_: dict[str, Any] = {"name": name}
+        round_: JSON = {"name": name}
         if opens:
             round_["opens"] = opens
         if closes:
@@ -81,13 +81,13 @@ def parse_rounds(text: str, *, existing: Sequence[Any] = ()) -> list[dict[str, A
     return rounds
 
 
-def format_facility(facility: dict[str, Any]) -> str:
+def format_facility(facility: JSON) -> str:
     area = facility.get("area_m2")
     area_text = "" if area is None else (f"{int(area)}" if float(area).is_integer() else f"{area}")
     return " ".join(x for x in (str(facility.get("country", "")), str(facility.get("region_ja", "")), area_text) if x)
 
 
-def parse_facilities(text: str, *, existing: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def parse_facilities(text: str, *, existing: Sequence[object] = ()) -> list[JSON]:
     """Lines "国コード 地域 面積" (area optional) as facilities; notes of a facility already stored
     (same country and region) are kept. Raises ValueError naming each bad line."""
     notes = {(f.get("country"), f.get("region_ja")): f for f in existing if isinstance(f, dict)}
@@ -111,7 +111,7 @@ def parse_facilities(text: str, *, existing: Sequence[Any] = ()) -> list[dict[st
             area = int(number_text) if number_text.isdigit() else float(number_text)
             rest = rest[:-1]
         region = " ".join(rest)
-        facility: dict[str, Any] = {"country": country, "region_ja": region}
+        facility: JSON = {"country": country, "region_ja": region}
         if area is not None:
             facility["area_m2"] = area
         before = notes.get((country, region))
