@@ -104,10 +104,11 @@ def option(text: str, value: str) -> Block:
     return {"text": plain_text(text, OPTION_TEXT), "value": value[:OPTION_VALUE]}
 
 
-def text_input(*, max_length: int, multiline: bool = False, initial: str = "", placeholder: str = "") -> Block:
+def text_input(*, max_length: int, multiline: bool | None = None, initial: str = "", placeholder: str = "") -> Block:
+    """A plain_text_input; `multiline` None leaves Slack's default (one line) unsaid."""
     element: Block = {"type": "plain_text_input", "action_id": "value"}
-    if multiline:
-        element["multiline"] = True
+    if multiline is not None:
+        element["multiline"] = multiline
     element["max_length"] = max_length
     if placeholder:
         element["placeholder"] = plain_text(placeholder, PLACEHOLDER)
@@ -132,10 +133,11 @@ def checkboxes(options: Sequence[Block]) -> Block:
     return {"type": "checkboxes", "action_id": "value", "options": list(options)[:MAX_CHECKBOXES]}
 
 
-def input_block(block_id: str, label: str, element: Block, *, optional: bool = False, hint: str = "") -> Block:
+def input_block(block_id: str, label: str, element: Block, *, optional: bool | None = None, hint: str = "") -> Block:
+    """An input block; `optional` None leaves Slack's default (required) unsaid."""
     block: Block = {"type": "input", "block_id": block_id}
-    if optional:
-        block["optional"] = True
+    if optional is not None:
+        block["optional"] = optional
     block["label"] = plain_text(label, LABEL)
     block["element"] = element
     if hint:

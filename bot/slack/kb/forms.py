@@ -38,7 +38,7 @@ from bot.slack.errors import SlackError
 from bot.slack.ids import KB_RECORD_VIEW
 from bot.slack.kb.lines import format_facility, format_round, parse_facilities, parse_rounds, text_value
 from bot.slack.text import escape_mrkdwn, shorten
-from knowledge.labels import label
+from knowledge.labels import label, labels
 from knowledge.loader import Document
 from knowledge.schema import (
     RECORD_TYPES,
@@ -52,10 +52,7 @@ from knowledge.schema import (
     Stage,
     Support,
 )
-from retrieval.chunking import APPLICANT_JA, DISEASE_JA, MINISTRY_JA, MODALITY_JA, STAGE_JA, SUPPORT_JA
-
-CATEGORY_JA = {"program": "事業・制度", "fund": "基金", "tax": "税制", "consultation": "相談窓口",
-               "policy": "政策・会議体"}
+from prompts.messages import t
 
 MAX_ERROR_CHARS = 500
 
@@ -110,62 +107,69 @@ def _enum_choices(values: Iterable[StrEnum], labels: Mapping[str, str]) -> tuple
     return tuple((v.value, f"{labels.get(v.value, v.value)} ({v.value})") for v in values)
 
 
-MINISTRIES = _enum_choices(Ministry, MINISTRY_JA)
-_SOURCE_HINT_NEW = "根拠となる資料と、その資料からそのまま写した一節。すべての事実は出典をたどれる必要があります。"
-_SOURCE_HINT_UPDATE = "変更した事実の根拠（任意）。入力すると出典に追加されます。"
-_ID_HINT = "英小文字・数字・ハイフン（例: mhlw-new-program）。あとから変えられません。"
+def _label(key: str) -> str:
+    """A form's wording (staff read the forms in Japanese)."""
+    return t(f"slack_kb_{key}", "ja")
+
+
+MINISTRIES = _enum_choices(Ministry, labels("ministry"))
+CATEGORIES = tuple((c.value, f"{_label(f'category_{c.value}')} ({c.value})") for c in ProgramCategory)
+_SOURCE_HINT_NEW = _label("hint_source_new")
+_SOURCE_HINT_UPDATE = _label("hint_source_update")
+_ID_HINT = _label("hint_id")
+_ANY_HINT = _label("hint_any_when_empty")
 
 FORMS: dict[str, tuple[FormField, ...]] = {
     "program": (
-        FormField("id", "text", "ID", required=True, hint=_ID_HINT, new_only=True, max_length=81),
-        FormField("name_ja", "text", "名称（日本語）", required=True, max_length=300),
-        FormField("name_en", "text", "名称（英語）", max_length=300),
-        FormField("aliases", "lines", "略称・別名（1行に1つ）", max_length=1000),
-        FormField("ministry", "select", "所管府省", required=True, choices=MINISTRIES),
-        FormField("agency", "select", "実施機関", choices=MINISTRIES),
-        FormField("category", "select", "種別", required=True,
-              choices=_enum_choices(ProgramCategory, CATEGORY_JA)),
-        FormField("summary_ja", "textarea", "概要（日本語）", required=True),
-        FormField("summary_en", "textarea", "概要（英語）"),
-        FormField("eligible", "multi", "対象者", required=True, choices=_enum_choices(Applicant, APPLICANT_JA)),
-        FormField("stages", "multi", "開発段階", choices=_enum_choices(Stage, STAGE_JA)),
-        FormField("modalities", "multi", "モダリティ", hint="空欄は「限定なし」", choices=_enum_choices(Modality, MODALITY_JA)),
-        FormField("disease_areas", "multi", "疾患領域", hint="空欄は「限定なし」",
-              choices=_enum_choices(DiseaseArea, DISEASE_JA)),
-        FormField("support", "multi", "支援内容", required=True, choices=_enum_choices(Support, SUPPORT_JA)),
-        FormField("url", "url", "URL", placeholder="https://", max_length=2000),
-        FormField("as_of", "date", "情報の日付（資料の日付）", required=True),
-        FormField("rounds", "lines", "公募回（1行に1つ: 名称 開始日 締切日）",
-              hint="例: 第5回 2026-04-01 2026-05-29 — 日付が分からなければ - と書きます", max_length=2000,
+        FormField("id", "text", _label("field_id"), required=True, hint=_ID_HINT, new_only=True, max_length=81),
+        FormField("name_ja", "text", _label("field_name_ja"), required=True, max_length=300),
+        FormField("name_en", "text", _label("field_name_en"), max_length=300),
+        FormField("aliases", "lines", _label("field_aliases"), max_length=1000),
+        FormField("ministry", "select", _label("field_ministry"), required=True, choices=MINISTRIES),
+        FormField("agency", "select", _label("field_agency"), choices=MINISTRIES),
+        FormField("category", "select", _label("field_category"), required=True,
+              choices=CATEGORIES),
+        FormField("summary_ja", "textarea", _label("field_summary_ja"), required=True),
+        FormField("summary_en", "textarea", _label("field_summary_en")),
+        FormField("eligible", "multi", _label("field_eligible"), required=True, choices=_enum_choices(Applicant, labels("applicant"))),
+        FormField("stages", "multi", _label("field_stages"), choices=_enum_choices(Stage, labels("stage"))),
+        FormField("modalities", "multi", _label("field_modalities"), hint=_ANY_HINT, choices=_enum_choices(Modality, labels("modality"))),
+        FormField("disease_areas", "multi", _label("field_disease_areas"), hint=_ANY_HINT,
+              choices=_enum_choices(DiseaseArea, labels("disease_area"))),
+        FormField("support", "multi", _label("field_support"), required=True, choices=_enum_choices(Support, labels("support"))),
+        FormField("url", "url", _label("field_url"), placeholder="https://", max_length=2000),
+        FormField("as_of", "date", _label("field_as_of"), required=True),
+        FormField("rounds", "lines", _label("field_rounds"),
+              hint=_label("hint_rounds"), max_length=2000,
               placeholder="第5回 2026-04-01 2026-05-29"),
-        FormField("source_document", "doc", "出典の資料", required=True),
-        FormField("source_quote", "textarea", "出典の一節（資料からそのまま）", required=True, max_length=2000),
+        FormField("source_document", "doc", _label("field_source_document"), required=True),
+        FormField("source_quote", "textarea", _label("field_source_quote"), required=True, max_length=2000),
     ),
     "vc": (
-        FormField("id", "text", "ID", required=True, hint=_ID_HINT, new_only=True, max_length=81),
-        FormField("name", "text", "名称（認定VC一覧の表記）", required=True, max_length=300),
-        FormField("name_en", "text", "名称（英語）", max_length=300),
-        FormField("aliases", "lines", "略称・別名（1行に1つ）", max_length=1000),
-        FormField("certified_in", "certs", "掲載されている認定VC一覧", required=True),
-        FormField("url", "url", "URL", placeholder="https://", max_length=2000),
-        FormField("as_of", "date", "情報の日付（資料の日付）", required=True),
-        FormField("source_document", "doc", "出典の資料", required=True),
-        FormField("source_quote", "textarea", "出典の一節（資料からそのまま）", required=True, max_length=2000),
+        FormField("id", "text", _label("field_id"), required=True, hint=_ID_HINT, new_only=True, max_length=81),
+        FormField("name", "text", _label("field_vc_name"), required=True, max_length=300),
+        FormField("name_en", "text", _label("field_name_en"), max_length=300),
+        FormField("aliases", "lines", _label("field_aliases"), max_length=1000),
+        FormField("certified_in", "certs", _label("field_certified_in"), required=True),
+        FormField("url", "url", _label("field_url"), placeholder="https://", max_length=2000),
+        FormField("as_of", "date", _label("field_as_of"), required=True),
+        FormField("source_document", "doc", _label("field_source_document"), required=True),
+        FormField("source_quote", "textarea", _label("field_source_quote"), required=True, max_length=2000),
     ),
     "cdmo": (
-        FormField("id", "text", "ID", required=True, hint=_ID_HINT, new_only=True, max_length=81),
-        FormField("name", "text", "名称", required=True, max_length=300),
-        FormField("name_ja", "text", "名称（日本語）", max_length=300),
-        FormField("aliases", "lines", "略称・別名（1行に1つ）", max_length=1000),
-        FormField("modalities", "multi", "モダリティ", required=True, choices=_enum_choices(Modality, MODALITY_JA)),
-        FormField("services_ja", "textarea", "サービス内容"),
-        FormField("facilities", "lines", "施設（1行に1つ: 国コード 地域 面積m²）",
-              hint="例: US 米国 1200 — 面積が分からなければ省略します", max_length=2000,
+        FormField("id", "text", _label("field_id"), required=True, hint=_ID_HINT, new_only=True, max_length=81),
+        FormField("name", "text", _label("field_name"), required=True, max_length=300),
+        FormField("name_ja", "text", _label("field_name_ja"), max_length=300),
+        FormField("aliases", "lines", _label("field_aliases"), max_length=1000),
+        FormField("modalities", "multi", _label("field_modalities"), required=True, choices=_enum_choices(Modality, labels("modality"))),
+        FormField("services_ja", "textarea", _label("field_services_ja")),
+        FormField("facilities", "lines", _label("field_facilities"),
+              hint=_label("hint_facilities"), max_length=2000,
               placeholder="JP 日本 4400"),
-        FormField("url", "url", "URL", placeholder="https://", max_length=2000),
-        FormField("as_of", "date", "情報の日付（資料の日付）", required=True),
-        FormField("source_document", "doc", "出典の資料", required=True),
-        FormField("source_quote", "textarea", "出典の一節（資料からそのまま）", required=True, max_length=2000),
+        FormField("url", "url", _label("field_url"), placeholder="https://", max_length=2000),
+        FormField("as_of", "date", _label("field_as_of"), required=True),
+        FormField("source_document", "doc", _label("field_source_document"), required=True),
+        FormField("source_quote", "textarea", _label("field_source_quote"), required=True, max_length=2000),
     ),
 }
 _ANY_WHEN_EMPTY = {("program", "modalities"), ("program", "disease_areas")}
