@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from bot.slack.blockkit import Block, actions, button, context, divider, header, section
 from bot.slack.deps import Deps
-from bot.slack.handoff.blocks import STATUS_JA, urgency_emoji
+from bot.slack.handoff.blocks import status_label, urgency_emoji
 from bot.slack.ids import OPEN_MATCH, RESOLVE, TAKE
 from bot.slack.kb.flow import with_freshness
 from bot.slack.text import escape_mrkdwn, shorten
@@ -62,7 +62,7 @@ def home_view(*, is_staff: bool, consultations: Sequence[Consultation] = (), cou
         if not consultations:
             blocks.append(section("未対応の相談はありません。"))
         for c in list(consultations)[:20]:
-            line = (f"*{c.ref}* {urgency_emoji(c.urgency)} {STATUS_JA.get(c.status, c.status)} · <@{c.asker_user_id}> · "
+            line = (f"*{c.ref}* {urgency_emoji(c.urgency)} {status_label(c.status)} · <@{c.asker_user_id}> · "
                     f"{escape_mrkdwn(shorten(c.topic, 120))}")
             if c.status == "taken" and c.assignee_user_id:
                 line += f"\n担当: <@{c.assignee_user_id}>"

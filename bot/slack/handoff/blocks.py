@@ -31,7 +31,7 @@ from prompts.messages import t
 
 URGENCY_CODES = ("low", "normal", "high")  # labels: slack_urgency_<code>
 URGENCY_EMOJI = {"low": ":white_circle:", "normal": ":large_yellow_circle:", "high": ":red_circle:"}
-STATUS_JA = {"open": "未対応", "taken": "対応中", "resolved": "対応済み"}
+STATUSES = ("open", "taken", "resolved")  # labels: slack_status_<status>
 
 
 class HandoffForm(TypedDict):
@@ -92,8 +92,17 @@ def _with_mentions(escaped: str) -> str:
 
 def _place_label(channel: str | None) -> str:
     if not channel or channel.startswith("D"):
-        return "Kakehashi とのDM"
+        return _t("card_dm")
     return f"<#{channel}>"
+
+
+def _t(key: str, **values: object) -> str:
+    """The card speaks the supporters' language (Japanese)."""
+    return t(f"slack_{key}", "ja", **values)
+
+
+def status_label(status: str) -> str:
+    return _t(f"status_{status}") if status in STATUSES else status
 
 
 def consultation_card(consultation: Consultation, *, answer: AnswerRecord | None = None, profile_text: str = "",
@@ -102,53 +111,53 @@ def consultation_card(consultation: Consultation, *, answer: AnswerRecord | None
     answered (short, the rest a click away), the profile; what the asker agreed to share, nothing else."""
     c = consultation
     blocks: list[Block] = [
-        header(f"相談 {c.ref}（{STATUS_JA.get(c.status, c.status)}）"),
+        header(_t("card_title", ref=c.ref, status=status_label(c.status))),
         fields_section(
-            f"*相談者*\n<@{c.asker_user_id}>",
-            f"*緊急度*\n{urgency_emoji(c.urgency)} {urgency_label(c.urgency, 'ja')}",
-            f"*受付*\n{when(c.created_at)}",
-            f"*場所*\n{_place_label(c.asker_channel_id)}",
+            _t("card_asker", asker=f"<@{c.asker_user_id}>"),
+            _t("card_urgency", urgency=f"{urgency_emoji(c.urgency)} {urgency_label(c.urgency, 'ja')}"),
+            _t("card_received", when=when(c.created_at)),
+            _t("card_place", place=_place_label(c.asker_channel_id)),
         ),
-        section(f"*相談したいこと*\n{escape_mrkdwn(shorten(c.topic, 500))}"),
+        section(_t("card_topic", topic=escape_mrkdwn(shorten(c.topic, 500)))),
     ]
     if c.consent_to_share:
         question = (c.question or "").strip()
         if question and question not in c.topic and c.topic not in question:
-            blocks.append(section(f"*最初の質問*\n{escape_mrkdwn(shorten(question, 600))}"))
+            blocks.append(section(_t("card_question", question=escape_mrkdwn(shorten(question, 600)))))
         if c.thread_summary:
-            blocks.append(section(f"*相談者のメッセージ*\n{_with_mentions(escape_mrkdwn(c.thread_summary[:2000]))}"))
+            blocks.append(section(_t("card_messages",
+                                     messages=_with_mentions(escape_mrkdwn(c.thread_summary[:2000])))))
         if profile_text:
-            blocks.append(context(f"*プロフィール*: {escape_mrkdwn(shorten(profile_text, 600))}"))
+            blocks.append(context(_t("card_profile", profile=escape_mrkdwn(shorten(profile_text, 600)))))
         if answer is not None:
-            weak = "（根拠が弱いと判定）" if not answer.confident else ""
-            blocks.append(section(f"*ボットの回答*{weak}\n{escape_mrkdwn(shorten(answer.answer, 160))}",
-                                  accessory=button("回答と出典", SOURCES, str(answer.id))))
+            weak = _t("card_weak") if not answer.confident else ""
+            blocks.append(section(_t("card_answer", weak=weak, answer=escape_mrkdwn(shorten(answer.answer, 160))),
+                                  accessory=button(_t("card_answer_button"), SOURCES, str(answer.id))))
     else:
-        blocks.append(context(":lock: 相談者はスレッドの共有に同意していません。相談したいことのみ共有されています。"))
+        blocks.append(context(_t("card_no_consent")))
     elements: list[Block] = []
     if c.status == "open":
-        elements.append(button("担当する", TAKE, str(c.id), style="primary"))
+        elements.append(button(_t("card_take"), TAKE, str(c.id), style="primary"))
     elif c.status == "taken":
-        elements.append(button("対応済みにする", RESOLVE, str(c.id), style="primary"))
+        elements.append(button(_t("card_resolve"), RESOLVE, str(c.id), style="primary"))
     elif c.status == "resolved":
-        elements.append(button("回答として登録", CURATE, str(c.id)))
+        elements.append(button(_t("card_curate"), CURATE, str(c.id)))
     channel_thread = (c.asker_channel_id or "").startswith(("C", "G"))
     if permalink and safe_url(permalink) and c.consent_to_share and channel_thread:
-        elements.append(button("相談者のスレッドを開く", LINK, str(c.id), url=permalink))
+        elements.append(button(_t("card_open_thread"), LINK, str(c.id), url=permalink))
     if elements:
         blocks.append(actions(elements, block_id="kk_card_actions"))
     if c.status == "taken":
-        blocks.append(context(f":raising_hand: 担当: <@{c.assignee_user_id}>（{when(c.taken_at)}〜）· "
-                               "このスレッドに書いた返信は相談者に届き、相談者の返信もここに届きます"))
+        blocks.append(context(_t("card_taken_by", assignee=f"<@{c.assignee_user_id}>", since=when(c.taken_at))))
     elif c.status == "resolved":
-        blocks.append(context(f":white_check_mark: 対応済み: <@{c.resolved_by}>（{when(c.resolved_at)}）"
-                               + (f" · 担当: <@{c.assignee_user_id}>" if c.assignee_user_id else "")))
+        blocks.append(context(_t("card_resolved_by", resolver=f"<@{c.resolved_by}>", when=when(c.resolved_at))
+                              + (_t("card_assignee", assignee=f"<@{c.assignee_user_id}>") if c.assignee_user_id else "")))
     return blocks
 
 
 def consultation_fallback_text(consultation: Consultation) -> str:
     c = consultation
-    return escape_mrkdwn(shorten(f"相談 {c.ref}（{STATUS_JA.get(c.status, c.status)}）: {c.topic}", 300))
+    return escape_mrkdwn(shorten(_t("card_fallback", ref=c.ref, status=status_label(c.status), topic=c.topic), 300))
 
 
 def thread_summary(messages: Iterable[JSON], *, bot_user_id: str | None, asker: str | None = None,
