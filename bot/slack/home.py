@@ -39,38 +39,31 @@ def help_blocks(language: str = "ja") -> list[Block]:
 def home_view(*, is_staff: bool, consultations: Sequence[Consultation] = (), counts: dict[str, int] | None = None,
               month_label: str = "") -> Block:
     blocks: list[Block] = [
-        header("Kakehashi（かけはし）"),
-        section("医療・創薬スタートアップのための相談窓口ボットです。支援制度（補助金・委託事業・税制）、"
-                "AMED認定VC、CDMOについて、政府資料に基づいて出典つきでお答えし、条件に合う支援をご紹介します。"
-                "難しいご相談は、人の相談員（サポーター）におつなぎします。"),
+        header(t("slack_home_title", "ja")),
+        section(t("slack_home_intro", "ja")),
         actions([button(t("slack_match_button", "ja"), OPEN_MATCH, "home", style="primary")]),
         divider(),
-        section("*できること*\n"
-                "• チャンネルで `@Kakehashi 質問` — スレッドで出典つきの回答\n"
-                "• Kakehashi へのDM（メッセージタブ）で質問 — メッセージごとのスレッドで回答し、続けて質問すると流れを踏まえて回答\n"
-                "• `/kakehashi ask` / `match` / `help` — 結果はあなただけに表示され、「チャンネルに共有」で共有できます\n"
-                "• 回答の 👍 / 👎 で評価、「相談員につなぐ」で人の相談員へ"),
-        section("*質問の例*\n" + "\n".join(f"• {escape_mrkdwn(q)}" for q in example_questions())),
+        section(t("slack_home_can_do", "ja")),
+        section(t("slack_home_examples_title", "ja") + "\n" + "\n".join(f"• {escape_mrkdwn(q)}" for q in example_questions())),
     ]
     if is_staff:
         blocks.append(divider())
-        blocks.append(header("相談員向け: 未対応・対応中の相談"))
+        blocks.append(header(t("slack_home_staff_title", "ja")))
         if counts is not None:
-            blocks.append(context(f"{escape_mrkdwn(month_label)} 受付 {counts.get('total', 0)} 件 · "
-                                  f"未対応 {counts.get('open', 0)} · 対応中 {counts.get('taken', 0)} · "
-                                  f"対応済み {counts.get('resolved', 0)}"))
+            blocks.append(context(t("slack_home_counts", "ja", month=escape_mrkdwn(month_label),
+                                    **{k: counts.get(k, 0) for k in ("total", "open", "taken", "resolved")})))
         if not consultations:
-            blocks.append(section("未対応の相談はありません。"))
+            blocks.append(section(t("slack_home_none_open", "ja")))
         for c in list(consultations)[:20]:
             line = (f"*{c.ref}* {urgency_emoji(c.urgency)} {status_label(c.status)} · <@{c.asker_user_id}> · "
                     f"{escape_mrkdwn(shorten(c.topic, 120))}")
             if c.status == "taken" and c.assignee_user_id:
-                line += f"\n担当: <@{c.assignee_user_id}>"
+                line += "\n" + t("slack_home_assignee", "ja", assignee=f"<@{c.assignee_user_id}>")
             accessory = None
             if c.status == "open":
-                accessory = button("担当する", TAKE, str(c.id), style="primary")
+                accessory = button(t("slack_card_take", "ja"), TAKE, str(c.id), style="primary")
             elif c.status == "taken":
-                accessory = button("対応済みにする", RESOLVE, str(c.id))
+                accessory = button(t("slack_card_resolve", "ja"), RESOLVE, str(c.id))
             blocks.append(section(line, accessory=accessory) if accessory else section(line))
     return {"type": "home", "blocks": blocks[:100]}
 
