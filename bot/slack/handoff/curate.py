@@ -69,6 +69,11 @@ def supporter_replies(messages: list[JSON], *, asker: str) -> list[str]:
     return replies
 
 
+def _t(key: str, **values: object) -> str:
+    """Curating is staff work, in Japanese."""
+    return t(f"slack_curate_{key}", "ja", **values)
+
+
 def curate_modal(*, private_metadata: JSON, question: str, answer: str, author: str,
                  ref: str | None) -> Block:
     """The form: the question's phrasings, the answer in Japanese (and English), what it cites, who checked."""
@@ -79,20 +84,15 @@ def curate_modal(*, private_metadata: JSON, question: str, answer: str, author: 
                            optional=optional, hint=hint)
 
     return modal(
-        callback_id=CURATE_VIEW, private_metadata=private_metadata, title="回答として登録", submit="登録する",
-        close="キャンセル",
+        callback_id=CURATE_VIEW, private_metadata=private_metadata, title=_t("title"), submit=_t("submit"),
+        close=t("slack_cancel", "ja"),
         blocks=[
-            section((f"相談 {ref} への回答を、" if ref else "この質問への回答を、")
-                     + "次から同じ質問に答える「確認済みの回答」として登録します。"
-                     "相談者に見せてよい内容だけを書いてください（相談者の名前や社名、内部メモは消してください）。"),
-            field("questions", "質問（1行に1つ。言い換えや英語の聞き方を足すと見つかりやすくなります）",
-                  initial=question, multiline=True, max_length=1000),
-            field("answer_ja", "回答（日本語）", initial=answer, multiline=True),
-            field("answer_en", "回答（英語・任意）", multiline=True, optional=True,
-                  hint="英語の質問には英語の回答を返します。空なら日本語の回答に注記を付けて返します。"),
-            field("records", "根拠にする事業・VC・CDMOのID（任意、スペース区切り）", optional=True, max_length=500,
-                  hint="例: mhlw-mediso。出典として資料の該当箇所を示します。"),
-            field("author", "確認した人", initial=author, max_length=80),
+            section((_t("for_consultation", ref=ref) if ref else _t("for_question")) + _t("intro")),
+            field("questions", _t("questions"), initial=question, multiline=True, max_length=1000),
+            field("answer_ja", _t("answer_ja"), initial=answer, multiline=True),
+            field("answer_en", _t("answer_en"), multiline=True, optional=True, hint=_t("answer_en_hint")),
+            field("records", _t("records"), optional=True, max_length=500, hint=_t("records_hint")),
+            field("author", _t("author"), initial=author, max_length=80),
         ])
 
 
@@ -130,12 +130,11 @@ def form_errors(data: JSON, *, known_ids: set[str]) -> dict[str, str]:
             errors.setdefault(block if block in _FIELDS else "answer_ja", f"{problem['msg']}")
     unknown = [s["record"] for s in data.get("sources", []) if s["record"] not in known_ids]
     if unknown:
-        errors["records"] = f"このIDの事業・VC・CDMOはありません: {', '.join(unknown)}"
+        errors["records"] = _t("unknown_ids", ids=", ".join(unknown))
     for block in ("answer_ja", "answer_en"):
         found = leaks(str(data.get(block) or ""), known_ids)
         if found:
-            errors[block] = ("相談者に見せられない内容（ファイル名・レコードID・備考など）が含まれています: "
-                             + ", ".join(dict.fromkeys(found)))
+            errors[block] = _t("leaks", found=", ".join(dict.fromkeys(found)))
     return errors
 
 
@@ -226,7 +225,7 @@ def open_edit(deps: Deps, client: WebClient, *, trigger_id: str | None, user: st
     records = " ".join(str(s["record"]) for s in data.get("sources") or [] if isinstance(s, dict) and s.get("record"))
     view = curate_modal(private_metadata=metadata, question="\n".join(data.get("questions") or []),
                         answer=str(data.get("answer_ja") or ""), author=str(data.get("author") or ""), ref=None)
-    view["title"] = plain_text("確認済みの回答を編集", MODAL_TITLE)
+    view["title"] = plain_text(_t("edit_title"), MODAL_TITLE)
     for block in view["blocks"]:
         if block.get("block_id") == "answer_en" and data.get("answer_en"):
             block["element"]["initial_value"] = str(data["answer_en"])

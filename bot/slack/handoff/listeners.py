@@ -45,9 +45,9 @@ def register(app: App, deps: Deps) -> None:
             errors, data = curate.check_form(deps, body)
         except Exception as exc:  # noqa: BLE001 - the Slack edge: said on the form
             report_failure(deps.logger, client, what="checking a curated answer form", error=exc, place=None)
-            errors, data = {"answer_ja": "確認できませんでした。もう一度お試しください。"}, None
+            errors, data = {"answer_ja": t("slack_curate_check_failed", "ja")}, None
         if errors or data is None:
-            ack(response_action="errors", errors=errors or {"answer_ja": "登録できませんでした"})
+            ack(response_action="errors", errors=errors or {"answer_ja": t("slack_curate_not_registered", "ja")})
             return
         ack()
         curate.save(deps, client, body, data)

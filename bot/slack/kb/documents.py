@@ -10,6 +10,7 @@ from bot.slack.blockkit import JSON, Block, context, input_block, modal, picked,
 from bot.slack.ids import KB_DOCUMENT_VIEW
 from bot.slack.kb.forms import MINISTRIES, FormError, FormField, element
 from bot.slack.text import escape_mrkdwn
+from prompts.messages import t
 
 
 class DocumentDetails(TypedDict):
@@ -19,20 +20,24 @@ class DocumentDetails(TypedDict):
     description_ja: str
 
 
+def _t(key: str, **values: object) -> str:
+    return t(f"slack_kb_doc_{key}", "ja", **values)
+
+
 def document_modal(*, file: str, title: str, ministry: str | None, date: dt.date | None, description: str | None,
                    doc_id: str | None, origin: JSON | None = None) -> Block:
     """Details of an uploaded document (what citations show): title, ministry, date, description."""
-    ministry_field = FormField("ministry", "select", "発行府省", required=True, choices=MINISTRIES)
-    date_field = FormField("date", "date", "資料の日付", required=True)
+    ministry_field = FormField("ministry", "select", _t("field_ministry"), required=True, choices=MINISTRIES)
+    date_field = FormField("date", "date", _t("field_date"), required=True)
     return modal(
         callback_id=KB_DOCUMENT_VIEW, private_metadata={"f": file, "d": doc_id, **(origin or {})},
-        title="資料の情報", submit="保存", close="キャンセル",
+        title=_t("title"), submit=t("slack_kb_save", "ja"), close=t("slack_cancel", "ja"),
         blocks=[
-            context(f"資料 `{escape_mrkdwn(file)}` の情報を編集します。回答の出典にはこの題名が表示されます。"),
-            input_block("title", "題名", text_input(max_length=300, initial=title)),
-            input_block("ministry", "発行府省", element(ministry_field, ministry, documents=(), certifications=())),
-            input_block("date", "資料の日付", element(date_field, date, documents=(), certifications=())),
-            input_block("description_ja", "説明", text_input(max_length=2000, multiline=True, initial=description or ""),
+            context(_t("intro", file=escape_mrkdwn(file))),
+            input_block("title", _t("field_title"), text_input(max_length=300, initial=title)),
+            input_block("ministry", ministry_field.label, element(ministry_field, ministry, documents=(), certifications=())),
+            input_block("date", date_field.label, element(date_field, date, documents=(), certifications=())),
+            input_block("description_ja", _t("field_description"), text_input(max_length=2000, multiline=True, initial=description or ""),
                         optional=True),
         ])
 
@@ -45,14 +50,14 @@ def document_from_form(state_values: JSON) -> DocumentDetails:
     description = (picked(state_values, "description_ja").get("value") or "").strip()  # "" clears it
     errors: dict[str, str] = {}
     if not title:
-        errors["title"] = "題名を入力してください / Enter a title"
+        errors["title"] = _t("no_title")
     if not ministry:
-        errors["ministry"] = "発行府省を選んでください / Choose the ministry"
+        errors["ministry"] = _t("no_ministry")
     date = None
     with contextlib.suppress(ValueError):
         date = dt.date.fromisoformat(date_text) if date_text else None
     if date is None:
-        errors["date"] = "資料の日付を選んでください / Choose the document's date"
+        errors["date"] = _t("no_date")
     if errors or ministry is None or date is None:
         raise FormError(errors)
     return {"title": title, "ministry": ministry, "date": date, "description_ja": description}

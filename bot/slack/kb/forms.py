@@ -232,8 +232,8 @@ def element(field: FormField, value: Any, *, documents: Sequence[DocumentChoice]
             options = [option(f"{c.list_title}（{c.document}）", c.value) for c in certs[:MAX_OPTIONS]]
             wanted = [c.value for c in current]
         if not options:  # Slack refuses a select without options
-            options = [option("（選択肢がありません）", NO_CHOICE)]
-        select = static_select(options, placeholder="複数選べます", multi=True)
+            options = [option(_label("no_choices"), NO_CHOICE)]
+        select = static_select(options, placeholder=_label("choose_many"), multi=True)
         by_value = {o["value"]: o for o in options}
         initial = [by_value[v] for v in dict.fromkeys(wanted) if v in by_value]  # in the record's order
         if initial:
@@ -241,7 +241,7 @@ def element(field: FormField, value: Any, *, documents: Sequence[DocumentChoice]
         return select
     if w == "doc":
         return static_select([option(f"{d.title}（{d.file}）", d.file) for d in documents]
-                             or [option("（資料がありません）", NO_CHOICE)], placeholder="資料を選ぶ")
+                             or [option(_label("no_documents"), NO_CHOICE)], placeholder=_label("choose_document"))
     raise ValueError(f"unknown widget {w!r}")
 
 
@@ -274,11 +274,11 @@ def record_modal(kind: str, *, data: JSON | None = None, base: str | None = None
     blocks: list[Block] = []
     if is_update:
         assert data is not None
-        status = "（廃止済み）" if data.get("status") == "retired" else ""
-        blocks.append(context(f"*{label('record_kind', kind)}* `{escape_mrkdwn(str(data.get('id')))}`{status} を編集します。"
-                               "フォームにない項目（予算・要件・出資実績・既存の出典・メモなど）はそのまま残ります。"))
+        status = _label("form_retired") if data.get("status") == "retired" else ""
+        blocks.append(context(t("slack_kb_form_editing", "ja", kind=label("record_kind", kind),
+                                id=escape_mrkdwn(str(data.get("id"))), status=status)))
     else:
-        blocks.append(context(f"新しい{label('record_kind', kind)}を追加します。保存するとすぐに回答とおすすめに使われます。"))
+        blocks.append(context(t("slack_kb_form_adding", "ja", kind=label("record_kind", kind))))
     hidden: list[str] = []
     for field in visible_fields(kind, is_update=is_update):
         value = values.get(field.block)
@@ -286,8 +286,7 @@ def record_modal(kind: str, *, data: JSON | None = None, base: str | None = None
             value = "program"
         if _too_long(field, value):
             hidden.append(field.block)
-            blocks.append(context(f"「{field.label}」は{field.max_length}文字を超えるため、ここでは編集できません"
-                                   "（そのまま残ります）。コマンドラインで編集してください。"))
+            blocks.append(context(t("slack_kb_form_too_long", "ja", label=field.label, limit=field.max_length)))
             continue
         hint = field.hint
         if field.block == "source_document":
@@ -298,9 +297,9 @@ def record_modal(kind: str, *, data: JSON | None = None, base: str | None = None
                                   element(field, value, documents=documents, certifications=certifications),
                                   optional=optional, hint=hint or ""))
     metadata = {"k": kind, "id": data.get("id") if data else None, "b": base, "x": hidden, **(origin or {})}
-    title = f"{label('record_kind', kind)}を{'編集' if is_update else '追加'}"
-    return modal(callback_id=KB_RECORD_VIEW, private_metadata=metadata, title=title, submit="保存", close="キャンセル",
-                 blocks=blocks)
+    title = t(f"slack_kb_form_title_{'edit' if is_update else 'add'}", "ja", kind=label("record_kind", kind))
+    return modal(callback_id=KB_RECORD_VIEW, private_metadata=metadata, title=title, submit=_label("save"),
+                 close=t("slack_cancel", "ja"), blocks=blocks)
 
 
 def _form_view_of(kind: str, data: JSON) -> Iterable[tuple[str, Any]]:
@@ -390,12 +389,12 @@ def record_from_form(kind: str, state_values: JSON, *, original: JSON | None,
                 try:
                     data[key] = dt.date.fromisoformat(value)
                 except ValueError:
-                    errors[key] = f"「{value}」は日付ではありません"
+                    errors[key] = t("slack_kb_not_a_date", "ja", value=value)
             else:
                 data.pop(key, None)
             continue
         if key == "url" and value and not re.fullmatch(r"https?://[^\s<>|]+", value):
-            errors["url"] = "http:// か https:// で始まるURLを入力してください / Enter an http(s) URL"
+            errors["url"] = _label("bad_url")
             continue
         if value is None:
             data.pop(key, None)
@@ -407,12 +406,12 @@ def record_from_form(kind: str, state_values: JSON, *, original: JSON | None,
         new_source = len(sources)
         sources.append({"document": document, "quote": quote})
     elif document and not quote:
-        errors["source_quote"] = "資料から根拠の一節をそのまま貼り付けてください / Paste the supporting passage"
+        errors["source_quote"] = _label("paste_passage")
     elif quote and not document:
-        errors["source_document"] = "一節を含む資料を選んでください / Choose the document the passage is from"
+        errors["source_document"] = _label("choose_passage_document")
     elif original is None:
-        errors.setdefault("source_document", "新しい記録には出典（資料と一節）が必要です / A new record needs a source")
-        errors.setdefault("source_quote", "資料から根拠の一節をそのまま貼り付けてください / Paste the supporting passage")
+        errors.setdefault("source_document", _label("needs_source"))
+        errors.setdefault("source_quote", _label("paste_passage"))
     if errors:
         raise FormError(errors, data=data)
     return FormRecord(data=data, new_source=new_source)
@@ -420,22 +419,20 @@ def record_from_form(kind: str, state_values: JSON, *, original: JSON | None,
 
 # --- the editor's problems on the form ------------------------------------------------------------
 
+# pydantic's messages staff would not understand, and what to say instead (slack_kb_error_<key>).
 _FRIENDLY = (
-    (re.compile(r"^Field required"), "入力してください（必須） / Required"),
-    (re.compile(r"^List should have at least 1 item"), "1つ以上選んでください / Choose at least one"),
-    (re.compile(r"^String should match pattern '\^\[a-z0-9\]"),
-     ("英小文字・数字・ハイフンで2〜81文字にしてください（例: mhlw-new-program） / "
-      "lowercase letters, digits and hyphens, 2-81 characters")),
-    (re.compile(r"^String should match pattern '\^\[A-Z\]\{2\}\$'"),
-     "国コードは英大文字2文字です（例: JP, US） / a two-letter country code"),
-    (re.compile(r"^Input should be a valid date"), "日付が正しくありません / Not a valid date"),
+    (re.compile(r"^Field required"), "required"),
+    (re.compile(r"^List should have at least 1 item"), "at_least_one"),
+    (re.compile(r"^String should match pattern '\^\[a-z0-9\]"), "id"),
+    (re.compile(r"^String should match pattern '\^\[A-Z\]\{2\}\$'"), "country"),
+    (re.compile(r"^Input should be a valid date"), "date"),
 )
 
 
 def friendly(message: str) -> str:
-    for pattern, text in _FRIENDLY:
+    for pattern, key in _FRIENDLY:
         if pattern.search(message):
-            return text
+            return _label(f"error_{key}")
     return message
 
 
@@ -454,11 +451,11 @@ def errors_for_problems(kind: str, problems: Iterable[tuple[str, int | None, str
         elif head in ("rounds", "facilities") and head in blocks:
             target = head
             if index is not None:
-                text = f"{int(index) + 1}行目{f'（{sub}）' if sub else ''}: {text}"
+                text = t("slack_kb_error_line", "ja", n=int(index) + 1, sub=f"（{sub}）" if sub else "", text=text)
         elif head in blocks and head not in ("source_document", "source_quote"):
             target = head
             if index is not None and head not in ("eligible", "stages", "modalities", "disease_areas", "support"):
-                text = f"{int(index) + 1}番目: {text}"
+                text = t("slack_kb_error_item", "ja", n=int(index) + 1, text=text)
         else:
             target = general
             text = f"{path or '(record)'}: {text}"

@@ -10,8 +10,13 @@ from collections.abc import Sequence
 
 from bot.slack.blockkit import JSON
 from knowledge.normalize import nfkc
+from prompts.messages import t
 
 _DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
+
+
+def _t(key: str, **values: object) -> str:
+    return t(f"slack_kb_line_{key}", "ja", **values)
 
 
 def text_value(value: object) -> str:
@@ -36,11 +41,11 @@ def _parse_date(token: str) -> dt.date | None:
     if token in ("-", "−", "ー", "未定"):
         return None
     if not _DATE.match(token):
-        raise ValueError(f"「{token}」は日付ではありません（YYYY-MM-DD、不明なら -）")
+        raise ValueError(_t("not_date", token=token))
     try:
         return dt.date.fromisoformat("-".join(part.zfill(2) for part in token.split("-")))
     except ValueError:
-        raise ValueError(f"「{token}」はありえない日付です") from None
+        raise ValueError(_t("impossible_date", token=token)) from None
 
 
 def parse_rounds(text: str, *, existing: Sequence[object] = ()) -> list[JSON]:
@@ -58,16 +63,16 @@ def parse_rounds(text: str, *, existing: Sequence[object] = ()) -> list[JSON]:
             continue
         parts = line.split(" ")
         if len(parts) < 3:
-            problems.append(f"{number}行目: 「名称 開始日 締切日」の形で書いてください（例: 第5回 2026-04-01 2026-05-29）")
+            problems.append(_t("round_form", n=number))
             continue
         name, opens_text, closes_text = " ".join(parts[:-2]), parts[-2], parts[-1]
         try:
             opens, closes = _parse_date(opens_text), _parse_date(closes_text)
         except ValueError as exc:
-            problems.append(f"{number}行目: {exc}")
+            problems.append(_t("problem", n=number, problem=exc))
             continue
         if opens and closes and closes < opens:
-            problems.append(f"{number}行目: 締切日 {closes} が開始日 {opens} より前です")
+            problems.append(_t("closes_before_opens", n=number, closes=closes, opens=opens))
             continue
         round_: JSON = {"name": name}
         if opens:
@@ -102,7 +107,7 @@ def parse_facilities(text: str, *, existing: Sequence[object] = ()) -> list[JSON
             continue
         country = parts[0].upper()
         if not re.fullmatch(r"[A-Z]{2}", country) or len(parts) < 2:
-            problems.append(f"{number}行目: 「国コード 地域 面積」の形で書いてください（例: US 米国 1200）")
+            problems.append(_t("facility_form", n=number))
             continue
         area: float | int | None = None
         rest = parts[1:]

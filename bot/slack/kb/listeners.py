@@ -21,7 +21,7 @@ from bot.slack.deps import Deps, Place
 from bot.slack.edge import log_failure, post, report_failure
 from bot.slack.kb import blocks as kb_blocks
 from bot.slack.kb import documents, forms, uploads
-from bot.slack.kb.commands import failure_text, open_record_form
+from bot.slack.kb.commands import HISTORY_LIMIT, failure_text, open_record_form
 from bot.slack.kb.flow import (
     actor_for,
     announce_change,
@@ -37,32 +37,6 @@ from knowledge.loader import check_sources
 from knowledge.normalize import squash
 from knowledge.schema import RECORD_ID, RECORD_TYPES
 from prompts.messages import t
-
-SUBCOMMANDS = {
-    "add": "add", "追加": "add", "new": "add",
-    "edit": "edit", "編集": "edit", "更新": "edit", "update": "edit",
-    "retire": "retire", "廃止": "retire",
-    "restore": "restore", "復元": "restore",
-    "show": "show", "表示": "show",
-    "history": "history", "履歴": "history", "log": "history",
-    "revert": "revert", "取り消し": "revert", "取消": "revert", "戻す": "revert",
-    "stale": "stale", "鮮度": "stale", "古い": "stale",
-    "list": "list", "一覧": "list", "ls": "list",
-    "help": "help", "ヘルプ": "help", "使い方": "help",
-}
-KIND_WORDS = {"program": "program", "programs": "program", "制度": "program", "支援制度": "program",
-              "vc": "vc", "vcs": "vc", "認定vc": "vc", "cdmo": "cdmo", "cdmos": "cdmo"}
-USAGE = {
-    "add": "`/kakehashi kb add program|vc|cdmo`",
-    "edit": "`/kakehashi kb edit ID`",
-    "retire": "`/kakehashi kb retire ID`",
-    "restore": "`/kakehashi kb restore ID`",
-    "show": "`/kakehashi kb show ID`",
-    "revert": "`/kakehashi kb revert 変更番号`",
-    "list": "`/kakehashi kb list [program|vc|cdmo]`",
-    "help": "`/kakehashi kb help`",
-}
-HISTORY_LIMIT = 20
 
 
 def _precheck(deps: Deps, kind: str, record: forms.FormRecord, *, record_id: str | None, base: str | None,

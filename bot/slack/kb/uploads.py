@@ -172,9 +172,9 @@ def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Pla
         text = t("slack_kb_upload_replace_ask", language, name=shown_name(name), doc_id=exc.doc_id,
                  title=escape_mrkdwn(shorten(exc.title, 120)))
         value = json.dumps({"d": exc.doc_id, "s": file.get("id")}, ensure_ascii=False)
-        client.chat_update(channel=channel, ts=ts, text=text, blocks=[blockkit.section(text), {
-            "type": "actions", "block_id": "kk_kb_replace", "elements": [
-                blockkit.button("置き換える" if language == "ja" else "Replace it", ids.KB_DOCUMENT_REPLACE, value)]}])
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=[blockkit.section(text), blockkit.actions(
+            [blockkit.button(t("slack_kb_replace_button", language), ids.KB_DOCUMENT_REPLACE, value)],
+            block_id="kk_kb_replace")])
         return
     except KnowledgeError as exc:
         client.chat_update(channel=channel, ts=ts, text=t("slack_kb_failed", language, error=escape_mrkdwn(str(exc))))
@@ -191,8 +191,8 @@ def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Pla
     def render(note: str) -> tuple[str, list[JSON]]:
         return f"{text}\n{note}", [
             blockkit.section(text),
-            {"type": "actions", "block_id": "kk_kb_document", "elements": [
-                blockkit.button("詳細を編集" if language == "ja" else "Edit details", ids.KB_DOCUMENT_EDIT, value)]},
+            blockkit.actions([blockkit.button(t("slack_kb_document_edit_button", language), ids.KB_DOCUMENT_EDIT, value)],
+                             block_id="kk_kb_document"),
             blockkit.context(note),
         ]
 
