@@ -25,7 +25,7 @@ from bot.slack.kb.flow import (
     editor_of,
 )
 from bot.slack.locale import user_language
-from bot.slack.text import escape_mrkdwn
+from bot.slack.text import command_words, escape_mrkdwn
 from knowledge.editor import NothingToChangeError, UnknownRecordError
 from knowledge.errors import KnowledgeError
 from knowledge.freshness import stale_records
@@ -33,20 +33,9 @@ from knowledge.schema import RECORD_ID
 from prompts.messages import t
 from retrieval.language import detect_language
 
-SUBCOMMANDS = {
-    "add": "add", "追加": "add", "new": "add",
-    "edit": "edit", "編集": "edit", "更新": "edit", "update": "edit",
-    "retire": "retire", "廃止": "retire",
-    "restore": "restore", "復元": "restore",
-    "show": "show", "表示": "show",
-    "history": "history", "履歴": "history", "log": "history",
-    "revert": "revert", "取り消し": "revert", "取消": "revert", "戻す": "revert",
-    "stale": "stale", "鮮度": "stale", "古い": "stale",
-    "list": "list", "一覧": "list", "ls": "list",
-    "help": "help", "ヘルプ": "help", "使い方": "help",
-}
-KIND_WORDS = {"program": "program", "programs": "program", "制度": "program", "支援制度": "program",
-              "vc": "vc", "vcs": "vc", "認定vc": "vc", "cdmo": "cdmo", "cdmos": "cdmo"}
+SUBCOMMANDS = command_words("slack_kb_words_", ("add", "edit", "retire", "restore", "show", "history", "revert",
+                                                   "stale", "list", "help"))
+KIND_WORDS = command_words("slack_kb_kind_words_", ("program", "vc", "cdmo"))
 HISTORY_LIMIT = 20
 
 

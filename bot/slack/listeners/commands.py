@@ -20,13 +20,12 @@ from bot.slack.edge import report_failure
 from bot.slack.home import help_blocks
 from bot.slack.kb import commands as kb_commands
 from bot.slack.match import form as matchform
-from bot.slack.text import escape_mrkdwn, shorten, slack_to_plain
+from bot.slack.text import command_words, escape_mrkdwn, shorten, slack_to_plain
 from prompts.messages import t
 from retrieval.language import detect_language
 
 COMMAND = "/kakehashi"
-_SUBCOMMANDS = {"ask": "ask", "質問": "ask", "match": "match", "マッチ": "match", "マッチング": "match",
-                "help": "help", "ヘルプ": "help", "使い方": "help", "kb": "kb", "ナレッジ": "kb"}
+_SUBCOMMANDS = command_words("slack_command_words_", ("ask", "match", "help", "kb"))
 
 
 _COMMAND_LIKE = re.compile(r"^[a-z][a-z_-]{0,11}$")  # `hepl`, `asdf`: a mistyped command, not a question
