@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 
-from bot.slack.feedback.blocks import reason_label
 from bot.store import AnswerRecord, DeskStore
 from core.settings import Settings
 from knowledge.loader import KnowledgeBase

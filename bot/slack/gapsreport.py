@@ -19,10 +19,11 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from bot.desk_gaps import JST, gap_report, reason_label
+from bot.desk_gaps import JST, gap_report
 from bot.slack.blockkit import JSON, button
 from bot.slack.deps import AnswererLike, Deps
 from bot.slack.edge import log_failure, new_reference
+from bot.slack.feedback.blocks import reason_label
 from bot.slack.ids import CURATE_GAP
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten
