@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from types import SimpleNamespace
 from typing import Any
 
 from bot.slack.answers.answering import as_history, previous_turns
@@ -24,6 +23,7 @@ from bot.slack.match.blocks import (
 )
 from bot.slack.sources import SourceCatalog, SourceInfo
 from bot.slack.text import cut, escape_mrkdwn, slack_to_plain, split_for_sections
+from bot.store import AnswerRecord, Consultation
 from retrieval.answer import Answer, Citation, Turn
 from retrieval.match import Citation as MatchCitation
 from retrieval.match import MatchResult, Recommendation
@@ -110,9 +110,9 @@ def test_a_document_passage_is_labelled_with_its_deck_title_or_the_answers_own_l
 
 
 def test_sources_modal_quotes_the_cited_passages() -> None:
-    record = SimpleNamespace(question="MEDISOとは", answer="相談窓口です [2]", language="ja", citations=[
+    record = AnswerRecord(question="MEDISOとは", answer="相談窓口です [2]", language="ja", citations_json=json.dumps([
         {"n": 1, "label": "使われない", "text": "引用されない"},
-        {"n": 2, "label": "医療系ベンチャー振興のための取組", "text": "MEDISOは <相談> 窓口"}])
+        {"n": 2, "label": "医療系ベンチャー振興のための取組", "text": "MEDISOは <相談> 窓口"}]))
     modal = sources_modal(record)
     text = _all_text(modal["blocks"])
     assert modal["type"] == "modal" and len(modal["blocks"]) <= 100
@@ -199,17 +199,17 @@ def test_match_form_values_and_text() -> None:
     assert {b.get("block_id") for b in modal["blocks"]} >= {"who", "stage", "modality", "needs", "free_text"}
 
 
-def _consultation(**changes: Any) -> SimpleNamespace:
-    base = dict(id=7, ref="K-0007", status="open", asker_user_id="UASKER", urgency="high", topic="補助金 <申請>",
+def _consultation(**changes: Any) -> Consultation:
+    base = dict(id=7, status="open", asker_user_id="UASKER", urgency="high", topic="補助金 <申請>",
                 consent_to_share=True, question="MEDISOとは", thread_summary="@UASKER: MEDISOとは",
                 created_at=dt.datetime(2026, 1, 5, 9, 30), taken_at=None, resolved_at=None, assignee_user_id=None,
                 resolved_by=None, asker_channel_id="C1")
-    return SimpleNamespace(**{**base, **changes})
+    return Consultation(**{**base, **changes})
 
 
 def test_consultation_card_follows_its_state() -> None:
-    answer = SimpleNamespace(id="a9", answer="相談窓口です [1]", confident=False,
-                             citations=[{"n": 1, "title": "MEDISO", "source": "programs/mhlw-mediso.yaml"}])
+    answer = AnswerRecord(id="a9", answer="相談窓口です [1]", confident=False,
+                          citations_json=json.dumps([{"n": 1, "title": "MEDISO", "source": "programs/mhlw-mediso.yaml"}]))
     open_card = consultation_card(_consultation(), answer=answer, profile_text="非臨床試験",
                                       permalink="https://x.slack.com/archives/C1/p1")
     text = _all_text(open_card)
@@ -240,8 +240,8 @@ def test_consultation_card_follows_its_state() -> None:
 
 
 def test_consultation_card_without_consent_shares_only_the_topic() -> None:
-    card = consultation_card(_consultation(consent_to_share=False), answer=SimpleNamespace(
-        id="a1", answer="秘密の回答", confident=True, citations=[]), profile_text="非臨床")
+    card = consultation_card(_consultation(consent_to_share=False), answer=AnswerRecord(
+        id="a1", answer="秘密の回答", confident=True, citations_json="[]"), profile_text="非臨床")
     text = _all_text(card)
     assert "同意していません" in text and "秘密の回答" not in text and "MEDISOとは" not in text and "非臨床" not in text
 

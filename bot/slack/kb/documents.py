@@ -24,7 +24,7 @@ def _t(key: str, **values: object) -> str:
     return t(f"slack_kb_doc_{key}", "ja", **values)
 
 
-def document_modal(*, file: str, title: str, ministry: str | None, date: dt.date | None, description: str | None,
+def document_modal(*, file: str, title: str, ministry: str | None, date: dt.date | str | None, description: str | None,
                    doc_id: str | None, origin: JSON | None = None) -> Block:
     """Details of an uploaded document (what citations show): title, ministry, date, description."""
     ministry_field = FormField("ministry", "select", _t("field_ministry"), required=True, choices=MINISTRIES)
