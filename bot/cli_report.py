@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from bot.cli_common import CliError, embedded_store_held
-from bot.desk_gaps import JST, gap_report, reason_label
+from bot.desk_gaps import JST, gap_report
+from bot.slack.feedback.blocks import reason_label
 from bot.store import DeskStore, StoreError, parsed_safe, sqlite_file
 from core.settings import Settings
 from knowledge.loader import load_knowledge

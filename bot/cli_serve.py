@@ -24,7 +24,7 @@ log = logging.getLogger("kakehashi.serve")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "serve", help="run the Slack app: Socket Mode, or --http to serve Slack's requests at /slack/events")
     p.add_argument("--http", action="store_true", help="serve HTTP (Events API, commands, interactivity) "
@@ -71,7 +71,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack.gapsreport import start_weekly_gaps
     from bot.slack.outbox import Outbox
     from bot.slack.server import EVENTS_PATH, serve_http, serve_socket_mode
-    from bot.slack.sources import LiveSourceCatalog
     from bot.store import DeskStore, StoreError, parsed_safe
     from retrieval.live import LiveKnowledge
 
@@ -113,8 +112,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                          kb=kb)
     # One worker per process; every process sharing the database shares the outbox's rows.
     outbox = Outbox(store=store, client=client, logger=logging.getLogger("kakehashi.slack.outbox")).start()
-    app = build_app(settings=settings, answerer=live, matcher=live, store=store, catalog=LiveSourceCatalog(live),
-                    client=client, editor=editor, live=live, outbox=outbox)
+    app = build_app(settings=settings, store=store, client=client, live=live, outbox=outbox)
     start_weekly_gaps(settings=settings, store=store, answerer=answerer, client=client, logger=log)
 
     def stop(signum: int, frame: FrameType | None) -> None:

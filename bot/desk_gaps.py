@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 
-from bot.slack.blocks import FEEDBACK_REASONS
 from bot.store import AnswerRecord, DeskStore
 from core.settings import Settings
 from knowledge.loader import KnowledgeBase
@@ -106,8 +105,3 @@ def gap_report(settings: Settings, store: DeskStore, *, index: SearchIndex | Cal
     report = build_gap_report(items, embedder=index.embedder, index=index if len(index) else None,
                               threshold=settings.gaps_topic_similarity, since=since, until=now, covers=covers)
     return replace(report, notes=(*report.notes, *notes), curated_served=served)
-
-
-def reason_label(code: str, language: str = "ja") -> str:
-    labels = FEEDBACK_REASONS.get(code)
-    return labels[language] if labels else code

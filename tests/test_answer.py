@@ -239,9 +239,9 @@ def test_weak_evidence_does_not_ask_the_llm(seed_index: SearchIndex) -> None:
 
 
 def _prompt_questions() -> list[str]:
-    from bot.slack.messages import EXAMPLE_QUESTIONS, SUGGESTED_PROMPTS_EN, SUGGESTED_PROMPTS_JA
+    from bot.slack.home import example_questions, suggested_prompts
 
-    return [p["message"] for p in (*SUGGESTED_PROMPTS_JA, *SUGGESTED_PROMPTS_EN)] + list(EXAMPLE_QUESTIONS)
+    return [p["message"] for p in (*suggested_prompts("ja"), *suggested_prompts("en"))] + example_questions()
 
 
 @pytest.mark.parametrize("question", _prompt_questions())

@@ -15,7 +15,7 @@ from typing import Any, Self
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.slack.answering import RECORD_ATTEMPTS, RECORD_BACKOFF_S
+from bot.slack.answers.answering import RECORD_ATTEMPTS, RECORD_BACKOFF_S
 from core.settings import Settings
 from retrieval.answer import Answerer
 from retrieval.match import Matcher

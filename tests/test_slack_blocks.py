@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from types import SimpleNamespace
 from typing import Any
 
-from bot.slack import blocks as kit
-from bot.slack.answering import as_history, previous_turns
+from bot.slack.answers.answering import as_history, previous_turns
+from bot.slack.answers.blocks import answer_blocks, answer_fallback_text, citation_label, sources_modal
+from bot.slack.handoff.blocks import consultation_card, consultation_fallback_text, thread_summary
+from bot.slack.home import home_view
+from bot.slack.ids import CURATE, DETAILS, HANDOFF, MATCH_VIEW, OPEN_MATCH, RESOLVE, SHARE, SOURCES, TAKE
 from bot.slack.listeners.commands import parse, unknown_text
+from bot.slack.match.blocks import (
+    match_blocks,
+    match_cards,
+    match_details_modal,
+    match_form_text,
+    match_form_values,
+    match_modal,
+    profile_summary,
+)
 from bot.slack.sources import SourceCatalog, SourceInfo
 from bot.slack.text import cut, escape_mrkdwn, slack_to_plain, split_for_sections
+from bot.store import AnswerRecord, Consultation
 from retrieval.answer import Answer, Citation, Turn
 from retrieval.match import Citation as MatchCitation
 from retrieval.match import MatchResult, Recommendation
@@ -64,7 +76,7 @@ def test_cut_marks_truncation_and_sections_stay_under_the_limit() -> None:
 
 
 def test_answer_blocks_show_only_cited_sources_with_human_titles_and_native_feedback() -> None:
-    blocks = kit.answer_blocks(_answer(), answer_id="a1", catalog=CATALOG)
+    blocks = answer_blocks(_answer(), answer_id="a1", catalog=CATALOG)
     _check_limits(blocks)
     text = _all_text(blocks)
     assert "MEDISOは相談窓口です [1]" in text
@@ -74,34 +86,34 @@ def test_answer_blocks_show_only_cited_sources_with_human_titles_and_native_feed
     assert "programs/x.yaml" not in text and "001_doc.txt" not in text and "mhlw-mediso" not in text.replace(
         '"kk_', "")  # no file names or record ids in what is shown
     actions = next(b for b in blocks if b["type"] == "actions")["elements"]
-    assert [a["action_id"] for a in actions] == [kit.SOURCES, kit.HANDOFF]
+    assert [a["action_id"] for a in actions] == [SOURCES, HANDOFF]
     assert actions[0]["text"]["text"] == "出典を見る" and {a["value"] for a in actions} == {"a1"}
     feedback = blocks[-1]
     assert feedback["type"] == "context_actions" and feedback["elements"][0]["type"] == "feedback_buttons"
     assert feedback["elements"][0]["positive_button"]["value"] == "up:a1"
     assert feedback["elements"][0]["negative_button"]["value"] == "down:a1"
     assert "根拠が弱い" not in text
-    shared = kit.answer_blocks(_answer(), answer_id="a1", catalog=CATALOG, share=True)
-    assert next(b for b in shared if b["type"] == "actions")["elements"][0]["action_id"] == kit.SHARE
+    shared = answer_blocks(_answer(), answer_id="a1", catalog=CATALOG, share=True)
+    assert next(b for b in shared if b["type"] == "actions")["elements"][0]["action_id"] == SHARE
 
 
 def test_a_document_passage_is_labelled_with_its_deck_title_or_the_answers_own_label() -> None:
     cited = _answer("資料によれば [2]")
-    line = next(b for b in kit.answer_blocks(cited, answer_id="a", catalog=CATALOG) if b["type"] == "context")
+    line = next(b for b in answer_blocks(cited, answer_id="a", catalog=CATALOG) if b["type"] == "context")
     assert "[2] 医療系ベンチャー振興のための取組" in line["elements"][0]["text"]  # not 「資料の節」, not the file
     labelled = Citation(n=2, id="x#1", kind="document", title="2【既存】", source="004_x.txt（題）", text="…",
                         score=0.5, label="骨太特集（2025年6月）p.4")
-    assert kit.citation_label(labelled, CATALOG) == "骨太特集（2025年6月）p.4"
+    assert citation_label(labelled, CATALOG) == "骨太特集（2025年6月）p.4"
     unknown = Citation(n=3, id="y#1", kind="document", title="2【既存】", source="004_y.txt（政策の資料）", text="…",
                        score=0.5)
-    assert kit.citation_label(unknown, CATALOG) == "政策の資料"
+    assert citation_label(unknown, CATALOG) == "政策の資料"
 
 
 def test_sources_modal_quotes_the_cited_passages() -> None:
-    record = SimpleNamespace(question="MEDISOとは", answer="相談窓口です [2]", language="ja", citations=[
+    record = AnswerRecord(question="MEDISOとは", answer="相談窓口です [2]", language="ja", citations_json=json.dumps([
         {"n": 1, "label": "使われない", "text": "引用されない"},
-        {"n": 2, "label": "医療系ベンチャー振興のための取組", "text": "MEDISOは <相談> 窓口"}])
-    modal = kit.sources_modal(record)
+        {"n": 2, "label": "医療系ベンチャー振興のための取組", "text": "MEDISOは <相談> 窓口"}]))
+    modal = sources_modal(record)
     text = _all_text(modal["blocks"])
     assert modal["type"] == "modal" and len(modal["blocks"]) <= 100
     assert "[2] 医療系ベンチャー振興のための取組" in text and "MEDISOは &lt;相談&gt; 窓口" in text
@@ -109,7 +121,7 @@ def test_sources_modal_quotes_the_cited_passages() -> None:
 
 
 def test_weak_answer_carries_a_note_and_english_labels() -> None:
-    blocks = kit.answer_blocks(_answer("I could not find it [1].", confident=False, language="en"), answer_id="a2",
+    blocks = answer_blocks(_answer("I could not find it [1].", confident=False, language="en"), answer_id="a2",
                                catalog=CATALOG)
     text = _all_text(blocks)
     assert "evidence for this answer is weak" in text
@@ -117,11 +129,11 @@ def test_weak_answer_carries_a_note_and_english_labels() -> None:
 
 
 def test_user_text_in_the_lead_is_escaped_by_the_caller_and_answer_text_is_escaped() -> None:
-    blocks = kit.answer_blocks(_answer("<!channel> & [1]"), answer_id="a3", catalog=CATALOG, lead="lead")
+    blocks = answer_blocks(_answer("<!channel> & [1]"), answer_id="a3", catalog=CATALOG, lead="lead")
     assert blocks[0]["type"] == "context"
     assert "&lt;!channel&gt; &amp; [1]" in _all_text(blocks)
-    assert kit.answer_fallback_text(_answer("<!channel> & [1]")) == "&lt;!channel&gt; &amp; [1]"
-    assert kit.consultation_fallback_text(_consultation()) == "相談 K-0007（未対応）: 補助金 &lt;申請&gt;"
+    assert answer_fallback_text(_answer("<!channel> & [1]")) == "&lt;!channel&gt; &amp; [1]"
+    assert consultation_fallback_text(_consultation()) == "相談 K-0007（未対応）: 補助金 &lt;申請&gt;"
 
 
 def _rec(kind: str, n: int, *, reasons: list[str] | None = None) -> Recommendation:
@@ -139,7 +151,7 @@ def test_match_cards_three_of_each_kind_fit_in_words_one_reason_one_source() -> 
     profile = Profile.model_validate({"stages": ["non_clinical"], "modalities": ["cell_therapy"],
                                       "needs": ["non_dilutive_funding"]})
     result = MatchResult(profile=profile, recommendations=recs, notes=["注意 <x>"], language="ja")
-    cards = kit.match_cards(result, catalog=CATALOG, language="ja")
+    cards = match_cards(result, catalog=CATALOG, language="ja")
     assert [c["kind"] for c in cards] == ["program"] * 3 + ["vc"] * 3  # no CDMO: manufacturing was not asked
     assert all(c["id"] != "vc-9" for c in cards)  # a VC the sources do not tie to the profile is left out
     assert cards[0]["fit"] == "条件に合う点 2・要確認 1" and cards[0]["reason"] == "ニーズに合う支援: <伴走支援>"
@@ -147,8 +159,8 @@ def test_match_cards_three_of_each_kind_fit_in_words_one_reason_one_source() -> 
     titled = MatchResult(profile=Profile(), language="ja", recommendations=[Recommendation(
         kind="program", id="p", name="P", score=0.5, reasons=["ニーズに合う支援: 補助金"],
         citations=[MatchCitation(source="生物化学産業課の取組（2025年1月）", text="…")])])
-    assert kit.match_cards(titled, catalog=CATALOG, language="ja")[0]["source"] == "生物化学産業課の取組（2025年1月）"
-    blocks = kit.match_blocks(cards, answer_id="m1", language="ja", summary=kit.profile_summary(profile, "ja"),
+    assert match_cards(titled, catalog=CATALOG, language="ja")[0]["source"] == "生物化学産業課の取組（2025年1月）"
+    blocks = match_blocks(cards, answer_id="m1", language="ja", summary=profile_summary(profile, "ja"),
                               notes=result.notes)
     _check_limits(blocks)
     text = _all_text(blocks)
@@ -157,13 +169,13 @@ def test_match_cards_three_of_each_kind_fit_in_words_one_reason_one_source() -> 
     assert "ご状況: 非臨床試験 · 細胞治療 · 非希釈的資金" in text or "ご状況: 非臨床" in text
     assert "PROGRAM 0 &amp; Co" in text and "注意 &lt;x&gt;" in text
     details = [b["accessory"] for b in blocks if b.get("accessory")]
-    assert details[0]["action_id"] == kit.DETAILS and details[0]["value"] == "m1:1"
+    assert details[0]["action_id"] == DETAILS and details[0]["value"] == "m1:1"
     assert blocks[-1]["type"] == "context_actions"
-    modal = kit.match_details_modal(cards[0], "ja")
+    modal = match_details_modal(cards[0], "ja")
     assert "注意（要件）: 要確認" in _all_text(modal["blocks"]) and "MEDISOは…" in _all_text(modal["blocks"])
 
     manufacturing = profile.model_copy(update={"needs": [*profile.needs, "manufacturing"]})
-    with_cdmo = kit.match_cards(MatchResult(profile=manufacturing, recommendations=recs, language="ja"),
+    with_cdmo = match_cards(MatchResult(profile=manufacturing, recommendations=recs, language="ja"),
                                 catalog=CATALOG, language="ja")
     assert [c["kind"] for c in with_cdmo].count("cdmo") == 3
 
@@ -177,28 +189,28 @@ def test_match_form_values_and_text() -> None:
         "needs": {"value": {"selected_options": [{"value": "manufacturing"}]}},
         "free_text": {"value": {"value": " iPS細胞 "}},
     }
-    values = kit.match_form_values(state)
+    values = match_form_values(state)
     assert values == {"who": "startup", "pre_founding": False, "stage": "non_clinical",
                       "modalities": ["cell_therapy"], "needs": ["manufacturing"], "free_text": "iPS細胞"}
-    text = kit.match_form_text(values)
+    text = match_form_text(values)
     assert "非臨床試験" in text and "細胞治療" in text and "製造・プロセス開発" in text
-    modal = kit.match_modal(private_metadata={"c": "C1", "t": None})
-    assert len(modal["title"]["text"]) <= 24 and modal["callback_id"] == kit.MATCH_VIEW
+    modal = match_modal(private_metadata={"c": "C1", "t": None})
+    assert len(modal["title"]["text"]) <= 24 and modal["callback_id"] == MATCH_VIEW
     assert {b.get("block_id") for b in modal["blocks"]} >= {"who", "stage", "modality", "needs", "free_text"}
 
 
-def _consultation(**changes: Any) -> SimpleNamespace:
-    base = dict(id=7, ref="K-0007", status="open", asker_user_id="UASKER", urgency="high", topic="補助金 <申請>",
+def _consultation(**changes: Any) -> Consultation:
+    base = dict(id=7, status="open", asker_user_id="UASKER", urgency="high", topic="補助金 <申請>",
                 consent_to_share=True, question="MEDISOとは", thread_summary="@UASKER: MEDISOとは",
                 created_at=dt.datetime(2026, 1, 5, 9, 30), taken_at=None, resolved_at=None, assignee_user_id=None,
                 resolved_by=None, asker_channel_id="C1")
-    return SimpleNamespace(**{**base, **changes})
+    return Consultation(**{**base, **changes})
 
 
 def test_consultation_card_follows_its_state() -> None:
-    answer = SimpleNamespace(id="a9", answer="相談窓口です [1]", confident=False,
-                             citations=[{"n": 1, "title": "MEDISO", "source": "programs/mhlw-mediso.yaml"}])
-    open_card = kit.consultation_card(_consultation(), answer=answer, profile_text="非臨床試験",
+    answer = AnswerRecord(id="a9", answer="相談窓口です [1]", confident=False,
+                          citations_json=json.dumps([{"n": 1, "title": "MEDISO", "source": "programs/mhlw-mediso.yaml"}]))
+    open_card = consultation_card(_consultation(), answer=answer, profile_text="非臨床試験",
                                       permalink="https://x.slack.com/archives/C1/p1")
     text = _all_text(open_card)
     assert "相談 K-0007（未対応）" in text and "補助金 &lt;申請&gt;" in text and "至急" in text
@@ -206,30 +218,30 @@ def test_consultation_card_follows_its_state() -> None:
     assert "programs/mhlw-mediso.yaml" not in text and "@UASKER:" not in text.replace("<@UASKER>:", "")
     assert text.count("MEDISOとは") == 2  # the question and the founder's message, each once
     buttons = [e for b in open_card if b["type"] == "actions" for e in b["elements"]]
-    assert buttons[0]["action_id"] == kit.TAKE and buttons[0]["value"] == "7"
+    assert buttons[0]["action_id"] == TAKE and buttons[0]["value"] == "7"
     assert buttons[1]["url"] == "https://x.slack.com/archives/C1/p1"
     answer_button = next(b["accessory"] for b in open_card if b.get("accessory"))
-    assert answer_button["action_id"] == kit.SOURCES and answer_button["value"] == "a9"
+    assert answer_button["action_id"] == SOURCES and answer_button["value"] == "a9"
 
-    from_dm = kit.consultation_card(_consultation(asker_channel_id="D0ASKER"), answer=answer,
+    from_dm = consultation_card(_consultation(asker_channel_id="D0ASKER"), answer=answer,
                                     permalink="https://x.slack.com/archives/D0ASKER/p1")
     assert "archives/D0ASKER" not in _all_text(from_dm)  # supporters cannot open the founder's DM
 
-    taken = kit.consultation_card(_consultation(status="taken", assignee_user_id="USUP",
+    taken = consultation_card(_consultation(status="taken", assignee_user_id="USUP",
                                                 taken_at=dt.datetime(2026, 1, 5, 10)))
     assert "担当: <@USUP>" in _all_text(taken)
-    assert [e["action_id"] for b in taken if b["type"] == "actions" for e in b["elements"]] == [kit.RESOLVE]
+    assert [e["action_id"] for b in taken if b["type"] == "actions" for e in b["elements"]] == [RESOLVE]
 
-    done = kit.consultation_card(_consultation(status="resolved", assignee_user_id="USUP", resolved_by="USUP",
+    done = consultation_card(_consultation(status="resolved", assignee_user_id="USUP", resolved_by="USUP",
                                                resolved_at=dt.datetime(2026, 1, 6)))
     assert "対応済み: <@USUP>" in _all_text(done)
     # Nothing left to take or resolve; staff may save the supporters' answer as a curated answer (issue 15).
-    assert [e["action_id"] for b in done if b["type"] == "actions" for e in b["elements"]] == [kit.CURATE]
+    assert [e["action_id"] for b in done if b["type"] == "actions" for e in b["elements"]] == [CURATE]
 
 
 def test_consultation_card_without_consent_shares_only_the_topic() -> None:
-    card = kit.consultation_card(_consultation(consent_to_share=False), answer=SimpleNamespace(
-        id="a1", answer="秘密の回答", confident=True, citations=[]), profile_text="非臨床")
+    card = consultation_card(_consultation(consent_to_share=False), answer=AnswerRecord(
+        id="a1", answer="秘密の回答", confident=True, citations_json="[]"), profile_text="非臨床")
     text = _all_text(card)
     assert "同意していません" in text and "秘密の回答" not in text and "MEDISOとは" not in text and "非臨床" not in text
 
@@ -237,10 +249,10 @@ def test_consultation_card_without_consent_shares_only_the_topic() -> None:
 def test_thread_summary_keeps_the_opening_question() -> None:
     messages = [{"user": "UASKER", "text": "最初の質問"}, {"bot_id": "B1", "user": "UBOT", "text": "回答"}]
     messages += [{"user": "UASKER", "text": f"続き{i} " + "あ" * 200} for i in range(20)]
-    summary = kit.thread_summary(messages, bot_user_id="UBOT", limit=800)
+    summary = thread_summary(messages, bot_user_id="UBOT", limit=800)
     assert summary.startswith("@UASKER: 最初の質問") and len(summary) <= 800 and "続き19" in summary
     assert "回答" not in summary  # the bot's answer is on the card already
-    assert kit.thread_summary(messages[:2], bot_user_id="UBOT", skip=["最初の質問"]) == ""
+    assert thread_summary(messages[:2], bot_user_id="UBOT", skip=["最初の質問"]) == ""
 
 
 def test_a_threads_turns_become_the_answerers_history() -> None:
@@ -267,18 +279,18 @@ def test_slash_command_parsing() -> None:
 
 def test_home_view_shows_open_consultations_to_staff_only() -> None:
     consultation = _consultation()
-    staff = kit.home_view(is_staff=True, consultations=[consultation], counts={"total": 3, "open": 1, "taken": 1,
+    staff = home_view(is_staff=True, consultations=[consultation], counts={"total": 3, "open": 1, "taken": 1,
                                                                                "resolved": 1}, month_label="2026年01月")
     text = _all_text(staff["blocks"])
-    assert "K-0007" in text and "受付 3 件" in text and kit.TAKE in text and kit.OPEN_MATCH in text
-    public = kit.home_view(is_staff=False, consultations=[consultation])
+    assert "K-0007" in text and "受付 3 件" in text and TAKE in text and OPEN_MATCH in text
+    public = home_view(is_staff=False, consultations=[consultation])
     assert "K-0007" not in _all_text(public["blocks"]) and "質問の例" in _all_text(public["blocks"])
 
 
 def test_a_weak_answer_offers_a_person_first() -> None:
-    blocks = kit.answer_blocks(_answer("わかりませんでした [1]", confident=False), answer_id="w1", catalog=CATALOG)
+    blocks = answer_blocks(_answer("わかりませんでした [1]", confident=False), answer_id="w1", catalog=CATALOG)
     first = next(b for b in blocks if b["type"] == "actions")["elements"][0]
-    assert first["action_id"] == kit.HANDOFF and first["style"] == "primary"
+    assert first["action_id"] == HANDOFF and first["style"] == "primary"
 
 
 def test_an_answers_quote_lines_stay_blockquotes_and_nothing_else_acts() -> None:

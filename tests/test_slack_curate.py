@@ -214,7 +214,7 @@ def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(cu
 
 
 def test_the_form_takes_what_supporters_wrote_in_the_card_thread_not_the_bot_or_the_founder() -> None:
-    from bot.slack.curate import supporter_replies
+    from bot.slack.handoff.curate import supporter_replies
 
     thread = [
         {"ts": "1.0", "bot_id": "B0KAKE", "text": "相談 K-0001（対応済み）"},  # the card

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot.slack import kbforms
+from bot.slack import ids
+from bot.slack.kb import documents, lines
+from bot.slack.kb import forms as kbforms
 from core.settings import Settings
 from knowledge.editor import KnowledgeEditor
 from retrieval.answer import Answerer
@@ -154,7 +156,7 @@ def test_staff_adds_a_program_in_the_form_and_it_is_answered_and_recommended_wit
     assert "2億円" not in posted_text(rig.fake.calls_to("response_url")[0]) and before.status == 200
 
     view = _open(rig, "kb add program")
-    assert view["callback_id"] == kbforms.RECORD_VIEW
+    assert view["callback_id"] == ids.KB_RECORD_VIEW
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"][:3] == ["id", "name_ja", "name_en"]
     documents = next(b for b in view["blocks"] if b.get("block_id") == "source_document")["element"]["options"]
     assert DOC in [o["value"] for o in documents]
@@ -287,11 +289,11 @@ def test_someone_who_is_not_staff_changes_nothing_and_is_logged(live_rig: Rig,
     view = kbforms.record_modal("program", documents=[kbforms.DocumentChoice(file=DOC, title="資料")])
     reply = rig.driver.submit(view, program_values(), user="U0ASKER")
     assert reply.json()["response_action"] == "errors" and "スタッフ" in json.dumps(reply.json(), ensure_ascii=False)
-    rig.driver.click(action_id=kbforms.RETIRE, value="mhlw-cariso", user="U0ASKER", channel="C0GENERAL",
+    rig.driver.click(action_id=ids.KB_RETIRE, value="mhlw-cariso", user="U0ASKER", channel="C0GENERAL",
                      message={"ts": "1700000000.000001"})
     refusal = rig.fake.wait_for("response_url")[-1].args
     assert "スタッフ" in refusal["text"]
-    document_view = kbforms.document_modal(file=DOC, title="t", ministry="MHLW", date="2026-03-05", description=None,
+    document_view = documents.document_modal(file=DOC, title="t", ministry="MHLW", date="2026-03-05", description=None,
                                            doc_id="mhlw-medical-venture")
     reply = rig.driver.submit(document_view, {"title": _text("乗っ取り"), "ministry": _select("MHLW"),
                                               "date": _date("2026-03-05")}, user="U0ASKER")
@@ -338,12 +340,12 @@ def test_history_lists_a_change_and_its_revert_button_undoes_it(live_rig: Rig) -
     _searchable(rig)
     rig.driver.command(f"kb history {NEW_ID}", user=STAFF)
     listed = rig.fake.wait_for("response_url")[-1].args
-    [section] = [b for b in listed["blocks"] if b.get("accessory", {}).get("action_id") == kbforms.REVERT]
+    [section] = [b for b in listed["blocks"] if b.get("accessory", {}).get("action_id") == ids.KB_REVERT]
     button = section["accessory"]
     assert button["value"] == "1" and button["confirm"]["confirm"]["text"] == "取り消す"  # asks first
     assert f"<@{STAFF}>" in section["text"]["text"] and NEW_ID in section["text"]["text"]
 
-    rig.driver.click(action_id=kbforms.REVERT, value="1", user=STAFF, channel="C0GENERAL", message={"ts": "1.2"})
+    rig.driver.click(action_id=ids.KB_REVERT, value="1", user=STAFF, channel="C0GENERAL", message={"ts": "1.2"})
     _searchable(rig, count=2)
     assert not (rig.settings.knowledge_dir / "programs" / f"{NEW_ID}.yaml").exists()
     latest = _editor(rig).history()[0]
@@ -367,7 +369,7 @@ def test_retire_and_restore_from_the_command(live_rig: Rig) -> None:
     rig.driver.command("kb show mhlw-cariso", user=STAFF)
     shown = rig.fake.wait_for("response_url", lambda c: bool(c.args.get("blocks")))[-1].args
     text = json.dumps(shown["blocks"], ensure_ascii=False)
-    assert "廃止済み" in text and kbforms.RESTORE in text and "status: retired" in text
+    assert "廃止済み" in text and ids.KB_RESTORE in text and "status: retired" in text
     rig.driver.command("kb restore mhlw-cariso", user=STAFF)
     _searchable(rig, count=2)
     assert _editor(rig).record_data("mhlw-cariso")[0]["status"] == "active"
@@ -391,11 +393,11 @@ def test_staff_home_lists_stale_records_and_others_do_not_see_it(
         # Every record in the small folder is dated 2026-03-05 or earlier (the deck's date): over a day old.
         records = sorted(p.stem for p in (small_knowledge_dir / "programs").glob("*.yaml"))
         listed = [b["accessory"]["value"] for b in staff_view["blocks"]
-                  if b.get("accessory", {}).get("action_id") == kbforms.EDIT]
+                  if b.get("accessory", {}).get("action_id") == ids.KB_EDIT]
         assert len(records) <= 10 and sorted(listed) == records
         assert "情報の日付" in staff_text and "/kakehashi kb stale" in staff_text
 
-        rig.driver.click(action_id=kbforms.EDIT, value=listed[0], user=STAFF, view={"id": "VHOME", "type": "home"})
+        rig.driver.click(action_id=ids.KB_EDIT, value=listed[0], user=STAFF, view={"id": "VHOME", "type": "home"})
         view = rig.fake.wait_for("views.open")[0].args["view"]
         assert json.loads(view["private_metadata"])["id"] == listed[0]
     finally:
@@ -433,7 +435,7 @@ def test_uploaded_japanese_pdf_and_docx_become_answerable(live_rig: Rig) -> None
     ts = _upload(rig, "tsubasa.pdf", pdf, mimetype="application/pdf")
     _searchable(rig)
     said = _thread_texts(rig, _dm(STAFF), ts)
-    assert "資料「つばさ再生医療実証プログラムのご案内」を追加しました" in said and kbforms.DOCUMENT_EDIT in said
+    assert "資料「つばさ再生医療実証プログラムのご案内」を追加しました" in said and ids.KB_DOCUMENT_EDIT in said
     # Staff learn that the scanned page was not read.
     assert "抽出時の注意: 1 of 2 pages have no text (images only, or unreadable): 2" in said
     downloads = rig.fake.calls_to("file_download")
@@ -461,10 +463,10 @@ def test_edit_details_of_an_uploaded_document(live_rig: Rig) -> None:
     _searchable(rig)
     message = next(m for m in rig.fake.thread(_dm(STAFF), ts) if m.bot_id and m.blocks)
     button = next(e for b in message.blocks if b["type"] == "actions" for e in b["elements"])
-    rig.driver.click(action_id=kbforms.DOCUMENT_EDIT, value=button["value"], user=STAFF, channel=_dm(STAFF),
+    rig.driver.click(action_id=ids.KB_DOCUMENT_EDIT, value=button["value"], user=STAFF, channel=_dm(STAFF),
                      message=message.to_slack())
     view = rig.fake.wait_for("views.open")[0].args["view"]
-    assert view["callback_id"] == kbforms.DOCUMENT_VIEW
+    assert view["callback_id"] == ids.KB_DOCUMENT_VIEW
     downloads = sum(1 for c in rig.fake.calls if c.method == "file_download")
     reply = rig.driver.submit(view, {
         "title": _text("つばさ事業 説明会のご案内"), "ministry": _select("METI"), "date": _date("2026-05-01"),
@@ -545,7 +547,7 @@ def test_files_in_other_channels_and_in_consultation_threads_are_left_alone(live
 
 
 def test_a_download_without_the_token_gets_the_sign_in_page_and_is_refused() -> None:
-    from bot.slack.uploads import DownloadError, download
+    from bot.slack.kb.uploads import DownloadError, download
 
     fake = FakeSlack().start()
     try:
@@ -638,13 +640,13 @@ def test_every_seed_record_comes_back_unchanged_from_its_untouched_form(seed_kb:
 
 
 def test_rounds_are_read_line_by_line_with_each_bad_line_named() -> None:
-    rounds = kbforms.parse_rounds("第5回 2026-04-01 2026-05-29\n\n  二次　公募  ２０２６-６-１  -  \n")
+    rounds = lines.parse_rounds("第5回 2026-04-01 2026-05-29\n\n  二次　公募  ２０２６-６-１  -  \n")
     assert rounds[0] == {"name": "第5回", "opens": kbforms.dt.date(2026, 4, 1), "closes": kbforms.dt.date(2026, 5, 29),
                          "text": "第5回 2026-04-01 2026-05-29"}
     assert rounds[1]["name"] == "二次 公募" and rounds[1]["opens"] == kbforms.dt.date(2026, 6, 1)
     assert "closes" not in rounds[1]
     with pytest.raises(ValueError) as caught:
-        kbforms.parse_rounds("第1回 2026-02-30 2026-03-01\nok 2026-01-01 2026-01-02\n第3回\n第4回 2026-05-01 2026-04-01")
+        lines.parse_rounds("第1回 2026-02-30 2026-03-01\nok 2026-01-01 2026-01-02\n第3回\n第4回 2026-05-01 2026-04-01")
     message = str(caught.value)
     assert "1行目" in message and "ありえない日付" in message and "2行目" not in message
     assert "3行目" in message and "4行目" in message and "締切日" in message
@@ -652,12 +654,12 @@ def test_rounds_are_read_line_by_line_with_each_bad_line_named() -> None:
 
 def test_facilities_keep_their_notes_and_bad_lines_are_named() -> None:
     existing = [{"country": "US", "region_ja": "米国", "area_m2": 60000, "notes_ja": "合計値"}]
-    assert kbforms.parse_facilities("US 米国 60,000\njp 日本", existing=existing) == [
+    assert lines.parse_facilities("US 米国 60,000\njp 日本", existing=existing) == [
         {"country": "US", "region_ja": "米国", "area_m2": 60000.0, "notes_ja": "合計値"},
         {"country": "JP", "region_ja": "日本"},
     ]
     with pytest.raises(ValueError, match="2行目"):
-        kbforms.parse_facilities("US 米国 1\n日本 4400")
+        lines.parse_facilities("US 米国 1\n日本 4400")
 
 
 def test_editor_problems_land_on_their_blocks() -> None:
@@ -735,12 +737,12 @@ def test_an_upload_named_like_a_document_asks_before_replacing_it_and_the_same_t
     assert _editor(rig).head() == head  # asked, nothing replaced
     message = next(m for m in rig.fake.thread(_dm(STAFF), ts) if m.bot_id and m.blocks)
     replace = next(e for b in message.blocks if b["type"] == "actions" for e in b["elements"])
-    assert replace["action_id"] == kbforms.DOCUMENT_REPLACE and "hoshizora-koubo" in message.text
-    rig.driver.click(action_id=kbforms.DOCUMENT_REPLACE, value=replace["value"], user="U0ASKER", channel=_dm(STAFF),
+    assert replace["action_id"] == ids.KB_DOCUMENT_REPLACE and "hoshizora-koubo" in message.text
+    rig.driver.click(action_id=ids.KB_DOCUMENT_REPLACE, value=replace["value"], user="U0ASKER", channel=_dm(STAFF),
                      message=message.to_slack())
     rig.settle()
     assert _editor(rig).head() == head  # not staff: refused
-    rig.driver.click(action_id=kbforms.DOCUMENT_REPLACE, value=replace["value"], user=STAFF, channel=_dm(STAFF),
+    rig.driver.click(action_id=ids.KB_DOCUMENT_REPLACE, value=replace["value"], user=STAFF, channel=_dm(STAFF),
                      message=message.to_slack())
     _searchable(rig, count=2)
     change = _editor(rig).history()[0]

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
 from bot.slack import listeners
+from bot.slack.blockkit import JSON
 from bot.slack.deps import AnswererLike, Deps, MatcherLike
 from bot.slack.edge import new_reference
 from bot.slack.guards import SupporterDirectory, refuse_replays
@@ -61,15 +62,16 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
               **app_options: Any) -> App:
     """A bolt App answering on every surface; `app_options` go to bolt's App (e.g. token_verification_enabled).
 
-    With `editor`, staff may change the knowledge base from Slack (`/kakehashi kb`, forms, uploads); with
-    `live` (a LiveKnowledge over the same editor) the bot answers, matches and cites from the current
-    knowledge and makes each change searchable without a restart. `live` stands in for `answerer` and
-    `matcher` when they are not given. With `outbox` (started by the caller), answers are kept in the desk
-    database until Slack takes them."""
+    With `live` (a LiveKnowledge) the bot answers, matches and cites from the current knowledge, staff may
+    change it from Slack (`/kakehashi kb`, forms, uploads) through its editor, and each change is searchable
+    without a restart: `live` stands in for `answerer`, `matcher`, `catalog` and `editor` when they are not
+    given, so a caller hands over the live knowledge once. With `outbox` (started by the caller), answers are
+    kept in the desk database until Slack takes them."""
     if live is not None:
         answerer = live if answerer is None else answerer
         matcher = live if matcher is None else matcher
         catalog = LiveSourceCatalog(live) if catalog is None else catalog
+        editor = live.editor if editor is None else editor
     if answerer is None:
         raise TypeError("build_app needs an answerer (or live knowledge)")
     logger = logger or logging.getLogger("kakehashi.slack")
@@ -96,7 +98,7 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
     app.use(refuse_replays(store=store, logger=logger))
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+    def on_error(error: Exception, body: JSON) -> BoltResponse | None:
         # Listeners catch their own failures and tell the user; this is for what slipped past them.
         logger.error("unhandled error [ref %s] in %s: %s", new_reference(), body.get("type"), error,
                      exc_info=(type(error), error, error.__traceback__))

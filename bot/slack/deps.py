@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from bot.slack.sources import SourceCatalog
 from bot.slack.staff import StaffDirectory
 from bot.store import DeskStore
 from core.settings import Settings
 from retrieval.answer import Answer, Turn
+from retrieval.index import Filters
 from retrieval.match import MatchResult
 from retrieval.profile import Profile
 
 if TYPE_CHECKING:
     from bot.slack.guards import SupporterDirectory
+    from bot.slack.locale import UserLocales
     from bot.slack.outbox import Outbox
     from knowledge.editor import KnowledgeEditor
     from retrieval.live import LiveKnowledge
 
 
 class AnswererLike(Protocol):
-    def ask(self, question: str, *, filters: Any = None, history: Sequence[Turn] = ()) -> Answer: ...
+    def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = ()) -> Answer: ...
 
 
 class MatcherLike(Protocol):
@@ -44,6 +46,12 @@ class Place:
     team_id: str | None = None
 
 
+def _user_locales() -> UserLocales:
+    from bot.slack.locale import UserLocales  # locale imports Deps: bound here, not at import
+
+    return UserLocales()
+
+
 @dataclass
 class Deps:
     settings: Settings
@@ -61,12 +69,7 @@ class Deps:
     supporters: SupporterDirectory | None = None
     # Answers go through the durable outbox (retried through Slack outages); None: posted directly.
     outbox: Outbox | None = None
-    locales: Any = None  # bot.slack.locale.UserLocales (users' Slack languages, asked once each)
-
-    def __post_init__(self) -> None:
-        if self.locales is None:
-            from bot.slack.locale import UserLocales  # locale imports Deps: bound here, not at import
-            self.locales = UserLocales()
+    locales: UserLocales = field(default_factory=_user_locales)  # users' Slack languages, asked once each
 
     @property
     def max_input_chars(self) -> int:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from collections.abc import Callable
 
+from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.blocks import apology_blocks
-from bot.slack.deps import Place
-from bot.slack.messages import t
+from bot.slack.blockkit import JSON, Block, section
+from bot.slack.deps import Deps, Place
+from bot.slack.text import escape_mrkdwn
+from prompts.messages import t
 
 # Channels the bot cannot post in: fall back to the user's direct messages.
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cant_post_in_channel",
@@ -27,7 +29,7 @@ def new_reference() -> str:
 def slack_error(exc: SlackApiError) -> str:
     try:
         return str(exc.response.get("error") or "unknown_error")
-    except Exception:  # a malformed response object: the name is only for logs
+    except Exception:  # noqa: BLE001 - a malformed response object: the name is only for logs
         return "unknown_error"
 
 
@@ -45,14 +47,14 @@ def report_failure(logger: logging.Logger, client: WebClient, *, what: str, erro
     reference = log_failure(logger, what=what, error=error)
     if place is not None:
         try:
-            post(client, place, text=t("apology", language, ref=reference),
-                 blocks=apology_blocks(reference=reference, language=language), logger=logger)
-        except Exception as exc:  # the apology itself failed: the log line above is what remains
+            post(client, place, text=t("slack_apology", language, ref=reference),
+                 blocks=[section(t("slack_apology", language, ref=escape_mrkdwn(reference)))], logger=logger)
+        except Exception as exc:  # noqa: BLE001 - the apology itself failed: the log line above is what remains
             logger.error("could not tell the user about %s [ref %s]: %s", what, reference, exc)
     return reference
 
 
-def post(client: WebClient, place: Place, *, text: str, blocks: list[dict[str, Any]] | None = None,
+def post(client: WebClient, place: Place, *, text: str, blocks: list[Block] | None = None,
          logger: logging.Logger | None = None, dm_fallback: bool = True) -> tuple[str, str]:
     """chat.postMessage to the place's thread; where the bot may not post, to the user's DM instead.
     Returns (channel, ts) of the message that was posted."""
@@ -78,3 +80,46 @@ def ephemeral(client: WebClient, *, channel: str | None, user: str, text: str, t
         client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
     except SlackApiError as exc:
         logger.warning("chat.postEphemeral to %s failed: %s", channel, slack_error(exc))
+
+
+def origin_of(body: JSON) -> tuple[str | None, str | None]:
+    """(channel, thread) of the message a button was clicked on; (None, None) on the App Home."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    message = body.get("message") or {}
+    thread_ts = message.get("thread_ts") or message.get("ts") or (body.get("container") or {}).get("message_ts")
+    return channel, thread_ts
+
+
+def not_saved(deps: Deps, client: WebClient, *, what: str, error: Exception, user: str, channel: str | None,
+              thread_ts: str | None = None, language: str = "ja") -> str:
+    """A click or form the database could not record: logged with a reference, and the user is
+    asked to try again (ephemeral where they clicked; by DM from the App Home)."""
+    reference = new_reference()
+    deps.logger.error("%s could not be saved [ref %s]: %s", what, reference, error)
+    text = t("slack_not_saved", language, ref=reference)
+    if channel:
+        ephemeral(client, channel=channel, user=user, text=text, thread_ts=thread_ts, logger=deps.logger)
+    else:
+        try:
+            post(client, Place(channel=user, user_id=user), text=text, logger=deps.logger)
+        except SlackApiError as exc:
+            deps.logger.error("could not tell %s [ref %s]: %s", user, reference, slack_error(exc))
+    return reference
+
+
+def guarded(deps: Deps, what: str, work: Callable[[WebClient, JSON, Respond], None]) -> Callable[..., None]:
+    """A button listener: acknowledged at once, `work` run after; a failure is reported in the place the
+    button was clicked (the thread, else the clicker's DM) with a reference."""
+
+    def listener(ack: Ack, body: JSON, client: WebClient, respond: Respond) -> None:
+        ack()
+        try:
+            work(client, body, respond)
+        except Exception as exc:  # noqa: BLE001 - the Slack edge
+            channel, thread_ts = origin_of(body)
+            user = body["user"]["id"]
+            place = Place(channel=channel or user, thread_ts=thread_ts if channel else None, user_id=user)
+            report_failure(deps.logger, client, what=what, error=exc, place=place)
+
+    listener.__name__ = f"on_{what.replace(' ', '_')}"
+    return listener

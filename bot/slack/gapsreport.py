@@ -16,24 +16,25 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.desk_gaps import JST, gap_report, reason_label
-from bot.slack.blocks import CURATE_GAP, button
+from bot.desk_gaps import JST, gap_report
+from bot.slack.blockkit import JSON, button
 from bot.slack.deps import AnswererLike, Deps
 from bot.slack.edge import log_failure, new_reference
-from bot.slack.messages import t
+from bot.slack.feedback.blocks import reason_label
+from bot.slack.ids import CURATE_GAP
 from bot.slack.sources import SourceCatalog
 from bot.slack.text import escape_mrkdwn, shorten
 from bot.store import DeskStore, StoreError
 from core.settings import Settings
 from knowledge.loader import load_knowledge
+from prompts.messages import t
 from retrieval.gaps import GAP_KINDS, GapReport, GapTopic
 from retrieval.index import SearchIndex
 
-Block = dict[str, Any]
+Block = JSON
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -53,32 +54,32 @@ def _jst(at: dt.datetime | None, pattern: str = "%Y-%m-%d") -> str:
 
 def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
     """One topic. Questions asked in DMs are counted but never quoted here: the post goes to a channel."""
-    heading = t("gaps_private_topic", language) if topic.private else escape_mrkdwn(shorten(topic.label, 200))
+    heading = t("slack_gaps_private_topic", language) if topic.private else escape_mrkdwn(shorten(topic.label, 200))
     lines = [f"*{n}. {heading}*",
-             t("gaps_questions", language, questions=topic.questions, latest=_jst(topic.latest_at, "%m/%d %H:%M"),
+             t("slack_gaps_questions", language, questions=topic.questions, latest=_jst(topic.latest_at, "%m/%d %H:%M"),
                 **topic.counts)]
     if topic.terms and not topic.private:
-        lines.append(t("gaps_terms", language, terms=escape_mrkdwn(", ".join(topic.terms))))
+        lines.append(t("slack_gaps_terms", language, terms=escape_mrkdwn(", ".join(topic.terms))))
     if topic.reasons:
         reasons = ", ".join(f"{reason_label(code, language)} ×{count}" for code, count in topic.reasons.items())
-        lines.append(t("gaps_reasons", language, reasons=escape_mrkdwn(reasons)))
+        lines.append(t("slack_gaps_reasons", language, reasons=escape_mrkdwn(reasons)))
     if topic.nearest is not None:
         hint = topic.nearest
         title = escape_mrkdwn(shorten(hint.title, 120))
-        lines.append(t("gaps_close", language, title=title, origin=escape_mrkdwn(hint.origin)) if hint.close
-                     else t("gaps_new", language, title=title))
+        lines.append(t("slack_gaps_close", language, title=title, origin=escape_mrkdwn(hint.origin)) if hint.close
+                     else t("slack_gaps_new", language, title=title))
     if topic.covered_by is not None:
-        lines.append(t("gaps_covered", language, question=escape_mrkdwn(shorten(topic.covered_by.question, 150))))
+        lines.append(t("slack_gaps_covered", language, question=escape_mrkdwn(shorten(topic.covered_by.question, 150))))
     else:
-        lines.append(t("gaps_uncovered", language))
+        lines.append(t("slack_gaps_uncovered", language))
     private = sum(1 for i in topic.items if i.private)
     if private and not topic.private:
-        lines.append(t("gaps_private_count", language, n=private))
+        lines.append(t("slack_gaps_private_count", language, n=private))
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:SECTION_LIMIT]}}]
     # The offer names a question the desk answered in a channel (its id, checked on click), never DM text.
     shared_answer = next((i.answer_id for i in topic.items if not i.private and i.answer_id), None)
     if topic.covered_by is None and shared_answer:
-        blocks[0]["accessory"] = button(t("gaps_write", language), CURATE_GAP, shared_answer)
+        blocks[0]["accessory"] = button(t("slack_gaps_write", language), CURATE_GAP, shared_answer)
     # Other wordings of the question, and what 👎 raters wrote: what staff need to write the answer.
     shared = [i for i in topic.items if not i.private]
     seen: list[str] = []
@@ -98,32 +99,32 @@ def gaps_blocks(report: GapReport, language: str = "ja", *, max_topics: int = TO
     reasons and where the knowledge base stands; user text escaped; within Slack's limits."""
     days = _days(report)
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": t("gaps_title", language), "emoji": True}},
+        {"type": "header", "text": {"type": "plain_text", "text": t("slack_gaps_title", language), "emoji": True}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": t(
-            "gaps_period", language, since=_jst(report.since), until=_jst(report.until), days=days)}]},
+            "slack_gaps_period", language, since=_jst(report.since), until=_jst(report.until), days=days)}]},
     ]
-    blocks[1]["elements"].append({"type": "mrkdwn", "text": t("gaps_curated_served", language,
+    blocks[1]["elements"].append({"type": "mrkdwn", "text": t("slack_gaps_curated_served", language,
                                                               n=report.curated_served)})
     if report.empty:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": t("gaps_none", language, days=days)}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": t("slack_gaps_none", language, days=days)}})
         return blocks
     blocks[1]["elements"].append({"type": "mrkdwn", "text": t(
-        "gaps_totals", language, topics=len(report.topics), **{k: report.counts.get(k, 0) for k in GAP_KINDS})})
+        "slack_gaps_totals", language, topics=len(report.topics), **{k: report.counts.get(k, 0) for k in GAP_KINDS})})
     blocks.append({"type": "divider"})
     shown = max(0, min(max_topics, (MAX_BLOCKS - len(blocks) - 1) // 2))
     for n, topic in enumerate(report.topics[:shown], 1):
         blocks += _topic_blocks(n, topic, language)
     rest = len(report.topics) - shown
     if rest > 0:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t("gaps_more", language, n=rest)}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t("slack_gaps_more", language, n=rest)}]})
     return blocks[:MAX_BLOCKS]
 
 
 def gaps_fallback_text(report: GapReport, language: str = "ja") -> str:
     """The notification text (and what clients without blocks show)."""
     if report.empty:
-        return t("gaps_fallback_none", language, days=_days(report))
-    return t("gaps_fallback", language, topics=len(report.topics), items=report.items, days=_days(report))
+        return t("slack_gaps_fallback_none", language, days=_days(report))
+    return t("slack_gaps_fallback", language, topics=len(report.topics), items=report.items, days=_days(report))
 
 
 # --- posting ------------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
                             else load_knowledge(deps.settings.knowledge_dir))
         client.chat_postMessage(channel=channel, text=gaps_fallback_text(report), blocks=gaps_blocks(report),
                                 unfurl_links=False, unfurl_media=False)
-    except Exception as exc:  # the Slack edge: a failed weekly post must not stop the bot
+    except Exception as exc:  # noqa: BLE001 - the Slack edge: a failed weekly post must not stop the bot
         log_failure(deps.logger, what=f"gaps report for {week_key(now)}", error=exc)
         return False
     deps.logger.info("gaps report for %s posted to %s: %d topics", week_key(now), channel, len(report.topics))

@@ -15,18 +15,19 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import new_reference, post
-from bot.slack.messages import t
+from bot.slack.middleware import Middleware
 from bot.slack.staff import CachedMembers, StaffDirectory
 from bot.store import AnswerRecord, DeskStore, StoreError
 from core.settings import Settings
+from prompts.messages import t
 
 MEMBERS_TTL_S = 300.0
 _SEAL = "s"
@@ -36,13 +37,13 @@ _SEALED_FOR = "u"
 # --- replays ---------------------------------------------------------------------------------------
 
 
-def refuse_replays(*, store: DeskStore, logger: logging.Logger) -> Callable[..., Any]:
+def refuse_replays(*, store: DeskStore, logger: logging.Logger) -> Middleware:
     """A signed request seen before (the same signature: the same bytes at the same timestamp) is
     acknowledged and dropped, in every process sharing the database. Events are left to the event_id
     claim (dedupe_events), which also covers Slack's own retries. Socket Mode carries no signatures:
     Slack hands each envelope over once. With the database down it fails open, as the event claim does."""
 
-    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
+    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
         body = req.body or {}
         signature = (req.headers.get("x-slack-signature") or [""])[0]
         if not signature or body.get("type") == "event_callback":
@@ -112,7 +113,7 @@ class SupporterDirectory:
         return False
 
 
-def consultation_place_ok(body: dict[str, Any], *, supporters_channel: str | None) -> bool:
+def consultation_place_ok(body: JSON, *, supporters_channel: str | None) -> bool:
     """Take and resolve buttons live on the card in the supporters' channel and on the App Home."""
     if (body.get("view") or {}).get("type") == "home":
         return True
@@ -159,7 +160,7 @@ def refuse_form(deps: Deps, client: WebClient, *, what: str, user: str) -> None:
     """A form submission whose metadata was not sealed for this user: logged, and the user told by DM."""
     deps.logger.warning("refused a %s from %s: its metadata was not sealed for them", what, user)
     try:
-        post(client, Place(channel=user, user_id=user), text=t("form_not_yours", "ja"), logger=deps.logger)
+        post(client, Place(channel=user, user_id=user), text=t("slack_form_not_yours", "ja"), logger=deps.logger)
     except SlackApiError as exc:
         deps.logger.info("could not tell %s: %s", user, exc)
 
@@ -173,18 +174,18 @@ def seal_key(settings: Settings) -> str:
     raise ValueError("no Slack secret is configured to seal form metadata with")
 
 
-def _mac(secret: str, data: dict[str, Any]) -> str:
+def _mac(secret: str, data: JSON) -> str:
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def seal(metadata: dict[str, Any], *, user: str, secret: str) -> dict[str, Any]:
+def seal(metadata: JSON, *, user: str, secret: str) -> JSON:
     """Form metadata bound to the user who opened the form: unseal refuses it from anyone else, or changed."""
     data = {**metadata, _SEALED_FOR: user}
     return {**data, _SEAL: _mac(secret, data)}
 
 
-def unseal(metadata: dict[str, Any], *, user: str, secret: str) -> dict[str, Any] | None:
+def unseal(metadata: JSON, *, user: str, secret: str) -> JSON | None:
     """The metadata, if it was sealed for `user` and not changed since; else None."""
     data = {k: v for k, v in metadata.items() if k != _SEAL}
     mark = metadata.get(_SEAL)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
 
@@ -13,9 +12,11 @@ from bot.store import DeskStore, StoreError
 
 # Message subtypes a person produces; edits, deletions, joins and bot posts are not questions.
 PERSON_SUBTYPES = (None, "thread_broadcast", "file_share")
+# bolt's global middleware: the request, the response so far, and `next` (the rest of the chain).
+Middleware = Callable[[BoltRequest, BoltResponse, Callable[[], BoltResponse]], BoltResponse]
 
 
-def dedupe_events(*, store: DeskStore, logger: logging.Logger) -> Callable[..., Any]:
+def dedupe_events(*, store: DeskStore, logger: logging.Logger) -> Middleware:
     """Slack re-sends an event it thinks we missed (X-Slack-Retry-Num); answer each event_id once,
     across processes that share the database. With the database down it fails open: answering
     a retry twice is better than answering nothing."""
@@ -28,7 +29,7 @@ def dedupe_events(*, store: DeskStore, logger: logging.Logger) -> Callable[..., 
                          new_reference(), exc)
             return True
 
-    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
+    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
         body = req.body or {}
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not claim(str(event_id)):
@@ -40,10 +41,10 @@ def dedupe_events(*, store: DeskStore, logger: logging.Logger) -> Callable[..., 
     return middleware
 
 
-def ignore_bots(*, logger: logging.Logger) -> Callable[..., Any]:
+def ignore_bots(*, logger: logging.Logger) -> Middleware:
     """Messages from any bot (ours included) and non-person message subtypes are acknowledged and dropped."""
 
-    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
+    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
         event = (req.body or {}).get("event") or {}
         if event.get("type") in ("message", "app_mention") and (
             event.get("bot_id") or event.get("bot_profile") or event.get("subtype") not in PERSON_SUBTYPES

@@ -19,7 +19,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.error import URLError
 
@@ -30,8 +30,10 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Place
 from bot.slack.edge import new_reference, post, slack_error
+from bot.slack.errors import SlackError
 from bot.store import DeskStore, StoreError, retried
 
 LEASE = dt.timedelta(seconds=90)  # longer than a Web API call can take (30 s timeout, one retry)
@@ -60,7 +62,7 @@ class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
         return _retry_after(response.headers) <= self.max_wait_s
 
 
-def _retry_after(headers: Any) -> float:
+def _retry_after(headers: Mapping[str, str | list[str]] | None) -> float:
     for name, value in dict(headers or {}).items():
         if name.lower() == "retry-after":
             value = value[0] if isinstance(value, list) else value
@@ -75,7 +77,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-class Retryable(Exception):
+class Retryable(SlackError):
     """Slack did not take the message for now; try again at `at` (naive UTC)."""
 
     def __init__(self, message: str, *, at: dt.datetime) -> None:
@@ -117,8 +119,8 @@ class Outbox:
 
     # --- the listener's side ------------------------------------------------------------------
 
-    def send(self, place: Place, *, answer_id: str, text: str, blocks: list[dict[str, Any]],
-             record: dict[str, Any]) -> tuple[str, str] | None:
+    def send(self, place: Place, *, answer_id: str, text: str, blocks: list[JSON],
+             record: JSON) -> tuple[str, str] | None:
         """Post an answer now if Slack takes it, else keep it for the worker. Returns (channel, ts) when it
         was posted now (the caller records it), None when it waits in the outbox (the worker records it
         once posted). A refusal retrying cannot change is raised (SlackApiError), as a post would."""
@@ -236,7 +238,7 @@ class Outbox:
                 return place.channel, str(message["ts"])
         return None
 
-    def _record(self, answer_id: str, payload: dict[str, Any], place: Place, channel: str, ts: str) -> None:
+    def _record(self, answer_id: str, payload: JSON, place: Place, channel: str, ts: str) -> None:
         fields = dict(payload["record"])
         thread_ts = place.thread_ts if place.thread_ts and channel == place.channel else ts
         try:
@@ -248,7 +250,7 @@ class Outbox:
 
 
 def send_answer(outbox: Outbox | None, client: WebClient, place: Place, *, answer_id: str, text: str,
-                blocks: list[dict[str, Any]], record: dict[str, Any],
+                blocks: list[JSON], record: JSON,
                 logger: logging.Logger) -> tuple[str, str] | None:
     """What answering calls in place of `post`: through the outbox when there is one."""
     if outbox is None:

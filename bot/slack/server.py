@@ -19,6 +19,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.slack.blockkit import JSON
 from bot.slack.edge import new_reference
 
 EVENTS_PATH = "/slack/events"
@@ -45,7 +46,7 @@ _OBJECTS = ("event", "user", "team", "channel", "enterprise", "view", "container
 _LISTS_OF_OBJECTS = ("actions", "authorizations")
 
 
-def _read_body(environ: dict[str, Any]) -> bytes | None:
+def _read_body(environ: JSON) -> bytes | None:
     """The request body, put back for bolt to read again; None when it cannot be read."""
     try:
         raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -55,7 +56,7 @@ def _read_body(environ: dict[str, Any]) -> bytes | None:
     return bytes(raw)
 
 
-def _signed(verifier: SignatureVerifier | None, environ: dict[str, Any], raw: bytes) -> bool:
+def _signed(verifier: SignatureVerifier | None, environ: JSON, raw: bytes) -> bool:
     """Slack's signature over the raw bytes, checked before anything reads them: an unsigned body is
     never parsed (a deeply nested one overflowed the JSON parser and logged a traceback per request)."""
     if verifier is None:
@@ -67,7 +68,7 @@ def _signed(verifier: SignatureVerifier | None, environ: dict[str, Any], raw: by
         return False
 
 
-def _unreadable(environ: dict[str, Any], raw: bytes) -> bool:
+def _unreadable(environ: JSON, raw: bytes) -> bool:
     """Whether bolt cannot even read this POST: it raises while parsing (a body that is not UTF-8 JSON
     or a form, fields of the wrong type, nesting deeper than the parser's stack), and the server would
     answer 500 with a traceback."""
@@ -82,7 +83,7 @@ def _unreadable(environ: dict[str, Any], raw: bytes) -> bool:
         for name in _LISTS_OF_OBJECTS)
 
 
-def _discard(environ: dict[str, Any], length: int) -> None:
+def _discard(environ: JSON, length: int) -> None:
     """Read and drop a refused body (up to a bound) so the client gets the 413 rather than a reset
     connection while it is still sending; without parsing, this costs milliseconds."""
     remaining = min(length, DISCARD_LIMIT_BYTES)
@@ -106,7 +107,7 @@ def wsgi_app(app: App, *, signing_secret: str | None = None) -> Callable[..., It
     secret = signing_secret if signing_secret is not None else str(getattr(app, "_signing_secret", "") or "")
     verifier = SignatureVerifier(secret) if secret.strip() else None
 
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def application(environ: JSON, start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok"]
@@ -159,6 +160,7 @@ class RunningServer:
     @property
     def url(self) -> str:
         host = self.server.server_address[0]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{self.port}{EVENTS_PATH}"
 
     def stop(self) -> None:

@@ -8,7 +8,10 @@ for `&`); we search with plain text and, whenever we post user text back, escape
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from prompts.messages import t
 
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -84,3 +87,9 @@ def split_for_sections(text: str, limit: int = 2900) -> list[str]:
     if current or not pieces:
         pieces.append(current)
     return pieces
+
+
+def command_words(key_prefix: str, names: Iterable[str]) -> dict[str, str]:
+    """What a person may type for each of `names`: the catalog's words (`key_prefix` + name, English then
+    Japanese, space-separated), each mapped to its name."""
+    return {word: name for name in names for language in ("en", "ja") for word in t(f"{key_prefix}{name}", language).split()}

@@ -5,20 +5,20 @@ allows, or the message relayed when a supporter has taken the thread's consultat
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt import App, Assistant, BoltContext, Say, SayStream, SetStatus, SetSuggestedPrompts, SetTitle
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.answering import answer_and_post, plain_question
+from bot.slack.answers.answering import answer_and_post, plain_question
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import report_failure, slack_error
+from bot.slack.handoff.relay import relayed
+from bot.slack.home import suggested_prompts
 from bot.slack.locale import user_language
-from bot.slack.messages import suggested_prompts, t
-from bot.slack.relay import relayed
 from bot.slack.text import shorten
 from bot.store import StoreError
+from prompts.messages import t
 from retrieval.language import detect_language
 
 
@@ -26,20 +26,20 @@ def register(app: App, deps: Deps) -> None:
     assistant = Assistant(logger=deps.logger)
 
     @assistant.thread_started
-    def start(say: Say, set_suggested_prompts: SetSuggestedPrompts, payload: dict[str, Any],
+    def start(say: Say, set_suggested_prompts: SetSuggestedPrompts, payload: JSON,
               client: WebClient) -> None:
         try:
             language = user_language(deps, client, (payload.get("assistant_thread") or {}).get("user_id") or "")
-            say(t("greeting", language))
-            set_suggested_prompts(prompts=suggested_prompts(language), title=t("prompts_title", language))
-        except Exception as exc:  # the Slack edge
+            say(t("slack_greeting", language))
+            set_suggested_prompts(prompts=suggested_prompts(language), title=t("slack_prompts_title", language))
+        except Exception as exc:  # noqa: BLE001 - the Slack edge
             thread = payload.get("assistant_thread") or {}
             place = Place(channel=thread["channel_id"], thread_ts=thread.get("thread_ts")) \
                 if thread.get("channel_id") else None
             report_failure(deps.logger, client, what="assistant thread start", error=exc, place=place)
 
     @assistant.user_message
-    def on_message(payload: dict[str, Any], client: WebClient, context: BoltContext, set_status: SetStatus,
+    def on_message(payload: JSON, client: WebClient, context: BoltContext, set_status: SetStatus,
                    set_title: SetTitle, say_stream: SayStream) -> None:
         place = Place(channel=payload["channel"], thread_ts=payload["thread_ts"], user_id=payload.get("user"),
                       team_id=context.team_id)
@@ -56,7 +56,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             if first and question:
                 set_title(shorten(question, 60))
-            set_status(status=t("status", language))
+            set_status(status=t("slack_status", language))
         except SlackApiError as exc:  # cosmetic: answer anyway
             deps.logger.info("assistant status/title failed: %s", slack_error(exc))
         answer_and_post(deps, client, raw_text=payload.get("text") or "", place=place, surface="assistant",

@@ -13,19 +13,21 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.chat_stream import ChatStream
 
-from bot.slack import relay, uploads
-from bot.slack.answering import CONTEXT_MESSAGES, answer_and_post
+from bot.slack.answers.answering import CONTEXT_MESSAGES, answer_and_post
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import post, slack_error
-from bot.slack.handoff import publish_home
+from bot.slack.handoff import relay
+from bot.slack.home import publish_home, suggested_prompts
+from bot.slack.kb import uploads
 from bot.slack.locale import text_language, user_language
-from bot.slack.messages import suggested_prompts, t
 from bot.store import StoreError
+from prompts.messages import t
 
 
 def register(app: App, deps: Deps) -> None:
     @app.event("app_mention")
-    def on_mention(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    def on_mention(event: JSON, client: WebClient, context: BoltContext) -> None:
         if uploads.is_upload(deps, event):
             return  # a document for the knowledge base: the message event for it adds it
         _seen(deps, client, event)
@@ -37,7 +39,7 @@ def register(app: App, deps: Deps) -> None:
             _unseen(deps, client, event)
 
     @app.event("message")
-    def on_message(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    def on_message(event: JSON, client: WebClient, context: BoltContext) -> None:
         kind = event.get("channel_type")
         if relay.relayed(deps, client, event, bot_user_id=context.bot_user_id):
             return
@@ -64,7 +66,7 @@ def register(app: App, deps: Deps) -> None:
                             thread_context=True, thread_marked=True)
 
     @app.event("app_home_opened")
-    def on_home(event: dict[str, Any], client: WebClient) -> None:
+    def on_home(event: JSON, client: WebClient) -> None:
         tab = event.get("tab", "home")
         try:
             if tab == "messages":
@@ -75,21 +77,21 @@ def register(app: App, deps: Deps) -> None:
             deps.logger.error("app_home_opened (%s) for %s failed: %s", tab, event.get("user"), slack_error(exc))
 
     @app.event("app_context_changed")
-    def on_context(event: dict[str, Any]) -> None:
+    def on_context(event: JSON) -> None:
         # What the user is looking at beside the agent pane; answers do not depend on it (yet).
         deps.logger.debug("app context changed: %s", (event.get("context") or {}).get("entities"))
 
 
-def greet(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
+def greet(deps: Deps, client: WebClient, event: JSON) -> None:
     """The DM's Messages tab opened (agent messaging): suggested prompts for the composer, and a greeting
     the first time only (an empty conversation), in the user's Slack language."""
     channel = event.get("channel") or event["user"]
     language = user_language(deps, client, event["user"])
-    client.assistant_threads_setSuggestedPrompts(channel_id=channel, title=t("prompts_title", language),
+    client.assistant_threads_setSuggestedPrompts(channel_id=channel, title=t("slack_prompts_title", language),
                                                  prompts=suggested_prompts(language))
     history = client.conversations_history(channel=channel, limit=1)
     if not history.get("messages"):
-        post(client, Place(channel=channel, user_id=event["user"]), text=t("greeting", language),
+        post(client, Place(channel=channel, user_id=event["user"]), text=t("slack_greeting", language),
              logger=deps.logger)
 
 
@@ -111,7 +113,7 @@ def _answering_in(deps: Deps, client: WebClient, channel: str, thread_ts: str, *
     return any(m.get("user") == bot_user_id and m.get("bot_id") for m in replies.get("messages") or [])
 
 
-def _place(event: dict[str, Any], context: BoltContext) -> Place:
+def _place(event: JSON, context: BoltContext) -> Place:
     return Place(channel=event["channel"], thread_ts=event.get("thread_ts") or event.get("ts"),
                  user_id=event.get("user"), team_id=context.team_id)
 
@@ -121,8 +123,8 @@ def loading(deps: Deps, client: WebClient, place: Place, *, text: str) -> None:
     language = text_language(deps, client, place.user_id, text)
     try:
         client.assistant_threads_setStatus(channel_id=place.channel, thread_ts=str(place.thread_ts),
-                                           status=t("status", language),
-                                           loading_messages=[t("status", language), t("status_more", language)])
+                                           status=t("slack_status", language),
+                                           loading_messages=[t("slack_status", language), t("slack_status_more", language)])
     except SlackApiError as exc:  # cosmetic: answer anyway
         deps.logger.info("assistant.threads.setStatus failed: %s", slack_error(exc))
 
@@ -135,7 +137,7 @@ def dm_stream(client: WebClient, place: Place) -> Callable[..., ChatStream]:
     return start
 
 
-def _unseen(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
+def _unseen(deps: Deps, client: WebClient, event: JSON) -> None:
     """The question is answered: the 👀 goes."""
     try:
         client.reactions_remove(channel=event["channel"], timestamp=event["ts"], name="eyes")
@@ -143,7 +145,7 @@ def _unseen(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
         deps.logger.info("reactions.remove failed: %s", slack_error(exc))
 
 
-def _seen(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
+def _seen(deps: Deps, client: WebClient, event: JSON) -> None:
     """👀 on the question, so people in the channel see it is being looked at."""
     try:
         client.reactions_add(channel=event["channel"], timestamp=event["ts"], name="eyes")

@@ -3,25 +3,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt import Respond
 from slack_sdk import WebClient
 
-from bot.slack import blocks as kit
+from bot.slack.answers.blocks import answer_blocks, answer_from_record, sources_modal
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps, Place
-from bot.slack.edge import ephemeral, post
-from bot.slack.handoff import origin_of
-from bot.slack.messages import t
+from bot.slack.edge import ephemeral, origin_of, post
+from bot.slack.errors import SlackError
+from bot.slack.match.blocks import match_blocks, match_details_modal, stored_cards
 from bot.slack.text import escape_mrkdwn, shorten
 from bot.store import AnswerRecord
+from prompts.messages import t
 
 
-class NotAllowedError(Exception):
+class NotAllowedError(SlackError):
     """A button naming an answer the clicker may not see (another user's private answer)."""
 
 
-def allowed_record(deps: Deps, body: dict[str, Any], answer_id: str) -> AnswerRecord:
+def allowed_record(deps: Deps, body: JSON, answer_id: str) -> AnswerRecord:
     """The answer a button names, if the clicker may see it: their own, one posted where they clicked,
     or, for supporters, one behind a card in the supporters' channel."""
     user = body["user"]["id"]
@@ -37,14 +37,14 @@ def allowed_record(deps: Deps, body: dict[str, Any], answer_id: str) -> AnswerRe
     return record
 
 
-def _refuse(deps: Deps, client: WebClient, body: dict[str, Any], error: NotAllowedError) -> None:
+def _refuse(deps: Deps, client: WebClient, body: JSON, error: NotAllowedError) -> None:
     deps.logger.warning("refused: %s", error)
     channel, thread_ts = origin_of(body)
-    ephemeral(client, channel=channel, user=body["user"]["id"], text=t("not_yours", "ja"), thread_ts=thread_ts,
+    ephemeral(client, channel=channel, user=body["user"]["id"], text=t("slack_not_yours", "ja"), thread_ts=thread_ts,
               logger=deps.logger)
 
 
-def open_sources(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+def open_sources(deps: Deps, client: WebClient, body: JSON) -> None:
     try:
         record = allowed_record(deps, body, str(body["actions"][0].get("value") or ""))
     except NotAllowedError as exc:
@@ -52,41 +52,41 @@ def open_sources(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
         return
     channel, _ = origin_of(body)
     on_card = channel is not None and channel == deps.settings.supporters_channel
-    client.views_open(trigger_id=body["trigger_id"], view=kit.sources_modal(record, with_answer=on_card))
+    client.views_open(trigger_id=body["trigger_id"], view=sources_modal(record, with_answer=on_card))
 
 
-def open_details(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+def open_details(deps: Deps, client: WebClient, body: JSON) -> None:
     answer_id, _, number = str(body["actions"][0].get("value") or "").partition(":")
     try:
         record = allowed_record(deps, body, answer_id)
     except NotAllowedError as exc:
         _refuse(deps, client, body, exc)
         return
-    card = next((c for c in record.citations if str(c.get("n")) == number and "fit" in c), None)
+    card = next((c for c in stored_cards(record.citations) if str(c.get("n")) == number and "fit" in c), None)
     if card is None:
         raise ValueError(f"answer {answer_id} has no recommendation {number!r}")
-    client.views_open(trigger_id=body["trigger_id"], view=kit.match_details_modal(card, record.language))
+    client.views_open(trigger_id=body["trigger_id"], view=match_details_modal(card, record.language))
 
 
-def share(deps: Deps, client: WebClient, body: dict[str, Any], respond: Respond) -> None:
+def share(deps: Deps, client: WebClient, body: JSON, respond: Respond) -> None:
     """Post the asker's private answer (or match result) in the channel, then remove the private copy."""
     user = body["user"]["id"]
     channel, _ = origin_of(body)
     answer_id = str(body["actions"][0].get("value") or "")
     record = deps.store.get_answer(answer_id) if answer_id else None
     if record is None:
-        respond(text=t("share_gone", "ja"), response_type="ephemeral", replace_original=False)
+        respond(text=t("slack_share_gone", "ja"), response_type="ephemeral", replace_original=False)
         return
     if record.user_id != user or record.channel_id != channel or record.message_ts is not None:
         _refuse(deps, client, body, NotAllowedError(f"{user} may not share answer {answer_id} in {channel}"))
         return
     language = record.language
-    lead = t("shared_by", language, user=user, question=escape_mrkdwn(shorten(record.question, 200)))
+    lead = t("slack_shared_by", language, user=user, question=escape_mrkdwn(shorten(record.question, 200)))
     if record.mode == "match":
-        blocks = kit.match_blocks(record.citations, answer_id=answer_id, language=language, summary="", lead=lead)
+        blocks = match_blocks(stored_cards(record.citations), answer_id=answer_id, language=language, summary="", lead=lead)
     else:
-        answer = kit.answer_from_record(record)
-        blocks = kit.answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, lead=lead)
+        answer = answer_from_record(record)
+        blocks = answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, lead=lead)
     place = Place(channel=str(channel), user_id=user, team_id=record.team_id)
     text = record.answer if record.mode == "match" else escape_mrkdwn(shorten(record.answer, 2900))
     posted_channel, ts = post(client, place, text=text, blocks=blocks, logger=deps.logger, dm_fallback=False)

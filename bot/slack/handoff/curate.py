@@ -15,22 +15,32 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from typing import Any
 
 from pydantic import ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import guards
-from bot.slack.blocks import CURATE_VIEW, Block, _section, _text, json_metadata, read_metadata
+from bot.slack.blockkit import (
+    JSON,
+    MODAL_TITLE,
+    Block,
+    input_block,
+    modal,
+    plain_text,
+    read_metadata,
+    section,
+    text_input,
+)
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, post, report_failure, slack_error
-from bot.slack.kbflow import actor_for, announce_change, conflict_text, current_kb, problems_of
-from bot.slack.messages import t
+from bot.slack.ids import CURATE_VIEW
+from bot.slack.kb.flow import actor_for, announce_change, conflict_text, current_kb, problems_of
 from bot.slack.text import slack_to_plain
 from bot.store import Consultation, ConsultationNotFound
 from knowledge.errors import ConflictError, NothingToChangeError, RecordError, UnknownRecordError
 from knowledge.schema import RECORD_ID_PATTERN, CuratedAnswer
+from prompts.messages import t
 from retrieval.leaks import leaks
 
 MAX_ANSWER_CHARS = 3000
@@ -44,7 +54,7 @@ def answer_id_for(consultation: Consultation) -> str:
     return f"consultation-{consultation.ref.lower()}"
 
 
-def supporter_replies(messages: list[dict[str, Any]], *, asker: str) -> list[str]:
+def supporter_replies(messages: list[JSON], *, asker: str) -> list[str]:
     """What people wrote in the card's thread, oldest first: the supporters' replies. The card itself and
     the bot's posts (relays of the founder's messages among them) are left out, and so is the asker."""
     replies = []
@@ -58,45 +68,34 @@ def supporter_replies(messages: list[dict[str, Any]], *, asker: str) -> list[str
     return replies
 
 
-def curate_modal(*, private_metadata: dict[str, Any], question: str, answer: str, author: str,
+def _t(key: str, **values: object) -> str:
+    """Curating is staff work, in Japanese."""
+    return t(f"slack_curate_{key}", "ja", **values)
+
+
+def curate_modal(*, private_metadata: JSON, question: str, answer: str, author: str,
                  ref: str | None) -> Block:
     """The form: the question's phrasings, the answer in Japanese (and English), what it cites, who checked."""
     def field(block_id: str, label: str, *, initial: str = "", multiline: bool = False, optional: bool = False,
               hint: str = "", max_length: int = MAX_ANSWER_CHARS) -> Block:
-        element: Block = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
-                          "max_length": max_length}
-        if initial:
-            element["initial_value"] = initial[:max_length]  # line breaks kept: one phrasing a line
-        block: Block = {"type": "input", "block_id": block_id, "label": _text(label), "element": element,
-                        "optional": optional}
-        if hint:
-            block["hint"] = _text(hint)
-        return block
+        # line breaks kept in the initial value: one phrasing a line
+        return input_block(block_id, label, text_input(max_length=max_length, multiline=multiline, initial=initial),
+                           optional=optional, hint=hint)
 
-    return {
-        "type": "modal",
-        "callback_id": CURATE_VIEW,
-        "private_metadata": json_metadata(private_metadata),
-        "title": _text("回答として登録"),
-        "submit": _text("登録する"),
-        "close": _text("キャンセル"),
-        "blocks": [
-            _section((f"相談 {ref} への回答を、" if ref else "この質問への回答を、")
-                     + "次から同じ質問に答える「確認済みの回答」として登録します。"
-                     "相談者に見せてよい内容だけを書いてください（相談者の名前や社名、内部メモは消してください）。"),
-            field("questions", "質問（1行に1つ。言い換えや英語の聞き方を足すと見つかりやすくなります）",
-                  initial=question, multiline=True, max_length=1000),
-            field("answer_ja", "回答（日本語）", initial=answer, multiline=True),
-            field("answer_en", "回答（英語・任意）", multiline=True, optional=True,
-                  hint="英語の質問には英語の回答を返します。空なら日本語の回答に注記を付けて返します。"),
-            field("records", "根拠にする事業・VC・CDMOのID（任意、スペース区切り）", optional=True, max_length=500,
-                  hint="例: mhlw-mediso。出典として資料の該当箇所を示します。"),
-            field("author", "確認した人", initial=author, max_length=80),
-        ],
-    }
+    return modal(
+        callback_id=CURATE_VIEW, private_metadata=private_metadata, title=_t("title"), submit=_t("submit"),
+        close=t("slack_cancel", "ja"),
+        blocks=[
+            section((_t("for_consultation", ref=ref) if ref else _t("for_question")) + _t("intro")),
+            field("questions", _t("questions"), initial=question, multiline=True, max_length=1000),
+            field("answer_ja", _t("answer_ja"), initial=answer, multiline=True),
+            field("answer_en", _t("answer_en"), multiline=True, optional=True, hint=_t("answer_en_hint")),
+            field("records", _t("records"), optional=True, max_length=500, hint=_t("records_hint")),
+            field("author", _t("author"), initial=author, max_length=80),
+        ])
 
 
-def curate_form_values(state_values: dict[str, Any]) -> dict[str, str]:
+def curate_form_values(state_values: JSON) -> dict[str, str]:
     def value(block: str) -> str:
         return str(((state_values.get(block) or {}).get("value") or {}).get("value") or "").strip()
 
@@ -104,9 +103,9 @@ def curate_form_values(state_values: dict[str, Any]) -> dict[str, str]:
 
 
 def record_from_form(values: dict[str, str], *, answer_id: str, consultation_ref: str | None,
-                     today: dt.date) -> dict[str, Any]:
+                     today: dt.date) -> JSON:
     questions = [line.strip() for line in values["questions"].splitlines() if line.strip()]
-    data: dict[str, Any] = {
+    data: JSON = {
         "kind": "answer", "id": answer_id, "questions": list(dict.fromkeys(questions)),
         "answer_ja": values["answer_ja"], "author": values["author"], "as_of": today,
         "sources": [{"record": record_id} for record_id in dict.fromkeys(_RECORD_IDS.findall(values["records"]))],
@@ -118,7 +117,7 @@ def record_from_form(values: dict[str, str], *, answer_id: str, consultation_ref
     return data
 
 
-def form_errors(data: dict[str, Any], *, known_ids: set[str]) -> dict[str, str]:
+def form_errors(data: JSON, *, known_ids: set[str]) -> dict[str, str]:
     """What would be refused, shown on the form's fields before the form closes."""
     errors: dict[str, str] = {}
     try:
@@ -130,22 +129,21 @@ def form_errors(data: dict[str, Any], *, known_ids: set[str]) -> dict[str, str]:
             errors.setdefault(block if block in _FIELDS else "answer_ja", f"{problem['msg']}")
     unknown = [s["record"] for s in data.get("sources", []) if s["record"] not in known_ids]
     if unknown:
-        errors["records"] = f"このIDの事業・VC・CDMOはありません: {', '.join(unknown)}"
+        errors["records"] = _t("unknown_ids", ids=", ".join(unknown))
     for block in ("answer_ja", "answer_en"):
         found = leaks(str(data.get(block) or ""), known_ids)
         if found:
-            errors[block] = ("相談者に見せられない内容（ファイル名・レコードID・備考など）が含まれています: "
-                             + ", ".join(dict.fromkeys(found)))
+            errors[block] = _t("leaks", found=", ".join(dict.fromkeys(found)))
     return errors
 
 
 def _refuse(deps: Deps, client: WebClient, *, user: str, channel: str | None, why: str) -> None:
     deps.logger.warning("refused 回答として登録 by %s in %s: %s", user, channel, why)
     if channel:
-        ephemeral(client, channel=channel, user=user, text=t("curate_refused", "ja"), logger=deps.logger)
+        ephemeral(client, channel=channel, user=user, text=t("slack_curate_refused", "ja"), logger=deps.logger)
 
 
-def _staff_in_supporters_channel(deps: Deps, client: WebClient, body: dict[str, Any], *,
+def _staff_in_supporters_channel(deps: Deps, client: WebClient, body: JSON, *,
                                  attempted: str) -> tuple[str, str | None] | None:
     """(user, channel) when a staff member clicked in the supporters' channel and the knowledge can be edited;
     otherwise the clicker is told why not, privately, and None."""
@@ -157,12 +155,12 @@ def _staff_in_supporters_channel(deps: Deps, client: WebClient, body: dict[str, 
         _refuse(deps, client, user=user, channel=channel, why="not staff, or not in the supporters' channel")
         return None
     if deps.editor is None:
-        ephemeral(client, channel=channel, user=user, text=t("kb_unavailable", "ja"), logger=deps.logger)
+        ephemeral(client, channel=channel, user=user, text=t("slack_kb_unavailable", "ja"), logger=deps.logger)
         return None
     return user, channel
 
 
-def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+def open_form(deps: Deps, client: WebClient, body: JSON) -> None:
     """The button on a resolved consultation's card: staff only, on that very card."""
     acting = _staff_in_supporters_channel(deps, client, body, attempted="register a consultation as a curated answer")
     if acting is None:
@@ -180,10 +178,12 @@ def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
                     f"not {channel}/{message_ts}")
         return
     if consultation.status != "resolved":
-        ephemeral(client, channel=channel, user=user, text=t("curate_not_resolved", "ja"), logger=deps.logger)
+        ephemeral(client, channel=channel, user=user, text=t("slack_curate_not_resolved", "ja"), logger=deps.logger)
+        return
+    if channel is None or message_ts is None:  # a card has both; the check above makes this unreachable
         return
     question = (consultation.question or "").strip() if consultation.consent_to_share else ""
-    messages: list[dict[str, Any]] = []
+    messages: list[JSON] = []
     try:
         messages = client.conversations_replies(channel=channel, ts=message_ts, limit=200).get("messages") or []
     except SlackApiError as exc:  # the form still opens, with the question; staff write the answer
@@ -195,7 +195,7 @@ def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
         author=_display_name(deps, client, user), ref=consultation.ref))
 
 
-def open_from_gap(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+def open_from_gap(deps: Deps, client: WebClient, body: JSON) -> None:
     """「回答を書く」 on a topic of the weekly gaps report: the same form, pre-filled with the topic's question."""
     acting = _staff_in_supporters_channel(deps, client, body, attempted="write a curated answer for a gaps-report topic")
     if acting is None:
@@ -215,7 +215,7 @@ def open_from_gap(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
         private_metadata=metadata, question=question, answer="", author=_display_name(deps, client, user), ref=None))
 
 
-def open_edit(deps: Deps, client: WebClient, *, trigger_id: str | None, user: str, data: dict[str, Any],
+def open_edit(deps: Deps, client: WebClient, *, trigger_id: str | None, user: str, data: JSON,
               base: str) -> None:
     """`/kakehashi kb edit ID` of a curated answer (staff, checked by the caller): the same form, filled from the
     file; saving it is a re-check by this staff member (as_of becomes today), refused if the file changed since."""
@@ -224,7 +224,7 @@ def open_edit(deps: Deps, client: WebClient, *, trigger_id: str | None, user: st
     records = " ".join(str(s["record"]) for s in data.get("sources") or [] if isinstance(s, dict) and s.get("record"))
     view = curate_modal(private_metadata=metadata, question="\n".join(data.get("questions") or []),
                         answer=str(data.get("answer_ja") or ""), author=str(data.get("author") or ""), ref=None)
-    view["title"] = _text("確認済みの回答を編集")
+    view["title"] = plain_text(_t("edit_title"), MODAL_TITLE)
     for block in view["blocks"]:
         if block.get("block_id") == "answer_en" and data.get("answer_en"):
             block["element"]["initial_value"] = str(data["answer_en"])
@@ -248,15 +248,15 @@ def _display_name(deps: Deps, client: WebClient, user: str) -> str:
     return str(found.get("real_name") or profile.get("real_name") or profile.get("display_name") or user)
 
 
-def check_form(deps: Deps, body: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any] | None]:
+def check_form(deps: Deps, body: JSON) -> tuple[dict[str, str], JSON | None]:
     """(errors by block, the record to save): run before the form is acknowledged."""
     user = body["user"]["id"]
     meta = guards.unseal(read_metadata(body["view"]), user=user, secret=guards.seal_key(deps.settings))
     if meta is None or not deps.check_staff(user, attempted="save a curated answer from a consultation"):
         deps.logger.warning("refused a 回答として登録 form from %s", user)
-        return {"answer_ja": t("curate_refused", "ja")}, None
+        return {"answer_ja": t("slack_curate_refused", "ja")}, None
     if deps.editor is None:
-        return {"answer_ja": t("kb_unavailable", "ja")}, None
+        return {"answer_ja": t("slack_kb_unavailable", "ja")}, None
     values = curate_form_values(body["view"]["state"]["values"])
     kb = current_kb(deps)
     if meta.get("e"):
@@ -264,7 +264,7 @@ def check_form(deps: Deps, body: dict[str, Any]) -> tuple[dict[str, str], dict[s
         try:
             _, current = deps.editor.record_text(answer_id)
         except UnknownRecordError:
-            return {"answer_ja": t("kb_unknown", "ja", error=f"{answer_id} no longer exists")}, None
+            return {"answer_ja": t("slack_kb_unknown", "ja", error=f"{answer_id} no longer exists")}, None
         if current != meta.get("b"):
             later = deps.editor.history(answer_id, limit=1)
             return {"answer_ja": conflict_text(ConflictError("changed", change=later[0] if later else None), "ja")}, None
@@ -279,18 +279,18 @@ def check_form(deps: Deps, body: dict[str, Any]) -> tuple[dict[str, str], dict[s
         try:
             consultation = deps.store.get_consultation(int(meta["k"]))
         except (KeyError, ValueError, ConsultationNotFound):
-            return {"answer_ja": t("curate_refused", "ja")}, None
+            return {"answer_ja": t("slack_curate_refused", "ja")}, None
         if consultation.status != "resolved":
-            return {"answer_ja": t("curate_not_resolved", "ja")}, None
+            return {"answer_ja": t("slack_curate_not_resolved", "ja")}, None
         answer_id, ref = answer_id_for(consultation), consultation.ref
     data = record_from_form(values, answer_id=answer_id, consultation_ref=ref, today=dt.date.today())
     if any(a.id == data["id"] for a in kb.answers):
-        return {"answer_ja": t("curate_exists", "ja", id=data["id"])}, None
+        return {"answer_ja": t("slack_curate_exists", "ja", id=data["id"])}, None
     errors = form_errors(data, known_ids={r.id for r in kb.records} | {a.id for a in kb.answers})
     return errors, (None if errors else data)
 
 
-def save(deps: Deps, client: WebClient, body: dict[str, Any], data: dict[str, Any]) -> None:
+def save(deps: Deps, client: WebClient, body: JSON, data: JSON) -> None:
     """After the acknowledgement: write it through the editor, confirm by DM, refresh the running bot."""
     user = body["user"]["id"]
     place = Place(channel=user, user_id=user)
@@ -302,13 +302,13 @@ def save(deps: Deps, client: WebClient, body: dict[str, Any], data: dict[str, An
         post(client, place, text=f":warning: {conflict_text(exc, 'ja')}", logger=deps.logger)
         return
     except NothingToChangeError as exc:
-        post(client, place, text=t("curate_exists", "ja", id=data["id"]) + f"\n{exc}", logger=deps.logger)
+        post(client, place, text=t("slack_curate_exists", "ja", id=data["id"]) + f"\n{exc}", logger=deps.logger)
         return
     except RecordError as exc:
         lines = "\n".join(f"• `{p}`: {m}" for p, _, m in problems_of(exc))
-        post(client, place, text=t("kb_failed", "ja", error="\n" + lines), logger=deps.logger)
+        post(client, place, text=t("slack_kb_failed", "ja", error="\n" + lines), logger=deps.logger)
         return
-    except Exception as exc:  # the Slack edge
+    except Exception as exc:  # noqa: BLE001 - the Slack edge
         report_failure(deps.logger, client, what="saving a curated answer", error=exc, place=place)
         return
     announce_change(deps, client, user=user, change=change, language="ja")

@@ -11,14 +11,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.chat_stream import ChatStream
 
-from bot.slack import blocks as kit
+from bot.slack.answers.blocks import answer_blocks, answer_fallback_text, answer_footer_blocks, citation_json
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import new_reference, post, report_failure, slack_error
 from bot.slack.locale import text_language
-from bot.slack.messages import t
+from bot.slack.match.blocks import match_blocks, match_cards, match_fallback_text, profile_summary
 from bot.slack.outbox import send_answer
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
 from bot.store import StoreError, StoreUnavailableError, new_answer_id, retried
+from prompts.messages import t
 from retrieval.answer import Answer, Turn
 from retrieval.language import detect_language
 from retrieval.profile import Profile
@@ -34,7 +36,7 @@ def plain_question(raw: str, *, bot_user_id: str | None) -> str:
     return slack_to_plain(raw or "", bot_user_id=bot_user_id)
 
 
-def thread_messages(client: WebClient, place: Place, *, deps: Deps) -> list[dict[str, Any]]:
+def thread_messages(client: WebClient, place: Place, *, deps: Deps) -> list[JSON]:
     """The thread so far (conversations.replies); an empty list if Slack will not give it."""
     if not place.thread_ts:
         return []
@@ -47,7 +49,7 @@ def thread_messages(client: WebClient, place: Place, *, deps: Deps) -> list[dict
     return list(response.get("messages") or [])
 
 
-def previous_turns(messages: list[dict[str, Any]], *, current_ts: str | None,
+def previous_turns(messages: list[JSON], *, current_ts: str | None,
                    bot_user_id: str | None) -> list[dict[str, str]]:
     """The thread's earlier turns, oldest first, as {"role": "user" | "assistant", "text": ...}: the one
     place a thread's history is gathered (for `Answerer.ask(question, history=...)` once it takes it)."""
@@ -82,11 +84,11 @@ def _markdown_safe(text: str) -> str:
 
 
 def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream], place: Place, *, answer: Answer,
-                     footer: list[dict[str, Any]], full: list[dict[str, Any]], deps: Deps,
+                     footer: list[JSON], full: list[JSON], deps: Deps,
                      send: Callable[[], tuple[str, str] | None] | None = None) -> tuple[str, str] | None:
     """Stream the answer (chat.startStream/appendStream/stopStream) with the sources and buttons at the
     end; where the workspace does not allow streaming, post the whole message instead."""
-    text = kit.answer_fallback_text(answer)
+    text = answer_fallback_text(answer)
     streamer: ChatStream | None = None
     try:
         streamer = start_stream(buffer_size=STREAM_BUFFER_CHARS)
@@ -111,8 +113,8 @@ def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream],
 def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Place, surface: str,
                     bot_user_id: str | None, message_ts: str | None = None, thread_context: bool = False,
                     lead_question: bool = False, start_stream: Callable[..., ChatStream] | None = None,
-                    moved: Callable[[str], Any] | None = None, thread_marked: bool = False,
-                    private: Callable[..., Any] | None = None) -> str | None:
+                    moved: Callable[[str], object] | None = None, thread_marked: bool = False,
+                    private: Callable[..., object] | None = None) -> str | None:
     """Answer one question in `place`. Returns the answer id, or None when we could only apologize.
     `thread_marked`: the caller found the thread already the bot's, so marking it again (a database
     round trip per answer) is skipped. `private`: a slash command's `respond`; the answer replaces
@@ -123,12 +125,12 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
     language = text_language(deps, client, place.user_id, plain)
     try:
         if not plain:
-            post(client, place, text=t("no_text", language), logger=deps.logger)
+            post(client, place, text=t("slack_no_text", language), logger=deps.logger)
             return None
         if not thread_marked and private is None:
             open_thread(deps, place)
         question = cut(plain, deps.max_input_chars)
-        notes = [t("input_cut", language, limit=deps.max_input_chars)] if question.truncated else []
+        notes = [t("slack_input_cut", language, limit=deps.max_input_chars)] if question.truncated else []
         history: list[Turn] = []
         if thread_context:
             # The thread so far, gathered once here: a follow-up (「補助率は？」) is read as being about what the
@@ -142,29 +144,29 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
                                   bot_user_id=bot_user_id, lead_question=lead_question, moved=moved,
                                   private=private)
         answer_id = new_answer_id()
-        lead = (t("asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(question.text, 300)))
+        lead = (t("slack_asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(question.text, 300)))
                 if lead_question and place.user_id else None)
-        full = kit.answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes, lead=lead,
+        full = answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes, lead=lead,
                                  share=private is not None)
         record = {"surface": surface, "question": question.text, "answer": answer.answer, "language": answer.language,
                   "confident": answer.confident, "mode": answer.mode,
-                  "citations": [kit.citation_json(c, deps.catalog) for c in answer.citations],
+                  "citations": [citation_json(c, deps.catalog) for c in answer.citations],
                   "user_id": place.user_id, "team_id": place.team_id}
         if private is not None:
             # Private to the asker (a slash command's response_url): replaces the "checking…" note; nothing is
             # posted in the channel, so there is nothing for the outbox to deliver later.
-            private(text=kit.answer_fallback_text(answer), blocks=full, response_type="ephemeral",
+            private(text=answer_fallback_text(answer), blocks=full, response_type="ephemeral",
                     replace_original=True)
             record_answer(deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None,
                           **record)
             return answer_id
 
         def send() -> tuple[str, str] | None:
-            return send_answer(deps.outbox, client, place, answer_id=answer_id, text=kit.answer_fallback_text(answer),
+            return send_answer(deps.outbox, client, place, answer_id=answer_id, text=answer_fallback_text(answer),
                                blocks=full, record=record, logger=deps.logger)
 
         if start_stream is not None and deps.settings.slack_stream and place.thread_ts:
-            footer = kit.answer_footer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes)
+            footer = answer_footer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes)
             sent = deliver_streamed(client, start_stream, place, answer=answer, footer=footer, full=full, deps=deps,
                                     send=send)
         else:
@@ -177,22 +179,22 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
         if moved is not None and channel != place.channel:
             _tell_moved(deps, moved, language)
         return answer_id
-    except Exception as exc:  # the Slack edge: whatever failed, the user hears back with a reference
+    except Exception as exc:  # noqa: BLE001 - the Slack edge: whatever failed, the user hears back with a reference
         _failed(deps, client, what=f"answering ({surface})", error=exc, place=place, language=language,
                 private=private)
         return None
 
 
 def _failed(deps: Deps, client: WebClient, *, what: str, error: Exception, place: Place, language: str,
-            private: Callable[..., Any] | None) -> None:
+            private: Callable[..., object] | None) -> None:
     """An apology with a reference: privately where the question was private."""
     if private is None:
         report_failure(deps.logger, client, what=what, error=error, place=place, language=language)
         return
     reference = report_failure(deps.logger, client, what=what, error=error, place=None, language=language)
     try:
-        private(text=t("apology", language, ref=reference), response_type="ephemeral", replace_original=True)
-    except Exception as exc:  # response_url gone: the log line is what remains
+        private(text=t("slack_apology", language, ref=reference), response_type="ephemeral", replace_original=True)
+    except Exception as exc:  # noqa: BLE001 - response_url gone: the log line is what remains
         deps.logger.error("could not tell the asker about %s [ref %s]: %s", what, reference, exc)
 
 
@@ -234,11 +236,11 @@ def record_answer(deps: Deps, **fields: Any) -> bool:
         return False
 
 
-def _tell_moved(deps: Deps, moved: Callable[[str], Any], language: str) -> None:
+def _tell_moved(deps: Deps, moved: Callable[[str], object], language: str) -> None:
     """The answer went to the user's DM: say so where they asked (a courtesy; the answer is out)."""
     try:
-        moved(t("posted_to_dm", language))
-    except Exception as exc:  # response_url expired or unreachable: the answer itself was delivered
+        moved(t("slack_posted_to_dm", language))
+    except Exception as exc:  # noqa: BLE001 - response_url expired or unreachable: the answer itself was delivered
         deps.logger.warning("could not say the answer moved to a DM: %s", exc)
 
 
@@ -250,8 +252,8 @@ def _thread_of(place: Place, channel: str, ts: str) -> str:
 
 def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, surface: str,
                    bot_user_id: str | None = None, lead_question: bool = False,
-                   moved: Callable[[str], Any] | None = None, profile: Profile | None = None,
-                   private: Callable[..., Any] | None = None) -> str | None:
+                   moved: Callable[[str], object] | None = None, profile: Profile | None = None,
+                   private: Callable[..., object] | None = None) -> str | None:
     """Recommendations for the situation in `text` (or for `profile`, as a form gave it), as cards in
     `place`, or privately through `private` (a `respond`, or an ephemeral poster). Returns the record id."""
     plain = plain_question(text, bot_user_id=bot_user_id)
@@ -264,18 +266,18 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
         situation = cut(plain, deps.max_input_chars)
         result = deps.matcher.match_profile(profile) if profile is not None else deps.matcher.match(situation.text)
         language = result.language
-        cards = kit.match_cards(result, catalog=deps.catalog, language=language)
+        cards = match_cards(result, catalog=deps.catalog, language=language)
         answer_id = new_answer_id()
         # A form's answers are summarised, not quoted back as if they were a question.
-        lead = (t("asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(situation.text, 300)))
+        lead = (t("slack_asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(situation.text, 300)))
                 if lead_question and place.user_id and profile is None else None)
         notes = list(result.notes)
         if situation.truncated:
-            notes.insert(0, t("input_cut", language, limit=deps.max_input_chars))
-        blocks = kit.match_blocks(cards, answer_id=answer_id, language=language,
-                                  summary=kit.profile_summary(result.profile, language), notes=notes, lead=lead,
+            notes.insert(0, t("slack_input_cut", language, limit=deps.max_input_chars))
+        blocks = match_blocks(cards, answer_id=answer_id, language=language,
+                                  summary=profile_summary(result.profile, language), notes=notes, lead=lead,
                                   share=private is not None)
-        fallback = kit.match_fallback_text(cards, language)
+        fallback = match_fallback_text(cards, language)
         record = {"surface": surface, "question": situation.text, "answer": fallback, "language": language,
                   "confident": bool(cards), "mode": "match", "citations": cards,
                   "user_id": place.user_id, "team_id": place.team_id}
@@ -294,7 +296,7 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
         if moved is not None and channel != place.channel:
             _tell_moved(deps, moved, language)
         return answer_id
-    except Exception as exc:  # the Slack edge
+    except Exception as exc:  # noqa: BLE001 - the Slack edge
         _failed(deps, client, what=f"matching ({surface})", error=exc, place=place, language=language,
                 private=private)
         return None

@@ -6,10 +6,11 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.slack import blocks as kit
 from bot.slack import guards
-from bot.slack.answering import match_and_post
+from bot.slack.answers.answering import match_and_post
+from bot.slack.blockkit import JSON, read_metadata
 from bot.slack.deps import Deps, Place
+from bot.slack.match.blocks import MatchForm, match_form_text, match_form_values, match_modal
 from retrieval.profile import Profile, extract_profile
 
 
@@ -18,10 +19,10 @@ def open_form(deps: Deps, client: WebClient, *, trigger_id: str, user: str, chan
     """The form, with where its results go sealed for `user` (a forged form cannot post into another
     person's thread)."""
     metadata = guards.seal({"c": channel, "t": thread_ts}, user=user, secret=guards.seal_key(deps.settings))
-    client.views_open(trigger_id=trigger_id, view=kit.match_modal(private_metadata=metadata, initial_text=initial_text))
+    client.views_open(trigger_id=trigger_id, view=match_modal(private_metadata=metadata, initial_text=initial_text))
 
 
-def form_profile(values: dict[str, Any]) -> Profile:
+def form_profile(values: MatchForm) -> Profile:
     """The form's choices as a profile, with whatever the free text adds to them."""
     free = extract_profile(values["free_text"]) if values["free_text"] else Profile()
 
@@ -40,22 +41,22 @@ def form_profile(values: dict[str, Any]) -> Profile:
     })
 
 
-def submit_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+def submit_form(deps: Deps, client: WebClient, body: JSON) -> None:
     """Results go where the form was opened from: in a channel, privately to the founder (their stage
     and needs are theirs to share, with 「チャンネルに共有」); in the DM, or from the App Home, to the DM."""
     view = body["view"]
     user = body["user"]["id"]
-    meta = guards.unseal(kit.read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
+    meta = guards.unseal(read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
     if meta is None:  # not the form we opened for this user: its channel and thread cannot be trusted
         guards.refuse_form(deps, client, what="match form", user=user)
         return
     team = (body.get("team") or {}).get("id")
-    values = kit.match_form_values(view["state"]["values"])
+    values = match_form_values(view["state"]["values"])
     channel = meta.get("c") or user
     place = Place(channel=channel, thread_ts=meta.get("t"), user_id=user, team_id=team)
     private = None
     if channel.startswith(("C", "G")):
-        def private(*, text: str, blocks: list[dict[str, Any]] | None = None, **_: Any) -> None:
+        def private(*, text: str, blocks: list[JSON] | None = None, **_: Any) -> None:
             client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks, thread_ts=meta.get("t"))
-    match_and_post(deps, client, text=kit.match_form_text(values), place=place, surface="match_form",
+    match_and_post(deps, client, text=match_form_text(values), place=place, surface="match_form",
                    profile=form_profile(values), private=private)

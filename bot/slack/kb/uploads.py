@@ -19,18 +19,22 @@ from urllib.parse import urlsplit
 import yaml
 from slack_sdk import WebClient
 
-from bot.slack import kbforms as forms
-from bot.slack.blocks import HANDOFF, button, section
+from bot.slack import blockkit, ids
+from bot.slack.blockkit import JSON, button, section
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, post, report_failure
-from bot.slack.kbflow import actor_for, announce_change, current_kb, editor_of, refresh_and_tell
-from bot.slack.messages import READ_FAILURE_JA, t
+from bot.slack.errors import SlackError
+from bot.slack.ids import HANDOFF
+from bot.slack.kb import documents
+from bot.slack.kb.documents import DocumentDetails
+from bot.slack.kb.flow import actor_for, announce_change, current_kb, editor_of, refresh_and_tell
 from bot.slack.text import escape_mrkdwn, shorten
 from knowledge.errors import KnowledgeError, NothingToChangeError, ReplaceNotConfirmedError
 from knowledge.extract import SUPPORTED_EXTENSIONS, DocumentReadError
 from knowledge.journal import Change
 from knowledge.loader import DOCUMENTS_DIR, DOCUMENTS_MANIFEST, Document
 from knowledge.schema import DocumentMeta
+from prompts.messages import MESSAGES, t
 from retrieval.chunking import document_chunks
 from retrieval.language import detect_language
 
@@ -41,7 +45,7 @@ _MIB = 1024 * 1024
 _CHUNK = 64 * 1024
 
 
-class DownloadError(Exception):
+class DownloadError(SlackError):
     """Slack did not hand over the file's bytes."""
 
 
@@ -49,11 +53,11 @@ def _extension(name: str) -> str:
     return PurePosixPath(name.replace("\\", "/")).suffix.lower()
 
 
-def readable(file: dict[str, Any]) -> bool:
+def readable(file: JSON) -> bool:
     return _extension(file_name(file)) in SUPPORTED_EXTENSIONS
 
 
-def file_name(file: dict[str, Any]) -> str:
+def file_name(file: JSON) -> str:
     return str(file.get("name") or file.get("title") or file.get("id") or "file")
 
 
@@ -62,7 +66,7 @@ def shown_name(name: str) -> str:
     return escape_mrkdwn(shorten(name, 120)).replace("`", "'")
 
 
-def is_upload(deps: Deps, event: dict[str, Any]) -> bool:
+def is_upload(deps: Deps, event: JSON) -> bool:
     """A message that adds documents: any file in a DM with the bot; in the supporters' channel, a
     readable file posted at the top level (files shared in a consultation's thread are conversation)."""
     files = event.get("files") or []
@@ -75,12 +79,12 @@ def is_upload(deps: Deps, event: dict[str, Any]) -> bool:
         any(readable(f) for f in files)
 
 
-def file_offer_blocks(language: str) -> list[dict[str, Any]]:
-    return [section(t("file_offer", language)),
-            {"type": "actions", "elements": [button(t("handoff", language), HANDOFF, "", style="primary")]}]
+def file_offer_blocks(language: str) -> list[JSON]:
+    return [section(t("slack_file_offer", language)),
+            {"type": "actions", "elements": [button(t("slack_handoff", language), HANDOFF, "", style="primary")]}]
 
 
-def handle(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
+def handle(deps: Deps, client: WebClient, event: JSON) -> None:
     user = str(event.get("user") or "")
     channel = str(event["channel"])
     place = Place(channel=channel, thread_ts=event.get("thread_ts") or event.get("ts"), user_id=user)
@@ -91,17 +95,17 @@ def handle(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
     try:
         if in_dm and not deps.is_staff(user):
             # A founder's file (「この資料を見てもらえますか？」): the bot cannot read it for them, a person can.
-            post(client, place, text=t("file_offer", language), blocks=file_offer_blocks(language), logger=deps.logger)
+            post(client, place, text=t("slack_file_offer", language), blocks=file_offer_blocks(language), logger=deps.logger)
             return
         if deps.editor is None:
             if in_dm:
-                post(client, place, text=t("kb_unavailable", language), logger=deps.logger)
+                post(client, place, text=t("slack_kb_unavailable", language), logger=deps.logger)
             return
         if not deps.check_staff(user, attempted=f"upload {names} in {channel}"):
             if in_dm:
-                post(client, place, text=t("kb_upload_refused", language), logger=deps.logger)
+                post(client, place, text=t("slack_kb_upload_refused", language), logger=deps.logger)
             else:
-                ephemeral(client, channel=channel, user=user, text=t("kb_upload_refused", language),
+                ephemeral(client, channel=channel, user=user, text=t("slack_kb_upload_refused", language),
                           thread_ts=event.get("thread_ts"), logger=deps.logger)
             return
         if not in_dm:
@@ -109,7 +113,7 @@ def handle(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
         for file in files[:MAX_FILES_PER_MESSAGE]:
             add_file(deps, client, file, user=user, place=place, language=language)
         if len(files) > MAX_FILES_PER_MESSAGE:
-            post(client, place, text=t("kb_upload_too_many", language, limit=MAX_FILES_PER_MESSAGE),
+            post(client, place, text=t("slack_kb_upload_too_many", language, limit=MAX_FILES_PER_MESSAGE),
                  logger=deps.logger)
     except Exception as exc:  # noqa: BLE001 - the Slack edge
         report_failure(deps.logger, client, what="adding an uploaded document", error=exc, place=place,
@@ -117,12 +121,13 @@ def handle(deps: Deps, client: WebClient, event: dict[str, Any]) -> None:
 
 
 def _unreadable_text(name: str, *, reason: str, detail: str, language: str) -> str:
-    why = READ_FAILURE_JA.get(reason, "") if language == "ja" else ""
-    return t("kb_upload_unreadable", language, name=shown_name(name), why=why,
+    key = f"slack_read_failure_{reason}"
+    why = t(key, language) if key in MESSAGES else ""
+    return t("slack_kb_upload_unreadable", language, name=shown_name(name), why=why,
              detail=escape_mrkdwn(shorten(detail, 500)))
 
 
-def add_file(deps: Deps, client: WebClient, file: dict[str, Any], *, user: str, place: Place,
+def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Place,
              language: str, replace: str | None = None) -> None:
     """One uploaded file: checked, downloaded, added, announced in the thread, then made searchable.
     `replace`: the id of the document whose text staff confirmed this file replaces."""
@@ -144,7 +149,7 @@ def add_file(deps: Deps, client: WebClient, file: dict[str, Any], *, user: str, 
             detail=f"{name}: {_extension(name) or 'files without an extension'} not supported; upload one of "
                    f"{supported}."))
         return
-    channel, ts = post(client, place, text=t("kb_upload_working", language, name=shown_name(name)),
+    channel, ts = post(client, place, text=t("slack_kb_upload_working", language, name=shown_name(name)),
                        logger=deps.logger)
     try:
         data = download(str(file.get("url_private_download")), token=str(client.token or ""),
@@ -161,37 +166,37 @@ def add_file(deps: Deps, client: WebClient, file: dict[str, Any], *, user: str, 
                                                                          language=language))
         return
     except NothingToChangeError:
-        client.chat_update(channel=channel, ts=ts, text=t("kb_upload_same", language, name=shown_name(name)))
+        client.chat_update(channel=channel, ts=ts, text=t("slack_kb_upload_same", language, name=shown_name(name)))
         return
     except ReplaceNotConfirmedError as exc:  # a name that happens to be a document's id: ask, never replace
-        text = t("kb_upload_replace_ask", language, name=shown_name(name), doc_id=exc.doc_id,
+        text = t("slack_kb_upload_replace_ask", language, name=shown_name(name), doc_id=exc.doc_id,
                  title=escape_mrkdwn(shorten(exc.title, 120)))
         value = json.dumps({"d": exc.doc_id, "s": file.get("id")}, ensure_ascii=False)
-        client.chat_update(channel=channel, ts=ts, text=text, blocks=[forms.section(text), {
-            "type": "actions", "block_id": "kk_kb_replace", "elements": [
-                forms.button("置き換える" if language == "ja" else "Replace it", forms.DOCUMENT_REPLACE, value)]}])
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=[blockkit.section(text), blockkit.actions(
+            [blockkit.button(t("slack_kb_replace_button", language), ids.KB_DOCUMENT_REPLACE, value)],
+            block_id="kk_kb_replace")])
         return
     except KnowledgeError as exc:
-        client.chat_update(channel=channel, ts=ts, text=t("kb_failed", language, error=escape_mrkdwn(str(exc))))
+        client.chat_update(channel=channel, ts=ts, text=t("slack_kb_failed", language, error=escape_mrkdwn(str(exc))))
         return
     meta, passages = added_document(change, chunk_chars=deps.settings.chunk_chars)
     title = meta.title if meta else name
     doc_id = meta.id if meta else change.records[0]
-    text = t("kb_upload_added", language, title=escape_mrkdwn(shorten(title, 120)), change=change.id, doc_id=doc_id,
+    text = t("slack_kb_upload_added", language, title=escape_mrkdwn(shorten(title, 120)), change=change.id, doc_id=doc_id,
              passages=passages)
     if change.warnings:
-        text += "\n" + "\n".join(t("kb_upload_warning", language, warning=escape_mrkdwn(w)) for w in change.warnings)
+        text += "\n" + "\n".join(t("slack_kb_upload_warning", language, warning=escape_mrkdwn(w)) for w in change.warnings)
     value = json.dumps({"d": doc_id, "s": file.get("id"), "n": name[:300]}, ensure_ascii=False)
 
-    def render(note: str) -> tuple[str, list[dict[str, Any]]]:
+    def render(note: str) -> tuple[str, list[JSON]]:
         return f"{text}\n{note}", [
-            forms.section(text),
-            {"type": "actions", "block_id": "kk_kb_document", "elements": [
-                forms.button("詳細を編集" if language == "ja" else "Edit details", forms.DOCUMENT_EDIT, value)]},
-            forms.context(note),
+            blockkit.section(text),
+            blockkit.actions([blockkit.button(t("slack_kb_document_edit_button", language), ids.KB_DOCUMENT_EDIT, value)],
+                             block_id="kk_kb_document"),
+            blockkit.context(note),
         ]
 
-    first_text, first_blocks = render(t("kb_refreshing", language))
+    first_text, first_blocks = render(t("slack_kb_refreshing", language))
     client.chat_update(channel=channel, ts=ts, text=first_text, blocks=first_blocks)
     refresh_and_tell(deps, client, channel=channel, ts=ts, render=render, language=language)
 
@@ -272,7 +277,7 @@ def download(url: str, *, token: str, max_bytes: int, api_url: str,
 # --- the document details form --------------------------------------------------------------------
 
 
-def confirm_replace(deps: Deps, client: WebClient, body: dict[str, Any], *, value: str, user: str) -> None:
+def confirm_replace(deps: Deps, client: WebClient, body: JSON, *, value: str, user: str) -> None:
     """「置き換える」 under an upload whose name matched a document's id: the file, fetched again, replaces
     that document's text (the caller checked that `user` is staff)."""
     try:
@@ -300,24 +305,24 @@ def open_document_form(deps: Deps, client: WebClient, *, trigger_id: str | None,
     if document is None:
         raise ValueError(f"no document {target.get('d')!r} (it may have been reverted)")
     meta = document.meta
-    client.views_open(trigger_id=trigger_id, view=forms.document_modal(
+    client.views_open(trigger_id=trigger_id, view=documents.document_modal(
         file=meta.file, title=meta.title, ministry=meta.ministry.value, date=meta.date,
         description=meta.description_ja, doc_id=meta.id,
         origin={"s": target.get("s"), "n": target.get("n") or meta.original or meta.file}))
 
 
-def save_document_details(deps: Deps, client: WebClient, *, user: str, meta: dict[str, Any],
-                          values: dict[str, Any]) -> None:
+def save_document_details(deps: Deps, client: WebClient, *, user: str, meta: JSON,
+                          values: DocumentDetails) -> None:
     """After the details form closes: the manifest entry changes, the extracted text stays."""
     place = Place(channel=user, user_id=user)
     language = "ja"
     try:
         change = editor_of(deps).update_document_details(str(meta.get("d")), actor=actor_for(user), **values)
     except NothingToChangeError:
-        post(client, place, text=t("kb_nothing", language, error=shown_name(str(meta.get("d")))), logger=deps.logger)
+        post(client, place, text=t("slack_kb_nothing", language, error=shown_name(str(meta.get("d")))), logger=deps.logger)
         return
     except KnowledgeError as exc:
-        post(client, place, text=t("kb_failed", language, error=escape_mrkdwn(str(exc))), logger=deps.logger)
+        post(client, place, text=t("slack_kb_failed", language, error=escape_mrkdwn(str(exc))), logger=deps.logger)
         return
     except Exception as exc:  # noqa: BLE001 - the Slack edge
         report_failure(deps.logger, client, what="saving document details", error=exc, place=place)

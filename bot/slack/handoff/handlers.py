@@ -3,51 +3,33 @@ supporters' channel, taking and resolving it, and telling the asker in their thr
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from typing import Any
 
 from pydantic import ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import blocks as kit
 from bot.slack import guards
-from bot.slack.answering import plain_question, thread_messages
+from bot.slack.answers.answering import plain_question, thread_messages
+from bot.slack.blockkit import JSON, read_metadata
 from bot.slack.deps import Deps, Place
-from bot.slack.edge import ephemeral, new_reference, post, report_failure, slack_error
-from bot.slack.kbflow import with_freshness
-from bot.slack.messages import t
+from bot.slack.edge import ephemeral, new_reference, not_saved, origin_of, post, report_failure, slack_error
+from bot.slack.errors import SlackError
+from bot.slack.handoff.blocks import (
+    consultation_card,
+    consultation_fallback_text,
+    handoff_form_values,
+    handoff_modal,
+    thread_summary,
+)
+from bot.slack.home import publish_home
+from bot.slack.match.blocks import profile_summary
 from bot.store import Consultation, StoreUnavailableError
+from prompts.messages import t
 from retrieval.profile import Profile, extract_profile
 
 
-def origin_of(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(channel, thread) of the message a button was clicked on; (None, None) on the App Home."""
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    message = body.get("message") or {}
-    thread_ts = message.get("thread_ts") or message.get("ts") or (body.get("container") or {}).get("message_ts")
-    return channel, thread_ts
-
-
-def not_saved(deps: Deps, client: WebClient, *, what: str, error: Exception, user: str, channel: str | None,
-              thread_ts: str | None = None, language: str = "ja") -> str:
-    """A click or form the database could not record: logged with a reference, and the user is
-    asked to try again (ephemeral where they clicked; by DM from the App Home)."""
-    reference = new_reference()
-    deps.logger.error("%s could not be saved [ref %s]: %s", what, reference, error)
-    text = t("not_saved", language, ref=reference)
-    if channel:
-        ephemeral(client, channel=channel, user=user, text=text, thread_ts=thread_ts, logger=deps.logger)
-    else:
-        try:
-            post(client, Place(channel=user, user_id=user), text=text, logger=deps.logger)
-        except SlackApiError as exc:
-            deps.logger.error("could not tell %s [ref %s]: %s", user, reference, slack_error(exc))
-    return reference
-
-
-def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+def open_form(deps: Deps, client: WebClient, body: JSON) -> None:
     """「相談員につなぐ」: the short form (topic, urgency, consent to share the thread)."""
     user = body["user"]["id"]
     answer_id = body["actions"][0].get("value") or ""
@@ -59,26 +41,26 @@ def open_form(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
         record = None
     language = record.language if record else "ja"
     if not deps.settings.supporters_channel:
-        ephemeral(client, channel=channel, user=user, text=t("handoff_unavailable", language), thread_ts=thread_ts,
+        ephemeral(client, channel=channel, user=user, text=t("slack_handoff_unavailable", language), thread_ts=thread_ts,
                   logger=deps.logger)
         return
     metadata = guards.seal({"a": record.id if record else "", "c": (record.channel_id if record else None) or channel,
                             "t": (record.thread_ts if record else None) or thread_ts, "l": language},
                            user=user, secret=guards.seal_key(deps.settings))
     client.views_open(trigger_id=body["trigger_id"],
-                      view=kit.handoff_modal(private_metadata=metadata, language=language,
+                      view=handoff_modal(private_metadata=metadata, language=language,
                                              topic=record.question if record else ""))
 
 
-def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user_id: str | None) -> None:
+def submit_form(deps: Deps, client: WebClient, body: JSON, *, bot_user_id: str | None) -> None:
     """After the form is acknowledged: record the consultation, post its card, tell the asker."""
     view = body["view"]
     user = body["user"]["id"]
-    meta = guards.unseal(kit.read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
+    meta = guards.unseal(read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
     if meta is None:  # not the form we opened for this user: its answer and thread cannot be trusted
         guards.refuse_form(deps, client, what="hand-off form", user=user)
         return
-    values = kit.handoff_form_values(view["state"]["values"])
+    values = handoff_form_values(view["state"]["values"])
     team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
     language = meta.get("l") or "ja"
     place = Place(channel=meta.get("c") or user, thread_ts=meta.get("t"), user_id=user, team_id=team)
@@ -87,7 +69,7 @@ def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user
         summary, profile, permalink = "", None, None
         if values["consent"]:
             messages = thread_messages(client, place, deps=deps)
-            summary = kit.thread_summary(messages, bot_user_id=bot_user_id, asker=user,
+            summary = thread_summary(messages, bot_user_id=bot_user_id, asker=user,
                                          skip=[values["topic"], record.question if record else ""])
             said = [plain_question(str(m.get("text") or ""), bot_user_id=bot_user_id) for m in messages
                     if not m.get("bot_id") and m.get("user") != bot_user_id]
@@ -100,17 +82,19 @@ def submit_form(deps: Deps, client: WebClient, body: dict[str, Any], *, bot_user
             answer_id=record.id if record else None, asker_channel_id=place.channel, asker_thread_ts=place.thread_ts,
             team_id=team, language=language, thread_permalink=permalink)
         card = card_blocks(deps, consultation)
+        if not deps.settings.supporters_channel:
+            raise SlackError("no supporters' channel is configured (KAKEHASHI_SUPPORTERS_CHANNEL)")
         response = client.chat_postMessage(channel=deps.settings.supporters_channel, blocks=card,
-                                           text=kit.consultation_fallback_text(consultation), unfurl_links=False)
+                                           text=consultation_fallback_text(consultation), unfurl_links=False)
         try:
             deps.store.set_card(consultation.id, channel_id=str(response["channel"]), ts=str(response["ts"]))
         except StoreUnavailableError as exc:  # saved and posted; only later card refreshes will miss it
             deps.logger.error("card of %s not linked [ref %s]: %s", consultation.ref, new_reference(), exc)
-        post(client, place, text=t("handoff_done", language, ref=consultation.ref), logger=deps.logger)
+        post(client, place, text=t("slack_handoff_done", language, ref=consultation.ref), logger=deps.logger)
     except StoreUnavailableError as exc:
         not_saved(deps, client, what="hand-off", error=exc, user=user, channel=place.channel,
                   thread_ts=place.thread_ts, language=language)
-    except Exception as exc:  # the Slack edge
+    except Exception as exc:  # noqa: BLE001 - the Slack edge
         report_failure(deps.logger, client, what="hand-off", error=exc, place=place, language=language)
 
 
@@ -124,16 +108,16 @@ def _permalink(deps: Deps, client: WebClient, place: Place) -> str | None:
         return None
 
 
-def card_blocks(deps: Deps, consultation: Consultation) -> list[dict[str, Any]]:
+def card_blocks(deps: Deps, consultation: Consultation) -> list[JSON]:
     answer = deps.store.get_answer(consultation.answer_id) if consultation.answer_id else None
     profile_text = ""
     if consultation.consent_to_share and consultation.profile_json:
         try:
             profile = Profile.model_validate(json.loads(consultation.profile_json))
-            profile_text = kit.profile_summary(profile, consultation.language)
+            profile_text = profile_summary(profile, consultation.language)
         except (ValidationError, json.JSONDecodeError) as exc:
             deps.logger.warning("stored profile of %s is unreadable: %s", consultation.ref, exc)
-    return kit.consultation_card(consultation, answer=answer, profile_text=profile_text,
+    return consultation_card(consultation, answer=answer, profile_text=profile_text,
                                  permalink=consultation.thread_permalink)
 
 
@@ -141,7 +125,7 @@ def _refresh_card(deps: Deps, client: WebClient, consultation: Consultation) -> 
     if not (consultation.card_channel_id and consultation.card_ts):
         return
     client.chat_update(channel=consultation.card_channel_id, ts=consultation.card_ts,
-                       text=kit.consultation_fallback_text(consultation), blocks=card_blocks(deps, consultation))
+                       text=consultation_fallback_text(consultation), blocks=card_blocks(deps, consultation))
 
 
 def _tell_asker(deps: Deps, client: WebClient, consultation: Consultation, text: str) -> None:
@@ -154,13 +138,13 @@ def _tell_asker(deps: Deps, client: WebClient, consultation: Consultation, text:
                           new_reference(), slack_error(exc))
 
 
-def change_state(deps: Deps, client: WebClient, body: dict[str, Any], *, action: str) -> None:
+def change_state(deps: Deps, client: WebClient, body: JSON, *, action: str) -> None:
     """A supporter clicked 担当する (take) or 対応済みにする (resolve), on the card or the App Home."""
     user = body["user"]["id"]
     channel, thread_ts = origin_of(body)
     if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.supporters_channel)
             and deps.check_supporter(user, attempted=f"consultation {action}")):
-        ephemeral(client, channel=channel, user=user, text=t("not_a_supporter", "ja"), logger=deps.logger)
+        ephemeral(client, channel=channel, user=user, text=t("slack_not_a_supporter", "ja"), logger=deps.logger)
         return
     try:
         consultation_id = int(body["actions"][0]["value"])
@@ -169,12 +153,12 @@ def change_state(deps: Deps, client: WebClient, body: dict[str, Any], *, action:
         else:
             consultation, changed = deps.store.resolve(consultation_id, supporter=user)
         if not changed:
-            note = (t("already_resolved", "ja") if consultation.status == "resolved"
-                    else t("already_taken", "ja", supporter=consultation.assignee_user_id))
+            note = (t("slack_already_resolved", "ja") if consultation.status == "resolved"
+                    else t("slack_already_taken", "ja", supporter=consultation.assignee_user_id))
             ephemeral(client, channel=channel, user=user, text=note, logger=deps.logger)
         else:
             _refresh_card(deps, client, consultation)
-            key = "handoff_taken" if action == "take" else "handoff_resolved"
+            key = "slack_handoff_taken" if action == "take" else "slack_handoff_resolved"
             _tell_asker(deps, client, consultation, t(key, consultation.language, ref=consultation.ref,
                                                       supporter=user))
         if (body.get("view") or {}).get("type") == "home":
@@ -182,21 +166,6 @@ def change_state(deps: Deps, client: WebClient, body: dict[str, Any], *, action:
     except StoreUnavailableError as exc:
         not_saved(deps, client, what=f"consultation {action}", error=exc, user=user, channel=channel,
                   thread_ts=thread_ts)
-    except Exception as exc:  # the Slack edge
+    except Exception as exc:  # noqa: BLE001 - the Slack edge
         place = Place(channel=channel, thread_ts=thread_ts, user_id=user) if channel else Place(channel=user)
         report_failure(deps.logger, client, what=f"consultation {action}", error=exc, place=place)
-
-
-def publish_home(deps: Deps, client: WebClient, user_id: str) -> None:
-    staff = deps.is_staff(user_id)
-    consultations, counts, month = [], None, ""
-    if staff:
-        consultations = deps.store.consultations(statuses=("open", "taken"))
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        counts = deps.store.consultation_counts(since=start)
-        month = f"{start:%Y年%m月}"
-    view = kit.home_view(is_staff=staff, consultations=consultations, counts=counts, month_label=month)
-    if staff:
-        view = with_freshness(deps, view)  # the knowledge editor's part of the App Home
-    client.views_publish(user_id=user_id, view=view)

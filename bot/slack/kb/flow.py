@@ -9,22 +9,22 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.blockkit import JSON, MAX_VIEW_BLOCKS
 from bot.slack.deps import Deps
 from bot.slack.edge import log_failure, slack_error
-from bot.slack.kbforms import MAX_VIEW_BLOCKS, change_done_text, home_freshness_blocks
-from bot.slack.messages import t
+from bot.slack.kb.blocks import change_done_text, home_freshness_blocks
 from knowledge.editor import KnowledgeEditor
 from knowledge.errors import ConflictError, KnowledgeError, RecordError
 from knowledge.freshness import stale_records
 from knowledge.journal import Actor, Change
 from knowledge.loader import KnowledgeBase
+from prompts.messages import t
 
-Blocks = list[dict[str, Any]]
+Blocks = list[JSON]
 
 
 def actor_for(user_id: str) -> Actor:
@@ -54,11 +54,11 @@ def problems_of(error: RecordError) -> list[tuple[str, int | None, str]]:
 def conflict_text(error: ConflictError, language: str) -> str:
     change = error.change
     if change is None:
-        return t("kb_conflict_unknown", language)
+        return t("slack_kb_conflict_unknown", language)
     who = change.actor.name or change.actor.id
     who = (f"{who} さん" if language == "ja" else who) if change.actor.via == "slack" else who
     when = f"{change.at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
-    return t("kb_conflict", language, who=who, change=change.id, when=when)
+    return t("slack_kb_conflict", language, who=who, change=change.id, when=when)
 
 
 def refresh_and_tell(deps: Deps, client: WebClient, *, channel: str, ts: str,
@@ -67,17 +67,17 @@ def refresh_and_tell(deps: Deps, client: WebClient, *, channel: str, ts: str,
     `render(note)`, the note saying whether and how fast the change became searchable."""
     started = time.perf_counter()
     if deps.live is None:
-        note = t("kb_not_live", language)
+        note = t("slack_kb_not_live", language)
     else:
         try:
             deps.live.refresh()
-            note = t("kb_searchable", language, seconds=time.perf_counter() - started)
-        except Exception as exc:  # the change is saved; the next question retries the refresh
+            note = t("slack_kb_searchable", language, seconds=time.perf_counter() - started)
+        except Exception as exc:  # noqa: BLE001 - the change is saved; the next question retries the refresh
             reference = log_failure(deps.logger, what="refreshing the knowledge after a change", error=exc)
-            note = t("kb_refresh_failed", language, ref=reference)
+            note = t("slack_kb_refresh_failed", language, ref=reference)
     text, blocks = render(note)
     try:
-        kwargs: dict[str, Any] = {"blocks": blocks} if blocks is not None else {}
+        kwargs: JSON = {"blocks": blocks} if blocks is not None else {}
         client.chat_update(channel=channel, ts=ts, text=text, **kwargs)
     except SlackApiError as exc:
         deps.logger.warning("could not update the confirmation %s/%s: %s", channel, ts, slack_error(exc))
@@ -88,7 +88,7 @@ def announce_change(deps: Deps, client: WebClient, *, user: str, change: Change,
     """Post the confirmation (change id and summary) to the staff member's DM, or to `channel`, then
     refresh and update it with when it became searchable."""
     where = channel or user
-    first = change_done_text(change, searchable=t("kb_refreshing", language), language=language)
+    first = change_done_text(change, searchable=t("slack_kb_refreshing", language), language=language)
     try:
         response = client.chat_postMessage(channel=where, thread_ts=thread_ts, text=first, unfurl_links=False,
                                            unfurl_media=False)
@@ -104,7 +104,7 @@ def announce_change(deps: Deps, client: WebClient, *, user: str, change: Change,
                      render=lambda note: (change_done_text(change, searchable=note, language=language), None))
 
 
-def with_freshness(deps: Deps, view: dict[str, Any]) -> dict[str, Any]:
+def with_freshness(deps: Deps, view: JSON) -> JSON:
     """A staff member's App Home with the knowledge freshness section (stale records, oldest first),
     kept within the 100 blocks a view may hold. Without an editor the view is returned as it is."""
     if deps.editor is None:

@@ -1,0 +1,1 @@
+"""Feedback: 👍 / 👎 under an answer and the form asking what was wrong."""

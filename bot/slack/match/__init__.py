@@ -1,0 +1,1 @@
+"""Matchmaking: the form, and the recommendation cards."""
