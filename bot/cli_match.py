@@ -1,6 +1,6 @@
 """`kakehashi match`, and the matchmaking part of `kakehashi eval`.
 
-bot/cli.py wires these in: `register(sub)` adds the subcommand, and `cmd_eval` calls
+bot/cli.py wires these in: `register(sub)` adds the subcommand, and `cmd_eval` (bot/cli_eval.py) calls
 `eval_match(...)`.
 """
 

@@ -10,6 +10,7 @@ them: opened, taken, resolved, with times.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -46,6 +47,8 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from core.errors import KakehashiError
+
 CONSULTATION_STATUSES = ("open", "taken", "resolved")
 # Seconds to wait for a PostgreSQL connection: the dedupe middleware asks the database before
 # Slack's 3-second acknowledgement, so a server that does not answer must fail fast.
@@ -55,7 +58,7 @@ T = TypeVar("T")
 log = logging.getLogger("kakehashi.store")
 
 
-class StoreError(Exception):
+class StoreError(KakehashiError):
     """The desk database cannot be opened or written."""
 
 
@@ -303,10 +306,8 @@ class DeskStore:
                 session.rollback()
                 raise StoreConflictError(f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
             except SQLAlchemyError as exc:
-                try:
+                with contextlib.suppress(SQLAlchemyError):  # the connection may be gone; the original error matters
                     session.rollback()
-                except SQLAlchemyError:
-                    pass  # the connection is already gone; the original error is what matters
                 kind = StoreUnavailableError if _unavailable(exc) else StoreError
                 raise kind(f"desk database {parsed_safe(self.url)}: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc

@@ -50,6 +50,7 @@ from retrieval.index import SearchIndex
 from retrieval.language import Language, detect_language
 from retrieval.profile import Destination, Profile, ProfileVocabulary, extract_profile, label
 from retrieval.relevance import RelevanceFloor, asks_only_non_rd
+from retrieval.tokenize import char_bigrams
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,10 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Citation:
+class SourceQuote:
+    """What a recommendation's reason cites: a record's source quote (answers cite indexed passages
+    instead, as retrieval.cite.Citation)."""
+
     source: str  # the document as a reader knows it: its title and date (never a file name)
     text: str  # the passage as quoted in the record
     document: str = ""  # the seed file, for staff and tests; never shown to founders
@@ -96,7 +100,7 @@ class Recommendation:
     name: str
     score: float
     reasons: list[str]
-    citations: list[Citation]
+    citations: list[SourceQuote]
     name_en: str | None = None
     # For a compact card: one reason line without citation markers, and the fit in words (never the score).
     summary: str = ""
@@ -317,18 +321,13 @@ def _basis_wanted(profile: Profile) -> dict[str, set[str]]:
 
 # --- evidence -----------------------------------------------------------------------------------
 
-def _bigrams(text: str) -> set[str]:
-    s = squash(text)
-    return {s[i : i + 2] for i in range(len(s) - 1)}
-
-
 class _Reasons:
     """Reasons for one recommendation, each ending in the numbers of the passages that support it."""
 
     def __init__(self, titles: dict[str, str]) -> None:
         self._titles = titles
         self.reasons: list[str] = []
-        self.citations: list[Citation] = []
+        self.citations: list[SourceQuote] = []
 
     def add(self, text: str, sources: Sequence[Source]) -> None:
         if not sources:
@@ -337,7 +336,7 @@ class _Reasons:
         for source in sources:
             # Founders see the deck's title and date; the file name stays with staff.
             title = self._titles.get(source.document, "")
-            citation = Citation(source=title, text=source.quote, document=source.document)
+            citation = SourceQuote(source=title, text=source.quote, document=source.document)
             if citation not in self.citations:
                 self.citations.append(citation)
             number = self.citations.index(citation) + 1
@@ -364,8 +363,9 @@ def _pick(sources: Sequence[Source], terms: Iterable[str], fallback: str = "") -
             best, best_score = source, score
     if best_score or not fallback:
         return best
-    target = _bigrams(fallback)
-    return max(sources, key=lambda s: len(_bigrams(s.quote) & target) / (len(_bigrams(s.quote)) or 1) ** 0.5)
+    target = char_bigrams(nfkc(fallback))
+    return max(sources, key=lambda s: len(char_bigrams(nfkc(s.quote)) & target)
+               / (len(char_bigrams(nfkc(s.quote))) or 1) ** 0.5)
 
 
 @dataclass

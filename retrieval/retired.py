@@ -4,12 +4,15 @@ retired instead, next to whatever the search found."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import fold
 from knowledge.schema import CDMO, VC, Program
-from retrieval.answer import Answer
+from retrieval.answer import Answer, Answerer, Turn
+from retrieval.index import Filters
+from retrieval.match import Matcher
 
 Record = Program | VC | CDMO
 
@@ -64,3 +67,10 @@ def with_retired_notes(answer: Answer, kb: KnowledgeBase) -> Answer:
     notes = [RETIRED_NOTE[language].format(name=record.title, kind=KIND_LABEL[record.kind][language],
                                            as_of=record.as_of.isoformat()) for record in named]
     return replace(answer, answer="\n".join([*notes, answer.answer]), notes=[*answer.notes, *notes])
+
+
+def ask(answerer: Answerer, question: str, *, kb: KnowledgeBase, filters: Filters | None = None,
+        history: Sequence[Turn] = (), matcher: Matcher | None = None) -> Answer:
+    """What a person asking gets: the answer from `kb`, with a note for each retired record it names."""
+    answer = answerer.ask(question, filters=filters, history=history, kb=kb, matcher=matcher)
+    return with_retired_notes(answer, kb)

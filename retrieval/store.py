@@ -52,7 +52,7 @@ class VectorStore(ABC):
     def reset(self) -> None:
         """Drop the collection."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing to let go of
         """Let go of the store's client (its files may be gone); the store is not used afterwards."""
 
     @contextmanager
