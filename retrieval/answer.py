@@ -30,6 +30,7 @@ from knowledge.loader import KnowledgeBase
 from knowledge.normalize import fold_name, nfkc, squash
 from knowledge.schema import CDMO, VC, BudgetKind, Program
 from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
+from prompts.messages import t
 from retrieval import compose as words
 from retrieval.cite import Citation, Citations
 from retrieval.curated import CuratedAnswers
@@ -103,15 +104,6 @@ class Answer:
             "cited": list(self.cited),
         }
 
-
-LLM_FALLBACK_NOTE = {
-    "ja": "（言語モデルが応答しなかったため、資料からの抜粋でお答えします）",
-    "en": "(The language model did not respond, so this answer quotes the sources directly.)",
-}
-TRUNCATED_NOTE = {
-    "ja": f"（質問が長いため、最初の{MAX_QUESTION_CHARS}文字で検索しました）",
-    "en": f"(Your question was long; I searched with its first {MAX_QUESTION_CHARS} characters.)",
-}
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
@@ -195,7 +187,7 @@ class Answerer:
         language = detect_language(query)
         if len(query) > MAX_QUESTION_CHARS:
             query = query[:MAX_QUESTION_CHARS]
-            notes.append(TRUNCATED_NOTE[language])
+            notes.append(t("answer_truncated_note", language, max_chars=MAX_QUESTION_CHARS))
         catalog = self._catalog(kb)
         u = understand(query, catalog=catalog, history=history)
         u.said = frozenset(_plain(line) for turn in history for line in turn.answer.splitlines() if line.strip())
@@ -219,7 +211,7 @@ class Answerer:
                 mode = "llm"
             except LLMError as exc:
                 log.warning("falling back to the composed answer: %s", exc)
-                notes.append(LLM_FALLBACK_NOTE[language])
+                notes.append(t("answer_llm_fallback_note", language))
         if notes:
             text = "\n".join([*notes, text])
         cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text) if int(n) <= len(citations.items)})
@@ -274,14 +266,14 @@ class Answerer:
         lang = u.language
         draft = _Draft()
         if u.intent == "thanks":
-            draft.add(words.phrase(lang, "thanks"))
+            draft.add(t("answer_thanks", lang))
             draft.confident = True
             return draft
         if u.intent == "clarify":
-            draft.add(words.phrase(lang, "clarify"))
+            draft.add(t("answer_clarify", lang))
             examples = self._likely_programs(u, hits, kb)
             if examples:
-                draft.add(words.phrase(lang, "clarify_examples", names=words.join(examples, lang)))
+                draft.add(t("answer_clarify_examples", lang, names=words.join(examples, lang)))
             return draft
         if u.intent == "fit":
             self._fit(u, hits, citations, kb, matcher, draft)
@@ -294,7 +286,7 @@ class Answerer:
         else:
             self._fact(u, hits, citations, vector, draft)
         if not draft.confident and not draft.referred:
-            draft.add(words.phrase(lang, "supporter"))
+            draft.add(t("answer_supporter", lang))
         self._not_again(draft, history, lang)
         return draft
 
@@ -305,12 +297,12 @@ class Answerer:
             return
         given = {_plain(line) for turn in history for line in turn.answer.splitlines() if line.strip()}
         if _plain(draft.lines[0]) in given:
-            draft.lines = [words.phrase(language, "repeat")]
+            draft.lines = [t("answer_repeat", language)]
             draft.confident = False
             return
         # What is known, or a quote, already said in the thread is not said again.
         draft.lines = [draft.lines[0], *(line for line in draft.lines[1:] if _plain(line) not in given
-                                         or line == words.phrase(language, "supporter"))]
+                                         or line == t("answer_supporter", language))]
 
     # --- facts --------------------------------------------------------------------------------
 
@@ -321,7 +313,7 @@ class Answerer:
         if entity is None:
             unknown = self._unknown_name(u)
             if unknown:
-                draft.add(words.phrase(lang, "unknown_thing", name=unknown))
+                draft.add(t("answer_unknown_thing", lang, name=unknown))
                 u.intent = "out_of_scope"
                 return
         # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
@@ -353,13 +345,13 @@ class Answerer:
             first = chosen[0]
             n = citations.cite_id(first.chunk_id)
             if lang == "ja":
-                draft.add(words.phrase(lang, "quoted" if name else "quoted_plain", name=name, quote=first.text)
+                draft.add(t("answer_quoted" if name else "answer_quoted_plain", lang, name=name, quote=first.text)
                           + f" [{n}]")
             else:
                 # Figures worded in English where the signal is a figure (an amount, a year), not a bare digit.
                 figures = words.english_values(first.text, _SIGNALS.get(u.attribute or "")) if u.attribute in (
                     "amount", "date", "period", "rate") else []
-                lead = words.phrase(lang, "quoted" if name else "quoted_plain", name=name)
+                lead = t("answer_quoted_lead" if name else "answer_quoted_plain_lead", lang, name=name)
                 if figures:
                     lead = lead.rstrip(":") + f" ({words.join(figures, lang)}):"
                 draft.add(lead)
@@ -370,17 +362,17 @@ class Answerer:
                             for s in [first, *rest[1 if lang == "en" else 0:]]]
             return
         what = self._attribute_words(u)
-        draft.add(words.phrase(lang, "not_stated", name=name, what=what) if name
-                  else words.phrase(lang, "not_stated_plain"))
+        draft.add(t("answer_not_stated", lang, name=name, what=what) if name
+                  else t("answer_not_stated_plain", lang))
         u.intent = "out_of_scope" if u.intent == "fact" else u.intent
         known = self._known(entity, lang, citations)
         if known:
-            draft.add(words.phrase(lang, "known"))
+            draft.add(t("answer_known", lang))
             for line in known:
                 draft.add(line)
         elif chosen and chosen[0].own >= 0.5:
             sentence = chosen[0]
-            draft.add(words.phrase(lang, "known"))
+            draft.add(t("answer_known", lang))
             draft.add(f"> 「{sentence.text}」 [{citations.cite_id(sentence.chunk_id)}]")
 
     def _describe(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft) -> bool:
@@ -502,7 +494,7 @@ class Answerer:
             if investment.announced:
                 round_text += (f"（採択公表 {words.date_text(investment.announced, lang)}）" if lang == "ja"
                                else f" (announced {words.date_text(investment.announced, lang)})")
-            lead = words.phrase(lang, "backer" if investment.round else "backer_no_round",
+            lead = t("answer_backer", lang if investment.round else "backer_no_round",
                                 startup=investment.startup, vc=vc, round=round_text)
             found = None
             for source in investment.sources:
@@ -527,7 +519,7 @@ class Answerer:
                 return False
             others = [words.budget_short(b, lang) for b in record.budgets if b is not budget][:3]
             if others:
-                draft.add(words.phrase(lang, "other_budgets", items=words.join(others, lang)))
+                draft.add(t("answer_other_budgets", lang, items=words.join(others, lang)))
             return True
         if attribute == "rate" and record.subsidy_rate:
             rate = record.subsidy_rate if lang == "ja" else (
@@ -536,27 +528,27 @@ class Answerer:
                 rate = rate[0].lower() + rate[1:]  # it follows "the subsidy rate is"
             # The quote that states it: one holding the rate's own figures (「2倍」「10/10」「定額」).
             figures = re.findall(r"\d+\s*/\s*\d+|\d+\s*倍|定額|半額|\d+\s*%", record.subsidy_rate)
-            return state(words.phrase(lang, "rate", name=name, rate=rate), record.subsidy_rate, *figures, "補助率")
+            return state(t("answer_rate", lang, name=name, rate=rate), record.subsidy_rate, *figures, "補助率")
         if attribute == "period" and record.period:
             period = record.period if lang == "ja" else words.english_figures(record.period)
             years = re.findall(r"(?:令和|平成)\s*\d+\s*年度?", record.period)
-            return state(words.phrase(lang, "period", name=name, period=period), record.period, *years[-1:])
+            return state(t("answer_period", lang, name=name, period=period), record.period, *years[-1:])
         if attribute == "ministry":
             ministry = words.enum_labels("ministry", [record.ministry], lang)
             if record.agency and record.agency != record.ministry:
-                lead = words.phrase(lang, "ministry_agency", name=name, ministry=ministry,
+                lead = t("answer_ministry_agency", lang, name=name, ministry=ministry,
                                     agency=words.enum_labels("ministry", [record.agency], lang))
             else:
-                lead = words.phrase(lang, "ministry", name=name, ministry=ministry)
+                lead = t("answer_ministry", lang, name=name, ministry=ministry)
             return state(lead, record.name_ja)
         if attribute == "stages" and record.stages:
-            return state(words.phrase(lang, "stages", name=name, stages=words.enum_labels("stage", record.stages,
+            return state(t("answer_stages", lang, name=name, stages=words.enum_labels("stage", record.stages,
                                                                                           lang)), "段階", "臨床")
         if attribute == "rounds" and record.rounds and (u.round_number or not beyond):
             return self._rounds(u, record, name, citations, draft)
         if attribute == "eligibility" and record.requirements:
             items = getattr(record, "requirements_en", None) if lang == "en" else None
-            return state(words.phrase(lang, "requirements", name=name,
+            return state(t("answer_requirements", lang, name=name,
                                       items=words.join(list(items or record.requirements), lang)),
                          *record.requirements)
         return False
@@ -630,14 +622,14 @@ class Answerer:
         n = citations.cite_quote(last.text) if asked is None else citations.cite_quote(asked.text)
         mark = f" [{n}]" if n else ""
         if asked is None:
-            draft.add(words.phrase(lang, "round_missing", last=words.round_name(last_number, last.name, lang),
+            draft.add(t("answer_round_missing", lang, last=words.round_name(last_number, last.name, lang),
                                    asked=words.round_name(u.round_number, "", lang)))
-            draft.add(words.phrase(lang, "round", name=name, round=words.round_name(last_number, last.name, lang),
+            draft.add(t("answer_round", lang, name=name, round=words.round_name(last_number, last.name, lang),
                                    detail=detail(last)) + mark)
             u.intent = "out_of_scope"
             return True
         number = next(k for k, r in numbered if r is asked)
-        draft.add(words.phrase(lang, "round", name=name, round=words.round_name(number, asked.name, lang),
+        draft.add(t("answer_round", lang, name=name, round=words.round_name(number, asked.name, lang),
                                detail=detail(asked)) + mark)
         draft.confident = True
         draft.facts.append(draft.lines[-1])
@@ -899,22 +891,22 @@ class Answerer:
                 log.warning("matching failed for a fit question, answering from the search: %s", exc)
         top = sorted(scores, key=lambda pid: -scores[pid])[:3]
         if not top:
-            draft.add(words.phrase(lang, "fit_none"))
+            draft.add(t("answer_fit_none", lang))
             u.intent = "fit"
             return
         draft.confident = True
-        draft.add(words.phrase(lang, "fit_lead"))
+        draft.add(t("answer_fit_lead", lang))
         for i, pid in enumerate(top, 1):
             program = programs[pid]
             name = program.name_en if lang == "en" and program.name_en else program.name_ja
             summary = program.summary_en if lang == "en" and program.summary_en else program.summary_ja
             n = next((m for s in program.sources if (m := citations.cite_quote(s.quote, s.document))), None)
-            line = words.phrase(lang, "fit_item", i=i, name=name,
+            line = t("answer_fit_item", lang, i=i, name=name,
                                 ministry=words.enum_labels("ministry", [program.ministry], lang),
                                 reason=_first_sentence(summary, lang))
             draft.add(line + (f" [{n}]" if n else ""))
             draft.facts.append(draft.lines[-1])
-        draft.add(words.phrase(lang, "fit_form"))
+        draft.add(t("answer_fit_form", lang))
 
     def _relevance(self, u: Understanding, record_id: str) -> float:
         """How much of the question's content a record's own passage holds."""
@@ -939,24 +931,24 @@ class Answerer:
                 programs.append(e)
         if len(programs) >= 2:
             a, b = programs[:2]
-            draft.add(words.phrase(lang, "compare_lead", a=a.display(lang), b=b.display(lang)))
+            draft.add(t("answer_compare_lead", lang, a=a.display(lang), b=b.display(lang)))
             for entity in (a, b):
                 record = entity.record
                 assert isinstance(record, Program)
                 n = next((m for s in record.sources if (m := citations.cite_quote(s.quote, s.document))), None)
-                draft.add(words.phrase(lang, "compare_row", name=entity.display(lang)) + (f" [{n}]" if n else ""))
-                rows = [("compare_ministry", words.enum_labels("ministry", [record.ministry], lang))]
+                draft.add(t("answer_compare_row", lang, name=entity.display(lang)) + (f" [{n}]" if n else ""))
+                rows = [("answer_compare_ministry", words.enum_labels("ministry", [record.ministry], lang))]
                 if record.budgets:
                     latest = max(record.budgets, key=lambda x: x.fiscal_year)
-                    rows.append(("compare_budget", words.budget_short(latest, lang)))
-                rows.append(("compare_who", words.enum_labels("applicant", record.eligible, lang)))
+                    rows.append(("answer_compare_budget", words.budget_short(latest, lang)))
+                rows.append(("answer_compare_who", words.enum_labels("applicant", record.eligible, lang)))
                 if record.stages:
-                    rows.append(("compare_stages", words.enum_labels("stage", record.stages, lang)))
-                rows.append(("compare_support", words.enum_labels("support", record.support, lang)))
+                    rows.append(("answer_compare_stages", words.enum_labels("stage", record.stages, lang)))
+                rows.append(("answer_compare_support", words.enum_labels("support", record.support, lang)))
                 summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
-                rows.append(("compare_summary", _first_sentences(summary, lang, limit=240)))
+                rows.append(("answer_compare_summary", _first_sentences(summary, lang, limit=240)))
                 for key, value in rows:
-                    draft.add("- " + words.phrase(lang, key, value=value))
+                    draft.add("- " + t(key, lang, value=value))
                 draft.facts.append(" / ".join(draft.lines[-len(rows):]))
             draft.confident = True
             return
@@ -967,9 +959,9 @@ class Answerer:
             if line:
                 quoted.append((side, *line))
         if len(quoted) == 2:
-            draft.add(words.phrase(lang, "compare_lead", a=quoted[0][0], b=quoted[1][0]))
+            draft.add(t("answer_compare_lead", lang, a=quoted[0][0], b=quoted[1][0]))
             for side, text, n in quoted:
-                draft.add(words.phrase(lang, "compare_side", name=side, quote=f"「{text}」") + f" [{n}]")
+                draft.add(t("answer_compare_side", lang, name=side, quote=f"「{text}」") + f" [{n}]")
                 draft.facts.append(draft.lines[-1])
             draft.confident = True
             return
@@ -1008,17 +1000,17 @@ class Answerer:
                 backers = [(v, [i for i in v.investments if modalities & {m.value for m in i.modalities}]) for v in vcs]
                 backers = [(v, i) for v, i in backers if i]
                 if not backers:
-                    draft.add(words.phrase(lang, "list_none"))
+                    draft.add(t("answer_list_none", lang))
                     return
                 what = words.enum_labels("modality", sorted(modalities), lang)
-                draft.add(words.phrase(lang, "list_backers", what=what))
+                draft.add(t("answer_list_backers", lang, what=what))
                 for vc, investments in backers:
                     startups = words.join([i.startup for i in investments], lang)
                     n = next((m for i in investments for s in i.sources
                               if (m := citations.cite_quote(s.quote, s.document))), None)
                     draft.add(f"- {vc.name_en if lang == 'en' and vc.name_en else vc.name}: {startups}"
                               + (f" [{n}]" if n else ""))
-                draft.add(words.phrase(lang, "list_backers_note"))
+                draft.add(t("answer_list_backers_note", lang))
                 draft.confident = True
                 return
             dates = {d.meta.file: d.meta.date for d in kb.documents}
@@ -1031,7 +1023,7 @@ class Answerer:
             n = citations.cite_quote(newest.list_title, newest.document)
             as_of = dates.get(newest.document)
             title = (f"as of {as_of:%B %Y}" if as_of else "newest") if lang == "en" else newest.list_title
-            draft.add(words.phrase(lang, "list_vcs", count=len(listed), title=title) + (f" [{n}]" if n else ""))
+            draft.add(t("answer_list_vcs", lang, count=len(listed), title=title) + (f" [{n}]" if n else ""))
             draft.add(words.join([v.name_en if lang == "en" and v.name_en else v.name for v in listed], lang))
             draft.confident = True
             return
@@ -1044,7 +1036,7 @@ class Answerer:
                 cdmos = [c for c in cdmos if wanted & {m.value for m in c.modalities}] or cdmos
             # In Japan first: an asker writing in Japanese usually means a domestic site.
             cdmos.sort(key=lambda c: not any(f.country == "JP" for f in c.facilities))
-            draft.add(words.phrase(lang, "list_cdmos", count=len(cdmos)))
+            draft.add(t("answer_list_cdmos", lang, count=len(cdmos)))
             for cdmo in cdmos:
                 sites = words.join([f.region_ja if lang == "ja" else f.country for f in cdmo.facilities], lang)
                 n = next((m for src in cdmo.sources if (m := citations.cite_quote(src.quote, src.document))), None)
