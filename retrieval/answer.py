@@ -28,10 +28,11 @@ from langchain_core.prompts import ChatPromptTemplate
 from core.settings import Settings
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import fold_name, nfkc, squash
-from knowledge.schema import CDMO, VC, BudgetKind, Program
+from knowledge.schema import CDMO, VC, ApplicationRound, Budget, BudgetKind, Program
 from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
 from prompts.messages import t
 from retrieval import compose as words
+from retrieval.chunking import Chunk
 from retrieval.cite import Citation, Citations
 from retrieval.curated import CuratedAnswers
 from retrieval.deadline import chat_timeout, within
@@ -40,6 +41,7 @@ from retrieval.errors import LLMError
 from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
+from retrieval.match import Matcher
 from retrieval.sentences import MIN_SENTENCE_CHARS, sentence_pieces, split_sentences
 from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
 
@@ -122,7 +124,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
         kwargs["base_url"] = settings.llm_base_url
     if settings.llm_api_key:
         kwargs["api_key"] = settings.llm_api_key.get_secret_value()
-    return init_chat_model(model_name, model_provider=provider, **kwargs)  # type: ignore[return-value]
+    return init_chat_model(model_name, model_provider=provider, **kwargs)
 
 
 @dataclass
@@ -156,7 +158,7 @@ class _Sentence:
 
 
 class Answerer:
-    def __init__(self, *, index: SearchIndex, kb: KnowledgeBase | None = None, matcher: Any = None,
+    def __init__(self, *, index: SearchIndex, kb: KnowledgeBase | None = None, matcher: Matcher | None = None,
                  chat_model: BaseChatModel | None = None, k: int = 8, llm_timeout_s: float | None = None,
                  curated: CuratedAnswers | None = None) -> None:
         """`kb` lets the answer read the records' structured fields (else it quotes passages only);
@@ -179,7 +181,7 @@ class Answerer:
     # --- entry point --------------------------------------------------------------------------
 
     def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = (),
-            kb: KnowledgeBase | None = None, matcher: Any = None) -> Answer:
+            kb: KnowledgeBase | None = None, matcher: Matcher | None = None) -> Answer:
         kb = kb or self.kb
         matcher = matcher or self.matcher
         notes: list[str] = []
@@ -262,7 +264,7 @@ class Answerer:
     # --- compose, by intent -------------------------------------------------------------------
 
     def _compose(self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None,
-                 kb: KnowledgeBase | None, matcher: Any, history: Sequence[Turn]) -> _Draft:
+                 kb: KnowledgeBase | None, matcher: Matcher | None, history: Sequence[Turn]) -> _Draft:
         lang = u.language
         draft = _Draft()
         if u.intent == "thanks":
@@ -583,7 +585,7 @@ class Answerer:
         return True
 
     @staticmethod
-    def _budget(record: Program, u: Understanding) -> Any:
+    def _budget(record: Program, u: Understanding) -> Budget:
         budgets = record.budgets
         if u.fiscal_year:
             budgets = [b for b in budgets if b.fiscal_year == u.fiscal_year] or budgets
@@ -609,7 +611,7 @@ class Answerer:
         last_number, last = numbered[-1]
         asked = next((r for n, r in numbered if n == u.round_number), None) if u.round_number else last
 
-        def detail(r: Any) -> str:
+        def detail(r: ApplicationRound) -> str:
             parts = []
             if r.opens and r.closes:
                 parts.append(f"応募期間 {words.date_text(r.opens, lang)}～{words.date_text(r.closes, lang)}" if lang == "ja"
@@ -666,7 +668,7 @@ class Answerer:
             return name
         return None
 
-    def _fold(self, chunk: Any) -> str:
+    def _fold(self, chunk: Chunk) -> str:
         text = self._folded.get(chunk.id)
         if text is None:
             text = self._folded[chunk.id] = fold_name(chunk.text)
@@ -674,7 +676,7 @@ class Answerer:
 
     # --- sentences ----------------------------------------------------------------------------
 
-    def _passages(self, entity: Entity | None, hits: list[Hit], citations: Citations) -> list[Any]:
+    def _passages(self, entity: Entity | None, hits: list[Hit], citations: Citations) -> list[Chunk]:
         """Document passages to quote from: those that name the thing (the search's first), then the hits."""
         docs = [h.chunk for h in hits if h.chunk.kind == "document"]
         if entity is None:
@@ -696,7 +698,7 @@ class Answerer:
                 break
         return naming or docs[:5]
 
-    def _header_before(self, chunk: Any) -> list[str]:
+    def _header_before(self, chunk: Chunk) -> list[str]:
         """The last lines of the passage before `chunk` in its document, when `chunk` opens on a table row."""
         pieces = sentence_pieces(chunk.text)
         if not pieces or not any(_is_row(p) for p in pieces[:6]):
@@ -737,7 +739,7 @@ class Answerer:
             weights[token] = lexical.idf(token)
         return weights
 
-    def _sentences(self, u: Understanding, entity: Entity | None, passages: list[Any], vector: np.ndarray | None,
+    def _sentences(self, u: Understanding, entity: Entity | None, passages: list[Chunk], vector: np.ndarray | None,
                    citations: Citations) -> list[_Sentence]:
         lexical = self.index.lexical
         # The words that ask for a narrow attribute (議長, 目標, 上限) are content too: the answer must say them.
@@ -853,7 +855,7 @@ class Answerer:
 
     # --- which support fits -------------------------------------------------------------------
 
-    def _fit(self, u: Understanding, hits: list[Hit], citations: Citations, kb: KnowledgeBase | None, matcher: Any,
+    def _fit(self, u: Understanding, hits: list[Hit], citations: Citations, kb: KnowledgeBase | None, matcher: Matcher | None,
              draft: _Draft) -> None:
         lang = u.language
         if kb is None:

@@ -305,8 +305,9 @@ class Matcher:
         self.chat_model = chat_model
         self.vocabulary = vocabulary or ProfileVocabulary.default()
         self._today = today
-        self._active: dict[str, list[Record]] = {
-            "program": [p for p in kb.programs if p.status == "active"],
+        programs = [p for p in kb.programs if p.status == "active"]
+        self._active: dict[str, Sequence[Record]] = {
+            "program": programs,
             "vc": [v for v in kb.vcs if v.status == "active"],
             "cdmo": [c for c in kb.cdmos if c.status == "active"],
         }
@@ -320,7 +321,7 @@ class Matcher:
         self._lock = threading.Lock()
         self._warned_stale: set[str] = set()
         self._vc_program = next(
-            (p for p in self._active["program"] if any("認定VC" in r for r in p.requirements)), None
+            (p for p in programs if any("認定VC" in r for r in p.requirements)), None
         )
         self._mediso = next((p for p in kb.programs if p.id == MEDISO_ID), None)
 
@@ -818,7 +819,7 @@ class Matcher:
                                           "university": university}))
         scored.sort(key=lambda s: (-s.score, s.record.id))
         if other_vcs is not None:
-            other_vcs += others + [s.record.name for s in scored[limit:]]
+            other_vcs += others + [s.record.name for s in scored[limit:] if isinstance(s.record, VC)]
         return [self._explain_vc(profile, s, language, needs_investment) for s in scored[:limit]]
 
     def _explain_vc(self, profile: Profile, scored: _Scored, language: Language,
@@ -924,7 +925,7 @@ class Matcher:
         scored = []
         for cdmo, modalities in candidates:
             countries = {f.country for f in cdmo.facilities}
-            served = []
+            served: list[Destination] = []
             for destination in profile.destinations:
                 if destination is Destination.GLOBAL:
                     if countries - {"JP"}:

@@ -282,7 +282,7 @@ class ProfileVocabulary:
         for number, phrase in enumerate(data.get("phrases") or [], 1):
             if not isinstance(phrase, dict) or not phrase.get("terms"):
                 raise VocabularyError(f"{where}: phrases[{number}] needs `terms` and at least one field")
-            values: list[tuple[str, str]] = []
+            assigned: list[tuple[str, str]] = []
             for field_name, field_values in phrase.items():
                 if field_name in ("terms", "pre_founding", "founded"):
                     continue
@@ -291,8 +291,8 @@ class ProfileVocabulary:
                     raise VocabularyError(f"{where}: phrases[{number}]: unknown field {field_name!r}")
                 for value in field_values or []:
                     cls._check_value(where, f"phrases[{number}].{field_name}", enum, value)
-                    values.append((field_name, str(value)))
-            assignment = Assignment(values=tuple(values), pre_founding=bool(phrase.get("pre_founding", False)),
+                    assigned.append((field_name, str(value)))
+            assignment = Assignment(values=tuple(assigned), pre_founding=bool(phrase.get("pre_founding", False)),
                                     founded=bool(phrase.get("founded", False)))
             for raw in phrase["terms"]:
                 add(raw, assignment, f"phrases[{number}]")

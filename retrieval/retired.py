@@ -11,9 +11,10 @@ from knowledge.labels import label
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import fold
 from knowledge.schema import CDMO, VC, Program
-from prompts.messages import LANGUAGES, t
+from prompts.messages import t
 from retrieval.answer import Answer, Answerer, Turn
 from retrieval.index import Filters
+from retrieval.language import Language
 from retrieval.match import Matcher
 
 Record = Program | VC | CDMO
@@ -48,7 +49,7 @@ def retired_named(question: str, kb: KnowledgeBase) -> list[Record]:
     return [record for _, record in sorted(found, key=lambda pair: -pair[0])]
 
 
-def _note(record: Record, language: str) -> str:
+def _note(record: Record, language: Language) -> str:
     as_of = record.as_of.isoformat()
     if record.kind == "program":  # 「事業」, not the record-kind label 「支援制度」: the note's own wording
         return t("answer_retired_program_note", language, name=record.title, as_of=as_of)
@@ -61,7 +62,7 @@ def with_retired_notes(answer: Answer, kb: KnowledgeBase) -> Answer:
     named = retired_named(answer.question, kb)
     if not named:
         return answer
-    language = answer.language if answer.language in LANGUAGES else "ja"
+    language: Language = "en" if answer.language == "en" else "ja"
     notes = [_note(record, language) for record in named]
     return replace(answer, answer="\n".join([*notes, answer.answer]), notes=[*answer.notes, *notes])
 
