@@ -69,8 +69,8 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 def measure(label: str, rounds: int) -> dict[str, Any]:
     """Runs in a fresh process: open the corpus, warm up, time ask and match."""
-    from bot.cli_eval import run_question_eval
     from bot.cli_common import make_answerer
+    from bot.cli_eval import run_question_eval
     from knowledge.loader import load_knowledge
     from retrieval.engine import open_index
     from retrieval.glossary import expand

@@ -129,7 +129,7 @@ def concurrent_commands(rig: Rig, n: int) -> dict[str, Any]:
     by_user = {u: p.at for p in posts for u in users if f"<@{u}>" in posted_text(p)}
     latency = [by_user[u] - t for u, t, _ in delivered if u in by_user]
     last = max((p.at for p in posts), default=started)
-    out = {"acks": report(f"ack: {n} concurrent /kakehashi ask", [r.seconds for _, _, r in delivered] or [0.0]),
+    out: dict[str, Any] = {"acks": report(f"ack: {n} concurrent /kakehashi ask", [r.seconds for _, _, r in delivered] or [0.0]),
            "answer": report("  answer posted after sending", latency or [0.0]),
            "answers_per_s": len(posts) / max(1e-9, last - started), "statuses": dict(statuses),
            "dropped": n - len(delivered), "errors": [e for _, _, e in sent if e],
@@ -164,7 +164,7 @@ def concurrent_mentions_with_retries(rig: Rig, n: int) -> dict[str, Any]:
     latency = [p.at - delivered[str(p.args.get("thread_ts"))] for p in posts
                if str(p.args.get("thread_ts")) in delivered]
     last = max((p.at for p in posts), default=started)
-    out = {"acks": report(f"ack: {n} mentions x 2 deliveries at once",
+    out: dict[str, Any] = {"acks": report(f"ack: {n} mentions x 2 deliveries at once",
                           [r.seconds for _, r, _ in sent if r is not None] or [0.0]),
            "answer": report("  answer posted after first delivery", latency or [0.0]),
            "answers_per_s": len(posts) / max(1e-9, last - started), "statuses": dict(statuses),

@@ -62,7 +62,7 @@ def scores(predicted_nothing: list[bool], truly_nothing: list[bool]) -> dict[str
     return precision_recall(predicted_nothing, truly_nothing)
 
 
-def judge(floor: RelevanceFloor, feats: list[tuple[dict[str, Any], bool, bool, float]], model: str) -> list[bool]:
+def judge(floor: RelevanceFloor, feats: list[tuple[dict[str, Any], bool, bool, float]], model: str | None) -> list[bool]:
     return [floor.verdict(life_science=ls, best_similarity=sim, embedding_model=model, non_rd_only=non_rd) is not None
             for _, ls, non_rd, sim in feats]
 
