@@ -22,6 +22,7 @@ from bot.cli_common import (
 from core.errors import KakehashiError
 from core.settings import Settings, load_settings
 from knowledge.loader import load_knowledge
+from prompts.messages import t
 from retrieval import retired
 from retrieval.answer import Answer, make_chat_model
 from retrieval.engine import ingest, open_index
@@ -40,7 +41,7 @@ def format_answer(answer: Answer) -> str:
     lines = [answer.answer]
     cited = answer.cited_citations()
     if cited:
-        lines += ["", "出典:" if answer.language == "ja" else "Sources:"]
+        lines += ["", t("cli_answer_sources", "ja" if answer.language == "ja" else "en")]
         lines += [f"  [{c.n}] {c.label or c.title}" for c in cited]
     return "\n".join(lines)
 
