@@ -496,8 +496,8 @@ class Answerer:
             if investment.announced:
                 round_text += (f"（採択公表 {words.date_text(investment.announced, lang)}）" if lang == "ja"
                                else f" (announced {words.date_text(investment.announced, lang)})")
-            lead = t("answer_backer", lang if investment.round else "backer_no_round",
-                                startup=investment.startup, vc=vc, round=round_text)
+            lead = t("answer_backer" if investment.round else "answer_backer_no_round", lang,
+                     startup=investment.startup, vc=vc, round=round_text)
             found = None
             for source in investment.sources:
                 n = citations.cite_quote(source.quote, source.document)

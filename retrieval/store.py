@@ -281,8 +281,9 @@ class ChromaStore(VectorStore):
                 return c.get(ids=list(part), include=["embeddings"])
 
             got = self._call("get", get)
-            found.update({i: np.asarray(v, dtype=np.float32)
-                          for i, v in zip(got["ids"], got["embeddings"] or [], strict=True)})
+            embeddings = got["embeddings"]
+            assert embeddings is not None, "asked for with include=['embeddings']"
+            found.update({i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], embeddings, strict=True)})
         return found
 
     def update_metadata(self, chunks: Sequence[Chunk]) -> None:
@@ -309,8 +310,9 @@ class ChromaStore(VectorStore):
         query_vector = cast("Embedding", np.asarray(vector, dtype=np.float32))
         result: QueryResult = self._call("query", lambda c: c.query(
             query_embeddings=[query_vector], n_results=limit, where=where or None, include=["distances"]))
+        assert result["distances"] is not None, "asked for with include=['distances']"
         ids = result["ids"][0]
-        distances = (result["distances"] or [[]])[0]
+        distances = result["distances"][0]
         return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
 
     def close(self) -> None:
