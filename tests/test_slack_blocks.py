@@ -13,8 +13,8 @@ from bot.slack.listeners.commands import parse, unknown_text
 from bot.slack.sources import SourceCatalog, SourceInfo
 from bot.slack.text import cut, escape_mrkdwn, slack_to_plain, split_for_sections
 from retrieval.answer import Answer, Citation, Turn
-from retrieval.match import SourceQuote as MatchCitation
 from retrieval.match import MatchResult, Recommendation
+from retrieval.match import SourceQuote as MatchCitation
 from retrieval.profile import Profile
 
 CATALOG = SourceCatalog(
