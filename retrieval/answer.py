@@ -494,8 +494,7 @@ class Answerer:
                 record.name_en != record.name else record.name
             round_text = words.round_name(investment.round, "", lang)
             if investment.announced:
-                round_text += (f"（採択公表 {words.date_text(investment.announced, lang)}）" if lang == "ja"
-                               else f" (announced {words.date_text(investment.announced, lang)})")
+                round_text += t("answer_backer_announced", lang, date=words.date_text(investment.announced, lang))
             lead = t("answer_backer" if investment.round else "answer_backer_no_round", lang,
                      startup=investment.startup, vc=vc, round=round_text)
             found = None
@@ -568,8 +567,7 @@ class Answerer:
         for f in facilities:
             area = f" {f.area_m2:,.0f} m²" if f.area_m2 is not None else ""
             parts.append(f"{f.region_ja}{area}" if lang == "ja" else f"{f.country}{area}")
-        lead = (f"{name}の施設（面積）は、{words.join(parts, lang)}です。" if lang == "ja"
-                else f"{name}'s facilities (floor area): {words.join(parts, lang)}.")
+        lead = t("answer_facilities", lang, name=name, sites=words.join(parts, lang))
         n = None
         for source in record.sources:
             if any(f"{f.area_m2:,.0f}" in source.quote for f in facilities if f.area_m2):
@@ -614,11 +612,10 @@ class Answerer:
         def detail(r: ApplicationRound) -> str:
             parts = []
             if r.opens and r.closes:
-                parts.append(f"応募期間 {words.date_text(r.opens, lang)}～{words.date_text(r.closes, lang)}" if lang == "ja"
-                             else f"applications {words.date_text(r.opens, lang)} to {words.date_text(r.closes, lang)}")
+                parts.append(t("answer_round_applications", lang, opens=words.date_text(r.opens, lang),
+                               closes=words.date_text(r.closes, lang)))
             if r.announced:
-                parts.append(f"採択公表 {words.date_text(r.announced, lang)}" if lang == "ja"
-                             else f"adoption announced {words.date_text(r.announced, lang)}")
+                parts.append(t("answer_round_announced", lang, date=words.date_text(r.announced, lang)))
             return words.join(parts, lang) or r.text
 
         n = citations.cite_quote(last.text) if asked is None else citations.cite_quote(asked.text)

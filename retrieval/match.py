@@ -185,7 +185,7 @@ _LIST_TITLE = re.compile(r"認定VC\s*\((\d+)社\)")
 def _list_title(title: str, language: Language) -> str:
     """認定VC (30社) -> the certified VC list (30 firms), for English readers."""
     match = _LIST_TITLE.search(nfkc(title))
-    return f"the certified VC list ({match.group(1)} firms)" if language == "en" and match else title
+    return t("match_certified_vc_list", "en", count=match.group(1)) if language == "en" and match else title
 
 
 def _facility(facility: Any, language: Language) -> str:
