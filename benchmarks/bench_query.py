@@ -41,7 +41,7 @@ from benchmarks.corpora import (
 )
 
 HERE = Path(__file__).resolve().parent
-EVAL_DIR = HERE.parent.parent / "shared" / "eval"
+EVAL_DIR = HERE.parent / "evals" / "dev"
 EXTRA_QUESTIONS = [
     "MEDISOではどのような相談ができますか？",
     "創薬ベンチャーエコシステム強化事業の補助率は？",
@@ -69,8 +69,8 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 def measure(label: str, rounds: int) -> dict[str, Any]:
     """Runs in a fresh process: open the corpus, warm up, time ask and match."""
-    from bot.cli import run_question_eval
     from bot.cli_common import make_answerer
+    from bot.cli_eval import run_question_eval
     from knowledge.loader import load_knowledge
     from retrieval.engine import open_index
     from retrieval.glossary import expand

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def scores(predicted: list[bool], truth: list[bool]) -> dict[str, float]:
 def calibrate(data: list[tuple[dict[str, Any], bool, float]]) -> tuple[float, dict[str, float]]:
     truth = [pair["same"] for pair, _, _ in data]
     values = sorted({s for _, _, s in data})
-    candidates = [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)] or values
+    candidates = [(a + b) / 2 for a, b in itertools.pairwise(values)] or values
     best: tuple[tuple[float, float], float, dict[str, float]] | None = None
     for threshold in candidates:
         result = scores([not differ and s >= threshold for _, differ, s in data], truth)

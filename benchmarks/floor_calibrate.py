@@ -16,6 +16,7 @@ retrieval/match_floor.yaml; --check reports precision/recall of the stored floor
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 from pathlib import Path
@@ -62,7 +63,7 @@ def scores(predicted_nothing: list[bool], truly_nothing: list[bool]) -> dict[str
     return precision_recall(predicted_nothing, truly_nothing)
 
 
-def judge(floor: RelevanceFloor, feats: list[tuple[dict[str, Any], bool, bool, float]], model: str) -> list[bool]:
+def judge(floor: RelevanceFloor, feats: list[tuple[dict[str, Any], bool, bool, float]], model: str | None) -> list[bool]:
     return [floor.verdict(life_science=ls, best_similarity=sim, embedding_model=model, non_rd_only=non_rd) is not None
             for _, ls, non_rd, sim in feats]
 
@@ -94,7 +95,7 @@ def main() -> None:
     print(f"word tests only (life science, non-R&D uses): precision {base['precision']:.3f}, "
           f"recall {base['recall']:.3f}, f1 {base['f1']:.3f}")
     values = sorted({sim for _, _, _, sim in feats})
-    candidates = [None] + [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
+    candidates = [None] + [(a + b) / 2 for a, b in itertools.pairwise(values)]
     best: tuple[float, float | None, dict[str, float]] | None = None
     for threshold in candidates:
         floor = RelevanceFloor(requires_life_science=True, min_similarity=threshold, embedding_model=model)

@@ -39,7 +39,7 @@ def machine() -> dict[str, str]:
     try:
         import numpy as np
 
-        blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})  # type: ignore[func-returns-value]
+        blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
         info["numpy BLAS"] = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except Exception as exc:  # noqa: BLE001 - older numpy has no mode="dicts"; the BLAS name is a nicety
         info["numpy BLAS"] = f"unknown ({type(exc).__name__})"

@@ -24,8 +24,8 @@ from retrieval.profile import extract_profile
 
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE / "match_profiles.jsonl"
-DEV = HERE.parent.parent / "shared" / "eval" / "dev_match.jsonl"
-DEV_PROFILES = HERE.parent.parent / "shared" / "eval" / "dev_profiles.jsonl"
+DEV = HERE.parent / "evals" / "dev" / "dev_match.jsonl"
+DEV_PROFILES = HERE.parent / "evals" / "dev" / "dev_profiles.jsonl"
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

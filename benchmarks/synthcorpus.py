@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -300,14 +301,14 @@ def embed_cached(embedder: Embedder, texts: Sequence[str], cache: Path, *, also:
         vectors = embedder.embed_passages([texts[i] for i in part])
         known.update({keys[i]: v for i, v in zip(part, vectors, strict=True)})
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **known)
+        _savez(tmp, known)
         tmp.replace(cache)
         if log:
             done = start + len(part)
             rate = done / (time.perf_counter() - started)
             print(f"  embedded {done}/{len(missing)} passages for real ({rate:.1f}/s)", file=sys.stderr, flush=True)
     if not missing and (not cache.exists() or wanted):
-        np.savez(cache.with_suffix(".tmp.npz"), **known)
+        _savez(cache.with_suffix(".tmp.npz"), known)
         cache.with_suffix(".tmp.npz").replace(cache)
     return np.vstack([known[k] for k in keys]).astype(np.float32)
 
@@ -356,3 +357,8 @@ def manifest(path: Path) -> dict[str, object] | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def _savez(path: Path, vectors: dict[str, np.ndarray]) -> None:
+    arrays: dict[str, Any] = dict(vectors)  # by keyword: numpy's stubs would read one as allow_pickle
+    np.savez(path, **arrays)

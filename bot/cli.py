@@ -6,11 +6,9 @@ import argparse
 import json
 import logging
 import os
-import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from bot import cli_db, cli_eval, cli_kb, cli_match, cli_report, cli_serve
@@ -18,26 +16,20 @@ from bot.cli_common import (
     CliError,
     embedded_store_held,
     make_answerer,
-    percentile,
-    read_jsonl,
     ready_index,
     stdin_lines,
 )
+from core.errors import KakehashiError
 from core.settings import Settings, load_settings
-from knowledge.errors import KnowledgeError
 from knowledge.loader import load_knowledge
-from knowledge.normalize import squash
 from knowledge.seeding import prepare_knowledge_dir
-from retrieval.answer import Answer, Answerer, make_chat_model
+from prompts.messages import t
+from retrieval import retired
+from retrieval.answer import Answer, make_chat_model
 from retrieval.engine import ingest, open_index
-from retrieval.errors import RetrievalError
 from retrieval.index import KINDS, Filters
 from retrieval.match import Matcher
-from retrieval.retired import with_retired_notes
 from retrieval.store import ChromaStore
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
 
 
 def _print_json(obj: dict[str, Any], out: TextIO) -> None:
@@ -50,7 +42,7 @@ def format_answer(answer: Answer) -> str:
     lines = [answer.answer]
     cited = answer.cited_citations()
     if cited:
-        lines += ["", "出典:" if answer.language == "ja" else "Sources:"]
+        lines += ["", t("cli_answer_sources", "ja" if answer.language == "ja" else "en")]
         lines += [f"  [{c.n}] {c.label or c.title}" for c in cited]
     return "\n".join(lines)
 
@@ -86,7 +78,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     filters = Filters(kind=args.kind)
     questions: Sequence[str] | Iterator[str] = stdin_lines(sys.stdin) if args.question == "-" else [args.question]
     for question in questions:
-        answer = with_retired_notes(answerer.ask(question, filters=filters), kb)
+        answer = retired.ask(answerer, question, kb=kb, filters=filters)
         if args.json:
             _print_json(answer.to_json(), sys.stdout)
         else:
@@ -116,51 +108,6 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def run_question_eval(answerer: Answerer, rows: list[dict[str, Any]]) -> dict[str, float]:
-    recall1 = recall5 = rr = fact = 0.0
-    latencies = []
-    answerer.ask("ウォームアップ")  # load caches so latency measures the warm path
-    for row in rows:
-        started = time.perf_counter()
-        answer = answerer.ask(row["q"])
-        latencies.append((time.perf_counter() - started) * 1000)
-        wanted = [squash(a) for a in row["any"]]
-        rank = next((c.n for c in answer.citations if any(w in squash(c.text) for w in wanted)), None)
-        has_fact = any(w in squash(answer.answer) for w in wanted)
-        recall1 += rank == 1
-        recall5 += rank is not None and rank <= 5
-        rr += 1 / rank if rank else 0
-        fact += has_fact
-        if rank is None or rank > 5 or not has_fact:
-            print(f"  miss {row['id']}: rank={rank} answer={answer.answer[:80]!r}", file=sys.stderr)
-    n = len(rows) or 1
-    return {"questions": len(rows), "recall@1": recall1 / n, "recall@5": recall5 / n, "mrr": rr / n,
-            "answer_has_fact": fact / n, "p50_ms": statistics.median(latencies) if latencies else 0.0,
-            "p95_ms": percentile(latencies, 0.95)}
-
-
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    eval_dir = Path(args.eval_dir)
-    kb = load_knowledge(settings.knowledge_dir)
-    index = ready_index(settings, kb=kb)
-    chat_model = make_chat_model(settings)
-    answerer = make_answerer(settings, index, chat_model, kb=kb,
-                             matcher=Matcher(kb=kb, index=index, chat_model=chat_model))
-    questions = read_jsonl(eval_dir / "dev_questions.jsonl", required=("q", "any"))
-    result = run_question_eval(answerer, questions)
-    print(f"questions: {result['questions']}")
-    print(f"Recall@1: {result['recall@1']:.3f}")
-    print(f"Recall@5: {result['recall@5']:.3f}")
-    print(f"MRR: {result['mrr']:.3f}")
-    print(f"answer contains fact: {result['answer_has_fact']:.3f}")
-    print(f"warm latency p50: {result['p50_ms']:.1f} ms, p95: {result['p95_ms']:.1f} ms")
-    answers = cli_eval.answer_set(eval_dir)
-    if answers:
-        cli_eval.run_answer_eval(answerer, answers, kb)
-    cli_match.eval_match(settings=settings, eval_dir=eval_dir, index=index, kb=kb)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kakehashi", description="Kakehashi: support desk and matchmaking for "
                                      "Japanese healthcare and drug-discovery startups.")
@@ -187,10 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("eval", help="measure retrieval and answers on the development set")
-    p.add_argument("--eval-dir", default=str(DEFAULT_EVAL_DIR), help="folder with dev_questions.jsonl and dev_match.jsonl")
-    p.set_defaults(func=cmd_eval)
-
+    cli_eval.register(sub)
     cli_match.register(sub)
     cli_report.register(sub)
     cli_kb.register(sub)
@@ -209,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (seeded := prepare_knowledge_dir(settings)) is not None:
             print(seeded.message(), file=sys.stderr)
         return args.func(args, settings)
-    except (KnowledgeError, RetrievalError, CliError) as exc:
+    except KakehashiError as exc:  # we refused, and the message says why (settings, knowledge, index, usage)
         print(f"kakehashi: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from filelock import Timeout
 
+from core.errors import KakehashiError
 from core.settings import Settings
 from knowledge.editor import KnowledgeEditor
 from knowledge.loader import KnowledgeBase
@@ -20,7 +21,7 @@ from retrieval.engine import embedded_store_lock, ingest, open_index
 from retrieval.index import SearchIndex
 
 
-class CliError(Exception):
+class CliError(KakehashiError):
     """A usage problem the user can fix; printed without a traceback."""
 
 
@@ -89,7 +90,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 def read_jsonl(path: Path, *, required: Sequence[str] = ()) -> list[dict[str, Any]]:
     """An evaluation file, one JSON object a line; a bad line is named by file and line number."""
     if not path.exists():
-        raise CliError(f"{path}: evaluation file not found (use --eval-dir)")
+        raise CliError(f"{path}: evaluation file not found (name the folder: kakehashi eval FOLDER)")
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser("db", help="the desk database (KAKEHASHI_DATABASE_URL): schema migrations")
     db = p.add_subparsers(dest="db_command", required=True)
     up = db.add_parser("upgrade", help="bring the schema to the newest revision (a database made before "

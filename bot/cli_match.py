@@ -1,6 +1,6 @@
 """`kakehashi match`, and the matchmaking part of `kakehashi eval`.
 
-bot/cli.py wires these in: `register(sub)` adds the subcommand, and `cmd_eval` calls
+bot/cli.py wires these in: `register(sub)` adds the subcommand, and `cmd_eval` (bot/cli_eval.py) calls
 `eval_match(...)`.
 """
 
@@ -18,6 +18,7 @@ from bot.cli_common import CliError, percentile, read_jsonl, ready_index, stdin_
 from core.settings import Settings
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.normalize import squash
+from prompts.messages import t
 from retrieval.answer import make_chat_model
 from retrieval.index import SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult, Recommendation
@@ -25,14 +26,6 @@ from retrieval.profile import render_profile
 
 DEV_MATCH_FILE = "dev_match.jsonl"
 _QUOTE_CHARS = 110
-
-_HEADINGS = {
-    "ja": {"program": "支援策", "vc": "認定VC", "cdmo": "CDMO", "sources": "出典", "none": "（該当なし）",
-           "referral": "人に相談する", "other_vcs": "ほかの認定VC"},
-    "en": {"program": "Support programs", "vc": "Certified VCs", "cdmo": "CDMOs", "sources": "Sources",
-           "none": "(none)", "referral": "Talk to a person", "other_vcs": "Other certified VCs"},
-}
-
 
 def make_matcher(settings: Settings, *, index: SearchIndex | None = None,
                  kb: KnowledgeBase | None = None) -> Matcher:
@@ -44,11 +37,10 @@ def make_matcher(settings: Settings, *, index: SearchIndex | None = None,
 def _format_recommendation(rank: int, rec: Recommendation, language: str) -> list[str]:
     """What a founder reads: name, fit in words, reasons and sources by title (record ids and scores are in
     --json, for staff)."""
-    words = _HEADINGS[language]
     other = f"（{rec.name_en}）" if language == "en" and rec.name_en and rec.name_en != rec.name else ""
     lines = [f"{rank}. {rec.name}{other}" + (f"  — {rec.fit}" if rec.fit else "")]
     lines += [f"   - {reason}" for reason in rec.reasons]
-    lines.append(f"   {words['sources']}:")
+    lines.append(f"   {t('cli_match_sources', language)}:")
     for n, citation in enumerate(rec.citations, 1):
         quote = " ".join(citation.text.replace("**", "").split())
         quote = quote if len(quote) <= _QUOTE_CHARS else quote[:_QUOTE_CHARS] + "…"
@@ -59,20 +51,19 @@ def _format_recommendation(rank: int, rec: Recommendation, language: str) -> lis
 def format_match(result: MatchResult) -> str:
     """The profile as understood, then each kind's recommendations with reasons and sources, then the human route."""
     language = result.language
-    words = _HEADINGS[language]
     lines = [render_profile(result.profile, language), ""]
     if not result.nothing_fits:
         for kind in ("program", "vc", "cdmo"):
             recs = result.of_kind(kind)
-            lines.append(f"■ {words[kind]}")
+            lines.append(f"■ {t(f'cli_match_{kind}', language)}")
             if not recs:
-                lines.append(f"  {words['none']}")
+                lines.append(f"  {t('cli_match_none', language)}")
             for rank, rec in enumerate(recs, 1):
                 lines += _format_recommendation(rank, rec, language)
             lines.append("")
     lines += result.notes
     if result.referral is not None:
-        lines += ["", f"■ {words['referral']}", *_format_recommendation(1, result.referral, language)]
+        lines += ["", f"■ {t('cli_match_referral', language)}", *_format_recommendation(1, result.referral, language)]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -22,29 +22,28 @@ from bot.slack.feedback.blocks import reason_label
 from bot.store import DeskStore, StoreError, parsed_safe, sqlite_file
 from core.settings import Settings
 from knowledge.loader import load_knowledge
+from prompts.messages import t
 from retrieval.embeddings import make_embedder
 from retrieval.engine import open_index
 from retrieval.gaps import GAP_KINDS, GapReport
 
 EXAMPLES_SHOWN = 5
 
-ITEM_LABEL = {"low_confidence": "low confidence", "thumbs_down": "👎", "handoff": "hand-off"}
-KIND_LABEL = {
-    "low_confidence": {"ja": "自信なし", "en": "low confidence"},
-    "thumbs_down": {"ja": "👎", "en": "👎"},
-    "handoff": {"ja": "相談員へ", "en": "hand-offs"},
-}
-
 
 # --- text ---------------------------------------------------------------------------------------
+
+def _both(key: str, **values: object) -> str:
+    """A heading for staff who read either language: the Japanese, then the English."""
+    ja, en = t(key, "ja", **values), t(key, "en", **values)
+    return ja if ja == en else f"{ja} / {en}"
+
 
 def _when(at: dt.datetime) -> str:
     return f"{at.astimezone(JST):%Y-%m-%d %H:%M}"
 
 
 def kind_label(kind: str) -> str:
-    ja, en = KIND_LABEL[kind]["ja"], KIND_LABEL[kind]["en"]
-    return ja if ja == en else f"{ja} / {en}"
+    return _both(f"report_kind_{kind}")
 
 
 def _one_line(text: str, limit: int) -> str:
@@ -54,54 +53,54 @@ def _one_line(text: str, limit: int) -> str:
 
 def format_gap_report(report: GapReport, *, days: int) -> str:
     """Readable by staff in either language: headings in Japanese with English."""
-    served = (f"厳選回答（サポーター確認済み）で答えた質問 / questions answered by curated answers: "
-              f"{report.curated_served}\n")
+    served = f"{_both('report_curated_served')}: {report.curated_served}\n"
     if report.empty:
-        return f"no gaps in the last {days} days（過去{days}日間、不足は見つかりませんでした）\n" + served
+        return (f"{t('report_no_gaps', 'en', days=days)}（{t('report_no_gaps', 'ja', days=days)}）\n"
+                + served)
     by_kind = ", ".join(f"{kind_label(k)} {report.counts.get(k, 0)}" for k in GAP_KINDS)
     period = (f"{_when(report.since)} 〜 {_when(report.until)} JST" if report.since and report.until
-              else f"last {days} days")
+              else t("report_last_days", "en", days=days))
     lines = [
-        f"ナレッジの不足 / knowledge gaps — 過去{days}日 / last {days} days ({period})",
-        f"件数 / items: {report.items}（{by_kind}） — トピック / topics: {len(report.topics)}",
+        f"{_both('report_title')} — {_both('report_last_days', days=days)} ({period})",
+        f"{_both('report_items')}: {report.items}（{by_kind}） — {_both('report_topics')}: {len(report.topics)}",
         served.rstrip(),
         "",
     ]
     for n, topic in enumerate(report.topics, 1):
-        lines.append(f"{n}. トピック / topic: {_one_line(topic.label, 160)}")
+        lines.append(f"{n}. {_both('report_topic')}: {_one_line(topic.label, 160)}")
         if topic.terms:
-            lines.append(f"   キーワード / key terms: {', '.join(topic.terms)}")
+            lines.append(f"   {_both('report_key_terms')}: {', '.join(topic.terms)}")
         by_kind = ", ".join(f"{kind_label(k)} {topic.counts[k]}" for k in GAP_KINDS)
-        lines.append(f"   件数 / count: 質問 / questions {topic.questions}（{by_kind}）; "
-                     f"最新 / latest {_when(topic.latest_at)}")
+        lines.append(f"   {_both('report_count')}: {_both('report_questions')} {topic.questions}（{by_kind}）; "
+                     f"{_both('report_latest')} {_when(topic.latest_at)}")
         if topic.reasons:
             reasons = ", ".join(f"{reason_label(code, 'ja')} / {reason_label(code, 'en')} ×{count}"
                                 for code, count in topic.reasons.items())
-            lines.append(f"   👎の理由 / reasons: {reasons}")
+            lines.append(f"   {_both('report_reasons')}: {reasons}")
         for comment in topic.comments[:3]:
-            lines.append(f"   コメント / comment: 「{_one_line(comment, 160)}」")
+            lines.append(f"   {_both('report_comment')}: 「{_one_line(comment, 160)}」")
         if topic.nearest is not None:
             hint = topic.nearest
             where = f"{hint.title}（{hint.kind} {hint.origin}, {hint.similarity:.3f}）"
             if hint.close:
-                lines.append(f"   ナレッジベースで最も近い / closest in the knowledge base: {where}")
+                lines.append(f"   {_both('report_closest_in_kb')}: {where}")
             else:
-                lines.append(f"   近いものなし：新しいトピック / nothing close: new topic（最も近い / closest: {where}）")
+                lines.append(f"   {_both('report_new_topic')}（{_both('report_closest')}: {where}）")
         if topic.covered_by is not None:
-            lines.append(f"   ✅ 厳選回答あり / now answered by curated answer: {topic.covered_by.answer_id}"
+            lines.append(f"   ✅ {_both('report_curated')}: {topic.covered_by.answer_id}"
                          f"「{_one_line(topic.covered_by.question, 80)}」")
         else:
-            lines.append("   ✍ 厳選回答なし：書きませんか / no curated answer yet — write one: a file with "
-                         f"kind: answer and questions: [{_one_line(topic.label, 80)}], then `kakehashi kb add FILE`")
-        lines.append("   質問 / questions:")
+            lines.append(f"   ✍ {_both('report_no_curated')}: "
+                         + t("report_how_to_write", "en", topic=_one_line(topic.label, 80)))
+        lines.append(f"   {_both('report_questions')}:")
         for item in topic.items[:EXAMPLES_SHOWN]:
             dm = " [DM]" if item.private else ""  # staff see it here; the weekly channel post does not quote it
-            lines.append(f"     - {_when(item.at)} [{ITEM_LABEL[item.kind]}]{dm} {_one_line(item.text, 140)}"
-                         f"{f'  ({item.ref})' if item.ref else ''}")
+            lines.append(f"     - {_when(item.at)} [{t(f'report_item_{item.kind}', 'en')}]{dm} "
+                         f"{_one_line(item.text, 140)}{f'  ({item.ref})' if item.ref else ''}")
         if len(topic.items) > EXAMPLES_SHOWN:
-            lines.append(f"     …ほか / more: {len(topic.items) - EXAMPLES_SHOWN}")
+            lines.append(f"     {_both('report_more')}: {len(topic.items) - EXAMPLES_SHOWN}")
         lines.append("")
-    lines += [f"注 / note: {note}" for note in report.notes]
+    lines += [f"{_both('report_note')}: {note}" for note in report.notes]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -36,18 +36,18 @@ def collect_gap_items(store: DeskStore, *, since: dt.datetime, until: dt.datetim
     for answer in store.low_confidence_answers(since=since, until=until):
         items.append(GapItem(kind="low_confidence", text=answer.question, at=_utc(answer.created_at), ref=answer.id,
                              language=answer.language, answer_id=answer.id, private=asked_privately(answer)))
-    for feedback, answer in store.down_feedback(since=since, until=until):
-        text = answer.question if answer is not None else feedback.comment
+    for feedback, rated in store.down_feedback(since=since, until=until):
+        text = rated.question if rated is not None else feedback.comment
         if not text.strip():
             continue  # a 👎 on an answer this database does not hold, with nothing said: nothing to group
         items.append(GapItem(
             kind="thumbs_down", text=text, at=_utc(feedback.created_at),
             reasons=tuple(code for code in feedback.reasons.split(",") if code), comment=feedback.comment,
-            ref=answer.id if answer is not None else f"feedback-{feedback.id}",
-            language=answer.language if answer is not None else detect_language(text),
-            answer_id=answer.id if answer is not None else None,
+            ref=rated.id if rated is not None else f"feedback-{feedback.id}",
+            language=rated.language if rated is not None else detect_language(text),
+            answer_id=rated.id if rated is not None else None,
             # A rating of an answer this database does not hold: where it was asked is unknown.
-            private=asked_privately(answer) if answer is not None else True))
+            private=asked_privately(rated) if rated is not None else True))
     for consultation in store.consultations_since(since=since, until=until):
         topic = consultation.topic.strip()
         text = topic or consultation.question.strip()

@@ -10,6 +10,7 @@ them: opened, taken, resolved, with times.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -34,7 +35,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, CursorResult, Result, make_url
 from sqlalchemy.exc import (
     DatabaseError,
     DisconnectionError,
@@ -46,6 +47,8 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from core.errors import KakehashiError
+
 CONSULTATION_STATUSES = ("open", "taken", "resolved")
 # Seconds to wait for a PostgreSQL connection: the dedupe middleware asks the database before
 # Slack's 3-second acknowledgement, so a server that does not answer must fail fast.
@@ -55,7 +58,7 @@ T = TypeVar("T")
 log = logging.getLogger("kakehashi.store")
 
 
-class StoreError(Exception):
+class StoreError(KakehashiError):
     """The desk database cannot be opened or written."""
 
 
@@ -69,6 +72,12 @@ class StoreConflictError(StoreError):
 
 class ConsultationNotFound(StoreError):
     """No consultation has this id."""
+
+
+def _rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE changed (SQLAlchemy answers one with a CursorResult)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def _unavailable(exc: SQLAlchemyError) -> bool:
@@ -303,10 +312,8 @@ class DeskStore:
                 session.rollback()
                 raise StoreConflictError(f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
             except SQLAlchemyError as exc:
-                try:
+                with contextlib.suppress(SQLAlchemyError):  # the connection may be gone; the original error matters
                     session.rollback()
-                except SQLAlchemyError:
-                    pass  # the connection is already gone; the original error is what matters
                 kind = StoreUnavailableError if _unavailable(exc) else StoreError
                 raise kind(f"desk database {parsed_safe(self.url)}: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
@@ -383,10 +390,10 @@ class DeskStore:
             if before is None:
                 return None
             uncertain = before.status == "sending"
-            changed = session.execute(
+            changed = _rows_changed(session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == delivery_id, due)
                 .values(status="sending", claimed_by=by, claimed_until=now + lease,
-                        attempts=OutboxMessage.attempts + 1)).rowcount
+                        attempts=OutboxMessage.attempts + 1)))
         if not changed:
             return None
         with self._session() as session:
@@ -517,7 +524,7 @@ class DeskStore:
         if user_id is not None:
             query = query.where(FeedbackRecord.user_id == user_id)
         with self._session() as session:
-            return bool(session.execute(query.values(reasons=",".join(reasons), comment=comment)).rowcount)
+            return bool(_rows_changed(session.execute(query.values(reasons=",".join(reasons), comment=comment))))
 
     def feedback(self) -> list[FeedbackRecord]:
         with self._session() as session:
@@ -557,11 +564,11 @@ class DeskStore:
     def take(self, consultation_id: int, *, supporter: str) -> tuple[Consultation, bool]:
         """Assign an open consultation; False when someone else was first (the row says who)."""
         with self._session() as session:
-            changed = session.execute(
+            changed = _rows_changed(session.execute(
                 update(Consultation)
                 .where(Consultation.id == consultation_id, Consultation.status == "open")
                 .values(status="taken", assignee_user_id=supporter, taken_at=_now())
-            ).rowcount
+            ))
         return self.get_consultation(consultation_id), bool(changed)
 
     def resolve(self, consultation_id: int, *, supporter: str) -> tuple[Consultation, bool]:
@@ -569,13 +576,13 @@ class DeskStore:
             row = session.get(Consultation, consultation_id)
             if row is None:
                 raise ConsultationNotFound(f"no consultation {consultation_id}")
-            changed = session.execute(
+            changed = _rows_changed(session.execute(
                 update(Consultation)
                 .where(Consultation.id == consultation_id, Consultation.status != "resolved")
                 .values(status="resolved", resolved_at=_now(), resolved_by=supporter,
                         assignee_user_id=func.coalesce(Consultation.assignee_user_id, supporter),
                         taken_at=func.coalesce(Consultation.taken_at, _now()))
-            ).rowcount
+            ))
         return self.get_consultation(consultation_id), bool(changed)
 
     def consultations(self, *, statuses: tuple[str, ...] = CONSULTATION_STATUSES,

@@ -28,9 +28,11 @@ from langchain_core.prompts import ChatPromptTemplate
 from core.settings import Settings
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import fold_name, nfkc, squash
-from knowledge.schema import CDMO, VC, BudgetKind, Program
+from knowledge.schema import CDMO, VC, ApplicationRound, Budget, BudgetKind, Program
 from prompts import ANSWER_HUMAN_EN, ANSWER_HUMAN_JA, ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
+from prompts.messages import t
 from retrieval import compose as words
+from retrieval.chunking import Chunk
 from retrieval.cite import Citation, Citations
 from retrieval.curated import CuratedAnswers
 from retrieval.deadline import chat_timeout, within
@@ -39,6 +41,7 @@ from retrieval.errors import LLMError
 from retrieval.glossary import expansion_terms, in_deck_words
 from retrieval.index import Filters, Hit, SearchIndex, near_duplicate
 from retrieval.language import Language, detect_language
+from retrieval.match import Matcher
 from retrieval.sentences import MIN_SENTENCE_CHARS, sentence_pieces, split_sentences
 from retrieval.understand import QuestionVocabulary, Turn, Understanding, understand
 
@@ -104,15 +107,6 @@ class Answer:
         }
 
 
-LLM_FALLBACK_NOTE = {
-    "ja": "（言語モデルが応答しなかったため、資料からの抜粋でお答えします）",
-    "en": "(The language model did not respond, so this answer quotes the sources directly.)",
-}
-TRUNCATED_NOTE = {
-    "ja": f"（質問が長いため、最初の{MAX_QUESTION_CHARS}文字で検索しました）",
-    "en": f"(Your question was long; I searched with its first {MAX_QUESTION_CHARS} characters.)",
-}
-
 
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
     """The chat model named in settings, via LangChain's init_chat_model; None means composed answers only."""
@@ -130,7 +124,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
         kwargs["base_url"] = settings.llm_base_url
     if settings.llm_api_key:
         kwargs["api_key"] = settings.llm_api_key.get_secret_value()
-    return init_chat_model(model_name, model_provider=provider, **kwargs)  # type: ignore[return-value]
+    return init_chat_model(model_name, model_provider=provider, **kwargs)
 
 
 @dataclass
@@ -164,7 +158,7 @@ class _Sentence:
 
 
 class Answerer:
-    def __init__(self, *, index: SearchIndex, kb: KnowledgeBase | None = None, matcher: Any = None,
+    def __init__(self, *, index: SearchIndex, kb: KnowledgeBase | None = None, matcher: Matcher | None = None,
                  chat_model: BaseChatModel | None = None, k: int = 8, llm_timeout_s: float | None = None,
                  curated: CuratedAnswers | None = None) -> None:
         """`kb` lets the answer read the records' structured fields (else it quotes passages only);
@@ -187,7 +181,7 @@ class Answerer:
     # --- entry point --------------------------------------------------------------------------
 
     def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = (),
-            kb: KnowledgeBase | None = None, matcher: Any = None) -> Answer:
+            kb: KnowledgeBase | None = None, matcher: Matcher | None = None) -> Answer:
         kb = kb or self.kb
         matcher = matcher or self.matcher
         notes: list[str] = []
@@ -195,7 +189,7 @@ class Answerer:
         language = detect_language(query)
         if len(query) > MAX_QUESTION_CHARS:
             query = query[:MAX_QUESTION_CHARS]
-            notes.append(TRUNCATED_NOTE[language])
+            notes.append(t("answer_truncated_note", language, max_chars=MAX_QUESTION_CHARS))
         catalog = self._catalog(kb)
         u = understand(query, catalog=catalog, history=history)
         u.said = frozenset(_plain(line) for turn in history for line in turn.answer.splitlines() if line.strip())
@@ -219,7 +213,7 @@ class Answerer:
                 mode = "llm"
             except LLMError as exc:
                 log.warning("falling back to the composed answer: %s", exc)
-                notes.append(LLM_FALLBACK_NOTE[language])
+                notes.append(t("answer_llm_fallback_note", language))
         if notes:
             text = "\n".join([*notes, text])
         cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text) if int(n) <= len(citations.items)})
@@ -270,18 +264,18 @@ class Answerer:
     # --- compose, by intent -------------------------------------------------------------------
 
     def _compose(self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None,
-                 kb: KnowledgeBase | None, matcher: Any, history: Sequence[Turn]) -> _Draft:
+                 kb: KnowledgeBase | None, matcher: Matcher | None, history: Sequence[Turn]) -> _Draft:
         lang = u.language
         draft = _Draft()
         if u.intent == "thanks":
-            draft.add(words.phrase(lang, "thanks"))
+            draft.add(t("answer_thanks", lang))
             draft.confident = True
             return draft
         if u.intent == "clarify":
-            draft.add(words.phrase(lang, "clarify"))
+            draft.add(t("answer_clarify", lang))
             examples = self._likely_programs(u, hits, kb)
             if examples:
-                draft.add(words.phrase(lang, "clarify_examples", names=words.join(examples, lang)))
+                draft.add(t("answer_clarify_examples", lang, names=words.join(examples, lang)))
             return draft
         if u.intent == "fit":
             self._fit(u, hits, citations, kb, matcher, draft)
@@ -294,7 +288,7 @@ class Answerer:
         else:
             self._fact(u, hits, citations, vector, draft)
         if not draft.confident and not draft.referred:
-            draft.add(words.phrase(lang, "supporter"))
+            draft.add(t("answer_supporter", lang))
         self._not_again(draft, history, lang)
         return draft
 
@@ -305,12 +299,12 @@ class Answerer:
             return
         given = {_plain(line) for turn in history for line in turn.answer.splitlines() if line.strip()}
         if _plain(draft.lines[0]) in given:
-            draft.lines = [words.phrase(language, "repeat")]
+            draft.lines = [t("answer_repeat", language)]
             draft.confident = False
             return
         # What is known, or a quote, already said in the thread is not said again.
         draft.lines = [draft.lines[0], *(line for line in draft.lines[1:] if _plain(line) not in given
-                                         or line == words.phrase(language, "supporter"))]
+                                         or line == t("answer_supporter", language))]
 
     # --- facts --------------------------------------------------------------------------------
 
@@ -321,7 +315,7 @@ class Answerer:
         if entity is None:
             unknown = self._unknown_name(u)
             if unknown:
-                draft.add(words.phrase(lang, "unknown_thing", name=unknown))
+                draft.add(t("answer_unknown_thing", lang, name=unknown))
                 u.intent = "out_of_scope"
                 return
         # 「補助率と対象を教えて」 asks two things: each one the record holds is answered.
@@ -353,13 +347,13 @@ class Answerer:
             first = chosen[0]
             n = citations.cite_id(first.chunk_id)
             if lang == "ja":
-                draft.add(words.phrase(lang, "quoted" if name else "quoted_plain", name=name, quote=first.text)
+                draft.add(t("answer_quoted" if name else "answer_quoted_plain", lang, name=name, quote=first.text)
                           + f" [{n}]")
             else:
                 # Figures worded in English where the signal is a figure (an amount, a year), not a bare digit.
                 figures = words.english_values(first.text, _SIGNALS.get(u.attribute or "")) if u.attribute in (
                     "amount", "date", "period", "rate") else []
-                lead = words.phrase(lang, "quoted" if name else "quoted_plain", name=name)
+                lead = t("answer_quoted_lead" if name else "answer_quoted_plain_lead", lang, name=name)
                 if figures:
                     lead = lead.rstrip(":") + f" ({words.join(figures, lang)}):"
                 draft.add(lead)
@@ -370,17 +364,17 @@ class Answerer:
                             for s in [first, *rest[1 if lang == "en" else 0:]]]
             return
         what = self._attribute_words(u)
-        draft.add(words.phrase(lang, "not_stated", name=name, what=what) if name
-                  else words.phrase(lang, "not_stated_plain"))
+        draft.add(t("answer_not_stated", lang, name=name, what=what) if name
+                  else t("answer_not_stated_plain", lang))
         u.intent = "out_of_scope" if u.intent == "fact" else u.intent
         known = self._known(entity, lang, citations)
         if known:
-            draft.add(words.phrase(lang, "known"))
+            draft.add(t("answer_known", lang))
             for line in known:
                 draft.add(line)
         elif chosen and chosen[0].own >= 0.5:
             sentence = chosen[0]
-            draft.add(words.phrase(lang, "known"))
+            draft.add(t("answer_known", lang))
             draft.add(f"> 「{sentence.text}」 [{citations.cite_id(sentence.chunk_id)}]")
 
     def _describe(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft) -> bool:
@@ -500,10 +494,9 @@ class Answerer:
                 record.name_en != record.name else record.name
             round_text = words.round_name(investment.round, "", lang)
             if investment.announced:
-                round_text += (f"（採択公表 {words.date_text(investment.announced, lang)}）" if lang == "ja"
-                               else f" (announced {words.date_text(investment.announced, lang)})")
-            lead = words.phrase(lang, "backer" if investment.round else "backer_no_round",
-                                startup=investment.startup, vc=vc, round=round_text)
+                round_text += t("answer_backer_announced", lang, date=words.date_text(investment.announced, lang))
+            lead = t("answer_backer" if investment.round else "answer_backer_no_round", lang,
+                     startup=investment.startup, vc=vc, round=round_text)
             found = None
             for source in investment.sources:
                 n = citations.cite_quote(source.quote, source.document)
@@ -527,7 +520,7 @@ class Answerer:
                 return False
             others = [words.budget_short(b, lang) for b in record.budgets if b is not budget][:3]
             if others:
-                draft.add(words.phrase(lang, "other_budgets", items=words.join(others, lang)))
+                draft.add(t("answer_other_budgets", lang, items=words.join(others, lang)))
             return True
         if attribute == "rate" and record.subsidy_rate:
             rate = record.subsidy_rate if lang == "ja" else (
@@ -536,27 +529,27 @@ class Answerer:
                 rate = rate[0].lower() + rate[1:]  # it follows "the subsidy rate is"
             # The quote that states it: one holding the rate's own figures (「2倍」「10/10」「定額」).
             figures = re.findall(r"\d+\s*/\s*\d+|\d+\s*倍|定額|半額|\d+\s*%", record.subsidy_rate)
-            return state(words.phrase(lang, "rate", name=name, rate=rate), record.subsidy_rate, *figures, "補助率")
+            return state(t("answer_rate", lang, name=name, rate=rate), record.subsidy_rate, *figures, "補助率")
         if attribute == "period" and record.period:
             period = record.period if lang == "ja" else words.english_figures(record.period)
             years = re.findall(r"(?:令和|平成)\s*\d+\s*年度?", record.period)
-            return state(words.phrase(lang, "period", name=name, period=period), record.period, *years[-1:])
+            return state(t("answer_period", lang, name=name, period=period), record.period, *years[-1:])
         if attribute == "ministry":
             ministry = words.enum_labels("ministry", [record.ministry], lang)
             if record.agency and record.agency != record.ministry:
-                lead = words.phrase(lang, "ministry_agency", name=name, ministry=ministry,
+                lead = t("answer_ministry_agency", lang, name=name, ministry=ministry,
                                     agency=words.enum_labels("ministry", [record.agency], lang))
             else:
-                lead = words.phrase(lang, "ministry", name=name, ministry=ministry)
+                lead = t("answer_ministry", lang, name=name, ministry=ministry)
             return state(lead, record.name_ja)
         if attribute == "stages" and record.stages:
-            return state(words.phrase(lang, "stages", name=name, stages=words.enum_labels("stage", record.stages,
+            return state(t("answer_stages", lang, name=name, stages=words.enum_labels("stage", record.stages,
                                                                                           lang)), "段階", "臨床")
         if attribute == "rounds" and record.rounds and (u.round_number or not beyond):
             return self._rounds(u, record, name, citations, draft)
         if attribute == "eligibility" and record.requirements:
             items = getattr(record, "requirements_en", None) if lang == "en" else None
-            return state(words.phrase(lang, "requirements", name=name,
+            return state(t("answer_requirements", lang, name=name,
                                       items=words.join(list(items or record.requirements), lang)),
                          *record.requirements)
         return False
@@ -574,8 +567,7 @@ class Answerer:
         for f in facilities:
             area = f" {f.area_m2:,.0f} m²" if f.area_m2 is not None else ""
             parts.append(f"{f.region_ja}{area}" if lang == "ja" else f"{f.country}{area}")
-        lead = (f"{name}の施設（面積）は、{words.join(parts, lang)}です。" if lang == "ja"
-                else f"{name}'s facilities (floor area): {words.join(parts, lang)}.")
+        lead = t("answer_facilities", lang, name=name, sites=words.join(parts, lang))
         n = None
         for source in record.sources:
             if any(f"{f.area_m2:,.0f}" in source.quote for f in facilities if f.area_m2):
@@ -591,7 +583,7 @@ class Answerer:
         return True
 
     @staticmethod
-    def _budget(record: Program, u: Understanding) -> Any:
+    def _budget(record: Program, u: Understanding) -> Budget:
         budgets = record.budgets
         if u.fiscal_year:
             budgets = [b for b in budgets if b.fiscal_year == u.fiscal_year] or budgets
@@ -617,27 +609,26 @@ class Answerer:
         last_number, last = numbered[-1]
         asked = next((r for n, r in numbered if n == u.round_number), None) if u.round_number else last
 
-        def detail(r: Any) -> str:
+        def detail(r: ApplicationRound) -> str:
             parts = []
             if r.opens and r.closes:
-                parts.append(f"応募期間 {words.date_text(r.opens, lang)}～{words.date_text(r.closes, lang)}" if lang == "ja"
-                             else f"applications {words.date_text(r.opens, lang)} to {words.date_text(r.closes, lang)}")
+                parts.append(t("answer_round_applications", lang, opens=words.date_text(r.opens, lang),
+                               closes=words.date_text(r.closes, lang)))
             if r.announced:
-                parts.append(f"採択公表 {words.date_text(r.announced, lang)}" if lang == "ja"
-                             else f"adoption announced {words.date_text(r.announced, lang)}")
+                parts.append(t("answer_round_announced", lang, date=words.date_text(r.announced, lang)))
             return words.join(parts, lang) or r.text
 
         n = citations.cite_quote(last.text) if asked is None else citations.cite_quote(asked.text)
         mark = f" [{n}]" if n else ""
         if asked is None:
-            draft.add(words.phrase(lang, "round_missing", last=words.round_name(last_number, last.name, lang),
+            draft.add(t("answer_round_missing", lang, last=words.round_name(last_number, last.name, lang),
                                    asked=words.round_name(u.round_number, "", lang)))
-            draft.add(words.phrase(lang, "round", name=name, round=words.round_name(last_number, last.name, lang),
+            draft.add(t("answer_round", lang, name=name, round=words.round_name(last_number, last.name, lang),
                                    detail=detail(last)) + mark)
             u.intent = "out_of_scope"
             return True
         number = next(k for k, r in numbered if r is asked)
-        draft.add(words.phrase(lang, "round", name=name, round=words.round_name(number, asked.name, lang),
+        draft.add(t("answer_round", lang, name=name, round=words.round_name(number, asked.name, lang),
                                detail=detail(asked)) + mark)
         draft.confident = True
         draft.facts.append(draft.lines[-1])
@@ -674,7 +665,7 @@ class Answerer:
             return name
         return None
 
-    def _fold(self, chunk: Any) -> str:
+    def _fold(self, chunk: Chunk) -> str:
         text = self._folded.get(chunk.id)
         if text is None:
             text = self._folded[chunk.id] = fold_name(chunk.text)
@@ -682,7 +673,7 @@ class Answerer:
 
     # --- sentences ----------------------------------------------------------------------------
 
-    def _passages(self, entity: Entity | None, hits: list[Hit], citations: Citations) -> list[Any]:
+    def _passages(self, entity: Entity | None, hits: list[Hit], citations: Citations) -> list[Chunk]:
         """Document passages to quote from: those that name the thing (the search's first), then the hits."""
         docs = [h.chunk for h in hits if h.chunk.kind == "document"]
         if entity is None:
@@ -704,7 +695,7 @@ class Answerer:
                 break
         return naming or docs[:5]
 
-    def _header_before(self, chunk: Any) -> list[str]:
+    def _header_before(self, chunk: Chunk) -> list[str]:
         """The last lines of the passage before `chunk` in its document, when `chunk` opens on a table row."""
         pieces = sentence_pieces(chunk.text)
         if not pieces or not any(_is_row(p) for p in pieces[:6]):
@@ -745,7 +736,7 @@ class Answerer:
             weights[token] = lexical.idf(token)
         return weights
 
-    def _sentences(self, u: Understanding, entity: Entity | None, passages: list[Any], vector: np.ndarray | None,
+    def _sentences(self, u: Understanding, entity: Entity | None, passages: list[Chunk], vector: np.ndarray | None,
                    citations: Citations) -> list[_Sentence]:
         lexical = self.index.lexical
         # The words that ask for a narrow attribute (議長, 目標, 上限) are content too: the answer must say them.
@@ -861,7 +852,7 @@ class Answerer:
 
     # --- which support fits -------------------------------------------------------------------
 
-    def _fit(self, u: Understanding, hits: list[Hit], citations: Citations, kb: KnowledgeBase | None, matcher: Any,
+    def _fit(self, u: Understanding, hits: list[Hit], citations: Citations, kb: KnowledgeBase | None, matcher: Matcher | None,
              draft: _Draft) -> None:
         lang = u.language
         if kb is None:
@@ -899,22 +890,22 @@ class Answerer:
                 log.warning("matching failed for a fit question, answering from the search: %s", exc)
         top = sorted(scores, key=lambda pid: -scores[pid])[:3]
         if not top:
-            draft.add(words.phrase(lang, "fit_none"))
+            draft.add(t("answer_fit_none", lang))
             u.intent = "fit"
             return
         draft.confident = True
-        draft.add(words.phrase(lang, "fit_lead"))
+        draft.add(t("answer_fit_lead", lang))
         for i, pid in enumerate(top, 1):
             program = programs[pid]
             name = program.name_en if lang == "en" and program.name_en else program.name_ja
             summary = program.summary_en if lang == "en" and program.summary_en else program.summary_ja
             n = next((m for s in program.sources if (m := citations.cite_quote(s.quote, s.document))), None)
-            line = words.phrase(lang, "fit_item", i=i, name=name,
+            line = t("answer_fit_item", lang, i=i, name=name,
                                 ministry=words.enum_labels("ministry", [program.ministry], lang),
                                 reason=_first_sentence(summary, lang))
             draft.add(line + (f" [{n}]" if n else ""))
             draft.facts.append(draft.lines[-1])
-        draft.add(words.phrase(lang, "fit_form"))
+        draft.add(t("answer_fit_form", lang))
 
     def _relevance(self, u: Understanding, record_id: str) -> float:
         """How much of the question's content a record's own passage holds."""
@@ -939,24 +930,24 @@ class Answerer:
                 programs.append(e)
         if len(programs) >= 2:
             a, b = programs[:2]
-            draft.add(words.phrase(lang, "compare_lead", a=a.display(lang), b=b.display(lang)))
+            draft.add(t("answer_compare_lead", lang, a=a.display(lang), b=b.display(lang)))
             for entity in (a, b):
                 record = entity.record
                 assert isinstance(record, Program)
                 n = next((m for s in record.sources if (m := citations.cite_quote(s.quote, s.document))), None)
-                draft.add(words.phrase(lang, "compare_row", name=entity.display(lang)) + (f" [{n}]" if n else ""))
-                rows = [("compare_ministry", words.enum_labels("ministry", [record.ministry], lang))]
+                draft.add(t("answer_compare_row", lang, name=entity.display(lang)) + (f" [{n}]" if n else ""))
+                rows = [("answer_compare_ministry", words.enum_labels("ministry", [record.ministry], lang))]
                 if record.budgets:
                     latest = max(record.budgets, key=lambda x: x.fiscal_year)
-                    rows.append(("compare_budget", words.budget_short(latest, lang)))
-                rows.append(("compare_who", words.enum_labels("applicant", record.eligible, lang)))
+                    rows.append(("answer_compare_budget", words.budget_short(latest, lang)))
+                rows.append(("answer_compare_who", words.enum_labels("applicant", record.eligible, lang)))
                 if record.stages:
-                    rows.append(("compare_stages", words.enum_labels("stage", record.stages, lang)))
-                rows.append(("compare_support", words.enum_labels("support", record.support, lang)))
+                    rows.append(("answer_compare_stages", words.enum_labels("stage", record.stages, lang)))
+                rows.append(("answer_compare_support", words.enum_labels("support", record.support, lang)))
                 summary = record.summary_en if lang == "en" and record.summary_en else record.summary_ja
-                rows.append(("compare_summary", _first_sentences(summary, lang, limit=240)))
+                rows.append(("answer_compare_summary", _first_sentences(summary, lang, limit=240)))
                 for key, value in rows:
-                    draft.add("- " + words.phrase(lang, key, value=value))
+                    draft.add("- " + t(key, lang, value=value))
                 draft.facts.append(" / ".join(draft.lines[-len(rows):]))
             draft.confident = True
             return
@@ -967,9 +958,9 @@ class Answerer:
             if line:
                 quoted.append((side, *line))
         if len(quoted) == 2:
-            draft.add(words.phrase(lang, "compare_lead", a=quoted[0][0], b=quoted[1][0]))
+            draft.add(t("answer_compare_lead", lang, a=quoted[0][0], b=quoted[1][0]))
             for side, text, n in quoted:
-                draft.add(words.phrase(lang, "compare_side", name=side, quote=f"「{text}」") + f" [{n}]")
+                draft.add(t("answer_compare_side", lang, name=side, quote=f"「{text}」") + f" [{n}]")
                 draft.facts.append(draft.lines[-1])
             draft.confident = True
             return
@@ -1008,17 +999,17 @@ class Answerer:
                 backers = [(v, [i for i in v.investments if modalities & {m.value for m in i.modalities}]) for v in vcs]
                 backers = [(v, i) for v, i in backers if i]
                 if not backers:
-                    draft.add(words.phrase(lang, "list_none"))
+                    draft.add(t("answer_list_none", lang))
                     return
                 what = words.enum_labels("modality", sorted(modalities), lang)
-                draft.add(words.phrase(lang, "list_backers", what=what))
+                draft.add(t("answer_list_backers", lang, what=what))
                 for vc, investments in backers:
                     startups = words.join([i.startup for i in investments], lang)
                     n = next((m for i in investments for s in i.sources
                               if (m := citations.cite_quote(s.quote, s.document))), None)
                     draft.add(f"- {vc.name_en if lang == 'en' and vc.name_en else vc.name}: {startups}"
                               + (f" [{n}]" if n else ""))
-                draft.add(words.phrase(lang, "list_backers_note"))
+                draft.add(t("answer_list_backers_note", lang))
                 draft.confident = True
                 return
             dates = {d.meta.file: d.meta.date for d in kb.documents}
@@ -1031,7 +1022,7 @@ class Answerer:
             n = citations.cite_quote(newest.list_title, newest.document)
             as_of = dates.get(newest.document)
             title = (f"as of {as_of:%B %Y}" if as_of else "newest") if lang == "en" else newest.list_title
-            draft.add(words.phrase(lang, "list_vcs", count=len(listed), title=title) + (f" [{n}]" if n else ""))
+            draft.add(t("answer_list_vcs", lang, count=len(listed), title=title) + (f" [{n}]" if n else ""))
             draft.add(words.join([v.name_en if lang == "en" and v.name_en else v.name for v in listed], lang))
             draft.confident = True
             return
@@ -1044,7 +1035,7 @@ class Answerer:
                 cdmos = [c for c in cdmos if wanted & {m.value for m in c.modalities}] or cdmos
             # In Japan first: an asker writing in Japanese usually means a domestic site.
             cdmos.sort(key=lambda c: not any(f.country == "JP" for f in c.facilities))
-            draft.add(words.phrase(lang, "list_cdmos", count=len(cdmos)))
+            draft.add(t("answer_list_cdmos", lang, count=len(cdmos)))
             for cdmo in cdmos:
                 sites = words.join([f.region_ja if lang == "ja" else f.country for f in cdmo.facilities], lang)
                 n = next((m for src in cdmo.sources if (m := citations.cite_quote(src.quote, src.document))), None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from knowledge.labels import labels
@@ -55,11 +56,11 @@ def _chunk_id(origin: str, text: str) -> str:
     return f"{origin}#{digest}"
 
 
-def _join(values: list[str], names: dict[str, str]) -> str:
+def _join(values: Sequence[str], names: dict[str, str]) -> str:
     return "、".join(names.get(v, v) for v in values)
 
 
-def _flags(prefix: str, values: list[str]) -> dict[str, bool]:
+def _flags(prefix: str, values: Sequence[str]) -> dict[str, bool]:
     return {f"{prefix}_{v}": True for v in values}
 
 

@@ -24,6 +24,7 @@ import yaml
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import nfkc
 from knowledge.schema import CuratedAnswer
+from prompts.messages import t
 from retrieval import compose as words
 from retrieval.cite import Citation, Citations
 from retrieval.embeddings import Embedder
@@ -211,7 +212,7 @@ class CuratedAnswers:
             if answer.answer_en:
                 text = answer.answer_en
             else:
-                notes.append(words.phrase("en", "curated_japanese_only"))
+                notes.append(t("answer_curated_japanese_only", "en"))
         numbers = []
         for source in answer.sources:
             for document, quote in _quotes(source.document, source.quote, source.record, kb):
@@ -220,8 +221,8 @@ class CuratedAnswers:
                     numbers.append(n)
         marks = "".join(f"[{n}]" for n in numbers)
         lines = [*notes, f"{text.strip()} {marks}".rstrip(),
-                 words.phrase(language, "curated_checked", who=answer.author,
-                              when=words.date_text(answer.as_of, language))]
+                 t("answer_curated_checked", language, who=answer.author,
+                   when=words.date_text(answer.as_of, language))]
         return CuratedReply(answer_id=answer.id, text="\n".join(lines), notes=notes, citations=citations.items,
                             cited=sorted(numbers))
 

@@ -97,7 +97,10 @@ class SentenceTransformerEmbedder(Embedder):
             raise EmbeddingError(f"cannot load sentence-transformers model {model!r}{offline}: {exc}") from exc
         self.model = model
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
-        self.dim = int(dim or self._model.get_sentence_embedding_dimension())
+        dim = dim or self._model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise EmbeddingError(f"the sentence-transformers model {model!r} does not state its embedding dimension")
+        self.dim = int(dim)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
         self._batch_size = batch_size

@@ -26,4 +26,4 @@ class LLMError(RetrievalError):
 
 
 class VocabularyError(RetrievalError):
-    """The profile vocabulary file is missing or malformed."""
+    """A vocabulary file (question words, profile words, the relevance floor) is missing or malformed."""

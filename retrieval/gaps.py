@@ -339,7 +339,7 @@ def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: Sea
     answers one of its questions."""
     items = [i for i in items if i.text.strip()]
     counts = Counter(i.kind for i in items)
-    totals = {kind: counts.get(kind, 0) for kind in GAP_KINDS}
+    totals: dict[str, int] = {kind: counts.get(kind, 0) for kind in GAP_KINDS}
     if not items:
         return GapReport(topics=(), since=since, until=until, threshold=threshold, counts=totals)
 
@@ -381,7 +381,7 @@ def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: Sea
     topics.sort(key=lambda t: (-t.questions, -len(t.items), -t.latest_at.timestamp()))
 
     if index is not None:
-        placed = []
+        placed: list[GapTopic] = []
         for topic in topics:
             try:
                 hint = nearest_in_kb(index, topic.label, threshold=kb_threshold)

@@ -22,6 +22,7 @@ from retrieval.glossary import expand
 from retrieval.lexical import LexicalIndex, Metadata
 from retrieval.sentences import SentenceVectors
 from retrieval.store import VectorStore, Where
+from retrieval.tokenize import char_bigrams
 
 KINDS = ("program", "vc", "cdmo", "document")
 
@@ -84,14 +85,9 @@ class IngestReport:
         return self.embedded / self.seconds if self.seconds > 0 else 0.0
 
 
-def _bigrams(text: str) -> set[str]:
-    squashed = "".join(text.split())
-    return {squashed[i : i + 2] for i in range(len(squashed) - 1)}
-
-
 def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
     """Slides repeated with small edits; overlap of character bigrams catches them."""
-    grams_a, grams_b = _bigrams(a), _bigrams(b)
+    grams_a, grams_b = char_bigrams(a), char_bigrams(b)
     if not grams_a or not grams_b:
         return a == b
     return len(grams_a & grams_b) / min(len(grams_a), len(grams_b)) >= threshold
@@ -196,7 +192,7 @@ class SearchIndex:
         for chunk in (a, b):
             cached = self._bigram_cache.get(chunk.id)
             if cached is None:
-                cached = self._bigram_cache[chunk.id] = frozenset(_bigrams(chunk.text))
+                cached = self._bigram_cache[chunk.id] = frozenset(char_bigrams(chunk.text))
             grams.append(cached)
         if not grams[0] or not grams[1]:
             return a.text == b.text

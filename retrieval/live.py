@@ -22,12 +22,12 @@ from langchain_core.language_models import BaseChatModel
 from core.settings import Settings
 from knowledge.editor import KnowledgeEditor
 from knowledge.loader import KnowledgeBase
+from retrieval import retired
 from retrieval.answer import Answer, Answerer, Turn
 from retrieval.engine import ingest, open_index
 from retrieval.index import Filters, IngestReport, SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult
 from retrieval.profile import Profile
-from retrieval.retired import with_retired_notes
 
 log = logging.getLogger("kakehashi.live")
 
@@ -155,9 +155,8 @@ class LiveKnowledge:
     def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = ()) -> Answer:
         self.maybe_refresh()
         snapshot = self._snapshot  # the knowledge this answer comes from, even if a refresh lands meanwhile
-        answer = self.answerer.ask(question, filters=filters, history=history, kb=snapshot.kb,
-                                   matcher=snapshot.matcher)
-        return with_retired_notes(answer, snapshot.kb)
+        return retired.ask(self.answerer, question, filters=filters, history=history, kb=snapshot.kb,
+                           matcher=snapshot.matcher)
 
     def match(self, text: str, *, limits: Limits | None = None) -> MatchResult:
         self.maybe_refresh()

@@ -45,11 +45,13 @@ from knowledge.schema import (
     Stage,
     Support,
 )
+from prompts.messages import t
 from retrieval.chunking import record_chunk
 from retrieval.index import SearchIndex
 from retrieval.language import Language, detect_language
 from retrieval.profile import Destination, Profile, ProfileVocabulary, extract_profile, label
 from retrieval.relevance import RelevanceFloor, asks_only_non_rd
+from retrieval.tokenize import char_bigrams
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,10 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Citation:
+class SourceQuote:
+    """What a recommendation's reason cites: a record's source quote (answers cite indexed passages
+    instead, as retrieval.cite.Citation)."""
+
     source: str  # the document as a reader knows it: its title and date (never a file name)
     text: str  # the passage as quoted in the record
     document: str = ""  # the seed file, for staff and tests; never shown to founders
@@ -96,7 +101,7 @@ class Recommendation:
     name: str
     score: float
     reasons: list[str]
-    citations: list[Citation]
+    citations: list[SourceQuote]
     name_en: str | None = None
     # For a compact card: one reason line without citation markers, and the fit in words (never the score).
     summary: str = ""
@@ -162,116 +167,9 @@ class MatchResult:
 
 # --- wording ------------------------------------------------------------------------------------
 
-_T: dict[str, dict[Language, str]] = {
-    "eligible": {"ja": "対象者: {values}が応募・利用できる", "en": "Eligible: open to {values}"},
-    "eligible_any": {"ja": "対象者の限定なし", "en": "Eligible: open to anyone"},
-    "eligible_unknown": {"ja": "対象者: {values}（ご自身の立場が読み取れなかったため要確認）",
-                         "en": "Eligible: {values} (your own role was not stated; please check)"},
-    "eligible_inferred": {"ja": "対象者: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
-                          "en": "Eligible: not stated in the sources, but it appears open to: {values} (please check)"},
-    "mismatch_inferred": {"ja": "注意: 資料に明記はありませんが、{what}は{values}と読めます。{yours}が対象かは要確認",
-                          "en": "Caveat: the sources do not state it, but the {what} appears to be {values}; "
-                                "whether {yours} qualifies needs checking"},
-    "modality_inferred": {"ja": "モダリティ: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
-                          "en": "Modality: not stated in the sources, but {values} appears to be covered (please check)"},
-    "disease_inferred": {"ja": "疾患領域: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
-                         "en": "Disease area: not stated in the sources, but {values} appears to be covered "
-                               "(please check)"},
-    "stage_inferred": {"ja": "開発段階: 資料に明記はありませんが、{values}も対象と読めます（要確認）",
-                       "en": "Stage: not stated in the sources, but {values} appears to be covered (please check)"},
-    "what_eligible": {"ja": "対象者", "en": "eligible group"},
-    "what_stages": {"ja": "対象の開発段階", "en": "target stage"},
-    "what_modalities": {"ja": "対象モダリティ", "en": "target modality"},
-    "what_disease_areas": {"ja": "対象疾患", "en": "target disease area"},
-    "yours": {"ja": "ご自身の{values}", "en": "your {values}"},
-    "investor_unlocks": {"ja": "既存の出資者（{vc}）は認定VC: この事業の要件「認定VCからの出資」に当たる",
-                         "en": "Your existing investor ({vc}) is a certified VC: that meets this program's requirement "
-                               "of investment from a certified VC"},
-    "fit": {"ja": "条件に合う点 {met}/{total}", "en": "Meets {met} of {total} of your criteria"},
-    "fit_none": {"ja": "条件の一致は資料からは確認できません", "en": "No stated criterion could be checked against the sources"},
-    "summary_fits": {"ja": "合う点: {values}", "en": "Fits: {values}"},
-    "summary_inferred": {"ja": "（一部は資料に明記なし）", "en": " (partly not stated in the sources)"},
-    "requirement_ja_only": {"ja": "注意（要件）: {text}", "en": "Caveat (requirement, Japanese in the source): {text}"},
-    "vc_existing": {"ja": "既存の出資者（ご相談文より）: この認定VCはすでに出資しています",
-                    "en": "Your existing investor (from your description): this certified VC already backs you"},
-    "vc_university": {"ja": "{university}の大学系VC（ご相談文の大学）", "en": "The VC of {university} (your university)"},
-    "out_of_scope": {"ja": "資料の支援策・認定VC・CDMOは医療・創薬・ライフサイエンス分野向けで、このご相談に合うものは"
-                           "見つかりませんでした。",
-                     "en": "The programs, certified VCs and CDMOs in the sources are for health care, drug discovery "
-                           "and life science; none of them fits this request."},
-    "out_of_scope_supporter": {"ja": "医療・創薬の分野であれば、開発しているもの（医薬品・医療機器・再生医療など）や段階を"
-                                     "書き添えていただくと探せます。別の分野の公的支援は、サポーター（人）にご相談ください。",
-                               "en": "If your work is in health care or drug discovery, add what you develop (a drug, a "
-                                     "device, a cell therapy...) and your stage, and I can look again. For public support "
-                                     "in another field, please ask a human supporter."},
-    "other_vcs": {"ja": "ほかの認定VC（資料に、出資先がこのプロフィールに合う記載はありません）: {names}",
-                  "en": "Other certified VCs (the sources show nothing that ties their portfolio to you): {names}"},
-    "referral": {"ja": "資料で決まらないことや、ここにない支援は{name}のサポーターに相談できます",
-                 "en": "For anything the sources do not settle, {name}'s supporters can help"},
-    "needs": {"ja": "ニーズに合う支援: {values}", "en": "Meets your needs: {values}"},
-    "modality": {"ja": "モダリティが一致: {values}", "en": "Modality matches: {values}"},
-    "modality_any": {"ja": "モダリティの限定なし（{values}も対象）", "en": "Open to any modality (incl. {values})"},
-    "disease": {"ja": "疾患領域が一致: {values}", "en": "Disease area matches: {values}"},
-    "disease_any": {"ja": "疾患領域の限定なし（{values}も対象）", "en": "Open to any disease area (incl. {values})"},
-    "linked_need": {"ja": "{need}と併せて使う事業: {text}", "en": "Used together with {need}: {text}"},
-    "modality_restricted": {"ja": "注意: 対象モダリティは{values}に限られる（プロフィールに記載なし、要確認）",
-                            "en": "Caveat: limited to {values} (your modality was not stated; please check)"},
-    "disease_restricted": {"ja": "注意: 対象疾患は{values}に限られる（プロフィールに記載なし、要確認）",
-                           "en": "Caveat: limited to {values} (your disease area was not stated; please check)"},
-    "stage": {"ja": "開発段階が一致: {values}", "en": "Development stage matches: {values}"},
-    "overseas": {"ja": "{values}を目指す: 海外展開を支援", "en": "You aim for {values}: supports overseas expansion"},
-    "requirement": {"ja": "注意（要件）: {text}", "en": "Caveat (requirement, as the source states): {text}"},
-    "subsidy": {"ja": "注意（補助率）: {text}", "en": "Caveat (subsidy rate, as the source states): {text}"},
-    "closed": {"ja": "注意: 資料に載っている公募回（{names}）はすべて締切済み（最終締切 {date}）。最新の公募は要確認",
-               "en": "Caveat: the application rounds listed in the seeds ({names}) have closed (last deadline "
-                     "{date}); check for a current call"},
-    "request_budget": {"ja": "注意: 資料上の予算は概算要求の段階（{text}）",
-                       "en": "Caveat: the budget in the sources is a budget request, not yet enacted ({text})"},
-    "vc_investment": {"ja": "出資実績: {startup}{round} — {detail}", "en": "Backed {startup}{round} — {detail}"},
-    "vc_round": {"ja": "（創薬ベンチャーエコシステム強化事業 第{n}回採択）", "en": " (adopted in round {n})"},
-    "vc_develops": {"ja": "開発: {text}", "en": "develops (as the source says): {text}"},
-    "vc_matched": {"ja": "一致: {values}", "en": "matches your {values}"},
-    "vc_certified": {"ja": "AMED認定VC（{title}に掲載）", "en": "AMED-certified VC (in {title})"},
-    "vc_requirement": {"ja": "この認定VCからの出資は{program}の出資要件（認定VCからの出資）を満たす",
-                       "en": "Investment from this certified VC meets the investment requirement of {program}"},
-    "vc_track": {"ja": "採択ベンチャーへの出資実績: {n}社（{names}）",
-                 "en": "Backed {n} adopted startup(s): {names}"},
-    "vc_ended": {"ja": "注意: 出資先のうち{names}は資料で「※補助事業廃止」とされている（実績に数えていない）",
-                 "en": "Caveat: the sources mark {names} as 'subsidy discontinued' (not counted as a track record)"},
-    "inbound": {"ja": "海外の会社の日本進出: {text}", "en": "For a foreign company entering Japan: {text}"},
-    "vc_no_fit": {"ja": "注意: 資料には、出資先の開発内容がこのプロフィールに合うことを示す記載はない",
-                  "en": "Caveat: the sources say nothing that ties this VC's portfolio to your profile"},
-    "vc_no_investments": {"ja": "注意: 資料に採択ベンチャーへの出資の記載はない",
-                          "en": "Caveat: the sources list no adopted startup backed by this VC"},
-    "cdmo_modality": {"ja": "対応モダリティが一致: {values}", "en": "Handles your modality: {values}"},
-    "cdmo_modality_unknown": {"ja": "対応モダリティ: {values}（ご自身のモダリティが読み取れなかったため要確認）",
-                              "en": "Modalities handled: {values} (your modality was not stated; please check)"},
-    "cdmo_region": {"ja": "施設が目指す地域にある: {values}", "en": "Has facilities where you aim to go: {values}"},
-    "cdmo_sites": {"ja": "施設地域: {values}", "en": "Facilities: {values}"},
-    "cdmo_manufacturing": {"ja": "製造・プロセス開発の委託先（CDMO）候補",
-                           "en": "A contract development and manufacturing partner (CDMO)"},
-    "cdmo_caveat": {"ja": "注意: 資料の記載は施設の地域と面積まで。受託の可否・条件は直接確認が必要",
-                    "en": "Caveat: the sources give facility regions and sizes only; capacity and terms need checking"},
-    "nothing": {"ja": "資料の中に、このプロフィールに合う支援策・VC・CDMOは見つかりませんでした。",
-                "en": "I found no program, VC or CDMO in the sources that fits this profile."},
-    "no_program": {"ja": "資料の中に、このプロフィールに合う支援策は見つかりませんでした。",
-                   "en": "I found no support program in the sources that fits this profile."},
-    "too_little": {"ja": "プロフィールから開発段階・モダリティ・疾患領域・ニーズを読み取れませんでした。"
-                         "これらを書き添えていただくと、合う支援策を探せます。",
-                   "en": "I could not read a stage, modality, disease area or need from the description; "
-                         "adding them lets me look for fitting support."},
-    "supporter": {"ja": "{mediso}のような相談窓口のサポーター（人）に相談することをおすすめします。",
-                  "en": "Please consider consulting a human supporter, e.g. at {mediso}."},
-    "no_cdmo": {"ja": "資料に載っているCDMOの対応モダリティは{available}のみで、{wanted}に対応する記載はありません。",
-                "en": "The CDMOs in the sources handle {available} only; none is listed for {wanted}."},
-    "no_vc": {"ja": "認定VCは創薬スタートアップ（と起業を目指すアカデミア）への出資者のため、この立場には挙げていません。",
-              "en": "Certified VCs invest in drug-discovery startups (and academic teams about to found one), "
-                    "so none is listed for your role."},
-}
-
-
 def _t(key: str, language: Language, **values: Any) -> str:
-    return _T[key][language].format(**values)
+    """A recommendation's words (prompts/messages/match.yaml); keys are built from field names."""
+    return t(f"match_{key}", language, **values)
 
 
 def _sep(language: Language) -> str:
@@ -287,7 +185,7 @@ _LIST_TITLE = re.compile(r"認定VC\s*\((\d+)社\)")
 def _list_title(title: str, language: Language) -> str:
     """認定VC (30社) -> the certified VC list (30 firms), for English readers."""
     match = _LIST_TITLE.search(nfkc(title))
-    return f"the certified VC list ({match.group(1)} firms)" if language == "en" and match else title
+    return t("match_certified_vc_list", "en", count=match.group(1)) if language == "en" and match else title
 
 
 def _facility(facility: Any, language: Language) -> str:
@@ -317,18 +215,13 @@ def _basis_wanted(profile: Profile) -> dict[str, set[str]]:
 
 # --- evidence -----------------------------------------------------------------------------------
 
-def _bigrams(text: str) -> set[str]:
-    s = squash(text)
-    return {s[i : i + 2] for i in range(len(s) - 1)}
-
-
 class _Reasons:
     """Reasons for one recommendation, each ending in the numbers of the passages that support it."""
 
     def __init__(self, titles: dict[str, str]) -> None:
         self._titles = titles
         self.reasons: list[str] = []
-        self.citations: list[Citation] = []
+        self.citations: list[SourceQuote] = []
 
     def add(self, text: str, sources: Sequence[Source]) -> None:
         if not sources:
@@ -337,7 +230,7 @@ class _Reasons:
         for source in sources:
             # Founders see the deck's title and date; the file name stays with staff.
             title = self._titles.get(source.document, "")
-            citation = Citation(source=title, text=source.quote, document=source.document)
+            citation = SourceQuote(source=title, text=source.quote, document=source.document)
             if citation not in self.citations:
                 self.citations.append(citation)
             number = self.citations.index(citation) + 1
@@ -364,8 +257,9 @@ def _pick(sources: Sequence[Source], terms: Iterable[str], fallback: str = "") -
             best, best_score = source, score
     if best_score or not fallback:
         return best
-    target = _bigrams(fallback)
-    return max(sources, key=lambda s: len(_bigrams(s.quote) & target) / (len(_bigrams(s.quote)) or 1) ** 0.5)
+    target = char_bigrams(nfkc(fallback))
+    return max(sources, key=lambda s: len(char_bigrams(nfkc(s.quote)) & target)
+               / (len(char_bigrams(nfkc(s.quote))) or 1) ** 0.5)
 
 
 @dataclass
@@ -411,8 +305,9 @@ class Matcher:
         self.chat_model = chat_model
         self.vocabulary = vocabulary or ProfileVocabulary.default()
         self._today = today
-        self._active: dict[str, list[Record]] = {
-            "program": [p for p in kb.programs if p.status == "active"],
+        programs = [p for p in kb.programs if p.status == "active"]
+        self._active: dict[str, Sequence[Record]] = {
+            "program": programs,
             "vc": [v for v in kb.vcs if v.status == "active"],
             "cdmo": [c for c in kb.cdmos if c.status == "active"],
         }
@@ -426,7 +321,7 @@ class Matcher:
         self._lock = threading.Lock()
         self._warned_stale: set[str] = set()
         self._vc_program = next(
-            (p for p in self._active["program"] if any("認定VC" in r for r in p.requirements)), None
+            (p for p in programs if any("認定VC" in r for r in p.requirements)), None
         )
         self._mediso = next((p for p in kb.programs if p.id == MEDISO_ID), None)
 
@@ -924,7 +819,7 @@ class Matcher:
                                           "university": university}))
         scored.sort(key=lambda s: (-s.score, s.record.id))
         if other_vcs is not None:
-            other_vcs += others + [s.record.name for s in scored[limit:]]
+            other_vcs += others + [s.record.name for s in scored[limit:] if isinstance(s.record, VC)]
         return [self._explain_vc(profile, s, language, needs_investment) for s in scored[:limit]]
 
     def _explain_vc(self, profile: Profile, scored: _Scored, language: Language,
@@ -1030,7 +925,7 @@ class Matcher:
         scored = []
         for cdmo, modalities in candidates:
             countries = {f.country for f in cdmo.facilities}
-            served = []
+            served: list[Destination] = []
             for destination in profile.destinations:
                 if destination is Destination.GLOBAL:
                     if countries - {"JP"}:

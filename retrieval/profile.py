@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from knowledge.labels import label as labels_label
 from knowledge.normalize import fold_dashes
 from knowledge.schema import Applicant, DiseaseArea, Modality, Stage, Support
+from prompts.messages import t
 from retrieval.deadline import chat_timeout, within
 from retrieval.errors import LLMError, VocabularyError
 from retrieval.language import Language, detect_language
@@ -282,7 +283,7 @@ class ProfileVocabulary:
         for number, phrase in enumerate(data.get("phrases") or [], 1):
             if not isinstance(phrase, dict) or not phrase.get("terms"):
                 raise VocabularyError(f"{where}: phrases[{number}] needs `terms` and at least one field")
-            values: list[tuple[str, str]] = []
+            assigned: list[tuple[str, str]] = []
             for field_name, field_values in phrase.items():
                 if field_name in ("terms", "pre_founding", "founded"):
                     continue
@@ -291,8 +292,8 @@ class ProfileVocabulary:
                     raise VocabularyError(f"{where}: phrases[{number}]: unknown field {field_name!r}")
                 for value in field_values or []:
                     cls._check_value(where, f"phrases[{number}].{field_name}", enum, value)
-                    values.append((field_name, str(value)))
-            assignment = Assignment(values=tuple(values), pre_founding=bool(phrase.get("pre_founding", False)),
+                    assigned.append((field_name, str(value)))
+            assignment = Assignment(values=tuple(assigned), pre_founding=bool(phrase.get("pre_founding", False)),
                                     founded=bool(phrase.get("founded", False)))
             for raw in phrase["terms"]:
                 add(raw, assignment, f"phrases[{number}]")
@@ -446,17 +447,6 @@ def extract_profile(
 _PROFILE_VOCABULARY = {"who": "applicant", "stages": "stage", "modalities": "modality",
                        "disease_areas": "disease_area", "needs": "support", "destinations": "destination",
                        "based_in": "destination"}
-_FIELD_TITLES: dict[Language, dict[str, str]] = {
-    "ja": {"who": "立場", "stages": "開発段階", "modalities": "モダリティ", "disease_areas": "疾患領域",
-           "needs": "ニーズ", "destinations": "目指す地域", "based_in": "拠点（どこの会社か）",
-           "investors": "既存の出資者", "universities": "大学", "amounts": "金額", "timing": "時期"},
-    "en": {"who": "Who", "stages": "Stage", "modalities": "Modality", "disease_areas": "Disease area",
-           "needs": "Needs", "destinations": "Destination", "based_in": "Based in", "investors": "Existing investors",
-           "universities": "University", "amounts": "Amounts", "timing": "Timing"},
-}
-_UNSTATED = {"ja": "（記載なし）", "en": "(not stated)"}
-_PRE_FOUNDING = {"ja": "起業前", "en": "before founding"}
-_FOUNDED = {"ja": "設立済み", "en": "already incorporated"}
 # Shown only when the text says something about them.
 _OPTIONAL_FIELDS = ("based_in", "investors", "universities", "amounts", "timing")
 
@@ -469,24 +459,20 @@ def label(field_name: str, value: str, language: Language) -> str:
 def render_profile(profile: Profile, language: Language | None = None) -> str:
     """What was understood, one field a line, in the user's language, so they can correct it."""
     language = language or detect_language(profile.free_text)
-    titles = _FIELD_TITLES[language]
     separator = "、" if language == "ja" else ", "
-    lines = ["【理解したプロフィール】" if language == "ja" else "Profile as understood:"]
+    lines = [t("match_profile_heading", language)]
     for name in ("who", "stages", "modalities", "disease_areas", "needs", "destinations", *_OPTIONAL_FIELDS):
         if name in ("investors", "universities", "amounts", "timing"):
             values = list(getattr(profile, name))
         else:
             values = [label(name, str(v), language) for v in getattr(profile, name)]
         if name == "who" and profile.pre_founding:
-            values.append(_PRE_FOUNDING[language])
+            values.append(t("match_profile_pre_founding", language))
         elif name == "who" and profile.founded:
-            values.append(_FOUNDED[language])
+            values.append(t("match_profile_founded", language))
         if not values and name in _OPTIONAL_FIELDS:
             continue
-        shown = separator.join(values) if values else _UNSTATED[language]
-        lines.append(f"- {titles[name]}: {shown}")
-    lines.append(
-        "（違っていれば、言い換えてもう一度どうぞ）" if language == "ja"
-        else "(If anything is wrong, rephrase and ask again.)"
-    )
+        shown = separator.join(values) if values else t("match_profile_unstated", language)
+        lines.append(f"- {t(f'match_profile_field_{name}', language)}: {shown}")
+    lines.append(t("match_profile_correct_me", language))
     return "\n".join(lines)

@@ -4,29 +4,23 @@ retired instead, next to whatever the search found."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
+from knowledge.labels import label
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import fold
 from knowledge.schema import CDMO, VC, Program
-from retrieval.answer import Answer
+from prompts.messages import t
+from retrieval.answer import Answer, Answerer, Turn
+from retrieval.index import Filters
+from retrieval.language import Language
+from retrieval.match import Matcher
 
 Record = Program | VC | CDMO
 
 # Shorter names (e.g. a two-letter abbreviation) would match inside unrelated words.
 MIN_NAME_CHARS = 3
-
-KIND_LABEL = {
-    "program": {"ja": "事業", "en": "program"},
-    "vc": {"ja": "認定VC", "en": "certified VC"},
-    "cdmo": {"ja": "CDMO", "en": "CDMO"},
-}
-RETIRED_NOTE = {
-    "ja": "※「{name}」（{kind}）は、スタッフが終了・取り下げとして記録しています（{as_of}時点の情報）。現在はご案内して"
-          "いません。最新の状況は相談員にご確認ください。",
-    "en": "Note: \"{name}\" ({kind}) has been recorded by staff as ended or withdrawn (facts as of {as_of}); "
-          "Kakehashi no longer recommends it. Please check its current status with a supporter.",
-}
 
 
 def record_names(record: Record) -> list[str]:
@@ -55,12 +49,26 @@ def retired_named(question: str, kb: KnowledgeBase) -> list[Record]:
     return [record for _, record in sorted(found, key=lambda pair: -pair[0])]
 
 
+def _note(record: Record, language: Language) -> str:
+    as_of = record.as_of.isoformat()
+    if record.kind == "program":  # 「事業」, not the record-kind label 「支援制度」: the note's own wording
+        return t("answer_retired_program_note", language, name=record.title, as_of=as_of)
+    return t("answer_retired_note", language, name=record.title, kind=label("record_kind", record.kind, language),
+             as_of=as_of)
+
+
 def with_retired_notes(answer: Answer, kb: KnowledgeBase) -> Answer:
     """The answer with a note, in its language, for each retired record the question names."""
     named = retired_named(answer.question, kb)
     if not named:
         return answer
-    language = answer.language if answer.language in RETIRED_NOTE else "ja"
-    notes = [RETIRED_NOTE[language].format(name=record.title, kind=KIND_LABEL[record.kind][language],
-                                           as_of=record.as_of.isoformat()) for record in named]
+    language: Language = "en" if answer.language == "en" else "ja"
+    notes = [_note(record, language) for record in named]
     return replace(answer, answer="\n".join([*notes, answer.answer]), notes=[*answer.notes, *notes])
+
+
+def ask(answerer: Answerer, question: str, *, kb: KnowledgeBase, filters: Filters | None = None,
+        history: Sequence[Turn] = (), matcher: Matcher | None = None) -> Answer:
+    """What a person asking gets: the answer from `kb`, with a note for each retired record it names."""
+    answer = answerer.ask(question, filters=filters, history=history, kb=kb, matcher=matcher)
+    return with_retired_notes(answer, kb)

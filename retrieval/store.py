@@ -7,13 +7,20 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
 from core.settings import Settings
 from retrieval.chunking import Chunk
 from retrieval.errors import IndexMismatchError, StoreUnavailableError
+
+if TYPE_CHECKING:  # chromadb is imported only where a store is opened (it is slow to import)
+    from chromadb.api import ClientAPI
+    from chromadb.api.collection_configuration import CreateCollectionConfiguration
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Embedding, GetResult, QueryResult
+    from chromadb.config import Settings as ChromaSettings
 
 Where = dict[str, Any]
 T = TypeVar("T")
@@ -52,7 +59,7 @@ class VectorStore(ABC):
     def reset(self) -> None:
         """Drop the collection."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing to let go of
         """Let go of the store's client (its files may be gone); the store is not used afterwards."""
 
     @contextmanager
@@ -74,7 +81,7 @@ class ChromaStore(VectorStore):
     client opens a new connection). A collection that another process rebuilt (dropped and created
     anew, so with a new id) is opened again by name on the next call."""
 
-    def __init__(self, *, client: Any, collection: str, where: str = "the embedded Chroma store",
+    def __init__(self, *, client: ClientAPI, collection: str, where: str = "the embedded Chroma store",
                  ef_search: int = 400, max_neighbors: int = 32, ef_construction: int = 200) -> None:
         self._client = client
         self._name = collection
@@ -82,7 +89,7 @@ class ChromaStore(VectorStore):
         self._ef_search = ef_search
         self._graph = {"max_neighbors": max_neighbors, "ef_construction": ef_construction}
         self.graph_outdated = False  # the collection's HNSW graph differs from what the settings ask
-        self._collection: Any = None
+        self._collection: Collection | None = None
         self._signature: dict[str, str | int] | None = None
         self._reopen_lock = threading.Lock()
 
@@ -108,7 +115,7 @@ class ChromaStore(VectorStore):
                    ef_search=settings.chroma_ef_search, max_neighbors=settings.chroma_max_neighbors,
                    ef_construction=settings.chroma_ef_construction)
 
-    def _call(self, what: str, operation: Callable[[Any], T]) -> T:
+    def _call(self, what: str, operation: Callable[[Collection], T]) -> T:
         """`operation(collection)`, with Chroma's many error types turned into StoreUnavailableError."""
         collection = self.collection
         try:
@@ -123,7 +130,7 @@ class ChromaStore(VectorStore):
         except Exception as exc:
             raise StoreUnavailableError(f"{self._where}: {what} failed: {type(exc).__name__}: {exc}") from exc
 
-    def _open(self, *, create: bool) -> Any:
+    def _open(self, *, create: bool) -> Collection:
         assert self._signature is not None
         if create:
             collection = self._client.get_or_create_collection(
@@ -141,11 +148,13 @@ class ChromaStore(VectorStore):
         self._adjust(collection)
         return collection
 
-    def _configuration(self) -> dict[str, Any]:
+    def _configuration(self) -> CreateCollectionConfiguration:
         """The HNSW configuration a collection is made with."""
-        return {"hnsw": {"space": "cosine", "ef_search": self._ef_search, **self._graph}}
+        return {"hnsw": {"space": "cosine", "ef_search": self._ef_search,
+                         "max_neighbors": self._graph["max_neighbors"],
+                         "ef_construction": self._graph["ef_construction"]}}
 
-    def _adjust(self, collection: Any) -> None:
+    def _adjust(self, collection: Collection) -> None:
         """Bring an existing collection's search breadth to the settings (the one HNSW setting Chroma lets
         a collection change), and say when its graph was built otherwise than the settings ask."""
         hnsw = (getattr(collection, "configuration", None) or {}).get("hnsw") or {}
@@ -212,12 +221,13 @@ class ChromaStore(VectorStore):
                                                 f"{type(exc).__name__}: {exc}") from exc
         return len(ids)
 
-    def _reopen(self, failed: Any) -> Any:
+    def _reopen(self, failed: Collection) -> Collection:
         """The collection by name again, after ours was found gone. Not created: an empty collection would
         make every answer quietly lose its dense half, where an error says what to do."""
         with self._reopen_lock:
-            if self._collection is not failed:  # another thread already opened it again
-                return self._collection
+            current = self._collection
+            if current is not None and current is not failed:  # another thread already opened it again
+                return current
             try:
                 collection = self._open(create=False)
             except IndexMismatchError:
@@ -248,7 +258,7 @@ class ChromaStore(VectorStore):
         return self._where
 
     @property
-    def collection(self) -> Any:
+    def collection(self) -> Collection:
         if self._collection is None:
             raise StoreUnavailableError("the vector store is not opened; call ensure() first")
         return self._collection
@@ -256,35 +266,51 @@ class ChromaStore(VectorStore):
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         for start, part in _batches(chunks):
             embeddings = vectors[start : start + len(part)]
-            self._call("upsert", lambda c, part=part, embeddings=embeddings: c.upsert(
-                ids=[x.id for x in part], embeddings=embeddings, documents=[x.text for x in part],
-                metadatas=[dict(x.metadata) for x in part]))
+
+            def upsert(c: Collection, part: Sequence[Chunk] = part, embeddings: np.ndarray = embeddings) -> None:
+                c.upsert(ids=[x.id for x in part], embeddings=embeddings, documents=[x.text for x in part],
+                         metadatas=[dict(x.metadata) for x in part])
+
+            self._call("upsert", upsert)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         for _, part in _batches(ids):
-            got = self._call("get", lambda c, part=part: c.get(ids=list(part), include=["embeddings"]))
-            found.update({i: np.asarray(v, dtype=np.float32)
-                          for i, v in zip(got["ids"], got["embeddings"], strict=True)})
+
+            def get(c: Collection, part: Sequence[str] = part) -> GetResult:
+                return c.get(ids=list(part), include=["embeddings"])
+
+            got = self._call("get", get)
+            embeddings = got["embeddings"]
+            assert embeddings is not None, "asked for with include=['embeddings']"
+            found.update({i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], embeddings, strict=True)})
         return found
 
     def update_metadata(self, chunks: Sequence[Chunk]) -> None:
         for _, part in _batches(chunks):
-            self._call("update", lambda c, part=part: c.update(
-                ids=[x.id for x in part], metadatas=[dict(x.metadata) for x in part]))
+
+            def update(c: Collection, part: Sequence[Chunk] = part) -> None:
+                c.update(ids=[x.id for x in part], metadatas=[dict(x.metadata) for x in part])
+
+            self._call("update", update)
 
     def delete(self, ids: Sequence[str]) -> None:
         for _, part in _batches(ids):
-            self._call("delete", lambda c, part=part: c.delete(ids=list(part)))
+
+            def delete(c: Collection, part: Sequence[str] = part) -> None:
+                c.delete(ids=list(part))
+
+            self._call("delete", delete)
 
     def ids(self) -> set[str]:
-        result = self._call("get", lambda c: c.get(include=[]))
+        result: GetResult = self._call("get", lambda c: c.get(include=[]))
         return set(result["ids"])
 
     def query(self, vector: np.ndarray, *, limit: int, where: Where | None = None) -> list[tuple[str, float]]:
-        query_vector = np.asarray(vector, dtype=np.float32)
-        result = self._call("query", lambda c: c.query(
+        query_vector = cast("Embedding", np.asarray(vector, dtype=np.float32))
+        result: QueryResult = self._call("query", lambda c: c.query(
             query_embeddings=[query_vector], n_results=limit, where=where or None, include=["distances"]))
+        assert result["distances"] is not None, "asked for with include=['distances']"
         ids = result["ids"][0]
         distances = result["distances"][0]
         return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
@@ -321,7 +347,7 @@ def _collection_gone(exc: BaseException) -> bool:
     return type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc)
 
 
-def _http_client(settings: Settings, chroma_settings: Any) -> Any:
+def _http_client(settings: Settings, chroma_settings: ChromaSettings) -> ClientAPI:
     """chromadb.HttpClient with every request bounded by settings.chroma_timeout_s.
 
     chromadb (1.x) has no client timeout setting: its httpx session is made with timeout=None, so a hung

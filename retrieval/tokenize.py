@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from knowledge.normalize import fold
+
 _TOKEN = re.compile(
     r"(?P<num>\d+(?:[.,]\d+)*)"
     r"|(?P<latin>[a-z][a-z0-9\-]*)"
@@ -20,10 +22,8 @@ _TOKEN = re.compile(
 # unigram fallbacks from matching everything.
 _JA_STOP_UNIGRAMS = frozenset("のはがをにでともへやかなだ")
 _EN_STOP = frozenset(
-    "a an the of to in on for and or is are was were be what which who how does do did that this with by from "
-    "it its as at can about me my i you your we our they their there any".split()
+    ["a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "was", "were", "be", "what", "which", "who", "how", "does", "do", "did", "that", "this", "with", "by", "from", "it", "its", "as", "at", "can", "about", "me", "my", "i", "you", "your", "we", "our", "they", "their", "there", "any"]
 )
-from knowledge.normalize import fold
 
 
 class Tokenizer(Protocol):
@@ -80,6 +80,13 @@ class SudachiTokenizer:
                 if surface.strip() and surface not in _EN_STOP:
                     tokens.append(surface)
         return tokens
+
+
+def char_bigrams(text: str) -> set[str]:
+    """Overlapping pairs of characters, whitespace removed: how near-identical texts are compared
+    (slides repeated with small edits, a quote against a summary)."""
+    joined = "".join(text.split())
+    return {joined[i : i + 2] for i in range(len(joined) - 1)}
 
 
 def _pieces(text: str, size: int) -> list[str]:

@@ -17,7 +17,7 @@ import yaml
 
 from knowledge.normalize import fold, fold_name
 from retrieval.entities import Entity, EntityCatalog, Mention
-from retrieval.errors import RetrievalError
+from retrieval.errors import VocabularyError
 from retrieval.language import Language, detect_language
 
 VOCABULARY_FILE = Path(__file__).with_name("question_vocabulary.yaml")
@@ -32,10 +32,6 @@ _EN_FILLER = frozenset(
 )
 _THANKS_MAX_CHARS = 30
 _FOLLOW_UP_MAX_CHARS = 30
-
-
-class VocabularyError(RetrievalError):
-    """question_vocabulary.yaml is missing a section or is not valid YAML."""
 
 
 class Terms:

@@ -156,3 +156,12 @@ def test_switching_the_embedding_model_takes_one_rebuild(small_knowledge_dir: Pa
     answered = run(["ask", "--json", "MEDISOとは？"], env)
     assert answered.returncode == 0, answered.stderr
     assert json.loads(answered.stdout)["citations"]
+
+
+def test_eval_names_a_folder_without_development_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("KAKEHASHI_DATA_DIR", str(tmp_path / "data"))
+    assert main(["eval", str(tmp_path)]) == 2
+    assert f"{tmp_path}: no dev_questions.jsonl here" in capsys.readouterr().err

@@ -24,7 +24,8 @@ from core.settings import Settings
 from knowledge.editor import KnowledgeEditor
 from knowledge.journal import Actor
 from prompts import ANSWER_SYSTEM_EN, ANSWER_SYSTEM_JA
-from retrieval.answer import LLM_FALLBACK_NOTE, Answerer, make_chat_model
+from prompts.messages import t
+from retrieval.answer import Answerer, make_chat_model
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
@@ -159,7 +160,7 @@ def test_an_obedient_llm_has_no_secret_to_print(llm_rig: tuple[Rig, FakeOpenAI],
     assert llm.headers[0]["authorization"] == f"Bearer {LLM_KEY}"  # the key goes to the provider, in a header
     # The model obeyed and echoed its prompt; it had no secret to give away, and its echo states figures the
     # evidence does not (the prompt's own), so the guard gave the composed answer instead and said so.
-    assert "了解しました" not in shown and LLM_FALLBACK_NOTE["ja" if question == QUESTION_JA else "en"] in shown
+    assert "了解しました" not in shown and t("answer_llm_fallback_note", "ja" if question == QUESTION_JA else "en") in shown
     assert any("states what the evidence does not" in r.getMessage() for r in all_logs.records)
     _no_secrets(shown, "the Slack reply")
     for call in rig.fake.calls:  # nor anything else the bot sent to Slack

@@ -14,7 +14,8 @@ import pytest
 
 from core.settings import Settings
 from knowledge.loader import KnowledgeBase
-from retrieval.answer import LLM_FALLBACK_NOTE, Answerer, make_chat_model
+from prompts.messages import t
+from retrieval.answer import Answerer, make_chat_model
 from retrieval.index import SearchIndex
 from tests.fakellm import Drip, FakeOpenAI, completion, no_choices
 
@@ -57,7 +58,7 @@ def _assert_fallback(answerer: Answerer, language: str) -> float:
     answer = answerer.ask(question)
     elapsed = time.monotonic() - started
     assert answer.mode == "extractive" and answer.confident
-    assert answer.answer.startswith(LLM_FALLBACK_NOTE[language]) and LLM_FALLBACK_NOTE[language] in answer.notes
+    assert answer.answer.startswith(t("answer_llm_fallback_note", language)) and t("answer_llm_fallback_note", language) in answer.notes
     assert fact in answer.answer and answer.cited
     return elapsed
 

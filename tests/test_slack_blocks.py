@@ -25,8 +25,8 @@ from bot.slack.sources import SourceCatalog, SourceInfo
 from bot.slack.text import cut, escape_mrkdwn, slack_to_plain, split_for_sections
 from bot.store import AnswerRecord, Consultation
 from retrieval.answer import Answer, Citation, Turn
-from retrieval.match import Citation as MatchCitation
 from retrieval.match import MatchResult, Recommendation
+from retrieval.match import SourceQuote as MatchCitation
 from retrieval.profile import Profile
 
 CATALOG = SourceCatalog(

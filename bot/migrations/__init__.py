@@ -20,6 +20,8 @@ from alembic.util.exc import CommandError
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection, Engine, inspect, text
 
+from core.errors import KakehashiError
+
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 
 # The revision a database made by the old `Base.metadata.create_all` is at, and its tables.
@@ -31,7 +33,7 @@ _PG_LOCK_KEY = 0x4B414B4548415348  # "KAKEHASH"
 _LOCK_WAIT_S = 120.0
 
 
-class MigrationError(Exception):
+class MigrationError(KakehashiError):
     """The schema cannot be brought up to date (an unknown database layout, or a lock that never frees)."""
 
 
