@@ -156,16 +156,16 @@ def ingest_figures() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kakehashi-bench-") as tmp:
         knowledge = Path(tmp) / "knowledge"
         shutil.copytree(SEED_KNOWLEDGE_DIR, knowledge, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-        settings = settings_for(Path(tmp) / "data").model_copy(update={"knowledge_dir": knowledge})
+        settings = settings_for(Path(tmp) / "data").updated(**{"knowledge_dir": knowledge})
         index = open_index(settings)
         kb = load_knowledge(knowledge)
-        chunks = knowledge_chunks(kb, chunk_chars=settings.chunk_chars)
+        chunks = knowledge_chunks(kb, chunk_chars=settings.search.chunk_chars)
         cpu = time.process_time()
         first = ingest(settings, index, kb=kb)
         out["full"] = {"embedded": first.embedded, "seconds": first.seconds, "per_s": first.chunks_per_second,
                        "cpu_s": time.process_time() - cpu}
         print(f"full ingest: {first.embedded} passages in {first.seconds:.1f} s = {first.chunks_per_second:.2f} "
-              f"passages/s (batch size {settings.embedding_batch_size})", flush=True)
+              f"passages/s (batch size {settings.embedding.batch_size})", flush=True)
         started = time.perf_counter()
         again = ingest(settings, index)
         out["unchanged_s"] = time.perf_counter() - started
@@ -181,7 +181,7 @@ def ingest_figures() -> dict[str, Any]:
               f"(index update alone {one.seconds:.2f} s)", flush=True)
 
         _edit_one_record(knowledge, "（改訂2）")
-        env = {**os.environ, "KAKEHASHI_DATA_DIR": str(settings.data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge)}
+        env = {**os.environ, "KAKEHASHI_DATA_DIR": str(settings.storage.data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge)}
         kakehashi = Path(sys.executable).with_name("kakehashi")
         command = [str(kakehashi)] if kakehashi.exists() else [sys.executable, "-m", "bot.cli"]
         started = time.perf_counter()
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         from retrieval.chunking import knowledge_chunks
 
         model = E5()
-        chunks = knowledge_chunks(load_knowledge(settings.knowledge_dir), chunk_chars=settings.chunk_chars)
+        chunks = knowledge_chunks(load_knowledge(settings.storage.knowledge_dir), chunk_chars=settings.search.chunk_chars)
         figures: dict[str, Any] = {"tokens": [model.token_count(c.embed_text, False) for c in chunks]}
     else:
         figures = ingest_figures()
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\npassage tokens (with 'passage: ' and specials): mean {statistics.fmean(tokens):.0f}, median "
           f"{statistics.median(tokens):.0f}, max {max(tokens)}; FLOPs per passage: {linear / 1e9:.2f} G per-token "
           f"matmuls + {attention / 1e9:.2f} G attention = {(linear + attention) / 1e9:.2f} GFLOP")
-    batch_tokens = settings.embedding_batch_size * mean_tokens
+    batch_tokens = settings.embedding.batch_size * mean_tokens
     rates = numpy_rates(batch_tokens, mean_tokens)
     bound = 1.0 / (linear / (rates["linear_gflops"] * 1e9) + attention / (rates["attention_gflops"] * 1e9))
     cores = os.cpu_count() or 1

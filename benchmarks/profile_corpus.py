@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     index = open_index(settings)
     print(f"open_index: {time.perf_counter() - started:.2f} s ({len(index)} passages)")
-    kb = load_knowledge(settings.knowledge_dir)
+    kb = load_knowledge(settings.storage.knowledge_dir)
     answerer = make_answerer(settings, index)
     matcher = Matcher(kb=kb, index=index)
     questions = [r["q"] for r in _rows(EVAL_DIR / "dev_questions.jsonl")] + EXTRA_QUESTIONS

@@ -70,7 +70,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    kb = load_knowledge(settings.knowledge_dir)  # for retired-record notes, and to build an empty index
+    kb = load_knowledge(settings.storage.knowledge_dir)  # for retired-record notes, and to build an empty index
     index = ready_index(settings, kb=kb)
     chat_model = make_chat_model(settings)
     answerer = make_answerer(settings, index, chat_model, kb=kb,

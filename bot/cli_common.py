@@ -53,7 +53,7 @@ def embedded_store_held(settings: Settings) -> Iterator[bool]:
 
 
 def make_editor(settings: Settings) -> KnowledgeEditor:
-    return KnowledgeEditor(root=settings.knowledge_dir, max_upload_bytes=settings.kb_max_upload_mb * 1024 * 1024)
+    return KnowledgeEditor(root=settings.storage.knowledge_dir, max_upload_bytes=settings.kb.max_upload_mb * 1024 * 1024)
 
 
 def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> SearchIndex:
@@ -63,7 +63,7 @@ def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> Searc
     bot, whose searches then intermittently miss passages."""
     with embedded_store_held(settings) as free:
         if not free:
-            raise CliError(f"a running bot serves from the embedded index in {settings.data_dir}; ask it in "
+            raise CliError(f"a running bot serves from the embedded index in {settings.storage.data_dir}; ask it in "
                            "Slack, or run the bot against a Chroma server (KAKEHASHI_CHROMA_HOST) to use the "
                            "command line alongside it")
     index = open_index(settings)
@@ -77,8 +77,8 @@ def make_answerer(settings: Settings, index: SearchIndex, chat_model: Any = None
                   matcher: Any = None) -> Answerer:
     # Answers cite at least five passages, whatever top_k says: the JSON contract promises the top 5.
     curated = CuratedAnswers(embedder=index.embedder, threshold=CuratedThreshold.load(),
-                             stale_days=settings.kb_stale_days)
-    return Answerer(index=index, kb=kb, matcher=matcher, chat_model=chat_model, k=max(settings.top_k, 5),
+                             stale_days=settings.kb.stale_days)
+    return Answerer(index=index, kb=kb, matcher=matcher, chat_model=chat_model, k=max(settings.search.top_k, 5),
                     curated=curated)
 
 

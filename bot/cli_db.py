@@ -52,7 +52,7 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from bot import migrations
     from bot.store import parsed_safe
 
-    url = settings.effective_database_url
+    url = settings.storage.effective_database_url
     with _engine(url, doing="upgrade") as engine:
         before, after = migrations.upgrade(engine)
     if before == after:
@@ -69,7 +69,7 @@ def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
     from bot import migrations
     from bot.store import parsed_safe, sqlite_file
 
-    url = settings.effective_database_url
+    url = settings.storage.effective_database_url
     head = migrations.head_revision()
     try:
         parsed = make_url(url)

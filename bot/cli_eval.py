@@ -128,7 +128,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if not (eval_dir / QUESTIONS_FILE).is_file():
         raise CliError(f"{eval_dir}: no {QUESTIONS_FILE} here; name a folder of development sets "
                        f"(kakehashi eval FOLDER; the project's copy is {DEFAULT_EVAL_DIR})")
-    kb = load_knowledge(settings.knowledge_dir)
+    kb = load_knowledge(settings.storage.knowledge_dir)
     index = ready_index(settings, kb=kb)
     chat_model = make_chat_model(settings)
     answerer = make_answerer(settings, index, chat_model, kb=kb,

@@ -130,8 +130,8 @@ def _unusable_answers(change: Change, settings: Settings) -> list[str]:
         if found:
             warnings.append(f"{answer.id} will not be given: it shows what founders must not see "
                             f"({', '.join(dict.fromkeys(found))}); remove it and add the file again")
-        if (dt.date.today() - answer.as_of).days > settings.kb_stale_days:
-            warnings.append(f"{answer.id} will not be given: as_of {answer.as_of} is over {settings.kb_stale_days} "
+        if (dt.date.today() - answer.as_of).days > settings.kb.stale_days:
+            warnings.append(f"{answer.id} will not be given: as_of {answer.as_of} is over {settings.kb.stale_days} "
                             "days ago; set the date it was checked")
     return warnings
 
@@ -244,7 +244,7 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stale(args: argparse.Namespace, settings: Settings) -> int:
-    days = args.days or settings.kb_stale_days
+    days = args.days or settings.kb.stale_days
     kb = make_editor(settings).load()
     stale = stale_records(kb, today=dt.date.today(), max_age_days=days)
     answers = stale_answers(kb, today=dt.date.today(), max_age_days=days)

@@ -30,7 +30,7 @@ _QUOTE_CHARS = 110
 def make_matcher(settings: Settings, *, index: SearchIndex | None = None,
                  kb: KnowledgeBase | None = None) -> Matcher:
     """A Matcher over the knowledge files named in settings, reusing `index` and `kb` when given."""
-    kb = kb or load_knowledge(settings.knowledge_dir)
+    kb = kb or load_knowledge(settings.storage.knowledge_dir)
     return Matcher(kb=kb, index=index or ready_index(settings, kb=kb), chat_model=make_chat_model(settings))
 
 

@@ -108,7 +108,7 @@ def format_gap_report(report: GapReport, *, days: int) -> str:
 
 def open_store(settings: Settings) -> DeskStore:
     """The desk database named by settings; a missing SQLite file is an error, not a new empty database."""
-    url = settings.effective_database_url
+    url = settings.storage.effective_database_url
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError or ValueError for a malformed URL
@@ -128,7 +128,7 @@ HELD_NOTE = ("a running bot holds the embedded search index, so the closest know
 
 
 def cmd_report_gaps(args: argparse.Namespace, settings: Settings) -> int:
-    days = args.days if args.days is not None else settings.gaps_window_days
+    days = args.days if args.days is not None else settings.gaps.window_days
     if days < 1:
         raise CliError(f"--days must be 1 or more, not {days}")
     now = dt.datetime.now(dt.UTC)
@@ -140,7 +140,7 @@ def cmd_report_gaps(args: argparse.Namespace, settings: Settings) -> int:
             report = gap_report(settings, store, index=(lambda: open_index(settings)) if held else None,
                                 embedder=lambda: make_embedder(settings), now=now, days=days,
                                 without_index_note=HELD_NOTE,
-                                knowledge=lambda: load_knowledge(settings.knowledge_dir))
+                                knowledge=lambda: load_knowledge(settings.storage.knowledge_dir))
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     finally:

@@ -38,28 +38,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def check_slack_settings(settings: Settings, *, http: bool) -> None:
     """Everything `serve` needs, checked before anything slow; one message naming each problem."""
     problems = []
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    token = settings.slack.bot_token.get_secret_value() if settings.slack.bot_token else ""
     if not token:
         problems.append("SLACK_BOT_TOKEN is not set (the xoxb-... bot token from the app's OAuth & Permissions page)")
     elif not token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
     if http:
-        if not (settings.slack_signing_secret and settings.slack_signing_secret.get_secret_value()):
+        if not (settings.slack.signing_secret and settings.slack.signing_secret.get_secret_value()):
             problems.append("SLACK_SIGNING_SECRET is not set (Basic Information > App Credentials); "
                             "HTTP mode verifies every request with it")
     else:
-        app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+        app_token = settings.slack.app_token.get_secret_value() if settings.slack.app_token else ""
         if not app_token:
             problems.append("SLACK_APP_TOKEN is not set (an xapp-... app-level token with connections:write); "
                             "Socket Mode needs it, or use --http")
         elif not app_token.startswith("xapp-"):
             problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
-    if not settings.supporters_channel:
+    if not settings.slack.supporters_channel:
         problems.append("KAKEHASHI_SUPPORTERS_CHANNEL is not set (the channel ID, e.g. C0123456789, where "
                         "hand-offs to human supporters are posted)")
-    elif not _CHANNEL_ID.match(settings.supporters_channel):
+    elif not _CHANNEL_ID.match(settings.slack.supporters_channel):
         problems.append("KAKEHASHI_SUPPORTERS_CHANNEL must be a channel ID such as C0123456789, not a name")
-    if not re.match(r"^https?://", settings.slack_api_url):
+    if not re.match(r"^https?://", settings.slack.api_url):
         problems.append("SLACK_API_URL must be an http(s) URL")
     if problems:
         raise SettingsError("cannot start the Slack app: " + "; ".join(problems))
@@ -85,11 +85,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except SlackApiError as exc:
         raise SettingsError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from exc
     except OSError as exc:
-        raise SettingsError(f"cannot reach the Slack Web API at {settings.slack_api_url}: {exc}") from exc
+        raise SettingsError(f"cannot reach the Slack Web API at {settings.slack.api_url}: {exc}") from exc
     try:
-        store = DeskStore(url=settings.effective_database_url)
+        store = DeskStore(url=settings.storage.effective_database_url)
     except StoreError as exc:
-        raise SettingsError(f"KAKEHASHI_DATABASE_URL ({parsed_safe(settings.effective_database_url)}): {exc}") from exc
+        raise SettingsError(f"KAKEHASHI_DATABASE_URL ({parsed_safe(settings.storage.effective_database_url)}): {exc}") from exc
 
     store_lock = embedded_store_lock(settings)
     if store_lock is not None:
@@ -97,7 +97,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             store_lock.acquire(timeout=0)
         except Timeout as exc:
             raise SettingsError(
-                f"another kakehashi process is serving from the embedded index in {settings.data_dir}; the embedded "
+                f"another kakehashi process is serving from the embedded index in {settings.storage.data_dir}; the embedded "
                 "store takes one process. Run several bots against a Chroma server (KAKEHASHI_CHROMA_HOST)") from exc
     editor = make_editor(settings)
     kb = editor.load()
@@ -132,8 +132,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
         else:
             print(f"kakehashi: connecting to Slack as {who} over Socket Mode", file=sys.stderr, flush=True)
-            assert settings.slack_app_token is not None
-            serve_socket_mode(app, app_token=settings.slack_app_token.get_secret_value())
+            assert settings.slack.app_token is not None
+            serve_socket_mode(app, app_token=settings.slack.app_token.get_secret_value())
     finally:
         outbox.stop()  # what it has not delivered stays in the database for the next process
     return 0

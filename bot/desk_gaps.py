@@ -63,7 +63,7 @@ def collect_gap_items(store: DeskStore, *, since: dt.datetime, until: dt.datetim
 def curated_covers(settings: Settings, embedder: Embedder,
                    kb: KnowledgeBase) -> Callable[[str], Covered | None]:
     """Which curated answer a question now gets (the desk's own matching), for the report's topics."""
-    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb_stale_days)
+    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb.stale_days)
     catalog = EntityCatalog(kb)
 
     def covers(text: str) -> Covered | None:
@@ -86,14 +86,14 @@ def gap_report(settings: Settings, store: DeskStore, *, index: SearchIndex | Cal
     served = store.count_answers(mode="curated", since=since, until=now)
     items = collect_gap_items(store, since=since, until=now)
     if not items:
-        return GapReport(topics=(), since=since, until=now, threshold=settings.gaps_topic_similarity,
+        return GapReport(topics=(), since=since, until=now, threshold=settings.gaps.topic_similarity,
                          counts={kind: 0 for kind in GAP_KINDS}, curated_served=served)
     if index is None:
         if embedder is None:
             raise TypeError("gap_report needs an index or an embedder")
         model = embedder()
         covers = curated_covers(settings, model, knowledge()) if knowledge is not None else None
-        report = build_gap_report(items, embedder=model, index=None, threshold=settings.gaps_topic_similarity,
+        report = build_gap_report(items, embedder=model, index=None, threshold=settings.gaps.topic_similarity,
                                   since=since, until=now, covers=covers)
         return replace(report, notes=(*report.notes, *((without_index_note,) if without_index_note else ())),
                        curated_served=served)
@@ -103,5 +103,5 @@ def gap_report(settings: Settings, store: DeskStore, *, index: SearchIndex | Cal
     notes = () if len(index) else (empty_note,)
     covers = curated_covers(settings, index.embedder, knowledge()) if knowledge is not None else None
     report = build_gap_report(items, embedder=index.embedder, index=index if len(index) else None,
-                              threshold=settings.gaps_topic_similarity, since=since, until=now, covers=covers)
+                              threshold=settings.gaps.topic_similarity, since=since, until=now, covers=covers)
     return replace(report, notes=(*report.notes, *notes), curated_served=served)

@@ -4,7 +4,7 @@ One SQLAlchemy schema: an SQLite file by default, any SQLAlchemy URL in producti
 through psycopg 3: `postgresql+psycopg://`). The schema is versioned with Alembic (bot/migrations);
 opening the store upgrades it. Each method is one short transaction and returns detached rows, so
 callers on any thread can read them freely. A database that cannot be reached raises
-StoreUnavailableError, which callers may retry (`retried`). Consultations count as MEDISO reports
+DeskDatabaseUnavailableError, which callers may retry (`retried`). Consultations count as MEDISO reports
 them: opened, taken, resolved, with times.
 """
 
@@ -62,7 +62,7 @@ class StoreError(KakehashiError):
     """The desk database cannot be opened or written."""
 
 
-class StoreUnavailableError(StoreError):
+class DeskDatabaseUnavailableError(StoreError):
     """The database did not answer (down, unreachable, locked, unreadable): worth retrying later."""
 
 
@@ -88,11 +88,11 @@ def _unavailable(exc: SQLAlchemyError) -> bool:
 
 def retried(call: Callable[[], T], *, attempts: int = 3, backoff_s: float = 0.2) -> T:
     """`call()`, tried again after 0.2 s, 0.4 s, ... while the database is unavailable; the last
-    StoreUnavailableError is raised. Bounded: for work that can wait a second, never for the ack path."""
+    DeskDatabaseUnavailableError is raised. Bounded: for work that can wait a second, never for the ack path."""
     for attempt in range(attempts):
         try:
             return call()
-        except StoreUnavailableError:
+        except DeskDatabaseUnavailableError:
             if attempt == attempts - 1:
                 raise
             time.sleep(backoff_s * 2**attempt)
@@ -298,7 +298,7 @@ class DeskStore:
                 migrations.upgrade(self.engine)
                 self._inode = self._file_inode()
             except (SQLAlchemyError, migrations.MigrationError, OSError) as exc:
-                raise StoreUnavailableError(f"desk database {self._file} was deleted and cannot be made again: "
+                raise DeskDatabaseUnavailableError(f"desk database {self._file} was deleted and cannot be made again: "
                                             f"{exc}") from exc
 
     @contextmanager
@@ -314,7 +314,7 @@ class DeskStore:
             except SQLAlchemyError as exc:
                 with contextlib.suppress(SQLAlchemyError):  # the connection may be gone; the original error matters
                     session.rollback()
-                kind = StoreUnavailableError if _unavailable(exc) else StoreError
+                kind = DeskDatabaseUnavailableError if _unavailable(exc) else StoreError
                 raise kind(f"desk database {parsed_safe(self.url)}: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
 

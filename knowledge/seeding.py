@@ -48,8 +48,8 @@ def prepare_knowledge_dir(settings: Settings) -> Seeded | None:
     """Make the knowledge folder the settings name ready for use; what was seeded, or None if nothing was.
 
     Called once by the entry points, before anything reads the knowledge."""
-    folder = settings.knowledge_dir
-    if "knowledge_dir" in settings.model_fields_set:
+    folder = settings.storage.knowledge_dir
+    if "knowledge_dir" in settings.storage.model_fields_set:
         # The deployment's own folder: used as it is, and not created, so that a typo does not quietly
         # start a second, seeded knowledge base beside the real one.
         if not folder.is_dir():

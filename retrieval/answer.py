@@ -110,20 +110,20 @@ class Answer:
 
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
     """The chat model named in settings, via LangChain's init_chat_model; None means composed answers only."""
-    if not settings.llm_model:
+    if not settings.llm.model:
         return None
     from langchain.chat_models import init_chat_model
 
-    provider, colon, model_name = settings.llm_model.partition(":")
+    provider, colon, model_name = settings.llm.model.partition(":")
     if not colon:
         # Settings admit a bare model name only with llm_base_url: an OpenAI-compatible endpoint.
-        provider, model_name = "openai", settings.llm_model
+        provider, model_name = "openai", settings.llm.model
     # No retries: each would add up to another timeout, and the composed answer is a good fallback.
-    kwargs: dict[str, Any] = {"timeout": settings.llm_timeout_s, "max_retries": 0, "temperature": 0}
-    if settings.llm_base_url:
-        kwargs["base_url"] = settings.llm_base_url
-    if settings.llm_api_key:
-        kwargs["api_key"] = settings.llm_api_key.get_secret_value()
+    kwargs: dict[str, Any] = {"timeout": settings.llm.timeout_s, "max_retries": 0, "temperature": 0}
+    if settings.llm.base_url:
+        kwargs["base_url"] = settings.llm.base_url
+    if settings.llm.api_key:
+        kwargs["api_key"] = settings.llm.api_key.get_secret_value()
     return init_chat_model(model_name, model_provider=provider, **kwargs)
 
 

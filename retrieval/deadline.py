@@ -19,7 +19,7 @@ def chat_timeout(chat_model: Any) -> float:
     configured = getattr(chat_model, "request_timeout", None)
     if isinstance(configured, int | float) and configured > 0:
         return float(configured)
-    return float(Settings.model_fields["llm_timeout_s"].default)
+    return float(Settings.default("llm_timeout_s"))
 
 
 def within(seconds: float, call: Callable[[], T]) -> T:

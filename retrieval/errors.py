@@ -17,7 +17,7 @@ class IndexMismatchError(RetrievalError):
     """The stored index was built with another embedding model or dimension."""
 
 
-class StoreUnavailableError(RetrievalError):
+class VectorStoreUnavailableError(RetrievalError):
     """The vector store (e.g. a Chroma server) cannot be reached."""
 
 

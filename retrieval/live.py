@@ -68,7 +68,7 @@ class LiveKnowledge:
         self._snapshot = _Snapshot(kb=kb, matcher=self._matcher(kb), generation=generation)
         self._checked_at = clock()
         # The index's folders as they are now: one removed while serving is rebuilt (see _rebuild).
-        folders = [settings.lexical_path] + ([] if settings.chroma_host else [settings.chroma_path])
+        folders = [settings.storage.lexical_path] + ([] if settings.chroma.host else [settings.storage.chroma_path])
         self._watched = [folder for folder in folders if folder.is_dir()]
         self._rebuilder: threading.Thread | None = None
 
@@ -134,7 +134,7 @@ class LiveKnowledge:
         (answerer and matcher with it). A failure is logged; the next check tries again."""
         try:
             old = self.index
-            if self.settings.chroma_host:  # a Chroma server keeps its vectors: only the lexical index went
+            if self.settings.chroma.host:  # a Chroma server keeps its vectors: only the lexical index went
                 index = open_index(self.settings, embedder=old.embedder, store=old.store)
             else:
                 old.store.close()

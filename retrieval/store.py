@@ -13,7 +13,7 @@ import numpy as np
 
 from core.settings import Settings
 from retrieval.chunking import Chunk
-from retrieval.errors import IndexMismatchError, StoreUnavailableError
+from retrieval.errors import IndexMismatchError, VectorStoreUnavailableError
 
 if TYPE_CHECKING:  # chromadb is imported only where a store is opened (it is slow to import)
     from chromadb.api import ClientAPI
@@ -77,7 +77,7 @@ class ChromaStore(VectorStore):
     falls back to its default model (which it would try to download).
 
     With a Chroma server, every request is bounded by `chroma_timeout_s`; a server that is down fails
-    each call at once with StoreUnavailableError, and the next call after it is back succeeds (the HTTP
+    each call at once with VectorStoreUnavailableError, and the next call after it is back succeeds (the HTTP
     client opens a new connection). A collection that another process rebuilt (dropped and created
     anew, so with a new id) is opened again by name on the next call."""
 
@@ -99,24 +99,24 @@ class ChromaStore(VectorStore):
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
-        if settings.chroma_host:
-            where = f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+        if settings.chroma.host:
+            where = f"the Chroma server at {settings.chroma.host}:{settings.chroma.port}"
         else:
-            where = f"the embedded Chroma store in {settings.chroma_path}"
+            where = f"the embedded Chroma store in {settings.storage.chroma_path}"
         try:
-            if settings.chroma_host:
+            if settings.chroma.host:
                 client = _http_client(settings, chroma_settings)
             else:
-                settings.chroma_path.mkdir(parents=True, exist_ok=True)
-                client = chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+                settings.storage.chroma_path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(settings.storage.chroma_path), settings=chroma_settings)
         except Exception as exc:  # chromadb raises ValueError / httpx errors / its own
-            raise StoreUnavailableError(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
-        return cls(client=client, collection=settings.chroma_collection, where=where,
-                   ef_search=settings.chroma_ef_search, max_neighbors=settings.chroma_max_neighbors,
-                   ef_construction=settings.chroma_ef_construction)
+            raise VectorStoreUnavailableError(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
+        return cls(client=client, collection=settings.chroma.collection, where=where,
+                   ef_search=settings.chroma.ef_search, max_neighbors=settings.chroma.max_neighbors,
+                   ef_construction=settings.chroma.ef_construction)
 
     def _call(self, what: str, operation: Callable[[Collection], T]) -> T:
-        """`operation(collection)`, with Chroma's many error types turned into StoreUnavailableError."""
+        """`operation(collection)`, with Chroma's many error types turned into VectorStoreUnavailableError."""
         collection = self.collection
         try:
             try:
@@ -125,10 +125,10 @@ class ChromaStore(VectorStore):
                 if not _collection_gone(exc):
                     raise
             return operation(self._reopen(collection))
-        except (IndexMismatchError, StoreUnavailableError):
+        except (IndexMismatchError, VectorStoreUnavailableError):
             raise
         except Exception as exc:
-            raise StoreUnavailableError(f"{self._where}: {what} failed: {type(exc).__name__}: {exc}") from exc
+            raise VectorStoreUnavailableError(f"{self._where}: {what} failed: {type(exc).__name__}: {exc}") from exc
 
     def _open(self, *, create: bool) -> Collection:
         assert self._signature is not None
@@ -182,7 +182,7 @@ class ChromaStore(VectorStore):
                 staging_name, embedding_function=None, metadata=dict(signature),
                 configuration=self._configuration())
         except Exception as exc:  # chromadb's many error types, as in _call
-            raise StoreUnavailableError(f"{self._where}: cannot make the collection {staging_name!r}: "
+            raise VectorStoreUnavailableError(f"{self._where}: cannot make the collection {staging_name!r}: "
                                         f"{type(exc).__name__}: {exc}") from exc
         self._collection = staging
         try:
@@ -198,7 +198,7 @@ class ChromaStore(VectorStore):
             self.reset()
             staging.modify(name=self._name)
         except Exception as exc:
-            raise StoreUnavailableError(
+            raise VectorStoreUnavailableError(
                 f"{self._where}: the rebuilt collection could not take the name {self._name!r} and is left as "
                 f"{staging_name!r}: {type(exc).__name__}: {exc}; run `kakehashi ingest --rebuild` again") from exc
         self._collection = staging
@@ -217,7 +217,7 @@ class ChromaStore(VectorStore):
                     self.collection.upsert(ids=got["ids"], embeddings=got["embeddings"],
                                            documents=got["documents"], metadatas=got["metadatas"])
                 except Exception as exc:  # chromadb's many error types, as in _call
-                    raise StoreUnavailableError(f"{self._where}: re-linking {self._name!r} failed: "
+                    raise VectorStoreUnavailableError(f"{self._where}: re-linking {self._name!r} failed: "
                                                 f"{type(exc).__name__}: {exc}") from exc
         return len(ids)
 
@@ -234,7 +234,7 @@ class ChromaStore(VectorStore):
                 raise
             except Exception as exc:
                 if _collection_gone(exc):
-                    raise StoreUnavailableError(
+                    raise VectorStoreUnavailableError(
                         f"{self._where}: the collection {self._name!r} is gone (dropped, or the server lost its "
                         "data); run `kakehashi ingest` to build it again") from exc
                 raise
@@ -245,10 +245,10 @@ class ChromaStore(VectorStore):
         self._signature = dict(signature)
         try:
             collection = self._open(create=True)
-        except (IndexMismatchError, StoreUnavailableError):
+        except (IndexMismatchError, VectorStoreUnavailableError):
             raise
         except Exception as exc:
-            raise StoreUnavailableError(
+            raise VectorStoreUnavailableError(
                 f"{self._where}: get_or_create_collection failed: {type(exc).__name__}: {exc}") from exc
         self._collection = collection
 
@@ -260,7 +260,7 @@ class ChromaStore(VectorStore):
     @property
     def collection(self) -> Collection:
         if self._collection is None:
-            raise StoreUnavailableError("the vector store is not opened; call ensure() first")
+            raise VectorStoreUnavailableError("the vector store is not opened; call ensure() first")
         return self._collection
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
@@ -331,7 +331,7 @@ class ChromaStore(VectorStore):
             self._client.delete_collection(self._name)
         except Exception as exc:  # NotFoundError when there is nothing to drop
             if not _collection_gone(exc):
-                raise StoreUnavailableError(
+                raise VectorStoreUnavailableError(
                     f"{self._where}: delete_collection failed: {type(exc).__name__}: {exc}") from exc
         self._collection = None
 
@@ -348,7 +348,7 @@ def _collection_gone(exc: BaseException) -> bool:
 
 
 def _http_client(settings: Settings, chroma_settings: ChromaSettings) -> ClientAPI:
-    """chromadb.HttpClient with every request bounded by settings.chroma_timeout_s.
+    """chromadb.HttpClient with every request bounded by settings.chroma.timeout_s.
 
     chromadb (1.x) has no client timeout setting: its httpx session is made with timeout=None, so a hung
     server would hold a question forever, and the constructor already asks the server for its tenant.
@@ -357,16 +357,16 @@ def _http_client(settings: Settings, chroma_settings: ChromaSettings) -> ClientA
     import chromadb
     import httpx
 
-    assert settings.chroma_host
-    timeout = httpx.Timeout(settings.chroma_timeout_s)
-    host = f"[{settings.chroma_host}]" if ":" in settings.chroma_host else settings.chroma_host
-    heartbeat = httpx.get(f"http://{host}:{settings.chroma_port}/api/v2/heartbeat", timeout=timeout)
+    assert settings.chroma.host
+    timeout = httpx.Timeout(settings.chroma.timeout_s)
+    host = f"[{settings.chroma.host}]" if ":" in settings.chroma.host else settings.chroma.host
+    heartbeat = httpx.get(f"http://{host}:{settings.chroma.port}/api/v2/heartbeat", timeout=timeout)
     heartbeat.raise_for_status()
-    client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+    client = chromadb.HttpClient(host=settings.chroma.host, port=settings.chroma.port, settings=chroma_settings)
     session = getattr(getattr(client, "_server", None), "_session", None)
     if isinstance(session, httpx.Client):
         session.timeout = timeout
     else:  # a chromadb that builds its client otherwise: say so rather than hang silently one day
         log.warning("cannot bound requests to the Chroma server to %gs: this chromadb version has no "
-                    "httpx session where expected", settings.chroma_timeout_s)
+                    "httpx session where expected", settings.chroma.timeout_s)
     return client

@@ -57,7 +57,7 @@ class ChromaServer:
         return {"KAKEHASHI_CHROMA_HOST": self.host, "KAKEHASHI_CHROMA_PORT": str(self.port)}
 
     def settings(self, base: Settings, *, collection: str, **changes: object) -> Settings:
-        return base.model_copy(update={"chroma_host": self.host, "chroma_port": self.port,
+        return base.updated(**{"chroma_host": self.host, "chroma_port": self.port,
                                        "chroma_collection": collection, **changes})
 
     def alive(self) -> bool:
@@ -137,7 +137,7 @@ def copy_index_to(index: SearchIndex, settings: Settings) -> None:
         part = chunks[start : start + 500]
         stored = source.vectors([c.id for c in part])
         target.upsert(part, np.asarray([stored[c.id] for c in part], dtype=np.float32))
-    index.lexical.save(settings.lexical_path / f"bm25-{settings.chroma_collection}.pkl")
+    index.lexical.save(settings.storage.lexical_path / f"bm25-{settings.chroma.collection}.pkl")
 
 
 @pytest.fixture(scope="session")

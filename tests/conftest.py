@@ -119,7 +119,7 @@ def seed_settings(seed_data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def seed_kb(seed_settings: Settings) -> KnowledgeBase:
-    return load_knowledge(seed_settings.knowledge_dir)
+    return load_knowledge(seed_settings.storage.knowledge_dir)
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +136,7 @@ def seed_data_for_subprocesses(seed_index: SearchIndex, seed_settings: Settings,
     one process: another process opening the session's own store compacts its log under this one, which
     then intermittently misses passages (seen as rankings that differ from the Chroma server's)."""
     copy = tmp_path_factory.mktemp("seed-data-copy") / "data"
-    shutil.copytree(seed_settings.data_dir, copy)
+    shutil.copytree(seed_settings.storage.data_dir, copy)
     return copy
 
 

@@ -98,7 +98,7 @@ class Rig:
 
 
 def slack_settings(base: Settings, *, api_url: str, database: Path, **changes: object) -> Settings:
-    return base.model_copy(update={
+    return base.updated(**{
         "slack_bot_token": SecretStr(TOKEN),
         "slack_signing_secret": SecretStr(SIGNING_SECRET),
         "slack_api_url": api_url,
@@ -141,7 +141,7 @@ def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: objec
     """The app over HTTP against `fake`; with `editor` and `live`, staff may change the knowledge from Slack
     (`live` then also answers and matches unless `answerer` / `matcher` are given)."""
     settings = slack_settings(base, api_url=fake.url, database=tmp_path / "desk.sqlite3", **changes)
-    store = DeskStore(url=settings.effective_database_url)
+    store = DeskStore(url=settings.storage.effective_database_url)
     executor = TrackingExecutor()
     logger = logging.getLogger("kakehashi.slack.test")
     client = make_client(settings)

@@ -24,7 +24,7 @@ from knowledge.loader import KnowledgeBase
 from retrieval.answer import Answerer
 from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
-from retrieval.errors import StoreUnavailableError
+from retrieval.errors import VectorStoreUnavailableError
 from retrieval.index import SearchIndex
 from retrieval.match import Matcher
 from retrieval.store import ChromaStore
@@ -110,9 +110,9 @@ def test_second_ingest_on_the_server_embeds_nothing(server_seed_settings: Settin
 
 
 def test_unreachable_server_is_a_clear_error(seed_settings: Settings, tmp_path: Path) -> None:
-    settings = seed_settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": free_port(),
+    settings = seed_settings.updated(**{"chroma_host": "127.0.0.1", "chroma_port": free_port(),
                                                 "data_dir": tmp_path, "chroma_timeout_s": 1.0})
-    with pytest.raises(StoreUnavailableError, match=r"cannot open the Chroma server at 127\.0\.0\.1:\d+: ConnectError"):
+    with pytest.raises(VectorStoreUnavailableError, match=r"cannot open the Chroma server at 127\.0\.0\.1:\d+: ConnectError"):
         ChromaStore.from_settings(settings)
 
 
@@ -140,7 +140,7 @@ def test_hosts_sharing_a_server_embed_each_passage_once(shared_collection: Calla
     assert built.embedded == len(first) > 0
     joined = ingest(second_settings, second)  # its own lexical pickle: tokenizes all, embeds nothing
     assert joined.embedded == 0 and len(second) == len(first)
-    assert second_settings.lexical_path != first_settings.lexical_path
+    assert second_settings.storage.lexical_path != first_settings.storage.lexical_path
 
     program = min((small_knowledge_dir / "programs").glob("*.yaml"))
     program.write_text(program.read_text(encoding="utf-8").replace("summary_ja:", "summary_ja: 【共有更新】", 1),
@@ -201,7 +201,7 @@ def test_a_rebuild_by_another_host_is_picked_up(shared_collection: Callable[[str
     assert len(b.store.ids()) == full
 
     a.store.reset()  # gone for good: b says what to do instead of answering from half an index
-    with pytest.raises(StoreUnavailableError, match="is gone .* run `kakehashi ingest`"):
+    with pytest.raises(VectorStoreUnavailableError, match="is gone .* run `kakehashi ingest`"):
         b.search("MEDISO 相談", k=3)
 
 
@@ -269,7 +269,7 @@ def test_a_hung_server_costs_a_question_at_most_the_timeout(server_rig: Rig, chr
     finally:
         chroma_server.thaw()
     assert _is_apology(hung, "ja")
-    assert server_seed_settings.chroma_timeout_s <= seconds < server_seed_settings.chroma_timeout_s + 8
+    assert server_seed_settings.chroma.timeout_s <= seconds < server_seed_settings.chroma.timeout_s + 8
     back, _ = _ask(server_rig, "BINDSとはどんな事業？")
     assert "生命科学・創薬研究支援基盤事業" in back and not _is_apology(back, "ja")
 
@@ -284,7 +284,7 @@ def test_an_older_graph_on_the_server_is_relinked_in_place(chroma_server: Chroma
     first.ensure(seed_index.embedder.signature)
     first.upsert(chunks, np.asarray([vectors[c.id] for c in chunks], dtype=np.float32))
 
-    store = ChromaStore.from_settings(older.model_copy(update={"chroma_max_neighbors": 32,
+    store = ChromaStore.from_settings(older.updated(**{"chroma_max_neighbors": 32,
                                                                "chroma_ef_construction": 200}))
     store.ensure(seed_index.embedder.signature)
     assert store.graph_outdated

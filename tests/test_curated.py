@@ -35,7 +35,7 @@ def _live(knowledge: Path, data: Path, embedder: Embedder, *, today: dt.date | N
     index = open_index(settings, embedder=embedder)
     kb = editor.load()
     ingest(settings, index, kb=kb)
-    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb_stale_days,
+    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb.stale_days,
                              today=(lambda: today) if today else dt.date.today)
     return LiveKnowledge(settings=settings, editor=editor, index=index,
                          answerer=Answerer(index=index, k=5, curated=curated), kb=kb, check_interval_s=0.0)

@@ -88,7 +88,7 @@ def db_rig(database_url: str, seed_settings: Settings, fake_slack: FakeSlack, tm
 
 @pytest.fixture
 def outage(db_rig: Rig) -> Iterator[Outage]:
-    down = Outage(db_rig.settings.effective_database_url)
+    down = Outage(db_rig.settings.storage.effective_database_url)
     yield down
     down.end()  # a failed test must not leave the database down for the rig's teardown
 

@@ -167,7 +167,7 @@ def test_window_leaves_out_older_signs(desk: DeskStore, embedder: Embedder, seed
 # --- the command --------------------------------------------------------------------------------
 
 def _cli_env(monkeypatch: pytest.MonkeyPatch, seed_settings: Settings, database: Path) -> None:
-    monkeypatch.setenv("KAKEHASHI_DATA_DIR", str(seed_settings.data_dir))
+    monkeypatch.setenv("KAKEHASHI_DATA_DIR", str(seed_settings.storage.data_dir))
     monkeypatch.setenv("KAKEHASHI_DATABASE_URL", f"sqlite:///{database}")
 
 
@@ -265,7 +265,7 @@ def test_weekly_post_goes_out_once_a_week(desk: DeskStore, tmp_path: Path, seed_
     settings = slack_settings(seed_settings, api_url=fake_slack.url, database=tmp_path / "desk.sqlite3")
     client = make_client(settings)
     # Two bot processes: each its own connection to the shared database.
-    other = DeskStore(url=settings.effective_database_url)
+    other = DeskStore(url=settings.storage.effective_database_url)
     now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     try:
         assert post_weekly_gaps(_deps(settings, desk, slack_answerer), client, now) is True
@@ -352,7 +352,7 @@ def test_serve_starts_the_scheduler_only_when_enabled(desk: DeskStore, tmp_path:
     settings = slack_settings(seed_settings, api_url=fake_slack.url, database=tmp_path / "desk.sqlite3")
     client = make_client(settings)
     assert start_weekly_gaps(settings=settings, store=desk, answerer=slack_answerer, client=client) is None
-    on = settings.model_copy(update={"gaps_weekly": True})
+    on = settings.updated(**{"gaps_weekly": True})
     scheduler = start_weekly_gaps(settings=on, store=desk, answerer=slack_answerer, client=client, interval_s=0.05)
     assert scheduler is not None and scheduler.running
     scheduler.stop()
@@ -378,7 +378,7 @@ def test_topics_say_whether_a_curated_answer_now_covers_them_and_curated_answers
     visa = CuratedAnswer.model_validate({
         "id": "gaikokujin-kenkyusha-visa", "questions": [VISA], "author": "佐藤 花子", "as_of": dt.date.today(),
         "answer_ja": "在留資格の申請は出入国在留管理庁が扱います。MEDISOのサポーターが手続きの相談にのります。"})
-    kb = dataclasses.replace(load_knowledge(seed_settings.knowledge_dir), answers=[visa])
+    kb = dataclasses.replace(load_knowledge(seed_settings.storage.knowledge_dir), answers=[visa])
     now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
 
     report = gap_report(Settings(), desk, index=seed_index, now=now, days=7, knowledge=lambda: kb)

@@ -122,7 +122,7 @@ def llm_rig(injected: tuple[Settings, SearchIndex, KnowledgeEditor], fake_slack:
             tmp_path: Path) -> Iterator[tuple[Rig, FakeOpenAI]]:
     settings, index, editor = injected
     with FakeOpenAI(_obedient_model) as llm:
-        llm_settings = settings.model_copy(update={"llm_model": "openai:fake-model", "llm_base_url": llm.base_url,
+        llm_settings = settings.updated(**{"llm_model": "openai:fake-model", "llm_base_url": llm.base_url,
                                                    "llm_api_key": SecretStr(LLM_KEY)})
         answerer = Answerer(index=index, kb=editor.load(), chat_model=make_chat_model(llm_settings), k=5)
         rig = make_rig(base=llm_settings, fake=fake_slack, tmp_path=tmp_path, answerer=answerer,
@@ -137,8 +137,8 @@ def llm_rig(injected: tuple[Settings, SearchIndex, KnowledgeEditor], fake_slack:
 def test_an_obedient_llm_has_no_secret_to_print(llm_rig: tuple[Rig, FakeOpenAI], question: str,
                                                all_logs: pytest.LogCaptureFixture) -> None:
     rig, llm = llm_rig
-    held = (rig.settings.slack_bot_token, rig.settings.slack_signing_secret, rig.settings.llm_api_key,
-            rig.settings.slack_app_token)
+    held = (rig.settings.slack.bot_token, rig.settings.slack.signing_secret, rig.settings.llm.api_key,
+            rig.settings.slack.app_token)
     assert tuple(s.get_secret_value() for s in held if s is not None) == SECRETS  # the bot holds every secret
 
     root, _ = user_says(rig, question, mention=True)

@@ -31,7 +31,7 @@ QUERIES = [
 
 @pytest.fixture(scope="module")
 def passages(seed_kb: KnowledgeBase) -> list[Chunk]:
-    return knowledge_chunks(seed_kb, chunk_chars=Settings.model_fields["chunk_chars"].default)
+    return knowledge_chunks(seed_kb, chunk_chars=Settings.default("chunk_chars"))
 
 
 def _built(chunks: list[Chunk]) -> LexicalIndex:

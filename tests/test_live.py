@@ -111,7 +111,7 @@ def test_an_index_folder_removed_while_serving_is_rebuilt_and_changes_are_served
     import shutil
     import time
 
-    shutil.rmtree(live.settings.data_dir)  # a clean-up job, or a mistaken rm, under the running bot
+    shutil.rmtree(live.settings.storage.data_dir)  # a clean-up job, or a mistaken rm, under the running bot
     live.editor.add_records(program_yaml(), name="new.yaml", actor=STAFF)
     deadline = time.monotonic() + 60
     with caplog.at_level(logging.INFO, logger="kakehashi.live"):
@@ -125,6 +125,6 @@ def test_an_index_folder_removed_while_serving_is_rebuilt_and_changes_are_served
                 break
             assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records][-5:]
             time.sleep(0.2)
-    assert live.settings.data_dir.is_dir() and any(live.settings.data_dir.iterdir())
+    assert live.settings.storage.data_dir.is_dir() and any(live.settings.storage.data_dir.iterdir())
     assert any("index folder" in r.getMessage() and "rebuil" in r.getMessage() for r in caplog.records)
     assert NEW_ID in [r.id for r in live.match(PROFILE).recommendations]

@@ -349,7 +349,7 @@ def test_kakehashi_match_subprocess(seed_settings: Settings, seed_index: SearchI
     if "match" not in choices:
         pytest.skip("bot/cli.py does not register `match` yet")
     env = {"KAKEHASHI_DATA_DIR": str(seed_data_for_subprocesses),
-           "KAKEHASHI_KNOWLEDGE_DIR": str(seed_settings.knowledge_dir),
+           "KAKEHASHI_KNOWLEDGE_DIR": str(seed_settings.storage.knowledge_dir),
            "ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-m", "bot.cli", "match", "--json", CELL_STARTUP], capture_output=True,
                             text=True, env=env, cwd=REPO, timeout=300)

@@ -298,4 +298,4 @@ def test_huge_bodies_are_refused_or_handled_without_a_server_error(seeded_rig: t
     assert reply.seconds < 3  # Slack's acknowledgement deadline
     rig.settle()
     assert _snapshot(rig)["consultations"] == before["consultations"]
-    assert all(len(q) <= rig.settings.slack_max_input_chars for q, *_ in _snapshot(rig)["answers"].values())
+    assert all(len(q) <= rig.settings.slack.max_input_chars for q, *_ in _snapshot(rig)["answers"].values())

@@ -151,7 +151,7 @@ def test_a_rebuild_that_fails_part_way_leaves_the_index_as_it_was(
     again = open_index(settings, embedder=embedder)
     assert again.store.ids() == stored and [h.chunk.id for h in again.search("MEDISO 相談", k=3)] == hits
     assert isinstance(again.store, ChromaStore)
-    assert [c.name for c in again.store._client.list_collections()] == [settings.chroma_collection]
+    assert [c.name for c in again.store._client.list_collections()] == [settings.chroma.collection]
 
 
 def test_chunks_carry_where_a_repeated_slide_also_stands(seed_index: SearchIndex) -> None:
@@ -218,10 +218,10 @@ def test_dense_candidates_are_the_exact_nearest_passages(seed_index: SearchIndex
 def test_an_existing_collection_gets_the_search_breadth_and_a_sparser_graph_is_reported(
     tmp_path: Path, seed_settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    older = Settings(knowledge_dir=seed_settings.knowledge_dir, data_dir=tmp_path, chroma_ef_search=100,
+    older = Settings(knowledge_dir=seed_settings.storage.knowledge_dir, data_dir=tmp_path, chroma_ef_search=100,
                      chroma_max_neighbors=16)
     ChromaStore.from_settings(older).ensure(embedder.signature)
-    store = ChromaStore.from_settings(older.model_copy(update={"chroma_ef_search": 300, "chroma_max_neighbors": 32}))
+    store = ChromaStore.from_settings(older.updated(**{"chroma_ef_search": 300, "chroma_max_neighbors": 32}))
     with caplog.at_level("WARNING", logger="retrieval.store"):
         store.ensure(embedder.signature)
     assert store.collection.configuration["hnsw"]["ef_search"] == 300

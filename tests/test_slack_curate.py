@@ -31,11 +31,11 @@ REPLY = "MEDISOへの相談は無料です。事務局に連絡すれば、登�
 
 @pytest.fixture
 def live(seed_settings: Settings, tmp_path: Path, embedder: Embedder, small_knowledge_dir: Path) -> LiveKnowledge:
-    settings = seed_settings.model_copy(update={"knowledge_dir": small_knowledge_dir, "data_dir": tmp_path / "data"})
+    settings = seed_settings.updated(**{"knowledge_dir": small_knowledge_dir, "data_dir": tmp_path / "data"})
     index = open_index(settings, embedder=embedder)
     ingest(settings, index)
     editor = KnowledgeEditor(root=small_knowledge_dir)
-    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb_stale_days)
+    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb.stale_days)
     return LiveKnowledge(settings=settings, editor=editor, index=index,
                          answerer=Answerer(index=index, k=8, curated=curated), check_interval_s=0.0)
 
@@ -131,7 +131,7 @@ def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_unt
     assert saved.status == 200 and not saved.body
     rig.fake.wait_for("chat.update", count=3)  # after the card's two: the DM says it is searchable
     rig.settle()
-    editor = KnowledgeEditor(root=rig.settings.knowledge_dir)
+    editor = KnowledgeEditor(root=rig.settings.storage.knowledge_dir)
     [change] = editor.history("consultation-k-0001")
     assert change.action == "add" and change.actor.id == STAFF and change.actor.via == "slack"
 

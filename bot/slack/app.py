@@ -40,11 +40,11 @@ class _DropRecords(logging.Filter):
 def make_client(settings: Settings) -> WebClient:
     """The Web API client: Slack's URL from settings (the test seam); a 429 retried after a short Retry-After,
     failed at once after a long one (no listener thread sleeps: answers wait in the outbox instead)."""
-    if settings.slack_bot_token is None:
+    if settings.slack.bot_token is None:
         raise SettingsError("SLACK_BOT_TOKEN is not set: the bot token (xoxb-...) from the app's OAuth page")
-    base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    base_url = settings.slack.api_url if settings.slack.api_url.endswith("/") else settings.slack.api_url + "/"
     return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
+        token=settings.slack.bot_token.get_secret_value(),
         base_url=base_url,
         timeout=WEB_API_TIMEOUT_S,
         retry_handlers=[
@@ -76,7 +76,7 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
         raise TypeError("build_app needs an answerer (or live knowledge)")
     logger = logger or logging.getLogger("kakehashi.slack")
     client = client or make_client(settings)
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    secret = settings.slack.signing_secret.get_secret_value() if settings.slack.signing_secret else ""
     # bolt also reads SLACK_BOT_TOKEN from the environment and warns that the client wins; the client
     # was made from that same token, so the warning is noise.
     quiet = _DropRecords("As you gave `client` as well")
@@ -85,9 +85,9 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
         app = App(client=client, signing_secret=secret, process_before_response=False, logger=logger, **app_options)
     finally:
         logger.removeFilter(quiet)
-    staff = StaffDirectory(user_ids=parse_user_ids(settings.slack_staff_user_ids),
-                           usergroup=settings.slack_staff_usergroup, client=client, logger=logger)
-    supporters = SupporterDirectory(staff=staff, channel=settings.supporters_channel, client=client, logger=logger)
+    staff = StaffDirectory(user_ids=parse_user_ids(settings.slack.staff_user_ids),
+                           usergroup=settings.slack.staff_usergroup, client=client, logger=logger)
+    supporters = SupporterDirectory(staff=staff, channel=settings.slack.supporters_channel, client=client, logger=logger)
     deps = Deps(settings=settings, answerer=answerer, matcher=matcher, store=store,
                 catalog=catalog or SourceCatalog.empty(), logger=logger, staff=staff, editor=editor, live=live,
                 supporters=supporters, outbox=outbox)

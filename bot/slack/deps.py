@@ -73,7 +73,7 @@ class Deps:
 
     @property
     def max_input_chars(self) -> int:
-        return self.settings.slack_max_input_chars
+        return self.settings.slack.max_input_chars
 
     def is_staff(self, user_id: str | None) -> bool:
         return self.staff is not None and self.staff.is_staff(user_id)

@@ -138,7 +138,7 @@ def week_key(now: dt.datetime) -> str:
 def is_due(now: dt.datetime, settings: Settings) -> bool:
     """Whether `now` is on the report's day, at or after its hour (Japan time)."""
     local = now.astimezone(JST)
-    return local.weekday() == settings.gaps_weekday and local.hour >= settings.gaps_hour
+    return local.weekday() == settings.gaps.weekday and local.hour >= settings.gaps.hour
 
 
 def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: SearchIndex | None = None) -> bool:
@@ -148,7 +148,7 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
     `index` defaults to the answerer's. The week is claimed before posting, so a failed post is
     logged (with a reference) and not retried: at most one report a week, never two.
     """
-    channel = deps.settings.supporters_channel
+    channel = deps.settings.slack.supporters_channel
     if not channel:
         deps.logger.warning("gaps report: KAKEHASHI_SUPPORTERS_CHANNEL is not set; nothing posted")
         return False
@@ -162,9 +162,9 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
         deps.logger.error("gaps report for %s: cannot claim the week in the database: %s", week_key(now), exc)
         return False
     try:
-        report = gap_report(deps.settings, deps.store, index=index, now=now, days=deps.settings.gaps_window_days,
+        report = gap_report(deps.settings, deps.store, index=index, now=now, days=deps.settings.gaps.window_days,
                             knowledge=lambda: deps.live.kb if deps.live is not None
-                            else load_knowledge(deps.settings.knowledge_dir))
+                            else load_knowledge(deps.settings.storage.knowledge_dir))
         client.chat_postMessage(channel=channel, text=gaps_fallback_text(report), blocks=gaps_blocks(report),
                                 unfurl_links=False, unfurl_media=False)
     except Exception as exc:  # noqa: BLE001 - the Slack edge: a failed weekly post must not stop the bot
@@ -224,7 +224,7 @@ class GapsScheduler:
 def start_weekly_gaps(*, settings: Settings, store: DeskStore, answerer: AnswererLike, client: WebClient,
                       logger: logging.Logger | None = None, interval_s: float = CHECK_EVERY_S) -> GapsScheduler | None:
     """What `serve` calls: the running scheduler when KAKEHASHI_GAPS_WEEKLY is on, else None."""
-    if not settings.gaps_weekly:
+    if not settings.gaps.weekly:
         return None
     deps = Deps(settings=settings, answerer=answerer, matcher=None, store=store, catalog=SourceCatalog.empty(),
                 logger=logger or logging.getLogger("kakehashi.gaps"))

@@ -168,7 +168,7 @@ def refuse_form(deps: Deps, client: WebClient, *, what: str, user: str) -> None:
 def seal_key(settings: Settings) -> str:
     """The key form metadata is sealed with: the signing secret (or, in Socket Mode without one, the bot
     token); a secret of this deployment that no user sees."""
-    for secret in (settings.slack_signing_secret, settings.slack_bot_token, settings.slack_app_token):
+    for secret in (settings.slack.signing_secret, settings.slack.bot_token, settings.slack.app_token):
         if secret is not None and secret.get_secret_value():
             return secret.get_secret_value()
     raise ValueError("no Slack secret is configured to seal form metadata with")

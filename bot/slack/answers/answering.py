@@ -19,7 +19,7 @@ from bot.slack.locale import text_language
 from bot.slack.match.blocks import match_blocks, match_cards, match_fallback_text, profile_summary
 from bot.slack.outbox import send_answer
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
-from bot.store import StoreError, StoreUnavailableError, new_answer_id, retried
+from bot.store import StoreError, DeskDatabaseUnavailableError, new_answer_id, retried
 from prompts.messages import t
 from retrieval.answer import Answer, Turn
 from retrieval.language import detect_language
@@ -165,7 +165,7 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
             return send_answer(deps.outbox, client, place, answer_id=answer_id, text=answer_fallback_text(answer),
                                blocks=full, record=record, logger=deps.logger)
 
-        if start_stream is not None and deps.settings.slack_stream and place.thread_ts:
+        if start_stream is not None and deps.settings.slack.stream and place.thread_ts:
             footer = answer_footer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes)
             sent = deliver_streamed(client, start_stream, place, answer=answer, footer=footer, full=full, deps=deps,
                                     send=send)
@@ -220,7 +220,7 @@ def record_answer(deps: Deps, **fields: Any) -> bool:
         attempts += 1
         try:
             deps.store.record_answer(**fields)
-        except StoreUnavailableError as exc:
+        except DeskDatabaseUnavailableError as exc:
             if attempts < RECORD_ATTEMPTS:
                 deps.logger.warning("recording answer %s failed (attempt %d of %d), retrying: %s",
                                     fields.get("answer_id"), attempts, RECORD_ATTEMPTS, exc)

@@ -30,7 +30,7 @@ def allowed_record(deps: Deps, body: JSON, answer_id: str) -> AnswerRecord:
     if record is None:
         raise NotAllowedError(f"no answer {answer_id!r}")
     public_here = record.message_ts is not None and channel is not None and record.channel_id == channel
-    on_card = channel is not None and channel == deps.settings.supporters_channel
+    on_card = channel is not None and channel == deps.settings.slack.supporters_channel
     if record.user_id != user and not public_here and not on_card:
         raise NotAllowedError(f"{user} may not open answer {answer_id} (asked by {record.user_id} in "
                               f"{record.channel_id}, clicked in {channel})")
@@ -51,7 +51,7 @@ def open_sources(deps: Deps, client: WebClient, body: JSON) -> None:
         _refuse(deps, client, body, exc)
         return
     channel, _ = origin_of(body)
-    on_card = channel is not None and channel == deps.settings.supporters_channel
+    on_card = channel is not None and channel == deps.settings.slack.supporters_channel
     client.views_open(trigger_id=body["trigger_id"], view=sources_modal(record, with_answer=on_card))
 
 

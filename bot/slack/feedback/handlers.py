@@ -10,7 +10,7 @@ from bot.slack.deps import Deps
 from bot.slack.edge import ephemeral, not_saved, origin_of
 from bot.slack.feedback.blocks import feedback_modal
 from bot.slack.text import cut
-from bot.store import AnswerRecord, FeedbackRecord, StoreUnavailableError
+from bot.store import AnswerRecord, FeedbackRecord, DeskDatabaseUnavailableError
 from prompts.messages import t
 from retrieval.language import detect_language
 
@@ -34,7 +34,7 @@ def _rate(deps: Deps, client: WebClient, body: JSON, rating: str) -> tuple[Answe
                       logger=deps.logger)
             return None
         row = deps.store.add_feedback(answer_id=answer_id, user_id=user, rating=rating)
-    except StoreUnavailableError as exc:
+    except DeskDatabaseUnavailableError as exc:
         channel, thread_ts = origin_of(body)
         not_saved(deps, client, what=f"feedback {'👍' if rating == 'up' else '👎'}", error=exc, user=user,
                   channel=channel, thread_ts=thread_ts, language=_message_language(body))
@@ -87,7 +87,7 @@ def explain_down(deps: Deps, client: WebClient, body: JSON) -> None:
     comment = cut(((state.get("comment") or {}).get("value") or {}).get("value") or "", 2000).text
     try:
         deps.store.explain_feedback(int(meta["f"]), reasons=reasons, comment=comment, user_id=body["user"]["id"])
-    except StoreUnavailableError as exc:
+    except DeskDatabaseUnavailableError as exc:
         not_saved(deps, client, what="feedback reasons", error=exc, user=body["user"]["id"], channel=meta.get("c"),
                   thread_ts=meta.get("t"), language=meta.get("l", "ja"))
         return

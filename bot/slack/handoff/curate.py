@@ -149,7 +149,7 @@ def _staff_in_supporters_channel(deps: Deps, client: WebClient, body: JSON, *,
     otherwise the clicker is told why not, privately, and None."""
     user = body["user"]["id"]
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.supporters_channel)
+    if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.slack.supporters_channel)
             and (body.get("view") or {}).get("type") != "home"
             and deps.check_staff(user, attempted=attempted)):
         _refuse(deps, client, user=user, channel=channel, why="not staff, or not in the supporters' channel")

@@ -24,7 +24,7 @@ from bot.slack.handoff.blocks import (
 )
 from bot.slack.home import publish_home
 from bot.slack.match.blocks import profile_summary
-from bot.store import Consultation, StoreUnavailableError
+from bot.store import Consultation, DeskDatabaseUnavailableError
 from prompts.messages import t
 from retrieval.profile import Profile, extract_profile
 
@@ -36,11 +36,11 @@ def open_form(deps: Deps, client: WebClient, body: JSON) -> None:
     channel, thread_ts = origin_of(body)
     try:  # only the asker's own answer, clicked where it was posted, is carried into the consultation
         record = guards.owned_answer(deps.store, answer_id, user=user, channel=channel, logger=deps.logger)
-    except StoreUnavailableError as exc:  # the form works without the answer; the database may be back by submit
+    except DeskDatabaseUnavailableError as exc:  # the form works without the answer; the database may be back by submit
         deps.logger.warning("hand-off form without answer %s: %s", answer_id, exc)
         record = None
     language = record.language if record else "ja"
-    if not deps.settings.supporters_channel:
+    if not deps.settings.slack.supporters_channel:
         ephemeral(client, channel=channel, user=user, text=t("slack_handoff_unavailable", language), thread_ts=thread_ts,
                   logger=deps.logger)
         return
@@ -82,16 +82,16 @@ def submit_form(deps: Deps, client: WebClient, body: JSON, *, bot_user_id: str |
             answer_id=record.id if record else None, asker_channel_id=place.channel, asker_thread_ts=place.thread_ts,
             team_id=team, language=language, thread_permalink=permalink)
         card = card_blocks(deps, consultation)
-        if not deps.settings.supporters_channel:
+        if not deps.settings.slack.supporters_channel:
             raise SlackError("no supporters' channel is configured (KAKEHASHI_SUPPORTERS_CHANNEL)")
-        response = client.chat_postMessage(channel=deps.settings.supporters_channel, blocks=card,
+        response = client.chat_postMessage(channel=deps.settings.slack.supporters_channel, blocks=card,
                                            text=consultation_fallback_text(consultation), unfurl_links=False)
         try:
             deps.store.set_card(consultation.id, channel_id=str(response["channel"]), ts=str(response["ts"]))
-        except StoreUnavailableError as exc:  # saved and posted; only later card refreshes will miss it
+        except DeskDatabaseUnavailableError as exc:  # saved and posted; only later card refreshes will miss it
             deps.logger.error("card of %s not linked [ref %s]: %s", consultation.ref, new_reference(), exc)
         post(client, place, text=t("slack_handoff_done", language, ref=consultation.ref), logger=deps.logger)
-    except StoreUnavailableError as exc:
+    except DeskDatabaseUnavailableError as exc:
         not_saved(deps, client, what="hand-off", error=exc, user=user, channel=place.channel,
                   thread_ts=place.thread_ts, language=language)
     except Exception as exc:  # noqa: BLE001 - the Slack edge
@@ -142,7 +142,7 @@ def change_state(deps: Deps, client: WebClient, body: JSON, *, action: str) -> N
     """A supporter clicked 担当する (take) or 対応済みにする (resolve), on the card or the App Home."""
     user = body["user"]["id"]
     channel, thread_ts = origin_of(body)
-    if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.supporters_channel)
+    if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.slack.supporters_channel)
             and deps.check_supporter(user, attempted=f"consultation {action}")):
         ephemeral(client, channel=channel, user=user, text=t("slack_not_a_supporter", "ja"), logger=deps.logger)
         return
@@ -163,7 +163,7 @@ def change_state(deps: Deps, client: WebClient, body: JSON, *, action: str) -> N
                                                       supporter=user))
         if (body.get("view") or {}).get("type") == "home":
             publish_home(deps, client, user)
-    except StoreUnavailableError as exc:
+    except DeskDatabaseUnavailableError as exc:
         not_saved(deps, client, what=f"consultation {action}", error=exc, user=user, channel=channel,
                   thread_ts=thread_ts)
     except Exception as exc:  # noqa: BLE001 - the Slack edge

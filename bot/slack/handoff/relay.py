@@ -49,7 +49,7 @@ def from_asker(deps: Deps, client: WebClient, event: JSON, *, bot_user_id: str |
 def from_supporter(deps: Deps, client: WebClient, event: JSON, *, bot_user_id: str | None) -> bool:
     """The assignee wrote in the card's thread: pass it to the founder's thread. True if relayed."""
     channel, thread_ts = str(event["channel"]), event.get("thread_ts")
-    if not thread_ts or channel != deps.settings.supporters_channel:
+    if not thread_ts or channel != deps.settings.slack.supporters_channel:
         return False
     consultation = deps.store.consultation_of_card(channel, str(thread_ts))
     if consultation is None or consultation.status != "taken" or event.get("user") != consultation.assignee_user_id:

@@ -129,8 +129,8 @@ def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str,
             return
         say(f"revert {number}?", kb_blocks.revert_prompt_blocks(editor.get_change(int(number))))
     elif sub == "stale":
-        stale = stale_records(current_kb(deps), today=dt.date.today(), max_age_days=deps.settings.kb_stale_days)
-        say(f"{len(stale)} stale", kb_blocks.stale_blocks(stale, max_age_days=deps.settings.kb_stale_days))
+        stale = stale_records(current_kb(deps), today=dt.date.today(), max_age_days=deps.settings.kb.stale_days)
+        say(f"{len(stale)} stale", kb_blocks.stale_blocks(stale, max_age_days=deps.settings.kb.stale_days))
     elif sub == "list":
         kind = KIND_WORDS.get(args[0].lower()) if args else None
         if args and kind is None:

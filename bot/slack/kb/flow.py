@@ -109,7 +109,7 @@ def with_freshness(deps: Deps, view: JSON) -> JSON:
     kept within the 100 blocks a view may hold. Without an editor the view is returned as it is."""
     if deps.editor is None:
         return view
-    max_age = deps.settings.kb_stale_days
+    max_age = deps.settings.kb.stale_days
     try:
         stale = stale_records(current_kb(deps), today=dt.date.today(), max_age_days=max_age)
     except KnowledgeError as exc:

@@ -74,7 +74,7 @@ def is_upload(deps: Deps, event: JSON) -> bool:
         return False
     if event.get("channel_type") == "im":
         return True
-    supporters = deps.settings.supporters_channel
+    supporters = deps.settings.slack.supporters_channel
     return bool(supporters) and event.get("channel") == supporters and not event.get("thread_ts") and \
         any(readable(f) for f in files)
 
@@ -132,7 +132,7 @@ def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Pla
     """One uploaded file: checked, downloaded, added, announced in the thread, then made searchable.
     `replace`: the id of the document whose text staff confirmed this file replaces."""
     name = file_name(file)
-    limit_mb = deps.settings.kb_max_upload_mb
+    limit_mb = deps.settings.kb.max_upload_mb
     if file.get("file_access") == "check_file_info" or not file.get("url_private_download"):
         file = client.files_info(file=file["id"])["file"]
         name = file_name(file)
@@ -153,7 +153,7 @@ def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Pla
                        logger=deps.logger)
     try:
         data = download(str(file.get("url_private_download")), token=str(client.token or ""),
-                        max_bytes=limit_mb * _MIB, api_url=deps.settings.slack_api_url)
+                        max_bytes=limit_mb * _MIB, api_url=deps.settings.slack.api_url)
         change = editor_of(deps).add_document(name=name, data=data, actor=actor_for(user), doc_id=replace)
     except DownloadError as exc:
         deps.logger.warning("download of %s (%s) failed: %s", file.get("id"), name, exc)
@@ -179,7 +179,7 @@ def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Pla
     except KnowledgeError as exc:
         client.chat_update(channel=channel, ts=ts, text=t("slack_kb_failed", language, error=escape_mrkdwn(str(exc))))
         return
-    meta, passages = added_document(change, chunk_chars=deps.settings.chunk_chars)
+    meta, passages = added_document(change, chunk_chars=deps.settings.search.chunk_chars)
     title = meta.title if meta else name
     doc_id = meta.id if meta else change.records[0]
     text = t("slack_kb_upload_added", language, title=escape_mrkdwn(shorten(title, 120)), change=change.id, doc_id=doc_id,
