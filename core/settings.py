@@ -289,6 +289,10 @@ class Settings(BaseModel):
     kb: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
     gaps: GapsSettings = Field(default_factory=GapsSettings)
 
+    def __init__(self, **values: Any) -> None:
+        # Stated so that type checkers accept the variables' names as well as the groups (see the docstring).
+        super().__init__(**values)
+
     @model_validator(mode="before")
     @classmethod
     def _build_groups(cls, data: Any) -> Any:
