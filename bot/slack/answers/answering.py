@@ -19,7 +19,7 @@ from bot.slack.locale import text_language
 from bot.slack.match.blocks import match_blocks, match_cards, match_fallback_text, profile_summary
 from bot.slack.outbox import send_answer
 from bot.slack.text import cut, escape_mrkdwn, shorten, slack_to_plain
-from bot.store import StoreError, DeskDatabaseUnavailableError, new_answer_id, retried
+from bot.store import DeskDatabaseUnavailableError, StoreError, new_answer_id, retried
 from prompts.messages import t
 from retrieval.answer import Answer, Turn
 from retrieval.language import detect_language

@@ -10,7 +10,7 @@ from bot.slack.deps import Deps
 from bot.slack.edge import ephemeral, not_saved, origin_of
 from bot.slack.feedback.blocks import feedback_modal
 from bot.slack.text import cut
-from bot.store import AnswerRecord, FeedbackRecord, DeskDatabaseUnavailableError
+from bot.store import AnswerRecord, DeskDatabaseUnavailableError, FeedbackRecord
 from prompts.messages import t
 from retrieval.language import detect_language
 
