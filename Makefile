@@ -20,8 +20,15 @@ run: setup
 	$(BIN)/kakehashi ingest
 	$(BIN)/kakehashi ask "MEDISOではどんな相談ができますか？"
 
+# Lint and format first (seconds); then mypy runs beside the tests, which leave a core idle most of the
+# time, and the target fails if either does.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@$(BIN)/mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
+	$(BIN)/python -m pytest -q; tests=$$?; \
+	wait $$types; typed=$$?; echo "mypy:"; cat $(VENV)/mypy.log; \
+	test $$tests -eq 0 && test $$typed -eq 0
 
 bench: setup
 	$(BIN)/python -m pytest -q -m benchmark -s benchmarks
