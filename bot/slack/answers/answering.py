@@ -171,14 +171,7 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
                                     send=send)
         else:
             sent = send()
-        if sent is None:
-            return answer_id  # Slack is unavailable: the outbox posts (and records) it when Slack is back
-        channel, ts = sent
-        record_answer(deps, answer_id=answer_id, channel_id=channel, message_ts=ts,
-                      thread_ts=_thread_of(place, channel, ts), **record)
-        if moved is not None and channel != place.channel:
-            _tell_moved(deps, moved, language)
-        return answer_id
+        return _posted(deps, sent, place=place, answer_id=answer_id, record=record, moved=moved, language=language)
     except Exception as exc:  # noqa: BLE001 - the Slack edge: whatever failed, the user hears back with a reference
         _failed(deps, client, what=f"answering ({surface})", error=exc, place=place, language=language,
                 private=private)
@@ -236,6 +229,19 @@ def record_answer(deps: Deps, **fields: Any) -> bool:
         return False
 
 
+def _posted(deps: Deps, sent: tuple[str, str] | None, *, place: Place, answer_id: str, record: JSON,
+            moved: Callable[[str], object] | None, language: str) -> str:
+    """After an answer or a match went out: record where it landed, and say so if it moved to a DM."""
+    if sent is None:
+        return answer_id  # Slack is unavailable: the outbox posts (and records) it when Slack is back
+    channel, ts = sent
+    record_answer(deps, answer_id=answer_id, channel_id=channel, message_ts=ts,
+                  thread_ts=_thread_of(place, channel, ts), **record)
+    if moved is not None and channel != place.channel:
+        _tell_moved(deps, moved, language)
+    return answer_id
+
+
 def _tell_moved(deps: Deps, moved: Callable[[str], object], language: str) -> None:
     """The answer went to the user's DM: say so where they asked (a courtesy; the answer is out)."""
     try:
@@ -288,14 +294,7 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
             return answer_id
         sent = send_answer(deps.outbox, client, place, answer_id=answer_id, text=fallback, blocks=blocks,
                            record=record, logger=deps.logger)
-        if sent is None:
-            return answer_id  # Slack is unavailable: the outbox posts (and records) it when Slack is back
-        channel, ts = sent
-        record_answer(deps, answer_id=answer_id, channel_id=channel, message_ts=ts,
-                      thread_ts=_thread_of(place, channel, ts), **record)
-        if moved is not None and channel != place.channel:
-            _tell_moved(deps, moved, language)
-        return answer_id
+        return _posted(deps, sent, place=place, answer_id=answer_id, record=record, moved=moved, language=language)
     except Exception as exc:  # noqa: BLE001 - the Slack edge
         _failed(deps, client, what=f"matching ({surface})", error=exc, place=place, language=language,
                 private=private)
