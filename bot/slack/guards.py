@@ -20,7 +20,7 @@ from slack_bolt import BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.blockkit import JSON
+from bot.slack.blockkit import JSON, read_metadata
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import new_reference, post
 from bot.slack.middleware import Middleware
@@ -183,6 +183,19 @@ def seal(metadata: JSON, *, user: str, secret: str) -> JSON:
     """Form metadata bound to the user who opened the form: unseal refuses it from anyone else, or changed."""
     data = {**metadata, _SEALED_FOR: user}
     return {**data, _SEAL: _mac(secret, data)}
+
+
+def form_metadata(deps: Deps, body: JSON) -> JSON | None:
+    """A submitted form's metadata, if we sealed it for the user who submitted it; else None."""
+    return unseal(read_metadata(body["view"]), user=body["user"]["id"], secret=seal_key(deps.settings))
+
+
+def opened_form(deps: Deps, client: WebClient, body: JSON, *, what: str) -> JSON | None:
+    """form_metadata, or None after refusing the submission (logged, and the user told)."""
+    meta = form_metadata(deps, body)
+    if meta is None:
+        refuse_form(deps, client, what=what, user=body["user"]["id"])
+    return meta
 
 
 def unseal(metadata: JSON, *, user: str, secret: str) -> JSON | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk import WebClient
 
 from bot.slack import guards
-from bot.slack.blockkit import JSON, read_metadata
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps
 from bot.slack.edge import ephemeral, not_saved, origin_of
 from bot.slack.feedback.blocks import feedback_modal
@@ -78,9 +78,8 @@ def rate_down(deps: Deps, client: WebClient, body: JSON) -> None:
 
 def explain_down(deps: Deps, client: WebClient, body: JSON) -> None:
     view = body["view"]
-    meta = guards.unseal(read_metadata(view), user=body["user"]["id"], secret=guards.seal_key(deps.settings))
+    meta = guards.opened_form(deps, client, body, what="feedback reasons")
     if meta is None:  # not the form we opened for this user: the feedback id in it is someone else's
-        guards.refuse_form(deps, client, what="feedback reasons", user=body["user"]["id"])
         return
     state = view["state"]["values"]
     reasons = [o["value"] for o in ((state.get("reasons") or {}).get("value") or {}).get("selected_options") or []]

@@ -28,7 +28,6 @@ from bot.slack.blockkit import (
     input_block,
     modal,
     plain_text,
-    read_metadata,
     section,
     text_input,
 )
@@ -251,7 +250,7 @@ def _display_name(deps: Deps, client: WebClient, user: str) -> str:
 def check_form(deps: Deps, body: JSON) -> tuple[dict[str, str], JSON | None]:
     """(errors by block, the record to save): run before the form is acknowledged."""
     user = body["user"]["id"]
-    meta = guards.unseal(read_metadata(body["view"]), user=user, secret=guards.seal_key(deps.settings))
+    meta = guards.form_metadata(deps, body)
     if meta is None or not deps.check_staff(user, attempted="save a curated answer from a consultation"):
         deps.logger.warning("refused a 回答として登録 form from %s", user)
         return {"answer_ja": t("slack_curate_refused", "ja")}, None

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack import guards
 from bot.slack.answers.answering import plain_question, thread_messages
-from bot.slack.blockkit import JSON, read_metadata
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps, Place
 from bot.slack.edge import ephemeral, new_reference, not_saved, origin_of, post, report_failure, slack_error
 from bot.slack.errors import SlackError
@@ -56,9 +56,8 @@ def submit_form(deps: Deps, client: WebClient, body: JSON, *, bot_user_id: str |
     """After the form is acknowledged: record the consultation, post its card, tell the asker."""
     view = body["view"]
     user = body["user"]["id"]
-    meta = guards.unseal(read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
+    meta = guards.opened_form(deps, client, body, what="hand-off form")
     if meta is None:  # not the form we opened for this user: its answer and thread cannot be trusted
-        guards.refuse_form(deps, client, what="hand-off form", user=user)
         return
     values = handoff_form_values(view["state"]["values"])
     team = (body.get("team") or {}).get("id") or body["user"].get("team_id")

@@ -8,7 +8,7 @@ from slack_sdk import WebClient
 
 from bot.slack import guards
 from bot.slack.answers.answering import match_and_post
-from bot.slack.blockkit import JSON, read_metadata
+from bot.slack.blockkit import JSON
 from bot.slack.deps import Deps, Place
 from bot.slack.match.blocks import MatchForm, match_form_text, match_form_values, match_modal
 from retrieval.profile import Profile, extract_profile
@@ -46,9 +46,8 @@ def submit_form(deps: Deps, client: WebClient, body: JSON) -> None:
     and needs are theirs to share, with 「チャンネルに共有」); in the DM, or from the App Home, to the DM."""
     view = body["view"]
     user = body["user"]["id"]
-    meta = guards.unseal(read_metadata(view), user=user, secret=guards.seal_key(deps.settings))
+    meta = guards.opened_form(deps, client, body, what="match form")
     if meta is None:  # not the form we opened for this user: its channel and thread cannot be trusted
-        guards.refuse_form(deps, client, what="match form", user=user)
         return
     team = (body.get("team") or {}).get("id")
     values = match_form_values(view["state"]["values"])
