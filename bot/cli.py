@@ -23,7 +23,7 @@ from bot.cli_common import (
     ready_index,
     stdin_lines,
 )
-from core.settings import Settings, load_settings
+from core.settings import Settings, SettingsError, load_settings
 from knowledge.errors import KnowledgeError
 from knowledge.loader import load_knowledge
 from knowledge.normalize import squash
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return args.func(args, settings)
-    except (KnowledgeError, RetrievalError, CliError) as exc:
+    except (KnowledgeError, RetrievalError, SettingsError, CliError) as exc:
         print(f"kakehashi: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

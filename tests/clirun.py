@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,17 @@ def run_main(*args: str, env: dict[str, str], embedder: EmbedderFactory, stdin: 
     """`kakehashi ARGS` in this process with `env` on top of the test's environment (the CLI reads its
     settings from KAKEHASHI_* variables), every embedder the command makes coming from `embedder`."""
     out, err = io.StringIO(), io.StringIO()
+    # main's logging.basicConfig does nothing here (pytest's handlers are on the root logger): log to
+    # the captured stderr as the process would.
+    log = logging.StreamHandler(err)
+    log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    verbose = "-v" in args or "--verbose" in args
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(log)
+    if verbose:
+        root.setLevel(logging.INFO)
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith(("KAKEHASHI_", "SLACK_")) or name == "OPENAI_API_KEY":
@@ -61,4 +73,7 @@ def run_main(*args: str, env: dict[str, str], embedder: EmbedderFactory, stdin: 
                 code = cli.main(list(args))
             except SystemExit as exit_:  # argparse's usage errors
                 code = exit_.code if isinstance(exit_.code, int) else 1
+            finally:
+                root.removeHandler(log)
+                root.setLevel(level)
     return CliResult(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
