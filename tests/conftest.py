@@ -1,5 +1,6 @@
-"""Shared fixtures. Embedding the whole seed knowledge base takes about a minute on
-two cores, so it happens once per test session into a temporary data dir."""
+"""Shared fixtures. Embedding the whole seed knowledge base with the real model takes about 1.5 minutes
+on two cores, so it happens once per test session into a temporary data dir, in a background thread from
+the session's first test on, while the modules that do not need it run first."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import hypothesis
@@ -122,11 +125,41 @@ def seed_kb(seed_settings: Settings) -> KnowledgeBase:
     return load_knowledge(seed_settings.knowledge_dir)
 
 
+def _needs_seed_index(item: pytest.Item) -> bool:
+    return "seed_index" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules whose tests need the real seed index run last, each module's tests together and in their
+    order, so that the others run while the index is built (see `seed_build`)."""
+    waiting = {item.nodeid.split("::")[0] for item in items if _needs_seed_index(item)}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] in waiting)  # stable: otherwise as collected
+
+
 @pytest.fixture(scope="session")
-def seed_index(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: Embedder) -> SearchIndex:
-    index = open_index(seed_settings, embedder=embedder)
-    ingest(seed_settings, index, kb=seed_kb)
-    return index
+def seed_build(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: Embedder) -> Iterator[Future[SearchIndex]]:
+    """The seed index being built in a thread. The model's engine allocates its buffers per call, so the
+    tests running meanwhile may embed with the same model."""
+
+    def build() -> SearchIndex:
+        index = open_index(seed_settings, embedder=embedder)
+        ingest(seed_settings, index, kb=seed_kb)
+        return index
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-index") as pool:
+        yield pool.submit(build)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_seed_build(request: pytest.FixtureRequest) -> None:
+    """Start building the seed index at the session's first test, if any selected test needs it."""
+    if any(_needs_seed_index(item) for item in request.session.items):
+        request.getfixturevalue("seed_build")
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_build: Future[SearchIndex]) -> SearchIndex:
+    return seed_build.result()
 
 
 @pytest.fixture(scope="session")
