@@ -28,6 +28,7 @@ from retrieval.index import SearchIndex
 # A real Chroma server (`chroma run`) and the seed index served from it; see tests/chroma_server.py.
 from tests.chroma_server import chroma_server, server_seed_index, server_seed_settings  # noqa: F401
 from tests.embedcache import CachedEmbedder
+from tests.standin import BigramHashEmbedder
 
 # The Slack app's fixtures, available to every test module without importing them one by one.
 from tests.slack_fixtures import fake_slack, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401
@@ -160,6 +161,27 @@ def _start_seed_build(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def seed_index(seed_build: Future[SearchIndex]) -> SearchIndex:
     return seed_build.result()
+
+
+@pytest.fixture(scope="session")
+def standin_embedder() -> Embedder:
+    """The deterministic stand-in for the model (tests/standin.py), for tests that do not judge ranking."""
+    return BigramHashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def standin_seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(knowledge_dir=DEFAULT_KNOWLEDGE_DIR, data_dir=tmp_path_factory.mktemp("seed-data-stand-in"))
+
+
+@pytest.fixture(scope="session")
+def standin_seed_index(standin_seed_settings: Settings, seed_kb: KnowledgeBase,
+                       standin_embedder: Embedder) -> SearchIndex:
+    """The seed knowledge indexed with the stand-in embedder, in seconds: for the Slack flows and other
+    plumbing that needs the whole knowledge base but asserts nothing about how it ranks."""
+    index = open_index(standin_seed_settings, embedder=standin_embedder)
+    ingest(standin_seed_settings, index, kb=seed_kb)
+    return index
 
 
 @pytest.fixture(scope="session")

@@ -56,13 +56,15 @@ def live_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, emb
 
 
 @pytest.fixture
-def seed_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder) -> Iterator[Rig]:
-    """A copy of the whole seed knowledge base (VCs and CDMOs included)."""
+def seed_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path,
+             standin_embedder: Embedder) -> Iterator[Rig]:
+    """A copy of the whole seed knowledge base (VCs and CDMOs included), indexed with the stand-in embedder:
+    the forms are under test, not the ranking (and the whole base takes the real model ~1.5 minutes)."""
     from knowledge import DEFAULT_KNOWLEDGE_DIR
 
     root = tmp_path / "knowledge"
     shutil.copytree(DEFAULT_KNOWLEDGE_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py", ".*"))
-    rig = _live_rig(seed_settings, fake_slack, tmp_path, embedder, root)
+    rig = _live_rig(seed_settings, fake_slack, tmp_path, standin_embedder, root)
     yield rig
     rig.close()
 
