@@ -54,8 +54,8 @@ def run_main(*args: str, env: dict[str, str], embedder: EmbedderFactory, stdin: 
     log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     verbose = "-v" in args or "--verbose" in args
     log.setLevel(logging.INFO if verbose else logging.WARNING)
-    root = logging.getLogger()
-    level = root.level
+    root, ours = logging.getLogger(), logging.getLogger("kakehashi")
+    level, our_level = root.level, ours.level  # `serve` sets its logger's level; a process would end there
     root.addHandler(log)
     if verbose:
         root.setLevel(logging.INFO)
@@ -76,4 +76,5 @@ def run_main(*args: str, env: dict[str, str], embedder: EmbedderFactory, stdin: 
             finally:
                 root.removeHandler(log)
                 root.setLevel(level)
+                ours.setLevel(our_level)
     return CliResult(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())

@@ -28,10 +28,10 @@ from retrieval.index import SearchIndex
 # A real Chroma server (`chroma run`) and the seed index served from it; see tests/chroma_server.py.
 from tests.chroma_server import chroma_server, server_seed_index, server_seed_settings  # noqa: F401
 from tests.embedcache import CachedEmbedder
-from tests.standin import BigramHashEmbedder
 
 # The Slack app's fixtures, available to every test module without importing them one by one.
 from tests.slack_fixtures import fake_slack, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401
+from tests.standin import BigramHashEmbedder
 
 # CI explores the same examples every run, so a red build is reproducible; developers get new ones each time.
 hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

@@ -43,7 +43,7 @@ class CachedEmbedder(Embedder):
             with self._lock:
                 self._vectors.update({k: v for (k, _), v in zip(missing, vectors, strict=True)})
                 tmp = self._path.with_suffix(".tmp.npz")
-                np.savez(tmp, **self._vectors)
+                np.savez(tmp, **self._vectors)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
                 tmp.replace(self._path)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

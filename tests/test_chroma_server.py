@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -161,12 +161,12 @@ class _PausingEmbedder(Embedder):
         self._inner, self._reached, self._resume = inner, reached, resume
         self.backend, self.model, self.dim = inner.backend, inner.model, inner.dim
 
-    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         self._reached.set()
         self._resume.wait(30)
         return self._inner.embed_passages(texts)
 
-    def embed_query(self, text):  # type: ignore[no-untyped-def]
+    def embed_query(self, text: str) -> np.ndarray:
         return self._inner.embed_query(text)
 
 
@@ -201,7 +201,7 @@ def test_a_rebuild_by_another_host_is_picked_up(shared_collection: Callable[[str
     assert len(b.store.ids()) == full
 
     a.store.reset()  # gone for good: b says what to do instead of answering from half an index
-    with pytest.raises(StoreUnavailableError, match="is gone .* run `kakehashi ingest`"):
+    with pytest.raises(StoreUnavailableError, match=r"is gone .* run `kakehashi ingest`"):
         b.search("MEDISO 相談", k=3)
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def _ask(store: DeskStore, question: str, *, confident: bool = False, language: 
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> DeskStore:
+def desk(tmp_path: Path) -> Iterator[DeskStore]:
     """A desk database with a week of gaps: the regenerative-trial tax topic asked three ways, one
     of them rated 👎 with reasons and another handed off; an unrelated visa question; and a
     confident answer and a 👍 that are not gaps."""
@@ -197,7 +198,9 @@ def test_cli_leaves_the_index_a_bot_serves_alone_and_still_groups(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _cli_env(monkeypatch, seed_settings, tmp_path / "desk.sqlite3")
-    with embedded_store_lock(seed_settings):  # what `serve` holds while it runs
+    lock = embedded_store_lock(seed_settings)  # what `serve` holds while it runs
+    assert lock is not None
+    with lock:
         assert main(["report", "gaps", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert any("a running bot holds the embedded search index" in note for note in data["notes"])
@@ -383,8 +386,8 @@ def test_topics_say_whether_a_curated_answer_now_covers_them_and_curated_answers
 
     report = gap_report(Settings(), desk, index=seed_index, now=now, days=7, knowledge=lambda: kb)
     assert report.curated_served == 2
-    assert _topic_of(report, VISA).covered_by is not None
-    assert _topic_of(report, VISA).covered_by.answer_id == "gaikokujin-kenkyusha-visa"
+    covered = _topic_of(report, VISA).covered_by
+    assert covered is not None and covered.answer_id == "gaikokujin-kenkyusha-visa"
     assert _topic_of(report, REGEN_TAX[0]).covered_by is None
 
     text = format_gap_report(report, days=7)

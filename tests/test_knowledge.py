@@ -113,7 +113,7 @@ def test_a_quote_that_is_not_in_the_document_is_refused(tmp_path: Path) -> None:
 def test_duplicate_ids_and_misnamed_files_are_refused(tmp_path: Path) -> None:
     root = _copy_kb(tmp_path)
     shutil.copy(EXAMPLE, root / "programs" / "another-name.yaml")
-    with pytest.raises(RecordError, match="duplicate id|file name must be"):
+    with pytest.raises(RecordError, match=r"duplicate id|file name must be"):
         load_knowledge(root)
 
 
@@ -141,7 +141,7 @@ def test_every_limiting_value_says_whether_the_decks_state_it(seed_kb: Knowledge
             for value in getattr(program, field_name):
                 if str(value) == "any":
                     continue
-                entry = program.basis.get(field_name, {}).get(str(value))  # type: ignore[call-overload]
+                entry = program.basis.get(field_name, {}).get(str(value))
                 assert entry is not None, f"{program.id}: {field_name}.{value} has no basis"
                 if entry == "inferred":
                     inferred += 1
@@ -168,7 +168,7 @@ def test_a_basis_for_a_value_the_record_does_not_hold_is_refused(tmp_path: Path)
     path = root / "programs" / EXAMPLE.name
     path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("    academia: inferred", "    pharma: inferred", 1),
                     encoding="utf-8")
-    with pytest.raises(RecordError, match="basis.eligible names 'pharma'") as caught:
+    with pytest.raises(RecordError, match=r"basis\.eligible names 'pharma'") as caught:
         load_knowledge(root)
     assert caught.value.record_id == "mhlw-souyaku-kiban-kyouka"
 
@@ -215,13 +215,13 @@ def test_audit_record_fixes(seed_kb: KnowledgeBase) -> None:
     aimgain = seed_kb.get("amed-aimgain")
     assert aimgain.ministry == "other" and aimgain.agency == "AMED"  # type: ignore[union-attr]
     assert seed_kb.get("meti-kenkyu-kaihatsu-zeisei").ministry == "other"  # type: ignore[union-attr]
-    assert "創薬力向上のための官民協議会ワーキンググループ" not in seed_kb.get("mhlw-kanmin-kyougikai").aliases  # type: ignore[union-attr]
+    assert "創薬力向上のための官民協議会ワーキンググループ" not in seed_kb.get("mhlw-kanmin-kyougikai").aliases
     assert seed_kb.get("meti-souyaku-kiban-gijutsu-kaihatsu").subsidy_rate == "定額（10/10）"  # type: ignore[union-attr]
     assert "2倍" in (seed_kb.get("meti-souyaku-venture-ecosystem").subsidy_rate or "")  # type: ignore[union-attr]
     cicle = seed_kb.get("cao-cicle")
     assert "目標達成8" in "".join(cicle.summary_ja.split()) and "中止22" in "".join(cicle.summary_ja.split())  # type: ignore[union-attr]
     assert any("第７回" in r for r in cicle.requirements)  # type: ignore[union-attr]
     medic = seed_kb.get("other-medic")
-    assert "MEDIC" in medic.aliases and medic.sources[0].document.startswith("001_")  # type: ignore[union-attr]
+    assert "MEDIC" in medic.aliases and medic.sources[0].document.startswith("001_")
     projects = [p for p in seed_kb.programs if p.id.startswith("amed-pj")]
     assert len(projects) == 8 and all(p.category == "policy" for p in projects)

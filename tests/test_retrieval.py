@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +131,10 @@ class _FailingEmbedder(Embedder):
     def __init__(self, inner: Embedder) -> None:
         self.backend, self.model, self.dim = inner.backend, inner.model, inner.dim
 
-    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         raise MemoryError("the model ran out of memory")
 
-    def embed_query(self, text):  # type: ignore[no-untyped-def]
+    def embed_query(self, text: str) -> np.ndarray:
         raise MemoryError("the model ran out of memory")
 
 

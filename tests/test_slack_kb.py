@@ -36,14 +36,14 @@ SUMMARY = ("希少疾患の核酸医薬に取り組む創業3年以内のスタ�
 
 def _live_rig(base: Settings, fake: FakeSlack, tmp_path: Path, embedder: Embedder, root: Path,
               **changes: object) -> Rig:
-    settings = base.model_copy(update={"knowledge_dir": root, "data_dir": tmp_path / "data"})
+    settings = base.model_copy(update={"knowledge_dir": root, "data_dir": tmp_path / "data", **changes})
     index = open_index(settings, embedder=embedder)
     ingest(settings, index)
     editor = KnowledgeEditor(root=root)
     live = LiveKnowledge(settings=settings, editor=editor, index=index, answerer=Answerer(index=index, k=8))
     fake.usergroups[GROUP] = [STAFF2]
     return make_rig(base=settings, fake=fake, tmp_path=tmp_path, editor=editor, live=live,
-                    slack_staff_usergroup=GROUP, **changes)
+                    slack_staff_usergroup=GROUP)
 
 
 @pytest.fixture
