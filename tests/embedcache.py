@@ -1,7 +1,8 @@
-"""A developer convenience: passage vectors of the real embedder, kept on disk between test runs.
+"""The real embedder's vectors remembered by text: for the test run (passages and queries), and, as a
+developer convenience, passage vectors kept on disk between test runs.
 
-Only used when KAKEHASHI_TEST_EMBED_CACHE names a folder (never in CI, which embeds for real):
-the seed knowledge base takes about 100 s to embed on two cores, and a developer iterating on
+The on-disk copy only when KAKEHASHI_TEST_EMBED_CACHE names a folder (never in CI, which embeds for
+real): the seed knowledge base takes about 100 s to embed on two cores, and a developer iterating on
 one test module should not pay that every run. The vectors are the real model's, keyed by the
 passage text, so what the tests see is exactly what they would compute.
 """
@@ -26,6 +27,7 @@ class CachedEmbedder(Embedder):
         self._path = folder / f"{inner.backend}-{inner.model}.npz"
         self._lock = threading.Lock()
         self._vectors: dict[str, np.ndarray] = {}
+        self._queries: dict[str, np.ndarray] = {}  # for this run only: the suite asks the same questions often
         if self._path.exists():
             with np.load(self._path) as data:
                 self._vectors = {key: data[key] for key in data.files}
@@ -50,4 +52,10 @@ class CachedEmbedder(Embedder):
         return np.vstack([self._vectors[k] for k in keys]).astype(np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._inner.embed_query(text)
+        with self._lock:
+            known = self._queries.get(text)
+        if known is None:
+            known = self._inner.embed_query(text)
+            with self._lock:
+                self._queries[text] = known
+        return known.copy()
