@@ -44,6 +44,7 @@ from retrieval.gaps import (
     candidate_terms,
 )
 from retrieval.index import SearchIndex
+from tests.clirun import run_main
 from tests.conftest import kakehashi_env, run_kakehashi
 from tests.fakeslack import FakeSlack
 from tests.slack_fixtures import SUPPORTERS, slack_settings
@@ -209,17 +210,18 @@ def test_cli_leaves_the_index_a_bot_serves_alone_and_still_groups(
     assert any(set(REGEN_TAX) <= group and VISA not in group for group in texts)
 
 
-def test_cli_says_when_there_are_no_gaps(tmp_path: Path, seed_settings: Settings) -> None:
+def test_cli_says_when_there_are_no_gaps(tmp_path: Path, seed_settings: Settings, standin_embedder: Embedder) -> None:
+    """The report group's smoke test: a real `kakehashi report gaps` process; then a missing database,
+    in this process (tests/clirun.py)."""
     DeskStore(url=f"sqlite:///{tmp_path / 'empty.sqlite3'}").close()
-    env = kakehashi_env(KAKEHASHI_DATA_DIR=str(tmp_path),
-                        KAKEHASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
-    done = run_kakehashi("report", "gaps", "--days", "3", env=env, timeout=120)
+    env = {"KAKEHASHI_DATA_DIR": str(tmp_path), "KAKEHASHI_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    done = run_kakehashi("report", "gaps", "--days", "3", env=kakehashi_env(**env), timeout=120)
     assert done.returncode == 0, done.stderr
     assert "no gaps in the last 3 days" in done.stdout
 
     env["KAKEHASHI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'missing' / 'desk.sqlite3'}"
-    done = run_kakehashi("report", "gaps", env=env, timeout=120)
-    assert done.returncode == 2 and "no desk database at" in done.stderr
+    missing = run_main("report", "gaps", env=env, embedder=lambda settings: standin_embedder)
+    assert missing.returncode == 2 and "no desk database at" in missing.stderr
     assert not (tmp_path / "missing").exists()
 
 
