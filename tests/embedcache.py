@@ -18,11 +18,14 @@ import numpy as np
 
 from retrieval.embeddings import Embedder
 
+_BATCH = 32  # the model's own batch size
+
 
 class CachedEmbedder(Embedder):
     """`inner`'s vectors remembered by text; kept in `folder` across runs when one is given. Two threads
     asking for the same passages at once (the seed index built in the background while a test indexes
-    some of the same records) embed them once: the second waits for the first."""
+    some of the same records) embed each once: a thread takes the passages no one is embedding yet and
+    waits for the batch another is embedding."""
 
     def __init__(self, inner: Embedder, folder: Path | None = None) -> None:
         self._inner = inner
@@ -52,6 +55,10 @@ class CachedEmbedder(Embedder):
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        # A batch at a time, so a thread waits for at most one batch of another's, never its whole index.
+        return np.vstack([self._embed_batch(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)])
+
+    def _embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         keys = [self._key(t) for t in texts]
         while True:
             done = threading.Event()
