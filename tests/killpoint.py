@@ -5,10 +5,17 @@ OOM kill does at that moment, with nothing in the editor changed.
 
 The knowledge change's indexing is left out (`reindex` does nothing here): it runs after the change is
 committed, is not what the crash test is about, and loading the model in each of fifty processes would
-cost minutes."""
+cost minutes.
+
+`python -m tests.killpoint --serve` does the same for many runs at the cost of one start: it imports the
+program once, then for each JSON job on stdin ({"target", "when", "log", "args", "env", "stdout",
+"stderr"}) forks a child that runs the command line with that environment and its output in those files,
+and answers one JSON line {"returncode": ...} (negative: the signal that ended the child), as
+subprocess.run would. The child is a real process, SIGKILLed for real."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -53,5 +60,42 @@ def main(argv: list[str]) -> int:
     return cli.main(args)
 
 
+def _child(job: dict[str, object]) -> None:
+    """In the forked child: the job's environment and output files, then the command; never returns."""
+    code = 1
+    try:
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in dict(job["env"]).items()})  # type: ignore[call-overload]
+        for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
+            out = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(out, fd)
+            os.close(out)
+        code = main([str(job["target"]), str(job["when"]), str(job["log"]), *map(str, job["args"])])  # type: ignore[call-overload]
+    except BaseException:  # noqa: BLE001 - reported as the process would: a traceback and exit 1
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve() -> None:
+    for line in sys.stdin:
+        job = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(job)
+        _, status = os.waitpid(pid, 0)
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        print(json.dumps({"returncode": code}), flush=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        sys.exit(main(sys.argv[1:]))

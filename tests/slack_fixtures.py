@@ -109,14 +109,16 @@ def slack_settings(base: Settings, *, api_url: str, database: Path, **changes: o
     })
 
 
+# The Slack flows are about what reaches Slack, not how passages rank: the seed index with the stand-in
+# embedder serves them (tests/standin.py), so they run while the real seed index is still being built.
 @pytest.fixture(scope="session")
-def slack_answerer(seed_index: SearchIndex, seed_kb: KnowledgeBase, slack_matcher: Matcher) -> Answerer:
-    return Answerer(index=seed_index, kb=seed_kb, matcher=slack_matcher, k=8)
+def slack_answerer(standin_seed_index: SearchIndex, seed_kb: KnowledgeBase, slack_matcher: Matcher) -> Answerer:
+    return Answerer(index=standin_seed_index, kb=seed_kb, matcher=slack_matcher, k=8)
 
 
 @pytest.fixture(scope="session")
-def slack_matcher(seed_kb: KnowledgeBase, seed_index: SearchIndex) -> Matcher:
-    return Matcher(kb=seed_kb, index=seed_index)
+def slack_matcher(seed_kb: KnowledgeBase, standin_seed_index: SearchIndex) -> Matcher:
+    return Matcher(kb=seed_kb, index=standin_seed_index)
 
 
 @pytest.fixture(scope="session")
@@ -167,9 +169,9 @@ def record_calls(fake: FakeSlack, name: str) -> None:
 
 
 @pytest.fixture
-def rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, slack_answerer: Answerer,
+def rig(standin_seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, slack_answerer: Answerer,
         slack_matcher: Matcher, slack_catalog: SourceCatalog, request: pytest.FixtureRequest) -> Iterator[Rig]:
-    made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
+    made = make_rig(base=standin_seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
                     matcher=slack_matcher, catalog=slack_catalog)
     yield made
     made.close()

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from bot.cli_eval import in_english
 from core.settings import Settings
@@ -159,7 +160,7 @@ def test_long_question_is_cut_with_a_note(answerer: Answerer) -> None:
 
 
 def _llm_settings(server: FakeOpenAI, **extra: Any) -> Settings:
-    return Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key="sk-test", **extra)
+    return Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test"), **extra)
 
 
 def test_llm_answer_over_http(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:

@@ -1,10 +1,11 @@
-"""The `kakehashi` command as a user runs it: a real subprocess, real settings from the environment."""
+"""The `kakehashi` command as a user runs it, real settings from the environment: in this process with the
+real model (tests/clirun.py), and the ingest/ask/search group's smoke test as a real subprocess."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,29 @@ from retrieval.embeddings import Embedder
 from retrieval.engine import ingest, open_index
 from retrieval.index import SearchIndex
 from retrieval.store import ChromaStore
+from tests.clirun import CliResult, real_model, run_main
 from tests.conftest import kakehashi_env, run_kakehashi
 
+Run = Callable[..., CliResult]
 
-def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return run_kakehashi(*args, env=kakehashi_env(**env), stdin=stdin)
+
+@pytest.fixture
+def run(embedder: Embedder) -> Run:
+    """`run(ARGS, env, stdin=...)`: `kakehashi ARGS` in this process with the real model; a model another
+    backend names is loaded once per test, as a process would load it once."""
+    models: dict[tuple[str, str], Embedder] = {}
+    factory = real_model(embedder)
+
+    def embedder_for(settings: Settings) -> Embedder:
+        key = (settings.embedding.backend, settings.embedding.model)
+        if key not in models:
+            models[key] = factory(settings)
+        return models[key]
+
+    def run_(args: list[str], env: dict[str, str], stdin: str = "") -> CliResult:
+        return run_main(*args, env=env, embedder=embedder_for, stdin=stdin)
+
+    return run_
 
 
 def _env(settings: Settings, data_dir: Path) -> dict[str, str]:
@@ -28,7 +47,9 @@ def _env(settings: Settings, data_dir: Path) -> dict[str, str]:
 
 def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex,
         seed_data_for_subprocesses: Path) -> None:
-    result = run(["ask", "--json", "BINDSとはどんな事業？"], _env(seed_settings, seed_data_for_subprocesses))
+    # The group's smoke test: a real `kakehashi` process.
+    result = run_kakehashi("ask", "--json", "BINDSとはどんな事業？",
+                           env=kakehashi_env(**_env(seed_settings, seed_data_for_subprocesses)))
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["question"] == "BINDSとはどんな事業？"
@@ -43,7 +64,7 @@ def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex,
         assert citation["text"] and isinstance(citation["score"], float)
 
 
-def test_ask_reads_questions_from_stdin(seed_settings: Settings, seed_index: SearchIndex,
+def test_ask_reads_questions_from_stdin(run: Run, seed_settings: Settings, seed_index: SearchIndex,
         seed_data_for_subprocesses: Path) -> None:
     questions = "MEDISOとは？\n\nWhat is BTEP?\n"
     result = run(["ask", "--json", "-"], _env(seed_settings, seed_data_for_subprocesses), stdin=questions)
@@ -54,7 +75,7 @@ def test_ask_reads_questions_from_stdin(seed_settings: Settings, seed_index: Sea
     assert all(set(line["cited"]) <= {c["n"] for c in line["citations"]} for line in lines)
 
 
-def test_ask_for_a_person_lists_sources(seed_settings: Settings, seed_index: SearchIndex,
+def test_ask_for_a_person_lists_sources(run: Run, seed_settings: Settings, seed_index: SearchIndex,
         seed_data_for_subprocesses: Path) -> None:
     result = run(["ask", "創薬ベンチャーエコシステム強化事業の基金総額は？"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 0, result.stderr
@@ -63,7 +84,7 @@ def test_ask_for_a_person_lists_sources(seed_settings: Settings, seed_index: Sea
     assert ".txt" not in result.stdout and ".yaml" not in result.stdout
 
 
-def test_search_with_kind_filter(seed_settings: Settings, seed_index: SearchIndex,
+def test_search_with_kind_filter(run: Run, seed_settings: Settings, seed_index: SearchIndex,
         seed_data_for_subprocesses: Path) -> None:
     result = run(["search", "iPS細胞", "--kind", "vc", "-k", "3", "--json"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 0, result.stderr
@@ -71,15 +92,15 @@ def test_search_with_kind_filter(seed_settings: Settings, seed_index: SearchInde
     assert hits and all(h["kind"] == "vc" for h in hits)
 
 
-def test_ingest_reports_nothing_to_do_on_an_unchanged_index(seed_settings: Settings, seed_index: SearchIndex,
-        seed_data_for_subprocesses: Path) -> None:
+def test_ingest_reports_nothing_to_do_on_an_unchanged_index(run: Run, seed_settings: Settings,
+        seed_index: SearchIndex, seed_data_for_subprocesses: Path) -> None:
     result = run(["ingest"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 0, result.stderr
     assert "embedded 0 passages" in result.stdout
     assert f"skipped: {len(seed_index)} unchanged" in result.stdout
 
 
-def test_invalid_record_stops_with_file_line_and_field(tmp_path: Path, small_knowledge_dir: Path) -> None:
+def test_invalid_record_stops_with_file_line_and_field(run: Run, tmp_path: Path, small_knowledge_dir: Path) -> None:
     record = next((small_knowledge_dir / "programs").glob("*.yaml"))
     text = re.sub(r"(?m)^ministry: .*$", "ministry: 42", record.read_text(encoding="utf-8"))
     record.write_text(text, encoding="utf-8")
@@ -90,14 +111,14 @@ def test_invalid_record_stops_with_file_line_and_field(tmp_path: Path, small_kno
     assert not (tmp_path / "data" / "lexical").exists()  # nothing was written
 
 
-def test_bad_setting_stops_startup(tmp_path: Path) -> None:
+def test_bad_setting_stops_startup(run: Run, tmp_path: Path) -> None:
     result = run(["ask", "MEDISO"], {"KAKEHASHI_DATA_DIR": str(tmp_path), "KAKEHASHI_CANDIDATES": "lots"})
     assert result.returncode == 2
     assert "KAKEHASHI_CANDIDATES" in result.stderr
 
 
-def test_commands_leave_an_embedded_index_a_bot_is_serving_alone(seed_settings: Settings, seed_index: SearchIndex,
-                                                                 seed_data_for_subprocesses: Path) -> None:
+def test_commands_leave_an_embedded_index_a_bot_is_serving_alone(run: Run, seed_settings: Settings,
+        seed_index: SearchIndex, seed_data_for_subprocesses: Path) -> None:
     from filelock import FileLock
 
     held = FileLock(str(seed_data_for_subprocesses / "embedded-store.lock"))  # what `serve` holds
@@ -108,7 +129,7 @@ def test_commands_leave_an_embedded_index_a_bot_is_serving_alone(seed_settings: 
 
 
 def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedding(
-        small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> None:
+        run: Run, small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> None:
     older = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data", chroma_max_neighbors=16,
                      chroma_ef_construction=100)  # how indexes were built before the denser graph
     index = open_index(older, embedder=embedder)
@@ -126,7 +147,7 @@ def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedd
 
     store = ChromaStore.from_settings(Settings(knowledge_dir=small_knowledge_dir, data_dir=older.storage.data_dir))
     store.ensure(embedder.signature)
-    assert not store.graph_outdated and store.collection.configuration["hnsw"]["max_neighbors"] == 32
+    assert not store.graph_outdated and (store.collection.configuration["hnsw"] or {}).get("max_neighbors") == 32
     after = store.vectors(sorted(before))
     assert after.keys() == before.keys()
     # The same vectors, moved (Chroma's storage round trip may change the last bits of a float32).
@@ -135,7 +156,7 @@ def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedd
     assert again.returncode == 0 and "re-links" not in again.stderr and "MEDical Innovation Support Office" in again.stdout
 
 
-def test_switching_the_embedding_model_takes_one_rebuild(small_knowledge_dir: Path, tmp_path: Path,
+def test_switching_the_embedding_model_takes_one_rebuild(run: Run, small_knowledge_dir: Path, tmp_path: Path,
                                                           embedder: Embedder) -> None:
     """What the README says to do after changing the model: `kakehashi ingest --rebuild`. (It used to
     refuse itself: opening the index checked the old collection's model before the rebuild could start.)"""

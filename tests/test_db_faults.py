@@ -135,7 +135,8 @@ def test_the_answer_is_recorded_when_the_database_returns_during_the_retries(
         db_rig.settle()
     [row] = db_rig.store.answers()
     assert row.id == feedback_value(post.args, "positive").removeprefix("up:") and row.channel_id == post.args["channel"]
-    assert row.message_ts and db_rig.fake.message(row.channel_id, row.message_ts).text == post.args["text"]
+    assert row.channel_id and row.message_ts
+    assert db_rig.fake.message(row.channel_id, row.message_ts).text == post.args["text"]
     assert not any("not recorded" in m for m in _messages(caplog, logging.ERROR))
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,7 @@ from retrieval.gaps import (
     candidate_terms,
 )
 from retrieval.index import SearchIndex
+from tests.clirun import run_main
 from tests.conftest import kakehashi_env, run_kakehashi
 from tests.fakeslack import FakeSlack
 from tests.slack_fixtures import SUPPORTERS, slack_settings
@@ -65,7 +67,7 @@ def _ask(store: DeskStore, question: str, *, confident: bool = False, language: 
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> DeskStore:
+def desk(tmp_path: Path) -> Iterator[DeskStore]:
     """A desk database with a week of gaps: the regenerative-trial tax topic asked three ways, one
     of them rated 👎 with reasons and another handed off; an unrelated visa question; and a
     confident answer and a 👍 that are not gaps."""
@@ -197,7 +199,9 @@ def test_cli_leaves_the_index_a_bot_serves_alone_and_still_groups(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _cli_env(monkeypatch, seed_settings, tmp_path / "desk.sqlite3")
-    with embedded_store_lock(seed_settings):  # what `serve` holds while it runs
+    lock = embedded_store_lock(seed_settings)  # what `serve` holds while it runs
+    assert lock is not None
+    with lock:
         assert main(["report", "gaps", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert any("a running bot holds the embedded search index" in note for note in data["notes"])
@@ -206,17 +210,18 @@ def test_cli_leaves_the_index_a_bot_serves_alone_and_still_groups(
     assert any(set(REGEN_TAX) <= group and VISA not in group for group in texts)
 
 
-def test_cli_says_when_there_are_no_gaps(tmp_path: Path, seed_settings: Settings) -> None:
+def test_cli_says_when_there_are_no_gaps(tmp_path: Path, seed_settings: Settings, standin_embedder: Embedder) -> None:
+    """The report group's smoke test: a real `kakehashi report gaps` process; then a missing database,
+    in this process (tests/clirun.py)."""
     DeskStore(url=f"sqlite:///{tmp_path / 'empty.sqlite3'}").close()
-    env = kakehashi_env(KAKEHASHI_DATA_DIR=str(tmp_path),
-                        KAKEHASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
-    done = run_kakehashi("report", "gaps", "--days", "3", env=env, timeout=120)
+    env = {"KAKEHASHI_DATA_DIR": str(tmp_path), "KAKEHASHI_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    done = run_kakehashi("report", "gaps", "--days", "3", env=kakehashi_env(**env), timeout=120)
     assert done.returncode == 0, done.stderr
     assert "no gaps in the last 3 days" in done.stdout
 
     env["KAKEHASHI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'missing' / 'desk.sqlite3'}"
-    done = run_kakehashi("report", "gaps", env=env, timeout=120)
-    assert done.returncode == 2 and "no desk database at" in done.stderr
+    missing = run_main("report", "gaps", env=env, embedder=lambda settings: standin_embedder)
+    assert missing.returncode == 2 and "no desk database at" in missing.stderr
     assert not (tmp_path / "missing").exists()
 
 
@@ -383,8 +388,8 @@ def test_topics_say_whether_a_curated_answer_now_covers_them_and_curated_answers
 
     report = gap_report(Settings(), desk, index=seed_index, now=now, days=7, knowledge=lambda: kb)
     assert report.curated_served == 2
-    assert _topic_of(report, VISA).covered_by is not None
-    assert _topic_of(report, VISA).covered_by.answer_id == "gaikokujin-kenkyusha-visa"
+    covered = _topic_of(report, VISA).covered_by
+    assert covered is not None and covered.answer_id == "gaikokujin-kenkyusha-visa"
     assert _topic_of(report, REGEN_TAX[0]).covered_by is None
 
     text = format_gap_report(report, days=7)

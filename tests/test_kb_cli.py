@@ -1,15 +1,18 @@
 """Staff keep the knowledge current from the command line, end to end: the real `kakehashi` program on a
-copy of the knowledge files, with the real embedder, index and answerer after each change."""
+copy of the knowledge files, with the real embedder, index and answerer after each change. The commands run
+in this process (tests/clirun.py); one runs as a real `kakehashi` process, the kb group's smoke test."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from retrieval.embeddings import Embedder
+from tests.clirun import CliResult, real_model, run_main
 from tests.conftest import kakehashi_env, make_small_knowledge_dir, run_kakehashi
 from tests.docfactory import (
     docx_zip_bomb,
@@ -28,28 +31,35 @@ pytestmark = pytest.mark.slow
 
 
 class Kakehashi:
-    def __init__(self, knowledge: Path, data: Path) -> None:
+    def __init__(self, knowledge: Path, data: Path, embedder: Embedder) -> None:
         self.knowledge = knowledge
-        self.env = kakehashi_env(KAKEHASHI_KNOWLEDGE_DIR=str(knowledge), KAKEHASHI_DATA_DIR=str(data),
-                                 KAKEHASHI_KB_MAX_UPLOAD_MB="2")
+        self.settings = {"KAKEHASHI_KNOWLEDGE_DIR": str(knowledge), "KAKEHASHI_DATA_DIR": str(data),
+                         "KAKEHASHI_KB_MAX_UPLOAD_MB": "2"}
+        self.embedder = embedder
 
-    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = run_kakehashi(*args, env=self.env, timeout=600)
+    def __call__(self, *args: str, ok: bool = True, process: bool = False) -> CliResult:
+        """`kakehashi ARGS`, in this process unless `process`."""
+        if process:
+            done = run_kakehashi(*args, env=kakehashi_env(**self.settings), timeout=600)
+            result = CliResult(returncode=done.returncode, stdout=done.stdout, stderr=done.stderr)
+        else:
+            result = run_main(*args, env=self.settings, embedder=real_model(self.embedder))
         if ok:
             assert result.returncode == 0, result.stderr
         return result
 
-    def ask(self, question: str) -> dict:
-        return json.loads(self("ask", "--json", question).stdout)
+    def ask(self, question: str) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(self("ask", "--json", question).stdout)
+        return answer
 
     def match_ids(self, profile: str) -> list[str]:
         return [r["id"] for r in json.loads(self("match", "--json", profile).stdout)["recommendations"]]
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Kakehashi:
+def cli(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Kakehashi:
     root = tmp_path_factory.mktemp("kb-cli")
-    kakehashi = Kakehashi(make_small_knowledge_dir(root / "knowledge"), root / "data")
+    kakehashi = Kakehashi(make_small_knowledge_dir(root / "knowledge"), root / "data", embedder)
     kakehashi("ingest")
     return kakehashi
 
@@ -137,7 +147,7 @@ def test_invalid_and_hostile_files_are_refused_with_nothing_changed(cli: Kakehas
 
 
 def test_stale_and_usage_errors(cli: Kakehashi) -> None:
-    stale = cli("kb", "stale", "--days", "30", "--json").stdout.splitlines()
+    stale = cli("kb", "stale", "--days", "30", "--json", process=True).stdout.splitlines()  # a real process
     assert stale and all(json.loads(line)["reasons"] for line in stale)
     unknown = cli("kb", "retire", "no-such-record", ok=False)
     assert unknown.returncode == 2 and "no-such-record" in unknown.stderr

@@ -8,10 +8,12 @@ left behind."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,11 +74,50 @@ def _temporaries(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*.tmp"))
 
 
-def _run(root: Path, inputs: Path, args: list[str], *, target: int, when: str, log: Path,
+class Killpoint:
+    """`python -m tests.killpoint --serve`: each run a real `kakehashi kb …` process, forked from one that
+    has imported the program once (a fresh interpreter for each of the ~50 runs cost ~35 s)."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._process = subprocess.Popen([sys.executable, "-m", "tests.killpoint", "--serve"], cwd=REPO_ROOT,
+                                         env=kakehashi_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         text=True)
+
+    def run(self, args: list[str], *, env: dict[str, str], target: int, when: str,
+            log: Path) -> subprocess.CompletedProcess[str]:
+        with self._lock:
+            self._runs += 1
+            out, err = self._folder / f"{self._runs}.out", self._folder / f"{self._runs}.err"
+            job = {"target": target, "when": when, "log": str(log), "args": args, "env": env,
+                   "stdout": str(out), "stderr": str(err)}
+            assert self._process.stdin is not None and self._process.stdout is not None
+            self._process.stdin.write(json.dumps(job) + "\n")
+            self._process.stdin.flush()
+            answer = self._process.stdout.readline()
+        assert answer, "the killpoint server died"
+        return subprocess.CompletedProcess(args, json.loads(answer)["returncode"],
+                                           out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8"))
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def killpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Killpoint]:
+    server = Killpoint(tmp_path_factory.mktemp("killpoint-output"))
+    yield server
+    server.close()
+
+
+def _run(killpoint: Killpoint, root: Path, inputs: Path, args: list[str], *, target: int, when: str, log: Path,
          data: Path) -> subprocess.CompletedProcess[str]:
     env = kakehashi_env(KAKEHASHI_KNOWLEDGE_DIR=str(root), KAKEHASHI_DATA_DIR=str(data))
-    return subprocess.run([sys.executable, "-m", "tests.killpoint", str(target), when, str(log), *args],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return killpoint.run(args, env=env, target=target, when=when, log=log)
 
 
 def _check(scenario: Scenario, root: Path, before: dict[str, str], after: dict[str, str], start: int,
@@ -106,7 +147,8 @@ def _check(scenario: Scenario, root: Path, before: dict[str, str], after: dict[s
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(scenario: Scenario, tmp_path: Path) -> None:
+def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(scenario: Scenario, tmp_path: Path,
+                                                                killpoint: Killpoint) -> None:
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     (inputs / "new.yaml").write_text(program_yaml(), encoding="utf-8")
@@ -120,7 +162,7 @@ def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(scenario: Scenari
     full = tmp_path / "full"
     shutil.copytree(template, full)
     log = tmp_path / "full.log"
-    finished = _run(full, inputs, scenario.args(inputs), target=0, when="never", log=log, data=tmp_path / "data")
+    finished = _run(killpoint, full, inputs, scenario.args(inputs), target=0, when="never", log=log, data=tmp_path / "data")
     assert finished.returncode == 0, finished.stderr
     writes = log.read_text(encoding="utf-8").splitlines()
     after = _files(full)
@@ -130,7 +172,7 @@ def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(scenario: Scenari
         number, when = point
         root = tmp_path / f"kill-{number}-{when}"
         shutil.copytree(template, root)
-        result = _run(root, inputs, scenario.args(inputs), target=number, when=when,
+        result = _run(killpoint, root, inputs, scenario.args(inputs), target=number, when=when,
                       log=tmp_path / f"kill-{number}-{when}.log", data=tmp_path / f"data-{number}-{when}")
         where = f"killed {when} write {writes[number - 1]}"
         if result.returncode != -9:

@@ -30,15 +30,15 @@ STAFF = Actor(id="U0STAFF1", name="Sato", via="slack")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _new_program(editor: KnowledgeEditor) -> Program:
-    program = load_knowledge(editor.root).get(NEW_ID)
-    assert isinstance(program, Program)
-    return program
-
-
 @pytest.fixture
 def editor(small_knowledge_dir: Path) -> KnowledgeEditor:
     return KnowledgeEditor(root=small_knowledge_dir)
+
+
+def _program(root: Path, record_id: str) -> Program:
+    record = load_knowledge(root).get(record_id)
+    assert isinstance(record, Program), record
+    return record
 
 
 def test_a_new_record_is_written_recorded_and_loadable(editor: KnowledgeEditor) -> None:
@@ -79,7 +79,7 @@ def test_an_update_from_a_stale_copy_is_refused_and_names_the_later_change(edito
         editor.save_record({**data, "summary_ja": "二人目の編集。"}, actor=other, base=base)
     assert conflict.value.change is not None and conflict.value.change.id == first.id
     assert "U0STAFF1" in str(conflict.value)
-    assert _new_program(editor).summary_ja == "一人目の編集。"
+    assert _program(editor.root, NEW_ID).summary_ja == "一人目の編集。"
     with pytest.raises(ConflictError):
         editor.save_record(data, actor=other)  # no base: a new record, but the id is taken
 
@@ -99,7 +99,7 @@ def test_retire_restore_and_revert(editor: KnowledgeEditor) -> None:
     update = editor.save_record({**data, "summary_ja": "改訂後の説明。"}, actor=STAFF, base=base)
     reverted = editor.revert(update.id, actor=STAFF)
     assert reverted.reverts == update.id
-    assert _new_program(editor).summary_ja.startswith("希少疾患の核酸医薬")
+    assert _program(editor.root, NEW_ID).summary_ja.startswith("希少疾患の核酸医薬")
     assert [c.action for c in editor.history(NEW_ID)] == ["revert", "update", "restore", "retire", "add"]
 
 
@@ -108,7 +108,7 @@ def test_a_markdown_record_file_uses_its_body_as_the_summary(editor: KnowledgeEd
     front = "\n".join(line for line in front.splitlines() if not line.startswith(("x_unused", "# summary")))
     change = editor.add_records(f"---\n{front}\n---\nマークダウン本文の説明。\n", name="new.md", actor=STAFF)
     assert change.records == (NEW_ID,)
-    assert _new_program(editor).summary_ja == "マークダウン本文の説明。"
+    assert _program(editor.root, NEW_ID).summary_ja == "マークダウン本文の説明。"
 
 
 def _crash_script(root: Path) -> str:

@@ -1,6 +1,7 @@
 """Hostile or careless files handed to `kakehashi kb add`: each is refused with a clear error (file and line
 where there is one) and exit status 2, no traceback, and nothing written; an upload never replaces a
-document unasked, and the same text again changes nothing."""
+document unasked, and the same text again changes nothing. The command runs in this process
+(tests/clirun.py) with the stand-in embedder: nothing here is indexed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from knowledge.editor import KnowledgeEditor
 from knowledge.errors import NothingToChangeError, RecordError, ReplaceNotConfirmedError
 from knowledge.journal import Actor
-from tests.conftest import kakehashi_env, make_small_knowledge_dir, run_kakehashi
+from retrieval.embeddings import Embedder
+from tests.clirun import run_main
+from tests.conftest import make_small_knowledge_dir
 from tests.kbfiles import program_yaml, tree_digest
 
 STAFF = Actor(id="U0STAFF1", via="cli")
@@ -24,14 +27,15 @@ DEPTH = 5000  # far past Python's recursion limit as PyYAML composes nesting
      program_yaml().count("\n") + 4),
     ("deep.md", "---\nid: x\nkind: program\nstages:\n  - " + "[" * 1200 + "\n---\n本文\n", 5),
 ])
-def test_deeply_nested_yaml_is_a_file_and_line_error_exit_2(tmp_path: Path, name: str, text: str,
-                                                            line: int) -> None:
+def test_deeply_nested_yaml_is_a_file_and_line_error_exit_2(tmp_path: Path, name: str, text: str, line: int,
+                                                            standin_embedder: Embedder) -> None:
     knowledge = make_small_knowledge_dir(tmp_path / "knowledge")
     before = tree_digest(knowledge)
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    result = run_kakehashi("kb", "add", str(path), env=kakehashi_env(
-        KAKEHASHI_KNOWLEDGE_DIR=str(knowledge), KAKEHASHI_DATA_DIR=str(tmp_path / "data")), timeout=120)
+    result = run_main("kb", "add", str(path), env={
+        "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge), "KAKEHASHI_DATA_DIR": str(tmp_path / "data")},
+        embedder=lambda settings: standin_embedder)
     assert result.returncode == 2, result.stderr[-1500:]
     assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
     assert f"{path}:{line}: invalid YAML: lists or mappings nested more than" in result.stderr, result.stderr
@@ -50,7 +54,8 @@ def test_a_deeply_nested_manifest_names_the_manifest(tmp_path: Path) -> None:
 KOUBO = "ほしぞら創薬加速パートナーシップ事業の公募要領（抜粋）\n補助上限は2億円。\n"
 
 
-def test_an_upload_named_like_an_uncited_document_is_not_replaced_without_confirmation(tmp_path: Path) -> None:
+def test_an_upload_named_like_an_uncited_document_is_not_replaced_without_confirmation(
+        tmp_path: Path, standin_embedder: Embedder) -> None:
     knowledge = make_small_knowledge_dir(tmp_path / "knowledge")
     editor = KnowledgeEditor(root=knowledge)
     added = editor.add_document(name="hoshizora-koubo.txt", data=KOUBO.encode(), actor=STAFF)
@@ -63,8 +68,8 @@ def test_an_upload_named_like_an_uncited_document_is_not_replaced_without_confir
     # From the command line, the same: exit 2, the way to confirm named, nothing written.
     upload = tmp_path / "hoshizora-koubo.txt"
     upload.write_text(other, encoding="utf-8")
-    env = kakehashi_env(KAKEHASHI_KNOWLEDGE_DIR=str(knowledge), KAKEHASHI_DATA_DIR=str(tmp_path / "data"))
-    refused = run_kakehashi("kb", "add", str(upload), env=env, timeout=120)
+    env = {"KAKEHASHI_KNOWLEDGE_DIR": str(knowledge), "KAKEHASHI_DATA_DIR": str(tmp_path / "data")}
+    refused = run_main("kb", "add", str(upload), env=env, embedder=lambda settings: standin_embedder)
     assert refused.returncode == 2 and "--id hoshizora-koubo" in refused.stderr, refused.stderr
     assert tree_digest(knowledge) == before
     # Naming the id is the confirmation.

@@ -162,7 +162,7 @@ def test_format_1_pickle_is_read_without_a_rebuild(passages: list[Chunk], tmp_pa
 def test_other_tokenizer_or_unknown_format_is_refused(passages: list[Chunk], tmp_path: Path) -> None:
     path = tmp_path / "bm25.pkl"
     _v1_pickle(path, passages[:5])
-    with pytest.raises(IndexMismatchError, match="'bigram' tokenizer.*kakehashi ingest --rebuild"):
+    with pytest.raises(IndexMismatchError, match=r"'bigram' tokenizer.*kakehashi ingest --rebuild"):
         LexicalIndex.load(path, SudachiTokenizer())
     _built(passages[:5]).save(path)
     with pytest.raises(IndexMismatchError, match="'bigram' tokenizer"):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from core.settings import Settings
 from knowledge.loader import KnowledgeBase
@@ -46,7 +47,7 @@ FAULTS: dict[str, tuple[Fault, str]] = {
 
 
 def _answerer(index: SearchIndex, base_url: str, kb: KnowledgeBase) -> Answerer:
-    settings = Settings(llm_model="openai:fake-model", llm_base_url=base_url, llm_api_key="sk-test",
+    settings = Settings(llm_model="openai:fake-model", llm_base_url=base_url, llm_api_key=SecretStr("sk-test"),
                         llm_timeout_s=TIMEOUT_S)
     return Answerer(index=index, kb=kb, chat_model=make_chat_model(settings))
 
@@ -104,7 +105,7 @@ def test_a_slow_but_complete_reply_within_the_timeout_is_used(seed_index: Search
 def test_the_answer_deadline_follows_the_configured_timeout(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
     with FakeOpenAI(lambda body: (200, completion("unused"))) as server:
         server.reply = server.hang(30)
-        settings = Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key="sk-test",
+        settings = Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test"),
                             llm_timeout_s=0.4)
         answerer = Answerer(index=seed_index, kb=seed_kb, chat_model=make_chat_model(settings))
         assert answerer.llm_timeout_s == 0.4
@@ -121,7 +122,7 @@ def test_a_trickling_llm_during_matchmaking_falls_back_to_the_vocabulary_in_boun
     # Each read is quick, so the HTTP client's own timeout never fires; only the overall deadline does.
     trickle = Drip(json.dumps(completion("遅すぎる回答 " * 40)).encode(), pause=0.3)
     with FakeOpenAI(lambda body: (200, trickle)) as server:
-        settings = Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key="sk-test",
+        settings = Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test"),
                             llm_timeout_s=TIMEOUT_S)
         started = time.monotonic()
         profile = extract_profile(text, chat_model=make_chat_model(settings))

@@ -9,7 +9,9 @@ import json
 import re
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from bot import cli_match
 from core.settings import Settings
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import squash
-from knowledge.schema import VC, Applicant, DiseaseArea, Modality, Program, ProgramCategory, Stage, Support
+from knowledge.schema import CDMO, VC, Applicant, DiseaseArea, Modality, Program, ProgramCategory, Stage, Support
 from retrieval.index import SearchIndex
 from retrieval.match import Limits, Matcher, MatchResult, Recommendation
 from retrieval.profile import Destination, Profile
@@ -73,8 +75,8 @@ def test_json_contract(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
     assert kinds == sorted(kinds, key=["program", "vc", "cdmo"].index)  # grouped by kind
     for kind, least in (("program", 5), ("vc", 1), ("cdmo", 3)):
         recs = [r for r in payload["recommendations"] if r["kind"] == kind]
-        available = {"program": seed_kb.programs, "vc": seed_kb.vcs, "cdmo": seed_kb.cdmos}[kind]
-        assert len(recs) >= min(least, len(available)), kind
+        available = {"program": len(seed_kb.programs), "vc": len(seed_kb.vcs), "cdmo": len(seed_kb.cdmos)}[kind]
+        assert len(recs) >= min(least, available), kind
         scores = [r["score"] for r in recs]
         assert scores == sorted(scores, reverse=True), f"{kind} not in rank order"
     for rec in payload["recommendations"]:
@@ -125,7 +127,7 @@ def test_hard_eligibility(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
 def test_no_inferred_value_excludes_a_program(seed_kb: KnowledgeBase) -> None:
     """For every inferred eligibility, stage, modality or disease limit in the seeds, a profile outside it alone
     is still eligible; with the same limit stated, the program is excluded."""
-    enums = {"eligible": [a for a in Applicant if a is not Applicant.ANY], "stages": list(Stage),
+    enums: dict[str, list[StrEnum]] = {"eligible": [a for a in Applicant if a is not Applicant.ANY], "stages": list(Stage),
              "modalities": [m for m in Modality if m is not Modality.ANY],
              "disease_areas": [d for d in DiseaseArea if d is not DiseaseArea.ANY]}
     profile_field = {"eligible": "who", "stages": "stages", "modalities": "modalities",
@@ -139,7 +141,8 @@ def test_no_inferred_value_excludes_a_program(seed_kb: KnowledgeBase) -> None:
             if not offered or "any" in offered or program.restriction_stated(field_name):
                 continue
             outside = next(v for v in values if str(v) not in offered)
-            profile = Profile(**{profile_field[field_name]: [outside]}, free_text="x")
+            limit: dict[str, Any] = {profile_field[field_name]: [outside]}
+            profile = Profile(**limit, free_text="x")
             assert Matcher.program_eligible(profile, program), (program.id, field_name, outside)
             quote = program.sources[0]
             stated = program.model_copy(update={"basis": {**program.basis, field_name: {
@@ -180,7 +183,7 @@ def test_specific_fit_ranks_first(matcher: Matcher, seed_kb: KnowledgeBase) -> N
 def test_vc_reasons_cite_only_investment_evidence(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
     evidence = [(vc, inv) for vc in seed_kb.vcs for inv in vc.investments if inv.modalities]
     assert evidence, "the seeds record what some backed startups develop"
-    vc, investment = evidence[0]
+    _, investment = evidence[0]
     modality = investment.modalities[0]
     result = matcher.match_profile(Profile(who=[Applicant.STARTUP], modalities=[modality],
                                            needs=[Support.INVESTMENT], free_text=investment.develops or ""))
@@ -219,7 +222,7 @@ def test_manufacturing_gets_cdmos_by_modality_and_region(matcher: Matcher, seed_
     assert len(cdmos) == min(3, len(able))
     for rec in cdmos:
         cdmo = seed_kb.get(rec.id)
-        assert Modality.CELL_THERAPY in cdmo.modalities
+        assert isinstance(cdmo, CDMO) and Modality.CELL_THERAPY in cdmo.modalities
         _assert_explained(seed_kb, rec)
     us_sites = {c.id for c in able if any(f.country == "US" for f in c.facilities)}
     if us_sites:

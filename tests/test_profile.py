@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from core.settings import Settings
 from knowledge.schema import Applicant, DiseaseArea, Modality, Stage, Support
@@ -155,7 +156,7 @@ def test_render_profile_follows_the_language() -> None:
 # --- with a chat model ----------------------------------------------------------------------------
 
 def _chat_model(server: FakeOpenAI) -> Any:
-    return make_chat_model(Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key="sk-test"))
+    return make_chat_model(Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test")))
 
 
 def test_llm_structured_output_is_used_and_validated() -> None:

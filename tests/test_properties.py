@@ -21,7 +21,7 @@ from knowledge import SEED_KNOWLEDGE_DIR
 from knowledge.errors import RecordError
 from knowledge.loader import parse_record
 from knowledge.normalize import fold, fold_dashes
-from knowledge.schema import Record
+from knowledge.schema import CuratedAnswer, Record
 from retrieval.profile import NEEDS, Profile, ProfileVocabulary, extract_profile
 from retrieval.tokenize import BigramTokenizer, SudachiTokenizer
 from tests.slack_fixtures import Rig, user_says
@@ -140,7 +140,7 @@ RECORD_FILES = [p for p in RECORD_FILES if p.parent.name in ("programs", "vcs", 
 KIND_OF = {"programs": "program", "vcs": "vc", "cdmos": "cdmo"}
 
 
-def _check_parse(path: Path, kind: str, text: str) -> Record | RecordError:
+def _check_parse(path: Path, kind: str, text: str) -> Record | CuratedAnswer | RecordError:
     try:
         return parse_record(path, kind, text)
     except RecordError as exc:  # anything else is the bug this test looks for

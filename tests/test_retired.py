@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import replace
+from typing import Literal
 
 import pytest
 
@@ -20,7 +21,7 @@ def kb_with_retired(seed_kb: KnowledgeBase) -> KnowledgeBase:
     return replace(seed_kb, programs=programs, vcs=vcs)
 
 
-def _answer(question: str, language: str = "ja") -> Answer:
+def _answer(question: str, language: Literal["ja", "en"] = "ja") -> Answer:
     return Answer(question=question, answer="（検索結果の回答）", confident=False, citations=[], language=language)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +131,10 @@ class _FailingEmbedder(Embedder):
     def __init__(self, inner: Embedder) -> None:
         self.backend, self.model, self.dim = inner.backend, inner.model, inner.dim
 
-    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         raise MemoryError("the model ran out of memory")
 
-    def embed_query(self, text):  # type: ignore[no-untyped-def]
+    def embed_query(self, text: str) -> np.ndarray:
         raise MemoryError("the model ran out of memory")
 
 
@@ -224,6 +225,6 @@ def test_an_existing_collection_gets_the_search_breadth_and_a_sparser_graph_is_r
     store = ChromaStore.from_settings(older.updated(**{"chroma_ef_search": 300, "chroma_max_neighbors": 32}))
     with caplog.at_level("WARNING", logger="retrieval.store"):
         store.ensure(embedder.signature)
-    assert store.collection.configuration["hnsw"]["ef_search"] == 300
+    assert (store.collection.configuration["hnsw"] or {}).get("ef_search") == 300
     assert "`kakehashi ingest` re-links it" in caplog.text and "'max_neighbors': 16" in caplog.text
     assert store.graph_outdated

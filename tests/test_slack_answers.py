@@ -34,6 +34,7 @@ def test_mention_gets_a_threaded_answer_with_numbered_sources(rig: Rig) -> None:
     [row] = rig.store.answers()
     assert row.surface == "mention" and row.user_id == "U0ASKER" and row.thread_ts == ts and row.confident
     assert row.question == SEED_QUESTION and row.citations and buttons[0]["value"] == row.id
+    assert row.message_ts is not None
     message = rig.fake.message("C0GENERAL", row.message_ts)  # the stored ts is the posted message
     assert message.thread_ts == ts
 

@@ -35,8 +35,9 @@ def test_ask_is_answered_privately_replacing_the_checking_note_until_shared(rig:
     assert lead.startswith("<@U0ASKER> さんが共有しました") and "<!channel>" not in lead
     assert "MEDISO" in posted_text(post) and "チャンネルに共有" not in posted_text(post)
     assert rig.fake.calls_to("response_url")[-1].args.get("delete_original") is True
-    row = rig.store.get_answer(row.id)
-    assert row.message_ts == rig.fake.messages["C0GENERAL"][-1].ts and row.thread_ts == row.message_ts
+    shared = rig.store.get_answer(row.id)
+    assert shared is not None
+    assert shared.message_ts == rig.fake.messages["C0GENERAL"][-1].ts and shared.thread_ts == shared.message_ts
 
 
 def test_someone_else_cannot_share_or_open_anothers_private_answer(rig: Rig) -> None:

@@ -126,9 +126,9 @@ def test_feedback_is_recorded_and_thumbs_down_asks_why(rig: Rig) -> None:
     }, user="U0OTHER")
     rig.fake.wait_for("chat.postEphemeral", count=2)
     rig.settle()
-    up, down = rig.store.feedback()
-    assert (up.rating, up.answer_id, up.user_id) == ("up", answer_id, "U0ASKER")
-    assert (down.rating, down.reasons, down.comment) == ("down", "outdated,sources", "令和8年度の情報がほしい")
+    liked, disliked = rig.store.feedback()
+    assert (liked.rating, liked.answer_id, liked.user_id) == ("up", answer_id, "U0ASKER")
+    assert (disliked.rating, disliked.reasons, disliked.comment) == ("down", "outdated,sources", "令和8年度の情報がほしい")
 
 
 def test_app_home_shows_open_consultations_to_supporters_who_can_take_them_there(rig: Rig) -> None:

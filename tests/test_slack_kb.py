@@ -38,14 +38,14 @@ SUMMARY = ("希少疾患の核酸医薬に取り組む創業3年以内のスタ�
 
 def _live_rig(base: Settings, fake: FakeSlack, tmp_path: Path, embedder: Embedder, root: Path,
               **changes: object) -> Rig:
-    settings = base.updated(**{"knowledge_dir": root, "data_dir": tmp_path / "data"})
+    settings = base.updated(**{"knowledge_dir": root, "data_dir": tmp_path / "data", **changes})
     index = open_index(settings, embedder=embedder)
     ingest(settings, index)
     editor = KnowledgeEditor(root=root)
     live = LiveKnowledge(settings=settings, editor=editor, index=index, answerer=Answerer(index=index, k=8))
     fake.usergroups[GROUP] = [STAFF2]
     return make_rig(base=settings, fake=fake, tmp_path=tmp_path, editor=editor, live=live,
-                    slack_staff_usergroup=GROUP, **changes)
+                    slack_staff_usergroup=GROUP)
 
 
 @pytest.fixture
@@ -58,13 +58,15 @@ def live_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, emb
 
 
 @pytest.fixture
-def seed_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder) -> Iterator[Rig]:
-    """A copy of the whole seed knowledge base (VCs and CDMOs included)."""
+def seed_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path,
+             standin_embedder: Embedder) -> Iterator[Rig]:
+    """A copy of the whole seed knowledge base (VCs and CDMOs included), indexed with the stand-in embedder:
+    the forms are under test, not the ranking (and the whole base takes the real model ~1.5 minutes)."""
     from knowledge import SEED_KNOWLEDGE_DIR
 
     root = tmp_path / "knowledge"
     shutil.copytree(SEED_KNOWLEDGE_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py", ".*"))
-    rig = _live_rig(seed_settings, fake_slack, tmp_path, embedder, root)
+    rig = _live_rig(seed_settings, fake_slack, tmp_path, standin_embedder, root)
     yield rig
     rig.close()
 

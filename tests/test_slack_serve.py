@@ -1,5 +1,6 @@
 """The real `kakehashi serve --http` as a subprocess, driven by signed requests, talking to the fake
-Slack; and startup refusing missing settings with a clear message."""
+Slack; and startup refusing missing settings with a clear message (in this process, tests/clirun.py: it stops
+before it serves)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ import pytest
 
 from bot.cli import build_parser
 from core.settings import Settings
+from retrieval.embeddings import Embedder
 from retrieval.index import SearchIndex
 from tests.chroma_server import free_port
-from tests.conftest import REPO_ROOT, kakehashi, kakehashi_env, run_kakehashi, stop_processes, wait_until_healthy
+from tests.clirun import run_main
+from tests.conftest import REPO_ROOT, kakehashi, kakehashi_env, stop_processes, wait_until_healthy
 from tests.fakeslack import TOKEN, FakeSlack
 from tests.slack_fixtures import SIGNING_SECRET, SUPPORTERS, user_event
 from tests.slackdriver import SlackDriver
 
 
 def _serve_registered() -> bool:
-    return "serve" in build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    return "serve" in build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr, operator]
 
 
 pytestmark = pytest.mark.skipif(not _serve_registered(),
@@ -92,24 +95,24 @@ def test_serve_socket_mode_connects_out_and_answers(seed_settings: Settings, see
     assert "xapp-1-test" not in output and TOKEN not in output
 
 
-def test_serve_refuses_to_start_without_its_settings(tmp_path: Path) -> None:
-    env = kakehashi_env(KAKEHASHI_DATA_DIR=str(tmp_path), SLACK_BOT_TOKEN="not-a-bot-token")
-    http = run_kakehashi("serve", "--http", env=env, timeout=60)
+def test_serve_refuses_to_start_without_its_settings(tmp_path: Path, standin_embedder: Embedder) -> None:
+    env = {"KAKEHASHI_DATA_DIR": str(tmp_path), "SLACK_BOT_TOKEN": "not-a-bot-token"}
+    http = run_main("serve", "--http", env=env, embedder=lambda settings: standin_embedder)
     assert http.returncode == 2
     assert "SLACK_BOT_TOKEN must be a bot token starting with xoxb-" in http.stderr
     assert "SLACK_SIGNING_SECRET is not set" in http.stderr and "KAKEHASHI_SUPPORTERS_CHANNEL" in http.stderr
     assert "Traceback" not in http.stderr
-    socket_mode = run_kakehashi("serve", env={**env, "SLACK_BOT_TOKEN": "xoxb-1",
-                                              "KAKEHASHI_SUPPORTERS_CHANNEL": "C0SUPPORT"}, timeout=60)
+    socket_mode = run_main("serve", env={**env, "SLACK_BOT_TOKEN": "xoxb-1", "KAKEHASHI_SUPPORTERS_CHANNEL": "C0SUPPORT"},
+                           embedder=lambda settings: standin_embedder)
     assert socket_mode.returncode == 2 and "SLACK_APP_TOKEN is not set" in socket_mode.stderr
 
 
-def test_serve_stops_with_a_clear_message_when_slack_rejects_the_token(fake_slack: FakeSlack,
-                                                                      tmp_path: Path) -> None:
-    env = kakehashi_env(KAKEHASHI_DATA_DIR=str(tmp_path), SLACK_BOT_TOKEN="xoxb-revoked",
-                        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
-                        KAKEHASHI_SUPPORTERS_CHANNEL=SUPPORTERS)
-    result = run_kakehashi("serve", "--http", "--port", str(free_port()), env=env, timeout=60)
+def test_serve_stops_with_a_clear_message_when_slack_rejects_the_token(fake_slack: FakeSlack, tmp_path: Path,
+                                                                      standin_embedder: Embedder) -> None:
+    env = {"KAKEHASHI_DATA_DIR": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-revoked",
+           "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.url,
+           "KAKEHASHI_SUPPORTERS_CHANNEL": SUPPORTERS}
+    result = run_main("serve", "--http", "--port", str(free_port()), env=env, embedder=lambda settings: standin_embedder)
     assert result.returncode == 2
     assert "Slack rejected SLACK_BOT_TOKEN: invalid_auth" in result.stderr and "Traceback" not in result.stderr
     assert "xoxb-revoked" not in result.stderr

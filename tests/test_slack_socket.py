@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,13 +14,15 @@ from bot.slack.server import connect_socket_mode
 from tests.fakeslack import BOT_USER_ID, TEAM_ID
 from tests.slack_fixtures import Rig, posted_text
 
+if TYPE_CHECKING:
+    from tests.fakesocket import FakeSocketMode
+
 fakesocket = pytest.importorskip("tests.fakesocket", reason="needs the websockets package")
-FakeSocketMode = fakesocket.FakeSocketMode
 
 
 @pytest.fixture
-def socket_mode(rig: Rig) -> Iterator[fakesocket.FakeSocketMode]:
-    server = FakeSocketMode().start()
+def socket_mode(rig: Rig) -> Iterator[FakeSocketMode]:
+    server = fakesocket.FakeSocketMode().start()
     rig.fake.socket_url = server.url
     handler = connect_socket_mode(rig.app, app_token="xapp-1-test")
     yield server
@@ -27,7 +30,7 @@ def socket_mode(rig: Rig) -> Iterator[fakesocket.FakeSocketMode]:
     server.stop()
 
 
-def test_events_and_commands_arrive_over_socket_mode(rig: Rig, socket_mode: fakesocket.FakeSocketMode) -> None:
+def test_events_and_commands_arrive_over_socket_mode(rig: Rig, socket_mode: FakeSocketMode) -> None:
     opened = rig.fake.wait_for("apps.connections.open")[0]
     assert opened.token == "xapp-1-test"
     ts = rig.fake.add_message("C0GENERAL", text=f"<@{BOT_USER_ID}> MEDISOではどのような相談ができますか？",

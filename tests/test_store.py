@@ -12,9 +12,9 @@ import pytest
 
 from bot.store import (
     ConsultationNotFound,
+    DeskDatabaseUnavailableError,
     DeskStore,
     StoreError,
-    DeskDatabaseUnavailableError,
     new_answer_id,
     retried,
 )
