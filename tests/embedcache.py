@@ -1,15 +1,18 @@
-"""The real embedder's vectors remembered by text: for the test run (passages and queries), and, as a
-developer convenience, passage vectors kept on disk between test runs.
+"""The real embedder's vectors remembered by text: for the test run (passages and queries), and on a
+developer's machine, passage vectors kept on disk between test runs (never in CI, which embeds for real).
 
-The on-disk copy only when KAKEHASHI_TEST_EMBED_CACHE names a folder (never in CI, which embeds for
-real): the seed knowledge base takes about 100 s to embed on two cores, and a developer iterating on
-one test module should not pay that every run. The vectors are the real model's, keyed by the
-passage text, so what the tests see is exactly what they would compute.
+The seed knowledge base costs the model about 200 CPU-seconds (100 s on two cores) to embed, every run,
+and every passage is the same as last time. The vectors kept are the model's own, keyed by the passage
+text and the model's identity (backend, model, package version); each run re-embeds the shortest kept
+passages and throws the whole copy away if the model no longer gives the same vectors. So what the tests
+see is what they would compute.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +22,19 @@ import numpy as np
 from retrieval.embeddings import Embedder
 
 _BATCH = 32  # the model's own batch size
+_CHECKED = 3  # kept passages re-embedded at load to prove the copy is this model's
+logger = logging.getLogger(__name__)
+
+
+def developer_cache_folder() -> Path | None:
+    """Where passage vectors are kept between runs: KAKEHASHI_TEST_EMBED_CACHE if it names a folder, none
+    if it says `off` or in CI, else the user's cache folder (outside the repo, so no clone carries it)."""
+    named = os.environ.get("KAKEHASHI_TEST_EMBED_CACHE", "")
+    if os.environ.get("CI") or named.lower() == "off":
+        return None
+    if named:
+        return Path(named)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kakehashi" / "test-vectors"
 
 
 class CachedEmbedder(Embedder):
@@ -27,7 +43,7 @@ class CachedEmbedder(Embedder):
     some of the same records) embed each once: a thread takes the passages no one is embedding yet and
     waits for the batch another is embedding."""
 
-    def __init__(self, inner: Embedder, folder: Path | None = None) -> None:
+    def __init__(self, inner: Embedder, folder: Path | None = None, *, identity: str = "") -> None:
         self._inner = inner
         self.backend, self.model, self.dim = inner.backend, inner.model, inner.dim
         self._path: Path | None = None
@@ -35,21 +51,38 @@ class CachedEmbedder(Embedder):
         self._vectors: dict[str, np.ndarray] = {}
         self._pending: dict[str, threading.Event] = {}  # passages some thread is embedding now
         self._queries: dict[str, np.ndarray] = {}  # for this run only: the suite asks the same questions often
+        self._texts: dict[str, str] = {}  # kept beside the vectors, to check them against the model
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-            self._path = folder / f"{inner.backend}-{inner.model}.npz"
+            self._path = folder / f"{inner.backend}-{inner.model}{'-' + identity if identity else ''}.npz"
             if self._path.exists():
-                with np.load(self._path) as data:
-                    self._vectors = {key: data[key] for key in data.files}
+                self._load(self._path)
+
+    def _load(self, path: Path) -> None:
+        try:
+            with np.load(path) as data:
+                keys, texts, vectors = list(data["keys"]), list(data["texts"]), data["vectors"]
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("ignoring the kept test vectors in %s: %s", path, exc)
+            return
+        shortest = sorted(range(len(texts)), key=lambda i: len(texts[i]))[:_CHECKED]
+        fresh = self._inner.embed_passages([str(texts[i]) for i in shortest])
+        if not np.allclose(fresh, vectors[shortest], atol=1e-6):
+            logger.warning("the model no longer gives the kept vectors in %s: embedding everything again", path)
+            return
+        self._vectors = {str(k): v for k, v in zip(keys, vectors, strict=True)}
+        self._texts = {str(k): str(t) for k, t in zip(keys, texts, strict=True)}
 
     @staticmethod
     def _key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
     def _save(self) -> None:
-        if self._path is not None:
-            tmp = self._path.with_suffix(".tmp.npz")
-            np.savez(tmp, **self._vectors)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
+        if self._path is not None and self._vectors:
+            keys = list(self._vectors)
+            tmp = self._path.with_name(f"{self._path.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, keys=np.array(keys), texts=np.array([self._texts[k] for k in keys]),
+                     vectors=np.vstack([self._vectors[k] for k in keys]))
             tmp.replace(self._path)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -78,6 +111,7 @@ class CachedEmbedder(Embedder):
                     vectors = self._inner.embed_passages(list(mine.values()))
                     with self._lock:
                         self._vectors.update(zip(mine, vectors, strict=True))
+                        self._texts.update(mine)
                         self._save()
                 finally:
                     with self._lock:

@@ -48,12 +48,12 @@ def _git_status() -> str | None:
 
 
 @pytest.fixture
-def fresh_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> Path:
+def fresh_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, standin_embedder: Embedder) -> Path:
     """An empty KAKEHASHI_DATA_DIR and no KAKEHASHI_KNOWLEDGE_DIR, as on a machine that just installed
-    kakehashi. The model is the real one, its vectors remembered across tests (conftest's embedder)."""
+    kakehashi. Where files go is under test, not ranking: the stand-in embedder indexes the seed in seconds."""
     data = tmp_path / "data"
     monkeypatch.setenv("KAKEHASHI_DATA_DIR", str(data))
-    monkeypatch.setattr(retrieval.engine, "make_embedder", lambda settings: embedder)
+    monkeypatch.setattr(retrieval.engine, "make_embedder", lambda settings: standin_embedder)
     return data
 
 

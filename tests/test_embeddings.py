@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +59,31 @@ def test_index_with_sentence_transformers_backend(
     # The same data dir opened with the default model must not mix vectors.
     with pytest.raises(IndexMismatchError):
         open_index(Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data"))
+
+
+def test_vectors_kept_between_runs_are_dropped_when_the_model_no_longer_gives_them(tmp_path: Path) -> None:
+    from tests.embedcache import CachedEmbedder
+    from tests.standin import BigramHashEmbedder
+
+    texts = ["創薬ベンチャーエコシステム強化事業", "MEDISO", "認定VCの出資"]
+    first = CachedEmbedder(BigramHashEmbedder(), tmp_path)
+    expected = first.embed_passages(texts)
+    kept = next(tmp_path.glob("*.npz"))
+
+    class Counting(BigramHashEmbedder):
+        embedded = 0
+
+        def embed_passages(self, batch: Sequence[str]) -> np.ndarray:
+            self.embedded += len(batch)
+            return super().embed_passages(batch)
+
+    same = Counting()
+    assert np.array_equal(CachedEmbedder(same, tmp_path).embed_passages(texts), expected)
+    assert same.embedded == 3  # only the check of the shortest kept passages; nothing embedded again
+
+    with np.load(kept) as data:
+        keys, stored, vectors = data["keys"], data["texts"], data["vectors"]
+    np.savez(kept, keys=keys, texts=stored, vectors=-vectors)  # as if the model had changed since
+    changed = Counting()
+    assert np.array_equal(CachedEmbedder(changed, tmp_path).embed_passages(texts), expected)
+    assert changed.embedded == 6  # the check failed, so every passage was embedded again
