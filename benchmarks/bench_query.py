@@ -63,8 +63,12 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 def _summary(ms: list[float]) -> dict[str, float]:
     ordered = sorted(ms)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"n": len(ordered), "p50": round(statistics.median(ordered), 1), "p95": round(p95, 1),
-            "max": round(ordered[-1], 1)}
+    return {
+        "n": len(ordered),
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(p95, 1),
+        "max": round(ordered[-1], 1),
+    }
 
 
 def measure(label: str, rounds: int) -> dict[str, Any]:
@@ -128,16 +132,28 @@ def measure(label: str, rounds: int) -> dict[str, Any]:
     update = one_update(index)
     recall = dense_recall(index, [index.embedder.embed_query(q) for q in questions], limit=settings.search.candidates)
     return {
-        "label": label, "chunks": len(index), "open_ms": round(opened_ms), "rss_after_open_mib": round(rss_open, 1),
-        "first_ask_ms": round(first_ask_ms), "first_match_ms": round(first_match_ms),
-        "ask": _summary(ask), "match": _summary(match), "embed_query": _summary(embed),
-        "chroma_query": _summary(dense), "bm25_search": _summary(lexical),
+        "label": label,
+        "chunks": len(index),
+        "open_ms": round(opened_ms),
+        "rss_after_open_mib": round(rss_open, 1),
+        "first_ask_ms": round(first_ask_ms),
+        "first_match_ms": round(first_match_ms),
+        "ask": _summary(ask),
+        "match": _summary(match),
+        "embed_query": _summary(embed),
+        "chroma_query": _summary(dense),
+        "bm25_search": _summary(lexical),
         "dev_recall@5": round(quality.get("recall@5", float("nan")), 3),
         "dev_answer_has_fact": round(quality.get("answer_has_fact", float("nan")), 3),
-        "peak_rss_mib": round(peak, 1), "update_one": update, "peak_rss_after_update_mib": round(peak_rss_mib(), 1),
+        "peak_rss_mib": round(peak, 1),
+        "update_one": update,
+        "peak_rss_after_update_mib": round(peak_rss_mib(), 1),
         "dense_recall": recall,
-        "hnsw": {"ef_search": settings.chroma.ef_search, "max_neighbors": settings.chroma.max_neighbors,
-                 "ef_construction": settings.chroma.ef_construction},
+        "hnsw": {
+            "ef_search": settings.chroma.ef_search,
+            "max_neighbors": settings.chroma.max_neighbors,
+            "ef_construction": settings.chroma.ef_construction,
+        },
     }
 
 
@@ -158,28 +174,41 @@ def dense_recall(index: Any, queries: list[Any], *, limit: int) -> dict[str, flo
         returned = {chunk_id for chunk_id, _ in index.store.query(vector, limit=limit)}
         found_top += sum(ids[j] in returned for j in exact[:10])
         found_all += sum(ids[j] in returned for j in exact)
-    return {"at_10": round(found_top / (10 * len(queries)), 4),
-            f"at_{limit}": round(found_all / (limit * len(queries)), 4), "queries": len(queries)}
+    return {
+        "at_10": round(found_top / (10 * len(queries)), 4),
+        f"at_{limit}": round(found_all / (limit * len(queries)), 4),
+        "queries": len(queries),
+    }
 
 
 def _worker(args: list[str]) -> dict[str, Any]:
     """Run this module in a fresh interpreter and return the JSON it prints last."""
     # stderr is passed through: progress and errors show as they happen.
-    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_query", *args], cwd=HERE.parent,
-                          stdout=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_query", *args],
+        cwd=HERE.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bench_query {' '.join(args)} failed (exit {done.returncode}):\n{done.stdout[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(sizes: list[str], *, rounds: int = 3, sample: int = DEFAULT_SAMPLE, rebuild: bool = False) -> list[dict[str, Any]]:
+def run(
+    sizes: list[str], *, rounds: int = 3, sample: int = DEFAULT_SAMPLE, rebuild: bool = False
+) -> list[dict[str, Any]]:
     results = []
     for label in sizes:
         print(f"[{label}] building or reusing {corpus_dir(label)} …", flush=True)
         started = time.perf_counter()
         built = _worker(["--build", label, "--sample", str(sample), *(["--rebuild"] if rebuild else [])])
-        print(f"[{label}] corpus ready in {time.perf_counter() - started:.0f} s: {built['chunks']} passages "
-              f"(built in {built['ingest_s']} s, build peak RSS {built['build_peak_rss_mib']} MiB)", flush=True)
+        print(
+            f"[{label}] corpus ready in {time.perf_counter() - started:.0f} s: {built['chunks']} passages "
+            f"(built in {built['ingest_s']} s, build peak RSS {built['build_peak_rss_mib']} MiB)",
+            flush=True,
+        )
         measured = _worker(["--measure", label, "--rounds", str(rounds)])
         measured["build"] = built
         measured["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -198,39 +227,55 @@ def run(sizes: list[str], *, rounds: int = 3, sample: int = DEFAULT_SAMPLE, rebu
 
 def _print_one(r: dict[str, Any]) -> None:
     b = r["build"]
-    print(f"[{r['label']}] {r['chunks']} passages; open {r['open_ms']} ms, first ask {r['first_ask_ms']} ms, "
-          f"first match {r['first_match_ms']} ms; peak RSS {r['peak_rss_mib']} MiB", flush=True)
+    print(
+        f"[{r['label']}] {r['chunks']} passages; open {r['open_ms']} ms, first ask {r['first_ask_ms']} ms, "
+        f"first match {r['first_match_ms']} ms; peak RSS {r['peak_rss_mib']} MiB",
+        flush=True,
+    )
     u = r["update_one"]
-    print(f"[{r['label']}] one changed passage: ingest {u['update_s']} s ({u['update_embedded']} embedded; "
-          f"of which, timed alone: BM25 save {u['lexical_save_s']} s for a {u['lexical_file_mib']} MiB pickle, "
-          f"postings rebuild {u['postings_build_s']} s, store.ids() {u['store_ids_s']} s); peak RSS after it "
-          f"{r['peak_rss_after_update_mib']} MiB")
+    print(
+        f"[{r['label']}] one changed passage: ingest {u['update_s']} s ({u['update_embedded']} embedded; "
+        f"of which, timed alone: BM25 save {u['lexical_save_s']} s for a {u['lexical_file_mib']} MiB pickle, "
+        f"postings rebuild {u['postings_build_s']} s, store.ids() {u['store_ids_s']} s); peak RSS after it "
+        f"{r['peak_rss_after_update_mib']} MiB"
+    )
     if r.get("dense_recall"):
-        print(f"[{r['label']}] Chroma dense candidates vs brute force ({r['dense_recall']['queries']} questions, "
-              f"HNSW {r['hnsw']}): recall {r['dense_recall']}")
+        print(
+            f"[{r['label']}] Chroma dense candidates vs brute force ({r['dense_recall']['queries']} questions, "
+            f"HNSW {r['hnsw']}): recall {r['dense_recall']}"
+        )
     if b.get("vectors"):
         v = b["vectors"]
-        print(f"[{r['label']}] vectors: pairwise cosine real {v['real_pairwise_mean']:.3f}±{v['real_pairwise_std']:.3f}"
-              f" vs synthetic {v['synthetic_pairwise_mean']:.3f}±{v['synthetic_pairwise_std']:.3f}; nearest "
-              f"neighbour (in 1000) real {v['real_nn_mean']:.3f} vs synthetic {v['synthetic_nn_mean']:.3f}")
+        print(
+            f"[{r['label']}] vectors: pairwise cosine real {v['real_pairwise_mean']:.3f}±{v['real_pairwise_std']:.3f}"
+            f" vs synthetic {v['synthetic_pairwise_mean']:.3f}±{v['synthetic_pairwise_std']:.3f}; nearest "
+            f"neighbour (in 1000) real {v['real_nn_mean']:.3f} vs synthetic {v['synthetic_nn_mean']:.3f}"
+        )
         h = b["holdout"]
-        print(f"[{r['label']}] vector model on held-out real sample passages: pairwise {h['real_pairwise_mean']:.3f} "
-              f"real vs {h['synthetic_pairwise_mean']:.3f} made; nearest neighbour {h['real_nn_mean']:.3f} vs "
-              f"{h['synthetic_nn_mean']:.3f}; made vs real vector of the same passage "
-              f"{h['cosine_made_vs_real_same_passage']:.3f}")
+        print(
+            f"[{r['label']}] vector model on held-out real sample passages: pairwise {h['real_pairwise_mean']:.3f} "
+            f"real vs {h['synthetic_pairwise_mean']:.3f} made; nearest neighbour {h['real_nn_mean']:.3f} vs "
+            f"{h['synthetic_nn_mean']:.3f}; made vs real vector of the same passage "
+            f"{h['cosine_made_vs_real_same_passage']:.3f}"
+        )
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:
     print("\nwarm latency in ms (p50 / p95) and peak RSS, fresh process per size:")
-    print(f"{'corpus':>8} {'passages':>9} {'ask':>15} {'match':>15} {'embed q':>13} {'chroma':>13} {'bm25':>13} "
-          f"{'peak RSS':>10} {'R@5':>5}")
+    print(
+        f"{'corpus':>8} {'passages':>9} {'ask':>15} {'match':>15} {'embed q':>13} {'chroma':>13} {'bm25':>13} "
+        f"{'peak RSS':>10} {'R@5':>5}"
+    )
+
     def cell(r: dict[str, Any], key: str, width: int = 15) -> str:
         return f"{r[key]['p50']:.1f} / {r[key]['p95']:.1f}".rjust(width)
 
     for r in results:
-        print(f"{r['label']:>8} {r['chunks']:>9} {cell(r, 'ask')} {cell(r, 'match')} {cell(r, 'embed_query', 13)} "
-              f"{cell(r, 'chroma_query', 13)} {cell(r, 'bm25_search', 13)} {r['peak_rss_mib']:>7.0f} MiB "
-              f"{r['dev_recall@5']:>5}")
+        print(
+            f"{r['label']:>8} {r['chunks']:>9} {cell(r, 'ask')} {cell(r, 'match')} {cell(r, 'embed_query', 13)} "
+            f"{cell(r, 'chroma_query', 13)} {cell(r, 'bm25_search', 13)} {r['peak_rss_mib']:>7.0f} MiB "
+            f"{r['dev_recall@5']:>5}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,8 +60,10 @@ QUESTIONS = EXTRA_QUESTIONS
 def report(name: str, seconds: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in seconds]
     figures = {"n": len(ms), "p50": statistics.median(ms), "p95": percentile(ms, 0.95), "max": max(ms)}
-    print(f"{name:<40} n={len(ms):<4} p50={figures['p50']:7.1f} ms  p95={figures['p95']:7.1f} ms  "
-          f"max={figures['max']:7.1f} ms")
+    print(
+        f"{name:<40} n={len(ms):<4} p50={figures['p50']:7.1f} ms  p95={figures['p95']:7.1f} ms  "
+        f"max={figures['max']:7.1f} ms"
+    )
     return figures
 
 
@@ -102,8 +104,9 @@ def _answers(rig: Rig, before: int, expected: int, key: Any) -> tuple[list[Any],
 def _problems(name: str, out: dict[str, Any], expected_posts: int, sent: int) -> list[str]:
     problems = []
     if out["dropped"]:
-        problems.append(f"{name}: {out['dropped']} of {sent} requests dropped before the app answered "
-                        f"({out['errors'][0]})")
+        problems.append(
+            f"{name}: {out['dropped']} of {sent} requests dropped before the app answered ({out['errors'][0]})"
+        )
     if out["answered"] != expected_posts:
         problems.append(f"{name}: {out['answered']} of {expected_posts} answered")
     if out["doubled"]:
@@ -119,25 +122,34 @@ def _problems(name: str, out: dict[str, Any], expected_posts: int, sent: int) ->
 def concurrent_commands(rig: Rig, n: int) -> dict[str, Any]:
     users = [f"U0BENCH{i:03d}" for i in range(n)]
     before = len(rig.fake.calls_to("chat.postMessage"))
-    jobs = [lambda u=u, i=i: rig.driver.command("ask " + QUESTIONS[i % len(QUESTIONS)], user=u)
-            for i, u in enumerate(users)]
+    jobs = [
+        lambda u=u, i=i: rig.driver.command("ask " + QUESTIONS[i % len(QUESTIONS)], user=u) for i, u in enumerate(users)
+    ]
     started = time.monotonic()
     sent = _all_at_once(jobs)
     delivered = [(u, t, r) for u, (t, r, _) in zip(users, sent, strict=True) if r is not None]
     statuses = Counter(r.status for _, _, r in delivered)
-    posts, per_user = _answers(rig, before, len(delivered),
-                               lambda p: next((u for u in users if f"<@{u}>" in posted_text(p)), "?"))
+    posts, per_user = _answers(
+        rig, before, len(delivered), lambda p: next((u for u in users if f"<@{u}>" in posted_text(p)), "?")
+    )
     by_user = {u: p.at for p in posts for u in users if f"<@{u}>" in posted_text(p)}
     latency = [by_user[u] - t for u, t, _ in delivered if u in by_user]
     last = max((p.at for p in posts), default=started)
-    out: dict[str, Any] = {"acks": report(f"ack: {n} concurrent /kakehashi ask", [r.seconds for _, _, r in delivered] or [0.0]),
-           "answer": report("  answer posted after sending", latency or [0.0]),
-           "answers_per_s": len(posts) / max(1e-9, last - started), "statuses": dict(statuses),
-           "dropped": n - len(delivered), "errors": [e for _, _, e in sent if e],
-           "answered": len(by_user), "posts": len(posts),
-           "doubled": sorted(u for u, c in per_user.items() if c > 1)}
-    print(f"  {out['answered']}/{n} answered, {out['dropped']} dropped at connect, {len(posts)} posts, "
-          f"{out['answers_per_s']:.1f} answers/s; HTTP statuses {dict(statuses)}")
+    out: dict[str, Any] = {
+        "acks": report(f"ack: {n} concurrent /kakehashi ask", [r.seconds for _, _, r in delivered] or [0.0]),
+        "answer": report("  answer posted after sending", latency or [0.0]),
+        "answers_per_s": len(posts) / max(1e-9, last - started),
+        "statuses": dict(statuses),
+        "dropped": n - len(delivered),
+        "errors": [e for _, _, e in sent if e],
+        "answered": len(by_user),
+        "posts": len(posts),
+        "doubled": sorted(u for u, c in per_user.items() if c > 1),
+    }
+    print(
+        f"  {out['answered']}/{n} answered, {out['dropped']} dropped at connect, {len(posts)} posts, "
+        f"{out['answers_per_s']:.1f} answers/s; HTTP statuses {dict(statuses)}"
+    )
     out["problems"] = _problems("slash commands", out, n, n)
     return out
 
@@ -149,8 +161,12 @@ def concurrent_mentions_with_retries(rig: Rig, n: int) -> dict[str, Any]:
         user, channel = f"U0MENT{i:03d}", "C0BENCH"
         text = f"<@{BOT_USER_ID}> {QUESTIONS[i % len(QUESTIONS)]}"
         ts = rig.fake.add_message(channel, text=text, user=user)
-        events.append(({"type": "app_mention", "user": user, "text": text, "ts": ts, "channel": channel,
-                        "event_ts": ts}, f"EvBENCH{i:05d}"))
+        events.append(
+            (
+                {"type": "app_mention", "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts},
+                f"EvBENCH{i:05d}",
+            )
+        )
     jobs = []
     for event, event_id in events:
         jobs.append(lambda e=event, i=event_id: rig.driver.event(e, event_id=i))
@@ -159,23 +175,35 @@ def concurrent_mentions_with_retries(rig: Rig, n: int) -> dict[str, Any]:
     sent = _all_at_once(jobs)
     statuses = Counter(r.status for _, r, _ in sent if r is not None)
     # An event counts as delivered when either of its two deliveries got through.
-    delivered = {event["ts"]: min(t for t, r, _ in sent[2 * i : 2 * i + 2])
-                 for i, (event, _) in enumerate(events) if any(r is not None for _, r, _ in sent[2 * i : 2 * i + 2])}
+    delivered = {
+        event["ts"]: min(t for t, r, _ in sent[2 * i : 2 * i + 2])
+        for i, (event, _) in enumerate(events)
+        if any(r is not None for _, r, _ in sent[2 * i : 2 * i + 2])
+    }
     posts, per_thread = _answers(rig, before, len(delivered), lambda p: str(p.args.get("thread_ts")))
-    latency = [p.at - delivered[str(p.args.get("thread_ts"))] for p in posts
-               if str(p.args.get("thread_ts")) in delivered]
+    latency = [
+        p.at - delivered[str(p.args.get("thread_ts"))] for p in posts if str(p.args.get("thread_ts")) in delivered
+    ]
     last = max((p.at for p in posts), default=started)
-    out: dict[str, Any] = {"acks": report(f"ack: {n} mentions x 2 deliveries at once",
-                          [r.seconds for _, r, _ in sent if r is not None] or [0.0]),
-           "answer": report("  answer posted after first delivery", latency or [0.0]),
-           "answers_per_s": len(posts) / max(1e-9, last - started), "statuses": dict(statuses),
-           "dropped": sum(1 for _, r, _ in sent if r is None), "errors": [e for _, _, e in sent if e],
-           "events_lost": n - len(delivered),
-           "answered": sum(1 for event, _ in events if per_thread.get(event["ts"])), "posts": len(posts),
-           "doubled": sorted(t for t, c in per_thread.items() if c > 1)}
-    print(f"  {out['answered']}/{n} answered, {len(posts)} posts for {2 * n} deliveries ({out['dropped']} "
-          f"deliveries dropped at connect, {out['events_lost']} events lost both), {out['answers_per_s']:.1f} "
-          f"answers/s; HTTP statuses {dict(statuses)}")
+    out: dict[str, Any] = {
+        "acks": report(
+            f"ack: {n} mentions x 2 deliveries at once", [r.seconds for _, r, _ in sent if r is not None] or [0.0]
+        ),
+        "answer": report("  answer posted after first delivery", latency or [0.0]),
+        "answers_per_s": len(posts) / max(1e-9, last - started),
+        "statuses": dict(statuses),
+        "dropped": sum(1 for _, r, _ in sent if r is None),
+        "errors": [e for _, _, e in sent if e],
+        "events_lost": n - len(delivered),
+        "answered": sum(1 for event, _ in events if per_thread.get(event["ts"])),
+        "posts": len(posts),
+        "doubled": sorted(t for t, c in per_thread.items() if c > 1),
+    }
+    print(
+        f"  {out['answered']}/{n} answered, {len(posts)} posts for {2 * n} deliveries ({out['dropped']} "
+        f"deliveries dropped at connect, {out['events_lost']} events lost both), {out['answers_per_s']:.1f} "
+        f"answers/s; HTTP statuses {dict(statuses)}"
+    )
     out["problems"] = _problems("mentions", out, n, 2 * n)
     if not out["events_lost"] and out["dropped"]:
         # Slack retries events, so a dropped delivery whose twin got through loses nothing.
@@ -201,15 +229,23 @@ def run(n: int = 50) -> dict[str, Any]:
     fake = FakeSlack().start()
     figures: dict[str, Any] = {"passages": len(index)}
     with tempfile.TemporaryDirectory() as tmp:
-        rig = make_rig(base=settings, fake=fake, tmp_path=Path(tmp), answerer=Answerer(index=index, k=8),
-                       matcher=Matcher(kb=kb, index=index), catalog=SourceCatalog.from_kb(kb))
+        rig = make_rig(
+            base=settings,
+            fake=fake,
+            tmp_path=Path(tmp),
+            answerer=Answerer(index=index, k=8),
+            matcher=Matcher(kb=kb, index=index),
+            catalog=SourceCatalog.from_kb(kb),
+        )
         try:
             rig.driver.command("help")  # warm up: the first request authorizes (auth.test)
             rig.driver.command("ask ウォームアップ")
             fake.wait_for("chat.postMessage", timeout=120)
             rig.settle()
-            print(f"Slack over HTTP on 127.0.0.1 ({os.cpu_count()} CPUs, {len(index)} passages, "
-                  f"{rig.executor._max_workers} listener threads); Slack allows 3000 ms for the acknowledgement:")
+            print(
+                f"Slack over HTTP on 127.0.0.1 ({os.cpu_count()} CPUs, {len(index)} passages, "
+                f"{rig.executor._max_workers} listener threads); Slack allows 3000 ms for the acknowledgement:"
+            )
 
             help_acks = []
             for _ in range(n):

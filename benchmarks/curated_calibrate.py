@@ -91,21 +91,34 @@ def main() -> None:
             taken_all.append(taken)
             truth_all.append(pair["same"])
             verdict = "ok " if taken == pair["same"] else "ERR"
-            print(f"{verdict} {similarity:.3f} {'same' if pair['same'] else 'not '} {'conflict' if differ else '':8} "
-                  f"{pair['curated'][:30]} | {pair['asked'][:50]}")
-        print(f"threshold {threshold}: precision {result['precision']}, recall {result['recall']}, F1 {result['f1']} "
-              f"(tp {result['tp']}, fp {result['fp']}, fn {result['fn']})")
+            print(
+                f"{verdict} {similarity:.3f} {'same' if pair['same'] else 'not '} {'conflict' if differ else '':8} "
+                f"{pair['curated'][:30]} | {pair['asked'][:50]}"
+            )
+        print(
+            f"threshold {threshold}: precision {result['precision']}, recall {result['recall']}, F1 {result['f1']} "
+            f"(tp {result['tp']}, fp {result['fp']}, fn {result['fn']})"
+        )
         alone = scores([s >= threshold for _, _, s in part], [d[0]["same"] for d in part])
         print(f"similarity alone at that threshold: precision {alone['precision']}, recall {alone['recall']}")
-        stored[pairing] = {"similarity": threshold, "pairs": len(part), "precision": result["precision"],
-                           "recall": result["recall"]}
+        stored[pairing] = {
+            "similarity": threshold,
+            "pairs": len(part),
+            "precision": result["precision"],
+            "recall": result["recall"],
+        }
     overall = scores(taken_all, truth_all)
     stored["overall"] = {"pairs": len(pairs), "precision": overall["precision"], "recall": overall["recall"]}
-    print(f"\noverall, {len(pairs)} pairs: precision {overall['precision']}, recall {overall['recall']}, "
-          f"F1 {overall['f1']}")
+    print(
+        f"\noverall, {len(pairs)} pairs: precision {overall['precision']}, recall {overall['recall']}, "
+        f"F1 {overall['f1']}"
+    )
     if args.write:
-        THRESHOLD_PATH.write_text("# Written by benchmarks/curated_calibrate.py --write; do not edit by hand.\n"
-                                  + yaml.safe_dump(stored, sort_keys=False), encoding="utf-8")
+        THRESHOLD_PATH.write_text(
+            "# Written by benchmarks/curated_calibrate.py --write; do not edit by hand.\n"
+            + yaml.safe_dump(stored, sort_keys=False),
+            encoding="utf-8",
+        )
         print(f"wrote {THRESHOLD_PATH}")
 
 

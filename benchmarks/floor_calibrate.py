@@ -48,10 +48,13 @@ def features(matcher: Any, rows: list[dict[str, Any]]) -> list[tuple[dict[str, A
     out = []
     for row in rows:
         profile = matcher.vocabulary.extract(row["profile"])
-        non_rd = asks_only_non_rd(non_rd_terms=matcher.vocabulary.non_rd_use_terms(row["profile"]),
-                                  modalities=[str(m) for m in profile.modalities],
-                                  disease_areas=[str(d) for d in profile.disease_areas],
-                                  stages=[str(s) for s in profile.stages], needs=[str(n) for n in profile.needs])
+        non_rd = asks_only_non_rd(
+            non_rd_terms=matcher.vocabulary.non_rd_use_terms(row["profile"]),
+            modalities=[str(m) for m in profile.modalities],
+            disease_areas=[str(d) for d in profile.disease_areas],
+            stages=[str(s) for s in profile.stages],
+            needs=[str(n) for n in profile.needs],
+        )
         query = matcher.index.embedder.embed_query(row["profile"])
         best = max(matcher._similarities("program", query).values())
         in_scope = profile.life_science or not matcher.vocabulary.other_content_words(row["profile"])
@@ -63,9 +66,13 @@ def scores(predicted_nothing: list[bool], truly_nothing: list[bool]) -> dict[str
     return precision_recall(predicted_nothing, truly_nothing)
 
 
-def judge(floor: RelevanceFloor, feats: list[tuple[dict[str, Any], bool, bool, float]], model: str | None) -> list[bool]:
-    return [floor.verdict(life_science=ls, best_similarity=sim, embedding_model=model, non_rd_only=non_rd) is not None
-            for _, ls, non_rd, sim in feats]
+def judge(
+    floor: RelevanceFloor, feats: list[tuple[dict[str, Any], bool, bool, float]], model: str | None
+) -> list[bool]:
+    return [
+        floor.verdict(life_science=ls, best_similarity=sim, embedding_model=model, non_rd_only=non_rd) is not None
+        for _, ls, non_rd, sim in feats
+    ]
 
 
 def main() -> None:
@@ -82,18 +89,24 @@ def main() -> None:
         feats = features(matcher, _rows(args.check))
         floor = RelevanceFloor.load()
         result = scores(judge(floor, feats, model), [not r["fits"] for r, _, _, _ in feats])
-        print(f"{args.check.name}: nothing-fits precision {result['precision']:.3f}, recall {result['recall']:.3f} "
-              f"(tp {result['tp']}, fp {result['fp']}, fn {result['fn']}, n {len(feats)})")
+        print(
+            f"{args.check.name}: nothing-fits precision {result['precision']:.3f}, recall {result['recall']:.3f} "
+            f"(tp {result['tp']}, fp {result['fp']}, fn {result['fn']}, n {len(feats)})"
+        )
         return
     feats = features(matcher, _rows(LABELLED))
     truth = [not r["fits"] for r, _, _, _ in feats]
     for row, ls, non_rd, sim in sorted(feats, key=lambda f: f[3]):
-        print(f"  {row['id']:4} fits={int(row['fits'])} life_science={int(ls)} non_rd_only={int(non_rd)} "
-              f"best_similarity={sim:.4f}")
+        print(
+            f"  {row['id']:4} fits={int(row['fits'])} life_science={int(ls)} non_rd_only={int(non_rd)} "
+            f"best_similarity={sim:.4f}"
+        )
     words_only = RelevanceFloor(requires_life_science=True, min_similarity=None)
     base = scores(judge(words_only, feats, model), truth)
-    print(f"word tests only (life science, non-R&D uses): precision {base['precision']:.3f}, "
-          f"recall {base['recall']:.3f}, f1 {base['f1']:.3f}")
+    print(
+        f"word tests only (life science, non-R&D uses): precision {base['precision']:.3f}, "
+        f"recall {base['recall']:.3f}, f1 {base['f1']:.3f}"
+    )
     values = sorted({sim for _, _, _, sim in feats})
     candidates = [None] + [(a + b) / 2 for a, b in itertools.pairwise(values)]
     best: tuple[float, float | None, dict[str, float]] | None = None
@@ -106,19 +119,25 @@ def main() -> None:
             best = (result["f1"], threshold, result)
     assert best is not None
     _, threshold, result = best
-    print(f"chosen similarity floor: {threshold if threshold is None else round(threshold, 4)} "
-          f"-> nothing-fits precision {result['precision']:.3f}, recall {result['recall']:.3f}, f1 {result['f1']:.3f} "
-          f"(tp {result['tp']}, fp {result['fp']}, fn {result['fn']}, n {len(feats)})")
+    print(
+        f"chosen similarity floor: {threshold if threshold is None else round(threshold, 4)} "
+        f"-> nothing-fits precision {result['precision']:.3f}, recall {result['recall']:.3f}, f1 {result['f1']:.3f} "
+        f"(tp {result['tp']}, fp {result['fp']}, fn {result['fn']}, n {len(feats)})"
+    )
     if args.write:
-        data = {"requires_life_science": True,
-                "min_similarity": None if threshold is None else round(threshold, 4),
-                "embedding_model": model,
-                "calibrated_on": f"benchmarks/{LABELLED.name}",
-                "labelled": len(feats),
-                "nothing_fits_precision": round(result["precision"], 3),
-                "nothing_fits_recall": round(result["recall"], 3)}
-        header = ("# Written by benchmarks/floor_calibrate.py --write from a labelled set; do not edit by hand.\n"
-                  "# The similarity floor applies only with the embedding model it was measured for.\n")
+        data = {
+            "requires_life_science": True,
+            "min_similarity": None if threshold is None else round(threshold, 4),
+            "embedding_model": model,
+            "calibrated_on": f"benchmarks/{LABELLED.name}",
+            "labelled": len(feats),
+            "nothing_fits_precision": round(result["precision"], 3),
+            "nothing_fits_recall": round(result["recall"], 3),
+        }
+        header = (
+            "# Written by benchmarks/floor_calibrate.py --write from a labelled set; do not edit by hand.\n"
+            "# The similarity floor applies only with the embedding model it was measured for.\n"
+        )
         FLOOR_PATH.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
         print(f"wrote {FLOOR_PATH}")
 

@@ -74,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
 
     chunks = list(index.lexical.chunks())
     old = chunks[len(chunks) // 2]
-    changed = replace(old, id=old.id.split("#")[0] + "#profile-update", text=old.text + "\n（改訂）",
-                      search_text=old.search_text + "\n（改訂）")
+    changed = replace(
+        old,
+        id=old.id.split("#")[0] + "#profile-update",
+        text=old.text + "\n（改訂）",
+        search_text=old.search_text + "\n（改訂）",
+    )
     edited = [changed if c.id == old.id else c for c in chunks]
 
     # The changed passage is embedded for real (one passage, a fraction of a second of the total).

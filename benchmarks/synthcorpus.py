@@ -138,8 +138,9 @@ class Generator:
 
         return _WORD.sub(replace, line)
 
-    def passage(self, pool: Sequence[Parent], rng: np.random.Generator, *, number: int,
-                origin_prefix: str) -> Synthetic:
+    def passage(
+        self, pool: Sequence[Parent], rng: np.random.Generator, *, number: int, origin_prefix: str
+    ) -> Synthetic:
         """One synthetic passage from 2-3 random parents of `pool`; `number` places it in a synthetic deck."""
         count = int(rng.integers(2, 4))
         parents = [int(i) for i in rng.choice(len(pool), size=count, replace=False)]
@@ -180,21 +181,42 @@ class Generator:
         search_text = f"{title}\n{section}\n{body}" if section else f"{title}\n{body}"
         digest = hashlib.sha256(search_text.encode("utf-8")).hexdigest()[:16]
         chunk = Chunk(
-            id=f"{origin}#{digest}", origin=origin, kind="document", title=section or title,
-            source=f"{origin}（{title}）", text=body, search_text=search_text,
-            metadata={"kind": "document", "origin": origin, "ministry": first.ministry,
-                      "document_id": f"{origin_prefix}{deck + 1:05d}", "ordinal": ordinal, "status": "active"},
+            id=f"{origin}#{digest}",
+            origin=origin,
+            kind="document",
+            title=section or title,
+            source=f"{origin}（{title}）",
+            text=body,
+            search_text=search_text,
+            metadata={
+                "kind": "document",
+                "origin": origin,
+                "ministry": first.ministry,
+                "document_id": f"{origin_prefix}{deck + 1:05d}",
+                "ordinal": ordinal,
+                "status": "active",
+            },
         )
         total = sum(taken) or 1
-        return Synthetic(chunk=chunk, parents=parents, weights=[t / total for t in taken],
-                         as_parent=Parent(text=body, title=base_title, section=section, ministry=first.ministry))
+        return Synthetic(
+            chunk=chunk,
+            parents=parents,
+            weights=[t / total for t in taken],
+            as_parent=Parent(text=body, title=base_title, section=section, ministry=first.ministry),
+        )
 
     def seed_parents(self) -> list[Parent]:
         parents = []
         for c in self.seed_documents:
             title = self._titles[str(c.metadata["origin"])]
-            parents.append(Parent(text=c.text, title=title, section=c.title if c.title != title else "",
-                                  ministry=str(c.metadata.get("ministry", "other"))))
+            parents.append(
+                Parent(
+                    text=c.text,
+                    title=title,
+                    section=c.title if c.title != title else "",
+                    ministry=str(c.metadata.get("ministry", "other")),
+                )
+            )
         return parents
 
     def sample(self, size: int) -> list[Synthetic]:
@@ -235,8 +257,9 @@ class Calibration:
     residuals: np.ndarray
 
     @classmethod
-    def fit(cls, sample: Sequence[Synthetic], sample_vectors: np.ndarray, parent_vectors: np.ndarray,
-            centroid: np.ndarray) -> Calibration:
+    def fit(
+        cls, sample: Sequence[Synthetic], sample_vectors: np.ndarray, parent_vectors: np.ndarray, centroid: np.ndarray
+    ) -> Calibration:
         centroid = centroid / np.linalg.norm(centroid)
         cosines, pulls, residuals = [], [], []
         for s, v in zip(sample, sample_vectors, strict=True):
@@ -248,8 +271,9 @@ class Calibration:
             cosines.append(c)
             pulls.append(a)
             residuals.append(r - a * u)
-        return cls(centroid=centroid, cosines=np.asarray(cosines), pulls=np.asarray(pulls),
-                   residuals=np.asarray(residuals))
+        return cls(
+            centroid=centroid, cosines=np.asarray(cosines), pulls=np.asarray(pulls), residuals=np.asarray(residuals)
+        )
 
     def vector(self, m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A vector for a passage whose parents' mix is `m`: c·m + a·(towards the centroid) + a real
@@ -264,8 +288,14 @@ class Calibration:
         return (v / np.linalg.norm(v)).astype(np.float32)
 
 
-def holdout_check(sample: Sequence[Synthetic], sample_vectors: np.ndarray, parent_vectors: np.ndarray,
-                  centroid: np.ndarray, *, seed: int = 3) -> dict[str, float]:
+def holdout_check(
+    sample: Sequence[Synthetic],
+    sample_vectors: np.ndarray,
+    parent_vectors: np.ndarray,
+    centroid: np.ndarray,
+    *,
+    seed: int = 3,
+) -> dict[str, float]:
     """The vector model checked against the model itself: fit on half of the sample, make vectors for the
     other half from their parents, compare with their real vectors."""
     half = len(sample) // 2
@@ -275,13 +305,23 @@ def holdout_check(sample: Sequence[Synthetic], sample_vectors: np.ndarray, paren
     real = sample_vectors[:half]
     stats = vector_statistics(real, made, n=half)
     c = calibration.centroid
-    stats |= {"real_centroid_mean": float((real @ c).mean()), "synthetic_centroid_mean": float((made @ c).mean()),
-              "cosine_made_vs_real_same_passage": float((made * real).sum(axis=1).mean())}
+    stats |= {
+        "real_centroid_mean": float((real @ c).mean()),
+        "synthetic_centroid_mean": float((made @ c).mean()),
+        "cosine_made_vs_real_same_passage": float((made * real).sum(axis=1).mean()),
+    }
     return stats
 
 
-def embed_cached(embedder: Embedder, texts: Sequence[str], cache: Path, *, also: Sequence[Path] = (),
-                 batch: int = 32, log: bool = True) -> np.ndarray:
+def embed_cached(
+    embedder: Embedder,
+    texts: Sequence[str],
+    cache: Path,
+    *,
+    also: Sequence[Path] = (),
+    batch: int = 32,
+    log: bool = True,
+) -> np.ndarray:
     """Real vectors for `texts`, cached in `cache` (.npz keyed by a hash of the text, as tests/embedcache.py
     keys them, so files in `also` can fill it) and saved as it goes, so an interrupted run resumes."""
     keys = [hashlib.sha256(t.encode("utf-8")).hexdigest()[:24] for t in texts]

@@ -50,22 +50,28 @@ def format_answer(answer: Answer) -> str:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     with embedded_store_held(settings) as held:
         if not held:
-            raise CliError("a running bot serves from the embedded index and indexes knowledge changes itself; "
-                           "stop it first to rebuild")
+            raise CliError(
+                "a running bot serves from the embedded index and indexes knowledge changes itself; "
+                "stop it first to rebuild"
+            )
         index = open_index(settings, for_rebuild=args.rebuild)
         if isinstance(index.store, ChromaStore) and index.store.graph_outdated and not args.rebuild:
             started = time.perf_counter()
             moved = index.store.rebuild_graph()
-            print(f"re-linked the vector index with the configured HNSW graph: {moved} passages, nothing embedded, "
-                  f"{time.perf_counter() - started:.1f}s")
+            print(
+                f"re-linked the vector index with the configured HNSW graph: {moved} passages, nothing embedded, "
+                f"{time.perf_counter() - started:.1f}s"
+            )
         report = ingest(settings, index, rebuild=args.rebuild, prune=True)
     print(f"added:   {len(report.added)} {' '.join(report.added[:20])}{' …' if len(report.added) > 20 else ''}")
     print(f"updated: {len(report.updated)} {' '.join(report.updated[:20])}")
     print(f"removed: {len(report.removed)} {' '.join(report.removed[:20])}")
     print(f"skipped: {report.skipped} unchanged passages")
     rate = f", {report.chunks_per_second:.1f} chunks/s" if report.embedded else ""
-    print(f"embedded {report.embedded} passages and {report.sentences_embedded} new quote sentences in "
-          f"{report.seconds:.2f}s{rate}; index holds {len(index)} passages")
+    print(
+        f"embedded {report.embedded} passages and {report.sentences_embedded} new quote sentences in "
+        f"{report.seconds:.2f}s{rate}; index holds {len(index)} passages"
+    )
     return 0
 
 
@@ -73,8 +79,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     kb = load_knowledge(settings.storage.knowledge_dir)  # for retired-record notes, and to build an empty index
     index = ready_index(settings, kb=kb)
     chat_model = make_chat_model(settings)
-    answerer = make_answerer(settings, index, chat_model, kb=kb,
-                             matcher=Matcher(kb=kb, index=index, chat_model=chat_model))
+    answerer = make_answerer(
+        settings, index, chat_model, kb=kb, matcher=Matcher(kb=kb, index=index, chat_model=chat_model)
+    )
     filters = Filters(kind=args.kind)
     questions: Sequence[str] | Iterator[str] = stdin_lines(sys.stdin) if args.question == "-" else [args.question]
     for question in questions:
@@ -88,13 +95,32 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     index = ready_index(settings)
-    hits = index.search(args.query, k=args.k, filters=Filters(kind=args.kind, ministry=args.ministry,
-                                                            stage=args.stage, modality=args.modality))
+    hits = index.search(
+        args.query,
+        k=args.k,
+        filters=Filters(kind=args.kind, ministry=args.ministry, stage=args.stage, modality=args.modality),
+    )
     if args.json:
-        _print_json({"query": args.query, "hits": [
-            {"rank": i, "id": h.chunk.id, "kind": h.chunk.kind, "title": h.chunk.title, "source": h.chunk.source,
-             "score": h.score, "dense": h.dense, "lexical": h.lexical, "text": h.chunk.text}
-            for i, h in enumerate(hits, 1)]}, sys.stdout)
+        _print_json(
+            {
+                "query": args.query,
+                "hits": [
+                    {
+                        "rank": i,
+                        "id": h.chunk.id,
+                        "kind": h.chunk.kind,
+                        "title": h.chunk.title,
+                        "source": h.chunk.source,
+                        "score": h.score,
+                        "dense": h.dense,
+                        "lexical": h.lexical,
+                        "text": h.chunk.text,
+                    }
+                    for i, h in enumerate(hits, 1)
+                ],
+            },
+            sys.stdout,
+        )
         return 0
     if not hits:
         print("no passages found")
@@ -109,8 +135,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kakehashi", description="Kakehashi: support desk and matchmaking for "
-                                     "Japanese healthcare and drug-discovery startups.")
+    parser = argparse.ArgumentParser(
+        prog="kakehashi",
+        description="Kakehashi: support desk and matchmaking for Japanese healthcare and drug-discovery startups.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -145,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     try:
         settings = load_settings()

@@ -53,7 +53,9 @@ def embedded_store_held(settings: Settings) -> Iterator[bool]:
 
 
 def make_editor(settings: Settings) -> KnowledgeEditor:
-    return KnowledgeEditor(root=settings.storage.knowledge_dir, max_upload_bytes=settings.kb.max_upload_mb * 1024 * 1024)
+    return KnowledgeEditor(
+        root=settings.storage.knowledge_dir, max_upload_bytes=settings.kb.max_upload_mb * 1024 * 1024
+    )
 
 
 def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> SearchIndex:
@@ -63,9 +65,11 @@ def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> Searc
     bot, whose searches then intermittently miss passages."""
     with embedded_store_held(settings) as free:
         if not free:
-            raise CliError(f"a running bot serves from the embedded index in {settings.storage.data_dir}; ask it in "
-                           "Slack, or run the bot against a Chroma server (KAKEHASHI_CHROMA_HOST) to use the "
-                           "command line alongside it")
+            raise CliError(
+                f"a running bot serves from the embedded index in {settings.storage.data_dir}; ask it in "
+                "Slack, or run the bot against a Chroma server (KAKEHASHI_CHROMA_HOST) to use the "
+                "command line alongside it"
+            )
     index = open_index(settings)
     if len(index) == 0:
         report = ingest(settings, index, kb=kb)
@@ -73,13 +77,21 @@ def ready_index(settings: Settings, *, kb: KnowledgeBase | None = None) -> Searc
     return index
 
 
-def make_answerer(settings: Settings, index: SearchIndex, chat_model: Any = None, *, kb: KnowledgeBase | None = None,
-                  matcher: Any = None) -> Answerer:
+def make_answerer(
+    settings: Settings,
+    index: SearchIndex,
+    chat_model: Any = None,
+    *,
+    kb: KnowledgeBase | None = None,
+    matcher: Any = None,
+) -> Answerer:
     # Answers cite at least five passages, whatever top_k says: the JSON contract promises the top 5.
-    curated = CuratedAnswers(embedder=index.embedder, threshold=CuratedThreshold.load(),
-                             stale_days=settings.kb.stale_days)
-    return Answerer(index=index, kb=kb, matcher=matcher, chat_model=chat_model, k=max(settings.search.top_k, 5),
-                    curated=curated)
+    curated = CuratedAnswers(
+        embedder=index.embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb.stale_days
+    )
+    return Answerer(
+        index=index, kb=kb, matcher=matcher, chat_model=chat_model, k=max(settings.search.top_k, 5), curated=curated
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser("db", help="the desk database (KAKEHASHI_DATABASE_URL): schema migrations")
     db = p.add_subparsers(dest="db_command", required=True)
-    up = db.add_parser("upgrade", help="bring the schema to the newest revision (a database made before "
-                       "migrations existed is adopted, not re-created)")
+    up = db.add_parser(
+        "upgrade",
+        help="bring the schema to the newest revision (a database made before "
+        "migrations existed is adopted, not re-created)",
+    )
     up.set_defaults(func=cmd_upgrade)
     current = db.add_parser("current", help="show the database's revision and the newest one; changes nothing")
     current.set_defaults(func=cmd_current)

@@ -52,8 +52,9 @@ def declined(answer: Answer) -> bool:
     return not answer.confident or answer.intent == "clarify"
 
 
-def run_answer_eval(answerer: Answerer, rows: list[dict[str, Any]], kb: KnowledgeBase,
-                    *, out: Any = sys.stdout) -> dict[str, Any]:
+def run_answer_eval(
+    answerer: Answerer, rows: list[dict[str, Any]], kb: KnowledgeBase, *, out: Any = sys.stdout
+) -> dict[str, Any]:
     """dev_answers.jsonl: facts present (fact/fit/comparison), declines and clarifications right, English
     answered in English, and no staff material in any answer."""
     record_ids = [r.id for r in kb.records]
@@ -82,17 +83,29 @@ def run_answer_eval(answerer: Answerer, rows: list[dict[str, Any]], kb: Knowledg
     refusals = [ok for (kind, _), oks in by_type.items() if kind in ("decline", "clarify") for ok in oks]
     for (kind, language), oks in sorted(by_type.items()):
         print(f"answers {kind:<10} {language}: {sum(oks)}/{len(oks)} right", file=out)
-    print(f"answers: facts in the answer (fact/fit/comparison): {sum(answerable)}/{len(answerable)}"
-          f" = {sum(answerable) / max(1, len(answerable)):.3f}", file=out)
+    print(
+        f"answers: facts in the answer (fact/fit/comparison): {sum(answerable)}/{len(answerable)}"
+        f" = {sum(answerable) / max(1, len(answerable)):.3f}",
+        file=out,
+    )
     print(f"answers: declines and clarifications right: {sum(refusals)}/{len(refusals)}", file=out)
     print(f"answers: English questions answered in English: {sum(english)}/{len(english)}", file=out)
     print(f"answers: with curator material or file names: {len(leaked)}", file=out)
     for line in leaked:
         print(f"  leak {line}", file=out)
-    print(f"answers: latency p50 {statistics.median(latencies) if latencies else 0:.1f} ms, "
-          f"p95 {percentile(latencies, 0.95):.1f} ms", file=out)
-    return {"facts": sum(answerable) / max(1, len(answerable)), "refusals_right": sum(refusals),
-            "refusals": len(refusals), "english": sum(english), "english_total": len(english), "leaks": len(leaked)}
+    print(
+        f"answers: latency p50 {statistics.median(latencies) if latencies else 0:.1f} ms, "
+        f"p95 {percentile(latencies, 0.95):.1f} ms",
+        file=out,
+    )
+    return {
+        "facts": sum(answerable) / max(1, len(answerable)),
+        "refusals_right": sum(refusals),
+        "refusals": len(refusals),
+        "english": sum(english),
+        "english_total": len(english),
+        "leaks": len(leaked),
+    }
 
 
 def answer_set(eval_dir: Path) -> list[dict[str, Any]]:
@@ -118,21 +131,30 @@ def run_question_eval(answerer: Answerer, rows: list[dict[str, Any]]) -> dict[st
         if rank is None or rank > 5 or not has_fact:
             print(f"  miss {row['id']}: rank={rank} answer={answer.answer[:80]!r}", file=sys.stderr)
     n = len(rows) or 1
-    return {"questions": len(rows), "recall@1": recall1 / n, "recall@5": recall5 / n, "mrr": rr / n,
-            "answer_has_fact": fact / n, "p50_ms": statistics.median(latencies) if latencies else 0.0,
-            "p95_ms": percentile(latencies, 0.95)}
+    return {
+        "questions": len(rows),
+        "recall@1": recall1 / n,
+        "recall@5": recall5 / n,
+        "mrr": rr / n,
+        "answer_has_fact": fact / n,
+        "p50_ms": statistics.median(latencies) if latencies else 0.0,
+        "p95_ms": percentile(latencies, 0.95),
+    }
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     eval_dir = Path(args.eval_dir)
     if not (eval_dir / QUESTIONS_FILE).is_file():
-        raise CliError(f"{eval_dir}: no {QUESTIONS_FILE} here; name a folder of development sets "
-                       f"(kakehashi eval FOLDER; the project's copy is {DEFAULT_EVAL_DIR})")
+        raise CliError(
+            f"{eval_dir}: no {QUESTIONS_FILE} here; name a folder of development sets "
+            f"(kakehashi eval FOLDER; the project's copy is {DEFAULT_EVAL_DIR})"
+        )
     kb = load_knowledge(settings.storage.knowledge_dir)
     index = ready_index(settings, kb=kb)
     chat_model = make_chat_model(settings)
-    answerer = make_answerer(settings, index, chat_model, kb=kb,
-                             matcher=Matcher(kb=kb, index=index, chat_model=chat_model))
+    answerer = make_answerer(
+        settings, index, chat_model, kb=kb, matcher=Matcher(kb=kb, index=index, chat_model=chat_model)
+    )
     questions = read_jsonl(eval_dir / QUESTIONS_FILE, required=("q", "any"))
     result = run_question_eval(answerer, questions)
     print(f"questions: {result['questions']}")
@@ -151,7 +173,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def register(subparsers: Any) -> None:
     """Add `eval` to the `kakehashi` subcommands (the object `add_subparsers()` returned)."""
     p = subparsers.add_parser("eval", help="measure retrieval, answers and matching on a folder of development sets")
-    p.add_argument("eval_dir", metavar="FOLDER", nargs="?", default=str(DEFAULT_EVAL_DIR),
-                   help="folder with dev_questions.jsonl, dev_answers.jsonl, dev_match.jsonl and dev_profiles.jsonl "
-                   "(default: the project's copy, evals/dev)")
+    p.add_argument(
+        "eval_dir",
+        metavar="FOLDER",
+        nargs="?",
+        default=str(DEFAULT_EVAL_DIR),
+        help="folder with dev_questions.jsonl, dev_answers.jsonl, dev_match.jsonl and dev_profiles.jsonl "
+        "(default: the project's copy, evals/dev)",
+    )
     p.set_defaults(func=cmd_eval)

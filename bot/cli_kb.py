@@ -34,8 +34,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     kb = subparsers.add_parser("kb", help="add, update, retire and restore records and documents; history")
     sub = kb.add_subparsers(dest="kb_command", required=True)
 
-    p = sub.add_parser("add", help="add or update the records in a YAML/Markdown record file, or add a document "
-                       "(PDF, .docx, .md, .txt)")
+    p = sub.add_parser(
+        "add",
+        help="add or update the records in a YAML/Markdown record file, or add a document (PDF, .docx, .md, .txt)",
+    )
     p.add_argument("file", type=Path)
     p.add_argument("--title", help="document title (default: from the file)")
     p.add_argument("--ministry", choices=[m.value for m in Ministry], help="document's ministry (default: other)")
@@ -44,8 +46,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--description", help="one-line description of the document (Japanese)")
     p.set_defaults(func=cmd_add)
 
-    for name, help_text in (("retire", "stop recommending and answering from a record (kept, restorable)"),
-                            ("restore", "bring a retired record back")):
+    for name, help_text in (
+        ("retire", "stop recommending and answering from a record (kept, restorable)"),
+        ("restore", "bring a retired record back"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("record_id")
         p.set_defaults(func=cmd_status, status=name)
@@ -82,8 +86,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("import", help="replace records, documents and history with an export (the old ones are kept "
-                       "beside them)")
+    p = sub.add_parser(
+        "import", help="replace records, documents and history with an export (the old ones are kept beside them)"
+    )
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_import)
     return kb
@@ -102,12 +107,15 @@ def reindex(settings: Settings) -> None:
     itself within seconds of its next question)."""
     with embedded_store_held(settings) as held:
         if not held:
-            print("indexing: the running bot holds the embedded index and will index this change itself",
-                  file=sys.stderr)
+            print(
+                "indexing: the running bot holds the embedded index and will index this change itself", file=sys.stderr
+            )
             return
         report = ingest(settings, open_index(settings))
-    print(f"indexed: {len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed; "
-          f"embedded {report.embedded} passages in {report.seconds:.2f}s")
+    print(
+        f"indexed: {len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed; "
+        f"embedded {report.embedded} passages in {report.seconds:.2f}s"
+    )
 
 
 def _report(change: Change, settings: Settings) -> None:
@@ -128,11 +136,15 @@ def _unusable_answers(change: Change, settings: Settings) -> list[str]:
     for answer in (a for a in kb.answers if a.id in change.records and a.status == "active"):
         found = leaks("\n".join(filter(None, [answer.answer_ja, answer.answer_en])), ids)
         if found:
-            warnings.append(f"{answer.id} will not be given: it shows what founders must not see "
-                            f"({', '.join(dict.fromkeys(found))}); remove it and add the file again")
+            warnings.append(
+                f"{answer.id} will not be given: it shows what founders must not see "
+                f"({', '.join(dict.fromkeys(found))}); remove it and add the file again"
+            )
         if (dt.date.today() - answer.as_of).days > settings.kb.stale_days:
-            warnings.append(f"{answer.id} will not be given: as_of {answer.as_of} is over {settings.kb.stale_days} "
-                            "days ago; set the date it was checked")
+            warnings.append(
+                f"{answer.id} will not be given: as_of {answer.as_of} is over {settings.kb.stale_days} "
+                "days ago; set the date it was checked"
+            )
     return warnings
 
 
@@ -152,8 +164,13 @@ def _run_change(settings: Settings, make: Callable[[], Change]) -> int:
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     editor = make_editor(settings)
-    meta = {"title": args.title, "ministry": args.ministry, "date": args.date, "doc_id": args.doc_id,
-            "description_ja": args.description}
+    meta = {
+        "title": args.title,
+        "ministry": args.ministry,
+        "date": args.date,
+        "doc_id": args.doc_id,
+        "description_ja": args.description,
+    }
     meta = {k: v for k, v in meta.items() if v is not None}
     if meta and args.file.suffix.lower() in RECORD_SUFFIXES:
         raise CliError("--title, --ministry, --date, --id and --description are for documents, not record files")
@@ -177,13 +194,27 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.kind != "document":
         for record in [*kb.records, *kb.answers]:
             if args.kind in (None, record.kind):
-                rows.append({"id": record.id, "kind": record.kind, "status": record.status,
-                             "as_of": record.as_of.isoformat(), "title": record.title})
+                rows.append(
+                    {
+                        "id": record.id,
+                        "kind": record.kind,
+                        "status": record.status,
+                        "as_of": record.as_of.isoformat(),
+                        "title": record.title,
+                    }
+                )
     if args.kind in (None, "document"):
         for document in kb.documents:
-            rows.append({"id": document.meta.id, "kind": "document", "status": "active",
-                         "as_of": document.meta.date.isoformat(), "title": document.meta.title,
-                         "file": document.meta.file})
+            rows.append(
+                {
+                    "id": document.meta.id,
+                    "kind": "document",
+                    "status": "active",
+                    "as_of": document.meta.date.isoformat(),
+                    "title": document.meta.title,
+                    "file": document.meta.file,
+                }
+            )
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
@@ -201,8 +232,10 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     document = next((d for d in kb.documents if d.meta.id == args.record_id or d.meta.file == args.record_id), None)
     if document is not None:
         meta = document.meta
-        print(f"document {meta.id}: {meta.title}\nfile: documents/{meta.file}\nministry: {meta.ministry.value}\n"
-              f"date: {meta.date}\noriginal: {meta.original or '-'}\ncharacters: {len(document.text)}\n")
+        print(
+            f"document {meta.id}: {meta.title}\nfile: documents/{meta.file}\nministry: {meta.ministry.value}\n"
+            f"date: {meta.date}\noriginal: {meta.original or '-'}\ncharacters: {len(document.text)}\n"
+        )
         print(document.text[:2000] + ("\n…" if len(document.text) > 2000 else ""))
         return 0
     text, base = editor.record_text(args.record_id)
@@ -248,16 +281,40 @@ def cmd_stale(args: argparse.Namespace, settings: Settings) -> int:
     kb = make_editor(settings).load()
     stale = stale_records(kb, today=dt.date.today(), max_age_days=days)
     answers = stale_answers(kb, today=dt.date.today(), max_age_days=days)
-    unused = [(f"確認日 {a.as_of:%Y-%m-%d} から{age}日：この回答はもう使われていません / checked {a.as_of:%Y-%m-%d}, "
-               f"{age} days ago (limit {days}): no longer given") for a, age in answers]
+    unused = [
+        (
+            f"確認日 {a.as_of:%Y-%m-%d} から{age}日：この回答はもう使われていません / checked {a.as_of:%Y-%m-%d}, "
+            f"{age} days ago (limit {days}): no longer given"
+        )
+        for a, age in answers
+    ]
     if args.json:
         for item in stale:
-            print(json.dumps({"id": item.record.id, "kind": item.record.kind, "title": item.record.title,
-                              "as_of": item.record.as_of.isoformat(), "reasons": list(item.reasons)},
-                             ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": item.record.id,
+                        "kind": item.record.kind,
+                        "title": item.record.title,
+                        "as_of": item.record.as_of.isoformat(),
+                        "reasons": list(item.reasons),
+                    },
+                    ensure_ascii=False,
+                )
+            )
         for (answer, _), reason in zip(answers, unused, strict=True):
-            print(json.dumps({"id": answer.id, "kind": answer.kind, "title": answer.title,
-                              "as_of": answer.as_of.isoformat(), "reasons": [reason]}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": answer.id,
+                        "kind": answer.kind,
+                        "title": answer.title,
+                        "as_of": answer.as_of.isoformat(),
+                        "reasons": [reason],
+                    },
+                    ensure_ascii=False,
+                )
+            )
         return 0
     for (answer, _), reason in zip(answers, unused, strict=True):
         print(f"{answer.kind:<8} {answer.id}  {answer.title}\n    - {reason}")
@@ -283,7 +340,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         kb = make_editor(settings).import_archive(args.file)
     except KnowledgeError as exc:
         raise CliError(f"nothing imported: {exc}") from exc
-    print(f"imported {len(kb.records)} records, {len(kb.answers)} curated answers and {len(kb.documents)} documents "
-          f"from {args.file}")
+    print(
+        f"imported {len(kb.records)} records, {len(kb.answers)} curated answers and {len(kb.documents)} documents "
+        f"from {args.file}"
+    )
     reindex(settings)
     return 0

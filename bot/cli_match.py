@@ -27,8 +27,8 @@ from retrieval.profile import render_profile
 DEV_MATCH_FILE = "dev_match.jsonl"
 _QUOTE_CHARS = 110
 
-def make_matcher(settings: Settings, *, index: SearchIndex | None = None,
-                 kb: KnowledgeBase | None = None) -> Matcher:
+
+def make_matcher(settings: Settings, *, index: SearchIndex | None = None, kb: KnowledgeBase | None = None) -> Matcher:
     """A Matcher over the knowledge files named in settings, reusing `index` and `kb` when given."""
     kb = kb or load_knowledge(settings.storage.knowledge_dir)
     return Matcher(kb=kb, index=index or ready_index(settings, kb=kb), chat_model=make_chat_model(settings))
@@ -86,9 +86,12 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
 def register(subparsers: Any) -> None:
     """Add `match` to the `kakehashi` subcommands (the object `add_subparsers()` returned)."""
     p = subparsers.add_parser("match", help="recommend programs, certified VCs and CDMOs for a profile, with reasons")
-    p.add_argument("profile", metavar="PROFILE_TEXT",
-                   help="who you are, stage, modality, disease area and needs, in Japanese or English; "
-                   "- reads one profile per line from stdin")
+    p.add_argument(
+        "profile",
+        metavar="PROFILE_TEXT",
+        help="who you are, stage, modality, disease area and needs, in Japanese or English; "
+        "- reads one profile per line from stdin",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object per profile")
     p.set_defaults(func=cmd_match)
 
@@ -103,8 +106,9 @@ def _names(matcher: Matcher, recs: list[Recommendation]) -> list[str]:
     names = []
     for rec in recs:
         record = matcher.kb.get(rec.id)
-        names.append(squash(" ".join([record.title, getattr(record, "name_en", None) or "",
-                                      *getattr(record, "aliases", [])])))
+        names.append(
+            squash(" ".join([record.title, getattr(record, "name_en", None) or "", *getattr(record, "aliases", [])]))
+        )
     return names
 
 
@@ -141,10 +145,13 @@ def run_profile_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextI
             passed += 1
         else:
             failed = [name for name, ok in checks.items() if not ok]
-            print(f"  miss {row.get('id', '?')} ({', '.join(failed)}): programs "
-                  f"{[r.id for r in result.of_kind('program')[:_PROFILE_TOP]]}, vcs "
-                  f"{[r.id for r in result.of_kind('vc')[:_PROFILE_TOP]]}, cdmos "
-                  f"{[r.id for r in result.of_kind('cdmo')[:_PROFILE_TOP]]}", file=err)
+            print(
+                f"  miss {row.get('id', '?')} ({', '.join(failed)}): programs "
+                f"{[r.id for r in result.of_kind('program')[:_PROFILE_TOP]]}, vcs "
+                f"{[r.id for r in result.of_kind('vc')[:_PROFILE_TOP]]}, cdmos "
+                f"{[r.id for r in result.of_kind('cdmo')[:_PROFILE_TOP]]}",
+                file=err,
+            )
     n = len(rows) or 1
     summary = {"profiles": len(rows), "profiles_passed": passed / n}
     summary |= {f"{name}_rate": sum(oks) / len(oks) for name, oks in per_check.items()}
@@ -173,13 +180,22 @@ def run_match_eval(matcher: Matcher, rows: list[dict[str, Any]], *, err: TextIO 
         matcher.match(row["profile"], limits=Limits())
         latencies.append((time.perf_counter() - started) * 1000)
     n = len(rows) or 1
-    return {"profiles": len(rows), "program_in_top5": hits / n,
-            "p50_ms": statistics.median(latencies) if latencies else 0.0,
-            "p95_ms": percentile(latencies, 0.95)}
+    return {
+        "profiles": len(rows),
+        "program_in_top5": hits / n,
+        "p50_ms": statistics.median(latencies) if latencies else 0.0,
+        "p95_ms": percentile(latencies, 0.95),
+    }
 
 
-def eval_match(*, settings: Settings, eval_dir: Path, index: SearchIndex | None = None,
-               kb: KnowledgeBase | None = None, out: TextIO = sys.stdout) -> dict[str, float]:
+def eval_match(
+    *,
+    settings: Settings,
+    eval_dir: Path,
+    index: SearchIndex | None = None,
+    kb: KnowledgeBase | None = None,
+    out: TextIO = sys.stdout,
+) -> dict[str, float]:
     """Run dev_match.jsonl (top-5 program hit rate, warm latency) and, when present, dev_profiles.jsonl."""
     matcher = make_matcher(settings, index=index, kb=kb)
     rows = read_jsonl(Path(eval_dir) / DEV_MATCH_FILE, required=("profile", "programs_any"))

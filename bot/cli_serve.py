@@ -26,9 +26,13 @@ _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "serve", help="run the Slack app: Socket Mode, or --http to serve Slack's requests at /slack/events")
-    p.add_argument("--http", action="store_true", help="serve HTTP (Events API, commands, interactivity) "
-                   "at /slack/events instead of connecting over Socket Mode")
+        "serve", help="run the Slack app: Socket Mode, or --http to serve Slack's requests at /slack/events"
+    )
+    p.add_argument(
+        "--http",
+        action="store_true",
+        help="serve HTTP (Events API, commands, interactivity) at /slack/events instead of connecting over Socket Mode",
+    )
     p.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     p.add_argument("--host", default="0.0.0.0", help="HTTP address to bind (default 0.0.0.0)")
     p.set_defaults(func=cmd_serve)
@@ -45,18 +49,24 @@ def check_slack_settings(settings: Settings, *, http: bool) -> None:
         problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
     if http:
         if not (settings.slack.signing_secret and settings.slack.signing_secret.get_secret_value()):
-            problems.append("SLACK_SIGNING_SECRET is not set (Basic Information > App Credentials); "
-                            "HTTP mode verifies every request with it")
+            problems.append(
+                "SLACK_SIGNING_SECRET is not set (Basic Information > App Credentials); "
+                "HTTP mode verifies every request with it"
+            )
     else:
         app_token = settings.slack.app_token.get_secret_value() if settings.slack.app_token else ""
         if not app_token:
-            problems.append("SLACK_APP_TOKEN is not set (an xapp-... app-level token with connections:write); "
-                            "Socket Mode needs it, or use --http")
+            problems.append(
+                "SLACK_APP_TOKEN is not set (an xapp-... app-level token with connections:write); "
+                "Socket Mode needs it, or use --http"
+            )
         elif not app_token.startswith("xapp-"):
             problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
     if not settings.slack.supporters_channel:
-        problems.append("KAKEHASHI_SUPPORTERS_CHANNEL is not set (the channel ID, e.g. C0123456789, where "
-                        "hand-offs to human supporters are posted)")
+        problems.append(
+            "KAKEHASHI_SUPPORTERS_CHANNEL is not set (the channel ID, e.g. C0123456789, where "
+            "hand-offs to human supporters are posted)"
+        )
     elif not _CHANNEL_ID.match(settings.slack.supporters_channel):
         problems.append("KAKEHASHI_SUPPORTERS_CHANNEL must be a channel ID such as C0123456789, not a name")
     if not re.match(r"^https?://", settings.slack.api_url):
@@ -89,7 +99,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = DeskStore(url=settings.storage.effective_database_url)
     except StoreError as exc:
-        raise SettingsError(f"KAKEHASHI_DATABASE_URL ({parsed_safe(settings.storage.effective_database_url)}): {exc}") from exc
+        raise SettingsError(
+            f"KAKEHASHI_DATABASE_URL ({parsed_safe(settings.storage.effective_database_url)}): {exc}"
+        ) from exc
 
     store_lock = embedded_store_lock(settings)
     if store_lock is not None:
@@ -98,7 +110,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         except Timeout as exc:
             raise SettingsError(
                 f"another kakehashi process is serving from the embedded index in {settings.storage.data_dir}; the embedded "
-                "store takes one process. Run several bots against a Chroma server (KAKEHASHI_CHROMA_HOST)") from exc
+                "store takes one process. Run several bots against a Chroma server (KAKEHASHI_CHROMA_HOST)"
+            ) from exc
     editor = make_editor(settings)
     kb = editor.load()
     index = open_index(settings)
@@ -108,8 +121,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"kakehashi: indexed {report.embedded} new or changed passages in {report.seconds:.1f}s", file=sys.stderr)
     chat_model = make_chat_model(settings)
     answerer = make_answerer(settings, index, chat_model)
-    live = LiveKnowledge(settings=settings, editor=editor, index=index, answerer=answerer, chat_model=chat_model,
-                         kb=kb)
+    live = LiveKnowledge(settings=settings, editor=editor, index=index, answerer=answerer, chat_model=chat_model, kb=kb)
     # One worker per process; every process sharing the database shares the outbox's rows.
     outbox = Outbox(store=store, client=client, logger=logging.getLogger("kakehashi.slack.outbox")).start()
     app = build_app(settings=settings, store=store, client=client, live=live, outbox=outbox)
@@ -122,9 +134,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     who = f"{identity.get('user')} in {identity.get('team')}"
     try:
         if args.http:
+
             def ready(server: object) -> None:
-                print(f"kakehashi: serving Slack as {who} at http://{args.host}:{args.port}{EVENTS_PATH}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"kakehashi: serving Slack as {who} at http://{args.host}:{args.port}{EVENTS_PATH}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
             try:
                 serve_http(app, host=args.host, port=args.port, on_ready=ready)

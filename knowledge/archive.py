@@ -29,8 +29,9 @@ def export_knowledge(journal: Journal, destination: Path) -> int:
         count = 0
         try:
             with tarfile.open(tmp, "w:gz") as archive:
-                meta = json.dumps({"format": 1, "head": journal.head(), "exported_at": dt.datetime.now(dt.UTC)
-                                   .isoformat()}).encode()
+                meta = json.dumps(
+                    {"format": 1, "head": journal.head(), "exported_at": dt.datetime.now(dt.UTC).isoformat()}
+                ).encode()
                 info = tarfile.TarInfo(EXPORT_META)
                 info.size = len(meta)
                 archive.addfile(info, io.BytesIO(meta))

@@ -35,7 +35,7 @@ _DECORATION = re.compile(r"[\s()（）［］\[\]「」『』:：.,、。]")
 def _documents_own(opening: str, start: int, end: int) -> bool:
     line_start = opening.rfind("\n", 0, start) + 1
     line_end = opening.find("\n", end)
-    line = opening[line_start:line_end if line_end >= 0 else len(opening)]
+    line = opening[line_start : line_end if line_end >= 0 else len(opening)]
     rest = _DECORATION.sub("", line.replace(opening[start:end], "", 1))
     if _OWN_DATE_WORDS.search(line):
         return True

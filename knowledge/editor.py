@@ -108,8 +108,9 @@ class KnowledgeEditor:
             rel = f"{folder}/{record_id}.yaml"
             if (self.root / rel).is_file():
                 return kind, rel
-        raise UnknownRecordError(f"no program, VC, CDMO or curated answer has the id {record_id!r} "
-                                 "(see `kakehashi kb list`)")
+        raise UnknownRecordError(
+            f"no program, VC, CDMO or curated answer has the id {record_id!r} (see `kakehashi kb list`)"
+        )
 
     def record_text(self, record_id: str) -> tuple[str, str]:
         """The record file and its base: hand the base back with an update so a lost update is caught."""
@@ -136,8 +137,11 @@ class KnowledgeEditor:
         if base is not None and current is not None and content_hash(current) != base:
             later = self._journal.last_change_of(rel)
             who = f" by {later.actor.label} at {later.at:%Y-%m-%d %H:%M} UTC (change {later.id})" if later else ""
-            raise ConflictError(f"{record_id} was changed{who} after you opened it; nothing was saved. "
-                                "Open it again to see the new version and reapply your edit.", change=later)
+            raise ConflictError(
+                f"{record_id} was changed{who} after you opened it; nothing was saved. "
+                "Open it again to see the new version and reapply your edit.",
+                change=later,
+            )
 
     def save_record(self, data: Mapping[str, Any], *, actor: Actor, base: str | None = None) -> Change:
         """A record from a form: new when `base` is None, else an update of the version `base` names."""
@@ -154,13 +158,19 @@ class KnowledgeEditor:
             # Sources are checked by the journal's whole-knowledge validation (one load, inside Slack's 3 s).
             before = self._journal.read(rel)
             if before is None:
-                return self._journal.commit(action="add", summary=change_summary(kind, record, before), records=(record.id,),
-                                            files={rel: render_record(record)}, actor=actor)
+                return self._journal.commit(
+                    action="add",
+                    summary=change_summary(kind, record, before),
+                    records=(record.id,),
+                    files={rel: render_record(record)},
+                    actor=actor,
+                )
             # An edit rewrites only the fields that changed: the rest of the file stays byte for byte.
             text, changed = patch_record(before, record)
             summary = f"update {kind} {record.id} ({', '.join(changed) or 'nothing'})"
-            return self._journal.commit(action="update", summary=summary, records=(record.id,), files={rel: text},
-                                        actor=actor)
+            return self._journal.commit(
+                action="update", summary=summary, records=(record.id,), files={rel: text}, actor=actor
+            )
 
     def add_records(self, text: str, *, name: str, actor: Actor) -> Change:
         """A YAML file of one or more records, or a Markdown file whose front matter is a record and whose
@@ -181,19 +191,26 @@ class KnowledgeEditor:
                 rel = f"{RECORD_DIRS[record.kind]}/{record.id}.yaml"
                 for other_kind, folder in RECORD_DIRS.items():
                     if other_kind != record.kind and (self.root / folder / f"{record.id}.yaml").is_file():
-                        raise RecordError(f"the id is already used by a {other_kind}", path=source,
-                                          record_id=record.id, field="id")
+                        raise RecordError(
+                            f"the id is already used by a {other_kind}", path=source, record_id=record.id, field="id"
+                        )
                 if rel in files:
-                    raise RecordError("the same id appears twice in this file", path=source, record_id=record.id,
-                                      field="id")
+                    raise RecordError(
+                        "the same id appears twice in this file", path=source, record_id=record.id, field="id"
+                    )
                 self._check_base(rel, base, record_id=record.id, new=False)
                 before = self._journal.read(rel)
                 files[rel] = verbatim if verbatim is not None else render_record(record)
                 actions.append(change_summary(record.kind, record, before))
                 ids.append(record.id)
             all_new = all(a.startswith("add ") for a in actions)
-            return self._journal.commit(action="add" if all_new else "update", summary="; ".join(actions),
-                                        records=tuple(ids), files=files, actor=actor)
+            return self._journal.commit(
+                action="add" if all_new else "update",
+                summary="; ".join(actions),
+                records=tuple(ids),
+                files=files,
+                actor=actor,
+            )
 
     def _set_status(self, record_id: str, status: str, *, actor: Actor) -> Change:
         with self.locked():
@@ -203,8 +220,13 @@ class KnowledgeEditor:
             if current == status:
                 raise NothingToChangeError(f"{record_id} is already {status}")
             action = "retire" if status == "retired" else "restore"
-            return self._journal.commit(action=action, summary=f"{action} {kind} {record_id}", records=(record_id,),
-                                        files={rel: with_status(text, status)}, actor=actor)
+            return self._journal.commit(
+                action=action,
+                summary=f"{action} {kind} {record_id}",
+                records=(record_id,),
+                files={rel: with_status(text, status)},
+                actor=actor,
+            )
 
     def retire(self, record_id: str, *, actor: Actor) -> Change:
         """Kept for history and still listed, no longer indexed or recommended."""
@@ -215,9 +237,19 @@ class KnowledgeEditor:
 
     # --- documents --------------------------------------------------------------------------------
 
-    def add_document(self, *, name: str, data: bytes, actor: Actor, title: str | None = None,
-                     ministry: str | None = None, date: dt.date | None = None, doc_id: str | None = None,
-                     description_ja: str | None = None, replace: bool = False) -> Change:
+    def add_document(
+        self,
+        *,
+        name: str,
+        data: bytes,
+        actor: Actor,
+        title: str | None = None,
+        ministry: str | None = None,
+        date: dt.date | None = None,
+        doc_id: str | None = None,
+        description_ja: str | None = None,
+        replace: bool = False,
+    ) -> Change:
         """Extract the text of an uploaded file and add it as a source document, or replace the text of the
         one with `doc_id` (naming it is the confirmation). A file whose name alone matches an existing
         document's id raises ReplaceNotConfirmedError unless `replace`; text identical to a document's
@@ -229,38 +261,59 @@ class KnowledgeEditor:
             existing = next((d for d in documents if d.meta.id == slug), None)
             same = next((d for d in documents if d.text == extracted.text), None)
             if same is not None and (existing is None or same is existing):
-                raise NothingToChangeError(f"the same text is already the document {same.meta.id} "
-                                           f"({same.meta.title}); nothing changed")
+                raise NothingToChangeError(
+                    f"the same text is already the document {same.meta.id} ({same.meta.title}); nothing changed"
+                )
             if existing is not None and doc_id is None and not replace:
                 raise ReplaceNotConfirmedError(
                     f"a document with the id {slug} ({existing.meta.title}) exists already; to replace its text "
                     f"say so (`kakehashi kb add {name} --id {slug}`, or the Replace button in Slack); to add a new "
-                    "document, rename the file", doc_id=slug, title=existing.meta.title)
+                    "document, rename the file",
+                    doc_id=slug,
+                    title=existing.meta.title,
+                )
             file = existing.meta.file if existing else f"{slug}.txt"
             if existing is None and (self.root / DOCUMENTS_DIR / file).exists():
                 file = f"{slug}-{secrets.token_hex(3)}.txt"
             entry = {
-                "file": file, "id": slug,
+                "file": file,
+                "id": slug,
                 "title": title or (existing.meta.title if existing else None) or extracted.title or Path(name).stem,
                 "ministry": ministry or (existing.meta.ministry.value if existing else Ministry.OTHER.value),
                 # The date the document states on its cover, before the file's metadata (when it was saved)
                 # and, only when neither says, today.
-                "date": date or (existing.meta.date if existing else None) or stated_date(extracted.text)
-                or extracted.date or dt.date.today(),
+                "date": date
+                or (existing.meta.date if existing else None)
+                or stated_date(extracted.text)
+                or extracted.date
+                or dt.date.today(),
                 "description_ja": description_ja or (existing.meta.description_ja if existing else None),
-                "original": name, "added_by": actor.id,
+                "original": name,
+                "added_by": actor.id,
             }
             meta = DocumentMeta.model_validate({k: v for k, v in entry.items() if v is not None})
             manifest_rel = f"{DOCUMENTS_DIR}/{DOCUMENTS_MANIFEST}"
             manifest = manifest_with(self._journal.read(manifest_rel) or "", meta)
             action = "update-document" if existing else "add-document"
-            return self._journal.commit(action=action, summary=f"{action} {slug} ({meta.title}, from {name})",
-                                        records=(slug,), actor=actor, warnings=extracted.warnings,
-                                        files={f"{DOCUMENTS_DIR}/{file}": extracted.text, manifest_rel: manifest})
+            return self._journal.commit(
+                action=action,
+                summary=f"{action} {slug} ({meta.title}, from {name})",
+                records=(slug,),
+                actor=actor,
+                warnings=extracted.warnings,
+                files={f"{DOCUMENTS_DIR}/{file}": extracted.text, manifest_rel: manifest},
+            )
 
-    def update_document_details(self, doc_id: str, *, actor: Actor, title: str | None = None,
-                                ministry: str | None = None, date: dt.date | None = None,
-                                description_ja: str | None = None) -> Change:
+    def update_document_details(
+        self,
+        doc_id: str,
+        *,
+        actor: Actor,
+        title: str | None = None,
+        ministry: str | None = None,
+        date: dt.date | None = None,
+        description_ja: str | None = None,
+    ) -> Change:
         """New title, ministry, date or description for a document, its text untouched. An empty
         description clears it; None leaves a field as it is."""
         with self.locked():
@@ -273,9 +326,13 @@ class KnowledgeEditor:
                 updates["description_ja"] = description_ja.strip() or None
             meta = DocumentMeta.model_validate({**document.meta.model_dump(), **updates})
             manifest_rel = f"{DOCUMENTS_DIR}/{DOCUMENTS_MANIFEST}"
-            return self._journal.commit(action="update-document", summary=f"update-document {doc_id} (details)",
-                                        records=(doc_id,), actor=actor,
-                                        files={manifest_rel: manifest_with(self._journal.read(manifest_rel) or "", meta)})
+            return self._journal.commit(
+                action="update-document",
+                summary=f"update-document {doc_id} (details)",
+                records=(doc_id,),
+                actor=actor,
+                files={manifest_rel: manifest_with(self._journal.read(manifest_rel) or "", meta)},
+            )
 
     # --- files from the command line --------------------------------------------------------------
 
@@ -287,13 +344,19 @@ class KnowledgeEditor:
         size = path.stat().st_size
         if suffix in RECORD_SUFFIXES:
             return self.add_records(self._small_text(path, size), name=str(path), actor=actor)
-        if (suffix in MARKDOWN_SUFFIXES and size <= self.max_upload_bytes
-                and is_record_markdown(path.read_bytes()[:4096].decode("utf-8-sig", errors="replace"))):
+        if (
+            suffix in MARKDOWN_SUFFIXES
+            and size <= self.max_upload_bytes
+            and is_record_markdown(path.read_bytes()[:4096].decode("utf-8-sig", errors="replace"))
+        ):
             return self.add_records(self._small_text(path, size), name=str(path), actor=actor)
         if size > self.max_upload_bytes:
             raise DocumentReadError(
                 f"{path.name} is {size / 1024 / 1024:.1f} MB, over the {self.max_upload_bytes / 1024 / 1024:.0f} MB "
-                "limit", reason="too_large", name=path.name)
+                "limit",
+                reason="too_large",
+                name=path.name,
+            )
         return self.add_document(name=path.name, data=path.read_bytes(), actor=actor, **document_meta)
 
     def _small_text(self, path: Path, size: int) -> str:

@@ -32,8 +32,12 @@ def _round_reasons(program: Program, today: dt.date) -> list[str]:
     if any(day >= today for _, day in dated):
         return []
     last_round, last_day = max(dated, key=lambda pair: pair[1])
-    return [(f"募集回はすべて過去（最後は{last_round.name} {last_day:%Y-%m-%d}） / every application round is in the past "
-             f"(last: {last_round.name}, {last_day:%Y-%m-%d})")]
+    return [
+        (
+            f"募集回はすべて過去（最後は{last_round.name} {last_day:%Y-%m-%d}） / every application round is in the past "
+            f"(last: {last_round.name}, {last_day:%Y-%m-%d})"
+        )
+    ]
 
 
 def _budget_reasons(program: Program, today: dt.date) -> list[str]:
@@ -43,8 +47,12 @@ def _budget_reasons(program: Program, today: dt.date) -> list[str]:
     current = fiscal_year(today)
     if latest >= current:
         return []
-    return [(f"予算額は{reiwa(latest)}（FY{latest}）のもの、現在は{reiwa(current)} / budget figures are for FY{latest}, "
-             f"now FY{current}")]
+    return [
+        (
+            f"予算額は{reiwa(latest)}（FY{latest}）のもの、現在は{reiwa(current)} / budget figures are for FY{latest}, "
+            f"now FY{current}"
+        )
+    ]
 
 
 def stale_records(kb: KnowledgeBase, *, today: dt.date, max_age_days: int) -> list[StaleRecord]:
@@ -56,8 +64,10 @@ def stale_records(kb: KnowledgeBase, *, today: dt.date, max_age_days: int) -> li
         age = (today - record.as_of).days
         reasons = []
         if age > max_age_days:
-            reasons.append(f"情報の日付 {record.as_of:%Y-%m-%d} から{age}日 / facts dated {record.as_of:%Y-%m-%d}, "
-                           f"{age} days old (limit {max_age_days})")
+            reasons.append(
+                f"情報の日付 {record.as_of:%Y-%m-%d} から{age}日 / facts dated {record.as_of:%Y-%m-%d}, "
+                f"{age} days old (limit {max_age_days})"
+            )
         if isinstance(record, Program):
             reasons += _round_reasons(record, today) + _budget_reasons(record, today)
         if reasons:

@@ -55,4 +55,4 @@ def split_front_matter(text: str, *, max_lines: int | None = None) -> FrontMatte
     end = next((i for i in range(1, limit) if lines[i].strip() in _CLOSERS), None)
     if end is None:
         return None
-    return FrontMatter(lines=tuple(lines[1:end]), body="\n".join(lines[end + 1:]))
+    return FrontMatter(lines=tuple(lines[1:end]), body="\n".join(lines[end + 1 :]))

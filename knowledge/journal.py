@@ -70,16 +70,31 @@ class Change:
     warnings: tuple[str, ...] = ()  # what staff should know about an added document (e.g. pages skipped)
 
     def to_json(self) -> JSON:
-        return {"id": self.id, "at": self.at.isoformat(), "actor": asdict(self.actor), "action": self.action,
-                "summary": self.summary, "records": list(self.records), "reverts": self.reverts,
-                "warnings": list(self.warnings), "files": [asdict(f) for f in self.files]}
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": asdict(self.actor),
+            "action": self.action,
+            "summary": self.summary,
+            "records": list(self.records),
+            "reverts": self.reverts,
+            "warnings": list(self.warnings),
+            "files": [asdict(f) for f in self.files],
+        }
 
     @classmethod
     def from_json(cls, data: JSON) -> Change:
-        return cls(id=int(data["id"]), at=dt.datetime.fromisoformat(data["at"]), actor=Actor(**data["actor"]),
-                   action=data["action"], summary=data["summary"], records=tuple(data["records"]),
-                   files=tuple(FileChange(**f) for f in data["files"]), reverts=data.get("reverts"),
-                   warnings=tuple(data.get("warnings") or ()))
+        return cls(
+            id=int(data["id"]),
+            at=dt.datetime.fromisoformat(data["at"]),
+            actor=Actor(**data["actor"]),
+            action=data["action"],
+            summary=data["summary"],
+            records=tuple(data["records"]),
+            files=tuple(FileChange(**f) for f in data["files"]),
+            reverts=data.get("reverts"),
+            warnings=tuple(data.get("warnings") or ()),
+        )
 
 
 class Journal:
@@ -98,8 +113,10 @@ class Journal:
                 self._recover()
                 yield
         except Timeout as exc:
-            raise KnowledgeError(f"another change to {self.root} has held the lock for over "
-                                 f"{self._lock_timeout_s:.0f}s; try again in a moment") from exc
+            raise KnowledgeError(
+                f"another change to {self.root} has held the lock for over "
+                f"{self._lock_timeout_s:.0f}s; try again in a moment"
+            ) from exc
 
     def generation(self) -> str:
         """Changes whenever the knowledge changes (a change, a revert, an import): cheap to poll."""
@@ -197,16 +214,34 @@ class Journal:
         for staging in self.root.glob(f"{IMPORT_STAGING_PREFIX}*"):
             shutil.rmtree(staging, ignore_errors=True)
 
-    def commit(self, *, action: str, summary: str, records: tuple[str, ...], files: Mapping[str, str | None],
-               actor: Actor, reverts: int | None = None, warnings: tuple[str, ...] = ()) -> Change:
+    def commit(
+        self,
+        *,
+        action: str,
+        summary: str,
+        records: tuple[str, ...],
+        files: Mapping[str, str | None],
+        actor: Actor,
+        reverts: int | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> Change:
         """Validate the knowledge base as it would be, then write. Call with the lock held."""
         changes = tuple(FileChange(path=rel, before=self.read(rel), after=after) for rel, after in files.items())
         changes = tuple(c for c in changes if c.before != c.after)
         if not changes:
             raise NothingToChangeError("nothing to change: the files already say that")
         load_knowledge(self.root, overlay={c.path: c.after for c in changes})
-        change = Change(id=self.head() + 1, at=dt.datetime.now(dt.UTC), actor=actor, action=action,
-                        summary=summary, records=records, files=changes, reverts=reverts, warnings=warnings)
+        change = Change(
+            id=self.head() + 1,
+            at=dt.datetime.now(dt.UTC),
+            actor=actor,
+            action=action,
+            summary=summary,
+            records=records,
+            files=changes,
+            reverts=reverts,
+            warnings=warnings,
+        )
         history = self.root / HISTORY_DIR
         journal = history / JOURNAL_FILE
         write_atomic(journal, json.dumps(change.to_json(), ensure_ascii=False))
@@ -232,5 +267,11 @@ class Journal:
                     by = f" by change {later.id} ({later.summary})" if later and later.id != change.id else ""
                     raise ConflictError(f"{item.path} was changed again{by}; revert that change first", change=later)
                 files[item.path] = item.before
-            return self.commit(action="revert", summary=f"revert change {change.id}: {change.summary}",
-                               records=change.records, files=files, actor=actor, reverts=change.id)
+            return self.commit(
+                action="revert",
+                summary=f"revert change {change.id}: {change.summary}",
+                records=change.records,
+                files=files,
+                actor=actor,
+                reverts=change.id,
+            )

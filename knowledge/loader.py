@@ -96,8 +96,11 @@ class _Tree:
 
     def yaml_files(self, folder: str) -> list[str]:
         on_disk = {f"{folder}/{p.name}" for p in (self.root / folder).glob("*.yaml")}
-        added = {rel for rel, text in self.overlay.items()
-                 if text is not None and rel.startswith(f"{folder}/") and rel.endswith(".yaml") and rel.count("/") == 1}
+        added = {
+            rel
+            for rel, text in self.overlay.items()
+            if text is not None and rel.startswith(f"{folder}/") and rel.endswith(".yaml") and rel.count("/") == 1
+        }
         removed = {rel for rel, text in self.overlay.items() if text is None}
         return sorted((on_disk | added) - removed)
 
@@ -135,8 +138,13 @@ def parse_record(path: Path, kind: str, text: str | None = None) -> Record | Cur
     for number, line in enumerate(text.splitlines(), 1):
         # In YAML " #" starts a comment, which would silently cut a quoted passage short.
         if _UNQUOTED_QUOTE_WITH_HASH.match(line):
-            raise RecordError("this quote contains ' #', which YAML reads as a comment; put the quote in "
-                              "double quotes", path=path, line=number, record_id=data.get("id"), field="quote")
+            raise RecordError(
+                "this quote contains ' #', which YAML reads as a comment; put the quote in double quotes",
+                path=path,
+                line=number,
+                record_id=data.get("id"),
+                field="quote",
+            )
     return record_from_node(node, data, path=path, kind=kind)
 
 
@@ -147,7 +155,10 @@ def record_from_node(node: yaml.Node, data: dict[str, Any], *, path: Path, kind:
     if declared != kind:
         raise RecordError(
             f"kind is {declared!r} but the file is under {RECORD_DIRS[kind]}/",
-            path=path, line=_line_of(node, ("kind",)), record_id=record_id, field="kind",
+            path=path,
+            line=_line_of(node, ("kind",)),
+            record_id=record_id,
+            field="kind",
         )
     try:
         return RECORD_TYPES[kind].model_validate(data)
@@ -158,7 +169,10 @@ def record_from_node(node: yaml.Node, data: dict[str, Any], *, path: Path, kind:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise RecordError(
             f"{first['msg']}{more}",
-            path=path, line=_line_of(node, location), record_id=record_id, field=_field_path(location),
+            path=path,
+            line=_line_of(node, location),
+            record_id=record_id,
+            field=_field_path(location),
             problems=[(_field_path(tuple(p["loc"])), _line_of(node, tuple(p["loc"])), p["msg"]) for p in problems],
         ) from exc
 
@@ -183,17 +197,29 @@ def _load_documents(tree: _Tree) -> list[Document]:
             first = exc.errors()[0]
             location = (index, *first["loc"])
             raise RecordError(
-                first["msg"], path=manifest, line=_line_of(node, location),
+                first["msg"],
+                path=manifest,
+                line=_line_of(node, location),
                 record_id=entry.get("id") if isinstance(entry, dict) else None,
                 field=_field_path(tuple(first["loc"])),
             ) from exc
         rel = f"{DOCUMENTS_DIR}/{meta.file}"
         if not tree.exists(rel):
-            raise RecordError(f"document file {meta.file} does not exist", path=manifest,
-                              line=_line_of(node, (index, "file")), record_id=meta.id, field="file")
+            raise RecordError(
+                f"document file {meta.file} does not exist",
+                path=manifest,
+                line=_line_of(node, (index, "file")),
+                record_id=meta.id,
+                field="file",
+            )
         if any(d.meta.id == meta.id for d in documents):
-            raise RecordError(f"duplicate document id {meta.id!r}", path=manifest,
-                              line=_line_of(node, (index, "id")), record_id=meta.id, field="id")
+            raise RecordError(
+                f"duplicate document id {meta.id!r}",
+                path=manifest,
+                line=_line_of(node, (index, "id")),
+                record_id=meta.id,
+                field="id",
+            )
         documents.append(Document(meta=meta, path=tree.root / rel, text=tree.read(rel)))
     return documents
 
@@ -209,7 +235,8 @@ def check_sources(record: Record | CuratedAnswer, path: Path, documents: dict[st
     if isinstance(record, CuratedAnswer):
         # A cited record is checked once every record is loaded (_check_answer_records).
         cited: list[tuple[str, int | None, Source | AnswerSource]] = [
-            ("sources", i, s) for i, s in enumerate(record.sources) if s.document is not None]
+            ("sources", i, s) for i, s in enumerate(record.sources) if s.document is not None
+        ]
     else:
         cited = [("sources", i, s) for i, s in enumerate(record.sources)]
     if isinstance(record, VC):
@@ -229,19 +256,26 @@ def check_sources(record: Record | CuratedAnswer, path: Path, documents: dict[st
     if isinstance(record, VC):
         for j, inv in enumerate(record.investments):
             if inv.subsidy_ended and not any("補助事業廃止" in squash(s.quote) for s in inv.sources):
-                raise RecordError("subsidy_ended is true but no source of this adoption says ※補助事業廃止",
-                                  path=path, record_id=record.id, field=f"investments[{j}].subsidy_ended")
+                raise RecordError(
+                    "subsidy_ended is true but no source of this adoption says ※補助事業廃止",
+                    path=path,
+                    record_id=record.id,
+                    field=f"investments[{j}].subsidy_ended",
+                )
     for prefix, index, source in cited:
         where = prefix if index is None else f"{prefix}[{index}]"
         if source.document is None or source.quote is None:
             continue  # a curated answer citing a record (excluded above; its schema gives a document a quote)
         if source.document not in documents:
-            raise RecordError(f"unknown document {source.document!r}", path=path, record_id=record.id,
-                              field=f"{where}.document")
+            raise RecordError(
+                f"unknown document {source.document!r}", path=path, record_id=record.id, field=f"{where}.document"
+            )
         if squash(source.quote) not in documents[source.document]:
             raise RecordError(
                 f"quote not found in {source.document}: {source.quote[:60]!r}",
-                path=path, record_id=record.id, field=f"{where}.quote",
+                path=path,
+                record_id=record.id,
+                field=f"{where}.quote",
             )
 
 
@@ -259,11 +293,13 @@ def load_knowledge(root: Path, *, overlay: Mapping[str, str | None] | None = Non
             path = root / rel
             record = parse_record(path, kind, tree.read(rel))
             if record.id in seen:
-                raise RecordError(f"duplicate id, also in {seen[record.id]}", path=path,
-                                  record_id=record.id, field="id")
+                raise RecordError(
+                    f"duplicate id, also in {seen[record.id]}", path=path, record_id=record.id, field="id"
+                )
             if path.stem != record.id:
-                raise RecordError(f"file name must be the record id ({record.id}.yaml)", path=path,
-                                  record_id=record.id, field="id")
+                raise RecordError(
+                    f"file name must be the record id ({record.id}.yaml)", path=path, record_id=record.id, field="id"
+                )
             check_sources(record, path, squashed)
             seen[record.id] = path
             kb.record_paths[record.id] = path
@@ -279,5 +315,9 @@ def _check_answer_records(kb: KnowledgeBase) -> None:
     for answer in kb.answers:
         for i, source in enumerate(answer.sources):
             if source.record is not None and source.record not in ids:
-                raise RecordError(f"no program, VC or CDMO has the id {source.record!r}",
-                                  path=kb.record_paths[answer.id], record_id=answer.id, field=f"sources[{i}].record")
+                raise RecordError(
+                    f"no program, VC or CDMO has the id {source.record!r}",
+                    path=kb.record_paths[answer.id],
+                    record_id=answer.id,
+                    field=f"sources[{i}].record",
+                )

@@ -44,7 +44,7 @@ def strip_base(text: str) -> tuple[str, str | None]:
     kept = []
     for line in text.splitlines(keepends=True):
         if line.startswith(BASE_HEADER) and base is None:
-            base = line[len(BASE_HEADER):].strip()
+            base = line[len(BASE_HEADER) :].strip()
             continue
         kept.append(line)
     return "".join(kept), base
@@ -103,9 +103,12 @@ def change_summary(kind: str, record: AnyRecord, before: str | None) -> str:
         return f"add {kind} {record.id} ({record.title})"
     old = yaml.safe_load(before) or {}
     new = record.model_dump(mode="json", exclude_none=True)
-    fields = sorted(k for k in set(old) | set(new)
-                    if json.dumps(old.get(k), default=str, ensure_ascii=False)
-                    != json.dumps(new.get(k), default=str, ensure_ascii=False))
+    fields = sorted(
+        k
+        for k in set(old) | set(new)
+        if json.dumps(old.get(k), default=str, ensure_ascii=False)
+        != json.dumps(new.get(k), default=str, ensure_ascii=False)
+    )
     return f"update {kind} {record.id} ({', '.join(fields) or 'layout only'})"
 
 
@@ -119,9 +122,13 @@ def is_record_markdown(head: str) -> bool:
 def kind_of(data: dict[str, Any], source: Path, line: int | None = None) -> str:
     kind = data.get("kind")
     if kind not in RECORD_TYPES:
-        raise RecordError(f"kind must be one of {', '.join(RECORD_TYPES)} (got {kind!r})", path=source,
-                          line=line, record_id=data.get("id") if isinstance(data.get("id"), str) else None,
-                          field="kind")
+        raise RecordError(
+            f"kind must be one of {', '.join(RECORD_TYPES)} (got {kind!r})",
+            path=source,
+            line=line,
+            record_id=data.get("id") if isinstance(data.get("id"), str) else None,
+            field="kind",
+        )
     return str(kind)
 
 
@@ -131,8 +138,9 @@ def parse_record_file(text: str, source: Path) -> list[ParsedRecord]:
     if source.suffix.lower() in MARKDOWN_SUFFIXES:
         front = split_front_matter(text)
         if front is None:
-            raise RecordError("a Markdown record file starts with YAML front matter between --- lines",
-                              path=source, line=1)
+            raise RecordError(
+                "a Markdown record file starts with YAML front matter between --- lines", path=source, line=1
+            )
         data, node = load_yaml(front.block, path=source, first_line=front.first_line)
         if not isinstance(data, dict) or node is None:
             raise RecordError("the front matter must be a YAML mapping", path=source, line=2)
@@ -140,8 +148,9 @@ def parse_record_file(text: str, source: Path) -> list[ParsedRecord]:
         field = _BODY_FIELD[kind]
         if front.body.strip():
             if data.get(field):
-                raise RecordError(f"{field} is given twice: in the front matter and as the body", path=source,
-                                  field=field)
+                raise RecordError(
+                    f"{field} is given twice: in the front matter and as the body", path=source, field=field
+                )
             data[field] = front.body.strip()
         return [(record_from_node(node, data, path=source, kind=kind), None)]
     documents = load_yaml_all(text, path=source)

@@ -193,10 +193,14 @@ class Program(RecordBase):
     rounds: list[ApplicationRound] = Field(default_factory=list)
     requirements: list[str] = Field(default_factory=list, description="Conditions, as caveats")
     requirements_en: list[str] = Field(default_factory=list, description="The requirements in English, same order")
-    basis: dict[Literal["eligible", "stages", "modalities", "disease_areas"], dict[str, Source | Literal["inferred"]]] = (
-        Field(default_factory=dict, description="Per value of eligible/stages/modalities/disease_areas: the passage "
-              "that states it, or `inferred` (a curator's reading; it ranks but never excludes). A value with no "
-              "entry counts as inferred."))
+    basis: dict[
+        Literal["eligible", "stages", "modalities", "disease_areas"], dict[str, Source | Literal["inferred"]]
+    ] = Field(
+        default_factory=dict,
+        description="Per value of eligible/stages/modalities/disease_areas: the passage "
+        "that states it, or `inferred` (a curator's reading; it ranks but never excludes). A value with no "
+        "entry counts as inferred.",
+    )
 
     @property
     def title(self) -> str:
@@ -208,11 +212,15 @@ class Program(RecordBase):
             values = {str(v) for v in getattr(self, field_name)}
             for value in entries:
                 if value not in values:
-                    raise ValueError(f"basis.{field_name} names {value!r}, which is not among {field_name} "
-                                     f"({', '.join(sorted(values)) or 'empty'})")
+                    raise ValueError(
+                        f"basis.{field_name} names {value!r}, which is not among {field_name} "
+                        f"({', '.join(sorted(values)) or 'empty'})"
+                    )
         if self.requirements_en and len(self.requirements_en) != len(self.requirements):
-            raise ValueError(f"requirements_en has {len(self.requirements_en)} entries but requirements has "
-                             f"{len(self.requirements)}; give one English line per requirement, in the same order")
+            raise ValueError(
+                f"requirements_en has {len(self.requirements_en)} entries but requirements has "
+                f"{len(self.requirements)}; give one English line per requirement, in the same order"
+            )
         return self
 
     def stated(self, field_name: str) -> set[str]:
@@ -237,8 +245,11 @@ class Investment(_Strict):
     develops: str | None = Field(default=None, description="What the startup develops, only where the seeds say")
     modalities: list[Modality] = Field(default_factory=list)
     disease_areas: list[DiseaseArea] = Field(default_factory=list)
-    subsidy_ended: bool = Field(default=False, description="The adoption list marks it ※補助事業廃止 (the subsidy "
-                                "was discontinued); cite that passage among the sources")
+    subsidy_ended: bool = Field(
+        default=False,
+        description="The adoption list marks it ※補助事業廃止 (the subsidy "
+        "was discontinued); cite that passage among the sources",
+    )
     notes_ja: str | None = None
     sources: list[Source] = Field(min_length=1)
 
@@ -253,8 +264,11 @@ class VC(RecordBase):
     name: str = Field(description="As written in the certified list")
     name_en: str | None = None
     aliases: list[str] = Field(default_factory=list, description="Short forms used in adoption lists")
-    universities: list[str] = Field(default_factory=list, description="The university this VC belongs to, as its "
-                                    "certified name says, with the short forms askers write (東京大学, 東大, UTokyo)")
+    universities: list[str] = Field(
+        default_factory=list,
+        description="The university this VC belongs to, as its "
+        "certified name says, with the short forms askers write (東京大学, 東大, UTokyo)",
+    )
     certified_in: list[Certification] = Field(min_length=1)
     investments: list[Investment] = Field(default_factory=list)
 
@@ -302,8 +316,9 @@ class AnswerSource(_Strict):
     @model_validator(mode="after")
     def _document_or_record(self) -> AnswerSource:
         if self.record is not None and (self.document is not None or self.quote is not None):
-            raise ValueError("a source cites either a record (record: ID) or a document passage (document: and "
-                             "quote:), not both")
+            raise ValueError(
+                "a source cites either a record (record: ID) or a document passage (document: and quote:), not both"
+            )
         if self.record is None and (self.document is None or self.quote is None):
             raise ValueError("a source needs both document: and quote:, or record: ID")
         return self
@@ -318,8 +333,9 @@ class CuratedAnswer(_Strict):
     kind: Literal["answer"] = "answer"
     id: Slug
     status: Literal["active", "retired"] = "active"
-    questions: list[Phrasing] = Field(min_length=1, description="The question in one or more phrasings, "
-                                      "Japanese and/or English")
+    questions: list[Phrasing] = Field(
+        min_length=1, description="The question in one or more phrasings, Japanese and/or English"
+    )
     answer_ja: str = Field(min_length=2)
     answer_en: str | None = None
     sources: list[AnswerSource] = Field(default_factory=list)

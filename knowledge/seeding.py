@@ -40,8 +40,10 @@ class Seeded:
 
     def message(self) -> str:
         how = "was empty" if self.was_empty else "did not exist"
-        return (f"kakehashi: knowledge folder {self.folder} {how}: seeded it from the shipped knowledge "
-                f"({self.records} records, {self.documents} documents)")
+        return (
+            f"kakehashi: knowledge folder {self.folder} {how}: seeded it from the shipped knowledge "
+            f"({self.records} records, {self.documents} documents)"
+        )
 
 
 def prepare_knowledge_dir(settings: Settings) -> Seeded | None:
@@ -53,10 +55,12 @@ def prepare_knowledge_dir(settings: Settings) -> Seeded | None:
         # The deployment's own folder: used as it is, and not created, so that a typo does not quietly
         # start a second, seeded knowledge base beside the real one.
         if not folder.is_dir():
-            raise KnowledgeError(f"{KNOWLEDGE_DIR_VARIABLE}={folder}: no such folder. Create it with the "
-                                 "deployment's knowledge (or `kakehashi kb import` an export into an empty one), "
-                                 f"or unset {KNOWLEDGE_DIR_VARIABLE} to use the default folder under "
-                                 "KAKEHASHI_DATA_DIR, seeded from the shipped knowledge")
+            raise KnowledgeError(
+                f"{KNOWLEDGE_DIR_VARIABLE}={folder}: no such folder. Create it with the "
+                "deployment's knowledge (or `kakehashi kb import` an export into an empty one), "
+                f"or unset {KNOWLEDGE_DIR_VARIABLE} to use the default folder under "
+                "KAKEHASHI_DATA_DIR, seeded from the shipped knowledge"
+            )
         return None
     return seed_knowledge_dir(folder)
 
@@ -97,8 +101,9 @@ def seed_knowledge_dir(folder: Path, *, seed: Path = SEED_KNOWLEDGE_DIR) -> Seed
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return Seeded(folder=folder, records=len(kb.records) + len(kb.answers), documents=len(kb.documents),
-                  was_empty=was_empty)
+    return Seeded(
+        folder=folder, records=len(kb.records) + len(kb.answers), documents=len(kb.documents), was_empty=was_empty
+    )
 
 
 def _make_writable_and_durable(root: Path) -> None:

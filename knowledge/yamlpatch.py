@@ -34,8 +34,11 @@ def _yaml(text: str = "") -> YAML:
 def _plain(value: Any) -> Any:
     """A comparable form: dates as ISO strings, ruamel's containers as dicts and lists."""
     if isinstance(value, Mapping):  # `key: null`, `key: []`, `key: false` and no key say the same (a default)
-        return {str(k): _plain(v) for k, v in value.items()
-                if not (v is None or v is False or (isinstance(v, list | dict | str) and not v))}
+        return {
+            str(k): _plain(v)
+            for k, v in value.items()
+            if not (v is None or v is False or (isinstance(v, list | dict | str) and not v))
+        }
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dt.date):
@@ -46,8 +49,9 @@ def _plain(value: Any) -> Any:
 
 
 def same(a: Any, b: Any) -> bool:
-    return json.dumps(_plain(a), ensure_ascii=False, sort_keys=True, default=str) == \
-        json.dumps(_plain(b), ensure_ascii=False, sort_keys=True, default=str)
+    return json.dumps(_plain(a), ensure_ascii=False, sort_keys=True, default=str) == json.dumps(
+        _plain(b), ensure_ascii=False, sort_keys=True, default=str
+    )
 
 
 def _styled(new: Any, old: Any) -> Any:

@@ -37,11 +37,17 @@ def _too_deep(text: str) -> int | None:
 def _refuse(exc: BaseException, text: str, path: Path, first_line: int) -> RecordError:
     if isinstance(exc, RecursionError):
         line = _too_deep(text)
-        return RecordError(f"invalid YAML: lists or mappings nested more than {MAX_NESTING} levels deep", path=path,
-                           line=(line if line is not None else 0) + first_line)
+        return RecordError(
+            f"invalid YAML: lists or mappings nested more than {MAX_NESTING} levels deep",
+            path=path,
+            line=(line if line is not None else 0) + first_line,
+        )
     mark = getattr(exc, "problem_mark", None)
-    return RecordError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", path=path,
-                       line=mark.line + first_line if mark else None)
+    return RecordError(
+        f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
+        path=path,
+        line=mark.line + first_line if mark else None,
+    )
 
 
 def load_yaml(text: str, *, path: Path, first_line: int = 1) -> tuple[Any, yaml.Node | None]:

@@ -56,7 +56,9 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
     "amount": re.compile(r"\d[\d,.]*\s*(兆|億|万|百万|千)?\s*円|\d[\d,.]*\s*億"),
     "rate": re.compile(r"\d+\s*/\s*\d+|定額|半額|\d+\s*%|\d+\s*割|分の"),
     "cap": re.compile(r"(上限|当たり|あたり|最大|まで).{0,20}\d|\d.{0,20}(上限|当たり|あたり|最大)"),
-    "period": re.compile(r"(令和|平成)\s*\d+\s*年度?\s*[～〜~-]|\d+\s*年(間|以内)|\d{4}\s*年?\s*[～〜~\-–]\s*\d{4}|期間"),
+    "period": re.compile(
+        r"(令和|平成)\s*\d+\s*年度?\s*[～〜~-]|\d+\s*年(間|以内)|\d{4}\s*年?\s*[～〜~\-–]\s*\d{4}|期間"
+    ),
     "date": re.compile(r"(令和|平成)\s*\d+\s*年|\d{4}\s*年|\d+\s*月\s*\d*\s*日?|R\d+\.\d+"),
     "count": re.compile(r"\d"),
     "target": re.compile(r"\d"),
@@ -105,7 +107,6 @@ class Answer:
             "intent": self.intent,
             "cited": list(self.cited),
         }
-
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
@@ -158,9 +159,17 @@ class _Sentence:
 
 
 class Answerer:
-    def __init__(self, *, index: SearchIndex, kb: KnowledgeBase | None = None, matcher: Matcher | None = None,
-                 chat_model: BaseChatModel | None = None, k: int = 8, llm_timeout_s: float | None = None,
-                 curated: CuratedAnswers | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        index: SearchIndex,
+        kb: KnowledgeBase | None = None,
+        matcher: Matcher | None = None,
+        chat_model: BaseChatModel | None = None,
+        k: int = 8,
+        llm_timeout_s: float | None = None,
+        curated: CuratedAnswers | None = None,
+    ) -> None:
         """`kb` lets the answer read the records' structured fields (else it quotes passages only);
         `matcher` answers "which support fits me" questions. `llm_timeout_s` bounds a whole LLM answer; by
         default the chat model's own request timeout (make_chat_model sets it from settings). `curated`
@@ -180,8 +189,15 @@ class Answerer:
 
     # --- entry point --------------------------------------------------------------------------
 
-    def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = (),
-            kb: KnowledgeBase | None = None, matcher: Matcher | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        history: Sequence[Turn] = (),
+        kb: KnowledgeBase | None = None,
+        matcher: Matcher | None = None,
+    ) -> Answer:
         kb = kb or self.kb
         matcher = matcher or self.matcher
         notes: list[str] = []
@@ -202,8 +218,7 @@ class Answerer:
             return curated
         hits = self.index.search(search_text, k=self.k, filters=filters, query_vector=vector) if search_text else []
         hits = self._named_first(hits, u, filters)
-        citations = Citations(hits=hits, lexical=self.index.lexical, kb=kb, language=language,
-                              squashed=self._squashed)
+        citations = Citations(hits=hits, lexical=self.index.lexical, kb=kb, language=language, squashed=self._squashed)
         draft = self._compose(u, hits, citations, vector, kb, matcher, history)
         text = draft.text
         mode = "extractive"
@@ -217,11 +232,29 @@ class Answerer:
         if notes:
             text = "\n".join([*notes, text])
         cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text) if int(n) <= len(citations.items)})
-        return Answer(question=question, answer=text, confident=draft.confident, citations=citations.items,
-                      language=language, mode=mode, notes=notes, intent=u.intent, cited=cited)
+        return Answer(
+            question=question,
+            answer=text,
+            confident=draft.confident,
+            citations=citations.items,
+            language=language,
+            mode=mode,
+            notes=notes,
+            intent=u.intent,
+            cited=cited,
+        )
 
-    def _curated(self, question: str, query: str, language: Language, notes: list[str], u: Understanding,
-                 kb: KnowledgeBase | None, vector: np.ndarray | None, catalog: EntityCatalog | None) -> Answer | None:
+    def _curated(
+        self,
+        question: str,
+        query: str,
+        language: Language,
+        notes: list[str],
+        u: Understanding,
+        kb: KnowledgeBase | None,
+        vector: np.ndarray | None,
+        catalog: EntityCatalog | None,
+    ) -> Answer | None:
         """A supporter's curated answer, when one answers this question (a follow-up that leans on the
         conversation is left to the pipeline, which reads the conversation)."""
         if self.curated is None or kb is None or u.resolved_from_history or not query:
@@ -232,14 +265,27 @@ class Answerer:
         citations = Citations(hits=[], lexical=self.index.lexical, kb=kb, language=language, squashed=self._squashed)
         reply = self.curated.reply(match, language=language, kb=kb, citations=citations)
         text = "\n".join([*notes, reply.text])
-        return Answer(question=question, answer=text, confident=True, citations=reply.citations, language=language,
-                      mode="curated", notes=[*notes, *reply.notes], intent="curated", cited=reply.cited)
+        return Answer(
+            question=question,
+            answer=text,
+            confident=True,
+            citations=reply.citations,
+            language=language,
+            mode="curated",
+            notes=[*notes, *reply.notes],
+            intent="curated",
+            cited=reply.cited,
+        )
 
     def _named_first(self, hits: list[Hit], u: Understanding, filters: Filters | None) -> list[Hit]:
         """A question that names a program, VC or CDMO is best served first by that record's own passage."""
         mention = u.mentions[0] if u.mentions else None
-        if (mention is None or mention.entity.record is None or not (mention.exact or mention.score >= 0.65)
-                or (filters and not filters.empty)):
+        if (
+            mention is None
+            or mention.entity.record is None
+            or not (mention.exact or mention.score >= 0.65)
+            or (filters and not filters.empty)
+        ):
             return hits
         origin = mention.entity.record.id
         lexical = self.index.lexical
@@ -263,8 +309,16 @@ class Answerer:
 
     # --- compose, by intent -------------------------------------------------------------------
 
-    def _compose(self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None,
-                 kb: KnowledgeBase | None, matcher: Matcher | None, history: Sequence[Turn]) -> _Draft:
+    def _compose(
+        self,
+        u: Understanding,
+        hits: list[Hit],
+        citations: Citations,
+        vector: np.ndarray | None,
+        kb: KnowledgeBase | None,
+        matcher: Matcher | None,
+        history: Sequence[Turn],
+    ) -> _Draft:
         lang = u.language
         draft = _Draft()
         if u.intent == "thanks":
@@ -303,13 +357,16 @@ class Answerer:
             draft.confident = False
             return
         # What is known, or a quote, already said in the thread is not said again.
-        draft.lines = [draft.lines[0], *(line for line in draft.lines[1:] if _plain(line) not in given
-                                         or line == t("answer_supporter", language))]
+        draft.lines = [
+            draft.lines[0],
+            *(line for line in draft.lines[1:] if _plain(line) not in given or line == t("answer_supporter", language)),
+        ]
 
     # --- facts --------------------------------------------------------------------------------
 
-    def _fact(self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None,
-              draft: _Draft) -> None:
+    def _fact(
+        self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None, draft: _Draft
+    ) -> None:
         lang = u.language
         entity = u.entity
         if entity is None:
@@ -329,15 +386,21 @@ class Answerer:
                 summary = record.summary_en if u.language == "en" and record.summary_en else record.summary_ja
                 draft.lines.insert(1, _first_sentence(summary, u.language, limit=260))
             return
-        if (entity is not None and u.attribute in (None, "coverage") and entity.kind != "startup"
-                and (u.language == "en" or self._about_itself(u, entity))
-                and self._describe(u, entity, citations, draft)):
+        if (
+            entity is not None
+            and u.attribute in (None, "coverage")
+            and entity.kind != "startup"
+            and (u.language == "en" or self._about_itself(u, entity))
+            and self._describe(u, entity, citations, draft)
+        ):
             return
         passages = self._passages(entity, hits, citations)
         if not passages and entity is None and vector is not None:
             # An English question finds the records' English summaries first; the facts are in the decks.
-            passages = [h.chunk for h in self.index.search(u.question, k=5, filters=Filters(kind="document"),
-                                                          query_vector=vector)]
+            passages = [
+                h.chunk
+                for h in self.index.search(u.question, k=5, filters=Filters(kind="document"), query_vector=vector)
+            ]
         chosen = self._sentences(u, entity, passages, vector, citations)
         name = _display(u, entity) if entity else ""
         if chosen and self._states_fact(u, chosen[0]):
@@ -347,12 +410,16 @@ class Answerer:
             first = chosen[0]
             n = citations.cite_id(first.chunk_id)
             if lang == "ja":
-                draft.add(t("answer_quoted" if name else "answer_quoted_plain", lang, name=name, quote=first.text)
-                          + f" [{n}]")
+                draft.add(
+                    t("answer_quoted" if name else "answer_quoted_plain", lang, name=name, quote=first.text) + f" [{n}]"
+                )
             else:
                 # Figures worded in English where the signal is a figure (an amount, a year), not a bare digit.
-                figures = words.english_values(first.text, _SIGNALS.get(u.attribute or "")) if u.attribute in (
-                    "amount", "date", "period", "rate") else []
+                figures = (
+                    words.english_values(first.text, _SIGNALS.get(u.attribute or ""))
+                    if u.attribute in ("amount", "date", "period", "rate")
+                    else []
+                )
                 lead = t("answer_quoted_lead" if name else "answer_quoted_plain_lead", lang, name=name)
                 if figures:
                     lead = lead.rstrip(":") + f" ({words.join(figures, lang)}):"
@@ -360,12 +427,12 @@ class Answerer:
                 rest = [first, *rest]
             for sentence in rest:
                 draft.add(f"> 「{sentence.text}」 [{citations.cite_id(sentence.chunk_id)}]")
-            draft.facts += [f"{s.text} [{citations.cite_id(s.chunk_id)}]"
-                            for s in [first, *rest[1 if lang == "en" else 0:]]]
+            draft.facts += [
+                f"{s.text} [{citations.cite_id(s.chunk_id)}]" for s in [first, *rest[1 if lang == "en" else 0 :]]
+            ]
             return
         what = self._attribute_words(u)
-        draft.add(t("answer_not_stated", lang, name=name, what=what) if name
-                  else t("answer_not_stated_plain", lang))
+        draft.add(t("answer_not_stated", lang, name=name, what=what) if name else t("answer_not_stated_plain", lang))
         u.intent = "out_of_scope" if u.intent == "fact" else u.intent
         known = self._known(entity, lang, citations)
         if known:
@@ -394,15 +461,16 @@ class Answerer:
         # 「MEDISOは、…」: the summary often opens with the name already.
         for said in (entity.name, *getattr(record, "aliases", [])):
             if lang == "ja" and said and first.startswith(f"{said}は"):
-                first = first[len(said) + 1:].lstrip("、")
+                first = first[len(said) + 1 :].lstrip("、")
         lead = f"{name}: {first}" if lang == "en" else f"{name}は、{first}"
         if _plain(lead) in u.said:
             return False  # the thread heard what it is; a narrower question gets the source's own lines
         quoted: list[tuple[str, int]] = []
         # The source's own sentence that the lead sums up first, then its other prose (not budget lines).
         lead_grams = _grams(record.summary_ja if isinstance(record, Program) else first)
-        prose = sorted(record.sources, key=lambda src: (-len(_grams(src.quote) & lead_grams),
-                                                         -len(_KANA.findall(src.quote))))
+        prose = sorted(
+            record.sources, key=lambda src: (-len(_grams(src.quote) & lead_grams), -len(_KANA.findall(src.quote)))
+        )
         for source in prose[:6]:
             found = citations.sentence_with(source.quote, source.document)
             if found and len(found[0]) > 20 and all(found[0] != q for q, _ in quoted):
@@ -416,21 +484,51 @@ class Answerer:
 
     def _attribute_words(self, u: Understanding) -> str:
         names = {
-            "ja": {"cap": "上限額", "rate": "補助率", "amount": "金額", "eligibility": "対象・要件", "period": "期間",
-                   "rounds": "公募の日程", "date": "日付", "count": "件数", "target": "目標", "chair": "担当",
-                   "change": "前年度との比較", "stages": "開発段階", "ministry": "所管", "backer": "出資したVC",
-                   "people": "担当する人",
-                   "coverage": "内容"},
-            "en": {"cap": "a cap", "rate": "a subsidy rate", "amount": "that amount", "eligibility": "eligibility "
-                   "requirements", "period": "a period", "rounds": "that round", "date": "a date", "count": "that "
-                   "number", "target": "that target", "chair": "who chairs it", "change": "a year-on-year change",
-                   "stages": "stages", "ministry": "a ministry", "backer": "a backing VC", "coverage": "that",
-                   "people": "who provides it"},
+            "ja": {
+                "cap": "上限額",
+                "rate": "補助率",
+                "amount": "金額",
+                "eligibility": "対象・要件",
+                "period": "期間",
+                "rounds": "公募の日程",
+                "date": "日付",
+                "count": "件数",
+                "target": "目標",
+                "chair": "担当",
+                "change": "前年度との比較",
+                "stages": "開発段階",
+                "ministry": "所管",
+                "backer": "出資したVC",
+                "people": "担当する人",
+                "coverage": "内容",
+            },
+            "en": {
+                "cap": "a cap",
+                "rate": "a subsidy rate",
+                "amount": "that amount",
+                "eligibility": "eligibility requirements",
+                "period": "a period",
+                "rounds": "that round",
+                "date": "a date",
+                "count": "that number",
+                "target": "that target",
+                "chair": "who chairs it",
+                "change": "a year-on-year change",
+                "stages": "stages",
+                "ministry": "a ministry",
+                "backer": "a backing VC",
+                "coverage": "that",
+                "people": "who provides it",
+            },
         }[u.language]
         if u.language == "ja" and u.attribute:
             # The user's own word for it (「控除率」), when the vocabulary has it.
             terms = QuestionVocabulary.default().attributes.get(u.attribute)
-            said = [t for t in (terms.found(u.question) if terms else []) if re.fullmatch(r"[\u4e00-\u9fff\u30a0-\u30ff]{2,}", t)]
+            said = [
+                t
+                for t in (terms.found(u.question) if terms else [])
+                if re.fullmatch(r"[\u4e00-\u9fff\u30a0-\u30ff]{2,}", t)
+            ]
             if said:
                 return max(said, key=len)
         return names.get(u.attribute or "", "この点" if u.language == "ja" else "this")
@@ -446,8 +544,16 @@ class Answerer:
         tokens = set(self.index.lexical.tokenizer.tokenize(summary))
         return sum(w for t, w in beyond.items() if t in tokens) / sum(beyond.values()) >= 0.99
 
-    def _structured(self, u: Understanding, entity: Entity, citations: Citations, draft: _Draft, *,
-                    attribute: str | None, first: bool = True) -> bool:
+    def _structured(
+        self,
+        u: Understanding,
+        entity: Entity,
+        citations: Citations,
+        draft: _Draft,
+        *,
+        attribute: str | None,
+        first: bool = True,
+    ) -> bool:
         """The asked attribute from the record's own fields, with the source quote that states it."""
         lang = u.language
         record = entity.record
@@ -487,16 +593,29 @@ class Answerer:
                 draft.facts.append(lead)
             return True
 
-        if (first and entity.kind == "startup" and entity.investment is not None and isinstance(record, VC)
-                and (attribute == "backer" or (attribute is None and not u.content_beyond(entity)))):
+        if (
+            first
+            and entity.kind == "startup"
+            and entity.investment is not None
+            and isinstance(record, VC)
+            and (attribute == "backer" or (attribute is None and not u.content_beyond(entity)))
+        ):
             investment = entity.investment
-            vc = f"{record.name_en or record.name} ({record.name})" if lang == "en" and record.name_en and \
-                record.name_en != record.name else record.name
+            vc = (
+                f"{record.name_en or record.name} ({record.name})"
+                if lang == "en" and record.name_en and record.name_en != record.name
+                else record.name
+            )
             round_text = words.round_name(investment.round, "", lang)
             if investment.announced:
                 round_text += t("answer_backer_announced", lang, date=words.date_text(investment.announced, lang))
-            lead = t("answer_backer" if investment.round else "answer_backer_no_round", lang,
-                     startup=investment.startup, vc=vc, round=round_text)
+            lead = t(
+                "answer_backer" if investment.round else "answer_backer_no_round",
+                lang,
+                startup=investment.startup,
+                vc=vc,
+                round=round_text,
+            )
             found = None
             for source in investment.sources:
                 n = citations.cite_quote(source.quote, source.document)
@@ -523,8 +642,11 @@ class Answerer:
                 draft.add(t("answer_other_budgets", lang, items=words.join(others, lang)))
             return True
         if attribute == "rate" and record.subsidy_rate:
-            rate = record.subsidy_rate if lang == "ja" else (
-                getattr(record, "subsidy_rate_en", None) or words.english_figures(record.subsidy_rate))
+            rate = (
+                record.subsidy_rate
+                if lang == "ja"
+                else (getattr(record, "subsidy_rate_en", None) or words.english_figures(record.subsidy_rate))
+            )
             if lang == "en" and re.match(r"[A-Z][a-z]", rate):
                 rate = rate[0].lower() + rate[1:]  # it follows "the subsidy rate is"
             # The quote that states it: one holding the rate's own figures (「2倍」「10/10」「定額」).
@@ -537,31 +659,44 @@ class Answerer:
         if attribute == "ministry":
             ministry = words.enum_labels("ministry", [record.ministry], lang)
             if record.agency and record.agency != record.ministry:
-                lead = t("answer_ministry_agency", lang, name=name, ministry=ministry,
-                                    agency=words.enum_labels("ministry", [record.agency], lang))
+                lead = t(
+                    "answer_ministry_agency",
+                    lang,
+                    name=name,
+                    ministry=ministry,
+                    agency=words.enum_labels("ministry", [record.agency], lang),
+                )
             else:
                 lead = t("answer_ministry", lang, name=name, ministry=ministry)
             return state(lead, record.name_ja)
         if attribute == "stages" and record.stages:
-            return state(t("answer_stages", lang, name=name, stages=words.enum_labels("stage", record.stages,
-                                                                                          lang)), "段階", "臨床")
+            return state(
+                t("answer_stages", lang, name=name, stages=words.enum_labels("stage", record.stages, lang)),
+                "段階",
+                "臨床",
+            )
         if attribute == "rounds" and record.rounds and (u.round_number or not beyond):
             return self._rounds(u, record, name, citations, draft)
         if attribute == "eligibility" and record.requirements:
             items = getattr(record, "requirements_en", None) if lang == "en" else None
-            return state(t("answer_requirements", lang, name=name,
-                                      items=words.join(list(items or record.requirements), lang)),
-                         *record.requirements)
+            return state(
+                t("answer_requirements", lang, name=name, items=words.join(list(items or record.requirements), lang)),
+                *record.requirements,
+            )
         return False
 
     def _facilities(self, u: Understanding, record: CDMO, name: str, citations: Citations, draft: _Draft) -> bool:
         """Where a CDMO's sites are and how large, from the record; one region when the question names it."""
         lang = u.language
         text = fold_name(u.question)
-        facilities = [f for f in record.facilities if fold_name(f.region_ja) in text or f.country.lower() in
-                      re.findall(r"[a-z]{2}", u.question.lower())] or record.facilities
+        facilities = [
+            f
+            for f in record.facilities
+            if fold_name(f.region_ja) in text or f.country.lower() in re.findall(r"[a-z]{2}", u.question.lower())
+        ] or record.facilities
         if u.attribute not in (None, "coverage", "amount") or not re.search(
-                r"施設|面積|拠点|facilit|sites?\b|floor area", u.question.lower()):
+            r"施設|面積|拠点|facilit|sites?\b|floor area", u.question.lower()
+        ):
             return False
         parts = []
         for f in facilities:
@@ -588,16 +723,26 @@ class Answerer:
         if u.fiscal_year:
             budgets = [b for b in budgets if b.fiscal_year == u.fiscal_year] or budgets
         text = u.question
-        kind_words = ((BudgetKind.SUPPLEMENTARY, ("補正", "supplementary")), (BudgetKind.INITIAL, ("当初", "initial")),
-                      (BudgetKind.FUND_TOTAL, ("基金", "総額", "fund")), (BudgetKind.REQUEST, ("要求", "request")))
+        kind_words = (
+            (BudgetKind.SUPPLEMENTARY, ("補正", "supplementary")),
+            (BudgetKind.INITIAL, ("当初", "initial")),
+            (BudgetKind.FUND_TOTAL, ("基金", "総額", "fund")),
+            (BudgetKind.REQUEST, ("要求", "request")),
+        )
         for kind, cues in kind_words:
             if any(c in text.lower() for c in cues):
                 preferred = [b for b in budgets if b.kind is kind]
                 if preferred:
                     budgets = preferred
                     break
-        order = [BudgetKind.REQUEST, BudgetKind.INITIAL, BudgetKind.SUPPLEMENTARY, BudgetKind.FUND_TOTAL,
-                 BudgetKind.TOTAL, BudgetKind.ITEM_REQUEST]
+        order = [
+            BudgetKind.REQUEST,
+            BudgetKind.INITIAL,
+            BudgetKind.SUPPLEMENTARY,
+            BudgetKind.FUND_TOTAL,
+            BudgetKind.TOTAL,
+            BudgetKind.ITEM_REQUEST,
+        ]
         return min(budgets, key=lambda b: (-b.fiscal_year, order.index(b.kind)))
 
     def _rounds(self, u: Understanding, record: Program, name: str, citations: Citations, draft: _Draft) -> bool:
@@ -612,8 +757,14 @@ class Answerer:
         def detail(r: ApplicationRound) -> str:
             parts = []
             if r.opens and r.closes:
-                parts.append(t("answer_round_applications", lang, opens=words.date_text(r.opens, lang),
-                               closes=words.date_text(r.closes, lang)))
+                parts.append(
+                    t(
+                        "answer_round_applications",
+                        lang,
+                        opens=words.date_text(r.opens, lang),
+                        closes=words.date_text(r.closes, lang),
+                    )
+                )
             if r.announced:
                 parts.append(t("answer_round_announced", lang, date=words.date_text(r.announced, lang)))
             return words.join(parts, lang) or r.text
@@ -621,15 +772,31 @@ class Answerer:
         n = citations.cite_quote(last.text) if asked is None else citations.cite_quote(asked.text)
         mark = f" [{n}]" if n else ""
         if asked is None:
-            draft.add(t("answer_round_missing", lang, last=words.round_name(last_number, last.name, lang),
-                                   asked=words.round_name(u.round_number, "", lang)))
-            draft.add(t("answer_round", lang, name=name, round=words.round_name(last_number, last.name, lang),
-                                   detail=detail(last)) + mark)
+            draft.add(
+                t(
+                    "answer_round_missing",
+                    lang,
+                    last=words.round_name(last_number, last.name, lang),
+                    asked=words.round_name(u.round_number, "", lang),
+                )
+            )
+            draft.add(
+                t(
+                    "answer_round",
+                    lang,
+                    name=name,
+                    round=words.round_name(last_number, last.name, lang),
+                    detail=detail(last),
+                )
+                + mark
+            )
             u.intent = "out_of_scope"
             return True
         number = next(k for k, r in numbered if r is asked)
-        draft.add(t("answer_round", lang, name=name, round=words.round_name(number, asked.name, lang),
-                               detail=detail(asked)) + mark)
+        draft.add(
+            t("answer_round", lang, name=name, round=words.round_name(number, asked.name, lang), detail=detail(asked))
+            + mark
+        )
         draft.confident = True
         draft.facts.append(draft.lines[-1])
         return True
@@ -643,10 +810,16 @@ class Answerer:
         if record.budgets:
             budget = max(record.budgets, key=lambda b: b.fiscal_year)
             sentence = words.budget_sentence(entity.display(language), budget, language)
-            n = next((citations.cite_quote(s.quote, s.document) for s in record.sources
-                      if squash(budget.text) in squash(s.quote)), None)
+            n = next(
+                (
+                    citations.cite_quote(s.quote, s.document)
+                    for s in record.sources
+                    if squash(budget.text) in squash(s.quote)
+                ),
+                None,
+            )
             lines.append(f"- {sentence}" + (f" [{n}]" if n else ""))
-        summary = (record.summary_en if language == "en" and record.summary_en else record.summary_ja)
+        summary = record.summary_en if language == "en" and record.summary_en else record.summary_ja
         if summary:
             lines.append(f"- {_first_sentence(summary, language)}")
         return lines
@@ -702,7 +875,9 @@ class Answerer:
             return []
         lexical = self.index.lexical
         if self._ordinals_of is not lexical:
-            self._ordinals = {(c.origin, c.metadata.get("ordinal")): c for c in lexical.chunks() if c.kind == "document"}
+            self._ordinals = {
+                (c.origin, c.metadata.get("ordinal")): c for c in lexical.chunks() if c.kind == "document"
+            }
             self._ordinals_of = lexical
         ordinal = chunk.metadata.get("ordinal")
         header: list[str] = []
@@ -736,26 +911,36 @@ class Answerer:
             weights[token] = lexical.idf(token)
         return weights
 
-    def _sentences(self, u: Understanding, entity: Entity | None, passages: list[Chunk], vector: np.ndarray | None,
-                   citations: Citations) -> list[_Sentence]:
+    def _sentences(
+        self,
+        u: Understanding,
+        entity: Entity | None,
+        passages: list[Chunk],
+        vector: np.ndarray | None,
+        citations: Citations,
+    ) -> list[_Sentence]:
         lexical = self.index.lexical
         # The words that ask for a narrow attribute (議長, 目標, 上限) are content too: the answer must say them.
-        asked = " ".join(t for name in u.attributes if name in ("target", "chair")
-                         for t in QuestionVocabulary.default().attributes[name].found(u.question.lower())
-                         if re.search(r"[\u4e00-\u9fff]", t))
+        asked = " ".join(
+            t
+            for name in u.attributes
+            if name in ("target", "chair")
+            for t in QuestionVocabulary.default().attributes[name].found(u.question.lower())
+            if re.search(r"[\u4e00-\u9fff]", t)
+        )
         if u.language == "en":
             # The quotes are Japanese: an English question is looked for by its Japanese terms (glossary
             # expansions) and whatever Japanese words and figures it carries.
-            basis = " ".join([expansion_terms(u.question),
-                              *re.findall(r"[\u3040-\u30ff\u4e00-\u9fff0-9]+", nfkc(u.question))])
+            basis = " ".join(
+                [expansion_terms(u.question), *re.findall(r"[\u3040-\u30ff\u4e00-\u9fff0-9]+", nfkc(u.question))]
+            )
         else:
             basis = u.content_beyond(entity) if entity is not None else u.content
         weights = self._weights(f"{basis} {asked}", entity, english=u.language == "en")
         total = sum(weights.values())
         signal = _SIGNALS.get(u.attribute or "")
         names = [fold_name(n) for n in _names(entity) if len(fold_name(n)) >= 3] if entity is not None else []
-        raw_names = sorted({nfkc(n) for n in _names(entity)}, key=len,
-                           reverse=True) if entity is not None else []
+        raw_names = sorted({nfkc(n) for n in _names(entity)}, key=len, reverse=True) if entity is not None else []
         catalog = self._catalog(citations.kb) if entity is not None else None
         others = [n for n in (catalog.program_names() if catalog else []) if n not in names and len(n) >= 6]
         candidates: list[tuple[str, str, float, float, bool, bool, bool, np.ndarray | None]] = []
@@ -772,12 +957,17 @@ class Answerer:
                 row = _is_row(piece)
                 context = set(lexical.tokenizer.tokenize(" ".join([*before, piece]) if row else f"{previous} {piece}"))
                 folded_piece = fold_name(piece)
-                if names and not any(n in folded_piece for n in names) and any(
-                        o in folded_piece for o in others):
+                if names and not any(n in folded_piece for n in names) and any(o in folded_piece for o in others):
                     before.append(piece)
                     continue  # a line about another program says nothing about this one
-                if (signal and not signal.search(piece) and len(before) > 1 and len(before[-1]) < 40
-                        and signal.search(before[-1]) and any(n in folded_piece for n in names)):
+                if (
+                    signal
+                    and not signal.search(piece)
+                    and len(before) > 1
+                    and len(before[-1]) < 40
+                    and signal.search(before[-1])
+                    and any(n in folded_piece for n in names)
+                ):
                     # The figure stands on the line above (「(R6補正 産投400億円の内数)」 over the program's
                     # name): quote the two lines together.
                     piece = f"{before[-1]} {piece}"
@@ -788,8 +978,11 @@ class Answerer:
                 else:
                     # Nothing asked beyond the thing itself: a line on topic is one that names it, or one
                     # on a slide that does.
-                    coverage = 1.0 if any(n in fold_name(f"{previous} {piece}") for n in names) else (
-                        0.5 if any(n in self._fold(chunk) for n in names) else 0.0)
+                    coverage = (
+                        1.0
+                        if any(n in fold_name(f"{previous} {piece}") for n in names)
+                        else (0.5 if any(n in self._fold(chunk) for n in names) else 0.0)
+                    )
                 # The figure must be the line's own, not a digit in the program's name (「第３期…計画」).
                 unnamed = nfkc(piece)
                 for raw in raw_names:
@@ -801,8 +994,9 @@ class Answerer:
                     if labels:
                         piece = " ".join([*labels, piece])
                 named = any(n in fold_name(piece) for n in names)
-                candidates.append((piece, chunk.id, coverage, own_coverage, has_signal, row, named,
-                                   self.index.sentences.get(piece)))
+                candidates.append(
+                    (piece, chunk.id, coverage, own_coverage, has_signal, row, named, self.index.sentences.get(piece))
+                )
                 before.append(piece)
         if signal and any(c[4] for c in candidates):
             # The attribute asked is a figure or a date: only lines that carry one can answer.
@@ -852,8 +1046,15 @@ class Answerer:
 
     # --- which support fits -------------------------------------------------------------------
 
-    def _fit(self, u: Understanding, hits: list[Hit], citations: Citations, kb: KnowledgeBase | None, matcher: Matcher | None,
-             draft: _Draft) -> None:
+    def _fit(
+        self,
+        u: Understanding,
+        hits: list[Hit],
+        citations: Citations,
+        kb: KnowledgeBase | None,
+        matcher: Matcher | None,
+        draft: _Draft,
+    ) -> None:
         lang = u.language
         if kb is None:
             self._fact(u, hits, citations, None, draft)
@@ -862,9 +1063,16 @@ class Answerer:
         programs = {p.id: p for p in kb.programs if p.status == "active" and p.category.value != "policy"}
         for rank, hit in enumerate(hits):
             # A slide speaks for the programs it names or whose quoted sentences it holds.
-            ids = [hit.chunk.origin] if hit.chunk.origin in programs else [
-                p.id for p in programs.values() if fold_name(p.name_ja) in self._fold(hit.chunk) or any(
-                    len(q.quote) >= 15 and squash(q.quote) in citations.squashed(hit.chunk) for q in p.sources)]
+            ids = (
+                [hit.chunk.origin]
+                if hit.chunk.origin in programs
+                else [
+                    p.id
+                    for p in programs.values()
+                    if fold_name(p.name_ja) in self._fold(hit.chunk)
+                    or any(len(q.quote) >= 15 and squash(q.quote) in citations.squashed(hit.chunk) for q in p.sources)
+                ]
+            )
             for pid in ids:
                 scores[pid] = scores.get(pid, 0.0) + 1.0 / (rank + 2)
         if matcher is not None:
@@ -881,8 +1089,9 @@ class Answerer:
                 if not any(r.kind == "program" for r in result.recommendations):
                     # The matcher found nothing for this asker's profile: only a program whose own passage says
                     # much of what the question asks (介護 -> CARISO) still stands; a beauty salon gets none.
-                    scores = {pid: v for pid, v in scores.items() if v >= 0.3 or
-                              self._relevance(u, pid) >= _MIN_FIT_RELEVANCE}
+                    scores = {
+                        pid: v for pid, v in scores.items() if v >= 0.3 or self._relevance(u, pid) >= _MIN_FIT_RELEVANCE
+                    }
                 for rank, rec in enumerate(r for r in result.recommendations if r.kind == "program"):
                     if rec.id in programs:
                         scores[rec.id] = scores.get(rec.id, 0.0) + 0.8 / (rank + 2)
@@ -900,9 +1109,14 @@ class Answerer:
             name = program.name_en if lang == "en" and program.name_en else program.name_ja
             summary = program.summary_en if lang == "en" and program.summary_en else program.summary_ja
             n = next((m for s in program.sources if (m := citations.cite_quote(s.quote, s.document))), None)
-            line = t("answer_fit_item", lang, i=i, name=name,
-                                ministry=words.enum_labels("ministry", [program.ministry], lang),
-                                reason=_first_sentence(summary, lang))
+            line = t(
+                "answer_fit_item",
+                lang,
+                i=i,
+                name=name,
+                ministry=words.enum_labels("ministry", [program.ministry], lang),
+                reason=_first_sentence(summary, lang),
+            )
             draft.add(line + (f" [{n}]" if n else ""))
             draft.facts.append(draft.lines[-1])
         draft.add(t("answer_fit_form", lang))
@@ -921,8 +1135,9 @@ class Answerer:
 
     # --- comparisons --------------------------------------------------------------------------
 
-    def _compare(self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None,
-                 draft: _Draft) -> None:
+    def _compare(
+        self, u: Understanding, hits: list[Hit], citations: Citations, vector: np.ndarray | None, draft: _Draft
+    ) -> None:
         lang = u.language
         programs: list[Entity] = []
         for e in u.entities:
@@ -948,7 +1163,7 @@ class Answerer:
                 rows.append(("answer_compare_summary", _first_sentences(summary, lang, limit=240)))
                 for key, value in rows:
                     draft.add("- " + t(key, lang, value=value))
-                draft.facts.append(" / ".join(draft.lines[-len(rows):]))
+                draft.facts.append(" / ".join(draft.lines[-len(rows) :]))
             draft.confident = True
             return
         sides = _sides(u.question)
@@ -970,7 +1185,8 @@ class Answerer:
         """The source line that names `side`, with what follows it (a slide's heading and its points)."""
         key = fold_name(side)
         chunks = [h.chunk for h in hits if h.chunk.kind == "document"] + [
-            c for c in self.index.lexical.chunks() if c.kind == "document"]
+            c for c in self.index.lexical.chunks() if c.kind == "document"
+        ]
         for chunk in chunks:
             if key not in self._fold(chunk):
                 continue
@@ -978,7 +1194,7 @@ class Answerer:
             for i, line in enumerate(lines):
                 if key in fold_name(line):
                     text = line
-                    for extra in lines[i + 1:i + 4]:
+                    for extra in lines[i + 1 : i + 4]:
                         if len(text) + len(extra) > _QUOTE_CHARS:
                             break
                         text += " " + extra
@@ -1005,17 +1221,24 @@ class Answerer:
                 draft.add(t("answer_list_backers", lang, what=what))
                 for vc, investments in backers:
                     startups = words.join([i.startup for i in investments], lang)
-                    n = next((m for i in investments for s in i.sources
-                              if (m := citations.cite_quote(s.quote, s.document))), None)
-                    draft.add(f"- {vc.name_en if lang == 'en' and vc.name_en else vc.name}: {startups}"
-                              + (f" [{n}]" if n else ""))
+                    n = next(
+                        (m for i in investments for s in i.sources if (m := citations.cite_quote(s.quote, s.document))),
+                        None,
+                    )
+                    draft.add(
+                        f"- {vc.name_en if lang == 'en' and vc.name_en else vc.name}: {startups}"
+                        + (f" [{n}]" if n else "")
+                    )
                 draft.add(t("answer_list_backers_note", lang))
                 draft.confident = True
                 return
             dates = {d.meta.file: d.meta.date for d in kb.documents}
             # The newest list is the one in the newest deck (000 of June 2025 lists 30; 004 of January, 28).
-            newest = max((c for v in vcs for c in v.certified_in), key=lambda c: (dates.get(c.document), c.document),
-                         default=None)
+            newest = max(
+                (c for v in vcs for c in v.certified_in),
+                key=lambda c: (dates.get(c.document), c.document),
+                default=None,
+            )
             if newest is None:
                 return
             listed = [v for v in vcs if any(c.document == newest.document for c in v.certified_in)]
@@ -1068,7 +1291,8 @@ class Answerer:
         prompt = ChatPromptTemplate.from_messages([("system", system), ("human", human)])
         chain = prompt | self.chat_model | StrOutputParser()
         cited = [c for c in citations.items if c.n in set(citations.cited)] or [
-            c for c in citations.items if c.kind == "document"][:3]
+            c for c in citations.items if c.kind == "document"
+        ][:3]
         facts = "\n".join(f"- {f}" for f in draft.facts)
         passages = "\n\n".join(f"[{c.n}] {c.label}\n{c.text}" for c in cited)
         material = f"Facts:\n{facts}\n\n{passages}"
@@ -1117,7 +1341,7 @@ def _names(entity: Entity) -> list[str]:
 
 def _grams(text: str) -> set[str]:
     squashed = squash(text)
-    return {squashed[i:i + 2] for i in range(len(squashed) - 1)}
+    return {squashed[i : i + 2] for i in range(len(squashed) - 1)}
 
 
 def _plain(line: str) -> str:
@@ -1167,5 +1391,8 @@ def _unsupported_figures(text: str, evidence: str) -> list[str]:
     """Numbers in the model's answer that appear nowhere in the evidence (citation markers aside)."""
     body = re.sub(r"\[\d+\]", "", text)
     known = {f.replace(",", "") for f in _FIGURE.findall(squash(evidence))}
-    return [f for f in _FIGURE.findall(squash(body)) if f.replace(",", "").rstrip(".") not in known
-            and f.replace(",", "") not in known]
+    return [
+        f
+        for f in _FIGURE.findall(squash(body))
+        if f.replace(",", "").rstrip(".") not in known and f.replace(",", "") not in known
+    ]

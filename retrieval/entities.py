@@ -18,18 +18,68 @@ from knowledge.loader import KnowledgeBase
 from knowledge.normalize import fold_name, nfkc
 from knowledge.schema import CDMO, VC, Investment, Program, Record
 
-_CORPORATE = re.compile(r"株式会社|有限会社|合同会社|\(株\)|inc\.?$|co\.,?\s*ltd\.?|ltd\.?$|llc$|corporation$",
-                        re.IGNORECASE)
+_CORPORATE = re.compile(
+    r"株式会社|有限会社|合同会社|\(株\)|inc\.?$|co\.,?\s*ltd\.?|ltd\.?$|llc$|corporation$", re.IGNORECASE
+)
 _LATIN = re.compile(r"^[a-z0-9]+$")
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 # English words that do not tell one program from another.
 _EN_STOP = frozenset(
-    ["a", "an", "and", "the", "of", "for", "to", "in", "on", "at", "by", "with", "from", "into", "its", "it", "is", "are", "be", "or", "as", "our", "we", "project", "projects", "program", "programme", "programs", "support", "supporting", "promotion", "japan", "japanese", "japan's", "mhlw", "mext", "meti", "amed", "cao", "government", "fy", "initiative", "scheme", "business", "development", "developing"]
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "for",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "from",
+        "into",
+        "its",
+        "it",
+        "is",
+        "are",
+        "be",
+        "or",
+        "as",
+        "our",
+        "we",
+        "project",
+        "projects",
+        "program",
+        "programme",
+        "programs",
+        "support",
+        "supporting",
+        "promotion",
+        "japan",
+        "japanese",
+        "japan's",
+        "mhlw",
+        "mext",
+        "meti",
+        "amed",
+        "cao",
+        "government",
+        "fy",
+        "initiative",
+        "scheme",
+        "business",
+        "development",
+        "developing",
+    ]
 )
 _MIN_JA_PIECE = 4  # shorter shared pieces (「事業」「支援」) say nothing about which program
 # Words every program name ends with: a shared piece must name something beyond them.
 _TITLE_NOISE = re.compile(r"公募要領|募集要項|要項|のご案内|ご案内|について|の概要|概要")
-_GENERIC = re.compile(r"支援プログラム|プログラム|推進事業|支援事業|整備事業|事業|基金|税制|センター|研究開発|支援|推進")
+_GENERIC = re.compile(
+    r"支援プログラム|プログラム|推進事業|支援事業|整備事業|事業|基金|税制|センター|研究開発|支援|推進"
+)
 _MIN_SCORE = 0.45
 _MIN_EN_EVIDENCE = 5.0  # summed idf of the English name words a question shares with a name
 
@@ -100,27 +150,37 @@ class EntityCatalog:
             entity = Entity("program", record, record.name_ja, record.name_en)
             yield entity, [record.name_ja, *(record.aliases or []), *([record.name_en] if record.name_en else [])]
         elif isinstance(record, VC):
-            yield Entity("vc", record, record.name, record.name_en), [record.name, *record.aliases,
-                                                                       *([record.name_en] if record.name_en else [])]
+            yield (
+                Entity("vc", record, record.name, record.name_en),
+                [record.name, *record.aliases, *([record.name_en] if record.name_en else [])],
+            )
             for investment in record.investments:
                 name = startup_name(investment.startup)
                 yield Entity("startup", record, investment.startup, None, investment), [name]
         elif isinstance(record, CDMO):
-            yield Entity("cdmo", record, record.name, record.name), [record.name, *record.aliases,
-                                                                    *([record.name_ja] if record.name_ja else [])]
+            yield (
+                Entity("cdmo", record, record.name, record.name),
+                [record.name, *record.aliases, *([record.name_ja] if record.name_ja else [])],
+            )
 
     @staticmethod
     def _english_names(kb: KnowledgeBase) -> list[tuple[dict[str, float], Entity]]:
         """Each program's English name as its distinctive words, weighted by how few names share them."""
-        named = [(p, {w for w in _WORD.findall(nfkc(p.name_en).lower()) if w not in _EN_STOP})
-                 for p in kb.programs if p.status == "active" and p.name_en]
+        named = [
+            (p, {w for w in _WORD.findall(nfkc(p.name_en).lower()) if w not in _EN_STOP})
+            for p in kb.programs
+            if p.status == "active" and p.name_en
+        ]
         df: dict[str, int] = defaultdict(int)
         for _, words in named:
             for word in words:
                 df[word] += 1
         n = len(named) or 1
-        return [({w: math.log((n + 1) / (df[w] + 0.5)) for w in words}, Entity("program", p, p.name_ja, p.name_en))
-                for p, words in named if words]
+        return [
+            ({w: math.log((n + 1) / (df[w] + 0.5)) for w in words}, Entity("program", p, p.name_ja, p.name_en))
+            for p, words in named
+            if words
+        ]
 
     def _add(self, name: str, entity: Entity) -> None:
         folded = fold_name(name)
@@ -129,7 +189,7 @@ class EntityCatalog:
         index = len(self._names)
         self._names.append((folded, entity, bool(_LATIN.match(folded))))
         for i in range(len(folded) - 1):
-            self._by_bigram[folded[i:i + 2]].add(index)
+            self._by_bigram[folded[i : i + 2]].add(index)
 
     def program_names(self) -> list[str]:
         """Every program's folded Japanese name (for telling a line about one program from one about another)."""
@@ -141,13 +201,16 @@ class EntityCatalog:
         words = set(_WORD.findall(nfkc(question).lower()))
         counts: dict[int, int] = defaultdict(int)
         for i in range(len(folded) - 1):
-            for index in self._by_bigram.get(folded[i:i + 2], ()):
+            for index in self._by_bigram.get(folded[i : i + 2], ()):
                 counts[index] += 1
         candidates: list[Mention] = []
         for index, shared in counts.items():
             name, entity, latin = self._names[index]
-            mention = (self._latin_mention(name, entity, folded, question) if latin
-                       else self._japanese_mention(name, entity, folded, shared))
+            mention = (
+                self._latin_mention(name, entity, folded, question)
+                if latin
+                else self._japanese_mention(name, entity, folded, shared)
+            )
             if mention:
                 candidates.append(mention)
         for words_of_name, entity in self._english:
@@ -181,11 +244,14 @@ class EntityCatalog:
             while j <= len(folded) and folded[i:j] in name:
                 best_len, best_start = j - i, i
                 j += 1
-        if best_len < _MIN_JA_PIECE or len(_GENERIC.sub("", folded[best_start:best_start + best_len])) < _MIN_JA_PIECE:
+        if (
+            best_len < _MIN_JA_PIECE
+            or len(_GENERIC.sub("", folded[best_start : best_start + best_len])) < _MIN_JA_PIECE
+        ):
             return None  # 「…支援プログラム」 shared says nothing about which program
         # How much of the name the question says, in pieces: 「…遺伝子治療の製造設備投資を支援する事業」 says nearly
         # all of 再生・細胞医療・遺伝子治療製造設備投資支援事業 and only half of …遺伝子治療実現加速化プログラム.
-        grams = {name[i:i + 2] for i in range(len(name) - 1)}
+        grams = {name[i : i + 2] for i in range(len(name) - 1)}
         score = sum(g in folded for g in grams) / len(grams) if grams else 0.0
         # A long shared piece names the program even when the question shortens the rest.
         if best_len >= 8:
@@ -195,8 +261,11 @@ class EntityCatalog:
         return Mention(entity, best_start, best_start + best_len, score, exact=False)
 
     def _english_mention(self, name_words: dict[str, float], entity: Entity, words: set[str]) -> Mention | None:
-        hit = {w: weight for w, weight in name_words.items()
-               if any(q == w or (len(q) >= 3 and len(w) >= 3 and (q.startswith(w) or w.startswith(q))) for q in words)}
+        hit = {
+            w: weight
+            for w, weight in name_words.items()
+            if any(q == w or (len(q) >= 3 and len(w) >= 3 and (q.startswith(w) or w.startswith(q))) for q in words)
+        }
         total = sum(name_words.values())
         # Common words ("drug discovery") are shared by many names and name none of them.
         if len(hit) < 2 or sum(hit.values()) < _MIN_EN_EVIDENCE or not total:

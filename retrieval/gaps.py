@@ -64,14 +64,91 @@ _PARALLEL_QUESTIONS: tuple[tuple[str, str], ...] = (
 # and Latin words, as candidate key terms.
 _JA_RUN = re.compile(r"[\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶー]{2,}")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&+\-]*[A-Za-z0-9]")
-_EN_STOP = frozenset({
-    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "was", "were", "be", "been", "what",
-    "which", "who", "whom", "how", "does", "do", "did", "that", "this", "these", "those", "with", "by", "from",
-    "it", "its", "as", "at", "can", "could", "would", "should", "will", "about", "me", "my", "i", "you", "your",
-    "we", "our", "us", "they", "their", "there", "any", "some", "please", "tell", "know", "need", "want", "get",
-    "like", "here", "when", "where", "why", "much", "many", "has", "have", "had", "not", "no", "yes", "if", "so",
-    "than", "then", "also", "just", "more", "most"
-})
+_EN_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "does",
+        "do",
+        "did",
+        "that",
+        "this",
+        "these",
+        "those",
+        "with",
+        "by",
+        "from",
+        "it",
+        "its",
+        "as",
+        "at",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "about",
+        "me",
+        "my",
+        "i",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "they",
+        "their",
+        "there",
+        "any",
+        "some",
+        "please",
+        "tell",
+        "know",
+        "need",
+        "want",
+        "get",
+        "like",
+        "here",
+        "when",
+        "where",
+        "why",
+        "much",
+        "many",
+        "has",
+        "have",
+        "had",
+        "not",
+        "no",
+        "yes",
+        "if",
+        "so",
+        "than",
+        "then",
+        "also",
+        "just",
+        "more",
+        "most",
+    }
+)
 _STOP_TERMS = _EN_STOP | {"対象", "場合", "方法", "必要", "可能", "質問", "場所", "相談先"}
 
 
@@ -96,9 +173,17 @@ class GapItem:
     private: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "text": self.text, "at": _iso(self.at), "reasons": list(self.reasons),
-                "ref": self.ref, "language": self.language, "comment": self.comment, "answer_id": self.answer_id,
-                "private": self.private}
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "at": _iso(self.at),
+            "reasons": list(self.reasons),
+            "ref": self.ref,
+            "language": self.language,
+            "comment": self.comment,
+            "answer_id": self.answer_id,
+            "private": self.private,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,8 +198,14 @@ class KbHint:
     close: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"title": self.title, "origin": self.origin, "kind": self.kind, "source": self.source,
-                "similarity": round(self.similarity, 4), "close": self.close}
+        return {
+            "title": self.title,
+            "origin": self.origin,
+            "kind": self.kind,
+            "source": self.source,
+            "similarity": round(self.similarity, 4),
+            "close": self.close,
+        }
 
 
 @dataclass(frozen=True)
@@ -154,12 +245,21 @@ class GapTopic:
         return self.nearest is not None and not self.nearest.close
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "terms": list(self.terms), "private": self.private,
-                "questions": self.questions, "counts": self.counts,
-                "reasons": self.reasons, "comments": list(self.comments), "first_at": _iso(self.first_at),
-                "latest_at": _iso(self.latest_at), "nearest": self.nearest.to_json() if self.nearest else None,
-                "new_topic": self.new_topic, "covered_by": self.covered_by.to_json() if self.covered_by else None,
-                "items": [i.to_json() for i in self.items]}
+        return {
+            "label": self.label,
+            "terms": list(self.terms),
+            "private": self.private,
+            "questions": self.questions,
+            "counts": self.counts,
+            "reasons": self.reasons,
+            "comments": list(self.comments),
+            "first_at": _iso(self.first_at),
+            "latest_at": _iso(self.latest_at),
+            "nearest": self.nearest.to_json() if self.nearest else None,
+            "new_topic": self.new_topic,
+            "covered_by": self.covered_by.to_json() if self.covered_by else None,
+            "items": [i.to_json() for i in self.items],
+        }
 
 
 @dataclass(frozen=True)
@@ -181,10 +281,16 @@ class GapReport:
         return sum(len(t.items) for t in self.topics)
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": _iso(self.since) if self.since else None, "until": _iso(self.until) if self.until else None,
-                "threshold": self.threshold, "items": self.items, "counts": self.counts,
-                "curated_served": self.curated_served,
-                "topics": [t.to_json() for t in self.topics], "notes": list(self.notes)}
+        return {
+            "since": _iso(self.since) if self.since else None,
+            "until": _iso(self.until) if self.until else None,
+            "threshold": self.threshold,
+            "items": self.items,
+            "counts": self.counts,
+            "curated_served": self.curated_served,
+            "topics": [t.to_json() for t in self.topics],
+            "notes": list(self.notes),
+        }
 
 
 def _iso(at: dt.datetime) -> str:
@@ -196,6 +302,7 @@ def _normalize(text: str) -> str:
 
 
 # --- grouping -----------------------------------------------------------------------------------
+
 
 def _language_offsets(embedder: Embedder) -> dict[str, np.ndarray]:
     ja = np.stack([embedder.embed_query(a) for a, _ in _PARALLEL_QUESTIONS])
@@ -249,6 +356,7 @@ def average_linkage(similarity: np.ndarray, threshold: float) -> list[list[int]]
 
 # --- naming -------------------------------------------------------------------------------------
 
+
 def candidate_terms(text: str) -> list[str]:
     """Words that could name a topic: runs of kanji and katakana (the content words between
     particles and endings) and Latin words, as the user wrote them. Not the index's tokens:
@@ -273,8 +381,9 @@ def _contains(text: str, term: str) -> bool:
     return term.lower() in text
 
 
-def key_terms(member_texts: Sequence[str], all_texts: Sequence[str], *, limit: int = MAX_TERMS,
-              prefer_language: str | None = None) -> tuple[str, ...]:
+def key_terms(
+    member_texts: Sequence[str], all_texts: Sequence[str], *, limit: int = MAX_TERMS, prefer_language: str | None = None
+) -> tuple[str, ...]:
     """The terms most characteristic of a topic: found in many of its questions (a term counts
     where it appears inside a longer word too, so 治験費用 and 治験の費用 agree) and rare in the
     others (class-based TF-IDF). Words in `prefer_language` (the reader's) count half again."""
@@ -292,8 +401,9 @@ def key_terms(member_texts: Sequence[str], all_texts: Sequence[str], *, limit: i
         idf = math.log(1 + len(everywhere) / overall)
         # Among equally common terms the longer one says more (再生医療等製品 over 製品).
         preferred = prefer_language is not None and (detect_language(term) == prefer_language)
-        scored.append((inside / len(lowered) * idf * (1 + 0.05 * min(len(term), 8)) * (1.5 if preferred else 1.0),
-                       term))
+        scored.append(
+            (inside / len(lowered) * idf * (1 + 0.05 * min(len(term), 8)) * (1.5 if preferred else 1.0), term)
+        )
     chosen: list[str] = []
     for _, term in sorted(scored, key=lambda pair: -pair[0]):
         low = term.lower()
@@ -323,17 +433,31 @@ def nearest_in_kb(index: SearchIndex, text: str, *, threshold: float = KB_THRESH
     if best is None:
         return None
     similarity = float(best.dense or 0.0)
-    return KbHint(title=best.chunk.title, origin=best.chunk.origin, kind=best.chunk.kind, source=best.chunk.source,
-                  similarity=similarity, close=similarity >= threshold)
+    return KbHint(
+        title=best.chunk.title,
+        origin=best.chunk.origin,
+        kind=best.chunk.kind,
+        source=best.chunk.source,
+        similarity=similarity,
+        close=similarity >= threshold,
+    )
 
 
 # --- the report ---------------------------------------------------------------------------------
 
-def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: SearchIndex | None = None,
-                     threshold: float = TOPIC_THRESHOLD, kb_threshold: float = KB_THRESHOLD,
-                     prefer_language: str = "ja",
-                     since: dt.datetime | None = None, until: dt.datetime | None = None,
-                     covers: Callable[[str], Covered | None] | None = None) -> GapReport:
+
+def build_gap_report(
+    items: Iterable[GapItem],
+    *,
+    embedder: Embedder,
+    index: SearchIndex | None = None,
+    threshold: float = TOPIC_THRESHOLD,
+    kb_threshold: float = KB_THRESHOLD,
+    prefer_language: str = "ja",
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    covers: Callable[[str], Covered | None] | None = None,
+) -> GapReport:
     """Group `items` by topic, largest and most recent first, each named, counted, (with an index)
     placed against the knowledge base, and (with `covers`) checked for a curated answer that now
     answers one of its questions."""
@@ -371,13 +495,21 @@ def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: Sea
         reasons = Counter(r for i in member_items if i.kind == "thumbs_down" for r in i.reasons)
         kinds = Counter(i.kind for i in member_items)
         distinct = {i.answer_id or f"{i.kind}:{i.ref}:{id(i)}" for i in member_items}
-        topics.append(GapTopic(
-            label=label, terms=key_terms([texts[m] for m in labelled], texts, prefer_language=prefer_language),
-            items=tuple(member_items), questions=len(distinct),
-            counts={kind: kinds.get(kind, 0) for kind in GAP_KINDS},
-            reasons=dict(reasons.most_common()),
-            comments=tuple(i.comment.strip() for i in member_items if i.kind == "thumbs_down" and i.comment.strip()),
-            first_at=min(i.at for i in member_items), latest_at=max(i.at for i in member_items)))
+        topics.append(
+            GapTopic(
+                label=label,
+                terms=key_terms([texts[m] for m in labelled], texts, prefer_language=prefer_language),
+                items=tuple(member_items),
+                questions=len(distinct),
+                counts={kind: kinds.get(kind, 0) for kind in GAP_KINDS},
+                reasons=dict(reasons.most_common()),
+                comments=tuple(
+                    i.comment.strip() for i in member_items if i.kind == "thumbs_down" and i.comment.strip()
+                ),
+                first_at=min(i.at for i in member_items),
+                latest_at=max(i.at for i in member_items),
+            )
+        )
     topics.sort(key=lambda t: (-t.questions, -len(t.items), -t.latest_at.timestamp()))
 
     if index is not None:
@@ -387,20 +519,21 @@ def build_gap_report(items: Iterable[GapItem], *, embedder: Embedder, index: Sea
                 hint = nearest_in_kb(index, topic.label, threshold=kb_threshold)
             except RetrievalError as exc:
                 notes.append(f"knowledge-base hints unavailable: {exc}")
-                placed.extend(topics[len(placed):])
+                placed.extend(topics[len(placed) :])
                 break
             placed.append(replace(topic, nearest=hint))
         topics = placed
     if covers is not None:
         topics = [replace(t, covered_by=_covered(t, covers)) for t in topics]
-    return GapReport(topics=tuple(topics), since=since, until=until, threshold=threshold, notes=tuple(notes),
-                     counts=totals)
+    return GapReport(
+        topics=tuple(topics), since=since, until=until, threshold=threshold, notes=tuple(notes), counts=totals
+    )
 
 
 def _covered(topic: GapTopic, covers: Callable[[str], Covered | None]) -> Covered | None:
     """The curated answer its label, or failing that one of its other wordings, now gets."""
     texts = [topic.label, *dict.fromkeys(i.text for i in topic.items if i.text != topic.label)]
-    for text in texts[:1 + MAX_TERMS]:
+    for text in texts[: 1 + MAX_TERMS]:
         found = covers(text)
         if found is not None:
             return found

@@ -116,8 +116,11 @@ class SearchIndex:
         self._candidates = candidates
         self._ingest_lock = threading.Lock()
         self._bigram_cache: dict[str, frozenset[str]] = {}
-        self.sentences = sentences if sentences is not None else SentenceVectors(
-            None, dim=embedder.dim, signature=str(embedder.signature))
+        self.sentences = (
+            sentences
+            if sentences is not None
+            else SentenceVectors(None, dim=embedder.dim, signature=str(embedder.signature))
+        )
         if not for_rebuild:
             store.ensure(embedder.signature)
 
@@ -198,16 +201,17 @@ class SearchIndex:
             return a.text == b.text
         return len(grams[0] & grams[1]) / min(len(grams[0]), len(grams[1])) >= 0.8
 
-    def search(self, query: str, *, k: int = 8, filters: Filters | None = None,
-               query_vector: np.ndarray | None = None) -> list[Hit]:
+    def search(
+        self, query: str, *, k: int = 8, filters: Filters | None = None, query_vector: np.ndarray | None = None
+    ) -> list[Hit]:
         """`query_vector`: the query already embedded by the caller (an answer reuses it to rank sentences)."""
         filters = filters or Filters()
         lexical_index = self.lexical  # one snapshot for the whole search: an ingest may swap it meanwhile
         vector = self.embedder.embed_query(query) if query_vector is None else query_vector
-        dense = self.store.query(vector, limit=self._candidates,
-                                 where=filters.chroma_where())
-        lexical = lexical_index.search(expand(query), limit=self._candidates,
-                                      where=None if filters.empty else filters.matches)
+        dense = self.store.query(vector, limit=self._candidates, where=filters.chroma_where())
+        lexical = lexical_index.search(
+            expand(query), limit=self._candidates, where=None if filters.empty else filters.matches
+        )
         fused: dict[str, float] = defaultdict(float)
         dense_scores = dict(dense)
         lexical_scores = dict(lexical)
@@ -221,8 +225,9 @@ class SearchIndex:
             chunk = lexical_index.get(chunk_id)
             if any(self._near_duplicate(chunk, hit.chunk) for hit in kept):
                 continue
-            kept.append(Hit(chunk=chunk, score=score, dense=dense_scores.get(chunk_id),
-                            lexical=lexical_scores.get(chunk_id)))
+            kept.append(
+                Hit(chunk=chunk, score=score, dense=dense_scores.get(chunk_id), lexical=lexical_scores.get(chunk_id))
+            )
             if len(kept) >= k:
                 break
         return kept

@@ -11,8 +11,10 @@ from collections.abc import Iterable
 
 _FILE_NAME = re.compile(r"\b\d{3}_[0-9a-f]{16}\.txt\b|\b[\w-]+\.ya?ml\b|\bnotes_ja\b|\bsummary_(?:ja|en)\b")
 # How curators write about the decks ("deck 003 only", "read as", "inferred"): never the decks' own words.
-_CURATOR = re.compile(r"デッキ\s*\d{3}|資料\s*\d{3}|\b0\d\d\s*(?:の表|のみ|では|・)|備考[:：]|と解した|とした。|の読み|推定|"
-                      r"\bdeck\s*\d{3}\b")
+_CURATOR = re.compile(
+    r"デッキ\s*\d{3}|資料\s*\d{3}|\b0\d\d\s*(?:の表|のみ|では|・)|備考[:：]|と解した|とした。|の読み|推定|"
+    r"\bdeck\s*\d{3}\b"
+)
 
 
 def leaks(text: str, record_ids: Iterable[str] = ()) -> list[str]:

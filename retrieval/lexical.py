@@ -272,8 +272,9 @@ class LexicalIndex:
             state = pickle.load(handle)
         version = state.get("version") if isinstance(state, dict) else None
         if version not in _READABLE_VERSIONS:
-            raise IndexMismatchError(f"{path}: lexical index format {version} is not {FORMAT_VERSION}; "
-                                     "run `kakehashi ingest --rebuild`")
+            raise IndexMismatchError(
+                f"{path}: lexical index format {version} is not {FORMAT_VERSION}; run `kakehashi ingest --rebuild`"
+            )
         if state["tokenizer"] != tokenizer.name:
             raise IndexMismatchError(
                 f"{path}: lexical index was built with the {state['tokenizer']!r} tokenizer, settings ask for "
@@ -298,10 +299,17 @@ class LexicalIndex:
 
     def _load_arrays(self, path: Path, state: dict[str, Any], chunks: list[Chunk]) -> None:
         pairs, offsets = state["pairs"], state["offsets"]
-        if not (pairs.dtype == np.int32 and pairs.ndim == 2 and len(pairs) == 2 and len(offsets) == len(chunks) + 1
-                and offsets[-1] == pairs.shape[1]):
-            raise IndexMismatchError(f"{path}: lexical index arrays do not match its {len(chunks)} passages; "
-                                     "run `kakehashi ingest --rebuild`")
+        if not (
+            pairs.dtype == np.int32
+            and pairs.ndim == 2
+            and len(pairs) == 2
+            and len(offsets) == len(chunks) + 1
+            and offsets[-1] == pairs.shape[1]
+        ):
+            raise IndexMismatchError(
+                f"{path}: lexical index arrays do not match its {len(chunks)} passages; "
+                "run `kakehashi ingest --rebuild`"
+            )
         self._vocabulary = _Vocabulary(state["vocabulary"])
         pairs.flags.writeable = False  # the passages' arrays are views of it, and never change
         bounds = offsets.tolist()

@@ -97,9 +97,15 @@ class LiveKnowledge:
             kb = self.editor.load()
             report = ingest(self.settings, self.index, kb=kb)
             self._snapshot = _Snapshot(kb=kb, matcher=self._matcher(kb), generation=generation)
-            log.info("knowledge refreshed to generation %s: %d added, %d updated, %d removed, %d embedded in %.2fs",
-                     generation, len(report.added), len(report.updated), len(report.removed), report.embedded,
-                     report.seconds)
+            log.info(
+                "knowledge refreshed to generation %s: %d added, %d updated, %d removed, %d embedded in %.2fs",
+                generation,
+                len(report.added),
+                len(report.updated),
+                len(report.removed),
+                report.embedded,
+                report.seconds,
+            )
             return report
 
     def maybe_refresh(self) -> None:
@@ -117,15 +123,21 @@ class LiveKnowledge:
             if self.editor.generation() != self._snapshot.generation:
                 self.refresh()
         except Exception as exc:  # noqa: BLE001 - keep answering from the last good state
-            log.error("could not refresh the knowledge base (answering from generation %s): %s",
-                      self._snapshot.generation, exc)
+            log.error(
+                "could not refresh the knowledge base (answering from generation %s): %s",
+                self._snapshot.generation,
+                exc,
+            )
 
     def _start_rebuild(self, gone: Path) -> None:
         with self._refresh_lock:
             if self._rebuilder is not None and self._rebuilder.is_alive():
                 return
-            log.error("the index folder %s was removed while serving; rebuilding the index in the background "
-                      "(until it is done, answers come from what this process still holds, or fail)", gone)
+            log.error(
+                "the index folder %s was removed while serving; rebuilding the index in the background "
+                "(until it is done, answers come from what this process still holds, or fail)",
+                gone,
+            )
             self._rebuilder = threading.Thread(target=self._rebuild, name="kakehashi-index-rebuild", daemon=True)
             self._rebuilder.start()
 
@@ -146,17 +158,24 @@ class LiveKnowledge:
                 self.index = index
                 self.answerer.index = index
                 self._snapshot = _Snapshot(kb=kb, matcher=self._matcher(kb), generation=generation)
-            log.info("index folder rebuilt: %d passages, %d embedded in %.1fs; serving generation %s",
-                     len(index), report.embedded, report.seconds, generation)
+            log.info(
+                "index folder rebuilt: %d passages, %d embedded in %.1fs; serving generation %s",
+                len(index),
+                report.embedded,
+                report.seconds,
+                generation,
+            )
         except Exception as exc:  # noqa: BLE001 - tried again at the next check
-            log.error("rebuilding the removed index folder failed (tried again shortly): %s: %s",
-                      type(exc).__name__, exc)
+            log.error(
+                "rebuilding the removed index folder failed (tried again shortly): %s: %s", type(exc).__name__, exc
+            )
 
     def ask(self, question: str, *, filters: Filters | None = None, history: Sequence[Turn] = ()) -> Answer:
         self.maybe_refresh()
         snapshot = self._snapshot  # the knowledge this answer comes from, even if a refresh lands meanwhile
-        return retired.ask(self.answerer, question, filters=filters, history=history, kb=snapshot.kb,
-                           matcher=snapshot.matcher)
+        return retired.ask(
+            self.answerer, question, filters=filters, history=history, kb=snapshot.kb, matcher=snapshot.matcher
+        )
 
     def match(self, text: str, *, limits: Limits | None = None) -> MatchResult:
         self.maybe_refresh()

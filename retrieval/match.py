@@ -167,6 +167,7 @@ class MatchResult:
 
 # --- wording ------------------------------------------------------------------------------------
 
+
 def _t(key: str, language: Language, **values: Any) -> str:
     """A recommendation's words (prompts/messages/match.yaml); keys are built from field names."""
     return t(f"match_{key}", language, **values)
@@ -208,12 +209,16 @@ def _strip_markers(reason: str) -> str:
 
 def _basis_wanted(profile: Profile) -> dict[str, set[str]]:
     """The profile's values for each program field that eligibility compares."""
-    return {"eligible": {str(w) for w in profile.who}, "stages": {str(s) for s in profile.stages},
-            "modalities": {str(m) for m in profile.modalities},
-            "disease_areas": {str(d) for d in profile.disease_areas}}
+    return {
+        "eligible": {str(w) for w in profile.who},
+        "stages": {str(s) for s in profile.stages},
+        "modalities": {str(m) for m in profile.modalities},
+        "disease_areas": {str(d) for d in profile.disease_areas},
+    }
 
 
 # --- evidence -----------------------------------------------------------------------------------
+
 
 class _Reasons:
     """Reasons for one recommendation, each ending in the numbers of the passages that support it."""
@@ -258,8 +263,10 @@ def _pick(sources: Sequence[Source], terms: Iterable[str], fallback: str = "") -
     if best_score or not fallback:
         return best
     target = char_bigrams(nfkc(fallback))
-    return max(sources, key=lambda s: len(char_bigrams(nfkc(s.quote)) & target)
-               / (len(char_bigrams(nfkc(s.quote))) or 1) ** 0.5)
+    return max(
+        sources,
+        key=lambda s: len(char_bigrams(nfkc(s.quote)) & target) / (len(char_bigrams(nfkc(s.quote))) or 1) ** 0.5,
+    )
 
 
 @dataclass
@@ -314,15 +321,15 @@ class Matcher:
         chunks = {r.id: record_chunk(r) for records in self._active.values() for r in records}
         self._chunk_ids = {record_id: chunk.id for record_id, chunk in chunks.items()}
         self._chunk_texts = {record_id: chunk.search_text for record_id, chunk in chunks.items()}
-        self._titles = {d.meta.file: f"{d.meta.title}（{d.meta.date.year}年{d.meta.date.month}月）" for d in kb.documents}
+        self._titles = {
+            d.meta.file: f"{d.meta.title}（{d.meta.date.year}年{d.meta.date.month}月）" for d in kb.documents
+        }
         self.floor = floor or RelevanceFloor.load()
         # Vectors this Matcher embedded itself (records newer than the index, VC portfolio texts), by content hash.
         self._vectors: dict[str, np.ndarray] = {} if vector_cache is None else vector_cache
         self._lock = threading.Lock()
         self._warned_stale: set[str] = set()
-        self._vc_program = next(
-            (p for p in programs if any("認定VC" in r for r in p.requirements)), None
-        )
+        self._vc_program = next((p for p in programs if any("認定VC" in r for r in p.requirements)), None)
         self._mediso = next((p for p in kb.programs if p.id == MEDISO_ID), None)
 
     @property
@@ -354,13 +361,20 @@ class Matcher:
             stored = self.index.store.vectors(missing)
             with self._lock:
                 self._vectors.update(stored)
-            stale = {record_id: chunk_id for record_id, chunk_id in wanted.items()
-                     if chunk_id in missing and chunk_id not in stored}
+            stale = {
+                record_id: chunk_id
+                for record_id, chunk_id in wanted.items()
+                if chunk_id in missing and chunk_id not in stored
+            }
             if stale:
                 if kind not in self._warned_stale:
                     self._warned_stale.add(kind)
-                    log.warning("%d %s record(s) changed since the last ingest are embedded here (run "
-                                "`kakehashi ingest`): %s", len(stale), kind, ", ".join(sorted(stale)[:10]))
+                    log.warning(
+                        "%d %s record(s) changed since the last ingest are embedded here (run `kakehashi ingest`): %s",
+                        len(stale),
+                        kind,
+                        ", ".join(sorted(stale)[:10]),
+                    )
                 self._embed_once({stale[r]: self._chunk_texts[r] for r in stale})
         with self._lock:
             return {record_id: float(np.dot(self._vectors[chunk_id], query)) for record_id, chunk_id in wanted.items()}
@@ -396,26 +410,51 @@ class Matcher:
         profile = self._situate(profile)
         notes: list[str] = []
         # Read again here: a profile may come from a form or a chat model rather than from the vocabulary.
-        life_science = bool(profile.life_science or profile.modalities or profile.disease_areas
-                            or not profile.free_text or self.vocabulary.life_science_terms(profile.free_text))
+        life_science = bool(
+            profile.life_science
+            or profile.modalities
+            or profile.disease_areas
+            or not profile.free_text
+            or self.vocabulary.life_science_terms(profile.free_text)
+        )
         non_rd_only = asks_only_non_rd(
             non_rd_terms=self.vocabulary.non_rd_use_terms(profile.free_text),
-            modalities=[str(m) for m in profile.modalities], disease_areas=[str(d) for d in profile.disease_areas],
-            stages=[str(st) for st in profile.stages], needs=[str(n) for n in profile.needs])
+            modalities=[str(m) for m in profile.modalities],
+            disease_areas=[str(d) for d in profile.disease_areas],
+            stages=[str(st) for st in profile.stages],
+            needs=[str(n) for n in profile.needs],
+        )
         model = getattr(self.index.embedder, "model", None)
         other_content = bool(self.vocabulary.other_content_words(profile.free_text))
         # The word tests first: they need no embedding, and an unrelated request should not read as "too little".
-        if self.floor.verdict(life_science=life_science, best_similarity=1.0, embedding_model=model,
-                              non_rd_only=non_rd_only, other_content=other_content) is not None:
+        if (
+            self.floor.verdict(
+                life_science=life_science,
+                best_similarity=1.0,
+                embedding_model=model,
+                non_rd_only=non_rd_only,
+                other_content=other_content,
+            )
+            is not None
+        ):
             return self._out_of_scope(profile, language)
         if profile.empty:
             notes += [_t("too_little", language), self._supporter_note(language)]
-            return MatchResult(profile=profile, language=language, recommendations=[], notes=notes,
-                               referral=self._referral(language))
+            return MatchResult(
+                profile=profile, language=language, recommendations=[], notes=notes, referral=self._referral(language)
+            )
         query = self.index.embedder.embed_query(profile.free_text or self._profile_sentence(profile))
         sims = self._similarities("program", query)
-        if self.floor.verdict(life_science=life_science, best_similarity=max(sims.values(), default=0.0),
-                              embedding_model=model, non_rd_only=non_rd_only, other_content=other_content) is not None:
+        if (
+            self.floor.verdict(
+                life_science=life_science,
+                best_similarity=max(sims.values(), default=0.0),
+                embedding_model=model,
+                non_rd_only=non_rd_only,
+                other_content=other_content,
+            )
+            is not None
+        ):
             return self._out_of_scope(profile, language)
         recommendations: list[Recommendation] = []
         recommendations += self._programs(profile, query, language, limits.of("program"), sims)
@@ -431,8 +470,14 @@ class Matcher:
         if other_vcs:
             notes.append(_t("other_vcs", language, names=_sep(language).join(other_vcs)))
         referral = None if any(r.id == MEDISO_ID for r in recommendations) else self._referral(language)
-        return MatchResult(profile=profile, language=language, recommendations=recommendations, notes=notes,
-                           referral=referral, other_vcs=other_vcs)
+        return MatchResult(
+            profile=profile,
+            language=language,
+            recommendations=recommendations,
+            notes=notes,
+            referral=referral,
+            other_vcs=other_vcs,
+        )
 
     @staticmethod
     def _out_of_scope(profile: Profile, language: Language) -> MatchResult:
@@ -468,11 +513,20 @@ class Matcher:
         if self._mediso is None:
             return None
         reasons = _Reasons(self._titles)
-        reasons.add(_t("referral", language, name="MEDISO"),
-                    [_pick(self._mediso.sources, ["相談", "サポーター", "ワンストップ"], self._mediso.summary_ja)])
-        return Recommendation(kind="program", id=self._mediso.id, name=self._mediso.name_ja,
-                              name_en=self._mediso.name_en, score=0.0, reasons=reasons.reasons,
-                              citations=reasons.citations, summary=_strip_markers(reasons.reasons[0]))
+        reasons.add(
+            _t("referral", language, name="MEDISO"),
+            [_pick(self._mediso.sources, ["相談", "サポーター", "ワンストップ"], self._mediso.summary_ja)],
+        )
+        return Recommendation(
+            kind="program",
+            id=self._mediso.id,
+            name=self._mediso.name_ja,
+            name_en=self._mediso.name_en,
+            score=0.0,
+            reasons=reasons.reasons,
+            citations=reasons.citations,
+            summary=_strip_markers(reasons.reasons[0]),
+        )
 
     def _supporter_note(self, language: Language) -> str:
         if self._mediso is not None:
@@ -484,8 +538,11 @@ class Matcher:
 
     @staticmethod
     def _profile_sentence(profile: Profile) -> str:
-        parts = [label(name, str(v), "ja") for name in ("who", "stages", "modalities", "disease_areas", "needs")
-                 for v in getattr(profile, name)]
+        parts = [
+            label(name, str(v), "ja")
+            for name in ("who", "stages", "modalities", "disease_areas", "needs")
+            for v in getattr(profile, name)
+        ]
         return " ".join(parts)
 
     # --- programs ---------------------------------------------------------------------------------
@@ -506,10 +563,12 @@ class Matcher:
                 return False
         return True
 
-    def _programs(self, profile: Profile, query: np.ndarray, language: Language, limit: int,
-                  sims: dict[str, float] | None = None) -> list[Recommendation]:
-        candidates = [p for p in self._active["program"]
-                      if isinstance(p, Program) and self.program_eligible(profile, p)]
+    def _programs(
+        self, profile: Profile, query: np.ndarray, language: Language, limit: int, sims: dict[str, float] | None = None
+    ) -> list[Recommendation]:
+        candidates = [
+            p for p in self._active["program"] if isinstance(p, Program) and self.program_eligible(profile, p)
+        ]
         if not candidates or limit <= 0:
             return []
         sims = sims if sims is not None else self._similarities("program", query)
@@ -529,8 +588,13 @@ class Matcher:
         fits = 0
         needs = [n for n in profile.needs if n in program.support]
         # A program that requires investment (e.g. from a certified VC) is used together with it.
-        linked = {n: r for n in profile.needs if n not in needs for r in program.requirements
-                  if any(word in r for word in _REQUIREMENT_NEEDS.get(n, ()))}
+        linked = {
+            n: r
+            for n in profile.needs
+            if n not in needs
+            for r in program.requirements
+            if any(word in r for word in _REQUIREMENT_NEEDS.get(n, ()))
+        }
         if profile.investors and any("認定VC" in r for r in program.requirements):
             detail["investor"] = profile.investors[0]
         detail["needs"], detail["linked"] = needs, linked
@@ -576,10 +640,12 @@ class Matcher:
             penalty *= 0.6
             return 0.0
 
-        modality_score = field_score([str(m) for m in profile.modalities], [str(m) for m in program.modalities],
-                                     "modalities")
-        disease_score = field_score([str(d) for d in profile.disease_areas],
-                                    [str(d) for d in program.disease_areas], "disease_areas")
+        modality_score = field_score(
+            [str(m) for m in profile.modalities], [str(m) for m in program.modalities], "modalities"
+        )
+        disease_score = field_score(
+            [str(d) for d in profile.disease_areas], [str(d) for d in program.disease_areas], "disease_areas"
+        )
         stage_score = 0.5
         detail["stages"] = []
         if profile.stages and program.stages:
@@ -624,19 +690,35 @@ class Matcher:
             fits += bool(detail["overseas"])
         else:
             destination_score = 0.5
-        score = (0.34 * needs_score + 0.13 * modality_score + 0.13 * disease_score + 0.07 * stage_score
-                 + 0.05 * who_score + 0.06 * destination_score + 0.22 * semantic)
+        score = (
+            0.34 * needs_score
+            + 0.13 * modality_score
+            + 0.13 * disease_score
+            + 0.07 * stage_score
+            + 0.05 * who_score
+            + 0.06 * destination_score
+            + 0.22 * semantic
+        )
         # A program limited to a modality or disease the user did not mention is a guess at best.
         score *= 0.85 ** (("modalities_restricted" in detail) + ("disease_areas_restricted" in detail))
         score *= penalty
         # The fit in words: how many of the criteria the asker stated this program meets.
-        criteria = [bool(profile.needs), bool(profile.modalities), bool(profile.disease_areas),
-                    bool(profile.stages), bool(profile.who), bool(abroad)]
-        met_criteria = [bool(met), bool(detail.get("modalities") or detail.get("modalities_any")),
-                        bool(detail.get("disease_areas") or detail.get("disease_areas_any")),
-                        bool(detail["stages"]),
-                        bool(detail["who"]) or (bool(profile.who) and Applicant.ANY in program.eligible),
-                        bool(detail["overseas"])]
+        criteria = [
+            bool(profile.needs),
+            bool(profile.modalities),
+            bool(profile.disease_areas),
+            bool(profile.stages),
+            bool(profile.who),
+            bool(abroad),
+        ]
+        met_criteria = [
+            bool(met),
+            bool(detail.get("modalities") or detail.get("modalities_any")),
+            bool(detail.get("disease_areas") or detail.get("disease_areas_any")),
+            bool(detail["stages"]),
+            bool(detail["who"]) or (bool(profile.who) and Applicant.ANY in program.eligible),
+            bool(detail["overseas"]),
+        ]
         detail["criteria_total"] = sum(criteria)
         detail["criteria_met"] = sum(1 for c, m in zip(criteria, met_criteria, strict=True) if c and m)
         return _Scored(record=program, score=score, fits=fits, detail=detail)
@@ -653,8 +735,12 @@ class Matcher:
         reasons = _Reasons(self._titles)
         sources, summary = program.sources, program.summary_ja
         sep = _sep(language)
-        profile_field = {"eligible": "who", "stages": "stages", "modalities": "modalities",
-                         "disease_areas": "disease_areas"}
+        profile_field = {
+            "eligible": "who",
+            "stages": "stages",
+            "modalities": "modalities",
+            "disease_areas": "disease_areas",
+        }
 
         def cite(field_name: str, values: Iterable[str]) -> list[Source]:
             basis_name = {"who": "eligible"}.get(field_name, field_name)
@@ -676,8 +762,9 @@ class Matcher:
             key = "eligible_inferred" if "eligible" in inferred else "eligible"
             reasons.add(_t(key, language, values=names("who", detail["who"])), cite("who", detail["who"]))
         elif not profile.who:
-            reasons.add(_t("eligible_unknown", language, values=names("who", program.eligible)),
-                        cite("who", program.eligible))
+            reasons.add(
+                _t("eligible_unknown", language, values=names("who", program.eligible)), cite("who", program.eligible)
+            )
         # Fit, field by field.
         if detail.get("needs"):
             reasons.add(_t("needs", language, values=names("needs", detail["needs"])), cite("needs", detail["needs"]))
@@ -689,8 +776,10 @@ class Matcher:
             if detail.get("investor"):
                 break  # the existing investor already meets it
             text = self._requirement_text(program, requirement, language)
-            reasons.add(_t("linked_need", language, need=label("needs", need, language), text=text),
-                        [_pick(sources, [], requirement)])
+            reasons.add(
+                _t("linked_need", language, need=label("needs", need, language), text=text),
+                [_pick(sources, [], requirement)],
+            )
             fit_words.append(label("needs", need, language))
         for name, key in (("modalities", "modality"), ("disease_areas", "disease")):
             if detail.get(name):
@@ -702,21 +791,34 @@ class Matcher:
                 reasons.add(_t(f"{key}_any", language, values=names(name, wanted)), [_pick(sources, [], summary)])
         if detail.get("stages"):
             template = "stage_inferred" if "stages" in inferred else "stage"
-            reasons.add(_t(template, language, values=names("stages", detail["stages"])),
-                        cite("stages", detail["stages"]))
+            reasons.add(
+                _t(template, language, values=names("stages", detail["stages"])), cite("stages", detail["stages"])
+            )
             fit_words += [label("stages", v, language) for v in detail["stages"]]
         if detail.get("overseas"):
-            reasons.add(_t("overseas", language, values=names("destinations", detail["overseas"])),
-                        cite("needs", [Support.OVERSEAS]))
+            reasons.add(
+                _t("overseas", language, values=names("destinations", detail["overseas"])),
+                cite("needs", [Support.OVERSEAS]),
+            )
         if detail.get("inbound"):
-            reasons.add(_t("inbound", language, text=self._requirement_text(program, detail["inbound"], language)),
-                        [_pick(sources, [], detail["inbound"])])
+            reasons.add(
+                _t("inbound", language, text=self._requirement_text(program, detail["inbound"], language)),
+                [_pick(sources, [], detail["inbound"])],
+            )
         # Caveats a supporter would mention: first where the asker seems not to be covered (a reading only).
         for basis_name, values in detail["mismatch"].items():
             field_name = profile_field[basis_name]
             yours = _t("yours", language, values=names(field_name, getattr(profile, field_name)))
-            reasons.add(_t("mismatch_inferred", language, what=_t(f"what_{basis_name}", language),
-                           values=names(field_name, values), yours=yours), cite(field_name, values))
+            reasons.add(
+                _t(
+                    "mismatch_inferred",
+                    language,
+                    what=_t(f"what_{basis_name}", language),
+                    values=names(field_name, values),
+                    yours=yours,
+                ),
+                cite(field_name, values),
+            )
         for name, key in (("modalities", "modality"), ("disease_areas", "disease")):
             if detail.get(f"{name}_restricted"):
                 values = detail[f"{name}_restricted"]
@@ -729,8 +831,10 @@ class Matcher:
             reasons.add(_t(key, language, text=text), [_pick(sources, [], requirement)])
         if program.subsidy_rate:
             rate = program.subsidy_rate_en if language == "en" and program.subsidy_rate_en else program.subsidy_rate
-            reasons.add(_t("subsidy", language, text=rate),
-                        [_pick(sources, ["補助率", program.subsidy_rate, "補助"], program.subsidy_rate)])
+            reasons.add(
+                _t("subsidy", language, text=rate),
+                [_pick(sources, ["補助率", program.subsidy_rate, "補助"], program.subsidy_rate)],
+            )
         closes = [r.closes for r in program.rounds]
         if closes and all(c is not None and c < self.today for c in closes):
             last = max(program.rounds, key=lambda r: r.closes or dt.date.min)
@@ -740,23 +844,37 @@ class Matcher:
             round_names = f"{first_name}〜{last_name}" if len(program.rounds) > 1 else last_name
             if language == "en" and len(program.rounds) > 1:
                 round_names = f"{first_name} to {last_name}"
-            reasons.add(_t("closed", language, names=round_names,
-                           date=last.closes.isoformat() if last.closes else ""),
-                        [_pick(sources, [last.text, last.name], last.text)])
+            reasons.add(
+                _t("closed", language, names=round_names, date=last.closes.isoformat() if last.closes else ""),
+                [_pick(sources, [last.text, last.name], last.text)],
+            )
         if program.budgets and all(b.kind is BudgetKind.REQUEST for b in program.budgets):
             text = "; ".join(b.text for b in program.budgets)
-            reasons.add(_t("request_budget", language, text=text),
-                        [_pick(sources, [b.text for b in program.budgets], text)])
-        summary_line = (_t("summary_fits", language, values=sep.join(dict.fromkeys(fit_words)))
-                        if fit_words else _strip_markers(reasons.reasons[0]))
+            reasons.add(
+                _t("request_budget", language, text=text), [_pick(sources, [b.text for b in program.budgets], text)]
+            )
+        summary_line = (
+            _t("summary_fits", language, values=sep.join(dict.fromkeys(fit_words)))
+            if fit_words
+            else _strip_markers(reasons.reasons[0])
+        )
         if inferred:
             summary_line += _t("summary_inferred", language)
         total, met = detail["criteria_total"], detail["criteria_met"]
-        return Recommendation(kind="program", id=program.id, name=program.name_ja, name_en=program.name_en,
-                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations,
-                              summary=summary_line, criteria_met=met, criteria_total=total,
-                              fit=_t("fit", language, met=met, total=total) if total else _t("fit_none", language),
-                              inferred=bool(inferred or detail["mismatch"]))
+        return Recommendation(
+            kind="program",
+            id=program.id,
+            name=program.name_ja,
+            name_en=program.name_en,
+            score=round(scored.score, 4),
+            reasons=reasons.reasons,
+            citations=reasons.citations,
+            summary=summary_line,
+            criteria_met=met,
+            criteria_total=total,
+            fit=_t("fit", language, met=met, total=total) if total else _t("fit_none", language),
+            inferred=bool(inferred or detail["mismatch"]),
+        )
 
     @staticmethod
     def _requirement_text(program: Program, requirement: str, language: Language) -> str:
@@ -767,8 +885,15 @@ class Matcher:
 
     # --- VCs --------------------------------------------------------------------------------------
 
-    def _vcs(self, profile: Profile, query: np.ndarray, language: Language, limit: int,
-             notes: list[str], other_vcs: list[str] | None = None) -> list[Recommendation]:
+    def _vcs(
+        self,
+        profile: Profile,
+        query: np.ndarray,
+        language: Language,
+        limit: int,
+        notes: list[str],
+        other_vcs: list[str] | None = None,
+    ) -> list[Recommendation]:
         """Certified VCs ranked by the evidence a supporter would use: an investor the asker already has,
         the asker's university's VC, backed startups that develop the same modality or disease, and (for a
         drug-discovery startup raising money) a track record of backing adopted startups. A VC with none of
@@ -781,8 +906,13 @@ class Matcher:
             if needs_investment:
                 notes.append(_t("no_vc", language))
             return []
-        if (profile.who and Applicant.STARTUP not in profile.who and not profile.pre_founding
-                and not needs_investment and not profile.investors):
+        if (
+            profile.who
+            and Applicant.STARTUP not in profile.who
+            and not profile.pre_founding
+            and not needs_investment
+            and not profile.investors
+        ):
             return []  # a research group that is not founding a company is not looking for investors
         # The certified VCs back drug-discovery startups; a device or diagnostics team gets them only on evidence.
         drug_discovery = not profile.modalities or bool(set(profile.modalities) - _NON_DRUG_MODALITIES)
@@ -810,33 +940,47 @@ class Matcher:
                     others.append(vc.name)
                 continue
             best_similarity = max((portfolio_norm.get((vc.id, s), 0.0) for s in startups), default=0.0)
-            score = (3.0 * existing + 1.5 * bool(university) + 0.45 * any(e[1] for e in evidence)
-                     + 0.25 * any(e[2] for e in evidence) + 0.15 * best_similarity
-                     + 0.15 * min(1.0, len(startups) / 3))
+            score = (
+                3.0 * existing
+                + 1.5 * bool(university)
+                + 0.45 * any(e[1] for e in evidence)
+                + 0.25 * any(e[2] for e in evidence)
+                + 0.15 * best_similarity
+                + 0.15 * min(1.0, len(startups) / 3)
+            )
             evidence.sort(key=lambda e: (-(len(e[1]) + len(e[2])), -e[3]))
-            scored.append(_Scored(record=vc, score=score, fits=len(evidence),
-                                  detail={"evidence": evidence, "startups": startups, "existing": existing,
-                                          "university": university}))
+            scored.append(
+                _Scored(
+                    record=vc,
+                    score=score,
+                    fits=len(evidence),
+                    detail={"evidence": evidence, "startups": startups, "existing": existing, "university": university},
+                )
+            )
         scored.sort(key=lambda s: (-s.score, s.record.id))
         if other_vcs is not None:
             other_vcs += others + [s.record.name for s in scored[limit:] if isinstance(s.record, VC)]
         return [self._explain_vc(profile, s, language, needs_investment) for s in scored[:limit]]
 
-    def _explain_vc(self, profile: Profile, scored: _Scored, language: Language,
-                    needs_investment: bool) -> Recommendation:
+    def _explain_vc(
+        self, profile: Profile, scored: _Scored, language: Language, needs_investment: bool
+    ) -> Recommendation:
         vc = scored.record
         assert isinstance(vc, VC)
         reasons = _Reasons(self._titles)
         sep = _sep(language)
         detail = scored.detail
         certification = vc.certified_in[0]
-        certified_sources = [_pick(vc.sources, [certification.list_title]),
-                             _pick(vc.sources, [vc.name, *vc.aliases])]
-        certified_sources = [s for s in _distinct(certified_sources)
-                             if s.document == certification.document] or certified_sources
-        criteria = ["existing" if profile.investors else "", "university" if profile.universities else "",
-                    "portfolio" if (profile.modalities or profile.disease_areas) else "",
-                    "investment" if needs_investment else ""]
+        certified_sources = [_pick(vc.sources, [certification.list_title]), _pick(vc.sources, [vc.name, *vc.aliases])]
+        certified_sources = [
+            s for s in _distinct(certified_sources) if s.document == certification.document
+        ] or certified_sources
+        criteria = [
+            "existing" if profile.investors else "",
+            "university" if profile.universities else "",
+            "portfolio" if (profile.modalities or profile.disease_areas) else "",
+            "investment" if needs_investment else "",
+        ]
         met = 0
         if detail["existing"]:
             reasons.add(_t("vc_existing", language), certified_sources)
@@ -853,28 +997,52 @@ class Matcher:
                 parts.append(_t("vc_develops", language, text=inv.develops))
             parts.append(_t("vc_matched", language, values=sep.join(matched)))
             round_text = _t("vc_round", language, n=inv.round) if inv.round else ""
-            reasons.add(_t("vc_investment", language, startup=inv.startup, round=round_text,
-                           detail=("。" if language == "ja" else "; ").join(parts)),
-                        _distinct([_pick(inv.sources, [inv.startup]),
-                                   *([_pick(inv.sources, [], inv.develops)] if inv.develops else [])]))
+            reasons.add(
+                _t(
+                    "vc_investment",
+                    language,
+                    startup=inv.startup,
+                    round=round_text,
+                    detail=("。" if language == "ja" else "; ").join(parts),
+                ),
+                _distinct(
+                    [
+                        _pick(inv.sources, [inv.startup]),
+                        *([_pick(inv.sources, [], inv.develops)] if inv.develops else []),
+                    ]
+                ),
+            )
         met += bool(detail["evidence"])
-        reasons.add(_t("vc_certified", language, title=_list_title(certification.list_title, language)),
-                    certified_sources)
+        reasons.add(
+            _t("vc_certified", language, title=_list_title(certification.list_title, language)), certified_sources
+        )
         if (needs_investment or detail["existing"]) and self._vc_program is not None:
-            program = self._vc_program.name_ja if language == "ja" else (self._vc_program.name_en
-                                                                         or self._vc_program.name_ja)
+            program = (
+                self._vc_program.name_ja if language == "ja" else (self._vc_program.name_en or self._vc_program.name_ja)
+            )
             reasons.add(_t("vc_requirement", language, program=program), certified_sources)
             met += needs_investment
         startups: list[str] = detail["startups"]
         ended = list(dict.fromkeys(inv.startup for inv in vc.investments if inv.subsidy_ended))
         if ended:
-            reasons.add(_t("vc_ended", language, names=sep.join(ended)),
-                        [next(s for inv in vc.investments if inv.subsidy_ended for s in inv.sources
-                              if "補助事業廃止" in squash(s.quote))])
+            reasons.add(
+                _t("vc_ended", language, names=sep.join(ended)),
+                [
+                    next(
+                        s
+                        for inv in vc.investments
+                        if inv.subsidy_ended
+                        for s in inv.sources
+                        if "補助事業廃止" in squash(s.quote)
+                    )
+                ],
+            )
         if startups:
             firsts = [next(inv for inv in vc.investments if inv.startup == s) for s in startups[:3]]
-            reasons.add(_t("vc_track", language, n=len(startups), names=sep.join(startups)),
-                        [_pick(inv.sources, [inv.startup], inv.startup) for inv in firsts])
+            reasons.add(
+                _t("vc_track", language, n=len(startups), names=sep.join(startups)),
+                [_pick(inv.sources, [inv.startup], inv.startup) for inv in firsts],
+            )
         else:
             reasons.add(_t("vc_no_investments", language), certified_sources)
         if not detail["evidence"] and (profile.modalities or profile.disease_areas):
@@ -884,16 +1052,25 @@ class Matcher:
         first = _strip_markers(reasons.reasons[0])
         if not (detail["existing"] or detail["university"] or detail["evidence"]) and startups:
             first = _t("vc_track", language, n=len(startups), names=sep.join(startups))
-        return Recommendation(kind="vc", id=vc.id, name=vc.name, name_en=vc.name_en,
-                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations,
-                              summary=first, criteria_met=min(met, total), criteria_total=total,
-                              fit=_t("fit", language, met=min(met, total), total=total) if total
-                              else _t("fit_none", language))
+        return Recommendation(
+            kind="vc",
+            id=vc.id,
+            name=vc.name,
+            name_en=vc.name_en,
+            score=round(scored.score, 4),
+            reasons=reasons.reasons,
+            citations=reasons.citations,
+            summary=first,
+            criteria_met=min(met, total),
+            criteria_total=total,
+            fit=_t("fit", language, met=min(met, total), total=total) if total else _t("fit_none", language),
+        )
 
     # --- CDMOs ------------------------------------------------------------------------------------
 
-    def _cdmos(self, profile: Profile, query: np.ndarray, language: Language, limit: int,
-               notes: list[str]) -> list[Recommendation]:
+    def _cdmos(
+        self, profile: Profile, query: np.ndarray, language: Language, limit: int, notes: list[str]
+    ) -> list[Recommendation]:
         cdmos = [c for c in self._active["cdmo"] if isinstance(c, CDMO)]
         if not cdmos or limit <= 0:
             return []
@@ -901,12 +1078,17 @@ class Matcher:
             return []  # a CDMO, or a company becoming one, is not looking for a competitor
         wants_manufacturing = Support.MANUFACTURING in profile.needs or Stage.MANUFACTURING in profile.stages
         developing = (bool(set(profile.who) & {Applicant.STARTUP, Applicant.PHARMA}) or profile.pre_founding) and bool(
-            set(profile.stages) & {Stage.NON_CLINICAL, Stage.PHASE1, Stage.PHASE2, Stage.PHASE3})
+            set(profile.stages) & {Stage.NON_CLINICAL, Stage.PHASE1, Stage.PHASE2, Stage.PHASE3}
+        )
         candidates: list[tuple[CDMO, list[str]]] = []
         for cdmo in cdmos:
-            modalities = [m.value for m in profile.modalities
-                          if m in cdmo.modalities or Modality.ANY in cdmo.modalities
-                          or _MAKES_AS.get(m, set()) & set(cdmo.modalities)]
+            modalities = [
+                m.value
+                for m in profile.modalities
+                if m in cdmo.modalities
+                or Modality.ANY in cdmo.modalities
+                or _MAKES_AS.get(m, set()) & set(cdmo.modalities)
+            ]
             if profile.modalities and not modalities:
                 continue  # cannot make what this team develops
             # A modality alone is no reason for a CDMO: a lab studying disease with iPS cells makes no product.
@@ -915,10 +1097,14 @@ class Matcher:
         if not candidates:
             if wants_manufacturing and profile.modalities:
                 available = sorted({m.value for c in cdmos for m in c.modalities})
-                notes.append(_t("no_cdmo", language,
-                                available=_sep(language).join(label("modalities", m, language) for m in available),
-                                wanted=_sep(language).join(label("modalities", m, language)
-                                                           for m in profile.modalities)))
+                notes.append(
+                    _t(
+                        "no_cdmo",
+                        language,
+                        available=_sep(language).join(label("modalities", m, language) for m in available),
+                        wanted=_sep(language).join(label("modalities", m, language) for m in profile.modalities),
+                    )
+                )
             return []
         sims = self._similarities("cdmo", query)
         semantic = _standardize({c.id: sims.get(c.id, 0.0) for c, _ in candidates})
@@ -933,11 +1119,20 @@ class Matcher:
                 elif countries & _DESTINATION_COUNTRIES[destination]:
                     served.append(destination)
             region = len(served) / len(profile.destinations) if profile.destinations else 0.5
-            score = (0.45 * (1.0 if modalities else 0.5) + 0.25 * region + 0.1 * wants_manufacturing
-                     + 0.2 * semantic[cdmo.id])
-            scored.append(_Scored(record=cdmo, score=score, fits=len(modalities) + len(served),
-                                  detail={"modalities": modalities, "served": served,
-                                          "manufacturing": wants_manufacturing}))
+            score = (
+                0.45 * (1.0 if modalities else 0.5)
+                + 0.25 * region
+                + 0.1 * wants_manufacturing
+                + 0.2 * semantic[cdmo.id]
+            )
+            scored.append(
+                _Scored(
+                    record=cdmo,
+                    score=score,
+                    fits=len(modalities) + len(served),
+                    detail={"modalities": modalities, "served": served, "manufacturing": wants_manufacturing},
+                )
+            )
         scored.sort(key=lambda s: (-s.score, s.record.id))
         return [self._explain_cdmo(profile, s, language) for s in scored[:limit]]
 
@@ -979,12 +1174,22 @@ class Matcher:
         if detail["manufacturing"]:
             reasons.add(_t("cdmo_manufacturing", language), [_pick(cdmo.sources, ["CDMO", "受託", "製造"])])
         reasons.add(_t("cdmo_caveat", language), [_pick(cdmo.sources, ["施設", "CDMO"])])
-        criteria = [(bool(profile.modalities), bool(detail["modalities"])),
-                    (bool(profile.destinations), bool(detail["served"])),
-                    (bool(detail["manufacturing"]), bool(detail["manufacturing"]))]
+        criteria = [
+            (bool(profile.modalities), bool(detail["modalities"])),
+            (bool(profile.destinations), bool(detail["served"])),
+            (bool(detail["manufacturing"]), bool(detail["manufacturing"])),
+        ]
         total = sum(1 for asked, _ in criteria if asked)
         met = sum(1 for asked, ok in criteria if asked and ok)
-        return Recommendation(kind="cdmo", id=cdmo.id, name=cdmo.name,
-                              score=round(scored.score, 4), reasons=reasons.reasons, citations=reasons.citations,
-                              summary=_strip_markers(reasons.reasons[0]), criteria_met=met, criteria_total=total,
-                              fit=_t("fit", language, met=met, total=total) if total else _t("fit_none", language))
+        return Recommendation(
+            kind="cdmo",
+            id=cdmo.id,
+            name=cdmo.name,
+            score=round(scored.score, 4),
+            reasons=reasons.reasons,
+            citations=reasons.citations,
+            summary=_strip_markers(reasons.reasons[0]),
+            criteria_met=met,
+            criteria_total=total,
+            fit=_t("fit", language, met=met, total=total) if total else _t("fit_none", language),
+        )

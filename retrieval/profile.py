@@ -79,23 +79,46 @@ class Profile(BaseModel):
         default_factory=list, description="Where they want to go: japan, us, global; empty if not stated."
     )
     based_in: list[Destination] = Field(
-        default_factory=list, description="Where the asker's company or team is from (a US biotech: us), not where "
-        "it wants to go; empty if not stated."
+        default_factory=list,
+        description="Where the asker's company or team is from (a US biotech: us), not where "
+        "it wants to go; empty if not stated.",
     )
-    founded: bool = Field(default=False, description="True if the text says the company already exists "
-                          "(設立済み, 創業N年目, a spin-out that has incorporated).")
-    life_science: bool = Field(default=False, description="True if the text is about health care or life science "
-                               "(drugs, devices, diagnostics, patients, biology). Set from the vocabulary.")
-    investors: list[str] = Field(default_factory=list, description="Investors the asker already has, as named "
-                                 "in the certified VC list (filled in by the matcher).")
-    universities: list[str] = Field(default_factory=list, description="Universities the asker belongs to or comes "
-                                    "from, as written (filled in by the matcher when one has a certified VC).")
+    founded: bool = Field(
+        default=False,
+        description="True if the text says the company already exists "
+        "(設立済み, 創業N年目, a spin-out that has incorporated).",
+    )
+    life_science: bool = Field(
+        default=False,
+        description="True if the text is about health care or life science "
+        "(drugs, devices, diagnostics, patients, biology). Set from the vocabulary.",
+    )
+    investors: list[str] = Field(
+        default_factory=list,
+        description="Investors the asker already has, as named in the certified VC list (filled in by the matcher).",
+    )
+    universities: list[str] = Field(
+        default_factory=list,
+        description="Universities the asker belongs to or comes "
+        "from, as written (filled in by the matcher when one has a certified VC).",
+    )
     amounts: list[str] = Field(default_factory=list, description="Amounts of money mentioned, as written.")
     timing: list[str] = Field(default_factory=list, description="Dates or periods mentioned, as written.")
     free_text: str = Field(default="", description="The description as the user wrote it.")
 
-    @field_validator("who", "stages", "modalities", "disease_areas", "needs", "destinations", "based_in",
-                     "investors", "universities", "amounts", "timing")
+    @field_validator(
+        "who",
+        "stages",
+        "modalities",
+        "disease_areas",
+        "needs",
+        "destinations",
+        "based_in",
+        "investors",
+        "universities",
+        "amounts",
+        "timing",
+    )
     @classmethod
     def _deduplicate(cls, values: list[Any]) -> list[Any]:
         return _unique(values)
@@ -129,8 +152,9 @@ class Profile(BaseModel):
     @property
     def empty(self) -> bool:
         """Nothing beyond who is asking: too little to match on."""
-        return not (self.stages or self.modalities or self.disease_areas or self.needs or self.destinations
-                    or self.investors)
+        return not (
+            self.stages or self.modalities or self.disease_areas or self.needs or self.destinations or self.investors
+        )
 
 
 # --- vocabulary ---------------------------------------------------------------------------------
@@ -164,9 +188,11 @@ class Assignment:
     founded: bool = False
 
     def merge(self, other: Assignment) -> Assignment:
-        return Assignment(values=tuple(_unique((*self.values, *other.values))),
-                          pre_founding=self.pre_founding or other.pre_founding,
-                          founded=self.founded or other.founded)
+        return Assignment(
+            values=tuple(_unique((*self.values, *other.values))),
+            pre_founding=self.pre_founding or other.pre_founding,
+            founded=self.founded or other.founded,
+        )
 
 
 @dataclass(frozen=True)
@@ -215,10 +241,16 @@ class ProfileVocabulary:
     _cache: ClassVar[dict[Path, ProfileVocabulary]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, *, terms: list[Term], path: Path | None = None, life_science: list[Term] | None = None,
-                 non_rd_uses: list[Term] | None = None,
-                 patterns: dict[str, list[re.Pattern[str]]] | None = None,
-                 generic_words: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        terms: list[Term],
+        path: Path | None = None,
+        life_science: list[Term] | None = None,
+        non_rd_uses: list[Term] | None = None,
+        patterns: dict[str, list[re.Pattern[str]]] | None = None,
+        generic_words: set[str] | None = None,
+    ) -> None:
         # Longest first, so a phrase claims its characters before the words inside it.
         self.terms = sorted(terms, key=lambda t: (-len(t.text.rstrip("*")), t.text))
         self.path = path
@@ -293,14 +325,17 @@ class ProfileVocabulary:
                 for value in field_values or []:
                     cls._check_value(where, f"phrases[{number}].{field_name}", enum, value)
                     assigned.append((field_name, str(value)))
-            assignment = Assignment(values=tuple(assigned), pre_founding=bool(phrase.get("pre_founding", False)),
-                                    founded=bool(phrase.get("founded", False)))
+            assignment = Assignment(
+                values=tuple(assigned),
+                pre_founding=bool(phrase.get("pre_founding", False)),
+                founded=bool(phrase.get("founded", False)),
+            )
             for raw in phrase["terms"]:
                 add(raw, assignment, f"phrases[{number}]")
         for raw in data.get("ignore") or []:
             add(raw, Assignment(), "ignore")
-        terms = [Term(text=t, pattern=_compile(t), case_sensitive=cs, assignment=a)
-                 for (t, cs), a in merged.items()]
+        terms = [Term(text=t, pattern=_compile(t), case_sensitive=cs, assignment=a) for (t, cs), a in merged.items()]
+
         def word_list(name: str) -> list[Term]:
             listed = []
             for raw in data.get(name) or []:
@@ -320,17 +355,22 @@ class ProfileVocabulary:
                 try:
                     patterns.setdefault(name, []).append(re.compile(str(regex), re.IGNORECASE))
                 except re.error as exc:
-                    raise VocabularyError(f"{where}: patterns.{name}: invalid regular expression {regex!r}: "
-                                          f"{exc}") from exc
-        return cls(terms=terms, path=path, life_science=life_science, non_rd_uses=non_rd_uses, patterns=patterns,
-                   generic_words=generic)
+                    raise VocabularyError(
+                        f"{where}: patterns.{name}: invalid regular expression {regex!r}: {exc}"
+                    ) from exc
+        return cls(
+            terms=terms,
+            path=path,
+            life_science=life_science,
+            non_rd_uses=non_rd_uses,
+            patterns=patterns,
+            generic_words=generic,
+        )
 
     @staticmethod
     def _check_value(where: str, context: str, enum: type[StrEnum], value: Any) -> None:
         if str(value) not in {e.value for e in enum}:
-            raise VocabularyError(
-                f"{where}: {context}: {value!r} is not one of {', '.join(e.value for e in enum)}"
-            )
+            raise VocabularyError(f"{where}: {context}: {value!r} is not one of {', '.join(e.value for e in enum)}")
 
     def find(self, text: str) -> list[TermMatch]:
         """Every term in `text`, longest first, each character claimed by one term at most."""
@@ -393,13 +433,18 @@ class ProfileVocabulary:
             for field_name, value in match.assignment.values:
                 collected[field_name].append(value)
         founded = founded or (Applicant.STARTUP.value in collected["who"])
-        return Profile(pre_founding=pre_founding, founded=founded, free_text=text,
-                       life_science=bool(self.life_science_terms(text) or collected["modalities"]
-                                         or collected["disease_areas"]),
-                       **self.mentions(text), **collected)  # type: ignore[arg-type]
+        return Profile(
+            pre_founding=pre_founding,
+            founded=founded,
+            free_text=text,
+            life_science=bool(self.life_science_terms(text) or collected["modalities"] or collected["disease_areas"]),
+            **self.mentions(text),  # type: ignore[arg-type]
+            **collected,  # type: ignore[arg-type]
+        )
 
 
 # --- extraction ---------------------------------------------------------------------------------
+
 
 def _llm_profile(text: str, chat_model: BaseChatModel) -> Profile:
     from langchain_core.prompts import ChatPromptTemplate
@@ -444,9 +489,15 @@ def extract_profile(
 # --- display ------------------------------------------------------------------------------------
 
 # A profile's fields and the schema vocabulary each one takes its values from.
-_PROFILE_VOCABULARY = {"who": "applicant", "stages": "stage", "modalities": "modality",
-                       "disease_areas": "disease_area", "needs": "support", "destinations": "destination",
-                       "based_in": "destination"}
+_PROFILE_VOCABULARY = {
+    "who": "applicant",
+    "stages": "stage",
+    "modalities": "modality",
+    "disease_areas": "disease_area",
+    "needs": "support",
+    "destinations": "destination",
+    "based_in": "destination",
+}
 # Shown only when the text says something about them.
 _OPTIONAL_FIELDS = ("based_in", "investors", "universities", "amounts", "timing")
 

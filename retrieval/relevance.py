@@ -42,12 +42,21 @@ class RelevanceFloor:
         similarity = data.get("min_similarity")
         if similarity is not None and not isinstance(similarity, int | float):
             raise VocabularyError(f"{path}: min_similarity must be a number, got {similarity!r}")
-        return cls(requires_life_science=bool(data.get("requires_life_science", True)),
-                   min_similarity=float(similarity) if similarity is not None else None,
-                   embedding_model=data.get("embedding_model"))
+        return cls(
+            requires_life_science=bool(data.get("requires_life_science", True)),
+            min_similarity=float(similarity) if similarity is not None else None,
+            embedding_model=data.get("embedding_model"),
+        )
 
-    def verdict(self, *, life_science: bool, best_similarity: float, embedding_model: str | None,
-                non_rd_only: bool = False, other_content: bool = True) -> Verdict | None:
+    def verdict(
+        self,
+        *,
+        life_science: bool,
+        best_similarity: float,
+        embedding_model: str | None,
+        non_rd_only: bool = False,
+        other_content: bool = True,
+    ) -> Verdict | None:
         """Why nothing should be recommended, or None when the description is within reach of the sources.
 
         `other_content`: the text says what else it is about (a word neither the vocabulary nor its generic
@@ -58,18 +67,21 @@ class RelevanceFloor:
             return "not_life_science"
         if non_rd_only:
             return "not_rd"
-        if (self.min_similarity is not None and embedding_model == self.embedding_model
-                and best_similarity < self.min_similarity):
+        if (
+            self.min_similarity is not None
+            and embedding_model == self.embedding_model
+            and best_similarity < self.min_similarity
+        ):
             return "too_far"
         return None
 
 
 # Needs that only research, development, trials or manufacturing have; any of them keeps a description in reach.
-R_AND_D_NEEDS = frozenset({"regulatory", "clinical_trials", "manufacturing", "research_infrastructure",
-                           "ip_strategy"})
+R_AND_D_NEEDS = frozenset({"regulatory", "clinical_trials", "manufacturing", "research_infrastructure", "ip_strategy"})
 
 
-def asks_only_non_rd(*, non_rd_terms: list[str], modalities: list[str], disease_areas: list[str],
-                     stages: list[str], needs: list[str]) -> bool:
+def asks_only_non_rd(
+    *, non_rd_terms: list[str], modalities: list[str], disease_areas: list[str], stages: list[str], needs: list[str]
+) -> bool:
     """True when the text names a use the sources do not serve and nothing they do."""
     return bool(non_rd_terms) and not (modalities or disease_areas or stages or set(needs) & R_AND_D_NEEDS)

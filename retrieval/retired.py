@@ -42,8 +42,9 @@ def retired_named(question: str, kb: KnowledgeBase) -> list[Record]:
     for record in kb.records:
         if record.status != "retired":
             continue
-        lengths = [len(n) for n in (fold(name) for name in record_names(record))
-                   if len(n) >= MIN_NAME_CHARS and n in asked]
+        lengths = [
+            len(n) for n in (fold(name) for name in record_names(record)) if len(n) >= MIN_NAME_CHARS and n in asked
+        ]
         if lengths:
             found.append((max(lengths), record))
     return [record for _, record in sorted(found, key=lambda pair: -pair[0])]
@@ -53,8 +54,13 @@ def _note(record: Record, language: Language) -> str:
     as_of = record.as_of.isoformat()
     if record.kind == "program":  # 「事業」, not the record-kind label 「支援制度」: the note's own wording
         return t("answer_retired_program_note", language, name=record.title, as_of=as_of)
-    return t("answer_retired_note", language, name=record.title, kind=label("record_kind", record.kind, language),
-             as_of=as_of)
+    return t(
+        "answer_retired_note",
+        language,
+        name=record.title,
+        kind=label("record_kind", record.kind, language),
+        as_of=as_of,
+    )
 
 
 def with_retired_notes(answer: Answer, kb: KnowledgeBase) -> Answer:
@@ -67,8 +73,15 @@ def with_retired_notes(answer: Answer, kb: KnowledgeBase) -> Answer:
     return replace(answer, answer="\n".join([*notes, answer.answer]), notes=[*answer.notes, *notes])
 
 
-def ask(answerer: Answerer, question: str, *, kb: KnowledgeBase, filters: Filters | None = None,
-        history: Sequence[Turn] = (), matcher: Matcher | None = None) -> Answer:
+def ask(
+    answerer: Answerer,
+    question: str,
+    *,
+    kb: KnowledgeBase,
+    filters: Filters | None = None,
+    history: Sequence[Turn] = (),
+    matcher: Matcher | None = None,
+) -> Answer:
     """What a person asking gets: the answer from `kb`, with a note for each retired record it names."""
     answer = answerer.ask(question, filters=filters, history=history, kb=kb, matcher=matcher)
     return with_retired_notes(answer, kb)

@@ -81,8 +81,16 @@ class ChromaStore(VectorStore):
     client opens a new connection). A collection that another process rebuilt (dropped and created
     anew, so with a new id) is opened again by name on the next call."""
 
-    def __init__(self, *, client: ClientAPI, collection: str, where: str = "the embedded Chroma store",
-                 ef_search: int = 400, max_neighbors: int = 32, ef_construction: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        client: ClientAPI,
+        collection: str,
+        where: str = "the embedded Chroma store",
+        ef_search: int = 400,
+        max_neighbors: int = 32,
+        ef_construction: int = 200,
+    ) -> None:
         self._client = client
         self._name = collection
         self._where = where
@@ -111,9 +119,14 @@ class ChromaStore(VectorStore):
                 client = chromadb.PersistentClient(path=str(settings.storage.chroma_path), settings=chroma_settings)
         except Exception as exc:  # chromadb raises ValueError / httpx errors / its own
             raise VectorStoreUnavailableError(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
-        return cls(client=client, collection=settings.chroma.collection, where=where,
-                   ef_search=settings.chroma.ef_search, max_neighbors=settings.chroma.max_neighbors,
-                   ef_construction=settings.chroma.ef_construction)
+        return cls(
+            client=client,
+            collection=settings.chroma.collection,
+            where=where,
+            ef_search=settings.chroma.ef_search,
+            max_neighbors=settings.chroma.max_neighbors,
+            ef_construction=settings.chroma.ef_construction,
+        )
 
     def _call(self, what: str, operation: Callable[[Collection], T]) -> T:
         """`operation(collection)`, with Chroma's many error types turned into VectorStoreUnavailableError."""
@@ -134,8 +147,8 @@ class ChromaStore(VectorStore):
         assert self._signature is not None
         if create:
             collection = self._client.get_or_create_collection(
-                self._name, embedding_function=None, metadata=dict(self._signature),
-                configuration=self._configuration())
+                self._name, embedding_function=None, metadata=dict(self._signature), configuration=self._configuration()
+            )
         else:
             collection = self._client.get_collection(self._name, embedding_function=None)
         stored = {k: (collection.metadata or {}).get(k) for k in self._signature}
@@ -150,9 +163,14 @@ class ChromaStore(VectorStore):
 
     def _configuration(self) -> CreateCollectionConfiguration:
         """The HNSW configuration a collection is made with."""
-        return {"hnsw": {"space": "cosine", "ef_search": self._ef_search,
-                         "max_neighbors": self._graph["max_neighbors"],
-                         "ef_construction": self._graph["ef_construction"]}}
+        return {
+            "hnsw": {
+                "space": "cosine",
+                "ef_search": self._ef_search,
+                "max_neighbors": self._graph["max_neighbors"],
+                "ef_construction": self._graph["ef_construction"],
+            }
+        }
 
     def _adjust(self, collection: Collection) -> None:
         """Bring an existing collection's search breadth to the settings (the one HNSW setting Chroma lets
@@ -163,9 +181,14 @@ class ChromaStore(VectorStore):
         built = {name: hnsw.get(name) for name in self._graph}
         self.graph_outdated = built != self._graph
         if self.graph_outdated:
-            log.warning("%s: the collection %r was built with HNSW %s, the settings ask for %s; dense search may "
-                        "miss passages until `kakehashi ingest` re-links it (nothing is embedded again)",
-                        self._where, self._name, built, self._graph)
+            log.warning(
+                "%s: the collection %r was built with HNSW %s, the settings ask for %s; dense search may "
+                "miss passages until `kakehashi ingest` re-links it (nothing is embedded again)",
+                self._where,
+                self._name,
+                built,
+                self._graph,
+            )
 
     @contextmanager
     def rebuilding(self, signature: dict[str, str | int]) -> Iterator[None]:
@@ -179,11 +202,12 @@ class ChromaStore(VectorStore):
             if any(c.name == staging_name for c in self._client.list_collections()):
                 self._client.delete_collection(staging_name)  # left by a run that failed part way
             staging = self._client.create_collection(
-                staging_name, embedding_function=None, metadata=dict(signature),
-                configuration=self._configuration())
+                staging_name, embedding_function=None, metadata=dict(signature), configuration=self._configuration()
+            )
         except Exception as exc:  # chromadb's many error types, as in _call
-            raise VectorStoreUnavailableError(f"{self._where}: cannot make the collection {staging_name!r}: "
-                                        f"{type(exc).__name__}: {exc}") from exc
+            raise VectorStoreUnavailableError(
+                f"{self._where}: cannot make the collection {staging_name!r}: {type(exc).__name__}: {exc}"
+            ) from exc
         self._collection = staging
         try:
             yield
@@ -200,7 +224,8 @@ class ChromaStore(VectorStore):
         except Exception as exc:
             raise VectorStoreUnavailableError(
                 f"{self._where}: the rebuilt collection could not take the name {self._name!r} and is left as "
-                f"{staging_name!r}: {type(exc).__name__}: {exc}; run `kakehashi ingest --rebuild` again") from exc
+                f"{staging_name!r}: {type(exc).__name__}: {exc}; run `kakehashi ingest --rebuild` again"
+            ) from exc
         self._collection = staging
         self.graph_outdated = False
 
@@ -214,11 +239,16 @@ class ChromaStore(VectorStore):
             for _, part in _batches(ids):
                 try:
                     got = old.get(ids=list(part), include=["embeddings", "documents", "metadatas"])
-                    self.collection.upsert(ids=got["ids"], embeddings=got["embeddings"],
-                                           documents=got["documents"], metadatas=got["metadatas"])
+                    self.collection.upsert(
+                        ids=got["ids"],
+                        embeddings=got["embeddings"],
+                        documents=got["documents"],
+                        metadatas=got["metadatas"],
+                    )
                 except Exception as exc:  # chromadb's many error types, as in _call
-                    raise VectorStoreUnavailableError(f"{self._where}: re-linking {self._name!r} failed: "
-                                                f"{type(exc).__name__}: {exc}") from exc
+                    raise VectorStoreUnavailableError(
+                        f"{self._where}: re-linking {self._name!r} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
         return len(ids)
 
     def _reopen(self, failed: Collection) -> Collection:
@@ -236,7 +266,8 @@ class ChromaStore(VectorStore):
                 if _collection_gone(exc):
                     raise VectorStoreUnavailableError(
                         f"{self._where}: the collection {self._name!r} is gone (dropped, or the server lost its "
-                        "data); run `kakehashi ingest` to build it again") from exc
+                        "data); run `kakehashi ingest` to build it again"
+                    ) from exc
                 raise
             self._collection = collection
             return collection
@@ -249,7 +280,8 @@ class ChromaStore(VectorStore):
             raise
         except Exception as exc:
             raise VectorStoreUnavailableError(
-                f"{self._where}: get_or_create_collection failed: {type(exc).__name__}: {exc}") from exc
+                f"{self._where}: get_or_create_collection failed: {type(exc).__name__}: {exc}"
+            ) from exc
         self._collection = collection
 
     @property
@@ -268,8 +300,12 @@ class ChromaStore(VectorStore):
             embeddings = vectors[start : start + len(part)]
 
             def upsert(c: Collection, part: Sequence[Chunk] = part, embeddings: np.ndarray = embeddings) -> None:
-                c.upsert(ids=[x.id for x in part], embeddings=embeddings, documents=[x.text for x in part],
-                         metadatas=[dict(x.metadata) for x in part])
+                c.upsert(
+                    ids=[x.id for x in part],
+                    embeddings=embeddings,
+                    documents=[x.text for x in part],
+                    metadatas=[dict(x.metadata) for x in part],
+                )
 
             self._call("upsert", upsert)
 
@@ -308,8 +344,12 @@ class ChromaStore(VectorStore):
 
     def query(self, vector: np.ndarray, *, limit: int, where: Where | None = None) -> list[tuple[str, float]]:
         query_vector = cast("Embedding", np.asarray(vector, dtype=np.float32))
-        result: QueryResult = self._call("query", lambda c: c.query(
-            query_embeddings=[query_vector], n_results=limit, where=where or None, include=["distances"]))
+        result: QueryResult = self._call(
+            "query",
+            lambda c: c.query(
+                query_embeddings=[query_vector], n_results=limit, where=where or None, include=["distances"]
+            ),
+        )
         assert result["distances"] is not None, "asked for with include=['distances']"
         ids = result["ids"][0]
         distances = result["distances"][0]
@@ -332,7 +372,8 @@ class ChromaStore(VectorStore):
         except Exception as exc:  # NotFoundError when there is nothing to drop
             if not _collection_gone(exc):
                 raise VectorStoreUnavailableError(
-                    f"{self._where}: delete_collection failed: {type(exc).__name__}: {exc}") from exc
+                    f"{self._where}: delete_collection failed: {type(exc).__name__}: {exc}"
+                ) from exc
         self._collection = None
 
 
@@ -367,6 +408,9 @@ def _http_client(settings: Settings, chroma_settings: ChromaSettings) -> ClientA
     if isinstance(session, httpx.Client):
         session.timeout = timeout
     else:  # a chromadb that builds its client otherwise: say so rather than hang silently one day
-        log.warning("cannot bound requests to the Chroma server to %gs: this chromadb version has no "
-                    "httpx session where expected", settings.chroma.timeout_s)
+        log.warning(
+            "cannot bound requests to the Chroma server to %gs: this chromadb version has no "
+            "httpx session where expected",
+            settings.chroma.timeout_s,
+        )
     return client

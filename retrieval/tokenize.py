@@ -22,7 +22,52 @@ _TOKEN = re.compile(
 # unigram fallbacks from matching everything.
 _JA_STOP_UNIGRAMS = frozenset("のはがをにでともへやかなだ")
 _EN_STOP = frozenset(
-    ["a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "was", "were", "be", "what", "which", "who", "how", "does", "do", "did", "that", "this", "with", "by", "from", "it", "its", "as", "at", "can", "about", "me", "my", "i", "you", "your", "we", "our", "they", "their", "there", "any"]
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "what",
+        "which",
+        "who",
+        "how",
+        "does",
+        "do",
+        "did",
+        "that",
+        "this",
+        "with",
+        "by",
+        "from",
+        "it",
+        "its",
+        "as",
+        "at",
+        "can",
+        "about",
+        "me",
+        "my",
+        "i",
+        "you",
+        "your",
+        "we",
+        "our",
+        "they",
+        "their",
+        "there",
+        "any",
+    ]
 )
 
 

@@ -28,7 +28,70 @@ _FISCAL_YEAR = re.compile(r"令和\s*(\d+)\s*年度?|R\s*(\d+)\s*年度|FY\s*(20
 # Words every question shares: what is left after them (and the vocabulary's words) is its content.
 _FILLER_JA = re.compile(r"[\u3041-\u309f、。！？!??\s「」（）()・〜~…]+")
 _EN_FILLER = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "can", "could", "did", "do", "does", "for", "from", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that", "the", "this", "to", "too", "us", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "ok", "okay", "also", "any", "there", "their", "they", "then", "about", "get", "got", "please", "tell", "know", "want", "like"]
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "this",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "ok",
+        "okay",
+        "also",
+        "any",
+        "there",
+        "their",
+        "they",
+        "then",
+        "about",
+        "get",
+        "got",
+        "please",
+        "tell",
+        "know",
+        "want",
+        "like",
+    ]
 )
 _THANKS_MAX_CHARS = 30
 _FOLLOW_UP_MAX_CHARS = 30
@@ -136,7 +199,9 @@ class Understanding:
     def content_beyond(self, entity: Entity) -> str:
         """The question's content once the thing's own names are taken out: what else it asks about."""
         names = [fold_name(n) for n in (entity.name, entity.name_en or "", *getattr(entity.record, "aliases", []))]
-        rest = [w for w in self.content.split() if len(fold_name(w)) >= 2 and not any(fold_name(w) in n for n in names if n)]
+        rest = [
+            w for w in self.content.split() if len(fold_name(w)) >= 2 and not any(fold_name(w) in n for n in names if n)
+        ]
         return " ".join(rest)
 
 
@@ -159,14 +224,22 @@ def _content(text: str, vocabulary: QuestionVocabulary) -> str:
             rest = rest.replace(word, " ")
     rest = _FILLER_JA.sub(" ", rest)
     latin_words = {w for w in words if re.match(r"[a-z]", w) and " " not in w}
-    latin = [w for w in re.findall(r"[a-z][a-z0-9'-]+", rest) if w not in _EN_FILLER and w not in latin_words
-             and not any(w.startswith(v) for v in latin_words if len(v) >= 4)]
+    latin = [
+        w
+        for w in re.findall(r"[a-z][a-z0-9'-]+", rest)
+        if w not in _EN_FILLER and w not in latin_words and not any(w.startswith(v) for v in latin_words if len(v) >= 4)
+    ]
     japanese = [w for w in re.findall(r"[^\sa-z0-9'-]{2,}", rest) if not _HIRAGANA.fullmatch(w)]
     return " ".join(japanese + latin)
 
 
-def understand(question: str, *, catalog: EntityCatalog | None, history: Sequence[Turn] = (),
-               vocabulary: QuestionVocabulary | None = None) -> Understanding:
+def understand(
+    question: str,
+    *,
+    catalog: EntityCatalog | None,
+    history: Sequence[Turn] = (),
+    vocabulary: QuestionVocabulary | None = None,
+) -> Understanding:
     vocabulary = vocabulary or QuestionVocabulary.default()
     text = _norm(question)
     language = detect_language(question)
@@ -174,9 +247,16 @@ def understand(question: str, *, catalog: EntityCatalog | None, history: Sequenc
     attributes = [name for name, terms in vocabulary.attributes.items() if _found(text, terms)]
     round_match = _ROUND.search(text)
     round_number = int(next(g for g in round_match.groups() if g)) if round_match else None
-    understanding = Understanding(question=question, language=language, intent="fact", mentions=mentions,
-                                  attributes=_rank_attributes(attributes, text, vocabulary), round_number=round_number,
-                                  fiscal_year=_fiscal_year(question), content=_content(text, vocabulary))
+    understanding = Understanding(
+        question=question,
+        language=language,
+        intent="fact",
+        mentions=mentions,
+        attributes=_rank_attributes(attributes, text, vocabulary),
+        round_number=round_number,
+        fiscal_year=_fiscal_year(question),
+        content=_content(text, vocabulary),
+    )
     if _is_thanks(text, vocabulary):
         understanding.intent = "thanks"
         return understanding
@@ -189,8 +269,9 @@ def understand(question: str, *, catalog: EntityCatalog | None, history: Sequenc
     if _found(text, vocabulary.intents["compare"]) and _two_sides(question):
         understanding.intent = "compare"
         return understanding
-    if ((not mentions and _found(text, vocabulary.intents["list"]) and _asks_for_kind(text))
-            or (not _names_one_thing(mentions) and _asks_for_partners(text))):
+    if (not mentions and _found(text, vocabulary.intents["list"]) and _asks_for_kind(text)) or (
+        not _names_one_thing(mentions) and _asks_for_partners(text)
+    ):
         understanding.intent = "list"
         return understanding
     if not mentions:
@@ -219,8 +300,10 @@ def _names_one_thing(mentions: Sequence[Mention]) -> bool:
     return any(m.exact for m in mentions)
 
 
-_ASKER = re.compile(r"私|わたし|うち|弊社|当社|我々|私たち|われわれ|(スタートアップ|ベンチャー|研究室|研究者|企業|会社|大学|病院)です"
-                    r"|(?<![a-z])(we|we're|our|i|i'm|my)(?![a-z])")
+_ASKER = re.compile(
+    r"私|わたし|うち|弊社|当社|我々|私たち|われわれ|(スタートアップ|ベンチャー|研究室|研究者|企業|会社|大学|病院)です"
+    r"|(?<![a-z])(we|we're|our|i|i'm|my)(?![a-z])"
+)
 
 
 def _describes_asker(text: str) -> bool:
@@ -231,12 +314,15 @@ def _describes_asker(text: str) -> bool:
 def _two_sides(question: str) -> bool:
     """「AとBの違い」 with two quoted or bracketed names, even when neither is a record of ours."""
     return len(re.findall(r"[「『\"“]([^」』\"”]{2,})[」』\"”]", question)) >= 2 or bool(
-        re.search(r"(\S{2,})と(\S{2,})(って|の|は|で)", question) and re.search(r"(違い|違う|使い分け)", question))
+        re.search(r"(\S{2,})と(\S{2,})(って|の|は|で)", question) and re.search(r"(違い|違う|使い分け)", question)
+    )
 
 
-_PARTNERS = re.compile(r"(cdmo|cmo|受託製造|受託開発|製造委託|委託先|認定vc|ベンチャーキャピタル)[^。？?]{0,20}"
-                       r"(あります|ありますか|ある\?|ある？|教えて|知りたい|どこ)|(which|what|any|are there)[^?]{0,30}(cdmos?|cmos?|"
-                       r"contract manufactur\w*|certified vcs?)")
+_PARTNERS = re.compile(
+    r"(cdmo|cmo|受託製造|受託開発|製造委託|委託先|認定vc|ベンチャーキャピタル)[^。？?]{0,20}"
+    r"(あります|ありますか|ある\?|ある？|教えて|知りたい|どこ)|(which|what|any|are there)[^?]{0,30}(cdmos?|cmos?|"
+    r"contract manufactur\w*|certified vcs?)"
+)
 
 
 def _asks_for_partners(text: str) -> bool:
@@ -245,13 +331,31 @@ def _asks_for_partners(text: str) -> bool:
 
 
 def _asks_for_kind(text: str) -> bool:
-    return bool(re.search(r"vc|cdmo|ベンチャーキャピタル|受託|事業|制度|program|startup|スタートアップ|ベンチャー", text))
+    return bool(
+        re.search(r"vc|cdmo|ベンチャーキャピタル|受託|事業|制度|program|startup|スタートアップ|ベンチャー", text)
+    )
 
 
 def _rank_attributes(found: list[str], text: str, vocabulary: QuestionVocabulary) -> list[str]:
     """The most specific attribute first: a cap or a rate is asked with 「いくら」 too, and a backer with 「出資」."""
-    order = ("backer", "cap", "rate", "count", "rounds", "chair", "people", "target", "change", "ministry", "period",
-             "stages", "coverage", "eligibility", "amount", "date")
+    order = (
+        "backer",
+        "cap",
+        "rate",
+        "count",
+        "rounds",
+        "chair",
+        "people",
+        "target",
+        "change",
+        "ministry",
+        "period",
+        "stages",
+        "coverage",
+        "eligibility",
+        "amount",
+        "date",
+    )
     return sorted(found, key=lambda name: order.index(name) if name in order else len(order))
 
 

@@ -57,8 +57,9 @@ class ChromaServer:
         return {"KAKEHASHI_CHROMA_HOST": self.host, "KAKEHASHI_CHROMA_PORT": str(self.port)}
 
     def settings(self, base: Settings, *, collection: str, **changes: object) -> Settings:
-        return base.updated(**{"chroma_host": self.host, "chroma_port": self.port,
-                                       "chroma_collection": collection, **changes})
+        return base.updated(
+            **{"chroma_host": self.host, "chroma_port": self.port, "chroma_collection": collection, **changes}
+        )
 
     def alive(self) -> bool:
         try:
@@ -74,7 +75,11 @@ class ChromaServer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(CHROMA), "run", "--path", str(self.path), "--host", self.host, "--port", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         self.starts += 1
         deadline = time.monotonic() + self.start_timeout_s
         while not self.alive():
@@ -82,8 +87,9 @@ class ChromaServer:
                 raise RuntimeError(f"chroma run exited with {self.process.returncode}:\n{self.log_text()[-2000:]}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"chroma run gave no heartbeat in {self.start_timeout_s:.0f}s:\n"
-                                   f"{self.log_text()[-2000:]}")
+                raise RuntimeError(
+                    f"chroma run gave no heartbeat in {self.start_timeout_s:.0f}s:\n{self.log_text()[-2000:]}"
+                )
             time.sleep(0.05)
         return self
 
@@ -141,11 +147,16 @@ def copy_index_to(index: SearchIndex, settings: Settings) -> None:
 
 
 @pytest.fixture(scope="session")
-def server_seed_settings(seed_settings: Settings, chroma_server: ChromaServer,
-                         tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def server_seed_settings(
+    seed_settings: Settings, chroma_server: ChromaServer, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     """Seed knowledge, vectors on the Chroma server; its own data dir (so its own lexical pickle)."""
-    return chroma_server.settings(seed_settings, collection=SEED_COLLECTION,
-                                  data_dir=tmp_path_factory.mktemp("server-seed-data"), chroma_timeout_s=2.0)
+    return chroma_server.settings(
+        seed_settings,
+        collection=SEED_COLLECTION,
+        data_dir=tmp_path_factory.mktemp("server-seed-data"),
+        chroma_timeout_s=2.0,
+    )
 
 
 @pytest.fixture(scope="session")

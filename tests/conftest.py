@@ -46,24 +46,33 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # --- `kakehashi` processes the tests start ----------------------------------------------------------
 
+
 def kakehashi(*args: str) -> list[str]:
     """The command line of `kakehashi ARGS` (run it with cwd=REPO_ROOT)."""
     return [sys.executable, "-m", "bot.cli", *args]
 
 
-def run_kakehashi(*args: str, env: dict[str, str], stdin: str | None = None,
-                  timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+def run_kakehashi(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 300.0
+) -> subprocess.CompletedProcess[str]:
     """`kakehashi ARGS` run to its end in `env` (see kakehashi_env), its output captured as text."""
-    return subprocess.run(kakehashi(*args), input=stdin, capture_output=True, text=True, env=env, cwd=REPO_ROOT,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        kakehashi(*args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def kakehashi_env(**settings: str) -> dict[str, str]:
     """The environment of a `kakehashi` process: this one's without a developer's own settings (read
     here, not only in the autouse fixture below, as module-scoped fixtures start processes before it
     runs), offline, unbuffered (a test reads its log while it runs), with `settings` on top."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KAKEHASHI_", "SLACK_")) and k != "OPENAI_API_KEY"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAKEHASHI_", "SLACK_")) and k != "OPENAI_API_KEY"}
     return {**env, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **settings}
 
 
@@ -78,8 +87,9 @@ def wait_until_healthy(process: subprocess.Popen[bytes], port: int, log: Path, *
                     return
         except OSError:
             pass
-        assert time.monotonic() < deadline, f"serve on port {port} did not come up:\n" + log.read_text(
-            encoding="utf-8", errors="replace")[-3000:]
+        assert time.monotonic() < deadline, (
+            f"serve on port {port} did not come up:\n" + log.read_text(encoding="utf-8", errors="replace")[-3000:]
+        )
         time.sleep(0.2)
 
 
@@ -140,8 +150,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     that need the seed index."""
     module = {item.nodeid.split("::")[0] for item in items if _needs_seed_index(item)}
     model = {item.nodeid.split("::")[0] for item in items if _uses_the_model(item)}
-    items.sort(key=lambda item: 2 if item.nodeid.split("::")[0] in module else  # stable: else as collected
-               1 if item.nodeid.split("::")[0] in model else 0)
+    items.sort(
+        key=lambda item: (
+            2
+            if item.nodeid.split("::")[0] in module
+            # stable: else as collected
+            else 1
+            if item.nodeid.split("::")[0] in model
+            else 0
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -182,8 +200,9 @@ def standin_seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def standin_seed_index(standin_seed_settings: Settings, seed_kb: KnowledgeBase,
-                       standin_embedder: Embedder) -> SearchIndex:
+def standin_seed_index(
+    standin_seed_settings: Settings, seed_kb: KnowledgeBase, standin_embedder: Embedder
+) -> SearchIndex:
     """The seed knowledge indexed with the stand-in embedder, in seconds: for the Slack flows and other
     plumbing that needs the whole knowledge base but asserts nothing about how it ranks."""
     index = open_index(standin_seed_settings, embedder=standin_embedder)
@@ -192,8 +211,9 @@ def standin_seed_index(standin_seed_settings: Settings, seed_kb: KnowledgeBase,
 
 
 @pytest.fixture(scope="session")
-def seed_data_for_subprocesses(seed_index: SearchIndex, seed_settings: Settings,
-                               tmp_path_factory: pytest.TempPathFactory) -> Path:
+def seed_data_for_subprocesses(
+    seed_index: SearchIndex, seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A copy of the seed data dir for `kakehashi` processes the tests start. Chroma's embedded store takes
     one process: another process opening the session's own store compacts its log under this one, which
     then intermittently misses passages (seen as rankings that differ from the Chroma server's)."""

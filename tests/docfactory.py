@@ -48,8 +48,7 @@ def japanese_pdf(
     from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
     _register_fonts()
-    body = ParagraphStyle("body", fontName=_JP_SERIF, fontSize=10.5, leading=17, wordWrap="CJK",
-                          alignment=TA_JUSTIFY)
+    body = ParagraphStyle("body", fontName=_JP_SERIF, fontSize=10.5, leading=17, wordWrap="CJK", alignment=TA_JUSTIFY)
     big = ParagraphStyle("heading", fontName=_JP_SANS, fontSize=16, leading=24, spaceAfter=8)
     story: list[object] = [Paragraph(heading, big)] if heading else []
     for paragraph in paragraphs:
@@ -76,8 +75,9 @@ def encrypted_pdf(
     an owner password (the common "protected against copying" PDF)."""
     from pypdf import PdfReader, PdfWriter
 
-    source = japanese_pdf(paragraphs or ["この文書は暗号化されています。閲覧にはパスワードが必要です。"],
-                          title="暗号化された資料")
+    source = japanese_pdf(
+        paragraphs or ["この文書は暗号化されています。閲覧にはパスワードが必要です。"], title="暗号化された資料"
+    )
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(source)))
     writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm=algorithm)
     out = io.BytesIO()
@@ -214,9 +214,10 @@ def docx_zip_bomb(uncompressed_mb: int = 300) -> bytes:
     result is about a thousandth of the inflated size (~300 KB for the default)."""
     template = japanese_docx(heading="見出し", paragraphs=["本文"])
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(template)) as source, zipfile.ZipFile(
-        out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9
-    ) as bomb:
+    with (
+        zipfile.ZipFile(io.BytesIO(template)) as source,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as bomb,
+    ):
         for info in source.infolist():
             if info.filename != "word/document.xml":
                 bomb.writestr(info.filename, source.read(info.filename))
@@ -236,9 +237,10 @@ def docx_many_members(count: int = 5000) -> bytes:
     """A real .docx padded with `count` tiny extra members (the many-entries flavour of a zip bomb)."""
     template = japanese_docx(heading="見出し", paragraphs=["本文"])
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(template)) as source, zipfile.ZipFile(
-        out, "w", compression=zipfile.ZIP_DEFLATED
-    ) as padded:
+    with (
+        zipfile.ZipFile(io.BytesIO(template)) as source,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as padded,
+    ):
         for info in source.infolist():
             padded.writestr(info.filename, source.read(info.filename))
         for index in range(count):

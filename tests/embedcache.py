@@ -81,8 +81,12 @@ class CachedEmbedder(Embedder):
         if self._path is not None and self._vectors:
             keys = list(self._vectors)
             tmp = self._path.with_name(f"{self._path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, keys=np.array(keys), texts=np.array([self._texts[k] for k in keys]),
-                     vectors=np.vstack([self._vectors[k] for k in keys]))
+            np.savez(
+                tmp,
+                keys=np.array(keys),
+                texts=np.array([self._texts[k] for k in keys]),
+                vectors=np.vstack([self._vectors[k] for k in keys]),
+            )
             tmp.replace(self._path)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:

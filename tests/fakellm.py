@@ -73,7 +73,7 @@ class FakeOpenAI:
                         self.wfile.write(data)
                         return
                     for start in range(0, len(data), drip.chunk):
-                        self.wfile.write(data[start:start + drip.chunk])
+                        self.wfile.write(data[start : start + drip.chunk])
                         self.wfile.flush()
                         if owner.released.wait(drip.pause):
                             return

@@ -157,12 +157,20 @@ class FakeSlack:
 
     # --- what tests use -----------------------------------------------------------------------
 
-    def fail(self, method: str, *, status: int = 200, error: str | None = None, retry_after: int | None = None,
-             times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
         """The next `times` calls of `method` fail: an HTTP status (429 with Retry-After) or ok:false."""
         with self._lock:
             self.failures.setdefault(method, []).append(
-                Failure(status=status, error=error, retry_after=retry_after, times=times))
+                Failure(status=status, error=error, retry_after=retry_after, times=times)
+            )
 
     def hold(self, method: str) -> threading.Event:
         """The next call of `method` is received (and recorded) but answered only once the returned
@@ -172,28 +180,43 @@ class FakeSlack:
             self._holds[method] = gate
         return gate
 
-    def add_message(self, channel: str, *, text: str, user: str, thread_ts: str | None = None,
-                    ts: str | None = None) -> str:
+    def add_message(
+        self, channel: str, *, text: str, user: str, thread_ts: str | None = None, ts: str | None = None
+    ) -> str:
         """A message a person wrote (so conversations.replies returns it); its ts."""
         with self._lock:
             ts = ts or self._next_ts()
-            self.messages.setdefault(channel, []).append(Message(channel=channel, ts=ts, text=text,
-                                                                 thread_ts=thread_ts, user=user))
+            self.messages.setdefault(channel, []).append(
+                Message(channel=channel, ts=ts, text=text, thread_ts=thread_ts, user=user)
+            )
         return ts
 
-    def add_file(self, name: str, data: bytes, *, user: str, mimetype: str = "application/octet-stream",
-                 size: int | None = None) -> dict[str, Any]:
+    def add_file(
+        self, name: str, data: bytes, *, user: str, mimetype: str = "application/octet-stream", size: int | None = None
+    ) -> dict[str, Any]:
         """A file a user uploaded; returns the file object as Slack puts it in the message event's `files`
         (`size` may be given to claim another size than the bytes have, as a hostile client could)."""
         with self._lock:
             file_id = f"F{next(self._ts):09d}"
         base = f"http://127.0.0.1:{self._server.server_address[1]}/files-pri/{TEAM_ID}-{file_id}"
         file = {
-            "id": file_id, "created": int(time.time()), "timestamp": int(time.time()), "name": name, "title": name,
-            "mimetype": mimetype, "filetype": name.rsplit(".", 1)[-1].lower() if "." in name else "",
-            "user": user, "user_team": TEAM_ID, "editable": False, "size": len(data) if size is None else size,
-            "mode": "hosted", "is_external": False, "is_public": False, "public_url_shared": False,
-            "url_private": f"{base}/{name}", "url_private_download": f"{base}/download/{name}",
+            "id": file_id,
+            "created": int(time.time()),
+            "timestamp": int(time.time()),
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1].lower() if "." in name else "",
+            "user": user,
+            "user_team": TEAM_ID,
+            "editable": False,
+            "size": len(data) if size is None else size,
+            "mode": "hosted",
+            "is_external": False,
+            "is_public": False,
+            "public_url_shared": False,
+            "url_private": f"{base}/{name}",
+            "url_private_download": f"{base}/download/{name}",
             "permalink": f"https://kakehashi-test.slack.com/files/{user}/{file_id}/{name}",
         }
         with self._lock:
@@ -204,8 +227,9 @@ class FakeSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    def wait_for(self, method: str, predicate: Callable[[Call], bool] | None = None, *, count: int = 1,
-                 timeout: float = 20.0) -> list[Call]:
+    def wait_for(
+        self, method: str, predicate: Callable[[Call], bool] | None = None, *, count: int = 1, timeout: float = 20.0
+    ) -> list[Call]:
         """Block until `count` calls of `method` (matching `predicate`) have arrived."""
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -221,8 +245,10 @@ class FakeSlack:
 
     def thread(self, channel: str, thread_ts: str) -> list[Message]:
         with self._lock:
-            return sorted((m for m in self.messages.get(channel, []) if m.ts == thread_ts or m.thread_ts == thread_ts),
-                          key=lambda m: float(m.ts))
+            return sorted(
+                (m for m in self.messages.get(channel, []) if m.ts == thread_ts or m.thread_ts == thread_ts),
+                key=lambda m: float(m.ts),
+            )
 
     def message(self, channel: str, ts: str) -> Message:
         with self._lock:
@@ -277,14 +303,28 @@ class FakeSlack:
         return "D" + channel[1:] if channel.startswith(("U", "W")) else channel
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://kakehashi-test.slack.com/", "team": "Kakehashi Test", "user": "kakehashi",
-                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "url": "https://kakehashi-test.slack.com/",
+            "team": "Kakehashi Test",
+            "user": "kakehashi",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(str(args.get("channel")))
-        message = Message(channel=channel, ts=self._next_ts(), text=str(args.get("text") or ""),
-                          blocks=args.get("blocks") or [], thread_ts=args.get("thread_ts"), user=BOT_USER_ID,
-                          bot_id=BOT_ID)
+        message = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            text=str(args.get("text") or ""),
+            blocks=args.get("blocks") or [],
+            thread_ts=args.get("thread_ts"),
+            user=BOT_USER_ID,
+            bot_id=BOT_ID,
+        )
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": message.ts, "message": message.to_slack()}
 
@@ -303,15 +343,25 @@ class FakeSlack:
 
     def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = str(args.get("message_ts", "")).replace(".", "")
-        return {"ok": True, "channel": args.get("channel"),
-                "permalink": f"https://kakehashi-test.slack.com/archives/{args.get('channel')}/p{ts}"}
+        return {
+            "ok": True,
+            "channel": args.get("channel"),
+            "permalink": f"https://kakehashi-test.slack.com/archives/{args.get('channel')}/p{ts}",
+        }
 
     def _chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("thread_ts"):
             return {"ok": False, "error": "invalid_arguments"}
         channel = str(args.get("channel"))
-        message = Message(channel=channel, ts=self._next_ts(), thread_ts=args.get("thread_ts"), user=BOT_USER_ID,
-                          bot_id=BOT_ID, streaming=True, text=_chunk_text(args))
+        message = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            thread_ts=args.get("thread_ts"),
+            user=BOT_USER_ID,
+            bot_id=BOT_ID,
+            streaming=True,
+            text=_chunk_text(args),
+        )
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": message.ts}
 
@@ -385,8 +435,14 @@ class FakeSlack:
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user"))
-        found = {"id": user, "team_id": TEAM_ID, "name": user.lower(), "real_name": f"User {user}",
-                 "is_bot": user == BOT_USER_ID, "profile": {"display_name": user.lower()}}
+        found = {
+            "id": user,
+            "team_id": TEAM_ID,
+            "name": user.lower(),
+            "real_name": f"User {user}",
+            "is_bot": user == BOT_USER_ID,
+            "profile": {"display_name": user.lower()},
+        }
         if str(args.get("include_locale")).lower() in ("true", "1"):
             found["locale"] = self.locales.get(user, "ja-JP")
         return {"ok": True, "user": found}

@@ -36,8 +36,16 @@ class FakeSocketMode:
 
     def _handle(self, connection: ServerConnection) -> None:
         self._connection = connection
-        connection.send(json.dumps({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"},
-                                    "connection_info": {"app_id": "A0KAKEHASHI"}}))
+        connection.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "fake"},
+                    "connection_info": {"app_id": "A0KAKEHASHI"},
+                }
+            )
+        )
         self.connected.set()
         for message in connection:
             with self._lock:
@@ -49,10 +57,18 @@ class FakeSocketMode:
         assert self.connected.wait(20), "the app never connected"
         envelope_id = f"env-{next(_ids)}"
         assert self._connection is not None
-        self._connection.send(json.dumps({
-            "envelope_id": envelope_id, "type": kind, "payload": payload,
-            "accepts_response_payload": kind != "events_api", "retry_attempt": retry_attempt,
-            "retry_reason": "timeout" if retry_attempt else ""}))
+        self._connection.send(
+            json.dumps(
+                {
+                    "envelope_id": envelope_id,
+                    "type": kind,
+                    "payload": payload,
+                    "accepts_response_payload": kind != "events_api",
+                    "retry_attempt": retry_attempt,
+                    "retry_reason": "timeout" if retry_attempt else "",
+                }
+            )
+        )
         return envelope_id
 
     def wait_ack(self, envelope_id: str, timeout: float = 20.0) -> dict[str, Any]:

@@ -98,15 +98,17 @@ class Rig:
 
 
 def slack_settings(base: Settings, *, api_url: str, database: Path, **changes: object) -> Settings:
-    return base.updated(**{
-        "slack_bot_token": SecretStr(TOKEN),
-        "slack_signing_secret": SecretStr(SIGNING_SECRET),
-        "slack_api_url": api_url,
-        "supporters_channel": SUPPORTERS,
-        "database_url": f"sqlite:///{database}",
-        "slack_staff_user_ids": STAFF,
-        **changes,
-    })
+    return base.updated(
+        **{
+            "slack_bot_token": SecretStr(TOKEN),
+            "slack_signing_secret": SecretStr(SIGNING_SECRET),
+            "slack_api_url": api_url,
+            "supporters_channel": SUPPORTERS,
+            "database_url": f"sqlite:///{database}",
+            "slack_staff_user_ids": STAFF,
+            **changes,
+        }
+    )
 
 
 # The Slack flows are about what reaches Slack, not how passages rank: the seed index with the stand-in
@@ -137,9 +139,18 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake.stop()
 
 
-def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: object = None, matcher: object = None,
-             catalog: SourceCatalog | None = None, editor: object = None, live: object = None,
-             **changes: object) -> Rig:
+def make_rig(
+    *,
+    base: Settings,
+    fake: FakeSlack,
+    tmp_path: Path,
+    answerer: object = None,
+    matcher: object = None,
+    catalog: SourceCatalog | None = None,
+    editor: object = None,
+    live: object = None,
+    **changes: object,
+) -> Rig:
     """The app over HTTP against `fake`; with `editor` and `live`, staff may change the knowledge from Slack
     (`live` then also answers and matches unless `answerer` / `matcher` are given)."""
     settings = slack_settings(base, api_url=fake.url, database=tmp_path / "desk.sqlite3", **changes)
@@ -148,13 +159,31 @@ def make_rig(*, base: Settings, fake: FakeSlack, tmp_path: Path, answerer: objec
     logger = logging.getLogger("kakehashi.slack.test")
     client = make_client(settings)
     outbox = Outbox(store=store, client=client, logger=logger, poll_s=0.2).start()
-    app = build_app(settings=settings, answerer=answerer, matcher=matcher, store=store,  # type: ignore[arg-type]
-                    catalog=catalog, logger=logger, listener_executor=executor, client=client,
-                    editor=editor, live=live, outbox=outbox)  # type: ignore[arg-type]
+    app = build_app(
+        settings=settings,
+        answerer=answerer,  # type: ignore[arg-type]
+        matcher=matcher,  # type: ignore[arg-type]
+        store=store,
+        catalog=catalog,
+        logger=logger,
+        listener_executor=executor,
+        client=client,
+        editor=editor,  # type: ignore[arg-type]
+        live=live,  # type: ignore[arg-type]
+        outbox=outbox,
+    )
     server = start_http(app, host="127.0.0.1", port=0)
     driver = SlackDriver(server.url, signing_secret=SIGNING_SECRET, response_url=fake.response_url)
-    return Rig(fake=fake, driver=driver, store=store, settings=settings, app=app, server=server, executor=executor,
-               outbox=outbox)
+    return Rig(
+        fake=fake,
+        driver=driver,
+        store=store,
+        settings=settings,
+        app=app,
+        server=server,
+        executor=executor,
+        outbox=outbox,
+    )
 
 
 def record_calls(fake: FakeSlack, name: str) -> None:
@@ -169,10 +198,23 @@ def record_calls(fake: FakeSlack, name: str) -> None:
 
 
 @pytest.fixture
-def rig(standin_seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, slack_answerer: Answerer,
-        slack_matcher: Matcher, slack_catalog: SourceCatalog, request: pytest.FixtureRequest) -> Iterator[Rig]:
-    made = make_rig(base=standin_seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
-                    matcher=slack_matcher, catalog=slack_catalog)
+def rig(
+    standin_seed_settings: Settings,
+    fake_slack: FakeSlack,
+    tmp_path: Path,
+    slack_answerer: Answerer,
+    slack_matcher: Matcher,
+    slack_catalog: SourceCatalog,
+    request: pytest.FixtureRequest,
+) -> Iterator[Rig]:
+    made = make_rig(
+        base=standin_seed_settings,
+        fake=fake_slack,
+        tmp_path=tmp_path,
+        answerer=slack_answerer,
+        matcher=slack_matcher,
+        catalog=slack_catalog,
+    )
     yield made
     made.close()
     record_calls(fake_slack, request.node.name)
@@ -180,13 +222,28 @@ def rig(standin_seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, 
 
 # --- what a user does in Slack: the message lands in Slack's history, then the event is sent ------
 
-def user_event(fake: FakeSlack, text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER",
-               thread_ts: str | None = None, mention: bool = False, channel_type: str = "channel") -> dict[str, Any]:
+
+def user_event(
+    fake: FakeSlack,
+    text: str,
+    *,
+    channel: str = "C0GENERAL",
+    user: str = "U0ASKER",
+    thread_ts: str | None = None,
+    mention: bool = False,
+    channel_type: str = "channel",
+) -> dict[str, Any]:
     """Post `text` as a user (into the fake's history); the event Slack sends the app for it."""
     body = f"<@{BOT_USER_ID}> {text}" if mention else text
     ts = fake.add_message(channel, text=body, user=user, thread_ts=thread_ts)
-    event: dict[str, Any] = {"type": "app_mention" if mention else "message", "user": user, "text": body, "ts": ts,
-                             "channel": channel, "event_ts": ts}
+    event: dict[str, Any] = {
+        "type": "app_mention" if mention else "message",
+        "user": user,
+        "text": body,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+    }
     if not mention:
         event["channel_type"] = channel_type
     if thread_ts:
@@ -194,13 +251,23 @@ def user_event(fake: FakeSlack, text: str, *, channel: str = "C0GENERAL", user: 
     return event
 
 
-def user_says(rig: Rig, text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER",
-              thread_ts: str | None = None, mention: bool = False, channel_type: str = "channel",
-              event_id: str | None = None, retry_num: int | None = None) -> tuple[str, Reply]:
+def user_says(
+    rig: Rig,
+    text: str,
+    *,
+    channel: str = "C0GENERAL",
+    user: str = "U0ASKER",
+    thread_ts: str | None = None,
+    mention: bool = False,
+    channel_type: str = "channel",
+    event_id: str | None = None,
+    retry_num: int | None = None,
+) -> tuple[str, Reply]:
     """Post `text` as a user (into the fake's history) and deliver the matching signed event.
     Returns (ts, reply) where reply is the app's HTTP response to the event."""
-    event = user_event(rig.fake, text, channel=channel, user=user, thread_ts=thread_ts, mention=mention,
-                       channel_type=channel_type)
+    event = user_event(
+        rig.fake, text, channel=channel, user=user, thread_ts=thread_ts, mention=mention, channel_type=channel_type
+    )
     return event["ts"], rig.driver.event(event, event_id=event_id, retry_num=retry_num)
 
 

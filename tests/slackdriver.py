@@ -47,15 +47,27 @@ class SlackDriver:
         self.secret = signing_secret
         self.team_id = team_id
 
-    def post(self, body: bytes, *, content_type: str, timestamp: int | None = None, signature: str | None = None,
-             headers: dict[str, str] | None = None) -> Reply:
+    def post(
+        self,
+        body: bytes,
+        *,
+        content_type: str,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
         stamp = str(int(time.time()) if timestamp is None else timestamp)
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": signature or sign(self.secret, stamp, body),
-            **(headers or {}),
-        })
+        request = urllib.request.Request(
+            self.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": content_type,
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": signature or sign(self.secret, stamp, body),
+                **(headers or {}),
+            },
+        )
         started = time.perf_counter()
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -66,8 +78,9 @@ class SlackDriver:
 
     # --- Events API ---------------------------------------------------------------------------
 
-    def event(self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None,
-              **post_kwargs: Any) -> Reply:
+    def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None, **post_kwargs: Any
+    ) -> Reply:
         envelope = {
             "token": "unused-verification-token",
             "team_id": self.team_id,
@@ -88,9 +101,17 @@ class SlackDriver:
 
     def command(self, text: str, *, user: str = "U0ASKER", channel: str = "C0GENERAL", **post_kwargs: Any) -> Reply:
         form = {
-            "token": "unused", "team_id": self.team_id, "team_domain": "kakehashi-test", "channel_id": channel,
-            "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": "/kakehashi",
-            "text": text, "api_app_id": "A0KAKEHASHI", "is_enterprise_install": "false",
+            "token": "unused",
+            "team_id": self.team_id,
+            "team_domain": "kakehashi-test",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/kakehashi",
+            "text": text,
+            "api_app_id": "A0KAKEHASHI",
+            "is_enterprise_install": "false",
             "response_url": self.response_url + f"commands/{next(_ids)}",
             "trigger_id": f"trigger.{next(_ids)}",
         }
@@ -102,9 +123,18 @@ class SlackDriver:
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, content_type="application/x-www-form-urlencoded", **post_kwargs)
 
-    def click(self, *, action_id: str, value: str, user: str, channel: str | None = None,
-              message: dict[str, Any] | None = None, view: dict[str, Any] | None = None,
-              element: str = "button", ephemeral: bool = False) -> Reply:
+    def click(
+        self,
+        *,
+        action_id: str,
+        value: str,
+        user: str,
+        channel: str | None = None,
+        message: dict[str, Any] | None = None,
+        view: dict[str, Any] | None = None,
+        element: str = "button",
+        ephemeral: bool = False,
+    ) -> Reply:
         """A button click on a message (channel + message) or on the App Home (view); `element` is the
         element's type (feedback_buttons for Slack's 👍 / 👎). On an ephemeral message Slack sends no
         `message`, only the container."""
@@ -114,13 +144,24 @@ class SlackDriver:
             "api_app_id": "A0KAKEHASHI",
             "team": {"id": self.team_id, "domain": "kakehashi-test"},
             "trigger_id": f"trigger.{next(_ids)}",
-            "actions": [{"type": element, "action_id": action_id, "block_id": "b", "value": value,
-                         "action_ts": str(time.time())}],
+            "actions": [
+                {
+                    "type": element,
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                }
+            ],
         }
         if channel is not None:
             payload["channel"] = {"id": channel, "name": "channel"}
-            payload["container"] = {"type": "message", "channel_id": channel,
-                                    "message_ts": (message or {}).get("ts"), "is_ephemeral": ephemeral}
+            payload["container"] = {
+                "type": "message",
+                "channel_id": channel,
+                "message_ts": (message or {}).get("ts"),
+                "is_ephemeral": ephemeral,
+            }
             if not ephemeral:
                 payload["message"] = message or {}
             payload["response_url"] = self.response_url + f"actions/{next(_ids)}"

@@ -94,7 +94,9 @@ def test_comparison_puts_both_programs_side_by_side(answerer: Answerer) -> None:
 
 
 def test_which_support_fits_goes_to_the_matcher_and_offers_the_form(answerer: Answerer) -> None:
-    answer = answerer.ask("小児の希少疾患の薬を開発しているベンチャーです。PMDAへの薬事相談で何か使える支援ありますか？")
+    answer = answerer.ask(
+        "小児の希少疾患の薬を開発しているベンチャーです。PMDAへの薬事相談で何か使える支援ありますか？"
+    )
     assert answer.intent == "fit" and answer.confident
     assert re.search(r"^1\. ", answer.answer, re.MULTILINE) and "match" in answer.answer
     assert "薬事相談" in answer.answer
@@ -132,9 +134,14 @@ def test_an_unknown_startup_is_said_to_be_missing(answerer: Answerer) -> None:
 
 def test_no_answer_shows_staff_material(answerer: Answerer, seed_kb: KnowledgeBase) -> None:
     ids = [r.id for r in seed_kb.records]
-    for question in ("CiCLEとは？", "ジェクスヴァルの出資VCは？", "AGC Biologicsは日本で何をしていますか？",
-                     "What does MEDISO do?", "DBJのスタートアップ・イノベーションファンドの予算は？",
-                     "認定VCは何社ありますか？"):
+    for question in (
+        "CiCLEとは？",
+        "ジェクスヴァルの出資VCは？",
+        "AGC Biologicsは日本で何をしていますか？",
+        "What does MEDISO do?",
+        "DBJのスタートアップ・イノベーションファンドの予算は？",
+        "認定VCは何社ありますか？",
+    ):
         answer = answerer.ask(question)
         assert not leaks(answer.answer, ids), (question, answer.answer)
 
@@ -160,7 +167,9 @@ def test_long_question_is_cut_with_a_note(answerer: Answerer) -> None:
 
 
 def _llm_settings(server: FakeOpenAI, **extra: Any) -> Settings:
-    return Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test"), **extra)
+    return Settings(
+        llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test"), **extra
+    )
 
 
 def test_llm_answer_over_http(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
@@ -183,7 +192,9 @@ def test_llm_answer_over_http(seed_index: SearchIndex, seed_kb: KnowledgeBase) -
     assert server.headers[0].get("authorization") == "Bearer sk-test"
 
 
-def test_llm_answer_with_figures_the_evidence_lacks_is_rejected(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
+def test_llm_answer_with_figures_the_evidence_lacks_is_rejected(
+    seed_index: SearchIndex, seed_kb: KnowledgeBase
+) -> None:
     with FakeOpenAI(lambda body: (200, completion("BTEPの予算は500億円です [1]。"))) as server:
         answerer = Answerer(index=seed_index, kb=seed_kb, chat_model=make_chat_model(_llm_settings(server)))
         answer = answerer.ask("BTEPの令和8年度の概算要求額は？")
@@ -247,7 +258,8 @@ def _prompt_questions() -> list[str]:
 
 @pytest.mark.parametrize("question", _prompt_questions())
 def test_suggested_prompts_and_home_examples_get_answers_a_supporter_would_send(
-        answerer: Answerer, seed_kb: KnowledgeBase, question: str) -> None:
+    answerer: Answerer, seed_kb: KnowledgeBase, question: str
+) -> None:
     """What the DM's suggested prompts and the App Home offer must be answered, not declined: confidently,
     in the asker's language, from a cited deck, with no staff material."""
     answer = answerer.ask(question)

@@ -68,16 +68,18 @@ DEV_QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev_q
 
 
 @pytest.mark.parametrize("check", SAME_AS_EMBEDDED, ids=lambda f: f.__name__.removeprefix("test_"))
-def test_server_backed_index_passes_the_embedded_checks(check: Callable[[SearchIndex], None],
-                                                        server_seed_index: SearchIndex) -> None:
+def test_server_backed_index_passes_the_embedded_checks(
+    check: Callable[[SearchIndex], None], server_seed_index: SearchIndex
+) -> None:
     assert isinstance(server_seed_index.store, ChromaStore)
     assert "Chroma server at 127.0.0.1" in server_seed_index.store.where
     check(server_seed_index)
 
 
 @pytest.mark.parametrize("check", ANSWERS_SAME_AS_EMBEDDED, ids=lambda f: f.__name__.removeprefix("test_"))
-def test_server_backed_index_gives_the_same_answers(check: Callable[[Answerer], None],
-                                                    server_seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
+def test_server_backed_index_gives_the_same_answers(
+    check: Callable[[Answerer], None], server_seed_index: SearchIndex, seed_kb: KnowledgeBase
+) -> None:
     check(Answerer(index=server_seed_index, kb=seed_kb, matcher=Matcher(kb=seed_kb, index=server_seed_index)))
 
 
@@ -88,8 +90,9 @@ def test_server_backed_llm_answer_over_http(server_seed_index: SearchIndex, seed
 def test_server_and_embedded_rank_alike(seed_index: SearchIndex, server_seed_index: SearchIndex) -> None:
     questions = list(QUESTIONS)
     if DEV_QUESTIONS.exists():
-        questions += [json.loads(line)["q"] for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines()
-                      if line.strip()]
+        questions += [
+            json.loads(line)["q"] for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
     differ = []
     for question in questions:
         embedded = [h.chunk.id for h in seed_index.search(question, k=5)]
@@ -102,17 +105,21 @@ def test_server_and_embedded_rank_alike(seed_index: SearchIndex, server_seed_ind
     assert not differ, "\n".join(f"{q}\n  embedded: {e}\n  served:   {s}" for q, e, s in differ)
 
 
-def test_second_ingest_on_the_server_embeds_nothing(server_seed_settings: Settings,
-                                                    server_seed_index: SearchIndex) -> None:
+def test_second_ingest_on_the_server_embeds_nothing(
+    server_seed_settings: Settings, server_seed_index: SearchIndex
+) -> None:
     report = ingest(server_seed_settings, server_seed_index)
     assert report.embedded == 0 and not report.added and not report.updated and not report.removed
     assert report.skipped == len(server_seed_index) == len(server_seed_index.store.ids())
 
 
 def test_unreachable_server_is_a_clear_error(seed_settings: Settings, tmp_path: Path) -> None:
-    settings = seed_settings.updated(**{"chroma_host": "127.0.0.1", "chroma_port": free_port(),
-                                                "data_dir": tmp_path, "chroma_timeout_s": 1.0})
-    with pytest.raises(VectorStoreUnavailableError, match=r"cannot open the Chroma server at 127\.0\.0\.1:\d+: ConnectError"):
+    settings = seed_settings.updated(
+        **{"chroma_host": "127.0.0.1", "chroma_port": free_port(), "data_dir": tmp_path, "chroma_timeout_s": 1.0}
+    )
+    with pytest.raises(
+        VectorStoreUnavailableError, match=r"cannot open the Chroma server at 127\.0\.0\.1:\d+: ConnectError"
+    ):
         ChromaStore.from_settings(settings)
 
 
@@ -120,20 +127,25 @@ def test_unreachable_server_is_a_clear_error(seed_settings: Settings, tmp_path: 
 
 
 @pytest.fixture
-def shared_collection(chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path: Path,
-                      request: pytest.FixtureRequest) -> Callable[[str], Settings]:
+def shared_collection(
+    chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[str], Settings]:
     """Settings for one "host" each: the same knowledge folder and server collection, its own data dir."""
     collection = f"shared-{request.node.name[:40]}".replace("[", "-").replace("]", "")
 
     def host(name: str) -> Settings:
-        return chroma_server.settings(Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / name),
-                                      collection=collection, chroma_timeout_s=2.0)
+        return chroma_server.settings(
+            Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / name),
+            collection=collection,
+            chroma_timeout_s=2.0,
+        )
 
     return host
 
 
-def test_hosts_sharing_a_server_embed_each_passage_once(shared_collection: Callable[[str], Settings],
-                                                        small_knowledge_dir: Path, embedder: Embedder) -> None:
+def test_hosts_sharing_a_server_embed_each_passage_once(
+    shared_collection: Callable[[str], Settings], small_knowledge_dir: Path, embedder: Embedder
+) -> None:
     first_settings, second_settings = shared_collection("a"), shared_collection("b")
     first, second = open_index(first_settings, embedder=embedder), open_index(second_settings, embedder=embedder)
     built = ingest(first_settings, first)
@@ -143,8 +155,9 @@ def test_hosts_sharing_a_server_embed_each_passage_once(shared_collection: Calla
     assert second_settings.storage.lexical_path != first_settings.storage.lexical_path
 
     program = min((small_knowledge_dir / "programs").glob("*.yaml"))
-    program.write_text(program.read_text(encoding="utf-8").replace("summary_ja:", "summary_ja: 【共有更新】", 1),
-                       encoding="utf-8")
+    program.write_text(
+        program.read_text(encoding="utf-8").replace("summary_ja:", "summary_ja: 【共有更新】", 1), encoding="utf-8"
+    )
     changed = ingest(first_settings, first)
     assert changed.embedded == 1 and changed.updated == [program.stem]
     followed = ingest(second_settings, second)
@@ -170,8 +183,9 @@ class _PausingEmbedder(Embedder):
         return self._inner.embed_query(text)
 
 
-def test_a_rebuild_by_another_host_is_picked_up(shared_collection: Callable[[str], Settings],
-                                                embedder: Embedder) -> None:
+def test_a_rebuild_by_another_host_is_picked_up(
+    shared_collection: Callable[[str], Settings], embedder: Embedder
+) -> None:
     settings_a, settings_b = shared_collection("a"), shared_collection("b")
     a, b = open_index(settings_a, embedder=embedder), open_index(settings_b, embedder=embedder)
     ingest(settings_a, a)
@@ -209,11 +223,22 @@ def test_a_rebuild_by_another_host_is_picked_up(shared_collection: Callable[[str
 
 
 @pytest.fixture
-def server_rig(seed_settings: Settings, server_seed_index: SearchIndex, seed_kb: KnowledgeBase,
-               slack_catalog: SourceCatalog, fake_slack: FakeSlack, tmp_path: Path,
-               chroma_server: ChromaServer) -> Iterator[Rig]:
-    made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path,
-                    answerer=Answerer(index=server_seed_index, kb=seed_kb, k=8), catalog=slack_catalog)
+def server_rig(
+    seed_settings: Settings,
+    server_seed_index: SearchIndex,
+    seed_kb: KnowledgeBase,
+    slack_catalog: SourceCatalog,
+    fake_slack: FakeSlack,
+    tmp_path: Path,
+    chroma_server: ChromaServer,
+) -> Iterator[Rig]:
+    made = make_rig(
+        base=seed_settings,
+        fake=fake_slack,
+        tmp_path=tmp_path,
+        answerer=Answerer(index=server_seed_index, kb=seed_kb, k=8),
+        catalog=slack_catalog,
+    )
     yield made
     if chroma_server.process is None:
         chroma_server.start()  # the rest of the session needs it, whatever this test did
@@ -241,7 +266,8 @@ def _is_apology(text: str, language: str) -> bool:
 
 
 def test_questions_get_an_error_reply_while_the_server_is_down_and_answers_when_it_is_back(
-        server_rig: Rig, chroma_server: ChromaServer, caplog: pytest.LogCaptureFixture) -> None:
+    server_rig: Rig, chroma_server: ChromaServer, caplog: pytest.LogCaptureFixture
+) -> None:
     answered, _ = _ask(server_rig, "MEDISOではどのような相談ができますか？")
     assert "医療系ベンチャー・トータルサポート事業" in answered and not _is_apology(answered, "ja")
 
@@ -252,8 +278,9 @@ def test_questions_get_an_error_reply_while_the_server_is_down_and_answers_when_
     assert "Traceback" not in down_ja + down_en and "Connect" not in down_ja + down_en
     assert max(seconds_ja, seconds_en) < 5  # refused at once: no waiting on a dead server
     reference = down_ja.split("`KK-")[1].split("`")[0]
-    assert any(f"KK-{reference}" in r.getMessage() and "Chroma server at 127.0.0.1" in r.getMessage()
-               for r in caplog.records), "the log names the reference and the server"
+    assert any(
+        f"KK-{reference}" in r.getMessage() and "Chroma server at 127.0.0.1" in r.getMessage() for r in caplog.records
+    ), "the log names the reference and the server"
 
     chroma_server.start()  # same path and port; the bot is not restarted
     back, _ = _ask(server_rig, "MEDISOではどのような相談ができますか？")
@@ -261,8 +288,9 @@ def test_questions_get_an_error_reply_while_the_server_is_down_and_answers_when_
     assert server_rig.store.answers()  # answers were recorded again
 
 
-def test_a_hung_server_costs_a_question_at_most_the_timeout(server_rig: Rig, chroma_server: ChromaServer,
-                                                           server_seed_settings: Settings) -> None:
+def test_a_hung_server_costs_a_question_at_most_the_timeout(
+    server_rig: Rig, chroma_server: ChromaServer, server_seed_settings: Settings
+) -> None:
     chroma_server.freeze()  # accepts connections, never answers
     try:
         hung, seconds = _ask(server_rig, "BINDSとはどんな事業？", timeout=60)
@@ -274,22 +302,25 @@ def test_a_hung_server_costs_a_question_at_most_the_timeout(server_rig: Rig, chr
     assert "生命科学・創薬研究支援基盤事業" in back and not _is_apology(back, "ja")
 
 
-def test_an_older_graph_on_the_server_is_relinked_in_place(chroma_server: ChromaServer, seed_settings: Settings,
-                                                           seed_index: SearchIndex, tmp_path: Path) -> None:
-    older = chroma_server.settings(seed_settings, collection="kk-relink", data_dir=tmp_path,
-                                   chroma_max_neighbors=16, chroma_ef_construction=100)
+def test_an_older_graph_on_the_server_is_relinked_in_place(
+    chroma_server: ChromaServer, seed_settings: Settings, seed_index: SearchIndex, tmp_path: Path
+) -> None:
+    older = chroma_server.settings(
+        seed_settings, collection="kk-relink", data_dir=tmp_path, chroma_max_neighbors=16, chroma_ef_construction=100
+    )
     chunks = list(seed_index.lexical.chunks())[:120]
     vectors = seed_index.store.vectors([c.id for c in chunks])
     first = ChromaStore.from_settings(older)
     first.ensure(seed_index.embedder.signature)
     first.upsert(chunks, np.asarray([vectors[c.id] for c in chunks], dtype=np.float32))
 
-    store = ChromaStore.from_settings(older.updated(**{"chroma_max_neighbors": 32,
-                                                               "chroma_ef_construction": 200}))
+    store = ChromaStore.from_settings(older.updated(**{"chroma_max_neighbors": 32, "chroma_ef_construction": 200}))
     store.ensure(seed_index.embedder.signature)
     assert store.graph_outdated
     assert store.rebuild_graph() == len(chunks)
-    assert (store.collection.configuration["hnsw"] or {}).get("max_neighbors") == 32 and store.ids() == {c.id for c in chunks}
+    assert (store.collection.configuration["hnsw"] or {}).get("max_neighbors") == 32 and store.ids() == {
+        c.id for c in chunks
+    }
     # The host still holding the old collection finds the new one by name on its next call.
     probe = vectors[chunks[0].id]
     assert first.query(probe, limit=1)[0][0] == chunks[0].id

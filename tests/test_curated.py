@@ -35,10 +35,20 @@ def _live(knowledge: Path, data: Path, embedder: Embedder, *, today: dt.date | N
     index = open_index(settings, embedder=embedder)
     kb = editor.load()
     ingest(settings, index, kb=kb)
-    curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb.stale_days,
-                             today=(lambda: today) if today else dt.date.today)
-    return LiveKnowledge(settings=settings, editor=editor, index=index,
-                         answerer=Answerer(index=index, k=5, curated=curated), kb=kb, check_interval_s=0.0)
+    curated = CuratedAnswers(
+        embedder=embedder,
+        threshold=CuratedThreshold.load(),
+        stale_days=settings.kb.stale_days,
+        today=(lambda: today) if today else dt.date.today,
+    )
+    return LiveKnowledge(
+        settings=settings,
+        editor=editor,
+        index=index,
+        answerer=Answerer(index=index, k=5, curated=curated),
+        kb=kb,
+        check_interval_s=0.0,
+    )
 
 
 @pytest.fixture
@@ -47,7 +57,8 @@ def live(small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> LiveK
 
 
 def test_a_curated_answer_answers_paraphrases_in_both_languages_at_once_and_stops_when_retired(
-        live: LiveKnowledge) -> None:
+    live: LiveKnowledge,
+) -> None:
     assert live.ask(PARAPHRASE_JA).intent != "curated"
     live.editor.add_records(answer_yaml(), name="answer.yaml", actor=STAFF)
 
@@ -80,14 +91,16 @@ def test_english_question_without_an_english_answer_gets_the_japanese_one_with_a
     assert en.answer.startswith("(A supporter wrote this answer in Japanese; there is no English version yet.)")
 
 
-def test_stale_and_leaking_curated_answers_are_not_used(small_knowledge_dir: Path, tmp_path: Path,
-                                                        embedder: Embedder) -> None:
+def test_stale_and_leaking_curated_answers_are_not_used(
+    small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
+) -> None:
     later = _live(small_knowledge_dir, tmp_path / "data", embedder, today=dt.date(2028, 1, 1))
     later.editor.add_records(answer_yaml(), name="answer.yaml", actor=STAFF)
     assert later.ask(PARAPHRASE_JA).intent != "curated"  # checked over kb_stale_days (365) ago
     # ... and `kb stale` lists it, so staff check it again.
     assert [(a.id, age) for a, age in stale_answers(later.kb, today=dt.date(2028, 1, 1), max_age_days=365)] == [
-        (ANSWER_ID, (dt.date(2028, 1, 1) - dt.date(2026, 11, 20)).days)]
+        (ANSWER_ID, (dt.date(2028, 1, 1) - dt.date(2026, 11, 20)).days)
+    ]
 
     now = _live(small_knowledge_dir, tmp_path / "data2", embedder, today=dt.date(2026, 12, 5))
     leaking = answer_yaml(answer_ja="無料です（備考：001_e20f596e76c29b16.txt の読みによる）。")
@@ -97,22 +110,28 @@ def test_stale_and_leaking_curated_answers_are_not_used(small_knowledge_dir: Pat
 
 
 def test_an_answer_that_ages_while_the_knowledge_stays_the_same_stops_being_given(
-        small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> None:
+    small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
+) -> None:
     days = [dt.date(2026, 12, 5)]
     live = _live(small_knowledge_dir, tmp_path / "data", embedder)
-    live.answerer.curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=365,
-                                           today=lambda: days[0])
+    live.answerer.curated = CuratedAnswers(
+        embedder=embedder, threshold=CuratedThreshold.load(), stale_days=365, today=lambda: days[0]
+    )
     live.editor.add_records(answer_yaml(), name="answer.yaml", actor=STAFF)
     assert live.ask(PARAPHRASE_JA).intent == "curated"
     days[0] = dt.date(2027, 11, 21)  # 366 days after as_of, no change to the knowledge meanwhile
     assert live.ask(PARAPHRASE_JA).intent != "curated"
 
 
-def test_a_program_named_differently_is_not_answered(small_knowledge_dir: Path, tmp_path: Path,
-                                                     embedder: Embedder) -> None:
+def test_a_program_named_differently_is_not_answered(
+    small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
+) -> None:
     live = _live(small_knowledge_dir, tmp_path / "data", embedder, today=dt.date(2026, 12, 5))
-    live.editor.add_records(answer_yaml(answer_id="cariso-muryou", questions=("CARISOへの相談は無料ですか？",),
-                                        record="mhlw-cariso"), name="a.yaml", actor=STAFF)
+    live.editor.add_records(
+        answer_yaml(answer_id="cariso-muryou", questions=("CARISOへの相談は無料ですか？",), record="mhlw-cariso"),
+        name="a.yaml",
+        actor=STAFF,
+    )
     assert live.ask("CARISOって相談料かかりますか？").intent == "curated"
     assert live.ask("MEDISOって相談料かかりますか？").intent != "curated"
 

@@ -32,14 +32,23 @@ SEEDED = "seeded it from the shipped knowledge"
 def _files(root: Path) -> dict[str, tuple[int, int]]:
     """Every file and folder under root (hidden ones too) with its modification time and size. Python's
     own bytecode cache is left out: the interpreter writes it on import, and pip precompiles it."""
-    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size if p.is_file() else 0)
-            for p in root.rglob("*") if "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size if p.is_file() else 0)
+        for p in root.rglob("*")
+        if "__pycache__" not in p.parts
+    }
 
 
 def _git_status() -> str | None:
     try:
-        result = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
-                                cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60)
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
     except (OSError, subprocess.CalledProcessError):
         return None  # not a git checkout (an installed package): the package snapshot still holds
     # The test tools' own caches may appear while other tests run; kakehashi writes none of them.
@@ -58,7 +67,8 @@ def fresh_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, standin_embed
 
 
 def test_kb_add_on_a_fresh_install_seeds_once_and_writes_nothing_into_the_code(
-        fresh_install: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh_install: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A module first imported during the command would otherwise get its bytecode cached beside it, and a
     # new __pycache__ folder changes its package folder's time.
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
@@ -73,8 +83,10 @@ def test_kb_add_on_a_fresh_install_seeds_once_and_writes_nothing_into_the_code(
     folder = fresh_install / "knowledge"
     seed = load_knowledge(SEED_KNOWLEDGE_DIR)
     assert first.err.count(SEEDED) == 1
-    assert (f"knowledge folder {folder} did not exist: {SEEDED} ({len(seed.records)} records, "
-            f"{len(seed.documents)} documents)") in first.err
+    assert (
+        f"knowledge folder {folder} did not exist: {SEEDED} ({len(seed.records)} records, "
+        f"{len(seed.documents)} documents)"
+    ) in first.err
     assert "change 1: add program" in first.out
     assert (folder / "programs" / f"{NEW_ID}.yaml").is_file() and (folder / "history" / "000001.json").is_file()
     assert len(load_knowledge(folder).records) == len(seed.records) + 1
@@ -88,8 +100,7 @@ def test_kb_add_on_a_fresh_install_seeds_once_and_writes_nothing_into_the_code(
     assert _git_status() == git_before, "a command wrote into the repository"
 
 
-def test_an_empty_default_folder_is_seeded_and_says_so(fresh_install: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_empty_default_folder_is_seeded_and_says_so(fresh_install: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (fresh_install / "knowledge").mkdir(parents=True)
     assert main(["kb", "list", "--kind", "document"]) == 0
     captured = capsys.readouterr()
@@ -98,7 +109,8 @@ def test_an_empty_default_folder_is_seeded_and_says_so(fresh_install: Path,
 
 
 def test_a_set_knowledge_dir_is_used_as_it_is_and_never_seeded(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("KAKEHASHI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KAKEHASHI_KNOWLEDGE_DIR", str(tmp_path / "typo"))
     assert main(["kb", "list"]) == 2
@@ -111,7 +123,9 @@ def test_a_set_knowledge_dir_is_used_as_it_is_and_never_seeded(
     monkeypatch.setenv("KAKEHASHI_KNOWLEDGE_DIR", str(own))
     assert main(["kb", "list", "--json"]) == 0
     captured = capsys.readouterr()
-    assert SEEDED not in captured.err and '"kind": "document"' in captured.out and '"kind": "program"' not in captured.out
+    assert (
+        SEEDED not in captured.err and '"kind": "document"' in captured.out and '"kind": "program"' not in captured.out
+    )
     assert not (own / "programs").exists()
 
 

@@ -62,8 +62,10 @@ class Outage:
             return
         with admin_connection() as admin:
             admin.execute(f'ALTER DATABASE "{self.url.database}" ALLOW_CONNECTIONS false')  # type: ignore[attr-defined]
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "  # type: ignore[attr-defined]
-                          "WHERE datname = %s AND pid <> pg_backend_pid()", (self.url.database,))
+            admin.execute(  # type: ignore[attr-defined]
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.url.database,),
+            )
 
     def end(self) -> None:
         if not self.down:
@@ -78,10 +80,24 @@ class Outage:
 
 
 @pytest.fixture
-def db_rig(database_url: str, seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path,  # noqa: F811
-           slack_answerer: Answerer, slack_matcher: Matcher, slack_catalog: Any) -> Iterator[Rig]:
-    made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=slack_answerer,
-                    matcher=slack_matcher, catalog=slack_catalog, database_url=database_url)
+def db_rig(
+    database_url: str,  # noqa: F811
+    seed_settings: Settings,
+    fake_slack: FakeSlack,
+    tmp_path: Path,
+    slack_answerer: Answerer,
+    slack_matcher: Matcher,
+    slack_catalog: Any,
+) -> Iterator[Rig]:
+    made = make_rig(
+        base=seed_settings,
+        fake=fake_slack,
+        tmp_path=tmp_path,
+        answerer=slack_answerer,
+        matcher=slack_matcher,
+        catalog=slack_catalog,
+        database_url=database_url,
+    )
     yield made
     made.close()
 
@@ -97,8 +113,9 @@ def _messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == level]
 
 
-def test_answers_are_posted_while_the_database_is_down(db_rig: Rig, outage: Outage,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_answers_are_posted_while_the_database_is_down(
+    db_rig: Rig, outage: Outage, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="kakehashi"):
         outage.start()
         ts, reply = user_says(db_rig, QUESTION, mention=True, event_id="Ev0DBDOWN")
@@ -122,7 +139,8 @@ def test_answers_are_posted_while_the_database_is_down(db_rig: Rig, outage: Outa
 
 
 def test_the_answer_is_recorded_when_the_database_returns_during_the_retries(
-        db_rig: Rig, outage: Outage, caplog: pytest.LogCaptureFixture) -> None:
+    db_rig: Rig, outage: Outage, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="kakehashi"):
         outage.start()
         user_says(db_rig, QUESTION, mention=True)
@@ -134,21 +152,30 @@ def test_the_answer_is_recorded_when_the_database_returns_during_the_retries(
         outage.end()
         db_rig.settle()
     [row] = db_rig.store.answers()
-    assert row.id == feedback_value(post.args, "positive").removeprefix("up:") and row.channel_id == post.args["channel"]
+    assert (
+        row.id == feedback_value(post.args, "positive").removeprefix("up:") and row.channel_id == post.args["channel"]
+    )
     assert row.channel_id and row.message_ts
     assert db_rig.fake.message(row.channel_id, row.message_ts).text == post.args["text"]
     assert not any("not recorded" in m for m in _messages(caplog, logging.ERROR))
 
 
-def test_feedback_during_an_outage_asks_the_user_to_try_again(db_rig: Rig, outage: Outage,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_feedback_during_an_outage_asks_the_user_to_try_again(
+    db_rig: Rig, outage: Outage, caplog: pytest.LogCaptureFixture
+) -> None:
     message = answered(db_rig, QUESTION)[1]
     answer_id = feedback_value(message, "positive").removeprefix("up:")
     with caplog.at_level(logging.ERROR, logger="kakehashi"):
         outage.start()
         for which in ("positive", "negative"):
-            reply = db_rig.driver.click(action_id="kk_feedback", value=feedback_value(message, which), user="U0ASKER",
-                                        channel="C0GENERAL", message=message, element="feedback_buttons")
+            reply = db_rig.driver.click(
+                action_id="kk_feedback",
+                value=feedback_value(message, which),
+                user="U0ASKER",
+                channel="C0GENERAL",
+                message=message,
+                element="feedback_buttons",
+            )
             assert reply.status == 200
         notes = db_rig.fake.wait_for("chat.postEphemeral", count=2)
         db_rig.settle()
@@ -161,31 +188,41 @@ def test_feedback_during_an_outage_asks_the_user_to_try_again(db_rig: Rig, outag
     assert len(db_rig.fake.calls_to("chat.postMessage")) == 1  # no apology posted in the thread
     assert db_rig.store.feedback() == []
 
-    db_rig.driver.click(action_id="kk_feedback", value=f"up:{answer_id}", user="U0ASKER", channel="C0GENERAL",
-                        message=message, element="feedback_buttons")  # the user tries again, as asked
+    db_rig.driver.click(
+        action_id="kk_feedback",
+        value=f"up:{answer_id}",
+        user="U0ASKER",
+        channel="C0GENERAL",
+        message=message,
+        element="feedback_buttons",
+    )  # the user tries again, as asked
     thanks = db_rig.fake.wait_for("chat.postEphemeral", count=3)[2]
     db_rig.settle()
     assert "フィードバック" in thanks.args["text"]
     assert [(f.rating, f.answer_id) for f in db_rig.store.feedback()] == [("up", answer_id)]
 
 
-def test_taking_a_consultation_during_an_outage_asks_the_supporter_to_try_again(db_rig: Rig,
-                                                                                 outage: Outage) -> None:
-    consultation = db_rig.store.open_consultation(asker_user_id="U0ASKER", topic="治験の相談", urgency="high",
-                                                  consent_to_share=False, asker_channel_id="C0GENERAL",
-                                                  asker_thread_ts="1700000000.000100")
+def test_taking_a_consultation_during_an_outage_asks_the_supporter_to_try_again(db_rig: Rig, outage: Outage) -> None:
+    consultation = db_rig.store.open_consultation(
+        asker_user_id="U0ASKER",
+        topic="治験の相談",
+        urgency="high",
+        consent_to_share=False,
+        asker_channel_id="C0GENERAL",
+        asker_thread_ts="1700000000.000100",
+    )
     card = {"ts": "1700000001.000100", "text": "card", "blocks": []}
     with outage:
-        db_rig.driver.click(action_id="kk_take", value=str(consultation.id), user=STAFF, channel=SUPPORTERS,
-                            message=card)
+        db_rig.driver.click(
+            action_id="kk_take", value=str(consultation.id), user=STAFF, channel=SUPPORTERS, message=card
+        )
         note = db_rig.fake.wait_for("chat.postEphemeral")[0].args
         db_rig.settle()
     assert note["user"] == STAFF and note["channel"] == SUPPORTERS and NOT_SAVED in note["text"]
     assert not db_rig.fake.calls_to("chat.postMessage")  # the asker was not told it was taken
     assert db_rig.store.get_consultation(consultation.id).status == "open"
 
-    db_rig.driver.click(action_id="kk_take", value=str(consultation.id), user=STAFF, channel=SUPPORTERS,
-                        message=card)
+    db_rig.driver.click(action_id="kk_take", value=str(consultation.id), user=STAFF, channel=SUPPORTERS, message=card)
     told = db_rig.fake.wait_for("chat.postMessage")[0].args
     db_rig.settle()
     assert told["channel"] == "C0GENERAL" and STAFF in told["text"]
@@ -194,12 +231,19 @@ def test_taking_a_consultation_during_an_outage_asks_the_supporter_to_try_again(
 
 def test_a_hand_off_submitted_during_an_outage_is_not_half_done(db_rig: Rig, outage: Outage) -> None:
     message = answered(db_rig, QUESTION)[1]
-    db_rig.driver.click(action_id="kk_handoff", value=button(message, "kk_handoff")["value"], user="U0ASKER",
-                        channel="C0GENERAL", message=message)
+    db_rig.driver.click(
+        action_id="kk_handoff",
+        value=button(message, "kk_handoff")["value"],
+        user="U0ASKER",
+        channel="C0GENERAL",
+        message=message,
+    )
     view = db_rig.fake.wait_for("views.open")[0].args["view"]
-    values = {"topic": {"value": {"type": "plain_text_input", "value": "資金調達の相談"}},
-              "urgency": {"value": {"type": "radio_buttons", "selected_option": {"value": "normal"}}},
-              "consent": {"value": {"type": "checkboxes", "selected_options": []}}}
+    values = {
+        "topic": {"value": {"type": "plain_text_input", "value": "資金調達の相談"}},
+        "urgency": {"value": {"type": "radio_buttons", "selected_option": {"value": "normal"}}},
+        "consent": {"value": {"type": "checkboxes", "selected_options": []}},
+    }
     with outage:
         assert db_rig.driver.submit(view, values, user="U0ASKER").status == 200
         note = db_rig.fake.wait_for("chat.postEphemeral")[0].args
@@ -218,8 +262,18 @@ def test_the_ai_app_thread_answers_while_the_database_is_down(db_rig: Rig, outag
     dm, thread = "D0ASSIST", "1700000100.000100"
     with outage:
         ts = db_rig.fake.add_message(dm, text=QUESTION, user="U0ASKER", thread_ts=thread)
-        db_rig.driver.event({"type": "message", "user": "U0ASKER", "text": QUESTION, "ts": ts, "thread_ts": thread,
-                             "channel": dm, "channel_type": "im", "event_ts": ts})
+        db_rig.driver.event(
+            {
+                "type": "message",
+                "user": "U0ASKER",
+                "text": QUESTION,
+                "ts": ts,
+                "thread_ts": thread,
+                "channel": dm,
+                "channel_type": "im",
+                "event_ts": ts,
+            }
+        )
         stop = db_rig.fake.wait_for("chat.stopStream")[0]
         db_rig.settle()
     message = db_rig.fake.message(dm, stop.args["ts"])

@@ -47,9 +47,14 @@ def test_index_with_sentence_transformers_backend(
     small_knowledge_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    settings = Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "data",
-                        embedding_backend="sentence-transformers", embedding_model=_model_folder(),
-                        embedding_query_prefix="", embedding_passage_prefix="")
+    settings = Settings(
+        knowledge_dir=small_knowledge_dir,
+        data_dir=tmp_path / "data",
+        embedding_backend="sentence-transformers",
+        embedding_model=_model_folder(),
+        embedding_query_prefix="",
+        embedding_passage_prefix="",
+    )
     embedder = make_embedder(settings)
     assert isinstance(embedder, SentenceTransformerEmbedder)
     index = open_index(settings, embedder=embedder)

@@ -77,8 +77,12 @@ def test_pdf_title_falls_back_to_the_first_line_when_metadata_is_a_placeholder()
 
 
 def test_pdf_bullets_and_short_lines_are_not_glued_to_the_next_line() -> None:
-    lines = ["支援の対象", "・創薬ベンチャーエコシステム強化事業の公募は年2回", "・医療系ベンチャー・トータルサポート事業",
-             "大学発ベンチャーと認定VCの出資先企業"]
+    lines = [
+        "支援の対象",
+        "・創薬ベンチャーエコシステム強化事業の公募は年2回",
+        "・医療系ベンチャー・トータルサポート事業",
+        "大学発ベンチャーと認定VCの出資先企業",
+    ]
     document = extract_document("slides.pdf", docfactory.japanese_pdf(["\n".join(lines)], "s"))
 
     assert document.text == "\n".join(lines)
@@ -161,8 +165,11 @@ def test_pdf_page_and_character_limits(report_pdf: bytes) -> None:
 
 # --- Word --------------------------------------------------------------------------------------------------
 
-TABLE = [["事業名", "所管", "補助率"], ["創薬ベンチャーエコシステム強化事業", "経済産業省", "3分の2以内"],
-         ["医療系ベンチャー・トータルサポート事業", "厚生労働省", "（相談無料）"]]
+TABLE = [
+    ["事業名", "所管", "補助率"],
+    ["創薬ベンチャーエコシステム強化事業", "経済産業省", "3分の2以内"],
+    ["医療系ベンチャー・トータルサポート事業", "厚生労働省", "（相談無料）"],
+]
 
 
 def test_japanese_docx_keeps_headings_paragraphs_lists_and_tables() -> None:
@@ -206,33 +213,45 @@ def test_docx_title_falls_back_to_the_first_heading() -> None:
 
 def _p(text: str, style: str | None = None) -> str:
     props = f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else ""
-    return f"<w:p>{props}<w:r><w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>"
+    return f'<w:p>{props}<w:r><w:t xml:space="preserve">{text}</w:t></w:r></w:p>'
 
 
 def test_docx_reads_what_word_shows_and_skips_what_it_hides() -> None:
     text_box = (
-        "<w:p><w:r><mc:AlternateContent><mc:Choice Requires=\"wps\"><w:drawing><wp:anchor><a:graphic>"
-        "<a:graphicData><wps:wsp><wps:txbx><w:txbxContent>" + _p("テキストボックスの注記です。") +
-        "</w:txbxContent></wps:txbx></wps:wsp></a:graphicData></a:graphic></wp:anchor></w:drawing>"
-        "</mc:Choice><mc:Fallback><w:pict><v:shape><v:textbox><w:txbxContent>" + _p("テキストボックスの注記です。") +
-        "</w:txbxContent></v:textbox></v:shape></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>"
+        '<w:p><w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing><wp:anchor><a:graphic>'
+        "<a:graphicData><wps:wsp><wps:txbx><w:txbxContent>"
+        + _p("テキストボックスの注記です。")
+        + "</w:txbxContent></wps:txbx></wps:wsp></a:graphicData></a:graphic></wp:anchor></w:drawing>"
+        "</mc:Choice><mc:Fallback><w:pict><v:shape><v:textbox><w:txbxContent>"
+        + _p("テキストボックスの注記です。")
+        + "</w:txbxContent></v:textbox></v:shape></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>"
     )
     body = (
         # A tracked insertion is shown; a tracked deletion is not.
-        "<w:p><w:r><w:t>申請期限は</w:t></w:r><w:ins w:id=\"1\" w:author=\"a\"><w:r><w:t>6月30日</w:t></w:r></w:ins>"
-        "<w:del w:id=\"2\" w:author=\"a\"><w:r><w:delText>5月31日</w:delText></w:r></w:del>"
+        '<w:p><w:r><w:t>申請期限は</w:t></w:r><w:ins w:id="1" w:author="a"><w:r><w:t>6月30日</w:t></w:r></w:ins>'
+        '<w:del w:id="2" w:author="a"><w:r><w:delText>5月31日</w:delText></w:r></w:del>'
         "<w:r><w:t>です。</w:t></w:r></w:p>"
         # Furigana: the base text counts, the reading above it does not.
         "<w:p><w:r><w:ruby><w:rubyPr/><w:rt><w:r><w:t>やっきほう</w:t></w:r></w:rt>"
         "<w:rubyBase><w:r><w:t>薬機法</w:t></w:r></w:rubyBase></w:ruby></w:r><w:r><w:t>の相談</w:t></w:r></w:p>"
         # A content control (e.g. a cover page block).
-        "<w:sdt><w:sdtPr/><w:sdtContent>" + _p("表紙の文書名") + "</w:sdtContent></w:sdt>"
-        + text_box +
+        "<w:sdt><w:sdtPr/><w:sdtContent>"
+        + _p("表紙の文書名")
+        + "</w:sdtContent></w:sdt>"
+        + text_box
+        +
         # A one-column table is a frame around text; merged and nested cells in a real table.
-        "<w:tbl><w:tr><w:tc>" + _p("枠内の重要なお知らせ") + "</w:tc></w:tr></w:tbl>"
-        "<w:tbl><w:tr><w:tc><w:tcPr><w:gridSpan w:val=\"2\"/></w:tcPr>" + _p("結合された見出しセル") + "</w:tc></w:tr>"
-        "<w:tr><w:tc>" + _p("左") + "</w:tc><w:tc><w:tbl><w:tr><w:tc>" + _p("入れ子A") + "</w:tc><w:tc>"
-        + _p("入れ子B") + "</w:tc></w:tr></w:tbl></w:tc></w:tr></w:tbl>"
+        "<w:tbl><w:tr><w:tc>"
+        + _p("枠内の重要なお知らせ")
+        + "</w:tc></w:tr></w:tbl>"
+        '<w:tbl><w:tr><w:tc><w:tcPr><w:gridSpan w:val="2"/></w:tcPr>' + _p("結合された見出しセル") + "</w:tc></w:tr>"
+        "<w:tr><w:tc>"
+        + _p("左")
+        + "</w:tc><w:tc><w:tbl><w:tr><w:tc>"
+        + _p("入れ子A")
+        + "</w:tc><w:tc>"
+        + _p("入れ子B")
+        + "</w:tc></w:tr></w:tbl></w:tc></w:tr></w:tbl>"
     )
 
     text = extract_document("rich.docx", docfactory.docx_with_body(body)).text
@@ -391,7 +410,11 @@ def test_markdown_keeps_headings_as_blocks_and_reads_front_matter() -> None:
     assert document.title == "支援施策まとめ"
     assert document.date == dt.date(2025, 9, 22)
     assert document.text.split("\n\n") == [
-        "前書きです。", "# 概要", "本文の一行目。", "## 詳細 ##", "```sh\n# コメントは見出しではない\n```",
+        "前書きです。",
+        "# 概要",
+        "本文の一行目。",
+        "## 詳細 ##",
+        "```sh\n# コメントは見出しではない\n```",
     ]
 
 
@@ -420,7 +443,14 @@ def test_markdown_setext_headings_become_hash_headings() -> None:
     document = extract_document("s.md", markdown.encode())
 
     assert document.title == "支援制度の一覧"
-    assert document.text.split("\n\n") == ["# 支援制度の一覧", "概要です。", "## 対象", "本文です。", "---", "区切りの後。"]
+    assert document.text.split("\n\n") == [
+        "# 支援制度の一覧",
+        "概要です。",
+        "## 対象",
+        "本文です。",
+        "---",
+        "区切りの後。",
+    ]
 
 
 @pytest.mark.parametrize("name", ["blank.txt", "blank.md", "blank.pdf", "blank.docx"])
@@ -503,8 +533,9 @@ def test_mangled_files_never_raise_anything_but_document_read_error(
     elif target == "docx-zip":
         name, mangled = "f.docx", _mangle(data, small_docx)
     else:
-        member = {"docx-body": "word/document.xml", "docx-styles": "word/styles.xml",
-                  "docx-core": "docProps/core.xml"}[target]
+        member = {"docx-body": "word/document.xml", "docx-styles": "word/styles.xml", "docx-core": "docProps/core.xml"}[
+            target
+        ]
         name, mangled = "f.docx", _rezip(small_docx, member, lambda part: _mangle(data, part))
 
     try:

@@ -61,9 +61,18 @@ NOW = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)  # Monday 10:00 JST, ISO we
 
 
 def _ask(store: DeskStore, question: str, *, confident: bool = False, language: str = "ja") -> AnswerRecord:
-    return store.record_answer(surface="mention", question=question, answer="（回答）", language=language,
-                               confident=confident, mode="extractive", citations=[], user_id="U0ASKER",
-                               channel_id="C0GENERAL", thread_ts="1700000000.000100")
+    return store.record_answer(
+        surface="mention",
+        question=question,
+        answer="（回答）",
+        language=language,
+        confident=confident,
+        mode="extractive",
+        citations=[],
+        user_id="U0ASKER",
+        channel_id="C0GENERAL",
+        thread_ts="1700000000.000100",
+    )
 
 
 @pytest.fixture
@@ -80,8 +89,14 @@ def desk(tmp_path: Path) -> Iterator[DeskStore]:
     store.add_feedback(answer_id=fine.id, user_id="U0OTHER", rating="up")
     down = store.add_feedback(answer_id=second.id, user_id="U0ASKER", rating="down")
     store.explain_feedback(down.id, reasons=["wrong", "outdated"], comment="税額控除の率が2026年度から変わったはず")
-    store.open_consultation(asker_user_id="U0ASKER", topic="再生医療の治験費用の税制優遇について相談したい",
-                            urgency="normal", consent_to_share=True, question=REGEN_TAX[0], answer_id=first.id)
+    store.open_consultation(
+        asker_user_id="U0ASKER",
+        topic="再生医療の治験費用の税制優遇について相談したい",
+        urgency="normal",
+        consent_to_share=True,
+        question=REGEN_TAX[0],
+        answer_id=first.id,
+    )
     yield store
     store.close()
 
@@ -92,8 +107,10 @@ def _topic_of(report: GapReport, text: str) -> GapTopic:
 
 # --- grouping -----------------------------------------------------------------------------------
 
+
 def test_differently_worded_questions_on_one_missing_topic_form_one_topic(
-        desk: DeskStore, embedder: Embedder, seed_index: SearchIndex) -> None:
+    desk: DeskStore, embedder: Embedder, seed_index: SearchIndex
+) -> None:
     items = collect_gap_items(desk, since=NOW - dt.timedelta(days=3650))
     report = build_gap_report(items, embedder=embedder, index=seed_index)
 
@@ -140,11 +157,14 @@ def test_candidate_terms_are_content_words() -> None:
     assert "the" not in terms and "and" not in terms
 
 
-def test_nearest_record_is_named_and_new_topics_are_flagged(tmp_path: Path, embedder: Embedder,
-                                                            seed_index: SearchIndex) -> None:
+def test_nearest_record_is_named_and_new_topics_are_flagged(
+    tmp_path: Path, embedder: Embedder, seed_index: SearchIndex
+) -> None:
     at = NOW
-    items = [GapItem(kind="low_confidence", text="税制適格ストックオプションの要件を知りたい", at=at),
-             GapItem(kind="handoff", text="社名を変更したいのですが登記の手続きは？", at=at, ref="K-0001")]
+    items = [
+        GapItem(kind="low_confidence", text="税制適格ストックオプションの要件を知りたい", at=at),
+        GapItem(kind="handoff", text="社名を変更したいのですが登記の手続きは？", at=at, ref="K-0001"),
+    ]
     report = build_gap_report(items, embedder=embedder, index=seed_index)
     stock = _topic_of(report, items[0].text)
     assert stock.nearest is not None and stock.nearest.close and not stock.new_topic
@@ -156,8 +176,11 @@ def test_nearest_record_is_named_and_new_topics_are_flagged(tmp_path: Path, embe
 def test_window_leaves_out_older_signs(desk: DeskStore, embedder: Embedder, seed_index: SearchIndex) -> None:
     # Eight days ago, the visa question: outside a 7-day window, inside a 10-day one.
     with desk.engine.begin() as connection:
-        connection.execute(update(AnswerRecord).where(AnswerRecord.question == VISA).values(
-            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=8)))
+        connection.execute(
+            update(AnswerRecord)
+            .where(AnswerRecord.question == VISA)
+            .values(created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=8))
+        )
     settings = Settings()
     now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     week = gap_report(settings, desk, index=seed_index, now=now, days=7)
@@ -168,13 +191,20 @@ def test_window_leaves_out_older_signs(desk: DeskStore, embedder: Embedder, seed
 
 # --- the command --------------------------------------------------------------------------------
 
+
 def _cli_env(monkeypatch: pytest.MonkeyPatch, seed_settings: Settings, database: Path) -> None:
     monkeypatch.setenv("KAKEHASHI_DATA_DIR", str(seed_settings.storage.data_dir))
     monkeypatch.setenv("KAKEHASHI_DATABASE_URL", f"sqlite:///{database}")
 
 
-def test_cli_prints_topics(desk: DeskStore, tmp_path: Path, seed_settings: Settings, seed_index: SearchIndex,
-                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_topics(
+    desk: DeskStore,
+    tmp_path: Path,
+    seed_settings: Settings,
+    seed_index: SearchIndex,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _cli_env(monkeypatch, seed_settings, tmp_path / "desk.sqlite3")
     assert main(["report", "gaps", "--days", "7"]) == 0
     out = capsys.readouterr().out
@@ -195,8 +225,12 @@ def test_cli_prints_topics(desk: DeskStore, tmp_path: Path, seed_settings: Setti
 
 
 def test_cli_leaves_the_index_a_bot_serves_alone_and_still_groups(
-    desk: DeskStore, tmp_path: Path, seed_settings: Settings, seed_index: SearchIndex,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    desk: DeskStore,
+    tmp_path: Path,
+    seed_settings: Settings,
+    seed_index: SearchIndex,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _cli_env(monkeypatch, seed_settings, tmp_path / "desk.sqlite3")
     lock = embedded_store_lock(seed_settings)  # what `serve` holds while it runs
@@ -231,18 +265,31 @@ def test_text_report_of_nothing() -> None:
 
 # --- Slack --------------------------------------------------------------------------------------
 
+
 def _topic(n: int, label: str) -> GapTopic:
     at = NOW - dt.timedelta(minutes=n)
     item = GapItem(kind="thumbs_down", text=label, at=at, reasons=("wrong",), comment="<!here> " + "長" * 400)
-    return GapTopic(label=label, terms=("治験費用", "<b>"), items=(item,) * 5, questions=5,
-                    counts={"low_confidence": 0, "thumbs_down": 5, "handoff": 0}, reasons={"wrong": 5},
-                    comments=(item.comment,), first_at=at, latest_at=at)
+    return GapTopic(
+        label=label,
+        terms=("治験費用", "<b>"),
+        items=(item,) * 5,
+        questions=5,
+        counts={"low_confidence": 0, "thumbs_down": 5, "handoff": 0},
+        reasons={"wrong": 5},
+        comments=(item.comment,),
+        first_at=at,
+        latest_at=at,
+    )
 
 
 def test_blocks_stay_within_slack_limits_and_escape_user_text() -> None:
     topics = tuple(_topic(n, f"<!channel> 質問{n} " + "あ" * 4000) for n in range(40))
-    report = GapReport(topics=topics, since=NOW - dt.timedelta(days=7), until=NOW,
-                       counts={"low_confidence": 0, "thumbs_down": 200, "handoff": 0})
+    report = GapReport(
+        topics=topics,
+        since=NOW - dt.timedelta(days=7),
+        until=NOW,
+        counts={"low_confidence": 0, "thumbs_down": 200, "handoff": 0},
+    )
     for language in ("ja", "en"):
         blocks = gaps_blocks(report, language)
         assert len(blocks) <= MAX_BLOCKS
@@ -261,12 +308,19 @@ def test_blocks_stay_within_slack_limits_and_escape_user_text() -> None:
 
 
 def _deps(settings: Settings, store: DeskStore, answerer: Answerer) -> Deps:
-    return Deps(settings=settings, answerer=answerer, matcher=None, store=store, catalog=SourceCatalog.empty(),
-                logger=logging.getLogger("kakehashi.test.gaps"))
+    return Deps(
+        settings=settings,
+        answerer=answerer,
+        matcher=None,
+        store=store,
+        catalog=SourceCatalog.empty(),
+        logger=logging.getLogger("kakehashi.test.gaps"),
+    )
 
 
-def test_weekly_post_goes_out_once_a_week(desk: DeskStore, tmp_path: Path, seed_settings: Settings,
-                                          fake_slack: FakeSlack, slack_answerer: Answerer) -> None:
+def test_weekly_post_goes_out_once_a_week(
+    desk: DeskStore, tmp_path: Path, seed_settings: Settings, fake_slack: FakeSlack, slack_answerer: Answerer
+) -> None:
     settings = slack_settings(seed_settings, api_url=fake_slack.url, database=tmp_path / "desk.sqlite3")
     client = make_client(settings)
     # Two bot processes: each its own connection to the shared database.
@@ -291,18 +345,35 @@ def test_weekly_post_goes_out_once_a_week(desk: DeskStore, tmp_path: Path, seed_
 
 
 def test_questions_asked_in_dms_are_counted_but_not_quoted_in_the_channel(
-    desk: DeskStore, tmp_path: Path, seed_settings: Settings, fake_slack: FakeSlack, slack_answerer: Answerer,
-    seed_index: SearchIndex
+    desk: DeskStore,
+    tmp_path: Path,
+    seed_settings: Settings,
+    fake_slack: FakeSlack,
+    slack_answerer: Answerer,
+    seed_index: SearchIndex,
 ) -> None:
     secret = "弊社ACME-Bioの未公開の抗体データを治験の税制優遇の申請に使えますか"
     only_in_dms = "外国人研究者を雇うとき在留資格の手続きはどのくらいかかりますか"
     for question, channel in ((secret, "D0ASKER"), (only_in_dms, "D0OTHER")):
-        desk.record_answer(surface="dm", question=question, answer="（回答）", language="ja", confident=False,
-                           mode="extractive", citations=[], user_id="U0ASKER", channel_id=channel,
-                           thread_ts="1700000000.000200")
+        desk.record_answer(
+            surface="dm",
+            question=question,
+            answer="（回答）",
+            language="ja",
+            confident=False,
+            mode="extractive",
+            citations=[],
+            user_id="U0ASKER",
+            channel_id=channel,
+            thread_ts="1700000000.000200",
+        )
     settings = slack_settings(seed_settings, api_url=fake_slack.url, database=tmp_path / "desk.sqlite3")
-    assert post_weekly_gaps(_deps(settings, desk, slack_answerer), make_client(settings),
-                            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), index=seed_index)
+    assert post_weekly_gaps(
+        _deps(settings, desk, slack_answerer),
+        make_client(settings),
+        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1),
+        index=seed_index,
+    )
     posted = json.dumps(fake_slack.calls_to("chat.postMessage")[0].args["blocks"], ensure_ascii=False)
     assert "ACME" not in posted and "未公開" not in posted and "在留資格" not in posted
     assert any(q in posted for q in REGEN_TAX)  # asked in a channel: quoted as before
@@ -323,13 +394,24 @@ def test_week_key_and_due_time_are_japan_time() -> None:
     assert not is_due(sunday_night_utc + dt.timedelta(days=1, hours=1), settings)  # Tuesday
 
 
-def test_scheduler_posts_when_due_and_stops(desk: DeskStore, tmp_path: Path, seed_settings: Settings,
-                                            fake_slack: FakeSlack, slack_answerer: Answerer) -> None:
-    settings = slack_settings(seed_settings, api_url=fake_slack.url, database=tmp_path / "desk.sqlite3",
-                              gaps_weekly=True, gaps_weekday=0, gaps_hour=9)
+def test_scheduler_posts_when_due_and_stops(
+    desk: DeskStore, tmp_path: Path, seed_settings: Settings, fake_slack: FakeSlack, slack_answerer: Answerer
+) -> None:
+    settings = slack_settings(
+        seed_settings,
+        api_url=fake_slack.url,
+        database=tmp_path / "desk.sqlite3",
+        gaps_weekly=True,
+        gaps_weekday=0,
+        gaps_hour=9,
+    )
     clock = {"now": NOW - dt.timedelta(hours=2)}  # Monday 08:00 JST: not yet
-    scheduler = GapsScheduler(deps=_deps(settings, desk, slack_answerer), client=make_client(settings),
-                              interval_s=0.05, clock=lambda: clock["now"])
+    scheduler = GapsScheduler(
+        deps=_deps(settings, desk, slack_answerer),
+        client=make_client(settings),
+        interval_s=0.05,
+        clock=lambda: clock["now"],
+    )
     assert scheduler.tick() is False
     scheduler.start()
     try:
@@ -350,8 +432,9 @@ def test_gaps_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
-def test_serve_starts_the_scheduler_only_when_enabled(desk: DeskStore, tmp_path: Path, seed_settings: Settings,
-                                                      fake_slack: FakeSlack, slack_answerer: Answerer) -> None:
+def test_serve_starts_the_scheduler_only_when_enabled(
+    desk: DeskStore, tmp_path: Path, seed_settings: Settings, fake_slack: FakeSlack, slack_answerer: Answerer
+) -> None:
     from bot.slack.gapsreport import start_weekly_gaps
 
     settings = slack_settings(seed_settings, api_url=fake_slack.url, database=tmp_path / "desk.sqlite3")
@@ -365,24 +448,56 @@ def test_serve_starts_the_scheduler_only_when_enabled(desk: DeskStore, tmp_path:
 
 
 def test_topics_say_whether_a_curated_answer_now_covers_them_and_curated_answers_served_are_counted(
-        desk: DeskStore, seed_index: SearchIndex, tmp_path: Path, seed_settings: Settings,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    desk: DeskStore,
+    seed_index: SearchIndex,
+    tmp_path: Path,
+    seed_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     import dataclasses
 
     from knowledge.loader import load_knowledge
     from knowledge.schema import CuratedAnswer
 
     for question in ("MEDISOへの相談は無料ですか？", "Is consulting MEDISO free?"):
-        desk.record_answer(surface="mention", question=question, answer="無料です", language="ja", confident=True,
-                           mode="curated", citations=[], user_id="U0ASKER", channel_id="C0GENERAL")
-    old = desk.record_answer(surface="mention", question="MEDISOは無料？", answer="無料です", language="ja",
-                             confident=True, mode="curated", citations=[], user_id="U0ASKER", channel_id="C0GENERAL")
+        desk.record_answer(
+            surface="mention",
+            question=question,
+            answer="無料です",
+            language="ja",
+            confident=True,
+            mode="curated",
+            citations=[],
+            user_id="U0ASKER",
+            channel_id="C0GENERAL",
+        )
+    old = desk.record_answer(
+        surface="mention",
+        question="MEDISOは無料？",
+        answer="無料です",
+        language="ja",
+        confident=True,
+        mode="curated",
+        citations=[],
+        user_id="U0ASKER",
+        channel_id="C0GENERAL",
+    )
     with desk.engine.begin() as connection:
-        connection.execute(update(AnswerRecord).where(AnswerRecord.id == old.id).values(
-            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=9)))
-    visa = CuratedAnswer.model_validate({
-        "id": "gaikokujin-kenkyusha-visa", "questions": [VISA], "author": "佐藤 花子", "as_of": dt.date.today(),
-        "answer_ja": "在留資格の申請は出入国在留管理庁が扱います。MEDISOのサポーターが手続きの相談にのります。"})
+        connection.execute(
+            update(AnswerRecord)
+            .where(AnswerRecord.id == old.id)
+            .values(created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=9))
+        )
+    visa = CuratedAnswer.model_validate(
+        {
+            "id": "gaikokujin-kenkyusha-visa",
+            "questions": [VISA],
+            "author": "佐藤 花子",
+            "as_of": dt.date.today(),
+            "answer_ja": "在留資格の申請は出入国在留管理庁が扱います。MEDISOのサポーターが手続きの相談にのります。",
+        }
+    )
     kb = dataclasses.replace(load_knowledge(seed_settings.storage.knowledge_dir), answers=[visa])
     now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
 

@@ -62,15 +62,21 @@ def _no_secrets(text: str, where: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def injected(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tuple[Settings, SearchIndex,
-                                                                                         KnowledgeEditor]:
+def injected(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> tuple[Settings, SearchIndex, KnowledgeEditor]:
     """A copy of the small knowledge folder with the hostile upload added and indexed (shared by the module:
     the tests only read it)."""
     root = tmp_path_factory.mktemp("injection")
     small_knowledge_dir = make_small_knowledge_dir(root / "knowledge")
     editor = KnowledgeEditor(root=small_knowledge_dir)
-    change = editor.add_document(name="tsubasa-koubo.md", data=DOCUMENT.encode(), actor=Actor(id="U0STAFF1",
-                                 via="slack"), title=TITLE, ministry="MHLW")
+    change = editor.add_document(
+        name="tsubasa-koubo.md",
+        data=DOCUMENT.encode(),
+        actor=Actor(id="U0STAFF1", via="slack"),
+        title=TITLE,
+        ministry="MHLW",
+    )
     assert change.action == "add-document"
     settings = Settings(knowledge_dir=small_knowledge_dir, data_dir=root / "data")
     index = open_index(settings, embedder=embedder)
@@ -94,9 +100,9 @@ def _logged(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(lines)
 
 
-def test_extractive_answer_quotes_the_facts_and_nothing_else(injected: tuple[Settings, SearchIndex,
-                                                                             KnowledgeEditor],
-                                                             all_logs: pytest.LogCaptureFixture) -> None:
+def test_extractive_answer_quotes_the_facts_and_nothing_else(
+    injected: tuple[Settings, SearchIndex, KnowledgeEditor], all_logs: pytest.LogCaptureFixture
+) -> None:
     _, index, editor = injected
     answerer = Answerer(index=index, kb=editor.load(), k=5)
     answer = answerer.ask(QUESTION_JA)
@@ -118,15 +124,23 @@ def _obedient_model(body: dict[str, Any]) -> tuple[int, Any]:
 
 
 @pytest.fixture
-def llm_rig(injected: tuple[Settings, SearchIndex, KnowledgeEditor], fake_slack: FakeSlack,
-            tmp_path: Path) -> Iterator[tuple[Rig, FakeOpenAI]]:
+def llm_rig(
+    injected: tuple[Settings, SearchIndex, KnowledgeEditor], fake_slack: FakeSlack, tmp_path: Path
+) -> Iterator[tuple[Rig, FakeOpenAI]]:
     settings, index, editor = injected
     with FakeOpenAI(_obedient_model) as llm:
-        llm_settings = settings.updated(**{"llm_model": "openai:fake-model", "llm_base_url": llm.base_url,
-                                                   "llm_api_key": SecretStr(LLM_KEY)})
+        llm_settings = settings.updated(
+            **{"llm_model": "openai:fake-model", "llm_base_url": llm.base_url, "llm_api_key": SecretStr(LLM_KEY)}
+        )
         answerer = Answerer(index=index, kb=editor.load(), chat_model=make_chat_model(llm_settings), k=5)
-        rig = make_rig(base=llm_settings, fake=fake_slack, tmp_path=tmp_path, answerer=answerer,
-                       catalog=SourceCatalog.from_kb(editor.load()), slack_app_token=SecretStr(APP_TOKEN))
+        rig = make_rig(
+            base=llm_settings,
+            fake=fake_slack,
+            tmp_path=tmp_path,
+            answerer=answerer,
+            catalog=SourceCatalog.from_kb(editor.load()),
+            slack_app_token=SecretStr(APP_TOKEN),
+        )
         try:
             yield rig, llm
         finally:
@@ -134,11 +148,16 @@ def llm_rig(injected: tuple[Settings, SearchIndex, KnowledgeEditor], fake_slack:
 
 
 @pytest.mark.parametrize("question", [QUESTION_JA, QUESTION_EN], ids=["ja", "en"])
-def test_an_obedient_llm_has_no_secret_to_print(llm_rig: tuple[Rig, FakeOpenAI], question: str,
-                                               all_logs: pytest.LogCaptureFixture) -> None:
+def test_an_obedient_llm_has_no_secret_to_print(
+    llm_rig: tuple[Rig, FakeOpenAI], question: str, all_logs: pytest.LogCaptureFixture
+) -> None:
     rig, llm = llm_rig
-    held = (rig.settings.slack.bot_token, rig.settings.slack.signing_secret, rig.settings.llm.api_key,
-            rig.settings.slack.app_token)
+    held = (
+        rig.settings.slack.bot_token,
+        rig.settings.slack.signing_secret,
+        rig.settings.llm.api_key,
+        rig.settings.slack.app_token,
+    )
     assert tuple(s.get_secret_value() for s in held if s is not None) == SECRETS  # the bot holds every secret
 
     root, _ = user_says(rig, question, mention=True)
@@ -160,7 +179,10 @@ def test_an_obedient_llm_has_no_secret_to_print(llm_rig: tuple[Rig, FakeOpenAI],
     assert llm.headers[0]["authorization"] == f"Bearer {LLM_KEY}"  # the key goes to the provider, in a header
     # The model obeyed and echoed its prompt; it had no secret to give away, and its echo states figures the
     # evidence does not (the prompt's own), so the guard gave the composed answer instead and said so.
-    assert "了解しました" not in shown and t("answer_llm_fallback_note", "ja" if question == QUESTION_JA else "en") in shown
+    assert (
+        "了解しました" not in shown
+        and t("answer_llm_fallback_note", "ja" if question == QUESTION_JA else "en") in shown
+    )
     assert any("states what the evidence does not" in r.getMessage() for r in all_logs.records)
     _no_secrets(shown, "the Slack reply")
     for call in rig.fake.calls:  # nor anything else the bot sent to Slack

@@ -33,8 +33,11 @@ pytestmark = pytest.mark.slow
 class Kakehashi:
     def __init__(self, knowledge: Path, data: Path, embedder: Embedder) -> None:
         self.knowledge = knowledge
-        self.settings = {"KAKEHASHI_KNOWLEDGE_DIR": str(knowledge), "KAKEHASHI_DATA_DIR": str(data),
-                         "KAKEHASHI_KB_MAX_UPLOAD_MB": "2"}
+        self.settings = {
+            "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge),
+            "KAKEHASHI_DATA_DIR": str(data),
+            "KAKEHASHI_KB_MAX_UPLOAD_MB": "2",
+        }
         self.embedder = embedder
 
     def __call__(self, *args: str, ok: bool = True, process: bool = False) -> CliResult:
@@ -100,14 +103,21 @@ def test_add_answer_match_retire_update_revert(cli: Kakehashi, tmp_path: Path) -
     history = cli("kb", "history", NEW_ID).stdout.splitlines()
     assert [line.split()[5] for line in history] == ["revert", "update", "restore", "retire", "add"]
     diff = cli("kb", "diff", "4").stdout
-    assert "-summary_ja: 希少疾患の核酸医薬に取り組む創業3年以内のスタートアップに、ほしぞら基金から非臨床試験費用を最大2億円" in diff
+    assert (
+        "-summary_ja: 希少疾患の核酸医薬に取り組む創業3年以内のスタートアップに、ほしぞら基金から非臨床試験費用を最大2億円"
+        in diff
+    )
 
 
 def test_documents_from_pdf_and_docx_are_answerable(cli: Kakehashi, tmp_path: Path) -> None:
     pdf = tmp_path / "きらめき再生医療支援.pdf"
-    text_page = japanese_pdf(["きらめき再生医療支援プログラムは、iPS細胞由来製品の治験製造を行うベンチャーに、"
-                              "GMP製造施設の利用料の3分の2を助成する。申請締切は令和9年1月15日。"],
-                             title="きらめき再生医療支援プログラム 公募要領")
+    text_page = japanese_pdf(
+        [
+            "きらめき再生医療支援プログラムは、iPS細胞由来製品の治験製造を行うベンチャーに、"
+            "GMP製造施設の利用料の3分の2を助成する。申請締切は令和9年1月15日。"
+        ],
+        title="きらめき再生医療支援プログラム 公募要領",
+    )
     pdf.write_bytes(merge_pdfs(text_page, image_only_pdf(pages=1)))  # and a scanned page
     added = cli("kb", "add", str(pdf), "--ministry", "MHLW", "--id", "kirameki-saisei")
     assert "add-document kirameki-saisei" in added.stdout
@@ -118,24 +128,34 @@ def test_documents_from_pdf_and_docx_are_answerable(cli: Kakehashi, tmp_path: Pa
     assert "きらめき再生医療支援プログラム 公募要領" in cli("kb", "list", "--kind", "document").stdout
 
     docx = tmp_path / "sakura.docx"
-    docx.write_bytes(japanese_docx(heading="さくら医療機器実証事業", paragraphs=[
-        "さくら医療機器実証事業では、医療機器スタートアップが病院で行う実証研究の費用を一件あたり三千万円まで支援する。"],
-        table=[["区分", "上限"], ["実証研究", "三千万円"]]))
+    docx.write_bytes(
+        japanese_docx(
+            heading="さくら医療機器実証事業",
+            paragraphs=[
+                "さくら医療機器実証事業では、医療機器スタートアップが病院で行う実証研究の費用を一件あたり三千万円まで支援する。"
+            ],
+            table=[["区分", "上限"], ["実証研究", "三千万円"]],
+        )
+    )
     cli("kb", "add", str(docx))
     assert "三千万円" in cli.ask("さくら医療機器実証事業は一件いくらまで支援しますか")["answer"]
 
 
-@pytest.mark.parametrize(("name", "make", "expected"), [
-    ("broken.yaml", lambda: b"id: x\nkind: program\nname_ja: [unclosed\n", "broken.yaml:4"),
-    ("fake.pdf", lambda: "これはPDFではありません".encode(), "not a PDF"),
-    ("locked.pdf", lambda: encrypted_pdf(), "password"),
-    ("scan.pdf", lambda: image_only_pdf(), "OCR"),
-    ("bomb.docx", lambda: docx_zip_bomb(), "bomb"),
-    ("huge.txt", lambda: "あ".encode() * (3 * 1024 * 1024 // 3 + 10), "MB"),
-    ("sheet.xlsx", lambda: b"PK\x03\x04", "PDF"),
-])
-def test_invalid_and_hostile_files_are_refused_with_nothing_changed(cli: Kakehashi, tmp_path: Path, name: str,
-                                                                    make: object, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "make", "expected"),
+    [
+        ("broken.yaml", lambda: b"id: x\nkind: program\nname_ja: [unclosed\n", "broken.yaml:4"),
+        ("fake.pdf", lambda: "これはPDFではありません".encode(), "not a PDF"),
+        ("locked.pdf", lambda: encrypted_pdf(), "password"),
+        ("scan.pdf", lambda: image_only_pdf(), "OCR"),
+        ("bomb.docx", lambda: docx_zip_bomb(), "bomb"),
+        ("huge.txt", lambda: "あ".encode() * (3 * 1024 * 1024 // 3 + 10), "MB"),
+        ("sheet.xlsx", lambda: b"PK\x03\x04", "PDF"),
+    ],
+)
+def test_invalid_and_hostile_files_are_refused_with_nothing_changed(
+    cli: Kakehashi, tmp_path: Path, name: str, make: object, expected: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(make())  # type: ignore[operator]
     before = tree_digest(cli.knowledge)
@@ -181,8 +201,12 @@ def test_a_curated_answer_added_with_kb_add_answers_paraphrases_until_retired(cl
 
     # One that shows a seed file name, or was checked long ago, is saved but never given: staff are told.
     leaking = tmp_path / "leaking.yaml"
-    leaking.write_text(answer_yaml(answer_id="mediso-leak", as_of="2020-01-01",
-                                   answer_ja="無料です（001_e20f596e76c29b16.txt による）。"), encoding="utf-8")
+    leaking.write_text(
+        answer_yaml(
+            answer_id="mediso-leak", as_of="2020-01-01", answer_ja="無料です（001_e20f596e76c29b16.txt による）。"
+        ),
+        encoding="utf-8",
+    )
     warned = cli("kb", "add", str(leaking)).stdout
     assert "mediso-leak will not be given: it shows what founders must not see (001_e20f596e76c29b16.txt)" in warned
     assert "as_of 2020-01-01 is over 365 days ago" in warned

@@ -55,15 +55,22 @@ SCENARIOS = [
     Scenario("retire", "retire", _added, lambda inputs: ["kb", "retire", NEW_ID]),
     Scenario("restore", "restore", _retired, lambda inputs: ["kb", "restore", NEW_ID]),
     Scenario("revert", "revert", _added, lambda inputs: ["kb", "revert", "1"]),
-    Scenario("document-add", "add-document", _nothing, lambda inputs: ["kb", "add", str(inputs / "hoshizora-koubo.txt")]),
+    Scenario(
+        "document-add", "add-document", _nothing, lambda inputs: ["kb", "add", str(inputs / "hoshizora-koubo.txt")]
+    ),
 ]
 
 
 def _files(root: Path) -> dict[str, str]:
     """Records, documents and manifest (not the history, whose entries carry times)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and HISTORY_DIR not in p.relative_to(root).parts
-            and p.name != LOCK_FILE and not p.name.endswith(".tmp")}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+        and HISTORY_DIR not in p.relative_to(root).parts
+        and p.name != LOCK_FILE
+        and not p.name.endswith(".tmp")
+    }
 
 
 def _history_ids(root: Path) -> list[int]:
@@ -82,24 +89,38 @@ class Killpoint:
         self._folder = folder
         self._lock = threading.Lock()
         self._runs = 0
-        self._process = subprocess.Popen([sys.executable, "-m", "tests.killpoint", "--serve"], cwd=REPO_ROOT,
-                                         env=kakehashi_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         text=True)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.killpoint", "--serve"],
+            cwd=REPO_ROOT,
+            env=kakehashi_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
-    def run(self, args: list[str], *, env: dict[str, str], target: int, when: str,
-            log: Path) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, args: list[str], *, env: dict[str, str], target: int, when: str, log: Path
+    ) -> subprocess.CompletedProcess[str]:
         with self._lock:
             self._runs += 1
             out, err = self._folder / f"{self._runs}.out", self._folder / f"{self._runs}.err"
-            job = {"target": target, "when": when, "log": str(log), "args": args, "env": env,
-                   "stdout": str(out), "stderr": str(err)}
+            job = {
+                "target": target,
+                "when": when,
+                "log": str(log),
+                "args": args,
+                "env": env,
+                "stdout": str(out),
+                "stderr": str(err),
+            }
             assert self._process.stdin is not None and self._process.stdout is not None
             self._process.stdin.write(json.dumps(job) + "\n")
             self._process.stdin.flush()
             answer = self._process.stdout.readline()
         assert answer, "the killpoint server died"
-        return subprocess.CompletedProcess(args, json.loads(answer)["returncode"],
-                                           out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8"))
+        return subprocess.CompletedProcess(
+            args, json.loads(answer)["returncode"], out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8")
+        )
 
     def close(self) -> None:
         assert self._process.stdin is not None
@@ -114,14 +135,16 @@ def killpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Killpoint]:
     server.close()
 
 
-def _run(killpoint: Killpoint, root: Path, inputs: Path, args: list[str], *, target: int, when: str, log: Path,
-         data: Path) -> subprocess.CompletedProcess[str]:
+def _run(
+    killpoint: Killpoint, root: Path, inputs: Path, args: list[str], *, target: int, when: str, log: Path, data: Path
+) -> subprocess.CompletedProcess[str]:
     env = kakehashi_env(KAKEHASHI_KNOWLEDGE_DIR=str(root), KAKEHASHI_DATA_DIR=str(data))
     return killpoint.run(args, env=env, target=target, when=when, log=log)
 
 
-def _check(scenario: Scenario, root: Path, before: dict[str, str], after: dict[str, str], start: int,
-           where: str) -> str:
+def _check(
+    scenario: Scenario, root: Path, before: dict[str, str], after: dict[str, str], start: int, where: str
+) -> str:
     """Recover (the next editor to take the lock does), then: whole or absent. Returns which."""
     editor = KnowledgeEditor(root=root)
     editor.load()
@@ -147,8 +170,9 @@ def _check(scenario: Scenario, root: Path, before: dict[str, str], after: dict[s
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(scenario: Scenario, tmp_path: Path,
-                                                                killpoint: Killpoint) -> None:
+def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(
+    scenario: Scenario, tmp_path: Path, killpoint: Killpoint
+) -> None:
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     (inputs / "new.yaml").write_text(program_yaml(), encoding="utf-8")
@@ -162,7 +186,9 @@ def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(scenario: Scenari
     full = tmp_path / "full"
     shutil.copytree(template, full)
     log = tmp_path / "full.log"
-    finished = _run(killpoint, full, inputs, scenario.args(inputs), target=0, when="never", log=log, data=tmp_path / "data")
+    finished = _run(
+        killpoint, full, inputs, scenario.args(inputs), target=0, when="never", log=log, data=tmp_path / "data"
+    )
     assert finished.returncode == 0, finished.stderr
     writes = log.read_text(encoding="utf-8").splitlines()
     after = _files(full)
@@ -172,8 +198,16 @@ def test_a_kill_at_any_write_leaves_the_change_whole_or_absent(scenario: Scenari
         number, when = point
         root = tmp_path / f"kill-{number}-{when}"
         shutil.copytree(template, root)
-        result = _run(killpoint, root, inputs, scenario.args(inputs), target=number, when=when,
-                      log=tmp_path / f"kill-{number}-{when}.log", data=tmp_path / f"data-{number}-{when}")
+        result = _run(
+            killpoint,
+            root,
+            inputs,
+            scenario.args(inputs),
+            target=number,
+            when=when,
+            log=tmp_path / f"kill-{number}-{when}.log",
+            data=tmp_path / f"data-{number}-{when}",
+        )
         where = f"killed {when} write {writes[number - 1]}"
         if result.returncode != -9:
             return where, f"FAILED: not killed ({result.returncode}): {result.stderr[-2000:]}"

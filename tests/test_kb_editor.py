@@ -135,8 +135,9 @@ KnowledgeEditor(root=Path({str(root)!r})).add_records(text, name="two.yaml", act
 
 def test_a_crash_in_the_middle_of_a_change_leaves_the_old_state(editor: KnowledgeEditor) -> None:
     before = tree_digest(editor.root)
-    result = subprocess.run([sys.executable, "-c", _crash_script(editor.root)], capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _crash_script(editor.root)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 9, result.stderr
     assert (editor.root / "programs" / f"{NEW_ID}.yaml").exists()  # half of the change reached the disk
     kb = editor.load()  # the next reader rolls the half-change back before reading
@@ -147,8 +148,9 @@ def test_a_crash_in_the_middle_of_a_change_leaves_the_old_state(editor: Knowledg
 
 def _add_concurrently(root: str, record_id: str, barrier: multiprocessing.synchronize.Barrier) -> None:
     barrier.wait()
-    KnowledgeEditor(root=Path(root)).add_records(program_yaml(record_id=record_id, name=f"{record_id} 事業"),
-                                                 name=f"{record_id}.yaml", actor=Actor(id=record_id))
+    KnowledgeEditor(root=Path(root)).add_records(
+        program_yaml(record_id=record_id, name=f"{record_id} 事業"), name=f"{record_id}.yaml", actor=Actor(id=record_id)
+    )
 
 
 def test_two_processes_changing_at_once_both_land(editor: KnowledgeEditor) -> None:
@@ -166,8 +168,9 @@ def test_two_processes_changing_at_once_both_land(editor: KnowledgeEditor) -> No
     assert sorted(c.id for c in editor.history()) == [1, 2]
 
 
-def test_export_and_import_move_records_documents_and_history(editor: KnowledgeEditor, tmp_path: Path,
-                                                              small_knowledge_dir: Path) -> None:
+def test_export_and_import_move_records_documents_and_history(
+    editor: KnowledgeEditor, tmp_path: Path, small_knowledge_dir: Path
+) -> None:
     editor.add_records(program_yaml(), name="new.yaml", actor=STAFF)
     editor.retire(NEW_ID, actor=STAFF)
     archive = tmp_path / "kb.tar.gz"
@@ -200,9 +203,14 @@ def test_a_hostile_or_invalid_archive_changes_nothing(editor: KnowledgeEditor, t
     evil = _tar(tmp_path / "evil.tar.gz", {"kakehashi-export.json": b"{}", "../outside.txt": b"x"})
     with pytest.raises(KnowledgeError, match="unexpected entries"):
         editor.import_archive(evil)
-    broken = _tar(tmp_path / "broken.tar.gz", {"kakehashi-export.json": json.dumps({"format": 1}).encode(),
-                                                "programs/bad.yaml": b"id: bad\nkind: program\n",
-                                                "documents/documents.yaml": b"[]\n"})
+    broken = _tar(
+        tmp_path / "broken.tar.gz",
+        {
+            "kakehashi-export.json": json.dumps({"format": 1}).encode(),
+            "programs/bad.yaml": b"id: bad\nkind: program\n",
+            "documents/documents.yaml": b"[]\n",
+        },
+    )
     with pytest.raises(RecordError, match=r"bad\.yaml"):
         editor.import_archive(broken)
     not_tar = tmp_path / "not.tar.gz"
@@ -221,8 +229,9 @@ def test_stale_records_by_age_rounds_and_budget_year(editor: KnowledgeEditor) ->
     assert NEW_ID not in fresh
     later = {s.record.id: s for s in stale_records(kb, today=dt.date(2027, 6, 1), max_age_days=365)}
     assert NEW_ID in later and "426" in later[NEW_ID].reasons[0]
-    with_round = program_yaml().replace("as_of:", "rounds:\n  - name: 第1回\n    closes: 2026-06-30\n"
-                                        "    text: 第1回 締切 令和8年6月30日\nas_of:")
+    with_round = program_yaml().replace(
+        "as_of:", "rounds:\n  - name: 第1回\n    closes: 2026-06-30\n    text: 第1回 締切 令和8年6月30日\nas_of:"
+    )
     _, base = editor.record_text(NEW_ID)
     editor.add_records(with_round.replace("# ", f"# kakehashi-base: {base}\n# ", 1), name="r.yaml", actor=STAFF)
     kb = load_knowledge(editor.root)

@@ -21,21 +21,32 @@ STAFF = Actor(id="U0STAFF1", via="cli")
 DEPTH = 5000  # far past Python's recursion limit as PyYAML composes nesting
 
 
-@pytest.mark.parametrize(("name", "text", "line"), [
-    ("deep.yaml", "id: x\nkind: program\nname_ja: " + "[" * DEPTH + "]" * DEPTH + "\n", 3),
-    ("deep-list.yaml", program_yaml() + "---\n- id: y\n  kind: program\n  notes_ja: " + "{a: " * DEPTH + "\n",
-     program_yaml().count("\n") + 4),
-    ("deep.md", "---\nid: x\nkind: program\nstages:\n  - " + "[" * 1200 + "\n---\n本文\n", 5),
-])
-def test_deeply_nested_yaml_is_a_file_and_line_error_exit_2(tmp_path: Path, name: str, text: str, line: int,
-                                                            standin_embedder: Embedder) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("deep.yaml", "id: x\nkind: program\nname_ja: " + "[" * DEPTH + "]" * DEPTH + "\n", 3),
+        (
+            "deep-list.yaml",
+            program_yaml() + "---\n- id: y\n  kind: program\n  notes_ja: " + "{a: " * DEPTH + "\n",
+            program_yaml().count("\n") + 4,
+        ),
+        ("deep.md", "---\nid: x\nkind: program\nstages:\n  - " + "[" * 1200 + "\n---\n本文\n", 5),
+    ],
+)
+def test_deeply_nested_yaml_is_a_file_and_line_error_exit_2(
+    tmp_path: Path, name: str, text: str, line: int, standin_embedder: Embedder
+) -> None:
     knowledge = make_small_knowledge_dir(tmp_path / "knowledge")
     before = tree_digest(knowledge)
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    result = run_main("kb", "add", str(path), env={
-        "KAKEHASHI_KNOWLEDGE_DIR": str(knowledge), "KAKEHASHI_DATA_DIR": str(tmp_path / "data")},
-        embedder=lambda settings: standin_embedder)
+    result = run_main(
+        "kb",
+        "add",
+        str(path),
+        env={"KAKEHASHI_KNOWLEDGE_DIR": str(knowledge), "KAKEHASHI_DATA_DIR": str(tmp_path / "data")},
+        embedder=lambda settings: standin_embedder,
+    )
     assert result.returncode == 2, result.stderr[-1500:]
     assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
     assert f"{path}:{line}: invalid YAML: lists or mappings nested more than" in result.stderr, result.stderr
@@ -55,7 +66,8 @@ KOUBO = "ほしぞら創薬加速パートナーシップ事業の公募要領�
 
 
 def test_an_upload_named_like_an_uncited_document_is_not_replaced_without_confirmation(
-        tmp_path: Path, standin_embedder: Embedder) -> None:
+    tmp_path: Path, standin_embedder: Embedder
+) -> None:
     knowledge = make_small_knowledge_dir(tmp_path / "knowledge")
     editor = KnowledgeEditor(root=knowledge)
     added = editor.add_document(name="hoshizora-koubo.txt", data=KOUBO.encode(), actor=STAFF)
@@ -73,8 +85,9 @@ def test_an_upload_named_like_an_uncited_document_is_not_replaced_without_confir
     assert refused.returncode == 2 and "--id hoshizora-koubo" in refused.stderr, refused.stderr
     assert tree_digest(knowledge) == before
     # Naming the id is the confirmation.
-    replaced = editor.add_document(name="hoshizora-koubo.txt", data=other.encode(), actor=STAFF,
-                                   doc_id="hoshizora-koubo")
+    replaced = editor.add_document(
+        name="hoshizora-koubo.txt", data=other.encode(), actor=STAFF, doc_id="hoshizora-koubo"
+    )
     assert (replaced.action, replaced.id) == ("update-document", added.id + 1)
 
 

@@ -20,8 +20,13 @@ def test_seed_knowledge_covers_what_the_decks_name(seed_kb: KnowledgeBase) -> No
     # The ecosystem overview alone numbers 32 measures; the budget deck adds more.
     assert len(seed_kb.programs) >= 40
     names = " ".join(p.name_ja for p in seed_kb.programs)
-    for expected in ("創薬ベンチャーエコシステム強化事業", "橋渡し研究", "創薬人材クロスアポイントメント推進事業",
-                     "再生・細胞医療・遺伝子治療製造設備投資支援事業", "ストックオプション税制"):
+    for expected in (
+        "創薬ベンチャーエコシステム強化事業",
+        "橋渡し研究",
+        "創薬人材クロスアポイントメント推進事業",
+        "再生・細胞医療・遺伝子治療製造設備投資支援事業",
+        "ストックオプション税制",
+    ):
         assert expected in names, expected
     # Two versions of the certified list (30 and 28 firms) reconciled into one set.
     assert len(seed_kb.vcs) == 30
@@ -92,8 +97,9 @@ def test_unknown_field_and_missing_budget_amount_are_refused(tmp_path: Path) -> 
     path.write_text(path.read_text(encoding="utf-8") + "focus_area: invented\n", encoding="utf-8")
     with pytest.raises(RecordError, match="focus_area"):
         load_knowledge(root)
-    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("amount_oku_yen: 9.2", "amount_oku_yen: null"),
-                    encoding="utf-8")
+    path.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace("amount_oku_yen: 9.2", "amount_oku_yen: null"), encoding="utf-8"
+    )
     with pytest.raises(RecordError) as caught:
         load_knowledge(root)
     assert caught.value.field == "budgets[0]"
@@ -102,9 +108,12 @@ def test_unknown_field_and_missing_budget_amount_are_refused(tmp_path: Path) -> 
 def test_a_quote_that_is_not_in_the_document_is_refused(tmp_path: Path) -> None:
     root = _copy_kb(tmp_path)
     path = root / "programs" / EXAMPLE.name
-    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("令和8年度概算要求額 9.2億円（9.3億円）\n  - document",
-                                                                "令和8年度概算要求額 99億円\n  - document", 1),
-                    encoding="utf-8")
+    path.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace(
+            "令和8年度概算要求額 9.2億円（9.3億円）\n  - document", "令和8年度概算要求額 99億円\n  - document", 1
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(RecordError, match="quote not found") as caught:
         load_knowledge(root)
     assert caught.value.field == "sources[0].quote"
@@ -133,6 +142,7 @@ def test_malformed_settings_stop_with_the_variable_named(monkeypatch: pytest.Mon
 
 
 # --- stated vs inferred -----------------------------------------------------------------------------
+
 
 def test_every_limiting_value_says_whether_the_decks_state_it(seed_kb: KnowledgeBase) -> None:
     stated = inferred = 0
@@ -166,8 +176,10 @@ def _program_text(name: str) -> str:
 def test_a_basis_for_a_value_the_record_does_not_hold_is_refused(tmp_path: Path) -> None:
     root = _copy_kb(tmp_path)
     path = root / "programs" / EXAMPLE.name
-    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("    academia: inferred", "    pharma: inferred", 1),
-                    encoding="utf-8")
+    path.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace("    academia: inferred", "    pharma: inferred", 1),
+        encoding="utf-8",
+    )
     with pytest.raises(RecordError, match=r"basis\.eligible names 'pharma'") as caught:
         load_knowledge(root)
     assert caught.value.record_id == "mhlw-souyaku-kiban-kyouka"
@@ -203,8 +215,11 @@ def test_a_discontinued_adoption_must_cite_its_passage(tmp_path: Path) -> None:
     source = SEED_KNOWLEDGE_DIR / "vcs" / "vc-remiges-ventures.yaml"
     text = source.read_text(encoding="utf-8")
     assert "subsidy_ended: true" in text
-    text = text.replace("  - document: 000_766c4c58fa799f87.txt\n    quote: 株式会社Immunohelix ※補助事業廃止 (Remiges Ventures)\n",
-                        "", 1)
+    text = text.replace(
+        "  - document: 000_766c4c58fa799f87.txt\n    quote: 株式会社Immunohelix ※補助事業廃止 (Remiges Ventures)\n",
+        "",
+        1,
+    )
     (root / "vcs" / source.name).write_text(text, encoding="utf-8")
     with pytest.raises(RecordError, match="補助事業廃止") as caught:
         load_knowledge(root)

@@ -63,8 +63,12 @@ def _okapi(chunks: list[Chunk], query: str, *, k1: float = 1.5, b: float = 0.75)
 def _v1_pickle(path: Path, chunks: list[Chunk], tokenizer_name: str = "bigram") -> None:
     """The layout format 1 wrote: the chunks and a Counter of tokens per passage."""
     tokenizer = BigramTokenizer()
-    state = {"version": 1, "tokenizer": tokenizer_name, "chunks": chunks,
-             "terms": {c.id: Counter(tokenizer.tokenize(c.search_text)) for c in chunks}}
+    state = {
+        "version": 1,
+        "tokenizer": tokenizer_name,
+        "chunks": chunks,
+        "terms": {c.id: Counter(tokenizer.tokenize(c.search_text)) for c in chunks},
+    }
     path.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
 

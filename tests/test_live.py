@@ -30,8 +30,9 @@ def live(small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder) -> LiveK
     index = open_index(settings, embedder=embedder)
     kb = editor.load()
     ingest(settings, index, kb=kb)
-    return LiveKnowledge(settings=settings, editor=editor, index=index, answerer=Answerer(index=index, k=5),
-                         kb=kb, check_interval_s=0.0)
+    return LiveKnowledge(
+        settings=settings, editor=editor, index=index, answerer=Answerer(index=index, k=5), kb=kb, check_interval_s=0.0
+    )
 
 
 def test_a_change_is_answered_and_matched_without_a_restart(live: LiveKnowledge) -> None:
@@ -43,8 +44,9 @@ def test_a_change_is_answered_and_matched_without_a_restart(live: LiveKnowledge)
     assert answer.citations[0].title == NEW_NAME and "2億円" in answer.answer
     assert NEW_ID in [r.id for r in live.match(PROFILE).recommendations]
     # Only the new record was added to the index; nothing else was re-indexed.
-    assert {c.id for c in live.index.lexical.chunks()} - before == {c.id for c in live.index.lexical.chunks()
-                                                                    if c.origin == NEW_ID}
+    assert {c.id for c in live.index.lexical.chunks()} - before == {
+        c.id for c in live.index.lexical.chunks() if c.origin == NEW_ID
+    }
 
     live.editor.retire(NEW_ID, actor=STAFF)
     assert NEW_ID not in [r.id for r in live.match(PROFILE).recommendations]
@@ -75,7 +77,9 @@ def test_questions_during_a_refresh_see_the_old_or_the_new_state_never_an_error(
         thread.start()
     try:
         for round_number in range(3):
-            summary = f"第{round_number}版の説明。ほしぞら基金から非臨床試験費用を最大{round_number + 2}億円まで補助する。"
+            summary = (
+                f"第{round_number}版の説明。ほしぞら基金から非臨床試験費用を最大{round_number + 2}億円まで補助する。"
+            )
             if round_number == 0:
                 live.editor.add_records(program_yaml(summary=summary), name="new.yaml", actor=STAFF)
             else:
@@ -92,7 +96,8 @@ def test_questions_during_a_refresh_see_the_old_or_the_new_state_never_an_error(
 
 
 def test_a_broken_file_on_disk_keeps_the_last_good_knowledge_in_service(
-        live: LiveKnowledge, caplog: pytest.LogCaptureFixture) -> None:
+    live: LiveKnowledge, caplog: pytest.LogCaptureFixture
+) -> None:
     generation = live.generation
     # Someone edits a record by hand, outside the editor, and breaks it.
     broken = next((live.editor.root / "programs").glob("*.yaml"))
@@ -107,7 +112,8 @@ def test_a_broken_file_on_disk_keeps_the_last_good_knowledge_in_service(
 
 
 def test_an_index_folder_removed_while_serving_is_rebuilt_and_changes_are_served_again(
-        live: LiveKnowledge, caplog: pytest.LogCaptureFixture) -> None:
+    live: LiveKnowledge, caplog: pytest.LogCaptureFixture
+) -> None:
     import shutil
     import time
 

@@ -31,24 +31,31 @@ QUESTIONS = {
 Fault = Callable[[FakeOpenAI], Callable[[dict[str, Any]], tuple[int, Any]]]
 FAULTS: dict[str, tuple[Fault, str]] = {
     "hangs": (lambda server: server.hang(30), "application/json"),
-    "drips-forever": (lambda server: lambda body: (200, Drip(json.dumps(completion("遅すぎる回答 " * 40)).encode(),
-                                                              pause=0.3)), "application/json"),
-    "http-503": (lambda server: lambda body: (503, {"error": {"message": "overloaded", "type": "server_error"}}),
-                 "application/json"),
+    "drips-forever": (
+        lambda server: lambda body: (200, Drip(json.dumps(completion("遅すぎる回答 " * 40)).encode(), pause=0.3)),
+        "application/json",
+    ),
+    "http-503": (
+        lambda server: lambda body: (503, {"error": {"message": "overloaded", "type": "server_error"}}),
+        "application/json",
+    ),
     "rate-limited": (lambda server: lambda body: (429, {"error": {"message": "slow down"}}), "application/json"),
     "proxy-error-page": (lambda server: lambda body: (502, b"<html><h1>502 Bad Gateway</h1></html>"), "text/html"),
     "json-without-choices": (lambda server: lambda body: (200, no_choices()), "application/json"),
     "empty-choices": (lambda server: lambda body: (200, {**completion("x"), "choices": []}), "application/json"),
     "null-content": (lambda server: lambda body: (200, completion(None)), "application/json"),  # type: ignore[arg-type]
     "json-array": (lambda server: lambda body: (200, b"[1, 2, 3]"), "application/json"),
-    "truncated-json": (lambda server: lambda body: (200, json.dumps(completion("途中で")).encode()[:40]),
-                       "application/json"),
+    "truncated-json": (
+        lambda server: lambda body: (200, json.dumps(completion("途中で")).encode()[:40]),
+        "application/json",
+    ),
 }
 
 
 def _answerer(index: SearchIndex, base_url: str, kb: KnowledgeBase) -> Answerer:
-    settings = Settings(llm_model="openai:fake-model", llm_base_url=base_url, llm_api_key=SecretStr("sk-test"),
-                        llm_timeout_s=TIMEOUT_S)
+    settings = Settings(
+        llm_model="openai:fake-model", llm_base_url=base_url, llm_api_key=SecretStr("sk-test"), llm_timeout_s=TIMEOUT_S
+    )
     return Answerer(index=index, kb=kb, chat_model=make_chat_model(settings))
 
 
@@ -59,15 +66,18 @@ def _assert_fallback(answerer: Answerer, language: str) -> float:
     answer = answerer.ask(question)
     elapsed = time.monotonic() - started
     assert answer.mode == "extractive" and answer.confident
-    assert answer.answer.startswith(t("answer_llm_fallback_note", language)) and t("answer_llm_fallback_note", language) in answer.notes
+    assert (
+        answer.answer.startswith(t("answer_llm_fallback_note", language))
+        and t("answer_llm_fallback_note", language) in answer.notes
+    )
     assert fact in answer.answer and answer.cited
     return elapsed
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_a_failing_llm_gives_the_extractive_answer_with_a_note_in_bounded_time(seed_index: SearchIndex,
-                                                                               seed_kb: KnowledgeBase,
-                                                                               fault: str) -> None:
+def test_a_failing_llm_gives_the_extractive_answer_with_a_note_in_bounded_time(
+    seed_index: SearchIndex, seed_kb: KnowledgeBase, fault: str
+) -> None:
     make_reply, content_type = FAULTS[fault]
     with FakeOpenAI(lambda body: (200, completion("unused")), content_type=content_type) as server:
         server.reply = make_reply(server)
@@ -77,8 +87,9 @@ def test_a_failing_llm_gives_the_extractive_answer_with_a_note_in_bounded_time(s
 
 
 @pytest.mark.parametrize("language", ["ja", "en"])
-def test_the_note_is_in_the_language_of_the_question(seed_index: SearchIndex, seed_kb: KnowledgeBase,
-                                                     language: str) -> None:
+def test_the_note_is_in_the_language_of_the_question(
+    seed_index: SearchIndex, seed_kb: KnowledgeBase, language: str
+) -> None:
     with FakeOpenAI(lambda body: (500, {"error": {"message": "boom"}})) as server:
         _assert_fallback(_answerer(seed_index, server.base_url, seed_kb), language)
         assert len(server.requests) == 1
@@ -105,8 +116,12 @@ def test_a_slow_but_complete_reply_within_the_timeout_is_used(seed_index: Search
 def test_the_answer_deadline_follows_the_configured_timeout(seed_index: SearchIndex, seed_kb: KnowledgeBase) -> None:
     with FakeOpenAI(lambda body: (200, completion("unused"))) as server:
         server.reply = server.hang(30)
-        settings = Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test"),
-                            llm_timeout_s=0.4)
+        settings = Settings(
+            llm_model="openai:fake-model",
+            llm_base_url=server.base_url,
+            llm_api_key=SecretStr("sk-test"),
+            llm_timeout_s=0.4,
+        )
         answerer = Answerer(index=seed_index, kb=seed_kb, chat_model=make_chat_model(settings))
         assert answerer.llm_timeout_s == 0.4
         started = time.monotonic()
@@ -122,8 +137,12 @@ def test_a_trickling_llm_during_matchmaking_falls_back_to_the_vocabulary_in_boun
     # Each read is quick, so the HTTP client's own timeout never fires; only the overall deadline does.
     trickle = Drip(json.dumps(completion("遅すぎる回答 " * 40)).encode(), pause=0.3)
     with FakeOpenAI(lambda body: (200, trickle)) as server:
-        settings = Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test"),
-                            llm_timeout_s=TIMEOUT_S)
+        settings = Settings(
+            llm_model="openai:fake-model",
+            llm_base_url=server.base_url,
+            llm_api_key=SecretStr("sk-test"),
+            llm_timeout_s=TIMEOUT_S,
+        )
         started = time.monotonic()
         profile = extract_profile(text, chat_model=make_chat_model(settings))
         elapsed = time.monotonic() - started

@@ -27,8 +27,10 @@ from retrieval.profile import Destination, Profile
 REPO = Path(__file__).resolve().parents[1]
 _MARKERS = re.compile(r" \[(\d+(?:, \d+)*)\]$")
 
-CELL_STARTUP = ("iPS細胞由来の細胞治療を開発しているスタートアップです。非臨床段階で、米国で治験をしたい。"
-                "製造委託先を探していて、認定VCからの出資も受けたい。")
+CELL_STARTUP = (
+    "iPS細胞由来の細胞治療を開発しているスタートアップです。非臨床段階で、米国で治験をしたい。"
+    "製造委託先を探していて、認定VCからの出資も受けたい。"
+)
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +104,12 @@ def test_every_recommendation_has_reasons_with_its_own_citations(matcher: Matche
 
 def test_hard_eligibility(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
     """A limit the decks state excludes; one a curator inferred only ranks, and the reason says so."""
-    profile = Profile(who=[Applicant.ACADEMIA], stages=[Stage.BASIC], modalities=[Modality.ANTIBODY],
-                      free_text="抗体の基礎研究をしている大学の研究室")
+    profile = Profile(
+        who=[Applicant.ACADEMIA],
+        stages=[Stage.BASIC],
+        modalities=[Modality.ANTIBODY],
+        free_text="抗体の基礎研究をしている大学の研究室",
+    )
     result = matcher.match_profile(profile, limits=Limits(program=80))
     recs = result.of_kind("program")
     assert recs
@@ -119,19 +125,27 @@ def test_hard_eligibility(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
             assert not program.restriction_stated(field_name), f"{program.id}: a stated {field_name} limit let through"
             assert any("資料に明記はありません" in r for r in rec.reasons), f"{program.id}: inferred mismatch unsaid"
     # Programs the decks state are for startups only exist in the seeds, and none slipped through.
-    stated_startup_only = [p.id for p in seed_kb.programs
-                           if p.eligible == [Applicant.STARTUP] and p.restriction_stated("eligible")]
+    stated_startup_only = [
+        p.id for p in seed_kb.programs if p.eligible == [Applicant.STARTUP] and p.restriction_stated("eligible")
+    ]
     assert stated_startup_only and not {r.id for r in recs} & set(stated_startup_only)
 
 
 def test_no_inferred_value_excludes_a_program(seed_kb: KnowledgeBase) -> None:
     """For every inferred eligibility, stage, modality or disease limit in the seeds, a profile outside it alone
     is still eligible; with the same limit stated, the program is excluded."""
-    enums: dict[str, list[StrEnum]] = {"eligible": [a for a in Applicant if a is not Applicant.ANY], "stages": list(Stage),
-             "modalities": [m for m in Modality if m is not Modality.ANY],
-             "disease_areas": [d for d in DiseaseArea if d is not DiseaseArea.ANY]}
-    profile_field = {"eligible": "who", "stages": "stages", "modalities": "modalities",
-                     "disease_areas": "disease_areas"}
+    enums: dict[str, list[StrEnum]] = {
+        "eligible": [a for a in Applicant if a is not Applicant.ANY],
+        "stages": list(Stage),
+        "modalities": [m for m in Modality if m is not Modality.ANY],
+        "disease_areas": [d for d in DiseaseArea if d is not DiseaseArea.ANY],
+    }
+    profile_field = {
+        "eligible": "who",
+        "stages": "stages",
+        "modalities": "modalities",
+        "disease_areas": "disease_areas",
+    }
     checked = 0
     for program in seed_kb.programs:
         if program.category is ProgramCategory.POLICY or set(program.support) <= {Support.POLICY}:
@@ -145,8 +159,9 @@ def test_no_inferred_value_excludes_a_program(seed_kb: KnowledgeBase) -> None:
             profile = Profile(**limit, free_text="x")
             assert Matcher.program_eligible(profile, program), (program.id, field_name, outside)
             quote = program.sources[0]
-            stated = program.model_copy(update={"basis": {**program.basis, field_name: {
-                str(v): quote for v in getattr(program, field_name)}}})
+            stated = program.model_copy(
+                update={"basis": {**program.basis, field_name: {str(v): quote for v in getattr(program, field_name)}}}
+            )
             assert not Matcher.program_eligible(profile, stated), (program.id, field_name)
             checked += 1
     assert checked >= 20  # the seeds carry many curator readings; each one was tried
@@ -185,8 +200,14 @@ def test_vc_reasons_cite_only_investment_evidence(matcher: Matcher, seed_kb: Kno
     assert evidence, "the seeds record what some backed startups develop"
     _, investment = evidence[0]
     modality = investment.modalities[0]
-    result = matcher.match_profile(Profile(who=[Applicant.STARTUP], modalities=[modality],
-                                           needs=[Support.INVESTMENT], free_text=investment.develops or ""))
+    result = matcher.match_profile(
+        Profile(
+            who=[Applicant.STARTUP],
+            modalities=[modality],
+            needs=[Support.INVESTMENT],
+            free_text=investment.develops or "",
+        )
+    )
     vcs = result.of_kind("vc")
     assert len(vcs) == min(5, len(seed_kb.vcs))
     backers = {v.id for v in seed_kb.vcs if any(modality in i.modalities for i in v.investments)}
@@ -214,9 +235,15 @@ def test_no_investment_need_and_no_evidence_means_no_vcs(matcher: Matcher) -> No
 
 
 def test_manufacturing_gets_cdmos_by_modality_and_region(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
-    result = matcher.match_profile(Profile(who=[Applicant.STARTUP], modalities=[Modality.CELL_THERAPY],
-                                           needs=[Support.MANUFACTURING], destinations=[Destination.US],
-                                           free_text="cell therapy startup needs a US CDMO"))
+    result = matcher.match_profile(
+        Profile(
+            who=[Applicant.STARTUP],
+            modalities=[Modality.CELL_THERAPY],
+            needs=[Support.MANUFACTURING],
+            destinations=[Destination.US],
+            free_text="cell therapy startup needs a US CDMO",
+        )
+    )
     cdmos = result.of_kind("cdmo")
     able = [c for c in seed_kb.cdmos if Modality.CELL_THERAPY in c.modalities]
     assert len(cdmos) == min(3, len(able))
@@ -235,8 +262,12 @@ def test_closed_rounds_are_a_caveat(seed_kb: KnowledgeBase, seed_index: SearchIn
     assert with_rounds
     program = with_rounds[0]
     last = max(r.closes for r in program.rounds if r.closes)
-    profile = Profile(who=[program.eligible[0]] if program.eligible[0] is not Applicant.ANY else [],
-                      stages=list(program.stages[:1]), needs=list(program.support[:1]), free_text=program.summary_ja)
+    profile = Profile(
+        who=[program.eligible[0]] if program.eligible[0] is not Applicant.ANY else [],
+        stages=list(program.stages[:1]),
+        needs=list(program.support[:1]),
+        free_text=program.summary_ja,
+    )
 
     def reasons(today: dt.date) -> list[str]:
         result = Matcher(kb=seed_kb, index=seed_index, today=today).match_profile(profile, limits=Limits(program=80))
@@ -258,8 +289,10 @@ def test_requirements_and_subsidy_rates_are_caveats(matcher: Matcher, seed_kb: K
 
 
 def test_english_profile_gets_english_reasons(matcher: Matcher) -> None:
-    result = matcher.match("We are a startup developing an antibody for cancer at the preclinical stage and "
-                           "need investment from venture capital.")
+    result = matcher.match(
+        "We are a startup developing an antibody for cancer at the preclinical stage and "
+        "need investment from venture capital."
+    )
     assert result.language == "en"
     assert result.of_kind("program") and result.of_kind("vc")
     assert all(r.reasons[0].startswith("Eligible") for r in result.of_kind("program"))
@@ -273,20 +306,31 @@ def test_nothing_fits_says_so_and_suggests_a_supporter(matcher: Matcher, seed_kb
 
     # A profile that no program admits once every limit is stated, found in the seeds rather than assumed.
     def all_stated(program: Program) -> Program:
-        basis = {f: {str(v): program.sources[0] for v in getattr(program, f) if str(v) != "any"}
-                 for f in ("eligible", "stages", "modalities", "disease_areas")}
+        basis = {
+            f: {str(v): program.sources[0] for v in getattr(program, f) if str(v) != "any"}
+            for f in ("eligible", "stages", "modalities", "disease_areas")
+        }
         return program.model_copy(update={"basis": basis})
 
     strict = [all_stated(p) for p in seed_kb.programs]
     combinations = (
         Profile(who=[who], stages=[stage], modalities=[modality], disease_areas=[disease], free_text="合うものがない")
-        for who in Applicant if who is not Applicant.ANY
-        for stage in Stage for modality in Modality if modality is not Modality.ANY
-        for disease in DiseaseArea if disease is not DiseaseArea.ANY
+        for who in Applicant
+        if who is not Applicant.ANY
+        for stage in Stage
+        for modality in Modality
+        if modality is not Modality.ANY
+        for disease in DiseaseArea
+        if disease is not DiseaseArea.ANY
     )
     profile = next(p for p in combinations if not any(Matcher.program_eligible(p, x) for x in strict))
-    kb = KnowledgeBase(root=seed_kb.root, programs=strict, vcs=list(seed_kb.vcs), cdmos=list(seed_kb.cdmos),
-                       documents=list(seed_kb.documents))
+    kb = KnowledgeBase(
+        root=seed_kb.root,
+        programs=strict,
+        vcs=list(seed_kb.vcs),
+        cdmos=list(seed_kb.cdmos),
+        documents=list(seed_kb.documents),
+    )
     result = Matcher(kb=kb, index=matcher.index).match_profile(profile)
     assert not result.of_kind("program") and result.no_program_fits and not result.out_of_scope
     assert any("見つかりませんでした" in note for note in result.notes)
@@ -296,14 +340,19 @@ def test_nothing_fits_says_so_and_suggests_a_supporter(matcher: Matcher, seed_kb
 
 # --- command line ---------------------------------------------------------------------------------
 
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kakehashi")
     cli_match.register(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
-def test_match_command_json_from_stdin(seed_settings: Settings, seed_index: SearchIndex,
-                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_match_command_json_from_stdin(
+    seed_settings: Settings,
+    seed_index: SearchIndex,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     args = _parser().parse_args(["match", "--json", "-"])
     stdin = f"{CELL_STARTUP}\n\nOur startup wants to hire through a cross-appointment.\n"
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
@@ -314,8 +363,9 @@ def test_match_command_json_from_stdin(seed_settings: Settings, seed_index: Sear
     assert lines[1]["profile"]["needs"] == ["talent"]
 
 
-def test_match_command_for_a_person(seed_settings: Settings, seed_index: SearchIndex,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_match_command_for_a_person(
+    seed_settings: Settings, seed_index: SearchIndex, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = _parser().parse_args(["match", CELL_STARTUP])
     assert args.func(args, seed_settings) == 0
     out = capsys.readouterr().out
@@ -324,15 +374,20 @@ def test_match_command_for_a_person(seed_settings: Settings, seed_index: SearchI
 
 
 def test_format_match_nothing_fits() -> None:
-    result = MatchResult(profile=Profile(free_text="hello"), language="en", recommendations=[],
-                         notes=["I found nothing.", "Please consult MEDISO."])
+    result = MatchResult(
+        profile=Profile(free_text="hello"),
+        language="en",
+        recommendations=[],
+        notes=["I found nothing.", "Please consult MEDISO."],
+    )
     out = cli_match.format_match(result)
     assert out.startswith("Profile as understood:") and "Please consult MEDISO." in out
     assert "Support programs" not in out
 
 
-def test_eval_match_prints_hit_rate_and_latency(seed_settings: Settings, seed_index: SearchIndex,
-                                                seed_kb: KnowledgeBase, tmp_path: Path) -> None:
+def test_eval_match_prints_hit_rate_and_latency(
+    seed_settings: Settings, seed_index: SearchIndex, seed_kb: KnowledgeBase, tmp_path: Path
+) -> None:
     # A development row built from a real record: a profile written from its own fields.
     program = next(p for p in seed_kb.programs if p.id.startswith("mhlw-bio-kouzokuhin"))
     row = {"id": "t1", "profile": "バイオシミラーの製造施設を整備したい製薬企業", "programs_any": [program.name_ja]}
@@ -344,17 +399,27 @@ def test_eval_match_prints_hit_rate_and_latency(seed_settings: Settings, seed_in
     assert "p50" in out.getvalue() and result["p50_ms"] > 0
 
 
-def test_kakehashi_match_subprocess(seed_settings: Settings, seed_index: SearchIndex,
-                                    seed_data_for_subprocesses: Path) -> None:
+def test_kakehashi_match_subprocess(
+    seed_settings: Settings, seed_index: SearchIndex, seed_data_for_subprocesses: Path
+) -> None:
     from bot.cli import build_parser
 
     choices = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     if "match" not in choices:
         pytest.skip("bot/cli.py does not register `match` yet")
-    env = {"KAKEHASHI_DATA_DIR": str(seed_data_for_subprocesses),
-           "KAKEHASHI_KNOWLEDGE_DIR": str(seed_settings.storage.knowledge_dir),
-           "ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "match", "--json", CELL_STARTUP], capture_output=True,
-                            text=True, env=env, cwd=REPO, timeout=300)
+    env = {
+        "KAKEHASHI_DATA_DIR": str(seed_data_for_subprocesses),
+        "KAKEHASHI_KNOWLEDGE_DIR": str(seed_settings.storage.knowledge_dir),
+        "ANONYMIZED_TELEMETRY": "False",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "match", "--json", CELL_STARTUP],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["recommendations"]

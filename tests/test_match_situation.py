@@ -35,6 +35,7 @@ def _ids(result: MatchResult, kind: str, n: int = 3) -> list[str]:
 
 # --- the asker's own situation --------------------------------------------------------------------
 
+
 def test_university_spin_out_is_a_founded_startup(matcher: Matcher) -> None:
     result = matcher.match("We are a university spin-out developing an antisense drug for a rare disease; preclinical.")
     assert Applicant.STARTUP in result.profile.who and result.profile.founded
@@ -50,13 +51,21 @@ def test_founding_year_is_read_and_before_founding_wins(matcher: Matcher) -> Non
 
 
 def test_where_a_company_is_from_is_not_where_it_goes(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
-    result = matcher.match("We are a US biotech with a Japanese subsidiary and want to run a Phase 1 trial of our "
-                           "antibody in Japan with PMDA advice.")
+    result = matcher.match(
+        "We are a US biotech with a Japanese subsidiary and want to run a Phase 1 trial of our "
+        "antibody in Japan with PMDA advice."
+    )
     assert result.profile.based_in == [Destination.US] and result.profile.destinations == [Destination.JAPAN]
     text = " ".join(r for rec in result.recommendations for r in rec.reasons)
     assert "You aim for" not in text
     # The programs the decks open to foreign companies coming to Japan say so, in English.
-    inbound = [rec for rec in result.of_kind("program", ) if any(r.startswith("For a foreign company") for r in rec.reasons)]
+    inbound = [
+        rec
+        for rec in result.of_kind(
+            "program",
+        )
+        if any(r.startswith("For a foreign company") for r in rec.reasons)
+    ]
     assert inbound and inbound[0].id in _ids(result, "program", 3)
     for rec in inbound:
         program = seed_kb.get(rec.id)
@@ -64,9 +73,12 @@ def test_where_a_company_is_from_is_not_where_it_goes(matcher: Matcher, seed_kb:
         assert any(w in r for r in program.requirements for w in ("外国法人", "海外企業", "日本子会社"))
 
 
-def test_a_pharma_company_becoming_a_cdmo_gets_the_capex_subsidy_not_competitors(matcher: Matcher,
-                                                                                  seed_kb: KnowledgeBase) -> None:
-    result = matcher.match("国内の製薬会社です。細胞治療の受託製造に参入するため、国内に製造設備を整えたいと考えています。")
+def test_a_pharma_company_becoming_a_cdmo_gets_the_capex_subsidy_not_competitors(
+    matcher: Matcher, seed_kb: KnowledgeBase
+) -> None:
+    result = matcher.match(
+        "国内の製薬会社です。細胞治療の受託製造に参入するため、国内に製造設備を整えたいと考えています。"
+    )
     assert {Applicant.PHARMA, Applicant.CDMO} <= set(result.profile.who)
     top = seed_kb.get(result.of_kind("program")[0].id)
     assert isinstance(top, Program) and Applicant.CDMO in top.eligible and Support.FACILITIES in top.support
@@ -74,15 +86,19 @@ def test_a_pharma_company_becoming_a_cdmo_gets_the_capex_subsidy_not_competitors
 
 
 def test_a_pharma_bd_lead_is_not_academia(matcher: Matcher) -> None:
-    result = matcher.match("I lead business development at a Japanese pharma company and want to in-license assets "
-                           "from Japanese universities and invest in drug-discovery startups. Any tax incentives?")
+    result = matcher.match(
+        "I lead business development at a Japanese pharma company and want to in-license assets "
+        "from Japanese universities and invest in drug-discovery startups. Any tax incentives?"
+    )
     assert result.profile.who == [Applicant.PHARMA]
     assert Support.TAX in result.profile.needs and not result.of_kind("vc")
 
 
 def test_an_existing_investor_comes_first_with_the_program_it_unlocks(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
-    result = matcher.match("創業2年目の創薬スタートアップで、低分子のがん治療薬を開発しています。ジャフコから出資を受けています。"
-                           "非臨床試験の資金を確保したい。来年度中に5億円が必要です。")
+    result = matcher.match(
+        "創業2年目の創薬スタートアップで、低分子のがん治療薬を開発しています。ジャフコから出資を受けています。"
+        "非臨床試験の資金を確保したい。来年度中に5億円が必要です。"
+    )
     assert result.profile.investors == ["ジャフコグループ"]
     assert result.profile.amounts == ["5億円"] and "来年度中" in result.profile.timing
     shown = cli_match.format_match(result)
@@ -104,8 +120,11 @@ def test_the_askers_university_vc_ranks_first(matcher: Matcher, seed_kb: Knowled
 
 # --- VCs ------------------------------------------------------------------------------------------
 
+
 def test_vcs_without_evidence_are_only_other_certified_vcs(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
-    result = matcher.match("iPS細胞由来の細胞治療を開発しているスタートアップです。非臨床段階で、認定VCからの出資を受けたい。")
+    result = matcher.match(
+        "iPS細胞由来の細胞治療を開発しているスタートアップです。非臨床段階で、認定VCからの出資を受けたい。"
+    )
     shown = result.of_kind("vc")
     assert shown and result.other_vcs
     assert not {r.name for r in shown} & set(result.other_vcs)
@@ -121,7 +140,9 @@ def test_vcs_without_evidence_are_only_other_certified_vcs(matcher: Matcher, see
 def test_a_discontinued_adoption_is_no_track_record(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
     ended = [(v, i) for v in seed_kb.vcs for i in v.investments if i.subsidy_ended]
     assert {i.startup for _, i in ended} == {"株式会社Immunohelix", "株式会社セルージュ"}
-    result = matcher.match("抗体医薬を開発する非臨床段階のスタートアップです。認定VCの出資を受けたい。", limits=Limits(vc=30))
+    result = matcher.match(
+        "抗体医薬を開発する非臨床段階のスタートアップです。認定VCの出資を受けたい。", limits=Limits(vc=30)
+    )
     for rec in result.of_kind("vc"):
         track = [r for r in rec.reasons if r.startswith("採択ベンチャーへの出資実績")]
         assert not any(i.startup in t for _, i in ended for t in track)
@@ -132,11 +153,14 @@ def test_a_discontinued_adoption_is_no_track_record(matcher: Matcher, seed_kb: K
 def test_device_and_academic_askers_get_no_vcs_on_track_record_alone(matcher: Matcher) -> None:
     device = matcher.match("AIで心電図を解析するプログラム医療機器のスタートアップ。VC向けピッチと薬事を相談したい。")
     assert not device.of_kind("vc")
-    lab = matcher.match("大学病院の神経内科で、患者由来のiPS細胞を使って病態解明をしています。共同研究先を探しています。")
+    lab = matcher.match(
+        "大学病院の神経内科で、患者由来のiPS細胞を使って病態解明をしています。共同研究先を探しています。"
+    )
     assert not lab.of_kind("vc") and not lab.of_kind("cdmo")
 
 
 # --- the relevance floor --------------------------------------------------------------------------
+
 
 def _labelled(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -187,11 +211,14 @@ def test_a_floor_file_with_a_bad_value_is_a_clear_error(tmp_path: Path) -> None:
         RelevanceFloor.load(bad)
 
 
-@pytest.mark.parametrize("text", [
-    "ペット用サプリメントをネット通販している会社です。広告費の補助はありますか。",
-    "We sell yoga wear online and want help with hiring and overseas expansion.",
-    "病院の駐車場を拡張したい医療法人です。工事費の補助はありますか。",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ペット用サプリメントをネット通販している会社です。広告費の補助はありますか。",
+        "We sell yoga wear online and want help with hiring and overseas expansion.",
+        "病院の駐車場を拡張したい医療法人です。工事費の補助はありますか。",
+    ],
+)
 def test_outside_what_the_sources_serve_gets_a_supporter_not_programs(matcher: Matcher, text: str) -> None:
     result = matcher.match(text)
     assert result.nothing_fits and result.out_of_scope and not result.recommendations
@@ -200,9 +227,12 @@ def test_outside_what_the_sources_serve_gets_a_supporter_not_programs(matcher: M
 
 # --- English askers and cards ---------------------------------------------------------------------
 
+
 def test_english_askers_get_requirements_and_caveats_in_english(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
-    result = matcher.match("A preclinical drug-discovery startup developing a small molecule for cancer; we need "
-                           "investment from a certified VC and non-dilutive funding for phase 1.")
+    result = matcher.match(
+        "A preclinical drug-discovery startup developing a small molecule for cancer; we need "
+        "investment from a certified VC and non-dilutive funding for phase 1."
+    )
     assert result.language == "en"
     japanese = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
     for rec in result.of_kind("program"):
@@ -224,7 +254,9 @@ def test_every_seed_requirement_has_an_english_line(seed_kb: KnowledgeBase) -> N
 
 
 def test_cards_get_fit_in_words_a_reason_line_and_human_sources(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
-    result = matcher.match("iPS細胞由来の細胞治療を開発しているスタートアップです。非臨床段階で、製造委託先と認定VCの出資を探しています。")
+    result = matcher.match(
+        "iPS細胞由来の細胞治療を開発しているスタートアップです。非臨床段階で、製造委託先と認定VCの出資を探しています。"
+    )
     files = {d.meta.file for d in seed_kb.documents}
     for rec in result.recommendations:
         assert re.fullmatch(r"条件に合う点 \d+/\d+|条件の一致は資料からは確認できません", rec.fit), rec.fit
@@ -238,7 +270,9 @@ def test_cards_get_fit_in_words_a_reason_line_and_human_sources(matcher: Matcher
 
 
 def test_mediso_is_offered_once(matcher: Matcher) -> None:
-    result = matcher.match("創薬スタートアップです。事業計画と薬事の進め方を専門家に相談したい。", limits=Limits(program=10))
+    result = matcher.match(
+        "創薬スタートアップです。事業計画と薬事の進め方を専門家に相談したい。", limits=Limits(program=10)
+    )
     names = [r.name for r in result.of_kind("program")]
     mediso = [n for n in names if "トータルサポート" in n or "MEDISO" in n or "創薬基盤強化支援" in n]
     assert len(mediso) <= 1
@@ -247,22 +281,46 @@ def test_mediso_is_offered_once(matcher: Matcher) -> None:
 
 # --- evaluation -----------------------------------------------------------------------------------
 
-def test_eval_runs_dev_profiles_and_prints_each_check(seed_settings: Settings, seed_index: SearchIndex,
-                                                      seed_kb: KnowledgeBase, tmp_path: Path) -> None:
-    match_row = {"id": "m1", "profile": "バイオシミラーの製造施設を整備したい製薬企業",
-                 "programs_any": ["バイオ後続品の国内製造施設整備"]}
+
+def test_eval_runs_dev_profiles_and_prints_each_check(
+    seed_settings: Settings, seed_index: SearchIndex, seed_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    match_row = {
+        "id": "m1",
+        "profile": "バイオシミラーの製造施設を整備したい製薬企業",
+        "programs_any": ["バイオ後続品の国内製造施設整備"],
+    }
     rows = [
-        {"id": "p1", "profile": "バイオシミラーの国内製造工場を新設したい製薬企業です。設備投資の補助金を探しています。",
-         "programs_any": ["バイオ後続品の国内製造施設整備"], "cdmo_any": [], "vc_required": False, "nothing_fits": False},
-        {"id": "p2", "profile": "駅前でラーメン店を経営しています。2号店の補助金を探しています。", "programs_any": [],
-         "cdmo_any": [], "vc_required": False, "nothing_fits": True},
+        {
+            "id": "p1",
+            "profile": "バイオシミラーの国内製造工場を新設したい製薬企業です。設備投資の補助金を探しています。",
+            "programs_any": ["バイオ後続品の国内製造施設整備"],
+            "cdmo_any": [],
+            "vc_required": False,
+            "nothing_fits": False,
+        },
+        {
+            "id": "p2",
+            "profile": "駅前でラーメン店を経営しています。2号店の補助金を探しています。",
+            "programs_any": [],
+            "cdmo_any": [],
+            "vc_required": False,
+            "nothing_fits": True,
+        },
         # Wrong on purpose: no VC is recommended to a pharma company, so this row must fail.
-        {"id": "p3", "profile": "バイオシミラーの製造施設を整備したい製薬企業", "programs_any": [], "cdmo_any": [],
-         "vc_required": True, "nothing_fits": False},
+        {
+            "id": "p3",
+            "profile": "バイオシミラーの製造施設を整備したい製薬企業",
+            "programs_any": [],
+            "cdmo_any": [],
+            "vc_required": True,
+            "nothing_fits": False,
+        },
     ]
     (tmp_path / "dev_match.jsonl").write_text(json.dumps(match_row, ensure_ascii=False) + "\n", encoding="utf-8")
-    (tmp_path / "dev_profiles.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                                 encoding="utf-8")
+    (tmp_path / "dev_profiles.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     out = io.StringIO()
     result = cli_match.eval_match(settings=seed_settings, eval_dir=tmp_path, index=seed_index, kb=seed_kb, out=out)
     printed = out.getvalue()
@@ -272,8 +330,10 @@ def test_eval_runs_dev_profiles_and_prints_each_check(seed_settings: Settings, s
 
 
 def test_a_regenerative_product_can_go_to_a_cell_or_gene_therapy_cdmo(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
-    result = matcher.match("A regenerative medicine startup wants to partner with a domestic CDMO for process "
-                           "development toward commercial manufacturing.")
+    result = matcher.match(
+        "A regenerative medicine startup wants to partner with a domestic CDMO for process "
+        "development toward commercial manufacturing."
+    )
     cdmos = result.of_kind("cdmo")
     assert cdmos
     for rec in cdmos:
@@ -281,7 +341,9 @@ def test_a_regenerative_product_can_go_to_a_cell_or_gene_therapy_cdmo(matcher: M
         assert {"cell_therapy", "gene_therapy"} & {str(m) for m in cdmo.modalities}  # type: ignore[union-attr]
 
 
-def test_a_generic_maker_is_a_pharma_company_and_gets_the_generic_fund(matcher: Matcher, seed_kb: KnowledgeBase) -> None:
+def test_a_generic_maker_is_a_pharma_company_and_gets_the_generic_fund(
+    matcher: Matcher, seed_kb: KnowledgeBase
+) -> None:
     result = matcher.match("後発医薬品メーカーです。品目統合と生産性向上の支援を知りたい。")
     assert result.profile.who == [Applicant.PHARMA]
     top = seed_kb.get(result.of_kind("program")[0].id)

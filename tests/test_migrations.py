@@ -29,10 +29,13 @@ def _schema(engine: Engine) -> dict[str, Any]:
         schema[table] = {
             "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in found.get_columns(table)],
             "primary_key": found.get_pk_constraint(table)["constrained_columns"],
-            "foreign_keys": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
-                                   for f in found.get_foreign_keys(table)),
-            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                              for i in found.get_indexes(table)),
+            "foreign_keys": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                for f in found.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in found.get_indexes(table)
+            ),
         }
     return schema
 
@@ -42,8 +45,7 @@ def test_migrations_build_exactly_the_models_schema(database_url: str) -> None: 
     try:
         assert store.revision == migrations.head_revision()
         with store.engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
-                                    Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
         assert diff == []
         migrated = _schema(store.engine)
         # The same schema create_all makes from the models, table by table and index by index.
@@ -62,8 +64,15 @@ def test_a_database_made_by_create_all_is_stamped_not_recreated(database_url: st
     # How DeskStore made its tables before migrations (the tables of that time only).
     Base.metadata.create_all(engine, tables=[Base.metadata.tables[name] for name in migrations.INITIAL_TABLES])
     old = DeskStore(url=database_url, upgrade=False)
-    kept = old.record_answer(surface="dm", question="MEDISOとは？", answer="相談窓口です。", language="ja",
-                             confident=True, mode="extractive", citations=[])
+    kept = old.record_answer(
+        surface="dm",
+        question="MEDISOとは？",
+        answer="相談窓口です。",
+        language="ja",
+        confident=True,
+        mode="extractive",
+        citations=[],
+    )
     old.close()
     assert migrations.current_revision(engine) is None
 
@@ -73,7 +82,8 @@ def test_a_database_made_by_create_all_is_stamped_not_recreated(database_url: st
         assert store.get_answer(kept.id).question == "MEDISOとは？"  # type: ignore[union-attr]
         with engine.connect() as connection:
             assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
-                migrations.head_revision()]
+                migrations.head_revision()
+            ]
     finally:
         store.close()
         engine.dispose()
@@ -119,8 +129,16 @@ print(store.revision)
 
 
 def test_processes_opening_a_new_database_at_once_migrate_it_once(database_url: str) -> None:  # noqa: F811
-    processes = [subprocess.Popen([sys.executable, "-c", _OPEN, database_url], cwd=REPO, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN, database_url],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0] * 4, [err for _, err in results]
     assert {out.strip() for out, _ in results} == {migrations.head_revision()}
@@ -130,8 +148,11 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(database_url: 
     engine.dispose()
 
 
-def test_db_commands_show_and_upgrade_the_revision(database_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_commands_show_and_upgrade_the_revision(
+    database_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("KAKEHASHI_DATABASE_URL", database_url)
     head = migrations.head_revision()
     assert cli.main(["db", "current"]) == 0
@@ -152,8 +173,9 @@ def test_db_upgrade_as_a_process(tmp_path: Path) -> None:
     assert f"upgraded from an empty database to {migrations.head_revision()}" in done.stdout
 
 
-def test_db_command_reports_an_unreachable_database_without_the_password(monkeypatch: pytest.MonkeyPatch,
-                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_command_reports_an_unreachable_database_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("KAKEHASHI_DATABASE_URL", "postgresql+psycopg://desk:hunter2-pw@127.0.0.1:1/desk")
     assert cli.main(["db", "upgrade"]) == 2
     err = capsys.readouterr().err

@@ -12,9 +12,13 @@ from typing import Any
 from tests.fakeslack import FakeSlack
 from tests.slack_fixtures import Rig, user_event
 
-QUESTIONS = ["MEDISOではどのような相談ができますか？", "創薬ベンチャーエコシステム強化事業の補助率は？",
-             "AMEDの認定VCにはどのような会社がありますか？", "What does AMED's CiCLE program fund?",
-             "再生・細胞医療・遺伝子治療の製造設備投資を支援する事業は？"]
+QUESTIONS = [
+    "MEDISOではどのような相談ができますか？",
+    "創薬ベンチャーエコシステム強化事業の補助率は？",
+    "AMEDの認定VCにはどのような会社がありますか？",
+    "What does AMED's CiCLE program fund?",
+    "再生・細胞医療・遺伝子治療の製造設備投資を支援する事業は？",
+]
 
 
 def _answers_in(fake: FakeSlack, roots: list[str], channel: str = "C0GENERAL") -> dict[str, int]:
@@ -77,15 +81,39 @@ def test_a_row_whose_process_died_mid_post_is_taken_over_and_not_posted_twice(ri
     worker that takes the row over finds the answer in the thread (its buttons carry its id) and records
     it rather than posting it again. A row whose post never reached Slack is posted once."""
     root = rig.fake.add_message("C0GENERAL", text="質問です", user="U0ASKER")
-    record = {"surface": "mention", "question": "質問です", "answer": "回答です", "language": "ja", "confident": True,
-              "mode": "extractive", "citations": [], "user_id": "U0ASKER", "team_id": "T0KAKEHASHI"}
+    record = {
+        "surface": "mention",
+        "question": "質問です",
+        "answer": "回答です",
+        "language": "ja",
+        "confident": True,
+        "mode": "extractive",
+        "citations": [],
+        "user_id": "U0ASKER",
+        "team_id": "T0KAKEHASHI",
+    }
 
     def payload(answer_id: str) -> dict[str, Any]:
-        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "回答です"}},
-                  {"type": "actions", "elements": [{"type": "button", "action_id": "kk_feedback_up", "value": answer_id,
-                                                    "text": {"type": "plain_text", "text": "👍"}}]}]
-        return {"place": {"channel": "C0GENERAL", "thread_ts": root, "user_id": "U0ASKER", "team_id": "T0KAKEHASHI"},
-                "text": "回答です", "blocks": blocks, "record": record}
+        blocks = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": "回答です"}},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "kk_feedback_up",
+                        "value": answer_id,
+                        "text": {"type": "plain_text", "text": "👍"},
+                    }
+                ],
+            },
+        ]
+        return {
+            "place": {"channel": "C0GENERAL", "thread_ts": root, "user_id": "U0ASKER", "team_id": "T0KAKEHASHI"},
+            "text": "回答です",
+            "blocks": blocks,
+            "record": record,
+        }
 
     posted = payload("a0000000dead")
     rig.outbox.client.chat_postMessage(channel="C0GENERAL", thread_ts=root, text="回答です", blocks=posted["blocks"])

@@ -24,7 +24,9 @@ from tests.fakellm import FakeOpenAI, completion
 
 
 def test_japanese_profile_fields() -> None:
-    profile = extract_profile("起業前の大学研究者です。iPS細胞由来の細胞で前臨床試験を進めたい。助成金と資金調達の両方を考えています。")
+    profile = extract_profile(
+        "起業前の大学研究者です。iPS細胞由来の細胞で前臨床試験を進めたい。助成金と資金調達の両方を考えています。"
+    )
     assert Applicant.ACADEMIA in profile.who and profile.pre_founding
     assert profile.modalities == [Modality.CELL_THERAPY]
     assert Stage.NON_CLINICAL in profile.stages
@@ -101,8 +103,12 @@ def test_nothing_readable_is_an_empty_profile() -> None:
 
 
 def test_profile_schema_rules() -> None:
-    profile = Profile(pre_founding=True, who=[Applicant.ANY], modalities=[Modality.ANY, Modality.ANTIBODY],
-                      needs=[Support.POLICY, Support.TALENT, Support.TALENT])
+    profile = Profile(
+        pre_founding=True,
+        who=[Applicant.ANY],
+        modalities=[Modality.ANY, Modality.ANTIBODY],
+        needs=[Support.POLICY, Support.TALENT, Support.TALENT],
+    )
     assert profile.who == [Applicant.ACADEMIA]  # before founding means academia; `any` is not a person
     assert profile.modalities == [Modality.ANTIBODY]
     assert profile.needs == [Support.TALENT]  # a policy body is not a need; duplicates dropped
@@ -155,14 +161,24 @@ def test_render_profile_follows_the_language() -> None:
 
 # --- with a chat model ----------------------------------------------------------------------------
 
+
 def _chat_model(server: FakeOpenAI) -> Any:
-    return make_chat_model(Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test")))
+    return make_chat_model(
+        Settings(llm_model="openai:fake-model", llm_base_url=server.base_url, llm_api_key=SecretStr("sk-test"))
+    )
 
 
 def test_llm_structured_output_is_used_and_validated() -> None:
-    answer = {"who": ["startup"], "pre_founding": False, "stages": ["phase2"], "modalities": ["nucleic_acid"],
-              "disease_areas": ["rare"], "needs": ["clinical_trials"], "destinations": ["global"],
-              "free_text": "something the model made up"}
+    answer = {
+        "who": ["startup"],
+        "pre_founding": False,
+        "stages": ["phase2"],
+        "modalities": ["nucleic_acid"],
+        "disease_areas": ["rare"],
+        "needs": ["clinical_trials"],
+        "destinations": ["global"],
+        "free_text": "something the model made up",
+    }
     with FakeOpenAI(lambda body: (200, completion(json.dumps(answer)))) as server:
         text = "筋ジストロフィーのアンチセンス核酸で、海外での第2相を準備しています"
         profile = extract_profile(text, chat_model=_chat_model(server))
@@ -194,6 +210,7 @@ def test_llm_failure_falls_back_to_the_vocabulary(reply: Any) -> None:
 
 # --- the asker's situation ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "who", "pre_founding", "founded"),
     [
@@ -202,14 +219,19 @@ def test_llm_failure_falls_back_to_the_vocabulary(reply: Any) -> None:
         ("創業3年目のバイオベンチャーです。", [Applicant.STARTUP], False, True),
         ("会社は設立済みです。抗体を開発しています。", [Applicant.STARTUP], False, True),
         ("起業前の大学研究者です。", [Applicant.ACADEMIA], True, False),
-        ("I lead BD at a pharma company and want to in-license from Japanese universities.", [Applicant.PHARMA],
-         False, False),
+        (
+            "I lead BD at a pharma company and want to in-license from Japanese universities.",
+            [Applicant.PHARMA],
+            False,
+            False,
+        ),
         ("製薬会社ですが、細胞治療のCDMO事業に参入したい。", [Applicant.PHARMA, Applicant.CDMO], False, False),
         ("We are a VC and invest in biotech startups.", [Applicant.INVESTOR], False, False),
     ],
 )
-def test_who_is_asking_and_whether_the_company_exists(text: str, who: list[Applicant], pre_founding: bool,
-                                                      founded: bool) -> None:
+def test_who_is_asking_and_whether_the_company_exists(
+    text: str, who: list[Applicant], pre_founding: bool, founded: bool
+) -> None:
     profile = extract_profile(text)
     assert profile.who == who and profile.pre_founding is pre_founding and profile.founded is founded
 
@@ -240,8 +262,14 @@ def test_life_science_and_non_rd_words() -> None:
 
 
 def test_llm_profiles_get_relevance_and_figures_from_the_vocabulary() -> None:
-    answer = {"who": ["startup"], "modalities": [], "needs": ["investment"], "life_science": False,
-              "amounts": ["made up"], "free_text": ""}
+    answer = {
+        "who": ["startup"],
+        "modalities": [],
+        "needs": ["investment"],
+        "life_science": False,
+        "amounts": ["made up"],
+        "free_text": "",
+    }
     with FakeOpenAI(lambda body: (200, completion(json.dumps(answer)))) as server:
         profile = extract_profile("創薬スタートアップです。3億円を調達したい。", chat_model=_chat_model(server))
     assert profile.life_science and profile.amounts == ["3億円"]

@@ -28,21 +28,28 @@ from tests.slack_fixtures import Rig, user_says
 from tests.slackdriver import sign
 
 FAST = settings(max_examples=300, deadline=None)
-SLOW = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                         HealthCheck.too_slow])
+SLOW = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 # Any Unicode (control characters, combining marks, astral planes, lone-surrogate-free), plus the
 # scripts the desk actually sees, so the Japanese paths get exercised and not only random symbols.
-JAPANESE = st.text(alphabet=st.sampled_from(
-    "あいうえおかがきぎくけこさしすせそたちつてとなにぬねのはばぱまみむめもやゆよらりるれろわをんー"
-    "アイウエオカガキクケコサシスセソタチツテトナニヌネノハバパマミムメモヤユヨラリルレロワヲンヴ々〆ヶ"
-    "創薬支援事業開発段階治験製造細胞遺伝子医療機器再生抗体低分子臨床非前基礎応用認定投資補助金"
-    "０１２３４５６７８９ＡＢＣａｂｃ　、。・（）「」％円億万㍿ｶﾞｷﾞ①②"), max_size=60)
-TEXT = st.one_of(st.text(max_size=200), JAPANESE, st.lists(st.one_of(st.text(max_size=20), JAPANESE), max_size=8)
-                 .map("".join))
+JAPANESE = st.text(
+    alphabet=st.sampled_from(
+        "あいうえおかがきぎくけこさしすせそたちつてとなにぬねのはばぱまみむめもやゆよらりるれろわをんー"
+        "アイウエオカガキクケコサシスセソタチツテトナニヌネノハバパマミムメモヤユヨラリルレロワヲンヴ々〆ヶ"
+        "創薬支援事業開発段階治験製造細胞遺伝子医療機器再生抗体低分子臨床非前基礎応用認定投資補助金"
+        "０１２３４５６７８９ＡＢＣａｂｃ　、。・（）「」％円億万㍿ｶﾞｷﾞ①②"
+    ),
+    max_size=60,
+)
+TEXT = st.one_of(
+    st.text(max_size=200), JAPANESE, st.lists(st.one_of(st.text(max_size=20), JAPANESE), max_size=8).map("".join)
+)
 
 
 # --- tokenizers ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sudachi() -> SudachiTokenizer:
@@ -77,7 +84,7 @@ def test_sudachi_tokens_are_non_empty_and_deterministic(sudachi: SudachiTokenize
 @pytest.mark.parametrize("name", ["bigram", "sudachi"])
 def test_huge_inputs_are_tokenized_in_bounded_time(name: str, sudachi: SudachiTokenizer) -> None:
     tokenizer = sudachi if name == "sudachi" else BigramTokenizer()
-    huge = ("創薬支援の対象は非臨床段階です。BINDS 9.2億円\x00\u200b" * 12_000)  # ~400k characters, no newline
+    huge = "創薬支援の対象は非臨床段階です。BINDS 9.2億円\x00\u200b" * 12_000  # ~400k characters, no newline
     started = time.monotonic()
     tokens = tokenizer.tokenize(huge)
     assert time.monotonic() - started < 30
@@ -87,6 +94,7 @@ def test_huge_inputs_are_tokenized_in_bounded_time(name: str, sudachi: SudachiTo
 
 # --- profile extraction -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def vocabulary() -> ProfileVocabulary:
     return ProfileVocabulary.default()
@@ -94,8 +102,14 @@ def vocabulary() -> ProfileVocabulary:
 
 def _assert_valid(profile: Profile) -> None:
     assert Profile.model_validate(profile.model_dump()) == profile  # every value is in its vocabulary
-    for values in (profile.who, profile.stages, profile.modalities, profile.disease_areas, profile.needs,
-                   profile.destinations):
+    for values in (
+        profile.who,
+        profile.stages,
+        profile.modalities,
+        profile.disease_areas,
+        profile.needs,
+        profile.destinations,
+    ):
         assert len(values) == len(set(values))
     assert "any" not in profile.who and "any" not in profile.modalities and "any" not in profile.disease_areas
     assert all(need in NEEDS for need in profile.needs)
@@ -118,14 +132,18 @@ def test_vocabulary_extraction_of_any_text_is_a_valid_profile(vocabulary: Profil
 
 
 def _fields(profile: Profile) -> set[tuple[str, str]]:
-    return {(name, str(value)) for name in ("who", "stages", "modalities", "disease_areas", "needs", "destinations")
-            for value in getattr(profile, name)} | ({("pre_founding", "yes")} if profile.pre_founding else set())
+    return {
+        (name, str(value))
+        for name in ("who", "stages", "modalities", "disease_areas", "needs", "destinations")
+        for value in getattr(profile, name)
+    } | ({("pre_founding", "yes")} if profile.pre_founding else set())
 
 
 @FAST
 @given(data=st.data(), before=TEXT, after=TEXT)
-def test_text_around_a_sentence_never_takes_away_what_it_says(vocabulary: ProfileVocabulary, data: st.DataObject,
-                                                               before: str, after: str) -> None:
+def test_text_around_a_sentence_never_takes_away_what_it_says(
+    vocabulary: ProfileVocabulary, data: st.DataObject, before: str, after: str
+) -> None:
     term = data.draw(st.sampled_from([t for t in vocabulary.terms if t.assignment.values]), label="term")
     sentence = term.text.rstrip("*")
     alone = vocabulary.extract(sentence)
@@ -151,13 +169,40 @@ def _check_parse(path: Path, kind: str, text: str) -> Record | CuratedAnswer | R
 
 YAMLISH = st.one_of(
     TEXT,
-    st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
-                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
-                 max_leaves=12).map(lambda value: yaml.safe_dump(value, allow_unicode=True)),
-    st.lists(st.sampled_from(["id: x", "kind: program", "- a", "  - b", "key: [", "? k", ": v", "&a [*a]", "*a",
-                              "!!python/object:os.system", "%YAML 1.1", "---", "...", "'", '"', "#", " # ", "\t",
-                              "name_ja: 名前", "aliases: [A, B]", "sources:", "  - document: x.txt"]),
-             max_size=12).map("\n".join),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+        max_leaves=12,
+    ).map(lambda value: yaml.safe_dump(value, allow_unicode=True)),
+    st.lists(
+        st.sampled_from(
+            [
+                "id: x",
+                "kind: program",
+                "- a",
+                "  - b",
+                "key: [",
+                "? k",
+                ": v",
+                "&a [*a]",
+                "*a",
+                "!!python/object:os.system",
+                "%YAML 1.1",
+                "---",
+                "...",
+                "'",
+                '"',
+                "#",
+                " # ",
+                "\t",
+                "name_ja: 名前",
+                "aliases: [A, B]",
+                "sources:",
+                "  - document: x.txt",
+            ]
+        ),
+        max_size=12,
+    ).map("\n".join),
 )
 
 
@@ -175,14 +220,21 @@ def _mutations(text: str) -> st.SearchStrategy[str]:
     line = st.integers(0, max(0, len(lines) - 1))
     return st.one_of(
         position.map(lambda i: text[:i]),  # cut short
-        st.tuples(position, TEXT).map(lambda p: text[:p[0]] + p[1] + text[p[0]:]),  # something inserted
-        line.map(lambda i: "\n".join(lines[:i] + lines[i + 1:])),  # a line deleted
-        st.tuples(line, line).map(lambda ij: "\n".join(
-            [lines[ij[1]] if k == ij[0] else lines[ij[0]] if k == ij[1] else s for k, s in enumerate(lines)])),
-        st.tuples(line, st.sampled_from(["", " ", "  ", "\t", "- "])).map(lambda p: "\n".join(
-            [p[1] + s.lstrip() if k == p[0] else s for k, s in enumerate(lines)])),  # indentation changed
-        st.tuples(line, TEXT).map(lambda p: "\n".join(
-            [s.split(":", 1)[0] + ": " + p[1] if k == p[0] and ":" in s else s for k, s in enumerate(lines)])),
+        st.tuples(position, TEXT).map(lambda p: text[: p[0]] + p[1] + text[p[0] :]),  # something inserted
+        line.map(lambda i: "\n".join(lines[:i] + lines[i + 1 :])),  # a line deleted
+        st.tuples(line, line).map(
+            lambda ij: "\n".join(
+                [lines[ij[1]] if k == ij[0] else lines[ij[0]] if k == ij[1] else s for k, s in enumerate(lines)]
+            )
+        ),
+        st.tuples(line, st.sampled_from(["", " ", "  ", "\t", "- "])).map(
+            lambda p: "\n".join([p[1] + s.lstrip() if k == p[0] else s for k, s in enumerate(lines)])
+        ),  # indentation changed
+        st.tuples(line, TEXT).map(
+            lambda p: "\n".join(
+                [s.split(":", 1)[0] + ": " + p[1] if k == p[0] and ":" in s else s for k, s in enumerate(lines)]
+            )
+        ),
     )
 
 
@@ -199,40 +251,125 @@ def test_mutated_real_records_are_records_or_record_errors(data: st.DataObject, 
 
 # --- the Slack HTTP endpoint --------------------------------------------------------------------
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | TEXT,
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
-                           max_leaves=10)
-ENVELOPE_TYPES = st.sampled_from(["event_callback", "url_verification", "block_actions", "view_submission",
-                                  "view_closed", "shortcut", "message_action", "block_suggestion", "app_rate_limited",
-                                  "nonsense"])
-EVENT_TYPES = st.sampled_from(["app_mention", "message", "app_home_opened", "assistant_thread_started",
-                               "assistant_thread_context_changed", "reaction_added", "nonsense"])
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=10,
+)
+ENVELOPE_TYPES = st.sampled_from(
+    [
+        "event_callback",
+        "url_verification",
+        "block_actions",
+        "view_submission",
+        "view_closed",
+        "shortcut",
+        "message_action",
+        "block_suggestion",
+        "app_rate_limited",
+        "nonsense",
+    ]
+)
+EVENT_TYPES = st.sampled_from(
+    [
+        "app_mention",
+        "message",
+        "app_home_opened",
+        "assistant_thread_started",
+        "assistant_thread_context_changed",
+        "reaction_added",
+        "nonsense",
+    ]
+)
 
 
 def _envelope(kind: str, event_type: str, junk: dict[str, Any], text: str) -> dict[str, Any]:
     """Payloads shaped like Slack's, with random holes and junk where the app reads fields."""
-    event = {"type": event_type, "user": "U0FUZZ", "text": text, "channel": junk.get("c", "C0FUZZ"),
-             "ts": junk.get("ts", "1700000000.000100"), **junk}
-    return {"type": kind, "team_id": "T0KAKEHASHI", "api_app_id": "A0KAKEHASHI", "event_id": f"EvFUZZ{len(text)}",
-            "event": event, "challenge": text, "user": junk.get("user", {"id": "U0FUZZ"}),
-            "actions": junk.get("actions", [{"action_id": junk.get("a", "kk_feedback_up"), "value": text}]),
-            "view": junk.get("view", {"type": "modal", "callback_id": junk.get("cb", "kk_feedback_view"),
-                                      "private_metadata": text, "state": {"values": junk}}), **junk}
+    event = {
+        "type": event_type,
+        "user": "U0FUZZ",
+        "text": text,
+        "channel": junk.get("c", "C0FUZZ"),
+        "ts": junk.get("ts", "1700000000.000100"),
+        **junk,
+    }
+    return {
+        "type": kind,
+        "team_id": "T0KAKEHASHI",
+        "api_app_id": "A0KAKEHASHI",
+        "event_id": f"EvFUZZ{len(text)}",
+        "event": event,
+        "challenge": text,
+        "user": junk.get("user", {"id": "U0FUZZ"}),
+        "actions": junk.get("actions", [{"action_id": junk.get("a", "kk_feedback_up"), "value": text}]),
+        "view": junk.get(
+            "view",
+            {
+                "type": "modal",
+                "callback_id": junk.get("cb", "kk_feedback_view"),
+                "private_metadata": text,
+                "state": {"values": junk},
+            },
+        ),
+        **junk,
+    }
 
 
 BODIES = st.one_of(
     st.binary(max_size=400).map(lambda b: (b, "application/json")),
     st.binary(max_size=400).map(lambda b: (b, "application/x-www-form-urlencoded")),
     JSON_VALUES.map(lambda v: (json.dumps(v).encode(), "application/json")),
-    st.builds(_envelope, ENVELOPE_TYPES, EVENT_TYPES, st.dictionaries(st.sampled_from(
-        ["c", "ts", "a", "cb", "user", "actions", "view", "thread_ts", "subtype", "bot_id", "channel_type", "tab",
-         "type", "event", "trigger_id", "container", "message"]), JSON_VALUES, max_size=4), TEXT)
-    .map(lambda v: (json.dumps(v).encode(), "application/json")),
-    st.builds(_envelope, ENVELOPE_TYPES, EVENT_TYPES, st.just({}), TEXT)
-    .map(lambda v: (urlencode({"payload": json.dumps(v)}).encode(), "application/x-www-form-urlencoded")),
-    st.dictionaries(st.sampled_from(["command", "text", "user_id", "channel_id", "response_url", "trigger_id",
-                                     "team_id", "payload", "ssl_check"]), TEXT, max_size=6)
-    .map(lambda form: (urlencode({"command": "/kakehashi", **form}).encode(), "application/x-www-form-urlencoded")),
+    st.builds(
+        _envelope,
+        ENVELOPE_TYPES,
+        EVENT_TYPES,
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "c",
+                    "ts",
+                    "a",
+                    "cb",
+                    "user",
+                    "actions",
+                    "view",
+                    "thread_ts",
+                    "subtype",
+                    "bot_id",
+                    "channel_type",
+                    "tab",
+                    "type",
+                    "event",
+                    "trigger_id",
+                    "container",
+                    "message",
+                ]
+            ),
+            JSON_VALUES,
+            max_size=4,
+        ),
+        TEXT,
+    ).map(lambda v: (json.dumps(v).encode(), "application/json")),
+    st.builds(_envelope, ENVELOPE_TYPES, EVENT_TYPES, st.just({}), TEXT).map(
+        lambda v: (urlencode({"payload": json.dumps(v)}).encode(), "application/x-www-form-urlencoded")
+    ),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "command",
+                "text",
+                "user_id",
+                "channel_id",
+                "response_url",
+                "trigger_id",
+                "team_id",
+                "payload",
+                "ssl_check",
+            ]
+        ),
+        TEXT,
+        max_size=6,
+    ).map(lambda form: (urlencode({"command": "/kakehashi", **form}).encode(), "application/x-www-form-urlencoded")),
 )
 
 
@@ -244,8 +381,9 @@ def seeded_rig(rig: Rig) -> Iterator[tuple[Rig, dict[str, Any]]]:
     rig.settle()
     [answer] = rig.store.answers()
     rig.store.add_feedback(answer_id=answer.id, user_id="U0ASKER", rating="up")
-    rig.store.open_consultation(asker_user_id="U0ASKER", topic="治験", urgency="high", consent_to_share=True,
-                                answer_id=answer.id)
+    rig.store.open_consultation(
+        asker_user_id="U0ASKER", topic="治験", urgency="high", consent_to_share=True, answer_id=answer.id
+    )
     yield rig, _snapshot(rig)
 
 
@@ -258,8 +396,9 @@ def _snapshot(rig: Rig) -> dict[str, Any]:
 
 @SLOW
 @given(body=BODIES, signed=st.booleans())
-def test_the_slack_endpoint_never_fails_with_a_server_error(seeded_rig: tuple[Rig, dict[str, Any]],
-                                                             body: tuple[bytes, str], signed: bool) -> None:
+def test_the_slack_endpoint_never_fails_with_a_server_error(
+    seeded_rig: tuple[Rig, dict[str, Any]], body: tuple[bytes, str], signed: bool
+) -> None:
     rig, before = seeded_rig
     raw, content_type = body
     stamp = str(int(time.time()))
@@ -282,16 +421,31 @@ def test_the_slack_endpoint_never_fails_with_a_server_error(seeded_rig: tuple[Ri
 
 @pytest.mark.parametrize("size", [1_000_000, 8_000_000])
 @pytest.mark.parametrize("signed", [True, False])
-def test_huge_bodies_are_refused_or_handled_without_a_server_error(seeded_rig: tuple[Rig, dict[str, Any]],
-                                                                   size: int, signed: bool) -> None:
+def test_huge_bodies_are_refused_or_handled_without_a_server_error(
+    seeded_rig: tuple[Rig, dict[str, Any]], size: int, signed: bool
+) -> None:
     rig, before = seeded_rig
     text = "創薬" * (size // 6)
-    raw = json.dumps({"type": "event_callback", "event_id": f"EvHUGE{size}{signed}", "event": {
-        "type": "app_mention", "user": "U0HUGE", "text": text, "channel": "C0GENERAL",
-        "ts": "1700000999.000100"}}).encode()
+    raw = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": f"EvHUGE{size}{signed}",
+            "event": {
+                "type": "app_mention",
+                "user": "U0HUGE",
+                "text": text,
+                "channel": "C0GENERAL",
+                "ts": "1700000999.000100",
+            },
+        }
+    ).encode()
     stamp = str(int(time.time()))
-    reply = rig.driver.post(raw, content_type="application/json", timestamp=int(stamp),
-                            signature=sign(rig.driver.secret if signed else "wrong", stamp, raw))
+    reply = rig.driver.post(
+        raw,
+        content_type="application/json",
+        timestamp=int(stamp),
+        signature=sign(rig.driver.secret if signed else "wrong", stamp, raw),
+    )
     assert reply.status < 500 and (signed or reply.status in (401, 413))
     if size > MAX_BODY_BYTES:
         assert reply.status == 413  # refused before it is read, signed or not

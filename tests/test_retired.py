@@ -36,8 +36,9 @@ def test_a_retired_program_named_by_its_alias_or_english_name_is_noted(kb_with_r
         assert english.answer.startswith(f'Note: "{binds.name_ja}" (program) has been recorded by staff as ended')
 
 
-def test_active_records_and_unnamed_questions_are_left_alone(kb_with_retired: KnowledgeBase,
-                                                             seed_kb: KnowledgeBase) -> None:
+def test_active_records_and_unnamed_questions_are_left_alone(
+    kb_with_retired: KnowledgeBase, seed_kb: KnowledgeBase
+) -> None:
     question = "創薬ベンチャーエコシステム強化事業の補助率は？"
     assert with_retired_notes(_answer(question), kb_with_retired).answer == "（検索結果の回答）"
     binds = next(p for p in seed_kb.programs if "binds" in p.id)

@@ -84,8 +84,9 @@ def test_incremental_ingest_embeds_only_what_changed(
     programs = sorted((small_knowledge_dir / "programs").glob("*.yaml"))
     assert len(programs) >= 2
     changed, gone = programs[0], programs[1]
-    changed.write_text(changed.read_text(encoding="utf-8").replace("summary_ja:", "summary_ja: 【更新】", 1),
-                       encoding="utf-8")
+    changed.write_text(
+        changed.read_text(encoding="utf-8").replace("summary_ja:", "summary_ja: 【更新】", 1), encoding="utf-8"
+    )
     gone.unlink()
     second = ingest(settings, open_index(settings, embedder=embedder))
     assert second.embedded == 1
@@ -160,8 +161,9 @@ def test_chunks_carry_where_a_repeated_slide_also_stands(seed_index: SearchIndex
     assert any(c.metadata.get("also_in") for c in chunks)
 
 
-def test_a_host_a_change_behind_keeps_the_newer_hosts_passages(small_knowledge_dir: Path, tmp_path: Path,
-                                                               embedder: Embedder) -> None:
+def test_a_host_a_change_behind_keeps_the_newer_hosts_passages(
+    small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder
+) -> None:
     from knowledge.editor import KnowledgeEditor
     from knowledge.journal import Actor
     from retrieval.store import ChromaStore
@@ -186,10 +188,16 @@ def test_a_host_a_change_behind_keeps_the_newer_hosts_passages(small_knowledge_d
 
 
 QUESTIONS_FOR_DENSE_RECALL = [
-    "BINDSとはどんな事業？", "MEDISOではどのような相談ができますか？", "再生医療の製造設備への補助はありますか",
-    "創薬ベンチャーエコシステム強化事業の補助率は？", "ゲノム研究バイオバンクには何症例のデータがありますか？",
-    "Which VCs invest in iPS cell startups?", "How much is the fund of the Drug Discovery Venture Ecosystem program?",
-    "抗体医薬のCDMOはどこですか", "海外展開の支援はありますか", "What does the Bio-Talent Exchange Program do?",
+    "BINDSとはどんな事業？",
+    "MEDISOではどのような相談ができますか？",
+    "再生医療の製造設備への補助はありますか",
+    "創薬ベンチャーエコシステム強化事業の補助率は？",
+    "ゲノム研究バイオバンクには何症例のデータがありますか？",
+    "Which VCs invest in iPS cell startups?",
+    "How much is the fund of the Drug Discovery Venture Ecosystem program?",
+    "抗体医薬のCDMOはどこですか",
+    "海外展開の支援はありますか",
+    "What does the Bio-Talent Exchange Program do?",
 ]
 
 
@@ -205,7 +213,8 @@ def test_dense_candidates_are_the_exact_nearest_passages(seed_index: SearchIndex
     missed = []
     for order_seed in range(6):
         store = ChromaStore.from_settings(
-            Settings(knowledge_dir=SEED_KNOWLEDGE_DIR, data_dir=tmp_path / str(order_seed)))
+            Settings(knowledge_dir=SEED_KNOWLEDGE_DIR, data_dir=tmp_path / str(order_seed))
+        )
         store.ensure(seed_index.embedder.signature)
         order = np.random.default_rng(order_seed).permutation(len(chunks))
         store.upsert([chunks[i] for i in order], matrix[order])
@@ -219,8 +228,12 @@ def test_dense_candidates_are_the_exact_nearest_passages(seed_index: SearchIndex
 def test_an_existing_collection_gets_the_search_breadth_and_a_sparser_graph_is_reported(
     tmp_path: Path, seed_settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    older = Settings(knowledge_dir=seed_settings.storage.knowledge_dir, data_dir=tmp_path, chroma_ef_search=100,
-                     chroma_max_neighbors=16)
+    older = Settings(
+        knowledge_dir=seed_settings.storage.knowledge_dir,
+        data_dir=tmp_path,
+        chroma_ef_search=100,
+        chroma_max_neighbors=16,
+    )
     ChromaStore.from_settings(older).ensure(embedder.signature)
     store = ChromaStore.from_settings(older.updated(**{"chroma_ef_search": 300, "chroma_max_neighbors": 32}))
     with caplog.at_level("WARNING", logger="retrieval.store"):

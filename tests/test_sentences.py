@@ -58,16 +58,17 @@ def test_only_new_sentences_are_embedded_and_gone_ones_are_dropped(tmp_path: Pat
 
 def test_vectors_of_another_model_are_not_used(tmp_path: Path) -> None:
     path = tmp_path / "sentences.npz"
-    SentenceVectors(path, dim=8, signature="hash").update([_doc("a.txt", "創薬ベンチャーを支援する。")],
-                                                          CountingEmbedder())
+    SentenceVectors(path, dim=8, signature="hash").update(
+        [_doc("a.txt", "創薬ベンチャーを支援する。")], CountingEmbedder()
+    )
     assert len(SentenceVectors(path, dim=8, signature="another model")) == 0
 
 
-def test_the_seed_index_holds_a_vector_for_every_document_sentence(seed_index: SearchIndex,
-                                                                     seed_kb: KnowledgeBase) -> None:
+def test_the_seed_index_holds_a_vector_for_every_document_sentence(
+    seed_index: SearchIndex, seed_kb: KnowledgeBase
+) -> None:
     sentences = {s for c in seed_index.lexical.chunks() if c.kind == "document" for s in split_sentences(c.text)}
     assert sentences and all(seed_index.sentences.get(s) is not None for s in sentences)
     # Records' passages (with staff notes) are never quoted, so they get none.
     record = next(c for c in seed_index.lexical.chunks() if c.kind == "program")
-    assert all(seed_index.sentences.get(s) is None for s in split_sentences(record.text)
-               if s not in sentences)
+    assert all(seed_index.sentences.get(s) is None for s in split_sentences(record.text) if s not in sentences)

@@ -11,12 +11,22 @@ from bot.store import DeskStore
 
 
 def _answer(store: DeskStore, question: str) -> None:
-    store.record_answer(surface="dm", question=question, answer="回答", language="ja", confident=True,
-                        mode="extractive", citations=[], user_id="U0ASKER", channel_id="D0ASKER")
+    store.record_answer(
+        surface="dm",
+        question=question,
+        answer="回答",
+        language="ja",
+        confident=True,
+        mode="extractive",
+        citations=[],
+        user_id="U0ASKER",
+        channel_id="D0ASKER",
+    )
 
 
 def test_a_desk_database_file_deleted_while_serving_is_made_again_and_said_so(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "desk.sqlite3"
     store = DeskStore(url=f"sqlite:///{path}")
     try:

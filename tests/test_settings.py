@@ -43,7 +43,9 @@ def test_each_group_reads_its_own_variables(monkeypatch: pytest.MonkeyPatch, tmp
     assert settings.storage.knowledge_dir == tmp_path / "knowledge"  # follows data_dir when not set
     assert (settings.chroma.host, settings.chroma.port) == ("chroma.internal", 8001)
     assert settings.search.top_k == 5
-    assert settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value() == "xoxb-from-slack-name"
+    assert (
+        settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value() == "xoxb-from-slack-name"
+    )
     assert settings.slack.supporters_channel == "C0123456789"
     assert settings.slack.stream is False
     assert settings.llm.api_key is not None and settings.llm.api_key.get_secret_value() == "sk-openai-name"

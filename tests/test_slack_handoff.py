@@ -20,8 +20,13 @@ def _handoff_values(topic: str, *, urgency: str = "high", consent: bool = True) 
 
 def _hand_off(rig: Rig, *, consent: bool = True, topic: str = "申請書の書き方 <相談>") -> tuple[str, Any]:
     root, message = answered(rig, QUESTION)
-    rig.driver.click(action_id="kk_handoff", value=button(message, "kk_handoff")["value"], user="U0ASKER",
-                     channel="C0GENERAL", message=message)
+    rig.driver.click(
+        action_id="kk_handoff",
+        value=button(message, "kk_handoff")["value"],
+        user="U0ASKER",
+        channel="C0GENERAL",
+        message=message,
+    )
     view = rig.fake.wait_for("views.open")[0].args["view"]
     assert view["callback_id"] == "kk_handoff_view"
     reply = rig.driver.submit(view, _handoff_values(topic, consent=consent), user="U0ASKER")
@@ -76,8 +81,7 @@ def test_supporter_takes_then_resolves_and_the_asker_hears_each_step(rig: Rig) -
     assert late["user"] == "U0LATE" and "<@U0SUPPORTER>" in late["text"]
 
     taken_message = rig.fake.message(SUPPORTERS, card_ts(rig)).to_slack()
-    rig.driver.click(action_id="kk_resolve", value="1", user="U0SUPPORTER", channel=SUPPORTERS,
-                     message=taken_message)
+    rig.driver.click(action_id="kk_resolve", value="1", user="U0SUPPORTER", channel=SUPPORTERS, message=taken_message)
     resolved = rig.fake.wait_for("chat.update", count=2)[1]
     rig.settle()
     seen = posted_text(resolved)
@@ -112,36 +116,66 @@ def test_feedback_is_recorded_and_thumbs_down_asks_why(rig: Rig) -> None:
     _, message = answered(rig, QUESTION)
     up = feedback_value(message, "positive")
     answer_id = up.removeprefix("up:")
-    rig.driver.click(action_id="kk_feedback", value=up, user="U0ASKER", channel="C0GENERAL", message=message,
-                     element="feedback_buttons")
+    rig.driver.click(
+        action_id="kk_feedback",
+        value=up,
+        user="U0ASKER",
+        channel="C0GENERAL",
+        message=message,
+        element="feedback_buttons",
+    )
     thanks = rig.fake.wait_for("chat.postEphemeral")[0].args
     assert thanks["user"] == "U0ASKER" and "フィードバック" in thanks["text"]
-    rig.driver.click(action_id="kk_feedback", value=feedback_value(message, "negative"), user="U0OTHER",
-                     channel="C0GENERAL", message=message, element="feedback_buttons")
+    rig.driver.click(
+        action_id="kk_feedback",
+        value=feedback_value(message, "negative"),
+        user="U0OTHER",
+        channel="C0GENERAL",
+        message=message,
+        element="feedback_buttons",
+    )
     view = rig.fake.wait_for("views.open")[0].args["view"]
     assert view["callback_id"] == "kk_feedback_view" and "何が問題でしたか" in json.dumps(view, ensure_ascii=False)
-    rig.driver.submit(view, {
-        "reasons": {"value": {"type": "checkboxes", "selected_options": [{"value": "outdated"}, {"value": "sources"}]}},
-        "comment": {"value": {"type": "plain_text_input", "value": "令和8年度の情報がほしい"}},
-    }, user="U0OTHER")
+    rig.driver.submit(
+        view,
+        {
+            "reasons": {
+                "value": {"type": "checkboxes", "selected_options": [{"value": "outdated"}, {"value": "sources"}]}
+            },
+            "comment": {"value": {"type": "plain_text_input", "value": "令和8年度の情報がほしい"}},
+        },
+        user="U0OTHER",
+    )
     rig.fake.wait_for("chat.postEphemeral", count=2)
     rig.settle()
     liked, disliked = rig.store.feedback()
     assert (liked.rating, liked.answer_id, liked.user_id) == ("up", answer_id, "U0ASKER")
-    assert (disliked.rating, disliked.reasons, disliked.comment) == ("down", "outdated,sources", "令和8年度の情報がほしい")
+    assert (disliked.rating, disliked.reasons, disliked.comment) == (
+        "down",
+        "outdated,sources",
+        "令和8年度の情報がほしい",
+    )
 
 
 def test_app_home_shows_open_consultations_to_supporters_who_can_take_them_there(rig: Rig) -> None:
     _hand_off(rig)
-    rig.driver.event({"type": "app_home_opened", "user": "U0ASKER", "channel": "D0ASKER", "tab": "home",
-                      "event_ts": "1700000300.000001"})
+    rig.driver.event(
+        {
+            "type": "app_home_opened",
+            "user": "U0ASKER",
+            "channel": "D0ASKER",
+            "tab": "home",
+            "event_ts": "1700000300.000001",
+        }
+    )
     public = rig.fake.wait_for("views.publish")[0].args
     assert public["user_id"] == "U0ASKER"
     assert "K-0001" not in json.dumps(public["view"], ensure_ascii=False)
     assert "質問の例" in json.dumps(public["view"], ensure_ascii=False)
 
-    rig.driver.event({"type": "app_home_opened", "user": STAFF, "channel": "D0STAFF", "tab": "home",
-                      "event_ts": "1700000300.000002"})
+    rig.driver.event(
+        {"type": "app_home_opened", "user": STAFF, "channel": "D0STAFF", "tab": "home", "event_ts": "1700000300.000002"}
+    )
     staff_view = rig.fake.wait_for("views.publish", count=2)[1].args["view"]
     text = json.dumps(staff_view, ensure_ascii=False)
     assert "K-0001" in text and "未対応" in text and "受付 1 件" in text
@@ -161,8 +195,9 @@ def test_a_founder_writing_in_a_taken_channel_thread_reaches_the_assignee(rig: R
     rig.fake.wait_for("chat.update")
     rig.settle()
     user_says(rig, "追加の資料はどこに送ればよいですか？", thread_ts=root)
-    relayed = rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS and
-                                "追加の資料" in c.args["text"])[0].args
+    relayed = rig.fake.wait_for(
+        "chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS and "追加の資料" in c.args["text"]
+    )[0].args
     rig.settle()
     assert relayed["thread_ts"] == card_ts(rig) and relayed["text"].startswith("<@U0SUPPORTER> ")
     assert not rig.fake.calls_to("chat.startStream")  # passed on, not answered by the bot

@@ -31,8 +31,23 @@ def _shown(value: Any) -> list[str]:
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            if key in ("action_id", "block_id", "value", "callback_id", "private_metadata", "url", "trigger_id",
-                       "channel", "ts", "thread_ts", "user", "path", "channel_id", "view_id", "user_id"):
+            if key in (
+                "action_id",
+                "block_id",
+                "value",
+                "callback_id",
+                "private_metadata",
+                "url",
+                "trigger_id",
+                "channel",
+                "ts",
+                "thread_ts",
+                "user",
+                "path",
+                "channel_id",
+                "view_id",
+                "user_id",
+            ):
                 continue
             found += [item] if isinstance(item, str) and key in ("text", "title", "message") else _shown(item)
     elif isinstance(value, list):
@@ -49,8 +64,13 @@ def _dm_question(rig: Rig, text: str = QUESTION) -> tuple[str, dict[str, Any]]:
 
 
 def test_messages_tab_greets_once_with_suggested_prompts(rig: Rig) -> None:
-    opened = {"type": "app_home_opened", "user": "U0ASKER", "channel": DM, "tab": "messages",
-              "event_ts": "1700000000.000001"}
+    opened = {
+        "type": "app_home_opened",
+        "user": "U0ASKER",
+        "channel": DM,
+        "tab": "messages",
+        "event_ts": "1700000000.000001",
+    }
     rig.driver.event(opened)
     prompts = rig.fake.wait_for("assistant.threads.setSuggestedPrompts")[0].args
     greeting = rig.fake.wait_for("chat.postMessage")[0].args
@@ -68,8 +88,15 @@ def test_messages_tab_greets_once_with_suggested_prompts(rig: Rig) -> None:
 
 def test_messages_tab_speaks_the_users_slack_language(rig: Rig) -> None:
     rig.fake.locales["U0ENGLISH"] = "en-US"
-    rig.driver.event({"type": "app_home_opened", "user": "U0ENGLISH", "channel": "D0ENGLISH", "tab": "messages",
-                      "event_ts": "1700000000.000003"})
+    rig.driver.event(
+        {
+            "type": "app_home_opened",
+            "user": "U0ENGLISH",
+            "channel": "D0ENGLISH",
+            "tab": "messages",
+            "event_ts": "1700000000.000003",
+        }
+    )
     prompts = rig.fake.wait_for("assistant.threads.setSuggestedPrompts")[0].args
     greeting = rig.fake.wait_for("chat.postMessage")[0].args
     rig.settle()
@@ -79,8 +106,9 @@ def test_messages_tab_speaks_the_users_slack_language(rig: Rig) -> None:
 
 def test_dm_hand_off_taken_by_a_supporter_lets_them_talk_through_the_bot(rig: Rig) -> None:
     root, answer = _dm_question(rig)
-    rig.driver.click(action_id="kk_handoff", value=button(answer, "kk_handoff")["value"], user="U0ASKER",
-                     channel=DM, message=answer)
+    rig.driver.click(
+        action_id="kk_handoff", value=button(answer, "kk_handoff")["value"], user="U0ASKER", channel=DM, message=answer
+    )
     view = rig.fake.wait_for("views.open")[0].args["view"]
     rig.driver.submit(view, _handoff_values("申請書の書き方を相談したい"), user="U0ASKER")
     card_call = rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS)[0]
@@ -89,28 +117,50 @@ def test_dm_hand_off_taken_by_a_supporter_lets_them_talk_through_the_bot(rig: Ri
     assert "archives/D0ASKER" not in card and "Kakehashi とのDM" in card  # no link supporters cannot open
     card_ts = rig.fake.messages[SUPPORTERS][0].ts
 
-    rig.driver.click(action_id="kk_take", value="1", user="U0SUPPORTER", channel=SUPPORTERS,
-                     message=rig.fake.message(SUPPORTERS, card_ts).to_slack())
+    rig.driver.click(
+        action_id="kk_take",
+        value="1",
+        user="U0SUPPORTER",
+        channel=SUPPORTERS,
+        message=rig.fake.message(SUPPORTERS, card_ts).to_slack(),
+    )
     rig.fake.wait_for("chat.update")
     rig.settle()
     taken = rig.fake.thread(DM, root)[-1]
     assert "<@U0SUPPORTER> さんが担当します" in taken.text and "担当者に届き" in taken.text
 
     # The supporter replies in the card's thread: it reaches the founder's DM thread.
-    user_says(rig, "担当の山田です。<!channel> 申請書の下書きはありますか？", channel=SUPPORTERS, thread_ts=card_ts,
-              user="U0SUPPORTER")
-    relayed = rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == DM and
-                                "下書き" in c.args["text"])[0].args
+    user_says(
+        rig,
+        "担当の山田です。<!channel> 申請書の下書きはありますか？",
+        channel=SUPPORTERS,
+        thread_ts=card_ts,
+        user="U0SUPPORTER",
+    )
+    relayed = rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == DM and "下書き" in c.args["text"])[
+        0
+    ].args
     assert relayed["thread_ts"] == root and relayed["text"].startswith("*<@U0SUPPORTER>（相談員）*")
     assert "<!channel>" not in relayed["text"]  # relayed as text, nothing broadcast
 
     # The founder answers in their thread: it reaches the card's thread and pings the assignee.
     posts = len(rig.fake.calls_to("chat.postMessage"))
     ts = rig.fake.add_message(DM, text="はい、あります。", user="U0ASKER", thread_ts=root)
-    rig.driver.event({"type": "message", "user": "U0ASKER", "text": "はい、あります。", "ts": ts, "thread_ts": root,
-                      "channel": DM, "channel_type": "im", "event_ts": ts})
-    back = rig.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS and
-                             "はい、あります" in c.args["text"])[0].args
+    rig.driver.event(
+        {
+            "type": "message",
+            "user": "U0ASKER",
+            "text": "はい、あります。",
+            "ts": ts,
+            "thread_ts": root,
+            "channel": DM,
+            "channel_type": "im",
+            "event_ts": ts,
+        }
+    )
+    back = rig.fake.wait_for(
+        "chat.postMessage", lambda c: c.args["channel"] == SUPPORTERS and "はい、あります" in c.args["text"]
+    )[0].args
     rig.settle()
     assert back["thread_ts"] == card_ts and back["text"].startswith("<@U0SUPPORTER> ")
     assert len(rig.fake.calls_to("chat.postMessage")) == posts + 1  # relayed, not answered by the bot
@@ -125,8 +175,19 @@ def test_dm_hand_off_taken_by_a_supporter_lets_them_talk_through_the_bot(rig: Ri
 def test_a_founders_file_offers_a_supporter(rig: Rig) -> None:
     file = rig.fake.add_file("pitch.pdf", b"%PDF-1.4 not really", user="U0ASKER", mimetype="application/pdf")
     ts = rig.fake.add_message(DM, text="この資料を見てもらえますか？", user="U0ASKER")
-    rig.driver.event({"type": "message", "subtype": "file_share", "user": "U0ASKER", "text": "この資料を見てもらえますか？",
-                      "ts": ts, "channel": DM, "channel_type": "im", "event_ts": ts, "files": [file]})
+    rig.driver.event(
+        {
+            "type": "message",
+            "subtype": "file_share",
+            "user": "U0ASKER",
+            "text": "この資料を見てもらえますか？",
+            "ts": ts,
+            "channel": DM,
+            "channel_type": "im",
+            "event_ts": ts,
+            "files": [file],
+        }
+    )
     offer = rig.fake.wait_for("chat.postMessage")[0].args
     rig.settle()
     assert offer["thread_ts"] == ts and "相談員" in offer["text"]
@@ -140,10 +201,20 @@ def test_no_screen_shows_seed_files_yaml_paths_or_record_ids(rig: Rig, seed_kb: 
     rig.driver.command("match 非臨床段階の細胞治療スタートアップで、研究開発の資金と製造委託先を探しています")
     result = rig.fake.wait_for("response_url")[0].args
     rig.settle()
-    rig.driver.click(action_id="kk_details", value=button(result, "kk_details")["value"], user="U0ASKER",
-                     channel="C0GENERAL", ephemeral=True)
-    rig.driver.click(action_id="kk_sources", value=button(result, "kk_handoff")["value"], user="U0ASKER",
-                     channel="C0GENERAL", ephemeral=True)
+    rig.driver.click(
+        action_id="kk_details",
+        value=button(result, "kk_details")["value"],
+        user="U0ASKER",
+        channel="C0GENERAL",
+        ephemeral=True,
+    )
+    rig.driver.click(
+        action_id="kk_sources",
+        value=button(result, "kk_handoff")["value"],
+        user="U0ASKER",
+        channel="C0GENERAL",
+        ephemeral=True,
+    )
     rig.driver.event({"type": "app_home_opened", "user": "U0ASKER", "channel": DM, "tab": "home"})
     rig.fake.wait_for("views.publish")
     rig.fake.wait_for("views.open", count=2)
@@ -174,15 +245,27 @@ def test_manifest_declares_the_agent_view_and_its_events() -> None:
     assert "users:read" in manifest["oauth_config"]["scopes"]["bot"]
 
 
-def test_which_support_fits_me_goes_to_matching_from_a_dm(seed_settings: Settings, fake_slack: FakeSlack,
-                                                           tmp_path: Path, slack_answerer: Answerer,
-                                                           slack_matcher: Matcher, slack_catalog: SourceCatalog) -> None:
+def test_which_support_fits_me_goes_to_matching_from_a_dm(
+    seed_settings: Settings,
+    fake_slack: FakeSlack,
+    tmp_path: Path,
+    slack_answerer: Answerer,
+    slack_matcher: Matcher,
+    slack_catalog: SourceCatalog,
+) -> None:
     # The answerer's own understanding reads the intent; routing it to the matcher is the Slack side's job.
-    rig = make_rig(base=seed_settings, fake=fake_slack, tmp_path=tmp_path,
-                   answerer=slack_answerer, matcher=slack_matcher, catalog=slack_catalog)
+    rig = make_rig(
+        base=seed_settings,
+        fake=fake_slack,
+        tmp_path=tmp_path,
+        answerer=slack_answerer,
+        matcher=slack_matcher,
+        catalog=slack_catalog,
+    )
     try:
-        ts, _ = user_says(rig, "非臨床段階の細胞治療スタートアップです。自分に合う支援を探しています", channel=DM,
-                          channel_type="im")
+        ts, _ = user_says(
+            rig, "非臨床段階の細胞治療スタートアップです。自分に合う支援を探しています", channel=DM, channel_type="im"
+        )
         post = rig.fake.wait_for("chat.postMessage")[0].args
         rig.settle()
         modes = [a.mode for a in rig.store.answers()]

@@ -32,25 +32,28 @@ STAFF2 = "U0STAFF2"  # staff through the user group, not the ID list
 GROUP = "S0EDITORS"
 NEW_ID = "mhlw-hoshizora-kakusan"
 NEW_NAME = "ほしぞら核酸創薬加速事業"
-SUMMARY = ("希少疾患の核酸医薬に取り組む創業3年以内のスタートアップに、ほしぞら基金から非臨床試験の費用を"
-           "最大2億円まで補助する。")
+SUMMARY = (
+    "希少疾患の核酸医薬に取り組む創業3年以内のスタートアップに、ほしぞら基金から非臨床試験の費用を"
+    "最大2億円まで補助する。"
+)
 
 
-def _live_rig(base: Settings, fake: FakeSlack, tmp_path: Path, embedder: Embedder, root: Path,
-              **changes: object) -> Rig:
+def _live_rig(
+    base: Settings, fake: FakeSlack, tmp_path: Path, embedder: Embedder, root: Path, **changes: object
+) -> Rig:
     settings = base.updated(**{"knowledge_dir": root, "data_dir": tmp_path / "data", **changes})
     index = open_index(settings, embedder=embedder)
     ingest(settings, index)
     editor = KnowledgeEditor(root=root)
     live = LiveKnowledge(settings=settings, editor=editor, index=index, answerer=Answerer(index=index, k=8))
     fake.usergroups[GROUP] = [STAFF2]
-    return make_rig(base=settings, fake=fake, tmp_path=tmp_path, editor=editor, live=live,
-                    slack_staff_usergroup=GROUP)
+    return make_rig(base=settings, fake=fake, tmp_path=tmp_path, editor=editor, live=live, slack_staff_usergroup=GROUP)
 
 
 @pytest.fixture
-def live_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder,
-             small_knowledge_dir: Path) -> Iterator[Rig]:
+def live_rig(
+    seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder, small_knowledge_dir: Path
+) -> Iterator[Rig]:
     """A few real records and one deck: quick to index."""
     rig = _live_rig(seed_settings, fake_slack, tmp_path, embedder, small_knowledge_dir)
     yield rig
@@ -58,8 +61,9 @@ def live_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, emb
 
 
 @pytest.fixture
-def seed_rig(seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path,
-             standin_embedder: Embedder) -> Iterator[Rig]:
+def seed_rig(
+    seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, standin_embedder: Embedder
+) -> Iterator[Rig]:
     """A copy of the whole seed knowledge base (VCs and CDMOs included), indexed with the stand-in embedder:
     the forms are under test, not the ranking (and the whole base takes the real model ~1.5 minutes)."""
     from knowledge import SEED_KNOWLEDGE_DIR
@@ -76,6 +80,7 @@ def _editor(rig: Rig) -> KnowledgeEditor:
 
 
 # --- what a staff member types into the form --------------------------------------------------------
+
 
 def _text(value: str | None) -> dict[str, Any]:
     return {"value": {"type": "plain_text_input", "value": value}}
@@ -95,14 +100,25 @@ def _date(value: str | None) -> dict[str, Any]:
 
 def program_values(**changes: Any) -> dict[str, Any]:
     values = {
-        "id": _text(NEW_ID), "name_ja": _text(NEW_NAME), "name_en": _text("Hoshizora Nucleic Acid Acceleration"),
-        "aliases": _text("ほしぞら事業"), "ministry": _select("MHLW"), "agency": _select(None),
-        "category": _select("program"), "summary_ja": _text(SUMMARY), "summary_en": _text(None),
-        "eligible": _multi("startup"), "stages": _multi("non_clinical"), "modalities": _multi("nucleic_acid"),
-        "disease_areas": _multi("rare"), "support": _multi("non_dilutive_funding"),
-        "url": _text(None), "as_of": _date("2026-04-01"),
+        "id": _text(NEW_ID),
+        "name_ja": _text(NEW_NAME),
+        "name_en": _text("Hoshizora Nucleic Acid Acceleration"),
+        "aliases": _text("ほしぞら事業"),
+        "ministry": _select("MHLW"),
+        "agency": _select(None),
+        "category": _select("program"),
+        "summary_ja": _text(SUMMARY),
+        "summary_en": _text(None),
+        "eligible": _multi("startup"),
+        "stages": _multi("non_clinical"),
+        "modalities": _multi("nucleic_acid"),
+        "disease_areas": _multi("rare"),
+        "support": _multi("non_dilutive_funding"),
+        "url": _text(None),
+        "as_of": _date("2026-04-01"),
         "rounds": _text("第1回 2026-05-01 2026-06-30"),
-        "source_document": _select(DOC), "source_quote": _text(QUOTE),
+        "source_document": _select(DOC),
+        "source_quote": _text(QUOTE),
     }
     values.update(changes)
     return values
@@ -143,14 +159,18 @@ def _dm(user: str) -> str:
 
 def _searchable(rig: Rig, user: str = STAFF, count: int = 1, channel: str | None = None) -> list[Any]:
     """The confirmations (in the staff member's DM, or `channel`) rewritten to say the change is searchable."""
-    return rig.fake.wait_for("chat.update", lambda c: c.args["channel"] == (channel or _dm(user))
-                             and ":mag:" in str(c.args.get("text")), count=count, timeout=60)
+    return rig.fake.wait_for(
+        "chat.update",
+        lambda c: c.args["channel"] == (channel or _dm(user)) and ":mag:" in str(c.args.get("text")),
+        count=count,
+        timeout=60,
+    )
 
 
 # --- a record added in Slack is answered and recommended at once ----------------------------------
 
-def test_staff_adds_a_program_in_the_form_and_it_is_answered_and_recommended_without_restart(
-        live_rig: Rig) -> None:
+
+def test_staff_adds_a_program_in_the_form_and_it_is_answered_and_recommended_without_restart(live_rig: Rig) -> None:
     rig = live_rig
     before = rig.driver.command(f"ask {NEW_NAME}の補助上限は？")
     rig.fake.wait_for("response_url")
@@ -178,7 +198,9 @@ def test_staff_adds_a_program_in_the_form_and_it_is_answered_and_recommended_wit
     seen = posted_text(answer)
     assert "2億円" in seen and NEW_NAME in seen  # answered from the new record, cited by its name
 
-    rig.driver.command("match 希少疾患の核酸医薬を開発している非臨床段階のスタートアップです。研究開発の補助金を探しています")
+    rig.driver.command(
+        "match 希少疾患の核酸医薬を開発している非臨床段階のスタートアップです。研究開発の補助金を探しています"
+    )
     cards = rig.fake.wait_for("response_url", lambda c: bool(c.args.get("replace_original")), count=3)[-1]
     program_cards = [b["text"]["text"] for b in cards.args["blocks"] if b.get("accessory")]
     assert program_cards and NEW_NAME in program_cards[0]  # the first program recommended
@@ -189,10 +211,16 @@ def test_a_form_with_problems_shows_them_field_by_field_and_writes_nothing(live_
     rig = live_rig
     digest = tree_digest(rig.settings.storage.knowledge_dir)
     view = _open(rig, "kb 追加 制度")
-    reply = rig.driver.submit(view, program_values(
-        id=_text("Bad ID!"), summary_ja=_text(None), eligible=_multi(),
-        rounds=_text("第1回 2026-05-01 2026-06-30\n第2回 2026-13-01 2026-06-30\n第3回だけ"),
-    ), user=STAFF)
+    reply = rig.driver.submit(
+        view,
+        program_values(
+            id=_text("Bad ID!"),
+            summary_ja=_text(None),
+            eligible=_multi(),
+            rounds=_text("第1回 2026-05-01 2026-06-30\n第2回 2026-13-01 2026-06-30\n第3回だけ"),
+        ),
+        user=STAFF,
+    )
     body = reply.json()
     assert body["response_action"] == "errors"
     errors = body["errors"]
@@ -201,8 +229,9 @@ def test_a_form_with_problems_shows_them_field_by_field_and_writes_nothing(live_
     assert "2行目" in errors["rounds"] and "3行目" in errors["rounds"] and "1行目" not in errors["rounds"]
 
     # A quote that is not in the document: the error is on the quote, nothing written.
-    reply = rig.driver.submit(view, program_values(source_quote=_text("この一節は資料のどこにもありません。")),
-                              user=STAFF)
+    reply = rig.driver.submit(
+        view, program_values(source_quote=_text("この一節は資料のどこにもありません。")), user=STAFF
+    )
     assert reply.json()["response_action"] == "errors" and "source_quote" in reply.json()["errors"]
     assert "not found" in reply.json()["errors"]["source_quote"]
 
@@ -232,8 +261,9 @@ def test_an_update_keeps_what_the_form_does_not_show(live_rig: Rig) -> None:
     updated, _ = editor.record_data("mhlw-kaigai-vc-visit-program")
     assert updated["summary_ja"] == new_summary
     untouched = {k: v for k, v in original.items() if k != "summary_ja"}
-    assert json.dumps({k: updated.get(k) for k in untouched}, default=str, ensure_ascii=False) == \
-        json.dumps(untouched, default=str, ensure_ascii=False)  # budgets, sources, notes, rounds as they were
+    assert json.dumps({k: updated.get(k) for k in untouched}, default=str, ensure_ascii=False) == json.dumps(
+        untouched, default=str, ensure_ascii=False
+    )  # budgets, sources, notes, rounds as they were
     [change] = editor.history("mhlw-kaigai-vc-visit-program")
     assert change.action == "update" and change.summary.endswith("(summary_ja)") and path.is_file()
     # The rest of the file is byte for byte what staff wrote: comments, folded text, flow lists.
@@ -277,8 +307,9 @@ def test_two_staff_editing_one_record_the_second_is_told_and_nothing_is_overwrit
     assert data["name_en"] == "CARISO (first edit)" and len(_editor(rig).history(record)) == 1
 
 
-def test_someone_who_is_not_staff_changes_nothing_and_is_logged(live_rig: Rig,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_someone_who_is_not_staff_changes_nothing_and_is_logged(
+    live_rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     rig = live_rig
     digest = tree_digest(rig.settings.storage.knowledge_dir)
     caplog.set_level(logging.WARNING, logger="kakehashi.slack.test")
@@ -291,14 +322,23 @@ def test_someone_who_is_not_staff_changes_nothing_and_is_logged(live_rig: Rig,
     view = kbforms.record_modal("program", documents=[kbforms.DocumentChoice(file=DOC, title="資料")])
     reply = rig.driver.submit(view, program_values(), user="U0ASKER")
     assert reply.json()["response_action"] == "errors" and "スタッフ" in json.dumps(reply.json(), ensure_ascii=False)
-    rig.driver.click(action_id=ids.KB_RETIRE, value="mhlw-cariso", user="U0ASKER", channel="C0GENERAL",
-                     message={"ts": "1700000000.000001"})
+    rig.driver.click(
+        action_id=ids.KB_RETIRE,
+        value="mhlw-cariso",
+        user="U0ASKER",
+        channel="C0GENERAL",
+        message={"ts": "1700000000.000001"},
+    )
     refusal = rig.fake.wait_for("response_url")[-1].args
     assert "スタッフ" in refusal["text"]
-    document_view = documents.document_modal(file=DOC, title="t", ministry="MHLW", date="2026-03-05", description=None,
-                                           doc_id="mhlw-medical-venture")
-    reply = rig.driver.submit(document_view, {"title": _text("乗っ取り"), "ministry": _select("MHLW"),
-                                              "date": _date("2026-03-05")}, user="U0ASKER")
+    document_view = documents.document_modal(
+        file=DOC, title="t", ministry="MHLW", date="2026-03-05", description=None, doc_id="mhlw-medical-venture"
+    )
+    reply = rig.driver.submit(
+        document_view,
+        {"title": _text("乗っ取り"), "ministry": _select("MHLW"), "date": _date("2026-03-05")},
+        user="U0ASKER",
+    )
     assert reply.json()["response_action"] == "errors"
     rig.settle()
     assert not rig.fake.calls_to("views.open")
@@ -320,8 +360,9 @@ def test_the_user_group_is_asked_once_for_a_while(live_rig: Rig) -> None:
     assert "mhlw-cariso" in json.dumps(listed, ensure_ascii=False)
 
 
-def test_when_slack_cannot_list_the_group_only_the_id_list_is_staff(live_rig: Rig,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_when_slack_cannot_list_the_group_only_the_id_list_is_staff(
+    live_rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     rig = live_rig
     rig.fake.fail("usergroups.users.list", error="missing_scope", times=5)
     caplog.set_level(logging.WARNING, logger="kakehashi.slack.test")
@@ -329,11 +370,11 @@ def test_when_slack_cannot_list_the_group_only_the_id_list_is_staff(live_rig: Ri
     assert "only the desk's staff" in reply.json()["text"]
     assert not rig.driver.command("kb list", user=STAFF).body  # the ID list still works
     rig.settle()
-    assert any("usergroups.users.list" in r.getMessage() and "missing_scope" in r.getMessage()
-               for r in caplog.records)
+    assert any("usergroups.users.list" in r.getMessage() and "missing_scope" in r.getMessage() for r in caplog.records)
 
 
 # --- history, revert, retire ------------------------------------------------------------------------
+
 
 def test_history_lists_a_change_and_its_revert_button_undoes_it(live_rig: Rig) -> None:
     rig = live_rig
@@ -379,23 +420,40 @@ def test_retire_and_restore_from_the_command(live_rig: Rig) -> None:
 
 
 def test_staff_home_lists_stale_records_and_others_do_not_see_it(
-        seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder,
-        small_knowledge_dir: Path) -> None:
+    seed_settings: Settings, fake_slack: FakeSlack, tmp_path: Path, embedder: Embedder, small_knowledge_dir: Path
+) -> None:
     rig = _live_rig(seed_settings, fake_slack, tmp_path, embedder, small_knowledge_dir, kb_stale_days=1)
     try:
-        rig.driver.event({"type": "app_home_opened", "user": STAFF, "channel": "D0STAFF1", "tab": "home",
-                          "event_ts": "1700000300.000001"})
+        rig.driver.event(
+            {
+                "type": "app_home_opened",
+                "user": STAFF,
+                "channel": "D0STAFF1",
+                "tab": "home",
+                "event_ts": "1700000300.000001",
+            }
+        )
         staff_view = rig.fake.wait_for("views.publish")[0].args["view"]
-        rig.driver.event({"type": "app_home_opened", "user": "U0ASKER", "channel": "D0ASKER", "tab": "home",
-                          "event_ts": "1700000300.000002"})
+        rig.driver.event(
+            {
+                "type": "app_home_opened",
+                "user": "U0ASKER",
+                "channel": "D0ASKER",
+                "tab": "home",
+                "event_ts": "1700000300.000002",
+            }
+        )
         public_view = rig.fake.wait_for("views.publish", count=2)[1].args["view"]
         staff_text = json.dumps(staff_view, ensure_ascii=False)
         assert "知識の鮮度" in staff_text and "知識の鮮度" not in json.dumps(public_view, ensure_ascii=False)
         assert len(staff_view["blocks"]) <= 100
         # Every record in the small folder is dated 2026-03-05 or earlier (the deck's date): over a day old.
         records = sorted(p.stem for p in (small_knowledge_dir / "programs").glob("*.yaml"))
-        listed = [b["accessory"]["value"] for b in staff_view["blocks"]
-                  if b.get("accessory", {}).get("action_id") == ids.KB_EDIT]
+        listed = [
+            b["accessory"]["value"]
+            for b in staff_view["blocks"]
+            if b.get("accessory", {}).get("action_id") == ids.KB_EDIT
+        ]
         assert len(records) <= 10 and sorted(listed) == records
         assert "情報の日付" in staff_text and "/kakehashi kb stale" in staff_text
 
@@ -412,27 +470,51 @@ PDF_SENTENCE = "つばさ再生医療実証プログラムでは、採択され�
 DOCX_SENTENCE = "みなと医療機器海外展開支援の申請締切は2026年7月31日です。"
 
 
-def _upload(rig: Rig, name: str, data: bytes, *, user: str = STAFF, channel: str | None = None,
-            channel_type: str = "im", size: int | None = None, mimetype: str = "application/octet-stream") -> str:
+def _upload(
+    rig: Rig,
+    name: str,
+    data: bytes,
+    *,
+    user: str = STAFF,
+    channel: str | None = None,
+    channel_type: str = "im",
+    size: int | None = None,
+    mimetype: str = "application/octet-stream",
+) -> str:
     file = rig.fake.add_file(name, data, user=user, mimetype=mimetype, size=size)
     channel = channel or _dm(user)
     ts = rig.fake.add_message(channel, text="", user=user)
-    rig.driver.event({"type": "message", "subtype": "file_share", "text": "", "user": user, "ts": ts,
-                      "channel": channel, "event_ts": ts, "channel_type": channel_type, "files": [file],
-                      "upload": True, "display_as_bot": False})
+    rig.driver.event(
+        {
+            "type": "message",
+            "subtype": "file_share",
+            "text": "",
+            "user": user,
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+            "channel_type": channel_type,
+            "files": [file],
+            "upload": True,
+            "display_as_bot": False,
+        }
+    )
     return ts
 
 
 def _thread_texts(rig: Rig, channel: str, ts: str) -> str:
     rig.settle()
-    return "\n".join(m.text + json.dumps(m.blocks, ensure_ascii=False) for m in rig.fake.thread(channel, ts)
-                     if m.bot_id)
+    return "\n".join(
+        m.text + json.dumps(m.blocks, ensure_ascii=False) for m in rig.fake.thread(channel, ts) if m.bot_id
+    )
 
 
 def test_uploaded_japanese_pdf_and_docx_become_answerable(live_rig: Rig) -> None:
     rig = live_rig
-    text_pages = docfactory.japanese_pdf([PDF_SENTENCE, "対象は再生医療等製品の実用化を目指すスタートアップです。"],
-                                         title="つばさ再生医療実証プログラムのご案内")
+    text_pages = docfactory.japanese_pdf(
+        [PDF_SENTENCE, "対象は再生医療等製品の実用化を目指すスタートアップです。"],
+        title="つばさ再生医療実証プログラムのご案内",
+    )
     pdf = docfactory.merge_pdfs(text_pages, docfactory.image_only_pdf(pages=1))  # a scanned appendix page
     ts = _upload(rig, "tsubasa.pdf", pdf, mimetype="application/pdf")
     _searchable(rig)
@@ -465,15 +547,26 @@ def test_edit_details_of_an_uploaded_document(live_rig: Rig) -> None:
     _searchable(rig)
     message = next(m for m in rig.fake.thread(_dm(STAFF), ts) if m.bot_id and m.blocks)
     button = next(e for b in message.blocks if b["type"] == "actions" for e in b["elements"])
-    rig.driver.click(action_id=ids.KB_DOCUMENT_EDIT, value=button["value"], user=STAFF, channel=_dm(STAFF),
-                     message=message.to_slack())
+    rig.driver.click(
+        action_id=ids.KB_DOCUMENT_EDIT,
+        value=button["value"],
+        user=STAFF,
+        channel=_dm(STAFF),
+        message=message.to_slack(),
+    )
     view = rig.fake.wait_for("views.open")[0].args["view"]
     assert view["callback_id"] == ids.KB_DOCUMENT_VIEW
     downloads = sum(1 for c in rig.fake.calls if c.method == "file_download")
-    reply = rig.driver.submit(view, {
-        "title": _text("つばさ事業 説明会のご案内"), "ministry": _select("METI"), "date": _date("2026-05-01"),
-        "description_ja": _text("説明会の日程"),
-    }, user=STAFF)
+    reply = rig.driver.submit(
+        view,
+        {
+            "title": _text("つばさ事業 説明会のご案内"),
+            "ministry": _select("METI"),
+            "date": _date("2026-05-01"),
+            "description_ja": _text("説明会の日程"),
+        },
+        user=STAFF,
+    )
     assert not reply.body
     _searchable(rig, count=2)
     kb = _editor(rig).load()
@@ -485,15 +578,19 @@ def test_edit_details_of_an_uploaded_document(live_rig: Rig) -> None:
     assert [f.path for f in _editor(rig).history()[0].files] == ["documents/documents.yaml"]
 
 
-@pytest.mark.parametrize(("name", "make", "reason_ja"), [
-    ("secret.pdf", lambda: docfactory.encrypted_pdf(), "パスワード"),
-    ("scan.pdf", lambda: docfactory.image_only_pdf(), "文字が読み取れません"),
-    ("bomb.docx", lambda: docfactory.docx_zip_bomb(), "異常に大きく"),
-    ("tool.exe", lambda: b"MZ\x90\x00" + b"\x00" * 64, "対応していません"),
-    ("broken.pdf", lambda: b"%PDF-1.7\n" + b"\x00garbage" * 100, "壊れている"),
-])
-def test_unreadable_and_hostile_files_get_the_reason_and_change_nothing(live_rig: Rig, name: str, make: Any,
-                                                                        reason_ja: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "make", "reason_ja"),
+    [
+        ("secret.pdf", lambda: docfactory.encrypted_pdf(), "パスワード"),
+        ("scan.pdf", lambda: docfactory.image_only_pdf(), "文字が読み取れません"),
+        ("bomb.docx", lambda: docfactory.docx_zip_bomb(), "異常に大きく"),
+        ("tool.exe", lambda: b"MZ\x90\x00" + b"\x00" * 64, "対応していません"),
+        ("broken.pdf", lambda: b"%PDF-1.7\n" + b"\x00garbage" * 100, "壊れている"),
+    ],
+)
+def test_unreadable_and_hostile_files_get_the_reason_and_change_nothing(
+    live_rig: Rig, name: str, make: Any, reason_ja: str
+) -> None:
     rig = live_rig
     digest = tree_digest(rig.settings.storage.knowledge_dir)
     ts = _upload(rig, name, make())
@@ -526,8 +623,9 @@ def test_uploads_from_someone_who_is_not_staff_are_refused(live_rig: Rig, caplog
     ts = _upload(rig, "mine.txt", "私の会社の資料です。".encode(), user="U0ASKER")
     said = _thread_texts(rig, _dm("U0ASKER"), ts)
     assert "相談員（サポーター）に見てもらう" in said and "kk_handoff" in said  # a founder's file: a person is offered
-    _upload(rig, "mine.txt", "私の会社の資料です。".encode(), user="U0ASKER", channel=SUPPORTERS,
-            channel_type="channel")
+    _upload(
+        rig, "mine.txt", "私の会社の資料です。".encode(), user="U0ASKER", channel=SUPPORTERS, channel_type="channel"
+    )
     refusal = rig.fake.wait_for("chat.postEphemeral")[0].args
     assert refusal["user"] == "U0ASKER" and "スタッフ）だけ" in refusal["text"]
     rig.settle()
@@ -541,9 +639,20 @@ def test_files_in_other_channels_and_in_consultation_threads_are_left_alone(live
     file = rig.fake.add_file("y.pdf", b"%PDF-1.7", user=STAFF)
     root = rig.fake.add_message(SUPPORTERS, text="card", user=STAFF)
     ts = rig.fake.add_message(SUPPORTERS, text="", user=STAFF, thread_ts=root)
-    rig.driver.event({"type": "message", "subtype": "file_share", "text": "", "user": STAFF, "ts": ts,
-                      "thread_ts": root, "channel": SUPPORTERS, "event_ts": ts, "channel_type": "channel",
-                      "files": [file]})
+    rig.driver.event(
+        {
+            "type": "message",
+            "subtype": "file_share",
+            "text": "",
+            "user": STAFF,
+            "ts": ts,
+            "thread_ts": root,
+            "channel": SUPPORTERS,
+            "event_ts": ts,
+            "channel_type": "channel",
+            "files": [file],
+        }
+    )
     rig.settle()
     assert not rig.fake.calls_to("file_download") and not rig.fake.calls_to("chat.postMessage")
 
@@ -565,17 +674,27 @@ def test_a_download_without_the_token_gets_the_sign_in_page_and_is_refused() -> 
 
 # --- VCs and CDMOs, on a copy of the whole seed knowledge base ----------------------------------------
 
+
 def test_staff_add_a_vc_and_a_cdmo_in_their_forms(seed_rig: Rig) -> None:
     rig = seed_rig
     view = _open(rig, "kb add vc")
     certs = next(b for b in view["blocks"] if b.get("block_id") == "certified_in")["element"]["options"]
     assert {o["value"].split("|")[0] for o in certs} == {"000_766c4c58fa799f87.txt", "004_34e0b65bd129f0b3.txt"}
-    reply = rig.driver.submit(view, {
-        "id": _text("vc-hoshizora-capital"), "name": _text("ほしぞらキャピタル"), "name_en": _text("Hoshizora Capital"),
-        "aliases": _text("ほしぞら\nHSC"), "certified_in": _multi(certs[0]["value"]),
-        "url": _text("https://hoshizora.example.jp/"), "as_of": _date("2025-06-13"),
-        "source_document": _select("000_766c4c58fa799f87.txt"), "source_quote": _text("【参考】 認定VC (30社)"),
-    }, user=STAFF)
+    reply = rig.driver.submit(
+        view,
+        {
+            "id": _text("vc-hoshizora-capital"),
+            "name": _text("ほしぞらキャピタル"),
+            "name_en": _text("Hoshizora Capital"),
+            "aliases": _text("ほしぞら\nHSC"),
+            "certified_in": _multi(certs[0]["value"]),
+            "url": _text("https://hoshizora.example.jp/"),
+            "as_of": _date("2025-06-13"),
+            "source_document": _select("000_766c4c58fa799f87.txt"),
+            "source_quote": _text("【参考】 認定VC (30社)"),
+        },
+        user=STAFF,
+    )
     assert not reply.body, reply.body
     _searchable(rig)
     vc, _ = _editor(rig).record_data("vc-hoshizora-capital")
@@ -588,8 +707,10 @@ def test_staff_add_a_vc_and_a_cdmo_in_their_forms(seed_rig: Rig) -> None:
     assert not reply.body, reply.body
     _searchable(rig, count=2)
     cdmo, _ = _editor(rig).record_data("cdmo-hoshizora-bio")
-    assert cdmo["facilities"] == [{"country": "JP", "region_ja": "日本", "area_m2": 4400},
-                                  {"country": "US", "region_ja": "米国"}]
+    assert cdmo["facilities"] == [
+        {"country": "JP", "region_ja": "日本", "area_m2": 4400},
+        {"country": "US", "region_ja": "米国"},
+    ]
 
     rig.driver.command("kb list cdmo", user=STAFF)
     listed = rig.fake.wait_for("response_url", lambda c: "cdmo-hoshizora-bio" in json.dumps(c.args))[0].args
@@ -601,23 +722,32 @@ def test_staff_add_a_vc_and_a_cdmo_in_their_forms(seed_rig: Rig) -> None:
 
 def view_values_cdmo() -> dict[str, Any]:
     return {
-        "id": _text("cdmo-hoshizora-bio"), "name": _text("Hoshizora Bio"), "name_ja": _text("ほしぞらバイオ"),
-        "aliases": _text(None), "modalities": _multi("cell_therapy", "gene_therapy"),
-        "services_ja": _text("細胞治療の受託製造"), "facilities": _text("JP 日本 4,400\nUS 米国"),
-        "as_of": _date("2025-01-01"), "source_document": _select("004_34e0b65bd129f0b3.txt"),
+        "id": _text("cdmo-hoshizora-bio"),
+        "name": _text("Hoshizora Bio"),
+        "name_ja": _text("ほしぞらバイオ"),
+        "aliases": _text(None),
+        "modalities": _multi("cell_therapy", "gene_therapy"),
+        "services_ja": _text("細胞治療の受託製造"),
+        "facilities": _text("JP 日本 4,400\nUS 米国"),
+        "as_of": _date("2025-01-01"),
+        "source_document": _select("004_34e0b65bd129f0b3.txt"),
         "source_quote": _text("主要細胞治療CDMOの推定事業規模とシェア（2022年）"),
     }
 
 
 # --- the forms themselves (pure) ----------------------------------------------------------------------
 
+
 def _seed_records() -> list[dict[str, Any]]:
     import yaml
 
     from knowledge import SEED_KNOWLEDGE_DIR
 
-    return [yaml.safe_load(p.read_text(encoding="utf-8"))
-            for folder in ("programs", "vcs", "cdmos") for p in sorted((SEED_KNOWLEDGE_DIR / folder).glob("*.yaml"))]
+    return [
+        yaml.safe_load(p.read_text(encoding="utf-8"))
+        for folder in ("programs", "vcs", "cdmos")
+        for p in sorted((SEED_KNOWLEDGE_DIR / folder).glob("*.yaml"))
+    ]
 
 
 def test_every_seed_record_comes_back_unchanged_from_its_untouched_form(seed_kb: Any) -> None:
@@ -626,8 +756,9 @@ def test_every_seed_record_comes_back_unchanged_from_its_untouched_form(seed_kb:
     records = _seed_records()
     assert len(records) == len(seed_kb.records)
     for data in records:
-        view = kbforms.record_modal(data["kind"], data=data, base="b", documents=documents,
-                                    certifications=certifications)
+        view = kbforms.record_modal(
+            data["kind"], data=data, base="b", documents=documents, certifications=certifications
+        )
         assert len(view["blocks"]) <= 100 and len(view["private_metadata"]) <= 3000
         for block in view["blocks"]:
             element = block.get("element") or {}
@@ -637,14 +768,19 @@ def test_every_seed_record_comes_back_unchanged_from_its_untouched_form(seed_kb:
         meta = json.loads(view["private_metadata"])
         back = kbforms.record_from_form(data["kind"], state_from_view(view), original=data, hidden=meta["x"])
         assert back.new_source is None
-        assert json.dumps(back.data, default=str, ensure_ascii=False, sort_keys=True) == \
-            json.dumps(data, default=str, ensure_ascii=False, sort_keys=True), data["id"]
+        assert json.dumps(back.data, default=str, ensure_ascii=False, sort_keys=True) == json.dumps(
+            data, default=str, ensure_ascii=False, sort_keys=True
+        ), data["id"]
 
 
 def test_rounds_are_read_line_by_line_with_each_bad_line_named() -> None:
     rounds = lines.parse_rounds("第5回 2026-04-01 2026-05-29\n\n  二次　公募  ２０２６-６-１  -  \n")
-    assert rounds[0] == {"name": "第5回", "opens": kbforms.dt.date(2026, 4, 1), "closes": kbforms.dt.date(2026, 5, 29),
-                         "text": "第5回 2026-04-01 2026-05-29"}
+    assert rounds[0] == {
+        "name": "第5回",
+        "opens": kbforms.dt.date(2026, 4, 1),
+        "closes": kbforms.dt.date(2026, 5, 29),
+        "text": "第5回 2026-04-01 2026-05-29",
+    }
     assert rounds[1]["name"] == "二次 公募" and rounds[1]["opens"] == kbforms.dt.date(2026, 6, 1)
     assert "closes" not in rounds[1]
     with pytest.raises(ValueError) as caught:
@@ -665,9 +801,14 @@ def test_facilities_keep_their_notes_and_bad_lines_are_named() -> None:
 
 
 def test_editor_problems_land_on_their_blocks() -> None:
-    problems = [("summary_ja", 3, "Field required"), ("rounds[1].closes", 9, "Input should be a valid date"),
-                ("sources[2].quote", None, "quote not found in 001.txt"), ("sources[0].quote", None, "old"),
-                ("budgets[0].amount_oku_yen", 4, "bad"), ("eligible[1]", 5, "Input should be 'academia'")]
+    problems = [
+        ("summary_ja", 3, "Field required"),
+        ("rounds[1].closes", 9, "Input should be a valid date"),
+        ("sources[2].quote", None, "quote not found in 001.txt"),
+        ("sources[0].quote", None, "old"),
+        ("budgets[0].amount_oku_yen", 4, "bad"),
+        ("eligible[1]", 5, "Input should be 'academia'"),
+    ]
     errors = kbforms.errors_for_problems("program", problems, is_update=True, new_source=2)
     assert errors["summary_ja"].startswith("入力してください")
     assert errors["rounds"].startswith("2行目（closes）")
@@ -701,9 +842,14 @@ def test_staff_directory_caches_the_group_and_asks_again_when_it_expires(caplog:
     try:
         fake.usergroups[GROUP] = [STAFF2]
         now = [0.0]
-        staff = StaffDirectory(user_ids=frozenset({STAFF}), usergroup=GROUP, ttl_s=300,
-                               client=WebClient(token=fake.token, base_url=fake.url),
-                               logger=logging.getLogger("kakehashi.slack.test"), clock=lambda: now[0])
+        staff = StaffDirectory(
+            user_ids=frozenset({STAFF}),
+            usergroup=GROUP,
+            ttl_s=300,
+            client=WebClient(token=fake.token, base_url=fake.url),
+            logger=logging.getLogger("kakehashi.slack.test"),
+            clock=lambda: now[0],
+        )
         assert staff.is_staff(STAFF) and staff.is_staff(STAFF2) and not staff.is_staff("U0ASKER")
         assert not staff.is_staff(None) and not staff.is_staff("")
         fake.usergroups[GROUP] = []  # removed from the group
@@ -726,7 +872,8 @@ def test_staff_directory_caches_the_group_and_asks_again_when_it_expires(caplog:
 
 
 def test_an_upload_named_like_a_document_asks_before_replacing_it_and_the_same_text_changes_nothing(
-        live_rig: Rig) -> None:
+    live_rig: Rig,
+) -> None:
     rig = live_rig
     koubo = "ほしぞら創薬加速パートナーシップ事業の公募要領（抜粋）\n補助上限は2億円。\n".encode()
     other = "ほしぞら創薬加速パートナーシップ事業の公募要領（改訂）\n補助上限は3億円に引き上げ。\n".encode()
@@ -734,18 +881,30 @@ def test_an_upload_named_like_a_document_asks_before_replacing_it_and_the_same_t
     _searchable(rig)
     head = _editor(rig).head()
     ts = _upload(rig, "hoshizora-koubo.txt", other, mimetype="text/plain")
-    rig.fake.wait_for("chat.update", lambda c: "置き換える" in json.dumps(c.args.get("blocks") or [], ensure_ascii=False))
+    rig.fake.wait_for(
+        "chat.update", lambda c: "置き換える" in json.dumps(c.args.get("blocks") or [], ensure_ascii=False)
+    )
     rig.settle()
     assert _editor(rig).head() == head  # asked, nothing replaced
     message = next(m for m in rig.fake.thread(_dm(STAFF), ts) if m.bot_id and m.blocks)
     replace = next(e for b in message.blocks if b["type"] == "actions" for e in b["elements"])
     assert replace["action_id"] == ids.KB_DOCUMENT_REPLACE and "hoshizora-koubo" in message.text
-    rig.driver.click(action_id=ids.KB_DOCUMENT_REPLACE, value=replace["value"], user="U0ASKER", channel=_dm(STAFF),
-                     message=message.to_slack())
+    rig.driver.click(
+        action_id=ids.KB_DOCUMENT_REPLACE,
+        value=replace["value"],
+        user="U0ASKER",
+        channel=_dm(STAFF),
+        message=message.to_slack(),
+    )
     rig.settle()
     assert _editor(rig).head() == head  # not staff: refused
-    rig.driver.click(action_id=ids.KB_DOCUMENT_REPLACE, value=replace["value"], user=STAFF, channel=_dm(STAFF),
-                     message=message.to_slack())
+    rig.driver.click(
+        action_id=ids.KB_DOCUMENT_REPLACE,
+        value=replace["value"],
+        user=STAFF,
+        channel=_dm(STAFF),
+        message=message.to_slack(),
+    )
     _searchable(rig, count=2)
     change = _editor(rig).history()[0]
     assert (change.action, change.records) == ("update-document", ("hoshizora-koubo",))

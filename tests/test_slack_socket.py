@@ -33,20 +33,43 @@ def socket_mode(rig: Rig) -> Iterator[FakeSocketMode]:
 def test_events_and_commands_arrive_over_socket_mode(rig: Rig, socket_mode: FakeSocketMode) -> None:
     opened = rig.fake.wait_for("apps.connections.open")[0]
     assert opened.token == "xapp-1-test"
-    ts = rig.fake.add_message("C0GENERAL", text=f"<@{BOT_USER_ID}> MEDISOではどのような相談ができますか？",
-                              user="U0ASKER")
-    envelope = socket_mode.send("events_api", {
-        "type": "event_callback", "team_id": TEAM_ID, "event_id": "Ev0SOCKET", "event_time": int(time.time()),
-        "event": {"type": "app_mention", "user": "U0ASKER", "channel": "C0GENERAL", "ts": ts, "event_ts": ts,
-                  "text": f"<@{BOT_USER_ID}> MEDISOではどのような相談ができますか？"}})
+    ts = rig.fake.add_message(
+        "C0GENERAL", text=f"<@{BOT_USER_ID}> MEDISOではどのような相談ができますか？", user="U0ASKER"
+    )
+    envelope = socket_mode.send(
+        "events_api",
+        {
+            "type": "event_callback",
+            "team_id": TEAM_ID,
+            "event_id": "Ev0SOCKET",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_mention",
+                "user": "U0ASKER",
+                "channel": "C0GENERAL",
+                "ts": ts,
+                "event_ts": ts,
+                "text": f"<@{BOT_USER_ID}> MEDISOではどのような相談ができますか？",
+            },
+        },
+    )
     socket_mode.wait_ack(envelope)
     post = rig.fake.wait_for("chat.postMessage")[0]
     assert post.args["thread_ts"] == ts and "MEDISO" in posted_text(post)
 
-    command = socket_mode.send("slash_commands", {
-        "token": "unused", "team_id": TEAM_ID, "channel_id": "C0GENERAL", "user_id": "U0ASKER",
-        "command": "/kakehashi", "text": "help", "response_url": rig.fake.response_url + "commands/1",
-        "trigger_id": "trigger.socket"})
+    command = socket_mode.send(
+        "slash_commands",
+        {
+            "token": "unused",
+            "team_id": TEAM_ID,
+            "channel_id": "C0GENERAL",
+            "user_id": "U0ASKER",
+            "command": "/kakehashi",
+            "text": "help",
+            "response_url": rig.fake.response_url + "commands/1",
+            "trigger_id": "trigger.socket",
+        },
+    )
     ack = socket_mode.wait_ack(command)
     assert "/kakehashi ask" in json.dumps(ack.get("payload"), ensure_ascii=False)
     rig.settle()

@@ -30,10 +30,18 @@ def store(database_url: str) -> Iterator[DeskStore]:  # noqa: F811 - the importe
 
 def _answer(store: DeskStore, **changes: object) -> str:
     fields: dict[str, object] = {
-        "surface": "mention", "question": "BINDSとは？", "answer": "生命科学・創薬研究支援基盤事業です [1]。",
-        "language": "ja", "confident": True, "mode": "extractive",
+        "surface": "mention",
+        "question": "BINDSとは？",
+        "answer": "生命科学・創薬研究支援基盤事業です [1]。",
+        "language": "ja",
+        "confident": True,
+        "mode": "extractive",
         "citations": [{"n": 1, "id": "programs/amed-binds.yaml", "title": "BINDS 🧪"}],
-        "user_id": "U1", "team_id": "T1", "channel_id": "C1", "thread_ts": "100.1"}
+        "user_id": "U1",
+        "team_id": "T1",
+        "channel_id": "C1",
+        "thread_ts": "100.1",
+    }
     fields.update(changes)
     return store.record_answer(**fields).id  # type: ignore[arg-type]
 
@@ -43,7 +51,11 @@ def test_answers_round_trip_with_japanese_text_and_citations(store: DeskStore) -
     row = store.get_answer(answer_id)
     assert row is not None
     assert (row.question, row.answer, row.language, row.confident) == (
-        "BINDSとは？", "生命科学・創薬研究支援基盤事業です [1]。", "ja", True)
+        "BINDSとは？",
+        "生命科学・創薬研究支援基盤事業です [1]。",
+        "ja",
+        True,
+    )
     assert row.citations == [{"n": 1, "id": "programs/amed-binds.yaml", "title": "BINDS 🧪"}]
     assert row.created_at.tzinfo is None
     assert abs(row.created_at - dt.datetime.now(dt.UTC).replace(tzinfo=None)) < dt.timedelta(minutes=1)
@@ -122,9 +134,15 @@ def test_feedback_keeps_the_rating_when_the_answer_is_unknown(store: DeskStore) 
 
 
 def _consult(store: DeskStore, **changes: object) -> int:
-    fields: dict[str, object] = {"asker_user_id": "U1", "topic": "治験の相談", "urgency": "high",
-                                 "consent_to_share": True, "asker_channel_id": "C1", "asker_thread_ts": "100.1",
-                                 "profile": {"stage": ["non_clinical"]}}
+    fields: dict[str, object] = {
+        "asker_user_id": "U1",
+        "topic": "治験の相談",
+        "urgency": "high",
+        "consent_to_share": True,
+        "asker_channel_id": "C1",
+        "asker_thread_ts": "100.1",
+        "profile": {"stage": ["non_clinical"]},
+    }
     fields.update(changes)
     return store.open_consultation(**fields).id  # type: ignore[arg-type]
 
@@ -192,8 +210,10 @@ def _unreachable(database_url: str, tmp_path: Path) -> str:  # noqa: F811
     return f"postgresql+psycopg://kakehashi:s3cret-pw@127.0.0.1:{port}/kakehashi"
 
 
-def test_an_unreachable_database_fails_to_open_with_the_password_hidden(database_url: str,  # noqa: F811
-                                                                       tmp_path: Path) -> None:
+def test_an_unreachable_database_fails_to_open_with_the_password_hidden(
+    database_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     url = _unreachable(database_url, tmp_path)
     started = time.monotonic()
     with pytest.raises(StoreError, match="cannot open the desk database") as raised:
@@ -202,8 +222,10 @@ def test_an_unreachable_database_fails_to_open_with_the_password_hidden(database
     assert "s3cret-pw" not in str(raised.value)
 
 
-def test_an_outage_raises_store_unavailable_and_retries_are_bounded(database_url: str,  # noqa: F811
-                                                                    tmp_path: Path) -> None:
+def test_an_outage_raises_store_unavailable_and_retries_are_bounded(
+    database_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     store = DeskStore(url=_unreachable(database_url, tmp_path), upgrade=False)
     calls = 0
 

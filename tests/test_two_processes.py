@@ -61,20 +61,34 @@ def shared_database() -> Iterator[str]:
 
 
 @pytest.fixture
-def deployment(chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path: Path, embedder: Embedder,
-               fake_slack: FakeSlack, shared_database: str) -> Iterator[tuple[dict[str, str], Serve, Serve]]:
+def deployment(
+    chroma_server: ChromaServer,
+    small_knowledge_dir: Path,
+    tmp_path: Path,
+    embedder: Embedder,
+    fake_slack: FakeSlack,
+    shared_database: str,
+) -> Iterator[tuple[dict[str, str], Serve, Serve]]:
     """The shared pieces, the server collection already filled (by this process, with the session's
     embedder: no serve process embeds anything at start), and the two bots up."""
     collection = f"two-hosts-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    seeder = chroma_server.settings(Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "seeder"),
-                                    collection=collection)
+    seeder = chroma_server.settings(
+        Settings(knowledge_dir=small_knowledge_dir, data_dir=tmp_path / "seeder"), collection=collection
+    )
     ingest(seeder, open_index(seeder, embedder=embedder))
     database = shared_database or f"sqlite:///{tmp_path / 'desk.sqlite3'}"
     shared = kakehashi_env(
-        KAKEHASHI_KNOWLEDGE_DIR=str(small_knowledge_dir), KAKEHASHI_CHROMA_COLLECTION=collection,
-        KAKEHASHI_CHROMA_TIMEOUT_S="5", KAKEHASHI_DATABASE_URL=database, SLACK_BOT_TOKEN=TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url, KAKEHASHI_SUPPORTERS_CHANNEL=SUPPORTERS,
-        KAKEHASHI_SLACK_STAFF_USER_IDS=STAFF, **chroma_server.env())
+        KAKEHASHI_KNOWLEDGE_DIR=str(small_knowledge_dir),
+        KAKEHASHI_CHROMA_COLLECTION=collection,
+        KAKEHASHI_CHROMA_TIMEOUT_S="5",
+        KAKEHASHI_DATABASE_URL=database,
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.url,
+        KAKEHASHI_SUPPORTERS_CHANNEL=SUPPORTERS,
+        KAKEHASHI_SLACK_STAFF_USER_IDS=STAFF,
+        **chroma_server.env(),
+    )
     bots = []
     for name in ("a", "b"):
         port = free_port()
@@ -82,10 +96,14 @@ def deployment(chroma_server: ChromaServer, small_knowledge_dir: Path, tmp_path:
         with log.open("wb") as out:
             process = subprocess.Popen(
                 kakehashi("serve", "--http", "--host", "127.0.0.1", "--port", str(port)),
-                cwd=REPO_ROOT, env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / name)}, stdout=out,
-                stderr=subprocess.STDOUT)
-        driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", signing_secret=SIGNING_SECRET,
-                             response_url=fake_slack.response_url)
+                cwd=REPO_ROOT,
+                env={**shared, "KAKEHASHI_DATA_DIR": str(tmp_path / name)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        driver = SlackDriver(
+            f"http://127.0.0.1:{port}/slack/events", signing_secret=SIGNING_SECRET, response_url=fake_slack.response_url
+        )
         bots.append(Serve(name=name, process=process, log=log, driver=driver, port=port))
     try:
         for bot in bots:
@@ -101,6 +119,7 @@ def _thread_reply(fake: FakeSlack, event: dict[str, Any], *, timeout: float = 60
 
 def _ask(bot: Serve, fake: FakeSlack, channel: str, question: str = QUESTION) -> str:
     """`/kakehashi ask QUESTION` in `channel`, through `bot`; the private answer it sent the asker."""
+
     def answer(call: Any) -> bool:
         return bool(call.args.get("replace_original"))
 
@@ -120,8 +139,8 @@ def _wait_in_log(bot: Serve, pattern: str, *, timeout: float = 20) -> re.Match[s
 
 
 def test_two_bots_share_consultations_knowledge_and_event_dedupe(
-        deployment: tuple[dict[str, str], Serve, Serve], fake_slack: FakeSlack, tmp_path: Path,
-        small_knowledge_dir: Path) -> None:
+    deployment: tuple[dict[str, str], Serve, Serve], fake_slack: FakeSlack, tmp_path: Path, small_knowledge_dir: Path
+) -> None:
     shared, a, b = deployment
     for bot in (a, b):  # started against the filled collection: tokenized their own lexical index, embedded 0
         assert "indexed" not in bot.output(), bot.output()
@@ -129,8 +148,12 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
     # (c) The same event delivered to both (as Slack's retry could land on the other host): one answer.
     event = user_event(fake_slack, "MEDISOではどのような相談ができますか？", mention=True)
     replies: dict[str, int] = {}
-    senders = [threading.Thread(target=lambda bot=bot: replies.__setitem__(
-        bot.name, bot.driver.event(event, event_id="Ev0TWOHOSTS").status)) for bot in (a, b)]
+    senders = [
+        threading.Thread(
+            target=lambda bot=bot: replies.__setitem__(bot.name, bot.driver.event(event, event_id="Ev0TWOHOSTS").status)
+        )
+        for bot in (a, b)
+    ]
     for sender in senders:
         sender.start()
     for sender in senders:
@@ -151,17 +174,26 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
     root = event["ts"]
     message = next(m for m in fake_slack.thread("C0GENERAL", root) if m.bot_id).to_slack()
     handoff = button(message, "kk_handoff")
-    a.driver.click(action_id="kk_handoff", value=handoff["value"], user="U0ASKER", channel="C0GENERAL",
-                   message=message)
+    a.driver.click(action_id="kk_handoff", value=handoff["value"], user="U0ASKER", channel="C0GENERAL", message=message)
     view = fake_slack.wait_for("views.open")[0].args["view"]
-    assert a.driver.submit(view, {
-        "topic": {"value": {"type": "plain_text_input", "value": "申請書の書き方"}},
-        "urgency": {"value": {"type": "radio_buttons", "selected_option": {"value": "high"}}},
-        "consent": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}},
-    }, user="U0ASKER").status == 200
+    assert (
+        a.driver.submit(
+            view,
+            {
+                "topic": {"value": {"type": "plain_text_input", "value": "申請書の書き方"}},
+                "urgency": {"value": {"type": "radio_buttons", "selected_option": {"value": "high"}}},
+                "consent": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}},
+            },
+            user="U0ASKER",
+        ).status
+        == 200
+    )
     # The asker hears "handed off" once the card is posted and linked to the consultation.
-    fake_slack.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == root
-                        and "K-0001" in str(c.args.get("text")), timeout=30)
+    fake_slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.args.get("thread_ts") == root and "K-0001" in str(c.args.get("text")),
+        timeout=30,
+    )
     card_ts = fake_slack.messages[SUPPORTERS][0].ts
     card = fake_slack.message(SUPPORTERS, card_ts).to_slack()
     take = button(card, "kk_take")
@@ -197,11 +229,16 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
             assert time.monotonic() < deadline, f"bot {bot.name} never answered from the change: {text[:500]}"
             time.sleep(0.5)
     for bot in (a, b):  # each indexed the change itself: one record tokenized, nothing embedded
-        refreshed = _wait_in_log(bot, r"knowledge refreshed to generation (.+?): (\d+) added, (\d+) updated, "
-                                      r"(\d+) removed, (\d+) embedded in ([\d.]+)s")
+        refreshed = _wait_in_log(
+            bot,
+            r"knowledge refreshed to generation (.+?): (\d+) added, (\d+) updated, "
+            r"(\d+) removed, (\d+) embedded in ([\d.]+)s",
+        )
         assert refreshed.group(2, 3, 4, 5) == ("1", "0", "0", "0"), refreshed.group(0)
-        print(f"bot {bot.name}: {refreshed.group(0)}; answered from the change {seen_after[bot.name]:.2f}s after "
-              f"`kb add` returned, {seen_after_commit[bot.name]:.2f}s after it committed the change")
+        print(
+            f"bot {bot.name}: {refreshed.group(0)}; answered from the change {seen_after[bot.name]:.2f}s after "
+            f"`kb add` returned, {seen_after_commit[bot.name]:.2f}s after it committed the change"
+        )
 
     # (d) A change made through one bot (a staff member's `/kakehashi kb retire`, sent to A) reaches the other.
     assert a.driver.command(f"kb retire {NEW_ID}", user=STAFF, channel="C0ALPHA").status == 200
@@ -232,12 +269,17 @@ def test_two_bots_share_consultations_knowledge_and_event_dedupe(
         assert "Traceback" not in output and " ERROR " not in output, output[-3000:]
 
 
-OUTAGE_QUESTIONS = ["MEDISOではどのような相談ができますか？", "創薬ベンチャーエコシステム強化事業の補助率は？",
-                    "AMEDの認定VCにはどのような会社がありますか？", "InnoHubとは何ですか？"]
+OUTAGE_QUESTIONS = [
+    "MEDISOではどのような相談ができますか？",
+    "創薬ベンチャーエコシステム強化事業の補助率は？",
+    "AMEDの認定VCにはどのような会社がありますか？",
+    "InnoHubとは何ですか？",
+]
 
 
 def test_two_bots_share_the_outbox_and_the_replay_records(
-        deployment: tuple[dict[str, str], Serve, Serve], fake_slack: FakeSlack) -> None:
+    deployment: tuple[dict[str, str], Serve, Serve], fake_slack: FakeSlack
+) -> None:
     """Slack fails (500) while questions arrive at both bots, and one signed slash command reaches both
     (a replay landing on the other host). Once Slack is back, every answer is delivered, each once,
     whichever process's worker takes it; the command is answered once."""
@@ -246,16 +288,31 @@ def test_two_bots_share_the_outbox_and_the_replay_records(
     events = [user_event(fake_slack, q, mention=True) for q in OUTAGE_QUESTIONS]
     for i, event in enumerate(events):
         assert (a, b)[i % 2].driver.event(event).status == 200
-    form = {"token": "unused", "team_id": "T0KAKEHASHI", "team_domain": "kakehashi-test", "channel_id": "C0CMD",
-            "channel_name": "cmd", "user_id": "U0ASKER", "user_name": "u0asker", "command": "/kakehashi",
-            "text": f"ask {OUTAGE_QUESTIONS[0]}", "api_app_id": "A0KAKEHASHI", "is_enterprise_install": "false",
-            "response_url": fake_slack.response_url + "commands/twice", "trigger_id": "trigger.twice"}
+    form = {
+        "token": "unused",
+        "team_id": "T0KAKEHASHI",
+        "team_domain": "kakehashi-test",
+        "channel_id": "C0CMD",
+        "channel_name": "cmd",
+        "user_id": "U0ASKER",
+        "user_name": "u0asker",
+        "command": "/kakehashi",
+        "text": f"ask {OUTAGE_QUESTIONS[0]}",
+        "api_app_id": "A0KAKEHASHI",
+        "is_enterprise_install": "false",
+        "response_url": fake_slack.response_url + "commands/twice",
+        "trigger_id": "trigger.twice",
+    }
     body = urlencode(form).encode()
     stamp = int(time.time())
     signature = sign(SIGNING_SECRET, str(stamp), body)
     for bot in (a, b):
-        assert bot.driver.post(body, content_type="application/x-www-form-urlencoded", timestamp=stamp,
-                               signature=signature).status == 200
+        assert (
+            bot.driver.post(
+                body, content_type="application/x-www-form-urlencoded", timestamp=stamp, signature=signature
+            ).status
+            == 200
+        )
     roots = [e["ts"] for e in events]
 
     def delivered() -> dict[str, int]:
@@ -263,8 +320,11 @@ def test_two_bots_share_the_outbox_and_the_replay_records(
 
     def command_answers() -> int:
         """The slash command's answer is private to the asker: sent through its response_url, not the outbox."""
-        return sum(1 for c in fake_slack.calls_to("response_url")
-                   if c.args["path"].endswith("commands/twice") and c.args.get("replace_original"))
+        return sum(
+            1
+            for c in fake_slack.calls_to("response_url")
+            if c.args["path"].endswith("commands/twice") and c.args.get("replace_original")
+        )
 
     deadline = time.monotonic() + 60
     store = DeskStore(url=shared["KAKEHASHI_DATABASE_URL"])
@@ -287,8 +347,10 @@ def test_two_bots_share_the_outbox_and_the_replay_records(
         assert [r.status for r in rows] == ["sent"] * len(roots)
         assert len(store.answers()) == len(roots) + 1
         by = {r.claimed_by.split(":")[1] for r in rows if r.claimed_by}
-        print(f"{len(rows)} answers delivered {took:.1f}s after Slack came back, by processes {sorted(by)} "
-              f"(serve pids {a.process.pid}, {b.process.pid})")
+        print(
+            f"{len(rows)} answers delivered {took:.1f}s after Slack came back, by processes {sorted(by)} "
+            f"(serve pids {a.process.pid}, {b.process.pid})"
+        )
     finally:
         store.close()
     assert "dropped a replayed request" in a.output() + b.output()

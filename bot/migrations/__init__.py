@@ -88,9 +88,11 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         config = alembic_config(connection)
         script = ScriptDirectory.from_config(config)
         if before is not None and before not in {rev.revision for rev in script.walk_revisions()}:
-            raise MigrationError(f"the database is at revision {before}, which this version of Kakehashi does "
-                                 f"not know (its newest is {script.get_current_head()}): a newer version "
-                                 "migrated it; run that version, or restore a backup")
+            raise MigrationError(
+                f"the database is at revision {before}, which this version of Kakehashi does "
+                f"not know (its newest is {script.get_current_head()}): a newer version "
+                "migrated it; run that version, or restore a backup"
+            )
         if before is None:
             present = INITIAL_TABLES & set(inspect(connection).get_table_names())
             if present == INITIAL_TABLES:
@@ -99,7 +101,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
                 raise MigrationError(
                     f"the database has some of Kakehashi's tables ({', '.join(sorted(present))}) but not "
                     f"{', '.join(sorted(INITIAL_TABLES - present))}, and no alembic_version: "
-                    "it is not a layout this version can upgrade")
+                    "it is not a layout this version can upgrade"
+                )
         try:
             command.upgrade(config, "head")
         except CommandError as exc:

@@ -55,11 +55,20 @@ def make_client(settings: Settings) -> WebClient:
     )
 
 
-def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | None = None,
-              matcher: MatcherLike | None = None, catalog: SourceCatalog | None = None,
-              client: WebClient | None = None, logger: logging.Logger | None = None,
-              editor: KnowledgeEditor | None = None, live: LiveKnowledge | None = None, outbox: Outbox | None = None,
-              **app_options: Any) -> App:
+def build_app(
+    *,
+    settings: Settings,
+    store: DeskStore,
+    answerer: AnswererLike | None = None,
+    matcher: MatcherLike | None = None,
+    catalog: SourceCatalog | None = None,
+    client: WebClient | None = None,
+    logger: logging.Logger | None = None,
+    editor: KnowledgeEditor | None = None,
+    live: LiveKnowledge | None = None,
+    outbox: Outbox | None = None,
+    **app_options: Any,
+) -> App:
     """A bolt App answering on every surface; `app_options` go to bolt's App (e.g. token_verification_enabled).
 
     With `live` (a LiveKnowledge) the bot answers, matches and cites from the current knowledge, staff may
@@ -85,12 +94,28 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
         app = App(client=client, signing_secret=secret, process_before_response=False, logger=logger, **app_options)
     finally:
         logger.removeFilter(quiet)
-    staff = StaffDirectory(user_ids=parse_user_ids(settings.slack.staff_user_ids),
-                           usergroup=settings.slack.staff_usergroup, client=client, logger=logger)
-    supporters = SupporterDirectory(staff=staff, channel=settings.slack.supporters_channel, client=client, logger=logger)
-    deps = Deps(settings=settings, answerer=answerer, matcher=matcher, store=store,
-                catalog=catalog or SourceCatalog.empty(), logger=logger, staff=staff, editor=editor, live=live,
-                supporters=supporters, outbox=outbox)
+    staff = StaffDirectory(
+        user_ids=parse_user_ids(settings.slack.staff_user_ids),
+        usergroup=settings.slack.staff_usergroup,
+        client=client,
+        logger=logger,
+    )
+    supporters = SupporterDirectory(
+        staff=staff, channel=settings.slack.supporters_channel, client=client, logger=logger
+    )
+    deps = Deps(
+        settings=settings,
+        answerer=answerer,
+        matcher=matcher,
+        store=store,
+        catalog=catalog or SourceCatalog.empty(),
+        logger=logger,
+        staff=staff,
+        editor=editor,
+        live=live,
+        supporters=supporters,
+        outbox=outbox,
+    )
 
     # Bots' posts (ours included) are dropped before the dedupe claim: no database write for them.
     app.use(ignore_bots(logger=logger))
@@ -100,8 +125,13 @@ def build_app(*, settings: Settings, store: DeskStore, answerer: AnswererLike | 
     @app.error
     def on_error(error: Exception, body: JSON) -> BoltResponse | None:
         # Listeners catch their own failures and tell the user; this is for what slipped past them.
-        logger.error("unhandled error [ref %s] in %s: %s", new_reference(), body.get("type"), error,
-                     exc_info=(type(error), error, error.__traceback__))
+        logger.error(
+            "unhandled error [ref %s] in %s: %s",
+            new_reference(),
+            body.get("type"),
+            error,
+            exc_info=(type(error), error, error.__traceback__),
+        )
         if isinstance(error, ValueError | KeyError | TypeError | AttributeError):
             # A payload missing what its type promises (bolt's own dispatch raises on it): retrying the
             # same bytes cannot help, so Slack hears "bad request" rather than a server error.

@@ -82,14 +82,30 @@ def actions(elements: Sequence[Block], *, block_id: str | None = None) -> Block:
 
 
 def confirm_dialog(title: str, text: str, *, confirm: str, deny: str = "キャンセル", style: str = "danger") -> Block:
-    return {"title": plain_text(title, CONFIRM_TITLE), "text": mrkdwn(text[:CONFIRM_TEXT]),
-            "confirm": plain_text(confirm, CONFIRM_BUTTON), "deny": plain_text(deny, CONFIRM_BUTTON), "style": style}
+    return {
+        "title": plain_text(title, CONFIRM_TITLE),
+        "text": mrkdwn(text[:CONFIRM_TEXT]),
+        "confirm": plain_text(confirm, CONFIRM_BUTTON),
+        "deny": plain_text(deny, CONFIRM_BUTTON),
+        "style": style,
+    }
 
 
-def button(text: str, action_id: str, value: str, *, style: str | None = None, url: str | None = None,
-           confirm: Block | None = None) -> Block:
-    element: Block = {"type": "button", "text": plain_text(text, BUTTON_TEXT), "action_id": action_id,
-                      "value": value[:BUTTON_VALUE]}
+def button(
+    text: str,
+    action_id: str,
+    value: str,
+    *,
+    style: str | None = None,
+    url: str | None = None,
+    confirm: Block | None = None,
+) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": plain_text(text, BUTTON_TEXT),
+        "action_id": action_id,
+        "value": value[:BUTTON_VALUE],
+    }
     if style:
         element["style"] = style
     if url:
@@ -118,8 +134,12 @@ def text_input(*, max_length: int, multiline: bool | None = None, initial: str =
 
 
 def static_select(options: Sequence[Block], *, placeholder: str = "選択してください", multi: bool = False) -> Block:
-    return {"type": "multi_static_select" if multi else "static_select", "action_id": "value",
-            "placeholder": plain_text(placeholder, PLACEHOLDER), "options": list(options)[:MAX_OPTIONS]}
+    return {
+        "type": "multi_static_select" if multi else "static_select",
+        "action_id": "value",
+        "placeholder": plain_text(placeholder, PLACEHOLDER),
+        "options": list(options)[:MAX_OPTIONS],
+    }
 
 
 def datepicker(*, placeholder: str = "日付を選ぶ", initial: str = "") -> Block:
@@ -145,8 +165,15 @@ def input_block(block_id: str, label: str, element: Block, *, optional: bool | N
     return block
 
 
-def modal(*, title: str, blocks: Sequence[Block], close: str, submit: str | None = None,
-          callback_id: str | None = None, private_metadata: JSON | None = None) -> Block:
+def modal(
+    *,
+    title: str,
+    blocks: Sequence[Block],
+    close: str,
+    submit: str | None = None,
+    callback_id: str | None = None,
+    private_metadata: JSON | None = None,
+) -> Block:
     view: Block = {"type": "modal"}
     if callback_id:
         view["callback_id"] = callback_id

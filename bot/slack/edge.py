@@ -17,8 +17,16 @@ from bot.slack.text import escape_mrkdwn
 from prompts.messages import t
 
 # Channels the bot cannot post in: fall back to the user's direct messages.
-_CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cant_post_in_channel",
-                "ekm_access_denied", "restricted_action_read_only_channel", "restricted_action_thread_only_channel"}
+_CANNOT_POST = {
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+    "restricted_action",
+    "cant_post_in_channel",
+    "ekm_access_denied",
+    "restricted_action_read_only_channel",
+    "restricted_action_thread_only_channel",
+}
 
 
 def new_reference() -> str:
@@ -36,43 +44,82 @@ def slack_error(exc: SlackApiError) -> str:
 def log_failure(logger: logging.Logger, *, what: str, error: BaseException) -> str:
     """Log the failure, with its traceback, under a new reference id; returns the id to tell the user."""
     reference = new_reference()
-    logger.error("%s failed [ref %s]: %s: %s", what, reference, type(error).__name__, error,
-                 exc_info=(type(error), error, error.__traceback__))
+    logger.error(
+        "%s failed [ref %s]: %s: %s",
+        what,
+        reference,
+        type(error).__name__,
+        error,
+        exc_info=(type(error), error, error.__traceback__),
+    )
     return reference
 
 
-def report_failure(logger: logging.Logger, client: WebClient, *, what: str, error: BaseException,
-                   place: Place | None, language: str = "ja") -> str:
+def report_failure(
+    logger: logging.Logger,
+    client: WebClient,
+    *,
+    what: str,
+    error: BaseException,
+    place: Place | None,
+    language: str = "ja",
+) -> str:
     """Log the failure with a new reference id and tell the user in their thread (or by DM)."""
     reference = log_failure(logger, what=what, error=error)
     if place is not None:
         try:
-            post(client, place, text=t("slack_apology", language, ref=reference),
-                 blocks=[section(t("slack_apology", language, ref=escape_mrkdwn(reference)))], logger=logger)
+            post(
+                client,
+                place,
+                text=t("slack_apology", language, ref=reference),
+                blocks=[section(t("slack_apology", language, ref=escape_mrkdwn(reference)))],
+                logger=logger,
+            )
         except Exception as exc:  # noqa: BLE001 - the apology itself failed: the log line above is what remains
             logger.error("could not tell the user about %s [ref %s]: %s", what, reference, exc)
     return reference
 
 
-def post(client: WebClient, place: Place, *, text: str, blocks: list[Block] | None = None,
-         logger: logging.Logger | None = None, dm_fallback: bool = True) -> tuple[str, str]:
+def post(
+    client: WebClient,
+    place: Place,
+    *,
+    text: str,
+    blocks: list[Block] | None = None,
+    logger: logging.Logger | None = None,
+    dm_fallback: bool = True,
+) -> tuple[str, str]:
     """chat.postMessage to the place's thread; where the bot may not post, to the user's DM instead.
     Returns (channel, ts) of the message that was posted."""
     try:
-        response = client.chat_postMessage(channel=place.channel, thread_ts=place.thread_ts, text=text,
-                                           blocks=blocks, unfurl_links=False, unfurl_media=False)
+        response = client.chat_postMessage(
+            channel=place.channel,
+            thread_ts=place.thread_ts,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
     except SlackApiError as exc:
         if not (dm_fallback and place.user_id and slack_error(exc) in _CANNOT_POST):
             raise
         if logger:
             logger.info("cannot post in %s (%s); sending to the user's DM", place.channel, slack_error(exc))
-        response = client.chat_postMessage(channel=place.user_id, text=text, blocks=blocks, unfurl_links=False,
-                                           unfurl_media=False)
+        response = client.chat_postMessage(
+            channel=place.user_id, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+        )
     return str(response["channel"]), str(response["ts"])
 
 
-def ephemeral(client: WebClient, *, channel: str | None, user: str, text: str, thread_ts: str | None = None,
-              logger: logging.Logger) -> None:
+def ephemeral(
+    client: WebClient,
+    *,
+    channel: str | None,
+    user: str,
+    text: str,
+    thread_ts: str | None = None,
+    logger: logging.Logger,
+) -> None:
     """A note only the user sees; a failure is logged, since the main action already happened."""
     if not channel:
         return
@@ -90,8 +137,17 @@ def origin_of(body: JSON) -> tuple[str | None, str | None]:
     return channel, thread_ts
 
 
-def not_saved(deps: Deps, client: WebClient, *, what: str, error: Exception, user: str, channel: str | None,
-              thread_ts: str | None = None, language: str = "ja") -> str:
+def not_saved(
+    deps: Deps,
+    client: WebClient,
+    *,
+    what: str,
+    error: Exception,
+    user: str,
+    channel: str | None,
+    thread_ts: str | None = None,
+    language: str = "ja",
+) -> str:
     """A click or form the database could not record: logged with a reference, and the user is
     asked to try again (ephemeral where they clicked; by DM from the App Home)."""
     reference = new_reference()

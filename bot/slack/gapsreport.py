@@ -42,6 +42,7 @@ TOPICS_SHOWN = 15  # 3 blocks of heading, 2 a topic, 1 for the rest: within Slac
 EXAMPLES_SHOWN = 3
 CHECK_EVERY_S = 300.0
 
+
 def _days(report: GapReport) -> int:
     if report.since and report.until:
         return max(1, round((report.until - report.since).total_seconds() / 86400))
@@ -55,9 +56,16 @@ def _jst(at: dt.datetime | None, pattern: str = "%Y-%m-%d") -> str:
 def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
     """One topic. Questions asked in DMs are counted but never quoted here: the post goes to a channel."""
     heading = t("slack_gaps_private_topic", language) if topic.private else escape_mrkdwn(shorten(topic.label, 200))
-    lines = [f"*{n}. {heading}*",
-             t("slack_gaps_questions", language, questions=topic.questions, latest=_jst(topic.latest_at, "%m/%d %H:%M"),
-                **topic.counts)]
+    lines = [
+        f"*{n}. {heading}*",
+        t(
+            "slack_gaps_questions",
+            language,
+            questions=topic.questions,
+            latest=_jst(topic.latest_at, "%m/%d %H:%M"),
+            **topic.counts,
+        ),
+    ]
     if topic.terms and not topic.private:
         lines.append(t("slack_gaps_terms", language, terms=escape_mrkdwn(", ".join(topic.terms))))
     if topic.reasons:
@@ -66,8 +74,11 @@ def _topic_blocks(n: int, topic: GapTopic, language: str) -> list[Block]:
     if topic.nearest is not None:
         hint = topic.nearest
         title = escape_mrkdwn(shorten(hint.title, 120))
-        lines.append(t("slack_gaps_close", language, title=title, origin=escape_mrkdwn(hint.origin)) if hint.close
-                     else t("slack_gaps_new", language, title=title))
+        lines.append(
+            t("slack_gaps_close", language, title=title, origin=escape_mrkdwn(hint.origin))
+            if hint.close
+            else t("slack_gaps_new", language, title=title)
+        )
     if topic.covered_by is not None:
         lines.append(t("slack_gaps_covered", language, question=escape_mrkdwn(shorten(topic.covered_by.question, 150))))
     else:
@@ -100,23 +111,46 @@ def gaps_blocks(report: GapReport, language: str = "ja", *, max_topics: int = TO
     days = _days(report)
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": t("slack_gaps_title", language), "emoji": True}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": t(
-            "slack_gaps_period", language, since=_jst(report.since), until=_jst(report.until), days=days)}]},
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": t(
+                        "slack_gaps_period", language, since=_jst(report.since), until=_jst(report.until), days=days
+                    ),
+                }
+            ],
+        },
     ]
-    blocks[1]["elements"].append({"type": "mrkdwn", "text": t("slack_gaps_curated_served", language,
-                                                              n=report.curated_served)})
+    blocks[1]["elements"].append(
+        {"type": "mrkdwn", "text": t("slack_gaps_curated_served", language, n=report.curated_served)}
+    )
     if report.empty:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": t("slack_gaps_none", language, days=days)}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": t("slack_gaps_none", language, days=days)}}
+        )
         return blocks
-    blocks[1]["elements"].append({"type": "mrkdwn", "text": t(
-        "slack_gaps_totals", language, topics=len(report.topics), **{k: report.counts.get(k, 0) for k in GAP_KINDS})})
+    blocks[1]["elements"].append(
+        {
+            "type": "mrkdwn",
+            "text": t(
+                "slack_gaps_totals",
+                language,
+                topics=len(report.topics),
+                **{k: report.counts.get(k, 0) for k in GAP_KINDS},
+            ),
+        }
+    )
     blocks.append({"type": "divider"})
     shown = max(0, min(max_topics, (MAX_BLOCKS - len(blocks) - 1) // 2))
     for n, topic in enumerate(report.topics[:shown], 1):
         blocks += _topic_blocks(n, topic, language)
     rest = len(report.topics) - shown
     if rest > 0:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t("slack_gaps_more", language, n=rest)}]})
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": t("slack_gaps_more", language, n=rest)}]}
+        )
     return blocks[:MAX_BLOCKS]
 
 
@@ -128,6 +162,7 @@ def gaps_fallback_text(report: GapReport, language: str = "ja") -> str:
 
 
 # --- posting ------------------------------------------------------------------------------------
+
 
 def week_key(now: dt.datetime) -> str:
     """The claim for one ISO week in Japan time, e.g. gaps-report-2026-W48."""
@@ -162,11 +197,23 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
         deps.logger.error("gaps report for %s: cannot claim the week in the database: %s", week_key(now), exc)
         return False
     try:
-        report = gap_report(deps.settings, deps.store, index=index, now=now, days=deps.settings.gaps.window_days,
-                            knowledge=lambda: deps.live.kb if deps.live is not None
-                            else load_knowledge(deps.settings.storage.knowledge_dir))
-        client.chat_postMessage(channel=channel, text=gaps_fallback_text(report), blocks=gaps_blocks(report),
-                                unfurl_links=False, unfurl_media=False)
+        report = gap_report(
+            deps.settings,
+            deps.store,
+            index=index,
+            now=now,
+            days=deps.settings.gaps.window_days,
+            knowledge=lambda: (
+                deps.live.kb if deps.live is not None else load_knowledge(deps.settings.storage.knowledge_dir)
+            ),
+        )
+        client.chat_postMessage(
+            channel=channel,
+            text=gaps_fallback_text(report),
+            blocks=gaps_blocks(report),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
     except Exception as exc:  # noqa: BLE001 - the Slack edge: a failed weekly post must not stop the bot
         log_failure(deps.logger, what=f"gaps report for {week_key(now)}", error=exc)
         return False
@@ -177,9 +224,15 @@ def post_weekly_gaps(deps: Deps, client: WebClient, now: dt.datetime, *, index: 
 class GapsScheduler:
     """A daemon thread that checks every few minutes whether the weekly report is due and posts it."""
 
-    def __init__(self, *, deps: Deps, client: WebClient, index: SearchIndex | None = None,
-                 interval_s: float = CHECK_EVERY_S,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+    def __init__(
+        self,
+        *,
+        deps: Deps,
+        client: WebClient,
+        index: SearchIndex | None = None,
+        interval_s: float = CHECK_EVERY_S,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self._deps = deps
         self._client = client
         self._index = index
@@ -216,16 +269,33 @@ class GapsScheduler:
             try:
                 self.tick()
             except Exception as exc:  # a broken check is logged; the next one tries again
-                self._deps.logger.error("gaps report check failed [ref %s]: %s", new_reference(), exc,
-                                        exc_info=(type(exc), exc, exc.__traceback__))
+                self._deps.logger.error(
+                    "gaps report check failed [ref %s]: %s",
+                    new_reference(),
+                    exc,
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                )
             self._stop.wait(self._interval_s)
 
 
-def start_weekly_gaps(*, settings: Settings, store: DeskStore, answerer: AnswererLike, client: WebClient,
-                      logger: logging.Logger | None = None, interval_s: float = CHECK_EVERY_S) -> GapsScheduler | None:
+def start_weekly_gaps(
+    *,
+    settings: Settings,
+    store: DeskStore,
+    answerer: AnswererLike,
+    client: WebClient,
+    logger: logging.Logger | None = None,
+    interval_s: float = CHECK_EVERY_S,
+) -> GapsScheduler | None:
     """What `serve` calls: the running scheduler when KAKEHASHI_GAPS_WEEKLY is on, else None."""
     if not settings.gaps.weekly:
         return None
-    deps = Deps(settings=settings, answerer=answerer, matcher=None, store=store, catalog=SourceCatalog.empty(),
-                logger=logger or logging.getLogger("kakehashi.gaps"))
+    deps = Deps(
+        settings=settings,
+        answerer=answerer,
+        matcher=None,
+        store=store,
+        catalog=SourceCatalog.empty(),
+        logger=logger or logging.getLogger("kakehashi.gaps"),
+    )
     return GapsScheduler(deps=deps, client=client, interval_s=interval_s).start()

@@ -54,9 +54,11 @@ def refuse_replays(*, store: DeskStore, logger: logging.Logger) -> Middleware:
             logger.error("cannot check a request for replay; handling it [ref %s]: %s", new_reference(), exc)
             first = True
         if not first:
-            logger.warning("dropped a replayed request (%s from %s)", body.get("type") or body.get("command"),
-                           (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict)
-                           else body.get("user_id"))
+            logger.warning(
+                "dropped a replayed request (%s from %s)",
+                body.get("type") or body.get("command"),
+                (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else body.get("user_id"),
+            )
             return BoltResponse(status=200, body="")
         return next()
 
@@ -71,16 +73,28 @@ class SupporterDirectory:
     supporters' channel (conversations.members, cached for a few minutes; when Slack cannot be asked,
     only staff, never everyone)."""
 
-    def __init__(self, *, staff: StaffDirectory | None, channel: str | None, client: WebClient | None,
-                 logger: logging.Logger, ttl_s: float = MEMBERS_TTL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        staff: StaffDirectory | None,
+        channel: str | None,
+        client: WebClient | None,
+        logger: logging.Logger,
+        ttl_s: float = MEMBERS_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.staff = staff
         self.channel = channel or None
         self._client = client
         self._logger = logger
         self._members = CachedMembers(
-            fetch=self._fetch_members, what=f"conversations.members for {self.channel}",
-            consequence="only staff count as supporters", logger=logger, ttl_s=ttl_s, clock=clock)
+            fetch=self._fetch_members,
+            what=f"conversations.members for {self.channel}",
+            consequence="only staff count as supporters",
+            logger=logger,
+            ttl_s=ttl_s,
+            clock=clock,
+        )
 
     def _fetch_members(self) -> frozenset[str]:
         assert self._client is not None and self.channel
@@ -124,8 +138,9 @@ def consultation_place_ok(body: JSON, *, supporters_channel: str | None) -> bool
 # --- ids in payloads -------------------------------------------------------------------------------
 
 
-def owned_answer(store: DeskStore, answer_id: str | None, *, user: str, channel: str | None,
-                 logger: logging.Logger) -> AnswerRecord | None:
+def owned_answer(
+    store: DeskStore, answer_id: str | None, *, user: str, channel: str | None, logger: logging.Logger
+) -> AnswerRecord | None:
     """The answer a button names, when the acting user asked it and the button was clicked where the
     answer was posted; None otherwise (logged: a forged or misrouted id)."""
     if not answer_id:
@@ -134,14 +149,21 @@ def owned_answer(store: DeskStore, answer_id: str | None, *, user: str, channel:
     if record is None:
         return None
     if record.user_id != user or (channel is not None and record.channel_id not in (channel, None)):
-        logger.warning("refused answer %s named by %s in %s: asked by %s in %s", answer_id, user, channel,
-                       record.user_id, record.channel_id)
+        logger.warning(
+            "refused answer %s named by %s in %s: asked by %s in %s",
+            answer_id,
+            user,
+            channel,
+            record.user_id,
+            record.channel_id,
+        )
         return None
     return record
 
 
-def answer_in_place(store: DeskStore, answer_id: str | None, *, channel: str | None,
-                    logger: logging.Logger) -> tuple[bool, AnswerRecord | None]:
+def answer_in_place(
+    store: DeskStore, answer_id: str | None, *, channel: str | None, logger: logging.Logger
+) -> tuple[bool, AnswerRecord | None]:
     """For ratings, which anyone who sees an answer may give: (whether the id may be used here, the answer).
     An id of an answer posted in another channel is refused."""
     if not answer_id:
@@ -150,8 +172,9 @@ def answer_in_place(store: DeskStore, answer_id: str | None, *, channel: str | N
     if record is None:
         return True, None  # an answer from before the desk database (or another one): nothing to protect
     if channel is not None and record.channel_id not in (channel, None):
-        logger.warning("refused a rating of answer %s from %s: it was posted in %s", answer_id, channel,
-                       record.channel_id)
+        logger.warning(
+            "refused a rating of answer %s from %s: it was posted in %s", answer_id, channel, record.channel_id
+        )
         return False, None
     return True, record
 

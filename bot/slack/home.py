@@ -21,8 +21,10 @@ SUGGESTED_PROMPTS = 4  # slack_prompt<n>_title / slack_prompt<n>_message
 
 def suggested_prompts(language: str) -> list[dict[str, str]]:
     """What the assistant panel and the DM greeting offer to ask (Slack shows at most four)."""
-    return [{"title": t(f"slack_prompt{n}_title", language), "message": t(f"slack_prompt{n}_message", language)}
-            for n in range(1, SUGGESTED_PROMPTS + 1)]
+    return [
+        {"title": t(f"slack_prompt{n}_title", language), "message": t(f"slack_prompt{n}_message", language)}
+        for n in range(1, SUGGESTED_PROMPTS + 1)
+    ]
 
 
 def example_questions() -> list[str]:
@@ -32,31 +34,53 @@ def example_questions() -> list[str]:
 
 def help_blocks(language: str = "ja") -> list[Block]:
     language = "ja" if language == "ja" else "en"
-    return [section(t("slack_help_intro", language)), section(t("slack_help_commands", language)),
-            actions([button(t("slack_match_button", language), OPEN_MATCH, "help")])]
+    return [
+        section(t("slack_help_intro", language)),
+        section(t("slack_help_commands", language)),
+        actions([button(t("slack_match_button", language), OPEN_MATCH, "help")]),
+    ]
 
 
-def home_view(*, is_staff: bool, consultations: Sequence[Consultation] = (), counts: dict[str, int] | None = None,
-              month_label: str = "") -> Block:
+def home_view(
+    *,
+    is_staff: bool,
+    consultations: Sequence[Consultation] = (),
+    counts: dict[str, int] | None = None,
+    month_label: str = "",
+) -> Block:
     blocks: list[Block] = [
         header(t("slack_home_title", "ja")),
         section(t("slack_home_intro", "ja")),
         actions([button(t("slack_match_button", "ja"), OPEN_MATCH, "home", style="primary")]),
         divider(),
         section(t("slack_home_can_do", "ja")),
-        section(t("slack_home_examples_title", "ja") + "\n" + "\n".join(f"• {escape_mrkdwn(q)}" for q in example_questions())),
+        section(
+            t("slack_home_examples_title", "ja")
+            + "\n"
+            + "\n".join(f"• {escape_mrkdwn(q)}" for q in example_questions())
+        ),
     ]
     if is_staff:
         blocks.append(divider())
         blocks.append(header(t("slack_home_staff_title", "ja")))
         if counts is not None:
-            blocks.append(context(t("slack_home_counts", "ja", month=escape_mrkdwn(month_label),
-                                    **{k: counts.get(k, 0) for k in ("total", "open", "taken", "resolved")})))
+            blocks.append(
+                context(
+                    t(
+                        "slack_home_counts",
+                        "ja",
+                        month=escape_mrkdwn(month_label),
+                        **{k: counts.get(k, 0) for k in ("total", "open", "taken", "resolved")},
+                    )
+                )
+            )
         if not consultations:
             blocks.append(section(t("slack_home_none_open", "ja")))
         for c in list(consultations)[:20]:
-            line = (f"*{c.ref}* {urgency_emoji(c.urgency)} {status_label(c.status)} · <@{c.asker_user_id}> · "
-                    f"{escape_mrkdwn(shorten(c.topic, 120))}")
+            line = (
+                f"*{c.ref}* {urgency_emoji(c.urgency)} {status_label(c.status)} · <@{c.asker_user_id}> · "
+                f"{escape_mrkdwn(shorten(c.topic, 120))}"
+            )
             if c.status == "taken" and c.assignee_user_id:
                 line += "\n" + t("slack_home_assignee", "ja", assignee=f"<@{c.assignee_user_id}>")
             accessory = None

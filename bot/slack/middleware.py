@@ -25,8 +25,9 @@ def dedupe_events(*, store: DeskStore, logger: logging.Logger) -> Middleware:
         try:
             return store.claim_event(event_id)
         except StoreError as exc:
-            logger.error("cannot check event %s for duplicates; handling it anyway [ref %s]: %s", event_id,
-                         new_reference(), exc)
+            logger.error(
+                "cannot check event %s for duplicates; handling it anyway [ref %s]: %s", event_id, new_reference(), exc
+            )
             return True
 
     def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:

@@ -54,8 +54,14 @@ class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait_s = max_wait_s
 
-    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                   error: Exception | None = None) -> bool:
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
         assert response is not None
@@ -105,8 +111,7 @@ def _classify(exc: BaseException, attempts: int) -> Retryable | None:
 class Outbox:
     """The outbox of one serving process: `send` from listeners, a worker thread for the rest."""
 
-    def __init__(self, *, store: DeskStore, client: WebClient, logger: logging.Logger,
-                 poll_s: float = POLL_S) -> None:
+    def __init__(self, *, store: DeskStore, client: WebClient, logger: logging.Logger, poll_s: float = POLL_S) -> None:
         self.store = store
         self.client = client
         self.logger = logger
@@ -119,13 +124,23 @@ class Outbox:
 
     # --- the listener's side ------------------------------------------------------------------
 
-    def send(self, place: Place, *, answer_id: str, text: str, blocks: list[JSON],
-             record: JSON) -> tuple[str, str] | None:
+    def send(
+        self, place: Place, *, answer_id: str, text: str, blocks: list[JSON], record: JSON
+    ) -> tuple[str, str] | None:
         """Post an answer now if Slack takes it, else keep it for the worker. Returns (channel, ts) when it
         was posted now (the caller records it), None when it waits in the outbox (the worker records it
         once posted). A refusal retrying cannot change is raised (SlackApiError), as a post would."""
-        payload = {"place": {"channel": place.channel, "thread_ts": place.thread_ts, "user_id": place.user_id,
-                             "team_id": place.team_id}, "text": text, "blocks": blocks, "record": record}
+        payload = {
+            "place": {
+                "channel": place.channel,
+                "thread_ts": place.thread_ts,
+                "user_id": place.user_id,
+                "team_id": place.team_id,
+            },
+            "text": text,
+            "blocks": blocks,
+            "record": record,
+        }
         try:
             row = self.store.enqueue(answer_id=answer_id, payload=payload, claimed_by=self.worker_id, lease=LEASE)
         except StoreError as exc:  # no outbox without the database: post as before, without the safety net
@@ -138,8 +153,12 @@ class Outbox:
             if retry is None:
                 self._settle(self.store.fail_delivery, row.id, error=str(exc))
                 raise
-            self.logger.warning("Slack did not take answer %s (%s); it waits in the outbox until %s UTC",
-                                answer_id, retry, f"{retry.at:%H:%M:%S}")
+            self.logger.warning(
+                "Slack did not take answer %s (%s); it waits in the outbox until %s UTC",
+                answer_id,
+                retry,
+                f"{retry.at:%H:%M:%S}",
+            )
             self._settle(self.store.retry_delivery, row.id, at=retry.at, error=str(retry))
             self._backlog = True
             return None
@@ -196,20 +215,32 @@ class Outbox:
             payload = row.payload
             place = Place(**payload["place"])
             if row.created_at < _now() - GIVE_UP_AFTER:
-                self.logger.error("answer %s for %s/%s not delivered after %d attempts; given up [ref %s]: %s",
-                                  row.answer_id, place.channel, place.thread_ts, row.attempts, new_reference(),
-                                  row.last_error)
+                self.logger.error(
+                    "answer %s for %s/%s not delivered after %d attempts; given up [ref %s]: %s",
+                    row.answer_id,
+                    place.channel,
+                    place.thread_ts,
+                    row.attempts,
+                    new_reference(),
+                    row.last_error,
+                )
                 self._settle(self.store.fail_delivery, delivery_id, error="gave up")
                 continue
             try:
                 found = self._already_posted(place, row.answer_id) if uncertain else None
-                channel, ts = found or post(self.client, place, text=payload["text"], blocks=payload["blocks"],
-                                            logger=self.logger)
+                channel, ts = found or post(
+                    self.client, place, text=payload["text"], blocks=payload["blocks"], logger=self.logger
+                )
             except Exception as exc:  # noqa: BLE001 - classified: an outage waits, anything else fails the row
                 retry = _classify(exc, row.attempts)
                 if retry is None:
-                    self.logger.error("Slack refused answer %s for %s [ref %s]: %s", row.answer_id, place.channel,
-                                      new_reference(), exc)
+                    self.logger.error(
+                        "Slack refused answer %s for %s [ref %s]: %s",
+                        row.answer_id,
+                        place.channel,
+                        new_reference(),
+                        exc,
+                    )
                     self._settle(self.store.fail_delivery, delivery_id, error=str(exc))
                     continue
                 self._settle(self.store.retry_delivery, delivery_id, at=retry.at, error=str(retry))
@@ -242,16 +273,35 @@ class Outbox:
         fields = dict(payload["record"])
         thread_ts = place.thread_ts if place.thread_ts and channel == place.channel else ts
         try:
-            retried(lambda: self.store.record_answer(answer_id=answer_id, channel_id=channel, message_ts=ts,
-                                                     thread_ts=thread_ts, **fields), attempts=3, backoff_s=0.5)
+            retried(
+                lambda: self.store.record_answer(
+                    answer_id=answer_id, channel_id=channel, message_ts=ts, thread_ts=thread_ts, **fields
+                ),
+                attempts=3,
+                backoff_s=0.5,
+            )
         except StoreError as exc:
-            self.logger.error("answer %s was delivered to %s/%s but not recorded [ref %s]: %s", answer_id, channel,
-                              ts, new_reference(), exc)
+            self.logger.error(
+                "answer %s was delivered to %s/%s but not recorded [ref %s]: %s",
+                answer_id,
+                channel,
+                ts,
+                new_reference(),
+                exc,
+            )
 
 
-def send_answer(outbox: Outbox | None, client: WebClient, place: Place, *, answer_id: str, text: str,
-                blocks: list[JSON], record: JSON,
-                logger: logging.Logger) -> tuple[str, str] | None:
+def send_answer(
+    outbox: Outbox | None,
+    client: WebClient,
+    place: Place,
+    *,
+    answer_id: str,
+    text: str,
+    blocks: list[JSON],
+    record: JSON,
+    logger: logging.Logger,
+) -> tuple[str, str] | None:
     """What answering calls in place of `post`: through the outbox when there is one."""
     if outbox is None:
         return post(client, place, text=text, blocks=blocks, logger=logger)

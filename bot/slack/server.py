@@ -62,8 +62,11 @@ def _signed(verifier: SignatureVerifier | None, environ: JSON, raw: bytes) -> bo
     if verifier is None:
         return True  # no signing secret configured: bolt refuses every request itself
     try:
-        return verifier.is_valid(body=raw, timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
-                                 signature=environ.get("HTTP_X_SLACK_SIGNATURE"))
+        return verifier.is_valid(
+            body=raw,
+            timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+            signature=environ.get("HTTP_X_SLACK_SIGNATURE"),
+        )
     except (ValueError, TypeError):  # a timestamp that is not a number
         return False
 
@@ -80,7 +83,8 @@ def _unreadable(environ: JSON, raw: bytes) -> bool:
     # Slack's objects are objects: bolt's own middleware reads them with .get() and would fail.
     return any(name in body and not isinstance(body[name], dict) for name in _OBJECTS) or any(
         name in body and not (isinstance(body[name], list) and all(isinstance(i, dict) for i in body[name]))
-        for name in _LISTS_OF_OBJECTS)
+        for name in _LISTS_OF_OBJECTS
+    )
 
 
 def _discard(environ: JSON, length: int) -> None:
@@ -137,12 +141,18 @@ def wsgi_app(app: App, *, signing_secret: str | None = None) -> Callable[..., It
         except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
             # Fields of the wrong type in a signed payload (an "event" that is not an object) make bolt's
             # own dispatch raise: the client's input, logged in a line (no traceback), answered 400.
-            log.warning("bolt could not handle a request [ref %s]: %s: %s", new_reference(), type(exc).__name__,
-                        str(exc)[:200])
+            log.warning(
+                "bolt could not handle a request [ref %s]: %s: %s", new_reference(), type(exc).__name__, str(exc)[:200]
+            )
             return _reply(start_response, "400 Bad Request")
         except Exception as exc:  # bolt answers only after handling: nothing was sent yet
-            log.error("bolt could not handle a request [ref %s]: %s: %s", new_reference(),
-                      type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__))
+            log.error(
+                "bolt could not handle a request [ref %s]: %s: %s",
+                new_reference(),
+                type(exc).__name__,
+                exc,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
             return _reply(start_response, "500 Internal Server Error")
 
     return application
@@ -173,8 +183,9 @@ class RunningServer:
 def start_http(app: App, *, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Serve in a background thread (port 0 picks a free one); stop() ends it."""
     server = make_server(host, port, wsgi_app(app), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="kakehashi-http",
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="kakehashi-http", daemon=True
+    )
     thread.start()
     return RunningServer(server=server, thread=thread)
 

@@ -31,8 +31,16 @@ class CachedMembers:
     """A set of Slack user IDs fetched from Slack and kept for `ttl_s`; when Slack fails, empty (never
     everyone) for `FAILURE_TTL_S`, with one WARNING saying `consequence`."""
 
-    def __init__(self, *, fetch: Callable[[], frozenset[str]], what: str, consequence: str, logger: logging.Logger,
-                 ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        fetch: Callable[[], frozenset[str]],
+        what: str,
+        consequence: str,
+        logger: logging.Logger,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._fetch = fetch
         self._what = what
         self._consequence = consequence
@@ -58,17 +66,28 @@ class CachedMembers:
 
 
 class StaffDirectory:
-    def __init__(self, *, user_ids: frozenset[str], usergroup: str | None, client: WebClient | None,
-                 logger: logging.Logger, ttl_s: float = GROUP_TTL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        user_ids: frozenset[str],
+        usergroup: str | None,
+        client: WebClient | None,
+        logger: logging.Logger,
+        ttl_s: float = GROUP_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.user_ids = user_ids
         self.usergroup = usergroup or None
         self._client = client
         self._logger = logger
         self._group = CachedMembers(
-            fetch=self._fetch_group, what=f"usergroups.users.list for {self.usergroup}",
-            consequence="staff are only the user IDs in KAKEHASHI_SLACK_STAFF_USER_IDS", logger=logger, ttl_s=ttl_s,
-            clock=clock)
+            fetch=self._fetch_group,
+            what=f"usergroups.users.list for {self.usergroup}",
+            consequence="staff are only the user IDs in KAKEHASHI_SLACK_STAFF_USER_IDS",
+            logger=logger,
+            ttl_s=ttl_s,
+            clock=clock,
+        )
 
     def _fetch_group(self) -> frozenset[str]:
         assert self._client is not None and self.usergroup
@@ -90,6 +109,9 @@ class StaffDirectory:
         """is_staff, with a WARNING naming who tried what when the answer is no (the attempt is kept)."""
         if self.is_staff(user_id):
             return True
-        self._logger.warning("refused a knowledge change: %s is not staff (tried: %r)", user_id or "(unknown user)",
-                             shorten(attempted, 200))
+        self._logger.warning(
+            "refused a knowledge change: %s is not staff (tried: %r)",
+            user_id or "(unknown user)",
+            shorten(attempted, 200),
+        )
         return False

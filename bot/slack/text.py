@@ -92,4 +92,6 @@ def split_for_sections(text: str, limit: int = 2900) -> list[str]:
 def command_words(key_prefix: str, names: Iterable[str]) -> dict[str, str]:
     """What a person may type for each of `names`: the catalog's words (`key_prefix` + name, English then
     Japanese, space-separated), each mapped to its name."""
-    return {word: name for name in names for language in ("en", "ja") for word in t(f"{key_prefix}{name}", language).split()}
+    return {
+        word: name for name in names for language in ("en", "ja") for word in t(f"{key_prefix}{name}", language).split()
+    }

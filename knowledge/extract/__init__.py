@@ -96,4 +96,3 @@ def extract_document(
     if len(document.text) > max_chars:
         raise too_many_chars(name, max_chars)
     return document
-

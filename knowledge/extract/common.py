@@ -65,8 +65,17 @@ def first_line_title(text: str) -> str | None:
 
 
 _PLACEHOLDER_TITLES = {
-    "untitled", "無題", "no title", "title", "タイトル", "powerpoint プレゼンテーション", "powerpoint presentation",
-    "スライド 1", "slide 1", "document", "文書",
+    "untitled",
+    "無題",
+    "no title",
+    "title",
+    "タイトル",
+    "powerpoint プレゼンテーション",
+    "powerpoint presentation",
+    "スライド 1",
+    "slide 1",
+    "document",
+    "文書",
 }
 
 
@@ -97,7 +106,6 @@ def plausible_date(value: object) -> dt.date | None:
     if value.year < 1980 or value > dt.date.today() + dt.timedelta(days=366):
         return None
     return value
-
 
 
 def mb(size: int) -> str:

@@ -203,7 +203,9 @@ def _pdf_page_text(page: PageObject) -> str:
     """
     pieces: list[tuple[str, float, float]] = []
 
-    def visit(text: str, cm: list[float], tm: list[float], font_dict: DictionaryObject | None, font_size: float) -> None:
+    def visit(
+        text: str, cm: list[float], tm: list[float], font_dict: DictionaryObject | None, font_size: float
+    ) -> None:
         if text:
             _, _, c, d, _, y = _multiply(tm, cm)
             pieces.append((text, y, abs(font_size) * math.hypot(c, d)))
@@ -321,4 +323,3 @@ def _is_japanese(ch: str) -> bool:
         or "\uf900" <= ch <= "\ufaff"
         or "\uff01" <= ch <= "\uff9f"
     )
-

@@ -95,7 +95,6 @@ def _decode(name: str, data: bytes) -> str:
     )
 
 
-
 def _front_matter(text: str) -> tuple[str, str | None, dt.date | None]:
     """Strip a front-matter block and take its title and date; anything else in it stays unread."""
     front = split_front_matter(text, max_lines=60)
@@ -158,4 +157,3 @@ def _markdown_title(text: str) -> str | None:
         return None
     top = min(level for level, _ in headings)
     return next(title for level, title in headings if level == top)[:200]
-

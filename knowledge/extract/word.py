@@ -274,9 +274,7 @@ class _DocxBlocks:
         current: str | None = style_id
         while current and current not in seen and len(seen) < 10:
             seen.add(current)
-            element = next(
-                (s for s in styles.iterchildren(_W + "style") if s.get(_W + "styleId") == current), None
-            )
+            element = next((s for s in styles.iterchildren(_W + "style") if s.get(_W + "styleId") == current), None)
             if element is None:
                 return None
             name_el = element.find(_W + "name")
@@ -343,4 +341,3 @@ def _int_attr(element: XmlElement) -> int | None:
         return int(element.get(_W + "val"))
     except (TypeError, ValueError):
         return None
-

@@ -43,14 +43,12 @@ def thread_messages(client: WebClient, place: Place, *, deps: Deps) -> list[JSON
     try:
         response = client.conversations_replies(channel=place.channel, ts=place.thread_ts, limit=CONTEXT_MESSAGES)
     except SlackApiError as exc:
-        deps.logger.warning("conversations.replies %s/%s failed: %s", place.channel, place.thread_ts,
-                            slack_error(exc))
+        deps.logger.warning("conversations.replies %s/%s failed: %s", place.channel, place.thread_ts, slack_error(exc))
         return []
     return list(response.get("messages") or [])
 
 
-def previous_turns(messages: list[JSON], *, current_ts: str | None,
-                   bot_user_id: str | None) -> list[dict[str, str]]:
+def previous_turns(messages: list[JSON], *, current_ts: str | None, bot_user_id: str | None) -> list[dict[str, str]]:
     """The thread's earlier turns, oldest first, as {"role": "user" | "assistant", "text": ...}: the one
     place a thread's history is gathered (for `Answerer.ask(question, history=...)` once it takes it)."""
     turns = []
@@ -83,9 +81,17 @@ def _markdown_safe(text: str) -> str:
     return re.sub(r"(?m)^＞ ", "> ", text.replace("<", "＜").replace(">", "＞"))
 
 
-def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream], place: Place, *, answer: Answer,
-                     footer: list[JSON], full: list[JSON], deps: Deps,
-                     send: Callable[[], tuple[str, str] | None] | None = None) -> tuple[str, str] | None:
+def deliver_streamed(
+    client: WebClient,
+    start_stream: Callable[..., ChatStream],
+    place: Place,
+    *,
+    answer: Answer,
+    footer: list[JSON],
+    full: list[JSON],
+    deps: Deps,
+    send: Callable[[], tuple[str, str] | None] | None = None,
+) -> tuple[str, str] | None:
     """Stream the answer (chat.startStream/appendStream/stopStream) with the sources and buttons at the
     end; where the workspace does not allow streaming, post the whole message instead."""
     text = answer_fallback_text(answer)
@@ -110,11 +116,22 @@ def deliver_streamed(client: WebClient, start_stream: Callable[..., ChatStream],
         return send() if send is not None else post(client, place, text=text, blocks=full, logger=deps.logger)
 
 
-def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Place, surface: str,
-                    bot_user_id: str | None, message_ts: str | None = None, thread_context: bool = False,
-                    lead_question: bool = False, start_stream: Callable[..., ChatStream] | None = None,
-                    moved: Callable[[str], object] | None = None, thread_marked: bool = False,
-                    private: Callable[..., object] | None = None) -> str | None:
+def answer_and_post(
+    deps: Deps,
+    client: WebClient,
+    *,
+    raw_text: str,
+    place: Place,
+    surface: str,
+    bot_user_id: str | None,
+    message_ts: str | None = None,
+    thread_context: bool = False,
+    lead_question: bool = False,
+    start_stream: Callable[..., ChatStream] | None = None,
+    moved: Callable[[str], object] | None = None,
+    thread_marked: bool = False,
+    private: Callable[..., object] | None = None,
+) -> str | None:
     """Answer one question in `place`. Returns the answer id, or None when we could only apologize.
     `thread_marked`: the caller found the thread already the bot's, so marking it again (a database
     round trip per answer) is skipped. `private`: a slash command's `respond`; the answer replaces
@@ -135,51 +152,89 @@ def answer_and_post(deps: Deps, client: WebClient, *, raw_text: str, place: Plac
         if thread_context:
             # The thread so far, gathered once here: a follow-up (「補助率は？」) is read as being about what the
             # thread discussed, and nothing already said in it is said again.
-            history = as_history(previous_turns(thread_messages(client, place, deps=deps), current_ts=message_ts,
-                                                bot_user_id=bot_user_id))
+            history = as_history(
+                previous_turns(
+                    thread_messages(client, place, deps=deps), current_ts=message_ts, bot_user_id=bot_user_id
+                )
+            )
         answer = deps.answerer.ask(question.text, history=history)
         if answer.intent == "fit" and deps.matcher is not None:
             # "Which support fits me?" asked in words: the matcher answers it, on any surface.
-            return match_and_post(deps, client, text=question.text, place=place, surface=surface,
-                                  bot_user_id=bot_user_id, lead_question=lead_question, moved=moved,
-                                  private=private)
+            return match_and_post(
+                deps,
+                client,
+                text=question.text,
+                place=place,
+                surface=surface,
+                bot_user_id=bot_user_id,
+                lead_question=lead_question,
+                moved=moved,
+                private=private,
+            )
         answer_id = new_answer_id()
-        lead = (t("slack_asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(question.text, 300)))
-                if lead_question and place.user_id else None)
-        full = answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes, lead=lead,
-                                 share=private is not None)
-        record = {"surface": surface, "question": question.text, "answer": answer.answer, "language": answer.language,
-                  "confident": answer.confident, "mode": answer.mode,
-                  "citations": [citation_json(c, deps.catalog) for c in answer.citations],
-                  "user_id": place.user_id, "team_id": place.team_id}
+        lead = (
+            t("slack_asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(question.text, 300)))
+            if lead_question and place.user_id
+            else None
+        )
+        full = answer_blocks(
+            answer, answer_id=answer_id, catalog=deps.catalog, notes=notes, lead=lead, share=private is not None
+        )
+        record = {
+            "surface": surface,
+            "question": question.text,
+            "answer": answer.answer,
+            "language": answer.language,
+            "confident": answer.confident,
+            "mode": answer.mode,
+            "citations": [citation_json(c, deps.catalog) for c in answer.citations],
+            "user_id": place.user_id,
+            "team_id": place.team_id,
+        }
         if private is not None:
             # Private to the asker (a slash command's response_url): replaces the "checking…" note; nothing is
             # posted in the channel, so there is nothing for the outbox to deliver later.
-            private(text=answer_fallback_text(answer), blocks=full, response_type="ephemeral",
-                    replace_original=True)
-            record_answer(deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None,
-                          **record)
+            private(text=answer_fallback_text(answer), blocks=full, response_type="ephemeral", replace_original=True)
+            record_answer(
+                deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None, **record
+            )
             return answer_id
 
         def send() -> tuple[str, str] | None:
-            return send_answer(deps.outbox, client, place, answer_id=answer_id, text=answer_fallback_text(answer),
-                               blocks=full, record=record, logger=deps.logger)
+            return send_answer(
+                deps.outbox,
+                client,
+                place,
+                answer_id=answer_id,
+                text=answer_fallback_text(answer),
+                blocks=full,
+                record=record,
+                logger=deps.logger,
+            )
 
         if start_stream is not None and deps.settings.slack.stream and place.thread_ts:
             footer = answer_footer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, notes=notes)
-            sent = deliver_streamed(client, start_stream, place, answer=answer, footer=footer, full=full, deps=deps,
-                                    send=send)
+            sent = deliver_streamed(
+                client, start_stream, place, answer=answer, footer=footer, full=full, deps=deps, send=send
+            )
         else:
             sent = send()
         return _posted(deps, sent, place=place, answer_id=answer_id, record=record, moved=moved, language=language)
     except Exception as exc:  # noqa: BLE001 - the Slack edge: whatever failed, the user hears back with a reference
-        _failed(deps, client, what=f"answering ({surface})", error=exc, place=place, language=language,
-                private=private)
+        _failed(deps, client, what=f"answering ({surface})", error=exc, place=place, language=language, private=private)
         return None
 
 
-def _failed(deps: Deps, client: WebClient, *, what: str, error: Exception, place: Place, language: str,
-            private: Callable[..., object] | None) -> None:
+def _failed(
+    deps: Deps,
+    client: WebClient,
+    *,
+    what: str,
+    error: Exception,
+    place: Place,
+    language: str,
+    private: Callable[..., object] | None,
+) -> None:
     """An apology with a reference: privately where the question was private."""
     if private is None:
         report_failure(deps.logger, client, what=what, error=error, place=place, language=language)
@@ -199,8 +254,13 @@ def open_thread(deps: Deps, place: Place) -> None:
     try:
         deps.store.open_thread(place.channel, place.thread_ts)
     except StoreError as exc:
-        deps.logger.warning("could not mark thread %s/%s as the bot's; follow-ups without a mention are answered "
-                            "once the answer is recorded: %s", place.channel, place.thread_ts, exc)
+        deps.logger.warning(
+            "could not mark thread %s/%s as the bot's; follow-ups without a mention are answered "
+            "once the answer is recorded: %s",
+            place.channel,
+            place.thread_ts,
+            exc,
+        )
 
 
 def record_answer(deps: Deps, **fields: Any) -> bool:
@@ -215,28 +275,48 @@ def record_answer(deps: Deps, **fields: Any) -> bool:
             deps.store.record_answer(**fields)
         except DeskDatabaseUnavailableError as exc:
             if attempts < RECORD_ATTEMPTS:
-                deps.logger.warning("recording answer %s failed (attempt %d of %d), retrying: %s",
-                                    fields.get("answer_id"), attempts, RECORD_ATTEMPTS, exc)
+                deps.logger.warning(
+                    "recording answer %s failed (attempt %d of %d), retrying: %s",
+                    fields.get("answer_id"),
+                    attempts,
+                    RECORD_ATTEMPTS,
+                    exc,
+                )
             raise
 
     try:
         retried(attempt, attempts=RECORD_ATTEMPTS, backoff_s=RECORD_BACKOFF_S)
         return True
     except StoreError as exc:
-        deps.logger.error("answer %s was posted to %s/%s but not recorded [ref %s]: %s", fields.get("answer_id"),
-                          fields.get("channel_id"), fields.get("message_ts"), new_reference(), exc,
-                          exc_info=(type(exc), exc, exc.__traceback__))
+        deps.logger.error(
+            "answer %s was posted to %s/%s but not recorded [ref %s]: %s",
+            fields.get("answer_id"),
+            fields.get("channel_id"),
+            fields.get("message_ts"),
+            new_reference(),
+            exc,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
         return False
 
 
-def _posted(deps: Deps, sent: tuple[str, str] | None, *, place: Place, answer_id: str, record: JSON,
-            moved: Callable[[str], object] | None, language: str) -> str:
+def _posted(
+    deps: Deps,
+    sent: tuple[str, str] | None,
+    *,
+    place: Place,
+    answer_id: str,
+    record: JSON,
+    moved: Callable[[str], object] | None,
+    language: str,
+) -> str:
     """After an answer or a match went out: record where it landed, and say so if it moved to a DM."""
     if sent is None:
         return answer_id  # Slack is unavailable: the outbox posts (and records) it when Slack is back
     channel, ts = sent
-    record_answer(deps, answer_id=answer_id, channel_id=channel, message_ts=ts,
-                  thread_ts=_thread_of(place, channel, ts), **record)
+    record_answer(
+        deps, answer_id=answer_id, channel_id=channel, message_ts=ts, thread_ts=_thread_of(place, channel, ts), **record
+    )
     if moved is not None and channel != place.channel:
         _tell_moved(deps, moved, language)
     return answer_id
@@ -256,10 +336,19 @@ def _thread_of(place: Place, channel: str, ts: str) -> str:
     return place.thread_ts if place.thread_ts and channel == place.channel else ts
 
 
-def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, surface: str,
-                   bot_user_id: str | None = None, lead_question: bool = False,
-                   moved: Callable[[str], object] | None = None, profile: Profile | None = None,
-                   private: Callable[..., object] | None = None) -> str | None:
+def match_and_post(
+    deps: Deps,
+    client: WebClient,
+    *,
+    text: str,
+    place: Place,
+    surface: str,
+    bot_user_id: str | None = None,
+    lead_question: bool = False,
+    moved: Callable[[str], object] | None = None,
+    profile: Profile | None = None,
+    private: Callable[..., object] | None = None,
+) -> str | None:
     """Recommendations for the situation in `text` (or for `profile`, as a form gave it), as cards in
     `place`, or privately through `private` (a `respond`, or an ephemeral poster). Returns the record id."""
     plain = plain_question(text, bot_user_id=bot_user_id)
@@ -275,27 +364,52 @@ def match_and_post(deps: Deps, client: WebClient, *, text: str, place: Place, su
         cards = match_cards(result, catalog=deps.catalog, language=language)
         answer_id = new_answer_id()
         # A form's answers are summarised, not quoted back as if they were a question.
-        lead = (t("slack_asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(situation.text, 300)))
-                if lead_question and place.user_id and profile is None else None)
+        lead = (
+            t("slack_asked_by", language, user=place.user_id, question=escape_mrkdwn(shorten(situation.text, 300)))
+            if lead_question and place.user_id and profile is None
+            else None
+        )
         notes = list(result.notes)
         if situation.truncated:
             notes.insert(0, t("slack_input_cut", language, limit=deps.max_input_chars))
-        blocks = match_blocks(cards, answer_id=answer_id, language=language,
-                                  summary=profile_summary(result.profile, language), notes=notes, lead=lead,
-                                  share=private is not None)
+        blocks = match_blocks(
+            cards,
+            answer_id=answer_id,
+            language=language,
+            summary=profile_summary(result.profile, language),
+            notes=notes,
+            lead=lead,
+            share=private is not None,
+        )
         fallback = match_fallback_text(cards, language)
-        record = {"surface": surface, "question": situation.text, "answer": fallback, "language": language,
-                  "confident": bool(cards), "mode": "match", "citations": cards,
-                  "user_id": place.user_id, "team_id": place.team_id}
+        record = {
+            "surface": surface,
+            "question": situation.text,
+            "answer": fallback,
+            "language": language,
+            "confident": bool(cards),
+            "mode": "match",
+            "citations": cards,
+            "user_id": place.user_id,
+            "team_id": place.team_id,
+        }
         if private is not None:
             private(text=fallback, blocks=blocks, response_type="ephemeral", replace_original=True)
-            record_answer(deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None,
-                          **record)
+            record_answer(
+                deps, answer_id=answer_id, channel_id=place.channel, message_ts=None, thread_ts=None, **record
+            )
             return answer_id
-        sent = send_answer(deps.outbox, client, place, answer_id=answer_id, text=fallback, blocks=blocks,
-                           record=record, logger=deps.logger)
+        sent = send_answer(
+            deps.outbox,
+            client,
+            place,
+            answer_id=answer_id,
+            text=fallback,
+            blocks=blocks,
+            record=record,
+            logger=deps.logger,
+        )
         return _posted(deps, sent, place=place, answer_id=answer_id, record=record, moved=moved, language=language)
     except Exception as exc:  # noqa: BLE001 - the Slack edge
-        _failed(deps, client, what=f"matching ({surface})", error=exc, place=place, language=language,
-                private=private)
+        _failed(deps, client, what=f"matching ({surface})", error=exc, place=place, language=language, private=private)
         return None

@@ -60,9 +60,16 @@ def citation_label(citation: Citation, catalog: SourceCatalog) -> str:
 
 def citation_json(citation: Citation, catalog: SourceCatalog) -> StoredCitation:
     """What is stored with an answer: enough to show its sources again (the sources modal, sharing)."""
-    return {"n": citation.n, "id": citation.id, "kind": citation.kind, "title": citation.title,
-            "source": citation.source, "score": citation.score, "label": citation_label(citation, catalog),
-            "text": shorten(citation.text, SOURCE_QUOTE_CHARS)}
+    return {
+        "n": citation.n,
+        "id": citation.id,
+        "kind": citation.kind,
+        "title": citation.title,
+        "source": citation.source,
+        "score": citation.score,
+        "label": citation_label(citation, catalog),
+        "text": shorten(citation.text, SOURCE_QUOTE_CHARS),
+    }
 
 
 def answer_text_blocks(answer: Answer) -> list[Block]:
@@ -75,8 +82,9 @@ def sources_line(labels: Sequence[tuple[int, str]], language: str) -> Block:
     return context(f"*{t('slack_sources', language)}*: " + " · ".join(parts))
 
 
-def answer_footer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatalog, notes: Sequence[str] = (),
-                         share: bool = False) -> list[Block]:
+def answer_footer_blocks(
+    answer: Answer, *, answer_id: str, catalog: SourceCatalog, notes: Sequence[str] = (), share: bool = False
+) -> list[Block]:
     """Everything under the answer text: weak-evidence note, the cited sources in one line, notes,
     buttons and Slack's own feedback buttons. A streamed answer gets these when the stream stops."""
     language = answer.language
@@ -88,14 +96,22 @@ def answer_footer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatal
         blocks.append(sources_line([(c.n, citation_label(c, catalog)) for c in cited], language))
     if notes:
         blocks.append(context(*(escape_mrkdwn(n) for n in notes)))
-    blocks.append(answer_actions(answer_id=answer_id, language=language, sources=bool(cited), share=share,
-                                 offer_person=not answer.confident or answer.intent == "out_of_scope"))
+    blocks.append(
+        answer_actions(
+            answer_id=answer_id,
+            language=language,
+            sources=bool(cited),
+            share=share,
+            offer_person=not answer.confident or answer.intent == "out_of_scope",
+        )
+    )
     blocks.append(feedback_block(answer_id))
     return blocks
 
 
-def answer_actions(*, answer_id: str, language: str, sources: bool = True, share: bool = False,
-                   offer_person: bool = False) -> Block:
+def answer_actions(
+    *, answer_id: str, language: str, sources: bool = True, share: bool = False, offer_person: bool = False
+) -> Block:
     """Share (a private answer), the sources, and a person: first and highlighted when the bot could not
     really answer."""
     elements = []
@@ -110,8 +126,15 @@ def answer_actions(*, answer_id: str, language: str, sources: bool = True, share
     return actions(elements, block_id="kk_answer_actions")
 
 
-def answer_blocks(answer: Answer, *, answer_id: str, catalog: SourceCatalog, notes: Sequence[str] = (),
-                  lead: str | None = None, share: bool = False) -> list[Block]:
+def answer_blocks(
+    answer: Answer,
+    *,
+    answer_id: str,
+    catalog: SourceCatalog,
+    notes: Sequence[str] = (),
+    lead: str | None = None,
+    share: bool = False,
+) -> list[Block]:
     """A whole answer message; `lead` is an already-escaped line above it (who asked what); `share`
     adds 「チャンネルに共有」 (the answer is private to the asker until then)."""
     blocks: list[Block] = [context(lead)] if lead else []
@@ -127,13 +150,28 @@ def answer_fallback_text(answer: Answer) -> str:
 
 def answer_from_record(record: AnswerRecord) -> Answer:
     """An answer as it was stored (to share it in the channel, or show its sources again)."""
-    citations = [Citation(n=int(c.get("n", 0)), id=str(c.get("id", "")), kind=str(c.get("kind", "")),
-                          title=str(c.get("title", "")), source=str(c.get("source", "")), text=str(c.get("text", "")),
-                          score=float(c.get("score") or 0), label=str(c.get("label", "")))
-                 for c in record.citations]
-    return Answer(question=record.question, answer=record.answer, confident=record.confident, citations=citations,
-                  language="en" if record.language == "en" else "ja", mode=record.mode,
-                  cited=sorted(cited_numbers(record.answer)))
+    citations = [
+        Citation(
+            n=int(c.get("n", 0)),
+            id=str(c.get("id", "")),
+            kind=str(c.get("kind", "")),
+            title=str(c.get("title", "")),
+            source=str(c.get("source", "")),
+            text=str(c.get("text", "")),
+            score=float(c.get("score") or 0),
+            label=str(c.get("label", "")),
+        )
+        for c in record.citations
+    ]
+    return Answer(
+        question=record.question,
+        answer=record.answer,
+        confident=record.confident,
+        citations=citations,
+        language="en" if record.language == "en" else "ja",
+        mode=record.mode,
+        cited=sorted(cited_numbers(record.answer)),
+    )
 
 
 def sources_modal(record: AnswerRecord, *, with_answer: bool = False) -> Block:
@@ -156,4 +194,3 @@ def sources_modal(record: AnswerRecord, *, with_answer: bool = False) -> Block:
 
 def apology_blocks(*, reference: str, language: str) -> list[Block]:
     return [section(t("slack_apology", language, ref=escape_mrkdwn(reference)))]
-

@@ -32,16 +32,24 @@ def allowed_record(deps: Deps, body: JSON, answer_id: str) -> AnswerRecord:
     public_here = record.message_ts is not None and channel is not None and record.channel_id == channel
     on_card = channel is not None and channel == deps.settings.slack.supporters_channel
     if record.user_id != user and not public_here and not on_card:
-        raise NotAllowedError(f"{user} may not open answer {answer_id} (asked by {record.user_id} in "
-                              f"{record.channel_id}, clicked in {channel})")
+        raise NotAllowedError(
+            f"{user} may not open answer {answer_id} (asked by {record.user_id} in "
+            f"{record.channel_id}, clicked in {channel})"
+        )
     return record
 
 
 def _refuse(deps: Deps, client: WebClient, body: JSON, error: NotAllowedError) -> None:
     deps.logger.warning("refused: %s", error)
     channel, thread_ts = origin_of(body)
-    ephemeral(client, channel=channel, user=body["user"]["id"], text=t("slack_not_yours", "ja"), thread_ts=thread_ts,
-              logger=deps.logger)
+    ephemeral(
+        client,
+        channel=channel,
+        user=body["user"]["id"],
+        text=t("slack_not_yours", "ja"),
+        thread_ts=thread_ts,
+        logger=deps.logger,
+    )
 
 
 def open_sources(deps: Deps, client: WebClient, body: JSON) -> None:
@@ -83,7 +91,9 @@ def share(deps: Deps, client: WebClient, body: JSON, respond: Respond) -> None:
     language = record.language
     lead = t("slack_shared_by", language, user=user, question=escape_mrkdwn(shorten(record.question, 200)))
     if record.mode == "match":
-        blocks = match_blocks(stored_cards(record.citations), answer_id=answer_id, language=language, summary="", lead=lead)
+        blocks = match_blocks(
+            stored_cards(record.citations), answer_id=answer_id, language=language, summary="", lead=lead
+        )
     else:
         answer = answer_from_record(record)
         blocks = answer_blocks(answer, answer_id=answer_id, catalog=deps.catalog, lead=lead)

@@ -27,17 +27,25 @@ def _rate(deps: Deps, client: WebClient, body: JSON, rating: str) -> tuple[Answe
     user = body["user"]["id"]
     answer_id = body["actions"][0].get("value") or None
     try:
-        allowed, record = guards.answer_in_place(deps.store, answer_id, channel=origin_of(body)[0],
-                                                 logger=deps.logger)
+        allowed, record = guards.answer_in_place(deps.store, answer_id, channel=origin_of(body)[0], logger=deps.logger)
         if not allowed:  # an answer id from another channel: not this message's answer
-            ephemeral(client, channel=origin_of(body)[0], user=user, text=t("slack_not_your_answer", "ja"),
-                      logger=deps.logger)
+            ephemeral(
+                client, channel=origin_of(body)[0], user=user, text=t("slack_not_your_answer", "ja"), logger=deps.logger
+            )
             return None
         row = deps.store.add_feedback(answer_id=answer_id, user_id=user, rating=rating)
     except DeskDatabaseUnavailableError as exc:
         channel, thread_ts = origin_of(body)
-        not_saved(deps, client, what=f"feedback {'👍' if rating == 'up' else '👎'}", error=exc, user=user,
-                  channel=channel, thread_ts=thread_ts, language=_message_language(body))
+        not_saved(
+            deps,
+            client,
+            what=f"feedback {'👍' if rating == 'up' else '👎'}",
+            error=exc,
+            user=user,
+            channel=channel,
+            thread_ts=thread_ts,
+            language=_message_language(body),
+        )
         return None
     return record, row
 
@@ -57,9 +65,14 @@ def rate_up(deps: Deps, client: WebClient, body: JSON) -> None:
         return
     record, _ = rated
     channel, thread_ts = origin_of(body)
-    ephemeral(client, channel=channel, user=body["user"]["id"],
-              text=t("slack_thanks_feedback", record.language if record else "ja"), thread_ts=thread_ts,
-              logger=deps.logger)
+    ephemeral(
+        client,
+        channel=channel,
+        user=body["user"]["id"],
+        text=t("slack_thanks_feedback", record.language if record else "ja"),
+        thread_ts=thread_ts,
+        logger=deps.logger,
+    )
 
 
 def rate_down(deps: Deps, client: WebClient, body: JSON) -> None:
@@ -70,10 +83,12 @@ def rate_down(deps: Deps, client: WebClient, body: JSON) -> None:
     record, row = rated
     channel, thread_ts = origin_of(body)
     language = record.language if record else "ja"
-    metadata = guards.seal({"f": row.id, "c": channel, "t": thread_ts, "l": language}, user=body["user"]["id"],
-                           secret=guards.seal_key(deps.settings))
-    client.views_open(trigger_id=body["trigger_id"],
-                      view=feedback_modal(private_metadata=metadata, language=language))
+    metadata = guards.seal(
+        {"f": row.id, "c": channel, "t": thread_ts, "l": language},
+        user=body["user"]["id"],
+        secret=guards.seal_key(deps.settings),
+    )
+    client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(private_metadata=metadata, language=language))
 
 
 def explain_down(deps: Deps, client: WebClient, body: JSON) -> None:
@@ -87,8 +102,22 @@ def explain_down(deps: Deps, client: WebClient, body: JSON) -> None:
     try:
         deps.store.explain_feedback(int(meta["f"]), reasons=reasons, comment=comment, user_id=body["user"]["id"])
     except DeskDatabaseUnavailableError as exc:
-        not_saved(deps, client, what="feedback reasons", error=exc, user=body["user"]["id"], channel=meta.get("c"),
-                  thread_ts=meta.get("t"), language=meta.get("l", "ja"))
+        not_saved(
+            deps,
+            client,
+            what="feedback reasons",
+            error=exc,
+            user=body["user"]["id"],
+            channel=meta.get("c"),
+            thread_ts=meta.get("t"),
+            language=meta.get("l", "ja"),
+        )
         return
-    ephemeral(client, channel=meta.get("c"), user=body["user"]["id"], text=t("slack_thanks_feedback", meta.get("l", "ja")),
-              thread_ts=meta.get("t"), logger=deps.logger)
+    ephemeral(
+        client,
+        channel=meta.get("c"),
+        user=body["user"]["id"],
+        text=t("slack_thanks_feedback", meta.get("l", "ja")),
+        thread_ts=meta.get("t"),
+        logger=deps.logger,
+    )

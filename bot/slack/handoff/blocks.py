@@ -45,21 +45,35 @@ def urgency_label(code: str, language: str) -> str:
 
 
 def handoff_modal(*, private_metadata: JSON, language: str, topic: str = "") -> Block:
-    topic_input = text_input(max_length=300, placeholder=t("slack_handoff_topic_example", language),
-                             initial=shorten(topic, 300) if topic else "")
-    urgency = {"type": "radio_buttons", "action_id": "value",
-               "initial_option": option(urgency_label("normal", language), "normal"),
-               "options": [option(urgency_label(code, language), code) for code in URGENCY_CODES]}
+    topic_input = text_input(
+        max_length=300,
+        placeholder=t("slack_handoff_topic_example", language),
+        initial=shorten(topic, 300) if topic else "",
+    )
+    urgency = {
+        "type": "radio_buttons",
+        "action_id": "value",
+        "initial_option": option(urgency_label("normal", language), "normal"),
+        "options": [option(urgency_label(code, language), code) for code in URGENCY_CODES],
+    }
     return modal(
-        callback_id=HANDOFF_VIEW, private_metadata=private_metadata, title=t("slack_handoff_title", language),
-        submit=t("slack_handoff_submit", language), close=t("slack_cancel", language),
+        callback_id=HANDOFF_VIEW,
+        private_metadata=private_metadata,
+        title=t("slack_handoff_title", language),
+        submit=t("slack_handoff_submit", language),
+        close=t("slack_cancel", language),
         blocks=[
             section(t("slack_handoff_intro", language)),
             input_block("topic", t("slack_handoff_topic", language), topic_input),
             input_block("urgency", t("slack_handoff_urgency", language), urgency),
-            input_block("consent", t("slack_handoff_sharing", language),
-                        checkboxes([option(t("slack_handoff_consent", language), "yes")]), optional=True),
-        ])
+            input_block(
+                "consent",
+                t("slack_handoff_sharing", language),
+                checkboxes([option(t("slack_handoff_consent", language), "yes")]),
+                optional=True,
+            ),
+        ],
+    )
 
 
 def handoff_form_values(state_values: JSON) -> HandoffForm:
@@ -105,8 +119,13 @@ def status_label(status: str) -> str:
     return _t(f"status_{status}") if status in STATUSES else status
 
 
-def consultation_card(consultation: Consultation, *, answer: AnswerRecord | None = None, profile_text: str = "",
-                      permalink: str | None = None) -> list[Block]:
+def consultation_card(
+    consultation: Consultation,
+    *,
+    answer: AnswerRecord | None = None,
+    profile_text: str = "",
+    permalink: str | None = None,
+) -> list[Block]:
     """The card in the supporters' channel: the question once, what the founder wrote, what the bot
     answered (short, the rest a click away), the profile; what the asker agreed to share, nothing else."""
     c = consultation
@@ -125,14 +144,17 @@ def consultation_card(consultation: Consultation, *, answer: AnswerRecord | None
         if question and question not in c.topic and c.topic not in question:
             blocks.append(section(_t("card_question", question=escape_mrkdwn(shorten(question, 600)))))
         if c.thread_summary:
-            blocks.append(section(_t("card_messages",
-                                     messages=_with_mentions(escape_mrkdwn(c.thread_summary[:2000])))))
+            blocks.append(section(_t("card_messages", messages=_with_mentions(escape_mrkdwn(c.thread_summary[:2000])))))
         if profile_text:
             blocks.append(context(_t("card_profile", profile=escape_mrkdwn(shorten(profile_text, 600)))))
         if answer is not None:
             weak = _t("card_weak") if not answer.confident else ""
-            blocks.append(section(_t("card_answer", weak=weak, answer=escape_mrkdwn(shorten(answer.answer, 160))),
-                                  accessory=button(_t("card_answer_button"), SOURCES, str(answer.id))))
+            blocks.append(
+                section(
+                    _t("card_answer", weak=weak, answer=escape_mrkdwn(shorten(answer.answer, 160))),
+                    accessory=button(_t("card_answer_button"), SOURCES, str(answer.id)),
+                )
+            )
     else:
         blocks.append(context(_t("card_no_consent")))
     elements: list[Block] = []
@@ -150,8 +172,12 @@ def consultation_card(consultation: Consultation, *, answer: AnswerRecord | None
     if c.status == "taken":
         blocks.append(context(_t("card_taken_by", assignee=f"<@{c.assignee_user_id}>", since=when(c.taken_at))))
     elif c.status == "resolved":
-        blocks.append(context(_t("card_resolved_by", resolver=f"<@{c.resolved_by}>", when=when(c.resolved_at))
-                              + (_t("card_assignee", assignee=f"<@{c.assignee_user_id}>") if c.assignee_user_id else "")))
+        blocks.append(
+            context(
+                _t("card_resolved_by", resolver=f"<@{c.resolved_by}>", when=when(c.resolved_at))
+                + (_t("card_assignee", assignee=f"<@{c.assignee_user_id}>") if c.assignee_user_id else "")
+            )
+        )
     return blocks
 
 
@@ -160,8 +186,14 @@ def consultation_fallback_text(consultation: Consultation) -> str:
     return escape_mrkdwn(shorten(_t("card_fallback", ref=c.ref, status=status_label(c.status), topic=c.topic), 300))
 
 
-def thread_summary(messages: Iterable[JSON], *, bot_user_id: str | None, asker: str | None = None,
-                   skip: Sequence[str] = (), limit: int = 1800) -> str:
+def thread_summary(
+    messages: Iterable[JSON],
+    *,
+    bot_user_id: str | None,
+    asker: str | None = None,
+    skip: Sequence[str] = (),
+    limit: int = 1800,
+) -> str:
     """What the founder wrote in the thread, one `@U123: text` line each (mentions on the card), newest
     last, cut to fit; the bot's own messages are left out (its answer is on the card), and so is text
     already shown (`skip`: the topic, the question)."""
@@ -180,5 +212,3 @@ def thread_summary(messages: Iterable[JSON], *, bot_user_id: str | None, asker: 
     while lines and sum(len(x) + 1 for x in lines) > limit:
         lines.pop(1 if len(lines) > 2 else 0)  # keep the opening message, drop the middle
     return "\n".join(lines)
-
-

@@ -72,17 +72,33 @@ def _t(key: str, **values: object) -> str:
     return t(f"slack_curate_{key}", "ja", **values)
 
 
-def curate_modal(*, private_metadata: JSON, question: str, answer: str, author: str,
-                 ref: str | None) -> Block:
+def curate_modal(*, private_metadata: JSON, question: str, answer: str, author: str, ref: str | None) -> Block:
     """The form: the question's phrasings, the answer in Japanese (and English), what it cites, who checked."""
-    def field(block_id: str, label: str, *, initial: str = "", multiline: bool = False, optional: bool = False,
-              hint: str = "", max_length: int = MAX_ANSWER_CHARS) -> Block:
+
+    def field(
+        block_id: str,
+        label: str,
+        *,
+        initial: str = "",
+        multiline: bool = False,
+        optional: bool = False,
+        hint: str = "",
+        max_length: int = MAX_ANSWER_CHARS,
+    ) -> Block:
         # line breaks kept in the initial value: one phrasing a line
-        return input_block(block_id, label, text_input(max_length=max_length, multiline=multiline, initial=initial),
-                           optional=optional, hint=hint)
+        return input_block(
+            block_id,
+            label,
+            text_input(max_length=max_length, multiline=multiline, initial=initial),
+            optional=optional,
+            hint=hint,
+        )
 
     return modal(
-        callback_id=CURATE_VIEW, private_metadata=private_metadata, title=_t("title"), submit=_t("submit"),
+        callback_id=CURATE_VIEW,
+        private_metadata=private_metadata,
+        title=_t("title"),
+        submit=_t("submit"),
         close=t("slack_cancel", "ja"),
         blocks=[
             section((_t("for_consultation", ref=ref) if ref else _t("for_question")) + _t("intro")),
@@ -91,7 +107,8 @@ def curate_modal(*, private_metadata: JSON, question: str, answer: str, author: 
             field("answer_en", _t("answer_en"), multiline=True, optional=True, hint=_t("answer_en_hint")),
             field("records", _t("records"), optional=True, max_length=500, hint=_t("records_hint")),
             field("author", _t("author"), initial=author, max_length=80),
-        ])
+        ],
+    )
 
 
 def curate_form_values(state_values: JSON) -> dict[str, str]:
@@ -101,12 +118,15 @@ def curate_form_values(state_values: JSON) -> dict[str, str]:
     return {name: value(name) for name in _FIELDS}
 
 
-def record_from_form(values: dict[str, str], *, answer_id: str, consultation_ref: str | None,
-                     today: dt.date) -> JSON:
+def record_from_form(values: dict[str, str], *, answer_id: str, consultation_ref: str | None, today: dt.date) -> JSON:
     questions = [line.strip() for line in values["questions"].splitlines() if line.strip()]
     data: JSON = {
-        "kind": "answer", "id": answer_id, "questions": list(dict.fromkeys(questions)),
-        "answer_ja": values["answer_ja"], "author": values["author"], "as_of": today,
+        "kind": "answer",
+        "id": answer_id,
+        "questions": list(dict.fromkeys(questions)),
+        "answer_ja": values["answer_ja"],
+        "author": values["author"],
+        "as_of": today,
         "sources": [{"record": record_id} for record_id in dict.fromkeys(_RECORD_IDS.findall(values["records"]))],
     }
     if values["answer_en"]:
@@ -142,15 +162,18 @@ def _refuse(deps: Deps, client: WebClient, *, user: str, channel: str | None, wh
         ephemeral(client, channel=channel, user=user, text=t("slack_curate_refused", "ja"), logger=deps.logger)
 
 
-def _staff_in_supporters_channel(deps: Deps, client: WebClient, body: JSON, *,
-                                 attempted: str) -> tuple[str, str | None] | None:
+def _staff_in_supporters_channel(
+    deps: Deps, client: WebClient, body: JSON, *, attempted: str
+) -> tuple[str, str | None] | None:
     """(user, channel) when a staff member clicked in the supporters' channel and the knowledge can be edited;
     otherwise the clicker is told why not, privately, and None."""
     user = body["user"]["id"]
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    if not (guards.consultation_place_ok(body, supporters_channel=deps.settings.slack.supporters_channel)
-            and (body.get("view") or {}).get("type") != "home"
-            and deps.check_staff(user, attempted=attempted)):
+    if not (
+        guards.consultation_place_ok(body, supporters_channel=deps.settings.slack.supporters_channel)
+        and (body.get("view") or {}).get("type") != "home"
+        and deps.check_staff(user, attempted=attempted)
+    ):
         _refuse(deps, client, user=user, channel=channel, why="not staff, or not in the supporters' channel")
         return None
     if deps.editor is None:
@@ -172,9 +195,14 @@ def open_form(deps: Deps, client: WebClient, body: JSON) -> None:
         _refuse(deps, client, user=user, channel=channel, why=f"no consultation {body['actions'][0].get('value')!r}")
         return
     if (consultation.card_channel_id, consultation.card_ts) != (channel, message_ts):
-        _refuse(deps, client, user=user, channel=channel,
-                why=f"{consultation.ref}'s card is {consultation.card_channel_id}/{consultation.card_ts}, "
-                    f"not {channel}/{message_ts}")
+        _refuse(
+            deps,
+            client,
+            user=user,
+            channel=channel,
+            why=f"{consultation.ref}'s card is {consultation.card_channel_id}/{consultation.card_ts}, "
+            f"not {channel}/{message_ts}",
+        )
         return
     if consultation.status != "resolved":
         ephemeral(client, channel=channel, user=user, text=t("slack_curate_not_resolved", "ja"), logger=deps.logger)
@@ -189,14 +217,23 @@ def open_form(deps: Deps, client: WebClient, body: JSON) -> None:
         deps.logger.warning("conversations.replies of %s's card failed: %s", consultation.ref, slack_error(exc))
     replies = supporter_replies(messages, asker=consultation.asker_user_id)
     metadata = guards.seal({"k": consultation.id}, user=user, secret=guards.seal_key(deps.settings))
-    client.views_open(trigger_id=body["trigger_id"], view=curate_modal(
-        private_metadata=metadata, question=question or consultation.topic, answer="\n\n".join(replies),
-        author=_display_name(deps, client, user), ref=consultation.ref))
+    client.views_open(
+        trigger_id=body["trigger_id"],
+        view=curate_modal(
+            private_metadata=metadata,
+            question=question or consultation.topic,
+            answer="\n\n".join(replies),
+            author=_display_name(deps, client, user),
+            ref=consultation.ref,
+        ),
+    )
 
 
 def open_from_gap(deps: Deps, client: WebClient, body: JSON) -> None:
     """「回答を書く」 on a topic of the weekly gaps report: the same form, pre-filled with the topic's question."""
-    acting = _staff_in_supporters_channel(deps, client, body, attempted="write a curated answer for a gaps-report topic")
+    acting = _staff_in_supporters_channel(
+        deps, client, body, attempted="write a curated answer for a gaps-report topic"
+    )
     if acting is None:
         return
     user, channel = acting
@@ -205,24 +242,40 @@ def open_from_gap(deps: Deps, client: WebClient, body: JSON) -> None:
     # The value names an answer the desk gave: its question is the form's, unless it was asked in private.
     record = deps.store.get_answer(str(body["actions"][0].get("value") or ""))
     if record is None or asked_privately(record):
-        _refuse(deps, client, user=user, channel=channel, why=f"answer {body['actions'][0].get('value')!r} is unknown "
-                "or was asked privately")
+        _refuse(
+            deps,
+            client,
+            user=user,
+            channel=channel,
+            why=f"answer {body['actions'][0].get('value')!r} is unknown or was asked privately",
+        )
         return
     question = record.question[:300]
     metadata = guards.seal({"g": 1}, user=user, secret=guards.seal_key(deps.settings))
-    client.views_open(trigger_id=body["trigger_id"], view=curate_modal(
-        private_metadata=metadata, question=question, answer="", author=_display_name(deps, client, user), ref=None))
+    client.views_open(
+        trigger_id=body["trigger_id"],
+        view=curate_modal(
+            private_metadata=metadata, question=question, answer="", author=_display_name(deps, client, user), ref=None
+        ),
+    )
 
 
-def open_edit(deps: Deps, client: WebClient, *, trigger_id: str | None, user: str, data: JSON,
-              base: str) -> None:
+def open_edit(deps: Deps, client: WebClient, *, trigger_id: str | None, user: str, data: JSON, base: str) -> None:
     """`/kakehashi kb edit ID` of a curated answer (staff, checked by the caller): the same form, filled from the
     file; saving it is a re-check by this staff member (as_of becomes today), refused if the file changed since."""
-    metadata = guards.seal({"e": str(data.get("id")), "b": base, "c": data.get("consultation")}, user=user,
-                           secret=guards.seal_key(deps.settings))
+    metadata = guards.seal(
+        {"e": str(data.get("id")), "b": base, "c": data.get("consultation")},
+        user=user,
+        secret=guards.seal_key(deps.settings),
+    )
     records = " ".join(str(s["record"]) for s in data.get("sources") or [] if isinstance(s, dict) and s.get("record"))
-    view = curate_modal(private_metadata=metadata, question="\n".join(data.get("questions") or []),
-                        answer=str(data.get("answer_ja") or ""), author=str(data.get("author") or ""), ref=None)
+    view = curate_modal(
+        private_metadata=metadata,
+        question="\n".join(data.get("questions") or []),
+        answer=str(data.get("answer_ja") or ""),
+        author=str(data.get("author") or ""),
+        ref=None,
+    )
     view["title"] = plain_text(_t("edit_title"), MODAL_TITLE)
     for block in view["blocks"]:
         if block.get("block_id") == "answer_en" and data.get("answer_en"):
@@ -266,7 +319,9 @@ def check_form(deps: Deps, body: JSON) -> tuple[dict[str, str], JSON | None]:
             return {"answer_ja": t("slack_kb_unknown", "ja", error=f"{answer_id} no longer exists")}, None
         if current != meta.get("b"):
             later = deps.editor.history(answer_id, limit=1)
-            return {"answer_ja": conflict_text(ConflictError("changed", change=later[0] if later else None), "ja")}, None
+            return {
+                "answer_ja": conflict_text(ConflictError("changed", change=later[0] if later else None), "ja")
+            }, None
         data = record_from_form(values, answer_id=answer_id, consultation_ref=ref, today=dt.date.today())
         data["status"] = kb.answer(answer_id).status if any(a.id == answer_id for a in kb.answers) else "active"
         errors = form_errors(data, known_ids={r.id for r in kb.records} | {a.id for a in kb.answers})

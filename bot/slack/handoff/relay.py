@@ -39,10 +39,20 @@ def from_asker(deps: Deps, client: WebClient, event: JSON, *, bot_user_id: str |
     if consultation.status != "taken" and not consultation.consent_to_share:
         return False  # not yet told their thread reaches a supporter, and did not agree to share it
     ping = f"<@{consultation.assignee_user_id}> " if consultation.status == "taken" else ""
-    text = t("slack_relay_from_asker", "ja", ping=ping, user=consultation.asker_user_id,
-             text=_said(event, bot_user_id=bot_user_id, language="ja"))
-    post(client, Place(channel=consultation.card_channel_id, thread_ts=consultation.card_ts), text=text,
-         logger=deps.logger, dm_fallback=False)
+    text = t(
+        "slack_relay_from_asker",
+        "ja",
+        ping=ping,
+        user=consultation.asker_user_id,
+        text=_said(event, bot_user_id=bot_user_id, language="ja"),
+    )
+    post(
+        client,
+        Place(channel=consultation.card_channel_id, thread_ts=consultation.card_ts),
+        text=text,
+        logger=deps.logger,
+        dm_fallback=False,
+    )
     return True
 
 
@@ -55,11 +65,22 @@ def from_supporter(deps: Deps, client: WebClient, event: JSON, *, bot_user_id: s
     if consultation is None or consultation.status != "taken" or event.get("user") != consultation.assignee_user_id:
         return False
     language = consultation.language
-    text = t("slack_relay_from_supporter", language, user=event.get("user"),
-             text=_said(event, bot_user_id=bot_user_id, language=language))
-    post(client, Place(channel=consultation.asker_channel_id or consultation.asker_user_id,
-                       thread_ts=consultation.asker_thread_ts, user_id=consultation.asker_user_id),
-         text=text, logger=deps.logger)
+    text = t(
+        "slack_relay_from_supporter",
+        language,
+        user=event.get("user"),
+        text=_said(event, bot_user_id=bot_user_id, language=language),
+    )
+    post(
+        client,
+        Place(
+            channel=consultation.asker_channel_id or consultation.asker_user_id,
+            thread_ts=consultation.asker_thread_ts,
+            user_id=consultation.asker_user_id,
+        ),
+        text=text,
+        logger=deps.logger,
+    )
     return True
 
 
@@ -68,9 +89,11 @@ def relayed(deps: Deps, client: WebClient, event: JSON, *, bot_user_id: str | No
     if not event.get("thread_ts") or event.get("subtype") not in (None, "file_share", "thread_broadcast"):
         return False
     try:
-        return from_supporter(deps, client, event, bot_user_id=bot_user_id) or \
-            from_asker(deps, client, event, bot_user_id=bot_user_id)
+        return from_supporter(deps, client, event, bot_user_id=bot_user_id) or from_asker(
+            deps, client, event, bot_user_id=bot_user_id
+        )
     except StoreError as exc:
-        deps.logger.warning("cannot tell whether %s/%s is a handed-off thread: %s", event.get("channel"),
-                            event.get("thread_ts"), exc)
+        deps.logger.warning(
+            "cannot tell whether %s/%s is a handed-off thread: %s", event.get("channel"), event.get("thread_ts"), exc
+        )
         return False

@@ -52,14 +52,23 @@ def actor_text(actor: Actor) -> str:
 
 def change_line(change: Change) -> str:
     reverts = _t("reverts", change=change.reverts) if change.reverts else ""
-    return (f"*#{change.id}* {escape_mrkdwn(action_label(change.action))} · {actor_text(change.actor)} · "
-            f"{_when(change.at)}{reverts}\n{escape_mrkdwn(shorten(change.summary, 300))}")
+    return (
+        f"*#{change.id}* {escape_mrkdwn(action_label(change.action))} · {actor_text(change.actor)} · "
+        f"{_when(change.at)}{reverts}\n{escape_mrkdwn(shorten(change.summary, 300))}"
+    )
 
 
 def revert_button(change: Change) -> Block:
-    return button(_t("revert_button"), KB_REVERT, str(change.id), confirm=confirm_dialog(
-        _t("revert_title", change=change.id), _t("revert_text", summary=escape_mrkdwn(shorten(change.summary, 200))),
-        confirm=_t("revert_button")))
+    return button(
+        _t("revert_button"),
+        KB_REVERT,
+        str(change.id),
+        confirm=confirm_dialog(
+            _t("revert_title", change=change.id),
+            _t("revert_text", summary=escape_mrkdwn(shorten(change.summary, 200))),
+            confirm=_t("revert_button"),
+        ),
+    )
 
 
 def history_blocks(changes: Sequence[Change], *, record_id: str | None, limit: int = 20) -> list[Block]:
@@ -86,23 +95,42 @@ def revert_prompt_blocks(change: Change) -> list[Block]:
 def record_blocks(record_id: str, yaml_text: str, *, kind: str, title: str, status: str) -> list[Block]:
     retired = status == "retired"
     blocks: list[Block] = [
-        section(f"*{escape_mrkdwn(title)}*\n{label('record_kind', kind)} · `{escape_mrkdwn(record_id)}`"
-                + (_t("retired_mark") if retired else "")),
+        section(
+            f"*{escape_mrkdwn(title)}*\n{label('record_kind', kind)} · `{escape_mrkdwn(record_id)}`"
+            + (_t("retired_mark") if retired else "")
+        ),
     ]
     pieces = split_for_sections(yaml_text.replace("```", "'''"), 2800)
     for piece in pieces[:6]:
         blocks.append(section(f"```{escape_mrkdwn(piece)}```"))
     if len(pieces) > 6:
         blocks.append(context(_t("show_cut")))
-    elements = [button(_t("edit_button"), KB_EDIT, record_id, style="primary"),
-                button(_t("history_button"), KB_HISTORY, record_id)]
+    elements = [
+        button(_t("edit_button"), KB_EDIT, record_id, style="primary"),
+        button(_t("history_button"), KB_HISTORY, record_id),
+    ]
     shown_id = escape_mrkdwn(record_id)
     if retired:
-        elements.append(button(_t("restore_button"), KB_RESTORE, record_id, confirm=confirm_dialog(
-            _t("restore_title"), _t("restore_text", id=shown_id), confirm=_t("restore_button"), style="primary")))
+        elements.append(
+            button(
+                _t("restore_button"),
+                KB_RESTORE,
+                record_id,
+                confirm=confirm_dialog(
+                    _t("restore_title"), _t("restore_text", id=shown_id), confirm=_t("restore_button"), style="primary"
+                ),
+            )
+        )
     else:
-        elements.append(button(_t("retire_button"), KB_RETIRE, record_id, style="danger", confirm=confirm_dialog(
-            _t("retire_title"), _t("retire_text", id=shown_id), confirm=_t("retire_button"))))
+        elements.append(
+            button(
+                _t("retire_button"),
+                KB_RETIRE,
+                record_id,
+                style="danger",
+                confirm=confirm_dialog(_t("retire_title"), _t("retire_text", id=shown_id), confirm=_t("retire_button")),
+            )
+        )
     blocks.append(actions(elements, block_id="kk_kb_record_actions"))
     return blocks
 
@@ -111,8 +139,11 @@ def list_blocks(records: Sequence[Record], *, kind: str | None) -> list[Block]:
     blocks: list[Block] = []
     for k in (kind,) if kind else KINDS:
         chosen = [r for r in records if r.kind == k]
-        lines = [f"• `{escape_mrkdwn(r.id)}` {escape_mrkdwn(shorten(r.title, 60))}"
-                 + (_t("list_retired") if r.status == "retired" else "") for r in chosen]
+        lines = [
+            f"• `{escape_mrkdwn(r.id)}` {escape_mrkdwn(shorten(r.title, 60))}"
+            + (_t("list_retired") if r.status == "retired" else "")
+            for r in chosen
+        ]
         blocks.append(section(_t("list_heading", kind=label("record_kind", k), n=len(chosen))))
         for piece in split_for_sections("\n".join(lines) or _t("list_none")):
             blocks.append(section(piece))
@@ -124,9 +155,12 @@ def stale_lines(stale: Sequence[StaleRecord], *, limit: int) -> list[Block]:
     for item in list(stale)[:limit]:
         record = item.record
         reasons = "；".join(escape_mrkdwn(r) for r in item.reasons)
-        blocks.append(section(
-            f"*{escape_mrkdwn(shorten(record.title, 80))}* `{escape_mrkdwn(record.id)}`\n{shorten(reasons, 600)}",
-            accessory=button(_t("update_button"), KB_EDIT, record.id)))
+        blocks.append(
+            section(
+                f"*{escape_mrkdwn(shorten(record.title, 80))}* `{escape_mrkdwn(record.id)}`\n{shorten(reasons, 600)}",
+                accessory=button(_t("update_button"), KB_EDIT, record.id),
+            )
+        )
     return blocks
 
 
@@ -161,5 +195,11 @@ def kb_help_blocks() -> list[Block]:
 
 def change_done_text(change: Change, *, searchable: str, language: str = "ja") -> str:
     language = "ja" if language == "ja" else "en"
-    return t("slack_kb_change_done", language, action=escape_mrkdwn(action_label(change.action, language)),
-             change=change.id, summary=escape_mrkdwn(shorten(change.summary, 300)), searchable=searchable)
+    return t(
+        "slack_kb_change_done",
+        language,
+        action=escape_mrkdwn(action_label(change.action, language)),
+        change=change.id,
+        summary=escape_mrkdwn(shorten(change.summary, 300)),
+        searchable=searchable,
+    )

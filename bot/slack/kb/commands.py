@@ -32,8 +32,9 @@ from knowledge.schema import RECORD_ID
 from prompts.messages import t
 from retrieval.language import detect_language
 
-SUBCOMMANDS = command_words("slack_kb_words_", ("add", "edit", "retire", "restore", "show", "history", "revert",
-                                                   "stale", "list", "help"))
+SUBCOMMANDS = command_words(
+    "slack_kb_words_", ("add", "edit", "retire", "restore", "show", "history", "revert", "stale", "list", "help")
+)
 KIND_WORDS = command_words("slack_kb_kind_words_", ("program", "vc", "cdmo"))
 HISTORY_LIMIT = 20
 
@@ -83,14 +84,33 @@ def work(deps: Deps, client: WebClient, command: JSON, rest: str, respond: Respo
         respond(text=text, blocks=blocks, response_type="ephemeral")
 
     try:
-        _run(deps, client, sub, args, user=user, language=language, say=say, trigger_id=command["trigger_id"],
-             origin={"c": command["channel_id"], "l": language})
+        _run(
+            deps,
+            client,
+            sub,
+            args,
+            user=user,
+            language=language,
+            say=say,
+            trigger_id=command["trigger_id"],
+            origin={"c": command["channel_id"], "l": language},
+        )
     except Exception as exc:  # noqa: BLE001 - the Slack edge: only the staff member hears
         say(failure_text(deps, exc, language, what=f"/kakehashi kb {sub}"))
 
 
-def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str, language: str,
-         say: Callable[..., None], trigger_id: str | None, origin: JSON) -> None:
+def _run(
+    deps: Deps,
+    client: WebClient,
+    sub: str,
+    args: list[str],
+    *,
+    user: str,
+    language: str,
+    say: Callable[..., None],
+    trigger_id: str | None,
+    origin: JSON,
+) -> None:
     editor = editor_of(deps)
     needs_arg = {"add", "edit", "retire", "restore", "show", "revert"}
     if sub in needs_arg and not args:
@@ -116,8 +136,12 @@ def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str,
         text, _ = editor.record_text(args[0])
         data = yaml.safe_load(text) or {}
         title = str(data.get("name_ja") or data.get("name") or args[0])
-        say(f"{args[0]}", kb_blocks.record_blocks(args[0], text, kind=str(data.get("kind")), title=title,
-                                              status=str(data.get("status") or "active")))
+        say(
+            f"{args[0]}",
+            kb_blocks.record_blocks(
+                args[0], text, kind=str(data.get("kind")), title=title, status=str(data.get("status") or "active")
+            ),
+        )
     elif sub == "history":
         record_id = args[0] if args else None
         changes = editor.history(record_id, limit=HISTORY_LIMIT + 1)
@@ -139,8 +163,16 @@ def _run(deps: Deps, client: WebClient, sub: str, args: list[str], *, user: str,
         say("records", kb_blocks.list_blocks(current_kb(deps).records, kind=kind))
 
 
-def open_record_form(deps: Deps, client: WebClient, *, trigger_id: str | None, kind: str | None,
-                     record_id: str | None, origin: JSON, user: str) -> None:
+def open_record_form(
+    deps: Deps,
+    client: WebClient,
+    *,
+    trigger_id: str | None,
+    kind: str | None,
+    record_id: str | None,
+    origin: JSON,
+    user: str,
+) -> None:
     """The empty form for `kind`, or the form prefilled from `record_id` with its base hash."""
     editor = editor_of(deps)
     data, base = (None, None)
@@ -152,8 +184,14 @@ def open_record_form(deps: Deps, client: WebClient, *, trigger_id: str | None, k
             return
     assert kind is not None
     kb = current_kb(deps)
-    view = forms.record_modal(kind, data=data, base=base, documents=forms.document_choices(kb.documents),
-                              certifications=forms.certification_choices(kb.vcs), origin=origin)
+    view = forms.record_modal(
+        kind,
+        data=data,
+        base=base,
+        documents=forms.document_choices(kb.documents),
+        certifications=forms.certification_choices(kb.vcs),
+        origin=origin,
+    )
     client.views_open(trigger_id=trigger_id, view=view)
 
 

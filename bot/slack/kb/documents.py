@@ -24,22 +24,40 @@ def _t(key: str, **values: object) -> str:
     return t(f"slack_kb_doc_{key}", "ja", **values)
 
 
-def document_modal(*, file: str, title: str, ministry: str | None, date: dt.date | str | None, description: str | None,
-                   doc_id: str | None, origin: JSON | None = None) -> Block:
+def document_modal(
+    *,
+    file: str,
+    title: str,
+    ministry: str | None,
+    date: dt.date | str | None,
+    description: str | None,
+    doc_id: str | None,
+    origin: JSON | None = None,
+) -> Block:
     """Details of an uploaded document (what citations show): title, ministry, date, description."""
     ministry_field = FormField("ministry", "select", _t("field_ministry"), required=True, choices=MINISTRIES)
     date_field = FormField("date", "date", _t("field_date"), required=True)
     return modal(
-        callback_id=KB_DOCUMENT_VIEW, private_metadata={"f": file, "d": doc_id, **(origin or {})},
-        title=_t("title"), submit=t("slack_kb_save", "ja"), close=t("slack_cancel", "ja"),
+        callback_id=KB_DOCUMENT_VIEW,
+        private_metadata={"f": file, "d": doc_id, **(origin or {})},
+        title=_t("title"),
+        submit=t("slack_kb_save", "ja"),
+        close=t("slack_cancel", "ja"),
         blocks=[
             context(_t("intro", file=escape_mrkdwn(file))),
             input_block("title", _t("field_title"), text_input(max_length=300, initial=title)),
-            input_block("ministry", ministry_field.label, element(ministry_field, ministry, documents=(), certifications=())),
+            input_block(
+                "ministry", ministry_field.label, element(ministry_field, ministry, documents=(), certifications=())
+            ),
             input_block("date", date_field.label, element(date_field, date, documents=(), certifications=())),
-            input_block("description_ja", _t("field_description"), text_input(max_length=2000, multiline=True, initial=description or ""),
-                        optional=True),
-        ])
+            input_block(
+                "description_ja",
+                _t("field_description"),
+                text_input(max_length=2000, multiline=True, initial=description or ""),
+                optional=True,
+            ),
+        ],
+    )
 
 
 def document_from_form(state_values: JSON) -> DocumentDetails:

@@ -61,8 +61,15 @@ def conflict_text(error: ConflictError, language: str) -> str:
     return t("slack_kb_conflict", language, who=who, change=change.id, when=when)
 
 
-def refresh_and_tell(deps: Deps, client: WebClient, *, channel: str, ts: str,
-                     render: Callable[[str], tuple[str, Blocks | None]], language: str) -> None:
+def refresh_and_tell(
+    deps: Deps,
+    client: WebClient,
+    *,
+    channel: str,
+    ts: str,
+    render: Callable[[str], tuple[str, Blocks | None]],
+    language: str,
+) -> None:
     """Refresh the running bot's knowledge, then rewrite the confirmation at (channel, ts) with
     `render(note)`, the note saying whether and how fast the change became searchable."""
     started = time.perf_counter()
@@ -83,15 +90,24 @@ def refresh_and_tell(deps: Deps, client: WebClient, *, channel: str, ts: str,
         deps.logger.warning("could not update the confirmation %s/%s: %s", channel, ts, slack_error(exc))
 
 
-def announce_change(deps: Deps, client: WebClient, *, user: str, change: Change, language: str,
-                    channel: str | None = None, thread_ts: str | None = None) -> None:
+def announce_change(
+    deps: Deps,
+    client: WebClient,
+    *,
+    user: str,
+    change: Change,
+    language: str,
+    channel: str | None = None,
+    thread_ts: str | None = None,
+) -> None:
     """Post the confirmation (change id and summary) to the staff member's DM, or to `channel`, then
     refresh and update it with when it became searchable."""
     where = channel or user
     first = change_done_text(change, searchable=t("slack_kb_refreshing", language), language=language)
     try:
-        response = client.chat_postMessage(channel=where, thread_ts=thread_ts, text=first, unfurl_links=False,
-                                           unfurl_media=False)
+        response = client.chat_postMessage(
+            channel=where, thread_ts=thread_ts, text=first, unfurl_links=False, unfurl_media=False
+        )
     except SlackApiError as exc:  # the change is saved and recorded; make it searchable all the same
         deps.logger.warning("could not confirm change %s to %s: %s", change.id, where, slack_error(exc))
         if deps.live is not None:
@@ -100,8 +116,14 @@ def announce_change(deps: Deps, client: WebClient, *, user: str, change: Change,
             except Exception as refresh_error:  # noqa: BLE001 - the next question retries it
                 deps.logger.error("refreshing after change %s failed: %s", change.id, refresh_error)
         return
-    refresh_and_tell(deps, client, channel=str(response["channel"]), ts=str(response["ts"]), language=language,
-                     render=lambda note: (change_done_text(change, searchable=note, language=language), None))
+    refresh_and_tell(
+        deps,
+        client,
+        channel=str(response["channel"]),
+        ts=str(response["ts"]),
+        language=language,
+        render=lambda note: (change_done_text(change, searchable=note, language=language), None),
+    )
 
 
 def with_freshness(deps: Deps, view: JSON) -> JSON:

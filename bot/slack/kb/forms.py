@@ -127,21 +127,48 @@ FORMS: dict[str, tuple[FormField, ...]] = {
         FormField("aliases", "lines", _label("field_aliases"), max_length=1000),
         FormField("ministry", "select", _label("field_ministry"), required=True, choices=MINISTRIES),
         FormField("agency", "select", _label("field_agency"), choices=MINISTRIES),
-        FormField("category", "select", _label("field_category"), required=True,
-              choices=CATEGORIES),
+        FormField("category", "select", _label("field_category"), required=True, choices=CATEGORIES),
         FormField("summary_ja", "textarea", _label("field_summary_ja"), required=True),
         FormField("summary_en", "textarea", _label("field_summary_en")),
-        FormField("eligible", "multi", _label("field_eligible"), required=True, choices=_enum_choices(Applicant, labels("applicant"))),
+        FormField(
+            "eligible",
+            "multi",
+            _label("field_eligible"),
+            required=True,
+            choices=_enum_choices(Applicant, labels("applicant")),
+        ),
         FormField("stages", "multi", _label("field_stages"), choices=_enum_choices(Stage, labels("stage"))),
-        FormField("modalities", "multi", _label("field_modalities"), hint=_ANY_HINT, choices=_enum_choices(Modality, labels("modality"))),
-        FormField("disease_areas", "multi", _label("field_disease_areas"), hint=_ANY_HINT,
-              choices=_enum_choices(DiseaseArea, labels("disease_area"))),
-        FormField("support", "multi", _label("field_support"), required=True, choices=_enum_choices(Support, labels("support"))),
+        FormField(
+            "modalities",
+            "multi",
+            _label("field_modalities"),
+            hint=_ANY_HINT,
+            choices=_enum_choices(Modality, labels("modality")),
+        ),
+        FormField(
+            "disease_areas",
+            "multi",
+            _label("field_disease_areas"),
+            hint=_ANY_HINT,
+            choices=_enum_choices(DiseaseArea, labels("disease_area")),
+        ),
+        FormField(
+            "support",
+            "multi",
+            _label("field_support"),
+            required=True,
+            choices=_enum_choices(Support, labels("support")),
+        ),
         FormField("url", "url", _label("field_url"), placeholder="https://", max_length=2000),
         FormField("as_of", "date", _label("field_as_of"), required=True),
-        FormField("rounds", "lines", _label("field_rounds"),
-              hint=_label("hint_rounds"), max_length=2000,
-              placeholder="第5回 2026-04-01 2026-05-29"),
+        FormField(
+            "rounds",
+            "lines",
+            _label("field_rounds"),
+            hint=_label("hint_rounds"),
+            max_length=2000,
+            placeholder="第5回 2026-04-01 2026-05-29",
+        ),
         FormField("source_document", "doc", _label("field_source_document"), required=True),
         FormField("source_quote", "textarea", _label("field_source_quote"), required=True, max_length=2000),
     ),
@@ -161,11 +188,22 @@ FORMS: dict[str, tuple[FormField, ...]] = {
         FormField("name", "text", _label("field_name"), required=True, max_length=300),
         FormField("name_ja", "text", _label("field_name_ja"), max_length=300),
         FormField("aliases", "lines", _label("field_aliases"), max_length=1000),
-        FormField("modalities", "multi", _label("field_modalities"), required=True, choices=_enum_choices(Modality, labels("modality"))),
+        FormField(
+            "modalities",
+            "multi",
+            _label("field_modalities"),
+            required=True,
+            choices=_enum_choices(Modality, labels("modality")),
+        ),
         FormField("services_ja", "textarea", _label("field_services_ja")),
-        FormField("facilities", "lines", _label("field_facilities"),
-              hint=_label("hint_facilities"), max_length=2000,
-              placeholder="JP 日本 4400"),
+        FormField(
+            "facilities",
+            "lines",
+            _label("field_facilities"),
+            hint=_label("hint_facilities"),
+            max_length=2000,
+            placeholder="JP 日本 4400",
+        ),
         FormField("url", "url", _label("field_url"), placeholder="https://", max_length=2000),
         FormField("as_of", "date", _label("field_as_of"), required=True),
         FormField("source_document", "doc", _label("field_source_document"), required=True),
@@ -199,18 +237,23 @@ def certification_choices(vcs: Iterable[VC]) -> list[Certification]:
     return sorted(seen.values(), key=lambda c: (c.document, c.list_title))[:MAX_OPTIONS]
 
 
-def element(field: FormField, value: Any, *, documents: Sequence[DocumentChoice],
-            certifications: Sequence[Certification]) -> Block:
+def element(
+    field: FormField, value: Any, *, documents: Sequence[DocumentChoice], certifications: Sequence[Certification]
+) -> Block:
     """The input element of one form field, showing the stored `value`."""
     w = field.widget
     if w in ("text", "textarea", "lines"):
         text = "\n".join(str(x) for x in value) if w == "lines" and isinstance(value, list) else text_value(value)
-        return text_input(max_length=field.max_length, multiline=w != "text", initial=text,
-                          placeholder=field.placeholder or "")
+        return text_input(
+            max_length=field.max_length, multiline=w != "text", initial=text, placeholder=field.placeholder or ""
+        )
     if w == "url":
         # A plain input, not url_text_input: Slack refuses to open a form whose stored URL it finds invalid.
-        return text_input(max_length=field.max_length, placeholder=field.placeholder or "https://",
-                          initial=str(value) if value else "")
+        return text_input(
+            max_length=field.max_length,
+            placeholder=field.placeholder or "https://",
+            initial=str(value) if value else "",
+        )
     if w == "date":
         return datepicker(initial=text_value(value) if value else "")
     if w == "select":
@@ -226,8 +269,11 @@ def element(field: FormField, value: Any, *, documents: Sequence[DocumentChoice]
             wanted = [text_value(x) for x in (value or [])]
         else:
             certs = list(certifications)
-            current = [Certification(list_title=str(c.get("list_title")), document=str(c.get("document")))
-                       for c in (value or []) if isinstance(c, dict)]
+            current = [
+                Certification(list_title=str(c.get("list_title")), document=str(c.get("document")))
+                for c in (value or [])
+                if isinstance(c, dict)
+            ]
             certs += [c for c in current if c not in certs]  # a list not in the choices stays selectable
             options = [option(f"{c.list_title}（{c.document}）", c.value) for c in certs[:MAX_OPTIONS]]
             wanted = [c.value for c in current]
@@ -240,8 +286,11 @@ def element(field: FormField, value: Any, *, documents: Sequence[DocumentChoice]
             select["initial_options"] = initial
         return select
     if w == "doc":
-        return static_select([option(f"{d.title}（{d.file}）", d.file) for d in documents]
-                             or [option(_label("no_documents"), NO_CHOICE)], placeholder=_label("choose_document"))
+        return static_select(
+            [option(f"{d.title}（{d.file}）", d.file) for d in documents]
+            or [option(_label("no_documents"), NO_CHOICE)],
+            placeholder=_label("choose_document"),
+        )
     raise ValueError(f"unknown widget {w!r}")
 
 
@@ -263,9 +312,15 @@ def general_block(kind: str, *, is_update: bool) -> str:
     return visible_fields(kind, is_update=is_update)[0].block
 
 
-def record_modal(kind: str, *, data: JSON | None = None, base: str | None = None,
-                 documents: Sequence[DocumentChoice] = (), certifications: Sequence[Certification] = (),
-                 origin: JSON | None = None) -> Block:
+def record_modal(
+    kind: str,
+    *,
+    data: JSON | None = None,
+    base: str | None = None,
+    documents: Sequence[DocumentChoice] = (),
+    certifications: Sequence[Certification] = (),
+    origin: JSON | None = None,
+) -> Block:
     """The form for a new record of `kind` (data None) or an update of `data` (with its base hash)."""
     if kind not in FORMS:
         raise ValueError(f"unknown record kind {kind!r}")
@@ -275,8 +330,17 @@ def record_modal(kind: str, *, data: JSON | None = None, base: str | None = None
     if is_update:
         assert data is not None
         status = _label("form_retired") if data.get("status") == "retired" else ""
-        blocks.append(context(t("slack_kb_form_editing", "ja", kind=label("record_kind", kind),
-                                id=escape_mrkdwn(str(data.get("id"))), status=status)))
+        blocks.append(
+            context(
+                t(
+                    "slack_kb_form_editing",
+                    "ja",
+                    kind=label("record_kind", kind),
+                    id=escape_mrkdwn(str(data.get("id"))),
+                    status=status,
+                )
+            )
+        )
     else:
         blocks.append(context(t("slack_kb_form_adding", "ja", kind=label("record_kind", kind))))
     hidden: list[str] = []
@@ -291,15 +355,28 @@ def record_modal(kind: str, *, data: JSON | None = None, base: str | None = None
         hint = field.hint
         if field.block == "source_document":
             hint = _SOURCE_HINT_UPDATE if is_update else _SOURCE_HINT_NEW
-        optional = (not field.required or (is_update and field.widget == "doc")
-                    or (is_update and field.block == "source_quote"))
-        blocks.append(input_block(field.block, field.label,
-                                  element(field, value, documents=documents, certifications=certifications),
-                                  optional=optional, hint=hint or ""))
+        optional = (
+            not field.required or (is_update and field.widget == "doc") or (is_update and field.block == "source_quote")
+        )
+        blocks.append(
+            input_block(
+                field.block,
+                field.label,
+                element(field, value, documents=documents, certifications=certifications),
+                optional=optional,
+                hint=hint or "",
+            )
+        )
     metadata = {"k": kind, "id": data.get("id") if data else None, "b": base, "x": hidden, **(origin or {})}
     title = t(f"slack_kb_form_title_{'edit' if is_update else 'add'}", "ja", kind=label("record_kind", kind))
-    return modal(callback_id=KB_RECORD_VIEW, private_metadata=metadata, title=title, submit=_label("save"),
-                 close=t("slack_cancel", "ja"), blocks=blocks)
+    return modal(
+        callback_id=KB_RECORD_VIEW,
+        private_metadata=metadata,
+        title=title,
+        submit=_label("save"),
+        close=t("slack_cancel", "ja"),
+        blocks=blocks,
+    )
 
 
 def _form_view_of(kind: str, data: JSON) -> Iterable[tuple[str, Any]]:
@@ -337,8 +414,7 @@ class FormRecord:
     new_source: int | None  # index in data["sources"] of the source the form added, if any
 
 
-def record_from_form(kind: str, state_values: JSON, *, original: JSON | None,
-                     hidden: Sequence[str] = ()) -> FormRecord:
+def record_from_form(kind: str, state_values: JSON, *, original: JSON | None, hidden: Sequence[str] = ()) -> FormRecord:
     """The record the form describes. An update starts from the stored record and overwrites only
     the fields on the form. Raises FormError for what cannot even be read (bad lines, a quote
     without its document); everything else is for the editor to judge."""
@@ -436,8 +512,14 @@ def friendly(message: str) -> str:
     return message
 
 
-def errors_for_problems(kind: str, problems: Iterable[tuple[str, int | None, str]], *, is_update: bool,
-                        new_source: int | None, hidden: Sequence[str] = ()) -> dict[str, str]:
+def errors_for_problems(
+    kind: str,
+    problems: Iterable[tuple[str, int | None, str]],
+    *,
+    is_update: bool,
+    new_source: int | None,
+    hidden: Sequence[str] = (),
+) -> dict[str, str]:
     """The editor's (field path, line, message) problems as Slack's `errors`: block id -> message."""
     blocks = {f.block for f in visible_fields(kind, is_update=is_update)} - set(hidden)
     general = general_block(kind, is_update=is_update)
@@ -479,5 +561,3 @@ def _field_path(location: tuple[int | str, ...]) -> str:
     for part in location:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(record)"
-
-

@@ -38,16 +38,25 @@ from knowledge.schema import RECORD_ID, RECORD_TYPES
 from prompts.messages import t
 
 
-def _precheck(deps: Deps, kind: str, record: forms.FormRecord, *, record_id: str | None, base: str | None,
-              hidden: list[str], language: str) -> dict[str, str]:
+def _precheck(
+    deps: Deps,
+    kind: str,
+    record: forms.FormRecord,
+    *,
+    record_id: str | None,
+    base: str | None,
+    hidden: list[str],
+    language: str,
+) -> dict[str, str]:
     """What the editor would refuse, found before the acknowledgement so it shows on the fields:
     the schema, quotes against the documents, and whether someone saved this record meanwhile."""
     is_update = record_id is not None
     general = forms.general_block(kind, is_update=is_update)
     problems = forms.schema_problems(kind, record.data)
     if problems:
-        return forms.errors_for_problems(kind, problems, is_update=is_update, new_source=record.new_source,
-                                         hidden=hidden)
+        return forms.errors_for_problems(
+            kind, problems, is_update=is_update, new_source=record.new_source, hidden=hidden
+        )
     editor = editor_of(deps)
     new_id = str(record.data.get("id"))
     try:
@@ -66,8 +75,9 @@ def _precheck(deps: Deps, kind: str, record: forms.FormRecord, *, record_id: str
     try:
         check_sources(model, Path("(form)"), squashed)
     except RecordError as exc:
-        return forms.errors_for_problems(kind, problems_of(exc), is_update=is_update, new_source=record.new_source,
-                                         hidden=hidden)
+        return forms.errors_for_problems(
+            kind, problems_of(exc), is_update=is_update, new_source=record.new_source, hidden=hidden
+        )
     return {}
 
 
@@ -98,8 +108,9 @@ def submit_record(deps: Deps, ack: Ack, body: JSON, client: WebClient) -> None:
         try:
             record = forms.record_from_form(kind, view["state"]["values"], original=original, hidden=hidden)
         except forms.FormError as exc:
-            errors = forms.errors_for_problems(kind, forms.schema_problems(kind, exc.data), is_update=is_update,
-                                               new_source=None, hidden=hidden)
+            errors = forms.errors_for_problems(
+                kind, forms.schema_problems(kind, exc.data), is_update=is_update, new_source=None, hidden=hidden
+            )
             _errors(ack, {**errors, **exc.errors})
             return
         errors = _precheck(deps, kind, record, record_id=record_id, base=base, hidden=hidden, language=language)
@@ -112,12 +123,14 @@ def submit_record(deps: Deps, ack: Ack, body: JSON, client: WebClient) -> None:
         _errors(ack, errors)
         return
     ack()
-    _save_after_ack(deps, client, user=user, kind=kind, record=record, base=base if is_update else None,
-                    language=language)
+    _save_after_ack(
+        deps, client, user=user, kind=kind, record=record, base=base if is_update else None, language=language
+    )
 
 
-def _save_after_ack(deps: Deps, client: WebClient, *, user: str, kind: str, record: forms.FormRecord,
-                    base: str | None, language: str) -> None:
+def _save_after_ack(
+    deps: Deps, client: WebClient, *, user: str, kind: str, record: forms.FormRecord, base: str | None, language: str
+) -> None:
     """The write itself; what it still refuses (someone saved in the last second) goes to the DM."""
     place = Place(channel=user, user_id=user)
     try:
@@ -126,8 +139,12 @@ def _save_after_ack(deps: Deps, client: WebClient, *, user: str, kind: str, reco
         post(client, place, text=f":warning: {conflict_text(exc, language)}", logger=deps.logger)
         return
     except NothingToChangeError:
-        post(client, place, text=t("slack_kb_nothing", language, error=escape_mrkdwn(str(record.data.get("id")))),
-             logger=deps.logger)
+        post(
+            client,
+            place,
+            text=t("slack_kb_nothing", language, error=escape_mrkdwn(str(record.data.get("id")))),
+            logger=deps.logger,
+        )
         return
     except RecordError as exc:
         lines = "\n".join(f"• `{escape_mrkdwn(p)}`: {escape_mrkdwn(forms.friendly(m))}" for p, _, m in problems_of(exc))
@@ -173,14 +190,25 @@ def on_button(deps: Deps, ack: Ack, body: JSON, client: WebClient, respond: Resp
         if action_id in (ids.KB_EDIT, ids.KB_RETIRE, ids.KB_RESTORE, ids.KB_HISTORY) and not RECORD_ID.match(value):
             raise ValueError(f"{value!r} is not a record id")
         if action_id == ids.KB_EDIT:
-            open_record_form(deps, client, trigger_id=body.get("trigger_id"), kind=None, record_id=value,
-                             origin={"l": language}, user=user)
+            open_record_form(
+                deps,
+                client,
+                trigger_id=body.get("trigger_id"),
+                kind=None,
+                record_id=value,
+                origin={"l": language},
+                user=user,
+            )
         elif action_id in (ids.KB_RETIRE, ids.KB_RESTORE):
             change = (editor.retire if action_id == ids.KB_RETIRE else editor.restore)(value, actor=actor_for(user))
             announce_change(deps, client, user=user, change=change, language=language)
         elif action_id == ids.KB_HISTORY:
-            tell("history", kb_blocks.history_blocks(editor.history(value, limit=HISTORY_LIMIT + 1), record_id=value,
-                                                 limit=HISTORY_LIMIT))
+            tell(
+                "history",
+                kb_blocks.history_blocks(
+                    editor.history(value, limit=HISTORY_LIMIT + 1), record_id=value, limit=HISTORY_LIMIT
+                ),
+            )
         elif action_id == ids.KB_REVERT:
             change = editor.revert(int(value), actor=actor_for(user))
             announce_change(deps, client, user=user, change=change, language=language)
@@ -213,8 +241,13 @@ def submit_document(deps: Deps, ack: Ack, body: JSON, client: WebClient) -> None
 def register(app: App, deps: Deps) -> None:
     app.view(ids.KB_RECORD_VIEW)(lambda ack, body, client: submit_record(deps, ack, body, client))
     app.view(ids.KB_DOCUMENT_VIEW)(lambda ack, body, client: submit_document(deps, ack, body, client))
-    for action_id in (ids.KB_EDIT, ids.KB_RETIRE, ids.KB_RESTORE, ids.KB_HISTORY, ids.KB_REVERT, ids.KB_DOCUMENT_EDIT,
-                      ids.KB_DOCUMENT_REPLACE):
+    for action_id in (
+        ids.KB_EDIT,
+        ids.KB_RETIRE,
+        ids.KB_RESTORE,
+        ids.KB_HISTORY,
+        ids.KB_REVERT,
+        ids.KB_DOCUMENT_EDIT,
+        ids.KB_DOCUMENT_REPLACE,
+    ):
         app.action(action_id)(lambda ack, body, client, respond: on_button(deps, ack, body, client, respond))
-
-

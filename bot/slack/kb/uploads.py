@@ -75,13 +75,19 @@ def is_upload(deps: Deps, event: JSON) -> bool:
     if event.get("channel_type") == "im":
         return True
     supporters = deps.settings.slack.supporters_channel
-    return bool(supporters) and event.get("channel") == supporters and not event.get("thread_ts") and \
-        any(readable(f) for f in files)
+    return (
+        bool(supporters)
+        and event.get("channel") == supporters
+        and not event.get("thread_ts")
+        and any(readable(f) for f in files)
+    )
 
 
 def file_offer_blocks(language: str) -> list[JSON]:
-    return [section(t("slack_file_offer", language)),
-            {"type": "actions", "elements": [button(t("slack_handoff", language), HANDOFF, "", style="primary")]}]
+    return [
+        section(t("slack_file_offer", language)),
+        {"type": "actions", "elements": [button(t("slack_handoff", language), HANDOFF, "", style="primary")]},
+    ]
 
 
 def handle(deps: Deps, client: WebClient, event: JSON) -> None:
@@ -95,7 +101,13 @@ def handle(deps: Deps, client: WebClient, event: JSON) -> None:
     try:
         if in_dm and not deps.is_staff(user):
             # A founder's file (「この資料を見てもらえますか？」): the bot cannot read it for them, a person can.
-            post(client, place, text=t("slack_file_offer", language), blocks=file_offer_blocks(language), logger=deps.logger)
+            post(
+                client,
+                place,
+                text=t("slack_file_offer", language),
+                blocks=file_offer_blocks(language),
+                logger=deps.logger,
+            )
             return
         if deps.editor is None:
             if in_dm:
@@ -105,30 +117,47 @@ def handle(deps: Deps, client: WebClient, event: JSON) -> None:
             if in_dm:
                 post(client, place, text=t("slack_kb_upload_refused", language), logger=deps.logger)
             else:
-                ephemeral(client, channel=channel, user=user, text=t("slack_kb_upload_refused", language),
-                          thread_ts=event.get("thread_ts"), logger=deps.logger)
+                ephemeral(
+                    client,
+                    channel=channel,
+                    user=user,
+                    text=t("slack_kb_upload_refused", language),
+                    thread_ts=event.get("thread_ts"),
+                    logger=deps.logger,
+                )
             return
         if not in_dm:
             files = [f for f in files if readable(f)]  # other files in the channel are conversation
         for file in files[:MAX_FILES_PER_MESSAGE]:
             add_file(deps, client, file, user=user, place=place, language=language)
         if len(files) > MAX_FILES_PER_MESSAGE:
-            post(client, place, text=t("slack_kb_upload_too_many", language, limit=MAX_FILES_PER_MESSAGE),
-                 logger=deps.logger)
+            post(
+                client,
+                place,
+                text=t("slack_kb_upload_too_many", language, limit=MAX_FILES_PER_MESSAGE),
+                logger=deps.logger,
+            )
     except Exception as exc:  # noqa: BLE001 - the Slack edge
-        report_failure(deps.logger, client, what="adding an uploaded document", error=exc, place=place,
-                       language=language)
+        report_failure(
+            deps.logger, client, what="adding an uploaded document", error=exc, place=place, language=language
+        )
 
 
 def _unreadable_text(name: str, *, reason: str, detail: str, language: str) -> str:
     key = f"slack_read_failure_{reason}"
     why = t(key, language) if key in MESSAGES else ""
-    return t("slack_kb_upload_unreadable", language, name=shown_name(name), why=why,
-             detail=escape_mrkdwn(shorten(detail, 500)))
+    return t(
+        "slack_kb_upload_unreadable",
+        language,
+        name=shown_name(name),
+        why=why,
+        detail=escape_mrkdwn(shorten(detail, 500)),
+    )
 
 
-def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Place,
-             language: str, replace: str | None = None) -> None:
+def add_file(
+    deps: Deps, client: WebClient, file: JSON, *, user: str, place: Place, language: str, replace: str | None = None
+) -> None:
     """One uploaded file: checked, downloaded, added, announced in the thread, then made searchable.
     `replace`: the id of the document whose text staff confirmed this file replaces."""
     name = file_name(file)
@@ -138,43 +167,80 @@ def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Pla
         name = file_name(file)
     size = int(file.get("size") or 0)
     if size > limit_mb * _MIB:
-        post(client, place, logger=deps.logger, text=_unreadable_text(
-            name, reason="too_large", language=language,
-            detail=f"{name} is {size / _MIB:.1f} MB; the limit is {limit_mb} MB."))
+        post(
+            client,
+            place,
+            logger=deps.logger,
+            text=_unreadable_text(
+                name,
+                reason="too_large",
+                language=language,
+                detail=f"{name} is {size / _MIB:.1f} MB; the limit is {limit_mb} MB.",
+            ),
+        )
         return
     if not readable(file):
         supported = ", ".join(SUPPORTED_EXTENSIONS)
-        post(client, place, logger=deps.logger, text=_unreadable_text(
-            name, reason="unsupported_type", language=language,
-            detail=f"{name}: {_extension(name) or 'files without an extension'} not supported; upload one of "
-                   f"{supported}."))
+        post(
+            client,
+            place,
+            logger=deps.logger,
+            text=_unreadable_text(
+                name,
+                reason="unsupported_type",
+                language=language,
+                detail=f"{name}: {_extension(name) or 'files without an extension'} not supported; upload one of "
+                f"{supported}.",
+            ),
+        )
         return
-    channel, ts = post(client, place, text=t("slack_kb_upload_working", language, name=shown_name(name)),
-                       logger=deps.logger)
+    channel, ts = post(
+        client, place, text=t("slack_kb_upload_working", language, name=shown_name(name)), logger=deps.logger
+    )
     try:
-        data = download(str(file.get("url_private_download")), token=str(client.token or ""),
-                        max_bytes=limit_mb * _MIB, api_url=deps.settings.slack.api_url)
+        data = download(
+            str(file.get("url_private_download")),
+            token=str(client.token or ""),
+            max_bytes=limit_mb * _MIB,
+            api_url=deps.settings.slack.api_url,
+        )
         change = editor_of(deps).add_document(name=name, data=data, actor=actor_for(user), doc_id=replace)
     except DownloadError as exc:
         deps.logger.warning("download of %s (%s) failed: %s", file.get("id"), name, exc)
-        client.chat_update(channel=channel, ts=ts, text=_unreadable_text(name, reason="download", detail=str(exc),
-                                                                         language=language))
+        client.chat_update(
+            channel=channel, ts=ts, text=_unreadable_text(name, reason="download", detail=str(exc), language=language)
+        )
         return
     except DocumentReadError as exc:
         deps.logger.info("upload %s refused: %s (%s)", name, exc.reason, exc)
-        client.chat_update(channel=channel, ts=ts, text=_unreadable_text(name, reason=exc.reason, detail=str(exc),
-                                                                         language=language))
+        client.chat_update(
+            channel=channel, ts=ts, text=_unreadable_text(name, reason=exc.reason, detail=str(exc), language=language)
+        )
         return
     except NothingToChangeError:
         client.chat_update(channel=channel, ts=ts, text=t("slack_kb_upload_same", language, name=shown_name(name)))
         return
     except ReplaceNotConfirmedError as exc:  # a name that happens to be a document's id: ask, never replace
-        text = t("slack_kb_upload_replace_ask", language, name=shown_name(name), doc_id=exc.doc_id,
-                 title=escape_mrkdwn(shorten(exc.title, 120)))
+        text = t(
+            "slack_kb_upload_replace_ask",
+            language,
+            name=shown_name(name),
+            doc_id=exc.doc_id,
+            title=escape_mrkdwn(shorten(exc.title, 120)),
+        )
         value = json.dumps({"d": exc.doc_id, "s": file.get("id")}, ensure_ascii=False)
-        client.chat_update(channel=channel, ts=ts, text=text, blocks=[blockkit.section(text), blockkit.actions(
-            [blockkit.button(t("slack_kb_replace_button", language), ids.KB_DOCUMENT_REPLACE, value)],
-            block_id="kk_kb_replace")])
+        client.chat_update(
+            channel=channel,
+            ts=ts,
+            text=text,
+            blocks=[
+                blockkit.section(text),
+                blockkit.actions(
+                    [blockkit.button(t("slack_kb_replace_button", language), ids.KB_DOCUMENT_REPLACE, value)],
+                    block_id="kk_kb_replace",
+                ),
+            ],
+        )
         return
     except KnowledgeError as exc:
         client.chat_update(channel=channel, ts=ts, text=t("slack_kb_failed", language, error=escape_mrkdwn(str(exc))))
@@ -182,17 +248,27 @@ def add_file(deps: Deps, client: WebClient, file: JSON, *, user: str, place: Pla
     meta, passages = added_document(change, chunk_chars=deps.settings.search.chunk_chars)
     title = meta.title if meta else name
     doc_id = meta.id if meta else change.records[0]
-    text = t("slack_kb_upload_added", language, title=escape_mrkdwn(shorten(title, 120)), change=change.id, doc_id=doc_id,
-             passages=passages)
+    text = t(
+        "slack_kb_upload_added",
+        language,
+        title=escape_mrkdwn(shorten(title, 120)),
+        change=change.id,
+        doc_id=doc_id,
+        passages=passages,
+    )
     if change.warnings:
-        text += "\n" + "\n".join(t("slack_kb_upload_warning", language, warning=escape_mrkdwn(w)) for w in change.warnings)
+        text += "\n" + "\n".join(
+            t("slack_kb_upload_warning", language, warning=escape_mrkdwn(w)) for w in change.warnings
+        )
     value = json.dumps({"d": doc_id, "s": file.get("id"), "n": name[:300]}, ensure_ascii=False)
 
     def render(note: str) -> tuple[str, list[JSON]]:
         return f"{text}\n{note}", [
             blockkit.section(text),
-            blockkit.actions([blockkit.button(t("slack_kb_document_edit_button", language), ids.KB_DOCUMENT_EDIT, value)],
-                             block_id="kk_kb_document"),
+            blockkit.actions(
+                [blockkit.button(t("slack_kb_document_edit_button", language), ids.KB_DOCUMENT_EDIT, value)],
+                block_id="kk_kb_document",
+            ),
             blockkit.context(note),
         ]
 
@@ -235,15 +311,15 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url
 
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
-                         newurl: str) -> urllib.request.Request | None:
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
         if not allowed_file_url(newurl, api_url=self.api_url):
             raise DownloadError(f"Slack redirected the download to {urlsplit(newurl).hostname}; not followed")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def download(url: str, *, token: str, max_bytes: int, api_url: str,
-             timeout: float = DOWNLOAD_TIMEOUT_S) -> bytes:
+def download(url: str, *, token: str, max_bytes: int, api_url: str, timeout: float = DOWNLOAD_TIMEOUT_S) -> bytes:
     """The bytes at a file's url_private_download, with the bot token in the Authorization header
     (Slack's documented way); at most max_bytes + 1 are read, so a lying size field cannot flood us."""
     if not allowed_file_url(url, api_url=api_url):
@@ -269,8 +345,10 @@ def download(url: str, *, token: str, max_bytes: int, api_url: str,
         raise DownloadError(f"the file is over the {max_bytes // _MIB} MB limit")
     if content_type.startswith("text/html") and data.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
         # What Slack serves instead of the file when the token may not read it.
-        raise DownloadError("Slack sent its sign-in page instead of the file: the app needs the files:read scope "
-                            "(reinstall it after adding the scope)")
+        raise DownloadError(
+            "Slack sent its sign-in page instead of the file: the app needs the files:read scope "
+            "(reinstall it after adding the scope)"
+        )
     return data
 
 
@@ -305,21 +383,33 @@ def open_document_form(deps: Deps, client: WebClient, *, trigger_id: str | None,
     if document is None:
         raise ValueError(f"no document {target.get('d')!r} (it may have been reverted)")
     meta = document.meta
-    client.views_open(trigger_id=trigger_id, view=documents.document_modal(
-        file=meta.file, title=meta.title, ministry=meta.ministry.value, date=meta.date,
-        description=meta.description_ja, doc_id=meta.id,
-        origin={"s": target.get("s"), "n": target.get("n") or meta.original or meta.file}))
+    client.views_open(
+        trigger_id=trigger_id,
+        view=documents.document_modal(
+            file=meta.file,
+            title=meta.title,
+            ministry=meta.ministry.value,
+            date=meta.date,
+            description=meta.description_ja,
+            doc_id=meta.id,
+            origin={"s": target.get("s"), "n": target.get("n") or meta.original or meta.file},
+        ),
+    )
 
 
-def save_document_details(deps: Deps, client: WebClient, *, user: str, meta: JSON,
-                          values: DocumentDetails) -> None:
+def save_document_details(deps: Deps, client: WebClient, *, user: str, meta: JSON, values: DocumentDetails) -> None:
     """After the details form closes: the manifest entry changes, the extracted text stays."""
     place = Place(channel=user, user_id=user)
     language = "ja"
     try:
         change = editor_of(deps).update_document_details(str(meta.get("d")), actor=actor_for(user), **values)
     except NothingToChangeError:
-        post(client, place, text=t("slack_kb_nothing", language, error=shown_name(str(meta.get("d")))), logger=deps.logger)
+        post(
+            client,
+            place,
+            text=t("slack_kb_nothing", language, error=shown_name(str(meta.get("d")))),
+            logger=deps.logger,
+        )
         return
     except KnowledgeError as exc:
         post(client, place, text=t("slack_kb_failed", language, error=escape_mrkdwn(str(exc))), logger=deps.logger)

@@ -26,23 +26,35 @@ def register(app: App, deps: Deps) -> None:
     assistant = Assistant(logger=deps.logger)
 
     @assistant.thread_started
-    def start(say: Say, set_suggested_prompts: SetSuggestedPrompts, payload: JSON,
-              client: WebClient) -> None:
+    def start(say: Say, set_suggested_prompts: SetSuggestedPrompts, payload: JSON, client: WebClient) -> None:
         try:
             language = user_language(deps, client, (payload.get("assistant_thread") or {}).get("user_id") or "")
             say(t("slack_greeting", language))
             set_suggested_prompts(prompts=suggested_prompts(language), title=t("slack_prompts_title", language))
         except Exception as exc:  # noqa: BLE001 - the Slack edge
             thread = payload.get("assistant_thread") or {}
-            place = Place(channel=thread["channel_id"], thread_ts=thread.get("thread_ts")) \
-                if thread.get("channel_id") else None
+            place = (
+                Place(channel=thread["channel_id"], thread_ts=thread.get("thread_ts"))
+                if thread.get("channel_id")
+                else None
+            )
             report_failure(deps.logger, client, what="assistant thread start", error=exc, place=place)
 
     @assistant.user_message
-    def on_message(payload: JSON, client: WebClient, context: BoltContext, set_status: SetStatus,
-                   set_title: SetTitle, say_stream: SayStream) -> None:
-        place = Place(channel=payload["channel"], thread_ts=payload["thread_ts"], user_id=payload.get("user"),
-                      team_id=context.team_id)
+    def on_message(
+        payload: JSON,
+        client: WebClient,
+        context: BoltContext,
+        set_status: SetStatus,
+        set_title: SetTitle,
+        say_stream: SayStream,
+    ) -> None:
+        place = Place(
+            channel=payload["channel"],
+            thread_ts=payload["thread_ts"],
+            user_id=payload.get("user"),
+            team_id=context.team_id,
+        )
         if relayed(deps, client, payload, bot_user_id=context.bot_user_id):
             return
         question = plain_question(payload.get("text") or "", bot_user_id=context.bot_user_id)
@@ -59,8 +71,17 @@ def register(app: App, deps: Deps) -> None:
             set_status(status=t("slack_status", language))
         except SlackApiError as exc:  # cosmetic: answer anyway
             deps.logger.info("assistant status/title failed: %s", slack_error(exc))
-        answer_and_post(deps, client, raw_text=payload.get("text") or "", place=place, surface="assistant",
-                        bot_user_id=context.bot_user_id, message_ts=payload.get("ts"), thread_context=not first,
-                        start_stream=say_stream, thread_marked=marked)
+        answer_and_post(
+            deps,
+            client,
+            raw_text=payload.get("text") or "",
+            place=place,
+            surface="assistant",
+            bot_user_id=context.bot_user_id,
+            message_ts=payload.get("ts"),
+            thread_context=not first,
+            start_stream=say_stream,
+            thread_marked=marked,
+        )
 
     app.assistant(assistant)

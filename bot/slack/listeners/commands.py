@@ -81,14 +81,19 @@ def register(app: App, deps: Deps) -> None:
         place = Place(channel=command["channel_id"], user_id=command["user_id"], team_id=command.get("team_id"))
         if sub == "match" and not rest:
             try:
-                matchform.open_form(deps, client, trigger_id=command["trigger_id"], user=command["user_id"],
-                                    channel=command["channel_id"], thread_ts=None)
+                matchform.open_form(
+                    deps,
+                    client,
+                    trigger_id=command["trigger_id"],
+                    user=command["user_id"],
+                    channel=command["channel_id"],
+                    thread_ts=None,
+                )
             except Exception as exc:  # noqa: BLE001 - the Slack edge
                 report_failure(deps.logger, client, what="opening the match form", error=exc, place=place)
             return
         run = match_and_post if sub == "match" else answer_and_post
         kwargs: JSON = {"text": rest} if sub == "match" else {"raw_text": rest}
-        run(deps, client, place=place, surface="command", bot_user_id=context.bot_user_id, private=respond,
-            **kwargs)
+        run(deps, client, place=place, surface="command", bot_user_id=context.bot_user_id, private=respond, **kwargs)
 
     app.command(COMMAND)(ack=acknowledge, lazy=[work])

@@ -32,9 +32,16 @@ def register(app: App, deps: Deps) -> None:
             return  # a document for the knowledge base: the message event for it adds it
         _seen(deps, client, event)
         try:
-            answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
-                            surface="mention", bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
-                            thread_context=bool(event.get("thread_ts")))
+            answer_and_post(
+                deps,
+                client,
+                raw_text=event.get("text") or "",
+                place=_place(event, context),
+                surface="mention",
+                bot_user_id=context.bot_user_id,
+                message_ts=event.get("ts"),
+                thread_context=bool(event.get("thread_ts")),
+            )
         finally:
             _unseen(deps, client, event)
 
@@ -49,9 +56,16 @@ def register(app: App, deps: Deps) -> None:
         if kind == "im" and not event.get("thread_ts"):
             place = _place(event, context)
             loading(deps, client, place, text=event.get("text") or "")
-            answer_and_post(deps, client, raw_text=event.get("text") or "", place=place, surface="dm",
-                            bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
-                            start_stream=dm_stream(client, place))
+            answer_and_post(
+                deps,
+                client,
+                raw_text=event.get("text") or "",
+                place=place,
+                surface="dm",
+                bot_user_id=context.bot_user_id,
+                message_ts=event.get("ts"),
+                start_stream=dm_stream(client, place),
+            )
             return
         thread_ts = event.get("thread_ts")
         if not thread_ts or kind == "im":
@@ -61,9 +75,17 @@ def register(app: App, deps: Deps) -> None:
         if _answering_in(deps, client, event["channel"], thread_ts, bot_user_id=context.bot_user_id):
             # The thread is the bot's (the database says so; while it is down, Slack's copy does, and
             # marking it would fail too): no second round trip to mark it.
-            answer_and_post(deps, client, raw_text=event.get("text") or "", place=_place(event, context),
-                            surface="thread", bot_user_id=context.bot_user_id, message_ts=event.get("ts"),
-                            thread_context=True, thread_marked=True)
+            answer_and_post(
+                deps,
+                client,
+                raw_text=event.get("text") or "",
+                place=_place(event, context),
+                surface="thread",
+                bot_user_id=context.bot_user_id,
+                message_ts=event.get("ts"),
+                thread_context=True,
+                thread_marked=True,
+            )
 
     @app.event("app_home_opened")
     def on_home(event: JSON, client: WebClient) -> None:
@@ -87,12 +109,17 @@ def greet(deps: Deps, client: WebClient, event: JSON) -> None:
     the first time only (an empty conversation), in the user's Slack language."""
     channel = event.get("channel") or event["user"]
     language = user_language(deps, client, event["user"])
-    client.assistant_threads_setSuggestedPrompts(channel_id=channel, title=t("slack_prompts_title", language),
-                                                 prompts=suggested_prompts(language))
+    client.assistant_threads_setSuggestedPrompts(
+        channel_id=channel, title=t("slack_prompts_title", language), prompts=suggested_prompts(language)
+    )
     history = client.conversations_history(channel=channel, limit=1)
     if not history.get("messages"):
-        post(client, Place(channel=channel, user_id=event["user"]), text=t("slack_greeting", language),
-             logger=deps.logger)
+        post(
+            client,
+            Place(channel=channel, user_id=event["user"]),
+            text=t("slack_greeting", language),
+            logger=deps.logger,
+        )
 
 
 def _answering_in(deps: Deps, client: WebClient, channel: str, thread_ts: str, *, bot_user_id: str | None) -> bool:
@@ -102,38 +129,58 @@ def _answering_in(deps: Deps, client: WebClient, channel: str, thread_ts: str, *
     try:
         return deps.store.is_bot_thread(channel, thread_ts) and not deps.store.handed_off(channel, thread_ts)
     except StoreError as exc:
-        deps.logger.warning("desk database unavailable (%s); asking Slack whether %s/%s is the bot's thread",
-                            exc, channel, thread_ts)
+        deps.logger.warning(
+            "desk database unavailable (%s); asking Slack whether %s/%s is the bot's thread", exc, channel, thread_ts
+        )
     try:
         replies = client.conversations_replies(channel=channel, ts=thread_ts, limit=CONTEXT_MESSAGES)
     except SlackApiError as exc:
-        deps.logger.error("cannot tell whether %s/%s is the bot's thread (database down, conversations.replies "
-                          "failed: %s); the follow-up is not answered", channel, thread_ts, slack_error(exc))
+        deps.logger.error(
+            "cannot tell whether %s/%s is the bot's thread (database down, conversations.replies "
+            "failed: %s); the follow-up is not answered",
+            channel,
+            thread_ts,
+            slack_error(exc),
+        )
         return False
     return any(m.get("user") == bot_user_id and m.get("bot_id") for m in replies.get("messages") or [])
 
 
 def _place(event: JSON, context: BoltContext) -> Place:
-    return Place(channel=event["channel"], thread_ts=event.get("thread_ts") or event.get("ts"),
-                 user_id=event.get("user"), team_id=context.team_id)
+    return Place(
+        channel=event["channel"],
+        thread_ts=event.get("thread_ts") or event.get("ts"),
+        user_id=event.get("user"),
+        team_id=context.team_id,
+    )
 
 
 def loading(deps: Deps, client: WebClient, place: Place, *, text: str) -> None:
     """The loading sign under a DM message while the answer is being written (cleared by the reply)."""
     language = text_language(deps, client, place.user_id, text)
     try:
-        client.assistant_threads_setStatus(channel_id=place.channel, thread_ts=str(place.thread_ts),
-                                           status=t("slack_status", language),
-                                           loading_messages=[t("slack_status", language), t("slack_status_more", language)])
+        client.assistant_threads_setStatus(
+            channel_id=place.channel,
+            thread_ts=str(place.thread_ts),
+            status=t("slack_status", language),
+            loading_messages=[t("slack_status", language), t("slack_status_more", language)],
+        )
     except SlackApiError as exc:  # cosmetic: answer anyway
         deps.logger.info("assistant.threads.setStatus failed: %s", slack_error(exc))
 
 
 def dm_stream(client: WebClient, place: Place) -> Callable[..., ChatStream]:
     """The answer streamed into the DM message's thread (chat.startStream and its successors)."""
+
     def start(**options: Any) -> ChatStream:
-        return client.chat_stream(channel=place.channel, thread_ts=str(place.thread_ts),
-                                  recipient_user_id=place.user_id, recipient_team_id=place.team_id, **options)
+        return client.chat_stream(
+            channel=place.channel,
+            thread_ts=str(place.thread_ts),
+            recipient_user_id=place.user_id,
+            recipient_team_id=place.team_id,
+            **options,
+        )
+
     return start
 
 

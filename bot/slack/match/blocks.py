@@ -101,16 +101,24 @@ def match_cards(result: MatchResult, *, catalog: SourceCatalog, language: str) -
         # "open to startups" says least about fit: a need, modality or stage that matches says more
         positive.sort(key=lambda r: r.startswith(("対象者", "Eligible")))
         first = rec.citations[0] if rec.citations else None
-        cards.append({
-            "n": len(cards) + 1, "id": rec.id, "kind": rec.kind, "title": rec.name, "score": rec.score,
-            "fit": fit_words(rec, language), "reason": _unmarked(positive[0] if positive else rec.reasons[0])
-            if rec.reasons else "",
-            "reasons": [_unmarked(r) for r in rec.reasons],
-            "source": _document_title(first.source) if first else "",
-            "quotes": [{"label": _document_title(c.source), "text": shorten(c.text.replace("**", ""), 400)}
-                       for c in rec.citations[:MAX_CARD_SOURCES]],
-            "url": safe_url(catalog.url(rec.id)),
-        })
+        cards.append(
+            {
+                "n": len(cards) + 1,
+                "id": rec.id,
+                "kind": rec.kind,
+                "title": rec.name,
+                "score": rec.score,
+                "fit": fit_words(rec, language),
+                "reason": _unmarked(positive[0] if positive else rec.reasons[0]) if rec.reasons else "",
+                "reasons": [_unmarked(r) for r in rec.reasons],
+                "source": _document_title(first.source) if first else "",
+                "quotes": [
+                    {"label": _document_title(c.source), "text": shorten(c.text.replace("**", ""), 400)}
+                    for c in rec.citations[:MAX_CARD_SOURCES]
+                ],
+                "url": safe_url(catalog.url(rec.id)),
+            }
+        )
     return cards
 
 
@@ -140,8 +148,14 @@ def profile_summary(profile: Profile, language: str) -> str:
     """The situation a form or a message gave, as one line (a summary, not a question)."""
     separator = "、" if language == "ja" else ", "
     parts = []
-    for name, field in (("who", "applicant"), ("stages", "stage"), ("modalities", "modality"),
-                        ("disease_areas", "disease_area"), ("needs", "support"), ("destinations", "destination")):
+    for name, field in (
+        ("who", "applicant"),
+        ("stages", "stage"),
+        ("modalities", "modality"),
+        ("disease_areas", "disease_area"),
+        ("needs", "support"),
+        ("destinations", "destination"),
+    ):
         values = [label(field, str(v), "en" if language == "en" else "ja") for v in getattr(profile, name)]
         if name == "who" and profile.pre_founding:
             values.append("起業前" if language == "ja" else "before founding")
@@ -156,15 +170,24 @@ def match_card_blocks(card: MatchCard, *, answer_id: str, language: str) -> list
     lines = [head]
     if card.get("reason"):
         lines.append(escape_mrkdwn(shorten(card["reason"], 160)))
-    blocks = [section("\n".join(lines),
-                      accessory=button(t("slack_details", language), DETAILS, f"{answer_id}:{card['n']}"))]
+    blocks = [
+        section("\n".join(lines), accessory=button(t("slack_details", language), DETAILS, f"{answer_id}:{card['n']}"))
+    ]
     if card.get("source"):
         blocks.append(context(f"{t('slack_sources', language)}: {escape_mrkdwn(shorten(card['source'], 90))}"))
     return blocks
 
 
-def match_blocks(cards: Sequence[MatchCard], *, answer_id: str, language: str, summary: str,
-                 notes: Sequence[str] = (), lead: str | None = None, share: bool = False) -> list[Block]:
+def match_blocks(
+    cards: Sequence[MatchCard],
+    *,
+    answer_id: str,
+    language: str,
+    summary: str,
+    notes: Sequence[str] = (),
+    lead: str | None = None,
+    share: bool = False,
+) -> list[Block]:
     """Recommendation cards: the situation in one line, then up to three of each kind."""
     blocks: list[Block] = [context(lead)] if lead else []
     if summary:
@@ -182,8 +205,10 @@ def match_blocks(cards: Sequence[MatchCard], *, answer_id: str, language: str, s
     elements = []
     if share:
         elements.append(button(t("slack_share", language), SHARE, answer_id, style="primary"))
-    elements += [button(t("slack_search_again", language), OPEN_MATCH, "again"),
-                 button(t("slack_handoff", language), HANDOFF, answer_id)]
+    elements += [
+        button(t("slack_search_again", language), OPEN_MATCH, "again"),
+        button(t("slack_handoff", language), HANDOFF, answer_id),
+    ]
     blocks.append(actions(elements, block_id="kk_match_actions"))
     blocks.append(feedback_block(answer_id))
     return blocks
@@ -196,8 +221,12 @@ def match_details_modal(card: MatchCard, language: str) -> Block:
     if reasons:
         blocks.append(section(reasons[:2900]))
     for i, quote in enumerate(card.get("quotes") or [], 1):
-        blocks.append(section(f"*[{i}] {escape_mrkdwn(shorten(quote['label'], 120))}*\n"
-                               f">{escape_mrkdwn(quote['text']).replace(chr(10), ' ')}"))
+        blocks.append(
+            section(
+                f"*[{i}] {escape_mrkdwn(shorten(quote['label'], 120))}*\n"
+                f">{escape_mrkdwn(quote['text']).replace(chr(10), ' ')}"
+            )
+        )
     if card.get("url"):
         blocks.append(actions([button(t("slack_website", language), LINK, "site", url=card["url"])]))
     return modal(title=t("slack_details", language), close=t("slack_close", language), blocks=blocks)
@@ -214,27 +243,61 @@ def match_modal(*, private_metadata: JSON, initial_text: str = "") -> Block:
     retrieval.profile.NEEDS), free text."""
     many = t("slack_match_many", "ja")
     return modal(
-        callback_id=MATCH_VIEW, private_metadata=private_metadata, title=t("slack_match_title", "ja"),
-        submit=t("slack_match_submit", "ja"), close=t("slack_cancel", "ja"),
+        callback_id=MATCH_VIEW,
+        private_metadata=private_metadata,
+        title=t("slack_match_title", "ja"),
+        submit=t("slack_match_submit", "ja"),
+        close=t("slack_cancel", "ja"),
         blocks=[
             section(t("slack_match_intro", "ja")),
-            input_block("who", t("slack_match_who", "ja"), static_select(
-                [option(label("applicant", a.value), a.value) for a in Applicant if a is not Applicant.ANY]),
-                optional=True),
-            input_block("pre_founding", t("slack_match_pre_founding", "ja"),
-                        checkboxes([option(t("slack_match_not_founded", "ja"), "yes")]), optional=True),
-            input_block("stage", t("slack_match_stage", "ja"),
-                        static_select([option(label("stage", s.value), s.value) for s in Stage]), optional=True),
-            input_block("modality", t("slack_match_modality", "ja"), static_select(
-                [option(label("modality", m.value), m.value) for m in Modality if m is not Modality.ANY],
-                placeholder=many, multi=True), optional=True),
-            input_block("needs", t("slack_match_needs", "ja"), static_select(
-                [option(label("support", s.value), s.value) for s in NEEDS], placeholder=many, multi=True),
-                optional=True),
-            input_block("free_text", t("slack_match_free_text", "ja"), text_input(
-                max_length=2000, multiline=True, placeholder=t("slack_match_example", "ja"), initial=initial_text),
-                optional=True),
-        ])
+            input_block(
+                "who",
+                t("slack_match_who", "ja"),
+                static_select(
+                    [option(label("applicant", a.value), a.value) for a in Applicant if a is not Applicant.ANY]
+                ),
+                optional=True,
+            ),
+            input_block(
+                "pre_founding",
+                t("slack_match_pre_founding", "ja"),
+                checkboxes([option(t("slack_match_not_founded", "ja"), "yes")]),
+                optional=True,
+            ),
+            input_block(
+                "stage",
+                t("slack_match_stage", "ja"),
+                static_select([option(label("stage", s.value), s.value) for s in Stage]),
+                optional=True,
+            ),
+            input_block(
+                "modality",
+                t("slack_match_modality", "ja"),
+                static_select(
+                    [option(label("modality", m.value), m.value) for m in Modality if m is not Modality.ANY],
+                    placeholder=many,
+                    multi=True,
+                ),
+                optional=True,
+            ),
+            input_block(
+                "needs",
+                t("slack_match_needs", "ja"),
+                static_select(
+                    [option(label("support", s.value), s.value) for s in NEEDS], placeholder=many, multi=True
+                ),
+                optional=True,
+            ),
+            input_block(
+                "free_text",
+                t("slack_match_free_text", "ja"),
+                text_input(
+                    max_length=2000, multiline=True, placeholder=t("slack_match_example", "ja"), initial=initial_text
+                ),
+                optional=True,
+            ),
+        ],
+    )
 
 
 def match_form_values(state_values: JSON) -> MatchForm:
@@ -271,4 +334,3 @@ def match_form_text(values: MatchForm) -> str:
     if values.get("free_text"):
         lines.append(values["free_text"])
     return "\n".join(lines)
-

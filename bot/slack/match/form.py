@@ -14,8 +14,16 @@ from bot.slack.match.blocks import MatchForm, match_form_text, match_form_values
 from retrieval.profile import Profile, extract_profile
 
 
-def open_form(deps: Deps, client: WebClient, *, trigger_id: str, user: str, channel: str | None,
-              thread_ts: str | None, initial_text: str = "") -> None:
+def open_form(
+    deps: Deps,
+    client: WebClient,
+    *,
+    trigger_id: str,
+    user: str,
+    channel: str | None,
+    thread_ts: str | None,
+    initial_text: str = "",
+) -> None:
     """The form, with where its results go sealed for `user` (a forged form cannot post into another
     person's thread)."""
     metadata = guards.seal({"c": channel, "t": thread_ts}, user=user, secret=guards.seal_key(deps.settings))
@@ -29,16 +37,18 @@ def form_profile(values: MatchForm) -> Profile:
     def both(chosen: list[str], extracted: list[Any]) -> list[Any]:
         return [*chosen, *(str(x) for x in extracted if str(x) not in chosen)]
 
-    return Profile.model_validate({
-        "who": both([values["who"]] if values["who"] else [], free.who),
-        "pre_founding": values["pre_founding"] or free.pre_founding,
-        "stages": both([values["stage"]] if values["stage"] else [], free.stages),
-        "modalities": both(values["modalities"], free.modalities),
-        "disease_areas": [str(x) for x in free.disease_areas],
-        "needs": both(values["needs"], free.needs),
-        "destinations": [str(x) for x in free.destinations],
-        "free_text": values["free_text"],
-    })
+    return Profile.model_validate(
+        {
+            "who": both([values["who"]] if values["who"] else [], free.who),
+            "pre_founding": values["pre_founding"] or free.pre_founding,
+            "stages": both([values["stage"]] if values["stage"] else [], free.stages),
+            "modalities": both(values["modalities"], free.modalities),
+            "disease_areas": [str(x) for x in free.disease_areas],
+            "needs": both(values["needs"], free.needs),
+            "destinations": [str(x) for x in free.destinations],
+            "free_text": values["free_text"],
+        }
+    )
 
 
 def submit_form(deps: Deps, client: WebClient, body: JSON) -> None:
@@ -55,7 +65,16 @@ def submit_form(deps: Deps, client: WebClient, body: JSON) -> None:
     place = Place(channel=channel, thread_ts=meta.get("t"), user_id=user, team_id=team)
     private = None
     if channel.startswith(("C", "G")):
+
         def private(*, text: str, blocks: list[JSON] | None = None, **_: Any) -> None:
             client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks, thread_ts=meta.get("t"))
-    match_and_post(deps, client, text=match_form_text(values), place=place, surface="match_form",
-                   profile=form_profile(values), private=private)
+
+    match_and_post(
+        deps,
+        client,
+        text=match_form_text(values),
+        place=place,
+        surface="match_form",
+        profile=form_profile(values),
+        private=private,
+    )

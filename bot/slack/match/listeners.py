@@ -22,8 +22,9 @@ def _match_errors(view: JSON) -> dict[str, str]:
 
 def _open_match(deps: Deps, client: WebClient, body: JSON) -> None:
     channel, thread_ts = origin_of(body)
-    form.open_form(deps, client, trigger_id=body["trigger_id"], user=body["user"]["id"], channel=channel,
-                   thread_ts=thread_ts)
+    form.open_form(
+        deps, client, trigger_id=body["trigger_id"], user=body["user"]["id"], channel=channel, thread_ts=thread_ts
+    )
 
 
 def register(app: App, deps: Deps) -> None:
