@@ -143,23 +143,28 @@ def _uses_the_model(item: pytest.Item) -> bool:
     return "embedder" in getattr(item, "fixturenames", ())
 
 
+def _in_worker() -> bool:
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules run in three tiers, each module's tests together and in their order: those that never use
-    the real model first, so that they run while the seed index is built (see `seed_build`); then those
-    that embed other texts with it (mostly the seed's own passages again, by then remembered); last those
-    that need the seed index."""
-    module = {item.nodeid.split("::")[0] for item in items if _needs_seed_index(item)}
-    model = {item.nodeid.split("::")[0] for item in items if _uses_the_model(item)}
-    items.sort(
-        key=lambda item: (
-            2
-            if item.nodeid.split("::")[0] in module
-            # stable: else as collected
-            else 1
-            if item.nodeid.split("::")[0] in model
-            else 0
-        )
-    )
+    """In one process, modules run in three tiers, each module's tests together and in their order: those
+    that never use the real model first, so that they run while the seed index is built (see
+    `seed_build`); then those that embed other texts with it (mostly the seed's own passages again, by
+    then remembered); last those that need the seed index.
+
+    Under `make test` (pytest-xdist, `--dist loadgroup`), each module is a group and the seed-index modules
+    are one group that goes first: one worker builds the index and runs them while the other worker runs
+    everything else, so the model embeds the seed once, not once a worker."""
+    module_of = {item: item.nodeid.split("::")[0] for item in items}
+    seed = {module_of[item] for item in items if _needs_seed_index(item)}
+    model = {module_of[item] for item in items if _uses_the_model(item)}
+    if _in_worker():
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group("seed-index" if module_of[item] in seed else module_of[item]))
+        items.sort(key=lambda item: module_of[item] not in seed)  # stable: else as collected
+        return
+    items.sort(key=lambda item: 2 if module_of[item] in seed else 1 if module_of[item] in model else 0)
 
 
 @pytest.fixture(scope="session")
@@ -178,8 +183,9 @@ def seed_build(seed_settings: Settings, seed_kb: KnowledgeBase, embedder: Embedd
 
 @pytest.fixture(scope="session", autouse=True)
 def _start_seed_build(request: pytest.FixtureRequest) -> None:
-    """Start building the seed index at the session's first test, if any selected test needs it."""
-    if any(_needs_seed_index(item) for item in request.session.items):
+    """Start building the seed index at the session's first test, if any selected test needs it. A worker
+    of several builds it when its first test asks: it cannot tell which tests it will be given."""
+    if not _in_worker() and any(_needs_seed_index(item) for item in request.session.items):
         request.getfixturevalue("seed_build")
 
 
