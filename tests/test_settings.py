@@ -20,6 +20,7 @@ def test_every_documented_variable_is_a_setting_and_every_setting_is_documented(
         # Slack's own four are documented by the names Slack's tools use (SLACK_BOT_TOKEN, ...).
         documented |= set(re.findall(r"\bKAKEHASHI_([A-Z][A-Z0-9_]*[A-Z0-9])\b", text))
         documented |= set(re.findall(r"\b(SLACK_[A-Z_]*[A-Z])\b", text))
+    documented = {name for name in documented if not name.startswith("TEST_")}  # the test harness's own
     names = {name.upper() for name in FLAT_NAMES}
     assert documented - names == set(), "documented but not read"
     assert names - documented == set(), "read but not documented"
