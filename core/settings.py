@@ -10,7 +10,8 @@ may name a setting as its variable does, without the prefix: `Settings(chroma_ho
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -339,7 +340,8 @@ class Settings(BaseModel):
             if name in given and name in overrides:
                 raise SettingsError(f"settings group {name!r} given both whole and setting by setting")
             if name not in given:
-                given[name] = _read_group(name, overrides.get(name, {}))
+                with _variables_named(name):
+                    given[name] = GROUPS[name](**overrides.get(name, {}))
         return given
 
     @staticmethod
@@ -356,26 +358,20 @@ class Settings(BaseModel):
             if key not in FLAT_NAMES:
                 raise SettingsError(f"unknown setting {key!r}")
             group, field = FLAT_NAMES[key]
-            groups[group] = _checked(group, _copy_with(GROUPS[group], groups[group], field, value))
+            # Validated, unlike model_copy(update=...), so a wrong value fails here. Only what was set is
+            # carried over: a default that follows another setting (knowledge_dir follows data_dir) follows.
+            with _variables_named(group):
+                kept = groups[group].model_dump(exclude_unset=True)
+                groups[group] = GROUPS[group].model_validate({**kept, field: value})
         return Settings(**groups)
 
 
-def _copy_with(kind: type[BaseSettings], group: BaseSettings, field: str, value: Any) -> Callable[[], BaseSettings]:
-    # Validated, unlike model_copy(update=...): a wrong value fails here, not later where it is used.
-    # Only what was set is carried over, so a default that follows another setting (knowledge_dir follows
-    # data_dir) follows the new value.
-    return lambda: kind.model_validate({**group.model_dump(exclude_unset=True), field: value})
-
-
-def _read_group(name: str, overrides: dict[str, Any]) -> BaseSettings:
-    return _checked(name, lambda: GROUPS[name](**overrides))
-
-
-def _checked(name: str, build: Callable[[], BaseSettings]) -> BaseSettings:
-    """Build one group; a bad value becomes a SettingsError that names its variable."""
+@contextmanager
+def _variables_named(name: str) -> Iterator[None]:
+    """A bad value in group `name` becomes a SettingsError that names its variable."""
     group = GROUPS[name]
     try:
-        return build()
+        yield
     except ValidationError as exc:
         lines = []
         for problem in exc.errors():
