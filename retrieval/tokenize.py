@@ -21,7 +21,7 @@ _TOKEN = re.compile(
 # Particles and copulas carry no topic; dropping the single-character ones keeps
 # unigram fallbacks from matching everything.
 _JA_STOP_UNIGRAMS = frozenset("のはがをにでともへやかなだ")
-_EN_STOP = frozenset(
+EN_STOP_WORDS = frozenset(
     [
         "a",
         "an",
@@ -95,7 +95,7 @@ class BigramTokenizer:
                 tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
             elif match.lastgroup == "latin":
                 word = match.group()
-                if word not in _EN_STOP:
+                if word not in EN_STOP_WORDS:
                     tokens.append(word)
             else:
                 tokens.append(match.group())
@@ -122,7 +122,7 @@ class SudachiTokenizer:
                 if morpheme.part_of_speech()[0] in ("助詞", "助動詞", "補助記号", "空白"):
                     continue
                 surface = morpheme.normalized_form()
-                if surface.strip() and surface not in _EN_STOP:
+                if surface.strip() and surface not in EN_STOP_WORDS:
                     tokens.append(surface)
         return tokens
 
