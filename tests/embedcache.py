@@ -77,17 +77,29 @@ class CachedEmbedder(Embedder):
     def _key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
-    def _save(self) -> None:
-        if self._path is not None and self._vectors:
-            keys = list(self._vectors)
-            tmp = self._path.with_name(f"{self._path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(
-                tmp,
-                keys=np.array(keys),
-                texts=np.array([self._texts[k] for k in keys]),
-                vectors=np.vstack([self._vectors[k] for k in keys]),
-            )
-            tmp.replace(self._path)
+    def save(self) -> None:
+        """Keep this run's passage vectors (at the session's end: once, not after every batch), together with
+        what another test process kept meanwhile."""
+        if self._path is None:
+            return
+        with self._lock:
+            vectors, texts = dict(self._vectors), dict(self._texts)
+        if self._path.exists():
+            with np.load(self._path) as data:
+                for key, text, vector in zip(data["keys"], data["texts"], data["vectors"], strict=True):
+                    vectors.setdefault(str(key), vector)
+                    texts.setdefault(str(key), str(text))
+        if not vectors:
+            return
+        keys = list(vectors)
+        tmp = self._path.with_name(f"{self._path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(
+            tmp,
+            keys=np.array(keys),
+            texts=np.array([texts[k] for k in keys]),
+            vectors=np.vstack([vectors[k] for k in keys]),
+        )
+        tmp.replace(self._path)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -116,7 +128,6 @@ class CachedEmbedder(Embedder):
                     with self._lock:
                         self._vectors.update(zip(mine, vectors, strict=True))
                         self._texts.update(mine)
-                        self._save()
                 finally:
                     with self._lock:
                         for key in mine:
